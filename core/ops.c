@@ -1,0 +1,438 @@
+// The layer operations; see ops.h for shapes. Work splits over OpenMP threads by rows (or by
+// output columns for reductions over rows), so each output element is computed by one thread
+// in a fixed order and results do not depend on the thread count.
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+void ops_set_threads(int threads)
+{
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(1);
+}
+
+int ops_threads(void) { return omp_get_max_threads(); }
+
+// The share [*begin, *end) of n items that thread `tid` of `nthreads` owns.
+static void thread_share(long n, long *begin, long *end)
+{
+    int nthreads = omp_get_num_threads(), tid = omp_get_thread_num();
+    long chunk = n / nthreads, extra = n % nthreads;
+    *begin = tid * chunk + (tid < extra ? tid : extra);
+    *end = *begin + chunk + (tid < extra ? 1 : 0);
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int M, int K, int N)
+{
+#pragma omp parallel
+    {
+        long r0, r1;
+        thread_share(M, &r0, &r1);
+        if (r1 > r0) {
+            float beta = 0.0f;
+            if (bias) {
+                for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
+                beta = 1.0f;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), N, K, 1.0f,
+                        inp + r0 * K, K, weight, K, beta, out + r0 * N, N);
+        }
+    }
+}
+
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int M, int K, int N)
+{
+#pragma omp parallel
+    {
+        long r0, r1, c0, c1;
+        if (dinp) {
+            thread_share(M, &r0, &r1);
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
+                            dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
+        }
+        thread_share(N, &c0, &c1);
+        if (c1 > c0) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), K, M, 1.0f,
+                        dout + c0, N, inp, K, 1.0f, dweight + c0 * K, K);
+            if (dbias) {
+                for (long r = 0; r < M; r++) {
+                    const float *row = dout + r * N;
+                    for (long c = c0; c < c1; c++) dbias[c] += row[c];
+                }
+            }
+        }
+    }
+}
+
+void patch_embed_forward(float *out, float *patches, const float *images, const float *weight,
+                         const float *bias, int B, int C, int S, int p, int D)
+{
+    int g = S / p, N = g * g, patch_dim = C * p * p;
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        long b = bn / N;
+        int gy = (int)(bn % N) / g, gx = (int)(bn % N) % g;
+        float *dst = patches + bn * patch_dim;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < p; i++) {
+                const float *src = images + ((b * C + c) * S + gy * p + i) * (long)S + gx * p;
+                memcpy(dst + (c * p + i) * p, src, sizeof(float) * p);
+            }
+    }
+    matmul_forward(out, patches, weight, bias, B * N, patch_dim, D);
+}
+
+void patch_embed_backward(float *dweight, float *dbias, const float *dout, const float *patches,
+                          int B, int N, int patch_dim, int D)
+{
+    matmul_backward(NULL, dweight, dbias, dout, patches, NULL, B * N, patch_dim, D);
+}
+
+void embed_forward(float *x, const float *patch_out, const float *cls, const float *mask_token,
+                   const float *pos, const float *token_mask, int B, int N, int D)
+{
+    int T = N + 1;
+#pragma omp parallel for
+    for (long bt = 0; bt < (long)B * T; bt++) {
+        long b = bt / T;
+        int t = (int)(bt % T);
+        float *dst = x + bt * D;
+        const float *p = pos + (long)t * D;
+        if (t == 0) {
+            for (int d = 0; d < D; d++) dst[d] = cls[d] + p[d];
+            continue;
+        }
+        const float *e = patch_out + (b * N + t - 1) * D;
+        float w = token_mask ? token_mask[b * N + t - 1] : 0.0f;
+        for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + p[d];
+    }
+}
+
+void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *dpos,
+                    const float *dx, const float *token_mask, int B, int N, int D)
+{
+    int T = N + 1;
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        long b = bn / N;
+        float w = token_mask ? token_mask[bn] : 0.0f;
+        const float *src = dx + (b * T + 1 + bn % N) * D;
+        for (int d = 0; d < D; d++) dpatch_out[bn * D + d] = src[d] * (1.0f - w);
+    }
+    // Parameter gradients sum over the batch; split over the embedding dim.
+#pragma omp parallel
+    {
+        long d0, d1;
+        thread_share(D, &d0, &d1);
+        for (long b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                const float *src = dx + (b * T + t) * D;
+                float w = (t > 0 && token_mask) ? token_mask[b * N + t - 1] : 0.0f;
+                for (long d = d0; d < d1; d++) {
+                    dpos[(long)t * D + d] += src[d];
+                    if (t == 0) dcls[d] += src[d];
+                    else if (w != 0.0f && dmask_token) dmask_token[d] += src[d] * w;
+                }
+            }
+        }
+    }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int R, int D)
+{
+#pragma omp parallel for
+    for (long r = 0; r < R; r++) {
+        const float *x = inp + r * D;
+        float *y = out + r * D;
+        float m = 0.0f;
+        for (int d = 0; d < D; d++) m += x[d];
+        m /= D;
+        float v = 0.0f;
+        for (int d = 0; d < D; d++) v += (x[d] - m) * (x[d] - m);
+        v /= D;
+        float s = 1.0f / sqrtf(v + 1e-6f);
+        for (int d = 0; d < D; d++) y[d] = (x[d] - m) * s * weight[d] + bias[d];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int R, int D)
+{
+#pragma omp parallel
+    {
+        long r0, r1, c0, c1;
+        thread_share(R, &r0, &r1);
+        for (long r = r0; r < r1; r++) {
+            const float *x = inp + r * D, *dy = dout + r * D;
+            float m = mean[r], s = rstd[r], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+            for (int d = 0; d < D; d++) {
+                float dnorm = dy[d] * weight[d];
+                dnorm_mean += dnorm;
+                dnorm_norm_mean += dnorm * (x[d] - m) * s;
+            }
+            dnorm_mean /= D;
+            dnorm_norm_mean /= D;
+            float *dx = dinp + r * D;
+            for (int d = 0; d < D; d++) {
+                float norm = (x[d] - m) * s;
+                dx[d] += s * (dy[d] * weight[d] - dnorm_mean - norm * dnorm_norm_mean);
+            }
+        }
+#pragma omp barrier
+        thread_share(D, &c0, &c1);
+        for (long r = 0; r < R; r++) {
+            const float *x = inp + r * D, *dy = dout + r * D;
+            float m = mean[r], s = rstd[r];
+            for (long d = c0; d < c1; d++) {
+                dweight[d] += dy[d] * (x[d] - m) * s;
+                dbias[d] += dy[d];
+            }
+        }
+    }
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H)
+{
+    int hd = D / H;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for
+    for (long bh = 0; bh < (long)B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        float *p = att + bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, 3 * D, k, 3 * D,
+                    0.0f, p, T);
+        for (int i = 0; i < T; i++) {
+            float *row = p + (long)i * T, mx = row[0], sum = 0.0f;
+            for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
+            for (int j = 0; j < T; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < T; j++) row[j] *= inv;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, 3 * D,
+                    0.0f, out + b * T * D + h * hd, D);
+    }
+}
+
+void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int D, int H)
+{
+    int hd = D / H;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for
+    for (long bh = 0; bh < (long)B * H; bh++) {
+        long b = bh / H, h = bh % H;
+        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
+        const float *p = att + bh * T * T, *dy = dout + b * T * D + h * hd;
+        float *dq = dqkv + b * T * 3 * D + h * hd, *dk = dq + D, *dv = dq + 2 * D;
+        float *dp = datt + bh * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dy, D, v, 3 * D,
+                    0.0f, dp, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dy, D, 0.0f,
+                    dv, 3 * D);
+        // Softmax backward: ds = p·(dp − Σ_j p·dp), in place.
+        for (int i = 0; i < T; i++) {
+            const float *prow = p + (long)i * T;
+            float *row = dp + (long)i * T, dot = 0.0f;
+            for (int j = 0; j < T; j++) dot += prow[j] * row[j];
+            for (int j = 0; j < T; j++) row[j] = prow[j] * (row[j] - dot);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dp, T, k, 3 * D,
+                    0.0f, dq, 3 * D);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dp, T, q, 3 * D,
+                    0.0f, dk, 3 * D);
+    }
+}
+
+void gelu_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel for
+    for (long i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, long n)
+{
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+#pragma omp parallel for
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+        float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
+        dinp[i] = dout[i] * (cdf + x * pdf);
+    }
+}
+
+void residual_forward(float *out, const float *x, const float *branch, const float *scale,
+                      int B, long n)
+{
+#pragma omp parallel for
+    for (long i = 0; i < (long)B * n; i++) out[i] = x[i] + (scale ? scale[i / n] : 1.0f) * branch[i];
+}
+
+void residual_backward(float *dbranch, const float *dout, const float *scale, int B, long n)
+{
+#pragma omp parallel for
+    for (long i = 0; i < (long)B * n; i++) dbranch[i] = (scale ? scale[i / n] : 1.0f) * dout[i];
+}
+
+void patch_tokens_forward(float *out, const float *x, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++)
+        memcpy(out + b * N * D, x + (b * (N + 1) + 1) * D, sizeof(float) * N * D);
+}
+
+void patch_tokens_backward(float *dx, const float *dout, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        float *dst = dx + (b * (N + 1) + 1) * D;
+        const float *src = dout + b * N * D;
+        for (long i = 0; i < (long)N * D; i++) dst[i] += src[i];
+    }
+}
+
+// Index of pixel (c, y, x) of image b within the decoder output [B·N, C·p·p].
+static long shuffled_index(long b, int c, int y, int x, int C, int S, int p)
+{
+    int g = S / p;
+    long token = b * g * g + (y / p) * g + x / p;
+    return token * C * p * p + c * p * p + (y % p) * p + x % p;
+}
+
+void pixel_shuffle_forward(float *img, const float *dec, int B, int C, int S, int p)
+{
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                img[(bc * S + y) * S + x] = dec[shuffled_index(bc / C, (int)(bc % C), y, x, C, S, p)];
+}
+
+void pixel_shuffle_backward(float *ddec, const float *dimg, int B, int C, int S, int p)
+{
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                ddec[shuffled_index(bc / C, (int)(bc % C), y, x, C, S, p)] = dimg[(bc * S + y) * S + x];
+}
+
+// Weight of pixel (y, x) of image b in the loss: its token's mask value, or 1 without a mask.
+static float pixel_weight(const float *token_mask, long b, int y, int x, int S, int p)
+{
+    if (!token_mask) return 1.0f;
+    int g = S / p;
+    return token_mask[b * g * g + (y / p) * g + x / p];
+}
+
+// The divisor that turns the weighted sum of |x − x̂| into the loss.
+static double l1_loss_denominator(const float *token_mask, int B, int C, int S, int p)
+{
+    if (!token_mask) return (double)B * C * S * S;
+    int g = S / p;
+    double masked = 0.0;
+    for (long i = 0; i < (long)B * g * g; i++) masked += token_mask[i];
+    return (masked * p * p + 1e-5) * C;
+}
+
+float l1_loss_forward(const float *pred, const float *target, const float *token_mask,
+                      int B, int C, int S, int p)
+{
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum)
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                long i = (bc * S + y) * S + x;
+                sum += fabsf(pred[i] - target[i]) * pixel_weight(token_mask, bc / C, y, x, S, p);
+            }
+    return (float)(sum / l1_loss_denominator(token_mask, B, C, S, p));
+}
+
+void l1_loss_backward(float *dpred, const float *pred, const float *target,
+                      const float *token_mask, int B, int C, int S, int p)
+{
+    float inv = (float)(1.0 / l1_loss_denominator(token_mask, B, C, S, p));
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                long i = (bc * S + y) * S + x;
+                float diff = pred[i] - target[i];
+                float sign = (float)((diff > 0.0f) - (diff < 0.0f));
+                dpred[i] = sign * pixel_weight(token_mask, bc / C, y, x, S, p) * inv;
+            }
+}
+
+void mean_pool_forward(float *out, const float *x, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        float *o = out + b * D;
+        for (int d = 0; d < D; d++) o[d] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *row = x + (b * (N + 1) + 1 + n) * D;
+            for (int d = 0; d < D; d++) o[d] += row[d];
+        }
+        for (int d = 0; d < D; d++) o[d] /= N;
+    }
+}
+
+void mean_pool_backward(float *dx, const float *dout, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        memset(dx + b * (N + 1) * D, 0, sizeof(float) * D);
+        for (int n = 0; n < N; n++) {
+            float *row = dx + (b * (N + 1) + 1 + n) * D;
+            for (int d = 0; d < D; d++) row[d] = dout[b * D + d] / N;
+        }
+    }
+}
+
+float crossentropy_forward(float *probs, const float *logits, const int *labels, float smoothing,
+                           int B, int K)
+{
+    double loss = 0.0;
+    for (long b = 0; b < B; b++) {
+        const float *z = logits + b * K;
+        float *pr = probs + b * K, mx = z[0];
+        for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+        double sum = 0.0, mean_logit = 0.0;
+        for (int k = 0; k < K; k++) {
+            sum += exp((double)z[k] - mx);
+            mean_logit += z[k];
+        }
+        mean_logit /= K;
+        double log_sum = log(sum) + mx; // log Σ exp z
+        for (int k = 0; k < K; k++) pr[k] = (float)exp((double)z[k] - log_sum);
+        double nll = log_sum - z[labels[b]], smooth = log_sum - mean_logit;
+        loss += (1.0 - smoothing) * nll + smoothing * smooth;
+    }
+    return (float)(loss / B);
+}
+
+void crossentropy_backward(float *dlogits, const float *probs, const int *labels, float smoothing,
+                           int B, int K)
+{
+    for (long b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            float target = smoothing / K + (k == labels[b] ? 1.0f - smoothing : 0.0f);
+            dlogits[b * K + k] = (probs[b * K + k] - target) / B;
+        }
+}

@@ -1,0 +1,20 @@
+// A seeded random number generator owned by its caller (xoshiro256**, seeded through
+// splitmix64), so that every random decision of a run is reproducible bit for bit and its
+// state can be saved in a checkpoint.
+#ifndef SIMMIM_RNG_H
+#define SIMMIM_RNG_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t s[4];
+} Rng;
+
+void rng_seed(Rng *rng, uint64_t seed);
+uint64_t rng_next(Rng *rng);
+double rng_uniform(Rng *rng);                   // [0, 1)
+double rng_normal(Rng *rng);                    // mean 0, std 1
+uint32_t rng_below(Rng *rng, uint32_t bound);   // uniform in [0, bound), bound > 0
+void rng_permutation(Rng *rng, int *out, int n); // a uniformly random permutation of 0..n-1
+
+#endif
