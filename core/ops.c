@@ -111,7 +111,10 @@ void embed_forward(float *x, const float *patch_out, const float *cls, const flo
         }
         const float *e = patch_out + (b * N + t - 1) * D;
         float w = token_mask ? token_mask[b * N + t - 1] : 0.0f;
-        for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + p[d];
+        if (w == 0.0f)
+            for (int d = 0; d < D; d++) dst[d] = e[d] + p[d];
+        else
+            for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + p[d];
     }
 }
 

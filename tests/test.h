@@ -1,4 +1,4 @@
-// A minimal test harness: each check prints "ok - name" or "not ok - name: why"; the runner
+// A minimal test harness: each check prints "ok - name: detail" or "not ok - name: detail"; the runner
 // (tests/run_tests.sh) counts them. A test binary exits non-zero if any check failed.
 #ifndef SIMMIM_TEST_H
 #define SIMMIM_TEST_H
@@ -10,17 +10,13 @@ static int test_failures;
 
 static void test_report(int ok, const char *name, const char *fmt, ...)
 {
-    if (ok) {
-        printf("ok - %s\n", name);
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("not ok - %s: ", name);
-        vprintf(fmt, ap);
-        printf("\n");
-        va_end(ap);
-        test_failures++;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s - %s: ", ok ? "ok" : "not ok", name);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    test_failures += !ok;
     fflush(stdout);
 }
 

@@ -1,0 +1,235 @@
+// Golden tests: the C model against fixtures written by tests/golden/make_fixtures.py from
+// PyTorch (same weights, inputs, masks and drop decisions). The loss must agree within 1e-4
+// relative; every other tensor t within ‖t − t_ref‖ ≤ 1e-3·‖t_ref‖ + 1e-7. Also checks that
+// the parameter table has exactly the checkpoint contract's names and shapes.
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+#include "optim.h"
+#include "safetensors.h"
+#include "test.h"
+
+#ifndef FIXTURE_DIR
+#define FIXTURE_DIR "tests/golden/fixtures"
+#endif
+
+static double json_num(json_t *obj, const char *key)
+{
+    return json_number_value(json_object_get(obj, key));
+}
+
+static json_t *meta_json(const SafeTensors *st, const char *key)
+{
+    const char *text = safetensors_meta(st, key);
+    return text ? json_loads(text, 0, NULL) : NULL;
+}
+
+static ModelConfig fixture_config(json_t *c)
+{
+    return (ModelConfig){
+        .img_size = (int)json_num(c, "img_size"), .patch_size = (int)json_num(c, "patch_size"),
+        .in_chans = (int)json_num(c, "in_chans"), .embed_dim = (int)json_num(c, "embed_dim"),
+        .depth = (int)json_num(c, "depth"), .num_heads = (int)json_num(c, "num_heads"),
+        .mlp_ratio = json_num(c, "mlp_ratio"), .num_classes = (int)json_num(c, "num_classes"),
+        .drop_path = (float)json_num(c, "drop_path")};
+}
+
+static const float *tensor(const SafeTensors *st, const char *name, size_t numel)
+{
+    const StTensor *t = safetensors_find(st, name);
+    if (!t || t->numel != numel) {
+        fprintf(stderr, "fixture tensor %s missing or of the wrong size\n", name);
+        exit(2);
+    }
+    return t->data;
+}
+
+// ‖a − ref‖ ≤ 1e-3·‖ref‖ + 1e-7; reports the relative error.
+static void check_close(const char *what, const float *a, const float *ref, size_t n)
+{
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        diff += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
+        norm += (double)ref[i] * ref[i];
+    }
+    diff = sqrt(diff), norm = sqrt(norm);
+    test_report(diff <= 1e-3 * norm + 1e-7, what, "|diff| %.3g vs |ref| %.3g (rel %.2g)", diff,
+                norm, diff / (norm + 1e-30));
+}
+
+// Fixture tensors that are not model parameters carry one of these prefixes.
+static int is_param_name(const char *name)
+{
+    const char *other[] = {"input.", "output.", "grad.", "grad_norm.", "param."};
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        if (strncmp(name, other[i], strlen(other[i])) == 0) return 0;
+    return 1;
+}
+
+// Every model parameter exists in the fixture with the same shape, and vice versa; loads them.
+static void load_params(Model *m, const SafeTensors *st, const char *fixture, const char *prefix)
+{
+    int ok = 1, fixture_params = 0;
+    char name[128];
+    for (int i = 0; i < st->count; i++) fixture_params += is_param_name(st->tensors[i].name);
+    for (int i = 0; i < m->num_tensors; i++) {
+        const ParamInfo *p = &m->info[i];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        const StTensor *t = safetensors_find(st, name);
+        int same = t && t->ndim == p->ndim && t->numel == p->numel;
+        for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+        if (!same) {
+            printf("# %s: parameter %s missing or shaped differently in the fixture\n", fixture, name);
+            ok = 0;
+            continue;
+        }
+        memcpy(m->params_mem + p->offset, t->data, p->numel * sizeof(float));
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s: parameter names and shapes match the checkpoint contract", fixture);
+    test_report(ok && fixture_params == m->num_tensors, what, "%d fixture parameters, %d in the model",
+                fixture_params, m->num_tensors);
+}
+
+static void run_model_fixture(const char *fixture)
+{
+    char path[512], err[512], what[256];
+    snprintf(path, sizeof path, "%s/%s.safetensors", FIXTURE_DIR, fixture);
+    SafeTensors st;
+    if (safetensors_read(path, &st, err, sizeof err)) {
+        test_report(0, fixture, "%s", err);
+        return;
+    }
+    json_t *c = meta_json(&st, "config");
+    ModelConfig cfg = fixture_config(c);
+    int B = (int)json_num(c, "batch");
+    Model m;
+    if (model_create(&m, &cfg, B, err, sizeof err)) {
+        test_report(0, fixture, "%s", err);
+        exit(2);
+    }
+    m.loss_full_image = strcmp(json_string_value(json_object_get(c, "loss_scope")), "full") == 0;
+    m.label_smoothing = (float)json_num(c, "label_smoothing");
+    load_params(&m, &st, fixture, "");
+
+    int C = cfg.in_chans, S = cfg.img_size, N = model_num_patches(&cfg), K = cfg.num_classes;
+    size_t pixels = (size_t)B * C * S * S;
+    Batch batch = {.size = B, .images = tensor(&st, "input.images", pixels)};
+    int *labels = calloc(B, sizeof(int));
+    if (K == 0) {
+        batch.token_mask = tensor(&st, "input.mask", (size_t)B * N);
+    } else {
+        const float *lf = tensor(&st, "input.labels", B);
+        for (int b = 0; b < B; b++) labels[b] = (int)lf[b];
+        batch.labels = labels;
+        batch.drop_keep = tensor(&st, "input.drop_keep", (size_t)cfg.depth * 2 * B);
+    }
+
+    model_zero_grad(&m);
+    float loss = model_forward(&m, &batch);
+    float ref_loss = *tensor(&st, "output.loss", 1);
+    snprintf(what, sizeof what, "%s: loss", fixture);
+    test_report(fabsf(loss - ref_loss) <= 1e-4f * fabsf(ref_loss), what, "%.7g vs PyTorch %.7g", loss,
+                ref_loss);
+    if (K == 0) {
+        snprintf(what, sizeof what, "%s: reconstruction", fixture);
+        check_close(what, m.acts.pred, tensor(&st, "output.pred", pixels), pixels);
+    } else {
+        snprintf(what, sizeof what, "%s: logits", fixture);
+        check_close(what, m.acts.logits, tensor(&st, "output.logits", (size_t)B * K), (size_t)B * K);
+    }
+    model_backward(&m);
+    for (int i = 0; i < m.num_tensors; i++) {
+        const ParamInfo *p = &m.info[i];
+        char name[128];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        snprintf(what, sizeof what, "%s: %s", fixture, name);
+        check_close(what, m.grads_mem + p->offset, tensor(&st, name, p->numel), p->numel);
+    }
+    free(labels);
+    json_decref(c);
+    model_free(&m);
+    safetensors_free(&st);
+}
+
+// Three AdamW steps on PyTorch's gradients: clipping, warmup/cosine lr, weight-decay groups
+// and layer decay.
+static void run_adamw_fixture(void)
+{
+    char path[512], err[512], what[256], name[160];
+    snprintf(path, sizeof path, "%s/adamw.safetensors", FIXTURE_DIR);
+    SafeTensors st;
+    if (safetensors_read(path, &st, err, sizeof err)) {
+        test_report(0, "adamw", "%s", err);
+        return;
+    }
+    json_t *c = meta_json(&st, "config"), *o = meta_json(&st, "optim");
+    ModelConfig cfg = fixture_config(c);
+    Model m;
+    if (model_create(&m, &cfg, 1, err, sizeof err)) {
+        test_report(0, "adamw", "%s", err);
+        exit(2);
+    }
+    load_params(&m, &st, "adamw", "");
+    OptimConfig oc = {.lr = json_num(o, "lr"), .min_lr = json_num(o, "min_lr"),
+                      .warmup_steps = (long)json_num(o, "warmup_steps"),
+                      .total_steps = (long)json_num(o, "total_steps"),
+                      .weight_decay = json_num(o, "weight_decay"), .beta1 = json_num(o, "beta1"),
+                      .beta2 = json_num(o, "beta2"), .eps = json_num(o, "eps"),
+                      .clip_grad = json_num(o, "clip_grad"), .layer_decay = json_num(o, "layer_decay")};
+    long start = (long)json_num(o, "start_step");
+    AdamW opt;
+    adamw_create(&opt, &oc, m.num_params);
+    // The update of each step is compared, not the parameters, whose norm would hide it.
+    float *before = malloc(m.num_params * sizeof(float)), *delta = malloc(m.num_params * sizeof(float));
+    float *ref_delta = malloc(m.num_params * sizeof(float));
+    for (int k = 1; k <= 3; k++) {
+        memcpy(before, m.params_mem, m.num_params * sizeof(float));
+        for (int i = 0; i < m.num_tensors; i++) {
+            const ParamInfo *p = &m.info[i];
+            snprintf(name, sizeof name, "grad.step%d.%s", k, p->name);
+            memcpy(m.grads_mem + p->offset, tensor(&st, name, p->numel), p->numel * sizeof(float));
+        }
+        double norm = clip_grad_norm(m.grads_mem, m.num_params, oc.clip_grad);
+        snprintf(name, sizeof name, "grad_norm.step%d", k);
+        float ref_norm = *tensor(&st, name, 1);
+        snprintf(what, sizeof what, "adamw step %d: gradient norm", k);
+        test_report(fabs(norm - ref_norm) <= 1e-5 * ref_norm, what, "%.7g vs %.7g", norm, ref_norm);
+        adamw_step(&opt, &m, lr_at(&oc, start + k - 1));
+        for (int i = 0; i < m.num_tensors; i++) {
+            const ParamInfo *p = &m.info[i];
+            char prev[160];
+            snprintf(name, sizeof name, "param.step%d.%s", k, p->name);
+            snprintf(prev, sizeof prev, "param.step%d.%s", k - 1, p->name);
+            const float *ref_after = tensor(&st, name, p->numel);
+            const float *ref_before = k == 1 ? tensor(&st, p->name, p->numel) : tensor(&st, prev, p->numel);
+            for (size_t j = 0; j < p->numel; j++) {
+                delta[j] = m.params_mem[p->offset + j] - before[p->offset + j];
+                ref_delta[j] = ref_after[j] - ref_before[j];
+            }
+            snprintf(what, sizeof what, "adamw step %d: update of %s", k, p->name);
+            check_close(what, delta, ref_delta, p->numel);
+        }
+    }
+    free(before);
+    free(delta);
+    free(ref_delta);
+    adamw_free(&opt);
+    json_decref(c);
+    json_decref(o);
+    model_free(&m);
+    safetensors_free(&st);
+}
+
+int main(void)
+{
+    ops_set_threads(2);
+    const char *fixtures[] = {"pretrain_c1", "pretrain_c3", "pretrain_full", "finetune_c1"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof *fixtures; i++) run_model_fixture(fixtures[i]);
+    run_adamw_fixture();
+    TEST_EXIT();
+}
