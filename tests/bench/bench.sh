@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make bench`: a full training step (forward, backward, clipping, AdamW) of simmimd beside
+# PyTorch on the same machine in the same run, for RECIPES.md's configs. Prints a table of
+# images/s and their ratio, achieved GFLOP/s (3× the forward pass's matrix-product FLOPs,
+# 2·M·N·K each, attention included), the fraction of the measured sgemm peak, and peak RSS.
+# Each config's two sides run back to back, so drifting machine load affects them alike.
+#   BENCH_THREADS (default 2), BENCH_REPS (default 5), BENCH_CONFIGS to choose configs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+threads=${BENCH_THREADS:-2}
+reps=${BENCH_REPS:-5}
+configs=${BENCH_CONFIGS:-"fmnist-q:pretrain:256:3 fmnist-q:finetune:256:3 fmnist-vit-t:pretrain:128:3 vit-t16-224:pretrain:32:2"}
+out=build/bench
+mkdir -p "$out"
+results="$out/results.jsonl"
+: > "$results"
+
+build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"
+for c in $configs; do
+  IFS=: read -r preset kind batch steps <<< "$c"
+  args=(--preset "$preset" --kind "$kind" --batch "$batch" --threads "$threads" --steps "$steps" --reps "$reps")
+  echo "# $preset $kind batch $batch" >&2
+  build/bench_step "${args[@]}" | tee -a "$results"
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
+  fi
+done
+/usr/bin/python3 tests/bench/report.py "$results"

@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""PyTorch yardstick for `make bench`: img/s of one full fp32 training step.
+
+Run with Debian's PyTorch: /usr/bin/python3 tests/bench/torch_step.py --preset fmnist-q
+Uses the golden reference model (tests/golden/simmim_torch.py), so the C core and the
+yardstick run the same architecture. Prints one JSON line:
+{"preset","kind","batch","threads","img_per_s","img_per_s_reps":[...],"peak_rss_mb"}
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+import simmim_torch as st  # noqa: E402
+
+# RECIPES.md "Throughput yardstick": img, patch, C, D, depth, heads, batch, mask_patch.
+PRESETS = {
+    "fmnist-q":     (32, 4, 1, 128, 4, 4, 256, 8),
+    "fmnist-vit-t": (32, 4, 1, 192, 6, 3, 128, 8),
+    "vit-t16-224":  (224, 16, 3, 192, 12, 3, 32, 32),
+    "vit-s16-224":  (224, 16, 3, 384, 12, 6, 16, 32),
+}
+NUM_CLASSES = 10
+WARMUP_STEPS = 2
+
+
+def make_config(preset, kind):
+    img, patch, chans, dim, depth, heads, batch, mask_patch = PRESETS[preset]
+    # Fine-tuning uses the recipe's drop path and label smoothing so the step does the
+    # same work as a real fine-tuning step (drop path masks drawn inside the model).
+    cfg = st.Config(img_size=img, patch_size=patch, in_chans=chans, embed_dim=dim, depth=depth,
+                    num_heads=heads, mlp_ratio=4,
+                    num_classes=NUM_CLASSES if kind == "finetune" else 0,
+                    drop_path=0.1 if kind == "finetune" else 0.0,
+                    mask_patch_size=mask_patch, mask_ratio=0.6, loss_scope="masked",
+                    label_smoothing=0.1 if kind == "finetune" else 0.0)
+    return cfg, batch
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="fmnist-q")
+    ap.add_argument("--kind", choices=["pretrain", "finetune"], default="pretrain")
+    ap.add_argument("--batch", type=int, default=0, help="0 = the preset's batch")
+    ap.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per repetition")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    cfg, batch = make_config(args.preset, args.kind)
+    batch = args.batch or batch
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    torch.manual_seed(args.seed)
+
+    model = st.init_weights(st.SimMIMViT(cfg), args.seed)
+    model.train()
+    layer_decay = 0.75 if args.kind == "finetune" else 1.0
+    opt = torch.optim.AdamW(st.param_groups(model, 1e-3, 0.05, layer_decay),
+                            lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+
+    # One fixed batch: the yardstick times the step, not data loading or mask drawing.
+    images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size)
+    if args.kind == "pretrain":
+        target = st.random_mask(batch, cfg)
+    else:
+        target = torch.randint(0, NUM_CLASSES, (batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss, _ = model(images, target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        return loss.item()  # .item() also makes sure the step has really finished
+
+    for _ in range(WARMUP_STEPS):
+        step()
+    rates = []
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        rates.append(batch * args.steps / (time.perf_counter() - t0))
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({
+        "preset": args.preset, "kind": args.kind, "batch": batch, "threads": threads,
+        "img_per_s": round(statistics.median(rates), 2),
+        "img_per_s_reps": [round(r, 2) for r in rates],
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()
