@@ -2,6 +2,7 @@
 // output columns for reductions over rows), so each output element is computed by one thread
 // in a fixed order and results do not depend on the thread count.
 #include "ops.h"
+#include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -219,8 +220,9 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
         for (int i = 0; i < T; i++) {
             float *row = p + (long)i * T, mx = row[0], sum = 0.0f;
             for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < T; j++) {
-                row[j] = expf(row[j] - mx);
+                row[j] = vec_expf(row[j] - mx);
                 sum += row[j];
             }
             float inv = 1.0f / sum;
@@ -263,19 +265,26 @@ void attention_backward(float *dqkv, float *datt, const float *dout, const float
 
 void gelu_forward(float *out, const float *inp, long n)
 {
-#pragma omp parallel for
-    for (long i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share(n, &i0, &i1);
+        for (long i = i0; i < i1; i++) out[i] = inp[i] * vec_normal_cdf(inp[i]);
+    }
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, long n)
 {
     const float inv_sqrt_2pi = 0.3989422804014327f;
-#pragma omp parallel for
-    for (long i = 0; i < n; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-        float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-        dinp[i] = dout[i] * (cdf + x * pdf);
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share(n, &i0, &i1);
+        for (long i = i0; i < i1; i++) {
+            float x = inp[i];
+            float pdf = inv_sqrt_2pi * vec_expf(-0.5f * x * x);
+            dinp[i] = dout[i] * (vec_normal_cdf(x) + x * pdf);
+        }
     }
 }
 
