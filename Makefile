@@ -11,11 +11,11 @@ OPT     ?= -O3 -march=native
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -fno-trapping-math -fno-math-errno \
            -ffp-contract=fast -Wall -Wextra -Werror -Icore \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  := -lopenblas -ljansson -lm -lpthread
+LDLIBS  := -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
-CORE_SRC := $(wildcard core/*.c)
+CORE_SRC := $(filter-out core/train_main.c,$(wildcard core/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -24,7 +24,7 @@ C_TESTS := $(UNIT_TESTS) $(GOLDEN_TESTS)
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
 .PHONY: all deps test bench fixtures clean
-all: deps build/libsimmimcore.a build/bench_step
+all: deps build/libsimmimcore.a build/simmim-train build/bench_step
 
 deps: build/.deps
 build/.deps: deploy/deps.sh
@@ -33,33 +33,44 @@ build/.deps: deploy/deps.sh
 
 build/obj/%.o: %.c $(wildcard core/*.h) | build/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 build/san/%.o: %.c $(wildcard core/*.h) | build/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+	@echo "CC $< (asan+ubsan)"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 build/libsimmimcore.a: $(CORE_OBJ)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 build/san/libsimmimcore.a: $(CORE_SAN_OBJ)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 build/tests/%: tests/unit/%.c tests/test.h build/libsimmimcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
 build/tests/%: tests/golden/%.c tests/test.h build/libsimmimcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
 build/san/tests/%: tests/unit/%.c tests/test.h build/san/libsimmimcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
 build/san/tests/%: tests/golden/%.c tests/test.h build/san/libsimmimcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
+
+build/simmim-train: build/obj/core/train_main.o build/libsimmimcore.a
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
-	$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
 
 test: all $(TEST_BINS)
 	@tests/run_tests.sh $(TEST_BINS)
