@@ -82,7 +82,8 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
         return fail(err, errlen, "model.embed_dim", "must be divisible by model.num_heads",
                     cfg->embed_dim, cfg->num_heads);
     if (!(cfg->mlp_ratio > 0.0 && cfg->mlp_ratio <= 64.0) || model_mlp_hidden(cfg) < 1) {
-        snprintf(err, errlen, "model.mlp_ratio: must be in (0, 64] and give at least one hidden unit");
+        snprintf(err, errlen, "model.mlp_ratio: must be in (0, 64] and give at least one hidden "
+                              "unit (got %g)", cfg->mlp_ratio);
         return -1;
     }
     if (!(cfg->drop_path >= 0.0f && cfg->drop_path < 1.0f)) {
@@ -97,6 +98,7 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
 
 int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *err, size_t errlen)
 {
+    if (model_config_validate(cfg, err, errlen)) return -1; // its sizes are divisors below
     if (check_range("mask.mask_patch_size", mask->mask_patch_size, 1, cfg->img_size, err, errlen))
         return -1;
     if (cfg->img_size % mask->mask_patch_size)

@@ -170,9 +170,15 @@ size_t model_memory_bytes(const ModelConfig *cfg, int batch)
     return (2 * params.used + acts.used) * sizeof(float);
 }
 
+// Physical memory, or the cgroup's limit when a container sets a lower one.
 static double machine_memory_bytes(void)
 {
-    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    double bytes = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    double limit;
+    if (f && fscanf(f, "%lf", &limit) == 1 && limit > 0 && limit < bytes) bytes = limit;
+    if (f) fclose(f);
+    return bytes;
 }
 
 int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t errlen)

@@ -27,7 +27,8 @@ typedef struct {
 static int span_compare(const void *a, const void *b)
 {
     const Span *x = a, *y = b;
-    return (x->begin > y->begin) - (x->begin < y->begin);
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
 }
 
 static int parse_tensor(const char *name, json_t *entry, size_t data_size, StTensor *t, Span *span,
@@ -51,20 +52,25 @@ static int parse_tensor(const char *name, json_t *entry, size_t data_size, StTen
         return -1;
     }
     t->ndim = (int)ndim;
+    int zero = 0;
     for (size_t i = 0; i < ndim; i++) {
         json_t *d = json_array_get(shape, i);
-        if (!json_is_integer(d) || json_integer_value(d) < 0 ||
-            json_integer_value(d) > (json_int_t)data_size) {
+        if (!json_is_integer(d) || json_integer_value(d) < 0) {
             snprintf(err, errlen, "tensor '%s': invalid shape", name);
             return -1;
         }
         t->shape[i] = json_integer_value(d);
-        if (t->shape[i] && numel > data_size / (size_t)t->shape[i]) {
+        zero |= t->shape[i] == 0;
+    }
+    // numel · 4 must fit the data section; with a 0 dimension the others may be anything.
+    for (size_t i = 0; i < ndim && !zero; i++) {
+        if (numel > data_size / (size_t)t->shape[i]) {
             snprintf(err, errlen, "tensor '%s': shape larger than the file", name);
             return -1;
         }
         numel *= (size_t)t->shape[i];
     }
+    if (zero) numel = 0;
     json_t *b = json_array_get(offsets, 0), *e = json_array_get(offsets, 1);
     if (!json_is_integer(b) || !json_is_integer(e) || json_integer_value(b) < 0 ||
         json_integer_value(e) < json_integer_value(b) ||
@@ -161,7 +167,11 @@ int safetensors_read(const char *path, SafeTensors *st, char *err, size_t errlen
     json_t *header = NULL;
     Span *spans = NULL;
     int rc = -1;
-    if (fstat(fileno(f), &sb) || sb.st_size < 8 || read_exact(f, len_bytes, 8)) {
+    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto done;
+    }
+    if (sb.st_size < 8 || read_exact(f, len_bytes, 8)) {
         snprintf(err, errlen, "%s: not a safetensors file (shorter than 8 bytes)", path);
         goto done;
     }
@@ -182,7 +192,8 @@ int safetensors_read(const char *path, SafeTensors *st, char *err, size_t errlen
     json_error_t jerr;
     header = json_loadb(header_text, header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(header)) {
-        snprintf(err, errlen, "%s: header is not a JSON object (%s)", path, jerr.text);
+        snprintf(err, errlen, "%s: header is not a JSON object%s%s", path, header ? "" : ": ",
+                 header ? "" : jerr.text);
         goto done;
     }
     size_t entries = json_object_size(header);

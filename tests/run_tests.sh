@@ -3,6 +3,9 @@
 # print. A program that dies or exits non-zero without reporting a failure counts as one
 # failed test. Ends with the line "N passed, N failed".
 set -u
+# Idle OpenMP threads sleep instead of spinning: on a loaded 2-core machine spinning threads
+# of tiny test-sized regions starve each other (seconds become minutes).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0
 failed=0
 for t in "$@"; do

@@ -1,0 +1,244 @@
+// Configuration validation: model_config_validate, mask_config_validate and model_create
+// refuse each bad value with a message that starts with the offending field; the presets
+// validate; the learning-rate schedule has its documented shape.
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "model.h"
+#include "optim.h"
+#include "test.h"
+
+// One change to the default configuration: a ModelConfig or MaskConfig member, or "batch".
+typedef struct {
+    const char *key;
+    double value;
+} Setting;
+
+// A configuration that must be refused, and the field its message must start with.
+typedef struct {
+    const char *what;
+    const char *field;
+    Setting set[3];
+} BadCase;
+
+enum { DEFAULT_BATCH = 8 };
+
+static void apply(ModelConfig *c, MaskConfig *mask, int *batch, const Setting *s)
+{
+    const char *k = s->key;
+    double v = s->value;
+    if (!k) return;
+    if (!strcmp(k, "img_size")) c->img_size = (int)v;
+    else if (!strcmp(k, "patch_size")) c->patch_size = (int)v;
+    else if (!strcmp(k, "in_chans")) c->in_chans = (int)v;
+    else if (!strcmp(k, "embed_dim")) c->embed_dim = (int)v;
+    else if (!strcmp(k, "depth")) c->depth = (int)v;
+    else if (!strcmp(k, "num_heads")) c->num_heads = (int)v;
+    else if (!strcmp(k, "mlp_ratio")) c->mlp_ratio = v;
+    else if (!strcmp(k, "num_classes")) c->num_classes = (int)v;
+    else if (!strcmp(k, "drop_path")) c->drop_path = (float)v;
+    else if (!strcmp(k, "mask_patch_size")) mask->mask_patch_size = (int)v;
+    else if (!strcmp(k, "ratio")) mask->ratio = v;
+    else if (!strcmp(k, "batch")) *batch = (int)v;
+    else {
+        fprintf(stderr, "test_config: unknown setting %s\n", k);
+        _exit(2);
+    }
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+// The function that should refuse the field: model fields by model_config_validate (and
+// model_create), mask fields by mask_config_validate, the batch by model_create.
+static void check_refused(const BadCase *bc)
+{
+    ModelConfig cfg = model_config_default();
+    MaskConfig mask = {.mask_patch_size = 8, .ratio = 0.6};
+    int batch = DEFAULT_BATCH;
+    for (int i = 0; i < 3; i++) apply(&cfg, &mask, &batch, &bc->set[i]);
+    char err[256] = "", what[200];
+    int rc;
+    snprintf(what, sizeof what, "refuses %s", bc->what);
+    if (starts_with(bc->field, "mask.")) {
+        int model_ok = model_config_validate(&cfg, err, sizeof err) == 0;
+        rc = model_ok ? mask_config_validate(&mask, &cfg, err, sizeof err) : 0;
+        test_report(rc == -1 && starts_with(err, bc->field), what, "%s", err);
+        return;
+    }
+    if (starts_with(bc->field, "model.") || starts_with(bc->field, "finetune.")) {
+        rc = model_config_validate(&cfg, err, sizeof err);
+        test_report(rc == -1 && starts_with(err, bc->field), what, "%s", err);
+    }
+    // model_create validates the config too, and allocates nothing when it refuses.
+    Model m;
+    err[0] = 0;
+    rc = model_create(&m, &cfg, batch, err, sizeof err);
+    snprintf(what, sizeof what, "model_create refuses %s", bc->what);
+    test_report(rc == -1 && starts_with(err, bc->field) && !m.params_mem && !m.acts_mem, what,
+                "%s", err);
+    if (rc == 0) model_free(&m);
+}
+
+static const BadCase bad_cases[] = {
+    // Divisibility.
+    {"embed_dim 130 with 4 heads", "model.embed_dim", {{"embed_dim", 130}}},
+    {"img_size 30 with patch 4", "model.img_size", {{"img_size", 30}}},
+    {"img_size 36 with mask_patch 8", "mask.mask_patch_size", {{"img_size", 36}}},
+    {"mask_patch 4 with patch 8", "mask.mask_patch_size",
+     {{"patch_size", 8}, {"mask_patch_size", 4}}},
+    {"mask_patch 12 with patch 8 (img 48)", "mask.mask_patch_size",
+     {{"img_size", 48}, {"patch_size", 8}, {"mask_patch_size", 12}}},
+    // Ratios.
+    {"mask ratio 0", "mask.ratio", {{"ratio", 0}}},
+    {"mask ratio -0.5", "mask.ratio", {{"ratio", -0.5}}},
+    {"mask ratio 1", "mask.ratio", {{"ratio", 1}}},
+    {"mask ratio 1.5", "mask.ratio", {{"ratio", 1.5}}},
+    {"mask ratio NaN", "mask.ratio", {{"ratio", NAN}}},
+    {"mlp_ratio 0", "model.mlp_ratio", {{"mlp_ratio", 0}}},
+    {"mlp_ratio -1", "model.mlp_ratio", {{"mlp_ratio", -1}}},
+    {"mlp_ratio NaN", "model.mlp_ratio", {{"mlp_ratio", NAN}}},
+    {"mlp_ratio giving no hidden unit", "model.mlp_ratio", {{"mlp_ratio", 0.001}}},
+    {"mlp_ratio 1e300", "model.mlp_ratio", {{"mlp_ratio", 1e300}}},
+    {"mlp_ratio infinite", "model.mlp_ratio", {{"mlp_ratio", INFINITY}}},
+    {"drop_path 1.0", "finetune.drop_path", {{"drop_path", 1.0}, {"num_classes", 10}}},
+    {"drop_path -0.1", "finetune.drop_path", {{"drop_path", -0.1}, {"num_classes", 10}}},
+    {"drop_path NaN", "finetune.drop_path", {{"drop_path", NAN}, {"num_classes", 10}}},
+    // Zero and negative sizes.
+    {"img_size 0", "model.img_size", {{"img_size", 0}}},
+    {"img_size -32", "model.img_size", {{"img_size", -32}}},
+    {"patch_size 0", "model.patch_size", {{"patch_size", 0}}},
+    {"patch_size -4", "model.patch_size", {{"patch_size", -4}}},
+    {"in_chans 0", "model.in_chans", {{"in_chans", 0}}},
+    {"in_chans -1", "model.in_chans", {{"in_chans", -1}}},
+    {"embed_dim 0", "model.embed_dim", {{"embed_dim", 0}}},
+    {"embed_dim -128", "model.embed_dim", {{"embed_dim", -128}}},
+    {"depth 0", "model.depth", {{"depth", 0}}},
+    {"depth -4", "model.depth", {{"depth", -4}}},
+    {"num_heads 0", "model.num_heads", {{"num_heads", 0}}},
+    {"num_heads -4", "model.num_heads", {{"num_heads", -4}}},
+    {"num_classes -1", "model.num_classes", {{"num_classes", -1}}},
+    {"mask_patch_size 0", "mask.mask_patch_size", {{"mask_patch_size", 0}}},
+    {"mask_patch_size -8", "mask.mask_patch_size", {{"mask_patch_size", -8}}},
+    {"batch 0", "train.batch_size", {{"batch", 0}}},
+    {"batch -8", "train.batch_size", {{"batch", -8}}},
+    // Absurd sizes.
+    {"img_size 100000", "model.img_size", {{"img_size", 100000}}},
+    {"embed_dim 1e6", "model.embed_dim", {{"embed_dim", 1e6}}},
+    {"depth 1e6", "model.depth", {{"depth", 1e6}}},
+    {"in_chans 100000", "model.in_chans", {{"in_chans", 100000}}},
+    {"num_heads larger than embed_dim", "model.num_heads", {{"num_heads", 256}}},
+    {"num_classes 1e9", "model.num_classes", {{"num_classes", 1e9}}},
+    {"mask_patch_size larger than the image", "mask.mask_patch_size", {{"mask_patch_size", 64}}},
+    {"batch 2^30", "train.batch_size", {{"batch", 1 << 30}}},
+    {"img 4096 with patch 1 (16M patches)", "model.patch_size",
+     {{"img_size", 4096}, {"patch_size", 1}}},
+};
+
+// A valid model whose activations for the batch need more memory than the machine has must be
+// refused before anything is allocated, naming the batch size.
+static void check_batch_too_large(void)
+{
+    ModelConfig cfg = model_config_default();
+    model_config_preset("vit-s16-224", &cfg);
+    double machine = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    double per_image = (double)model_memory_bytes(&cfg, 2) - (double)model_memory_bytes(&cfg, 1);
+    // 1.5× the machine: the pre-check must refuse it; a calloc of that size would fail too
+    // (or, under ASan, abort), so the message also shows which path refused.
+    int batch = (int)ceil(1.5 * machine / per_image);
+    char err[256] = "";
+    Model m;
+    int rc = model_create(&m, &cfg, batch, err, sizeof err);
+    test_report(rc == -1 && starts_with(err, "train.batch_size") && !strstr(err, "out of memory") &&
+                    !m.params_mem && !m.acts_mem,
+                "model_create refuses a batch larger than memory before allocating", "batch %d: %s",
+                batch, err);
+    if (rc == 0) model_free(&m);
+
+    // The largest sizes validation allows overflow any byte count; that is reported as 0.
+    ModelConfig huge = {.img_size = 4096, .patch_size = 16, .in_chans = 64, .embed_dim = 16384,
+                        .depth = 256, .num_heads = 16384, .mlp_ratio = 64.0};
+    err[0] = 0;
+    rc = model_config_validate(&huge, err, sizeof err);
+    size_t bytes = model_memory_bytes(&huge, 1 << 20);
+    test_report(rc == 0 && bytes == 0, "model_memory_bytes reports an overflowing size as 0",
+                "validate %d (%s), bytes %zu", rc, err, bytes);
+    rc = model_create(&m, &huge, 1 << 20, err, sizeof err);
+    test_report(rc == -1 && starts_with(err, "train.batch_size") && !m.params_mem,
+                "model_create refuses an overflowing size", "%s", err);
+    if (rc == 0) model_free(&m);
+}
+
+static void check_presets(void)
+{
+    static const struct {
+        const char *name;
+        int img, patch, chans, dim, depth, heads, mask_patch;
+    } presets[] = {
+        {"fmnist-q", 32, 4, 1, 128, 4, 4, 8},
+        {"fmnist-vit-t", 32, 4, 1, 192, 6, 3, 8},
+        {"vit-t16-224", 224, 16, 3, 192, 12, 3, 32},
+        {"vit-s16-224", 224, 16, 3, 384, 12, 6, 32},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+        ModelConfig c = {.num_classes = 7, .drop_path = 0.1f};
+        MaskConfig mask = {.mask_patch_size = presets[i].mask_patch, .ratio = 0.6};
+        char err[256] = "", what[128];
+        int rc = model_config_preset(presets[i].name, &c);
+        int same = c.img_size == presets[i].img && c.patch_size == presets[i].patch &&
+                   c.in_chans == presets[i].chans && c.embed_dim == presets[i].dim &&
+                   c.depth == presets[i].depth && c.num_heads == presets[i].heads &&
+                   c.mlp_ratio == 4.0 && c.num_classes == 7 && c.drop_path == 0.1f;
+        int valid = rc == 0 && model_config_validate(&c, err, sizeof err) == 0 &&
+                    mask_config_validate(&mask, &c, err, sizeof err) == 0;
+        snprintf(what, sizeof what, "preset %s has its sizes and validates", presets[i].name);
+        test_report(valid && same, what, "%dpx/%d, %d ch, D %d, depth %d, %d heads %s", c.img_size,
+                    c.patch_size, c.in_chans, c.embed_dim, c.depth, c.num_heads, err);
+    }
+    ModelConfig d = model_config_default(), c = d;
+    char err[256] = "";
+    test_report(memcmp(&d, &(ModelConfig){0}, sizeof d) != 0 &&
+                    model_config_validate(&d, err, sizeof err) == 0,
+                "the default config validates", "%s", err);
+    int rc = model_config_preset("vit-huge", &c);
+    test_report(rc == -1 && memcmp(&c, &d, sizeof c) == 0,
+                "an unknown preset returns -1 and leaves the config alone", "rc %d", rc);
+}
+
+static void check_lr_schedule(void)
+{
+    OptimConfig oc = {.lr = 1e-3, .min_lr = 1e-5, .warmup_steps = 10, .total_steps = 100};
+    double at0 = lr_at(&oc, 0), at_warm = lr_at(&oc, 10), at_total = lr_at(&oc, 100);
+    test_report(at0 == 0.0, "lr_at(0) is 0", "%g", at0);
+    test_report(fabs(at_warm - oc.lr) <= 1e-15, "lr_at(warmup) is lr", "%.17g", at_warm);
+    test_report(fabs(at_total - oc.min_lr) <= 1e-15, "lr_at(total) is min_lr", "%.17g", at_total);
+    test_report(fabs(lr_at(&oc, 5) - 0.5 * oc.lr) <= 1e-15, "warmup is linear", "lr_at(5) %g",
+                lr_at(&oc, 5));
+    test_report(fabs(lr_at(&oc, 55) - 0.5 * (oc.lr + oc.min_lr)) <= 1e-15,
+                "the cosine is halfway at the middle", "lr_at(55) %.17g", lr_at(&oc, 55));
+    int rising = 1, falling = 1;
+    for (long t = 1; t <= 10; t++) rising &= lr_at(&oc, t) > lr_at(&oc, t - 1);
+    for (long t = 11; t <= 100; t++) falling &= lr_at(&oc, t) < lr_at(&oc, t - 1);
+    test_report(rising, "lr rises strictly during warmup", "");
+    test_report(falling, "lr falls strictly after warmup", "");
+    int stays = 1;
+    for (long t = 100; t <= 120; t++) stays &= lr_at(&oc, t) == at_total;
+    test_report(stays, "lr stays at min_lr after total", "");
+    OptimConfig no_warmup = oc;
+    no_warmup.warmup_steps = 0;
+    test_report(lr_at(&no_warmup, 0) == oc.lr, "without warmup lr_at(0) is lr", "%g",
+                lr_at(&no_warmup, 0));
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) check_refused(&bad_cases[i]);
+    check_batch_too_large();
+    check_presets();
+    check_lr_schedule();
+    TEST_EXIT();
+}

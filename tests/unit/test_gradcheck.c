@@ -1,0 +1,682 @@
+// Finite-difference gradient checks: every op's _backward in core/ops.h, then the whole model
+// (pretraining with a token mask; classification with drop path and label smoothing) against
+// model_backward.
+//
+// Method. Each op gets a scalar objective L, computed in double: L = Σ out·R for a fixed
+// random R (or the loss itself for the loss ops). The analytic gradient comes from the op's
+// _backward with dout = R; the numeric one from central differences (L(x + H) − L(x − H)) / 2H,
+// H = 1e-2, on a random sample of the entries of each input (every entry when the input is
+// small). A check passes if ‖num − ana‖ ≤ TOL·‖ana‖ over the sample, with ‖ana‖ > 0.
+//
+// Tolerance. The forward passes run in float32, so L carries a rounding error of about
+// ε·|L|·√n (ε ≈ 6e-8, n outputs); divided by 2H = 2e-2 that is ~1e-5 of a typical gradient
+// entry. The truncation error of a central difference, H²/6·|L‴|, is ~2e-5 relative for
+// these smooth ops (linear ops have none). Observed relative errors are 1e-14…5e-4, so
+// TOL = 1e-2 leaves a 20× margin against noise, while a real mistake moves the gradient by
+// far more: sixteen deliberate mutations of ops.c and vit.c (dweight overwritten instead of
+// accumulated, embed without (1 − w), layernorm without its −norm·mean term, softmax
+// backward without its dot product, dq without 1/√hd, GELU' without x·pdf, residual or vit
+// ignoring the drop-path scale, patch_tokens overwriting, a transposed pixel_shuffle, L1
+// ignoring the mask, mean_pool without 1/N, cross-entropy without ε/K or 1/B, ...) each
+// fail here with relative errors from 0.05 (the missing ε/K, 0.02 per logit) to over 1.
+//
+// The L1 loss is not differentiable where x = x̂; its inputs are kept ≥ 0.1 ≫ H apart, and the
+// model checks use images far from any prediction the model can make (checked below).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "ops.h"
+#include "rng.h"
+#include "test.h"
+
+enum { MAX_SAMPLE = 24, MODEL_SAMPLE = 6, POOL_MAX = 24 };
+static const double TOL = 1e-2;
+static const double H = 1e-2; // the finite-difference step
+
+static Rng rng;
+
+// ---------------------------------------------------------------------------------------------
+// Buffers: every op test allocates from a pool that it frees at the end.
+
+typedef struct {
+    void *bufs[POOL_MAX];
+    int n;
+} Pool;
+
+static void *pool_alloc(Pool *pool, size_t bytes)
+{
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p || pool->n == POOL_MAX) {
+        fprintf(stderr, "test_gradcheck: out of memory or pool full\n");
+        exit(2);
+    }
+    return pool->bufs[pool->n++] = p;
+}
+
+static float *zeros(Pool *pool, size_t n) { return pool_alloc(pool, n * sizeof(float)); }
+
+// Every gradient buffer starts out holding PREV, as if an earlier backward had left it there:
+// a gradient the op should accumulate into is checked as (buffer − PREV), one it should
+// overwrite as the buffer itself, so either mistake shows. (Adding onto 0.25 costs an
+// absolute rounding error of ~3e-8 per addition, far below the tolerance.)
+static const float PREV = 0.25f;
+
+static float *grad_buffer(Pool *pool, size_t n)
+{
+    float *g = zeros(pool, n);
+    for (size_t i = 0; i < n; i++) g[i] = PREV;
+    return g;
+}
+
+// n values mean + std·N(0, 1).
+static float *randn(Pool *pool, size_t n, double mean, double std)
+{
+    float *x = zeros(pool, n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(mean + std * rng_normal(&rng));
+    return x;
+}
+
+static void pool_free(Pool *pool)
+{
+    for (int i = 0; i < pool->n; i++) free(pool->bufs[i]);
+    pool->n = 0;
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one gradient-check routine.
+
+// Runs the forward pass at the current inputs and returns the scalar objective.
+typedef double (*Objective)(const void *ctx);
+
+// One input of an objective: its values (perturbed in place) and its analytic gradient, which
+// the backward either accumulated onto PREV or wrote.
+typedef struct {
+    const char *name;
+    float *x;
+    const float *grad;
+    size_t n;
+    int accumulated;
+} Wrt;
+
+// Checks, for each input, the analytic gradient against central differences with step H on
+// up to `sample` randomly chosen entries.
+static void check_gradients(const char *op, Objective f, const void *ctx, const Wrt *wrt,
+                            int count, int sample)
+{
+    for (int w = 0; w < count; w++) {
+        const Wrt *in = &wrt[w];
+        int *order = malloc(in->n * sizeof *order);
+        if (!order) exit(2);
+        rng_permutation(&rng, order, (int)in->n);
+        size_t k = in->n < (size_t)sample ? in->n : (size_t)sample;
+        double diff2 = 0.0, ana2 = 0.0;
+        for (size_t s = 0; s < k; s++) {
+            float *x = &in->x[order[s]], saved = *x;
+            *x = (float)(saved + H);
+            double plus = f(ctx);
+            *x = (float)(saved - H);
+            double minus = f(ctx);
+            *x = saved;
+            // The step actually taken, after rounding x ± H to float.
+            double step = (double)(float)(saved + H) - (double)(float)(saved - H);
+            double num = (plus - minus) / step;
+            double ana = (double)in->grad[order[s]] - (in->accumulated ? PREV : 0.0f);
+            diff2 += (num - ana) * (num - ana);
+            ana2 += ana * ana;
+        }
+        free(order);
+        double diff = sqrt(diff2), norm = sqrt(ana2);
+        char what[160];
+        snprintf(what, sizeof what, "%s: d/d%s", op, in->name);
+        test_report(norm > 0.0 && diff <= TOL * norm, what,
+                    "%zu of %zu entries, |num - ana| %.3g, |ana| %.3g (rel %.2g)", k, in->n, diff,
+                    norm, diff / (norm + 1e-300));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per op: a context holding the op's buffers, its objective, and the function that
+// runs forward and backward and checks every input.
+
+typedef struct {
+    float *out, *inp, *weight, *bias, *R;
+    int M, K, N;
+} MatmulCase;
+
+static double matmul_objective(const void *ctx)
+{
+    const MatmulCase *c = ctx;
+    matmul_forward(c->out, c->inp, c->weight, c->bias, c->M, c->K, c->N);
+    return dot(c->out, c->R, (size_t)c->M * c->N);
+}
+
+static void test_matmul(void)
+{
+    Pool pool = {0};
+    int M = 7, K = 5, N = 6;
+    MatmulCase c = {.out = zeros(&pool, M * N), .inp = randn(&pool, M * K, 0, 1),
+                    .weight = randn(&pool, N * K, 0, 1), .bias = randn(&pool, N, 0, 1),
+                    .R = randn(&pool, M * N, 0, 1), .M = M, .K = K, .N = N};
+    float *dinp = grad_buffer(&pool, M * K), *dweight = grad_buffer(&pool, N * K);
+    float *dbias = grad_buffer(&pool, N);
+    matmul_objective(&c);
+    matmul_backward(dinp, dweight, dbias, c.R, c.inp, c.weight, M, K, N);
+    Wrt wrt[] = {{"inp", c.inp, dinp, M * K, 0}, {"weight", c.weight, dweight, N * K, 1},
+                 {"bias", c.bias, dbias, N, 1}};
+    check_gradients("matmul", matmul_objective, &c, wrt, 3, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *patches, *images, *weight, *bias, *R;
+    int B, C, S, p, D;
+} PatchEmbedCase;
+
+static double patch_embed_objective(const void *ctx)
+{
+    const PatchEmbedCase *c = ctx;
+    patch_embed_forward(c->out, c->patches, c->images, c->weight, c->bias, c->B, c->C, c->S, c->p,
+                        c->D);
+    int N = (c->S / c->p) * (c->S / c->p);
+    return dot(c->out, c->R, (size_t)c->B * N * c->D);
+}
+
+static void test_patch_embed(void)
+{
+    Pool pool = {0};
+    int B = 2, C = 3, S = 8, p = 4, D = 5, N = (S / p) * (S / p), P = C * p * p;
+    PatchEmbedCase c = {.out = zeros(&pool, B * N * D), .patches = zeros(&pool, B * N * P),
+                        .images = randn(&pool, B * C * S * S, 0, 1),
+                        .weight = randn(&pool, D * P, 0, 0.3), .bias = randn(&pool, D, 0, 1),
+                        .R = randn(&pool, B * N * D, 0, 1), .B = B, .C = C, .S = S, .p = p, .D = D};
+    float *dweight = grad_buffer(&pool, D * P), *dbias = grad_buffer(&pool, D);
+    patch_embed_objective(&c);
+    patch_embed_backward(dweight, dbias, c.R, c.patches, B, N, P, D);
+    Wrt wrt[] = {{"weight", c.weight, dweight, D * P, 1}, {"bias", c.bias, dbias, D, 1}};
+    check_gradients("patch_embed", patch_embed_objective, &c, wrt, 2, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *x, *patch_out, *cls, *mask_token, *pos, *token_mask, *R;
+    int B, N, D;
+} EmbedCase;
+
+static double embed_objective(const void *ctx)
+{
+    const EmbedCase *c = ctx;
+    embed_forward(c->x, c->patch_out, c->cls, c->mask_token, c->pos, c->token_mask, c->B, c->N,
+                  c->D);
+    return dot(c->x, c->R, (size_t)c->B * (c->N + 1) * c->D);
+}
+
+// masked: a token mask with both 0 and 1 entries; otherwise no mask (and no mask_token grad).
+static void test_embed(int masked)
+{
+    Pool pool = {0};
+    int B = 2, N = 5, D = 4, T = N + 1;
+    EmbedCase c = {.x = zeros(&pool, B * T * D), .patch_out = randn(&pool, B * N * D, 0, 1),
+                   .cls = randn(&pool, D, 0, 1), .mask_token = randn(&pool, D, 0, 1),
+                   .pos = randn(&pool, T * D, 0, 1), .R = randn(&pool, B * T * D, 0, 1),
+                   .B = B, .N = N, .D = D};
+    if (masked) {
+        c.token_mask = zeros(&pool, B * N);
+        for (int i = 0; i < B * N; i++) c.token_mask[i] = (float)(i % 3 != 1); // 1 0 1 1 0 1 ...
+    }
+    float *dpatch = grad_buffer(&pool, B * N * D), *dcls = grad_buffer(&pool, D);
+    float *dmask = grad_buffer(&pool, D), *dpos = grad_buffer(&pool, T * D);
+    embed_objective(&c);
+    embed_backward(dpatch, dcls, masked ? dmask : NULL, dpos, c.R, c.token_mask, B, N, D);
+    Wrt wrt[] = {{"patch_out", c.patch_out, dpatch, B * N * D, 0}, {"cls", c.cls, dcls, D, 1},
+                 {"pos", c.pos, dpos, T * D, 1}, {"mask_token", c.mask_token, dmask, D, 1}};
+    const char *op = masked ? "embed (token mask)" : "embed (no mask)";
+    check_gradients(op, embed_objective, &c, wrt, masked ? 4 : 3, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *mean, *rstd, *inp, *weight, *bias, *R;
+    int Rows, D;
+} LayernormCase;
+
+static double layernorm_objective(const void *ctx)
+{
+    const LayernormCase *c = ctx;
+    layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->Rows, c->D);
+    return dot(c->out, c->R, (size_t)c->Rows * c->D);
+}
+
+static void test_layernorm(void)
+{
+    Pool pool = {0};
+    int Rows = 5, D = 24;
+    LayernormCase c = {.out = zeros(&pool, Rows * D), .mean = zeros(&pool, Rows),
+                       .rstd = zeros(&pool, Rows), .inp = randn(&pool, Rows * D, 0.5, 1.5),
+                       .weight = randn(&pool, D, 1, 0.3), .bias = randn(&pool, D, 0, 0.3),
+                       .R = randn(&pool, Rows * D, 0, 1), .Rows = Rows, .D = D};
+    float *dinp = grad_buffer(&pool, Rows * D), *dweight = grad_buffer(&pool, D);
+    float *dbias = grad_buffer(&pool, D);
+    layernorm_objective(&c);
+    layernorm_backward(dinp, dweight, dbias, c.R, c.inp, c.weight, c.mean, c.rstd, Rows, D);
+    Wrt wrt[] = {{"inp", c.inp, dinp, Rows * D, 1}, {"weight", c.weight, dweight, D, 1},
+                 {"bias", c.bias, dbias, D, 1}};
+    check_gradients("layernorm", layernorm_objective, &c, wrt, 3, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *att, *qkv, *R;
+    int B, T, D, H;
+} AttentionCase;
+
+static double attention_objective(const void *ctx)
+{
+    const AttentionCase *c = ctx;
+    attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->D, c->H);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->D);
+}
+
+static void test_attention(void)
+{
+    Pool pool = {0};
+    int B = 2, T = 7, D = 12, H = 3; // T not a power of 2, head dim 4
+    AttentionCase c = {.out = zeros(&pool, B * T * D), .att = zeros(&pool, B * H * T * T),
+                       .qkv = randn(&pool, B * T * 3 * D, 0, 1), .R = randn(&pool, B * T * D, 0, 1),
+                       .B = B, .T = T, .D = D, .H = H};
+    float *dqkv = grad_buffer(&pool, B * T * 3 * D), *datt = zeros(&pool, B * H * T * T);
+    attention_objective(&c);
+    attention_backward(dqkv, datt, c.R, c.qkv, c.att, B, T, D, H);
+    Wrt wrt[] = {{"qkv", c.qkv, dqkv, B * T * 3 * D, 0}};
+    // Three times the usual sample: q, k and v columns of every head should be hit.
+    check_gradients("attention", attention_objective, &c, wrt, 1, 3 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *inp, *R;
+    long n;
+} GeluCase;
+
+static double gelu_objective(const void *ctx)
+{
+    const GeluCase *c = ctx;
+    gelu_forward(c->out, c->inp, c->n);
+    return dot(c->out, c->R, c->n);
+}
+
+static void test_gelu(void)
+{
+    Pool pool = {0};
+    long n = 60;
+    GeluCase c = {.out = zeros(&pool, n), .inp = randn(&pool, n, 0, 2), .R = randn(&pool, n, 0, 1),
+                  .n = n};
+    // dinp aliases dout, as the model calls it.
+    float *dinp = zeros(&pool, n);
+    memcpy(dinp, c.R, n * sizeof(float));
+    gelu_backward(dinp, c.inp, dinp, n);
+    Wrt wrt[] = {{"inp", c.inp, dinp, n, 0}};
+    check_gradients("gelu", gelu_objective, &c, wrt, 1, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *x, *branch, *scale, *R;
+    int B;
+    long n;
+} ResidualCase;
+
+static double residual_objective(const void *ctx)
+{
+    const ResidualCase *c = ctx;
+    residual_forward(c->out, c->x, c->branch, c->scale, c->B, c->n);
+    return dot(c->out, c->R, (size_t)c->B * c->n);
+}
+
+static void test_residual(void)
+{
+    Pool pool = {0};
+    int B = 4;
+    long n = 10;
+    float keep_prob = 0.8f;
+    ResidualCase c = {.out = zeros(&pool, B * n), .x = randn(&pool, B * n, 0, 1),
+                      .branch = randn(&pool, B * n, 0, 1), .scale = zeros(&pool, B),
+                      .R = randn(&pool, B * n, 0, 1), .B = B, .n = n};
+    for (int b = 0; b < B; b++) c.scale[b] = b % 2 ? 1.0f / keep_prob : 0.0f; // 0, 1/kp, 0, 1/kp
+    float *dbranch = grad_buffer(&pool, B * n);
+    residual_objective(&c);
+    residual_backward(dbranch, c.R, c.scale, B, n);
+    // The identity path's gradient is dout itself.
+    Wrt wrt[] = {{"branch", c.branch, dbranch, B * n, 0}, {"x", c.x, c.R, B * n, 0}};
+    check_gradients("residual (drop path)", residual_objective, &c, wrt, 2, 2 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *x, *R;
+    int B, N, D;
+} TokensCase;
+
+static double patch_tokens_objective(const void *ctx)
+{
+    const TokensCase *c = ctx;
+    patch_tokens_forward(c->out, c->x, c->B, c->N, c->D);
+    return dot(c->out, c->R, (size_t)c->B * c->N * c->D);
+}
+
+static double mean_pool_objective(const void *ctx)
+{
+    const TokensCase *c = ctx;
+    mean_pool_forward(c->out, c->x, c->B, c->N, c->D);
+    return dot(c->out, c->R, (size_t)c->B * c->D);
+}
+
+// patch_tokens (pool = 0) or mean_pool (pool = 1): x [B, T, D] → tokens or their mean.
+static void test_token_op(int pool_mean)
+{
+    Pool pool = {0};
+    int B = 2, N = 5, D = 3, T = N + 1, outs = pool_mean ? B * D : B * N * D;
+    TokensCase c = {.out = zeros(&pool, outs), .x = randn(&pool, B * T * D, 0, 1),
+                    .R = randn(&pool, outs, 0, 1), .B = B, .N = N, .D = D};
+    float *dx = grad_buffer(&pool, B * T * D);
+    if (pool_mean)
+        mean_pool_backward(dx, c.R, B, N, D);
+    else
+        patch_tokens_backward(dx, c.R, B, N, D);
+    Wrt wrt[] = {{"x", c.x, dx, B * T * D, !pool_mean}}; // patch_tokens accumulates
+    Objective f = pool_mean ? mean_pool_objective : patch_tokens_objective;
+    check_gradients(pool_mean ? "mean_pool" : "patch_tokens", f, &c, wrt, 1, B * T * D);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *img, *dec, *R;
+    int B, C, S, p;
+} ShuffleCase;
+
+static double pixel_shuffle_objective(const void *ctx)
+{
+    const ShuffleCase *c = ctx;
+    pixel_shuffle_forward(c->img, c->dec, c->B, c->C, c->S, c->p);
+    return dot(c->img, c->R, (size_t)c->B * c->C * c->S * c->S);
+}
+
+static void test_pixel_shuffle(void)
+{
+    Pool pool = {0};
+    int B = 2, C = 3, S = 8, p = 4, pixels = B * C * S * S;
+    ShuffleCase c = {.img = zeros(&pool, pixels), .dec = randn(&pool, pixels, 0, 1),
+                     .R = randn(&pool, pixels, 0, 1), .B = B, .C = C, .S = S, .p = p};
+    float *ddec = grad_buffer(&pool, pixels);
+    pixel_shuffle_backward(ddec, c.R, B, C, S, p);
+    Wrt wrt[] = {{"dec", c.dec, ddec, pixels, 0}};
+    check_gradients("pixel_shuffle (C=3)", pixel_shuffle_objective, &c, wrt, 1, 2 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *pred, *target, *token_mask;
+    int B, C, S, p;
+} L1Case;
+
+static double l1_objective(const void *ctx)
+{
+    const L1Case *c = ctx;
+    return l1_loss_forward(c->pred, c->target, c->token_mask, c->B, c->C, c->S, c->p);
+}
+
+// masked: the loss on the masked area of a token mask; otherwise over the full image.
+static void test_l1_loss(int masked)
+{
+    Pool pool = {0};
+    int B = 2, C = 3, S = 8, p = 2, g = S / p, pixels = B * C * S * S;
+    L1Case c = {.pred = zeros(&pool, pixels), .target = randn(&pool, pixels, 0, 1),
+                .B = B, .C = C, .S = S, .p = p};
+    // |pred − target| ∈ [0.1, 0.6): away from the kink at 0 by far more than h.
+    for (int i = 0; i < pixels; i++) {
+        double gap = 0.1 + 0.5 * rng_uniform(&rng);
+        c.pred[i] = (float)(c.target[i] + (rng_below(&rng, 2) ? gap : -gap));
+    }
+    if (masked) {
+        c.token_mask = zeros(&pool, B * g * g);
+        for (int i = 0; i < B * g * g; i++) c.token_mask[i] = (float)rng_below(&rng, 2);
+        c.token_mask[0] = 1.0f, c.token_mask[1] = 0.0f;
+    }
+    float *dpred = grad_buffer(&pool, pixels);
+    l1_loss_backward(dpred, c.pred, c.target, c.token_mask, B, C, S, p);
+    Wrt wrt[] = {{"pred", c.pred, dpred, pixels, 0}};
+    const char *op = masked ? "l1_loss (masked)" : "l1_loss (full image)";
+    check_gradients(op, l1_objective, &c, wrt, 1, 2 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *probs, *logits;
+    int *labels;
+    float smoothing;
+    int B, K;
+} CrossEntropyCase;
+
+static double crossentropy_objective(const void *ctx)
+{
+    const CrossEntropyCase *c = ctx;
+    return crossentropy_forward(c->probs, c->logits, c->labels, c->smoothing, c->B, c->K);
+}
+
+static void test_crossentropy(void)
+{
+    Pool pool = {0};
+    int B = 4, K = 5;
+    CrossEntropyCase c = {.probs = zeros(&pool, B * K), .logits = randn(&pool, B * K, 0, 2),
+                          .labels = pool_alloc(&pool, B * sizeof(int)), .smoothing = 0.1f,
+                          .B = B, .K = K};
+    for (int b = 0; b < B; b++) c.labels[b] = (int)rng_below(&rng, K);
+    float *dlogits = grad_buffer(&pool, B * K);
+    crossentropy_objective(&c);
+    crossentropy_backward(dlogits, c.probs, c.labels, c.smoothing, B, K);
+    Wrt wrt[] = {{"logits", c.logits, dlogits, B * K, 0}};
+    check_gradients("crossentropy (smoothing 0.1)", crossentropy_objective, &c, wrt, 1, B * K);
+    pool_free(&pool);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end: model_backward against central differences of the model's loss. The objective
+// is the loss recomputed in double from the model's output (pred or logits) by DESIGN.md's
+// formula: model_forward returns it rounded to float, and that rounding (~1e-7 of a loss
+// near 2) divided by 2h would be several tenths of a percent of the small gradients that
+// reach the first layers. Both values are also compared.
+
+typedef struct {
+    Model *m;
+    const Batch *batch;
+} ModelCase;
+
+// SimMIM's L1 loss of m->acts.pred: over the masked pixels (or all of them), per channel.
+static double reference_l1(const Model *m, const Batch *batch)
+{
+    int B = batch->size, C = m->cfg.in_chans, S = m->cfg.img_size, p = m->cfg.patch_size, g = S / p;
+    double sum = 0.0, weight = 0.0;
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int token = (b * g + y / p) * g + x / p;
+                double w = m->loss_full_image ? 1.0 : batch->token_mask[token];
+                weight += w;
+                for (int c = 0; c < C; c++) {
+                    size_t i = (((size_t)b * C + c) * S + y) * S + x;
+                    sum += fabs((double)m->acts.pred[i] - batch->images[i]) * w;
+                }
+            }
+    return m->loss_full_image ? sum / (weight * C) : sum / (weight + 1e-5) / C;
+}
+
+// Cross-entropy of m->acts.logits with label smoothing ε: (1−ε)·(−log p_y) + ε·mean_k(−log p_k).
+static double reference_crossentropy(const Model *m, const Batch *batch)
+{
+    int K = m->cfg.num_classes;
+    double eps = m->label_smoothing, loss = 0.0;
+    for (int b = 0; b < batch->size; b++) {
+        const float *z = m->acts.logits + (size_t)b * K;
+        double mx = z[0], sum = 0.0, mean = 0.0;
+        for (int k = 1; k < K; k++) mx = fmax(mx, z[k]);
+        for (int k = 0; k < K; k++) sum += exp(z[k] - mx), mean += z[k] / (double)K;
+        double lse = mx + log(sum);
+        loss += (1.0 - eps) * (lse - z[batch->labels[b]]) + eps * (lse - mean);
+    }
+    return loss / batch->size;
+}
+
+static double reference_loss(const Model *m, const Batch *batch)
+{
+    return m->cfg.num_classes ? reference_crossentropy(m, batch) : reference_l1(m, batch);
+}
+
+static double model_objective(const void *ctx)
+{
+    const ModelCase *c = ctx;
+    model_forward(c->m, c->batch);
+    return reference_loss(c->m, c->batch);
+}
+
+// Initialises the weights, then adds noise to every parameter so that no gradient is
+// degenerate (zero biases, LayerNorm at 1/0, a head at 2e-5 would hide mistakes).
+static void randomize_params(Model *m, double noise)
+{
+    model_init_weights(m, &rng);
+    for (size_t i = 0; i < m->num_params; i++)
+        m->params_mem[i] += (float)(noise * rng_normal(&rng));
+}
+
+// Checks the model's loss against the reference and its gradient of each named parameter
+// (a NULL-terminated list) against central differences.
+static void check_model(const char *what, Model *m, const Batch *batch, const char *const *names)
+{
+    ModelCase c = {m, batch};
+    char name[160];
+    for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = PREV; // model_backward accumulates
+    float loss = model_forward(m, batch);
+    double ref = reference_loss(m, batch);
+    snprintf(name, sizeof name, "%s: loss matches DESIGN.md's formula", what);
+    test_report(fabs(loss - ref) <= 1e-6 * fabs(ref), name, "%.8g vs %.8g", loss, ref);
+    model_backward(m);
+    // Copy the gradient: the numeric forwards leave m's activations at the perturbed points.
+    float *grads = malloc(m->num_params * sizeof(float));
+    if (!grads) exit(2);
+    memcpy(grads, m->grads_mem, m->num_params * sizeof(float));
+    for (; *names; names++) {
+        const ParamInfo *p = model_find_param(m, *names);
+        if (!p) {
+            snprintf(name, sizeof name, "%s: d/d%s", what, *names);
+            test_report(0, name, "no such parameter");
+            continue;
+        }
+        Wrt wrt = {p->name, m->params_mem + p->offset, grads + p->offset, p->numel, 1};
+        check_gradients(what, model_objective, &c, &wrt, 1, MODEL_SAMPLE);
+    }
+    free(grads);
+}
+
+static ModelConfig tiny_config(int depth, int num_classes, float drop_path)
+{
+    return (ModelConfig){.img_size = 8, .patch_size = 2, .in_chans = 2, .embed_dim = 8,
+                         .depth = depth, .num_heads = 2, .mlp_ratio = 2.0,
+                         .num_classes = num_classes, .drop_path = drop_path};
+}
+
+static void test_model_pretrain(void)
+{
+    ModelConfig cfg = tiny_config(2, 0, 0.0f);
+    MaskConfig mask = {.mask_patch_size = 4, .ratio = 0.5};
+    int B = 2, N = model_num_patches(&cfg), pixels = B * cfg.in_chans * cfg.img_size * cfg.img_size;
+    char err[256];
+    Model m;
+    if (model_create(&m, &cfg, B, err, sizeof err)) {
+        test_report(0, "model (pretrain): create", "%s", err);
+        return;
+    }
+    randomize_params(&m, 0.1);
+    float *images = malloc(pixels * sizeof(float)), *token_mask = malloc(N * B * sizeof(float));
+    if (!images || !token_mask) exit(2);
+    // Images of magnitude 2..3: far from any prediction, so the L1 kink is never crossed.
+    for (int i = 0; i < pixels; i++)
+        images[i] = (float)((rng_below(&rng, 2) ? 1 : -1) * (2.0 + rng_uniform(&rng)));
+    simmim_mask(token_mask, B, &mask, &cfg, &rng);
+    Batch batch = {.size = B, .images = images, .token_mask = token_mask};
+    model_forward(&m, &batch);
+    double margin = INFINITY;
+    for (int i = 0; i < pixels; i++) margin = fmin(margin, fabs(m.acts.pred[i] - images[i]));
+    test_report(margin > 0.5, "model (pretrain): |x - pred| stays away from the L1 kink",
+                "smallest gap %.3g", margin);
+    const char *names[] = {"patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token",
+                           "pos_embed", "mask_token", "blocks.0.norm1.weight",
+                           "blocks.0.attn.qkv.weight", "blocks.0.attn.proj.bias",
+                           "blocks.1.mlp.fc1.weight", "blocks.1.mlp.fc2.bias",
+                           "blocks.1.norm2.bias",
+                           "norm.weight", "norm.bias", "decoder.0.weight", "decoder.0.bias", NULL};
+    check_model("model (pretrain, token mask)", &m, &batch, names);
+    free(images);
+    free(token_mask);
+    model_free(&m);
+}
+
+static void test_model_classifier(void)
+{
+    ModelConfig cfg = tiny_config(3, 5, 0.2f);
+    int B = 3, pixels = B * cfg.in_chans * cfg.img_size * cfg.img_size;
+    char err[256];
+    Model m;
+    if (model_create(&m, &cfg, B, err, sizeof err)) {
+        test_report(0, "model (classifier): create", "%s", err);
+        return;
+    }
+    m.label_smoothing = 0.1f;
+    randomize_params(&m, 0.1);
+    float *images = malloc(pixels * sizeof(float));
+    float *drop_keep = malloc(cfg.depth * 2 * B * sizeof(float));
+    int labels[3] = {4, 0, 2};
+    if (!images || !drop_keep) exit(2);
+    for (int i = 0; i < pixels; i++) images[i] = (float)rng_normal(&rng);
+    for (int i = 0; i < cfg.depth * 2 * B; i++) drop_keep[i] = (float)(i % 4 != 3); // some dropped
+    Batch batch = {.size = B, .images = images, .labels = labels, .drop_keep = drop_keep};
+    // Block 1 (rate 0.1) and block 2 (rate 0.2) have dropped and kept samples; block 0 rate 0.
+    const char *names[] = {"patch_embed.proj.weight", "cls_token", "pos_embed",
+                           "blocks.0.attn.qkv.weight", "blocks.1.attn.proj.weight",
+                           "blocks.1.mlp.fc2.weight", "blocks.2.attn.qkv.bias",
+                           "blocks.2.norm2.weight",
+                           "fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias", NULL};
+    check_model("model (classifier, drop path, smoothing)", &m, &batch, names);
+    free(images);
+    free(drop_keep);
+    model_free(&m);
+}
+
+int main(void)
+{
+    ops_set_threads(2);
+    rng_seed(&rng, 20240611);
+    test_matmul();
+    test_patch_embed();
+    test_embed(1);
+    test_embed(0);
+    test_layernorm();
+    test_attention();
+    test_gelu();
+    test_residual();
+    test_token_op(0);
+    test_token_op(1);
+    test_pixel_shuffle();
+    test_l1_loss(1);
+    test_l1_loss(0);
+    test_crossentropy();
+    test_model_pretrain();
+    test_model_classifier();
+    TEST_EXIT();
+}
