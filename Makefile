@@ -15,7 +15,7 @@ LDLIBS  := -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
-CORE_SRC := $(filter-out core/train_main.c,$(wildcard core/*.c))
+CORE_SRC := $(filter-out core/%_main.c,$(wildcard core/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -24,7 +24,8 @@ C_TESTS := $(UNIT_TESTS) $(GOLDEN_TESTS)
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
 .PHONY: all deps test bench fixtures clean
-all: deps build/libsimmimcore.a build/simmim-train build/bench_step
+.SECONDARY:
+all: deps build/libsimmimcore.a build/simmim-train build/simmim-eval build/bench_step
 
 deps: build/.deps
 build/.deps: deploy/deps.sh
@@ -64,7 +65,7 @@ build/san/tests/%: tests/golden/%.c tests/test.h build/san/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
 
-build/simmim-train: build/obj/core/train_main.o build/libsimmimcore.a
+build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -72,8 +73,11 @@ build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
 
+INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh)
+
+# Unit and golden tests on both builds; the slower integration tests once, on the normal one.
 test: all $(TEST_BINS)
-	@tests/run_tests.sh $(TEST_BINS)
+	@tests/run_tests.sh $(TEST_BINS) $(INTEGRATION_TESTS)
 
 bench: all
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev

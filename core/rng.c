@@ -16,6 +16,14 @@ void rng_seed(Rng *rng, uint64_t seed)
     for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&seed);
 }
 
+uint64_t rng_stream_seed(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    uint64_t x = seed;
+    uint64_t a = splitmix64(&x) ^ stream;
+    uint64_t b = splitmix64(&a) ^ index;
+    return splitmix64(&b);
+}
+
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t rng_next(Rng *rng)

@@ -11,6 +11,18 @@ typedef struct {
 } Rng;
 
 void rng_seed(Rng *rng, uint64_t seed);
+// A seed for one independent stream of draws, e.g. (run seed, STREAM_MASK, step): random
+// decisions keyed by what they are for, so any step can be replayed without saved state.
+uint64_t rng_stream_seed(uint64_t seed, uint64_t stream, uint64_t index);
+
+// Every stream of a run, in one list so that no two purposes share draws.
+enum {
+    RNG_STREAM_ORDER = 1,     // index: epoch — the data order
+    RNG_STREAM_MASK = 2,      // index: step — SimMIM masks
+    RNG_STREAM_DROP = 3,      // index: step — drop-path decisions
+    RNG_STREAM_EVAL_MASK = 4, // index: evaluation batch — fixed validation masks
+    RNG_STREAM_AUGMENT = 5,   // index: step, then the image's slot — crops and flips
+};
 uint64_t rng_next(Rng *rng);
 double rng_uniform(Rng *rng);                   // [0, 1)
 double rng_normal(Rng *rng);                    // mean 0, std 1

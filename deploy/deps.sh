@@ -6,7 +6,8 @@
 set -euo pipefail
 
 packages=(build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev
-          libsqlite3-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev dataset-fashion-mnist curl)
+          libsqlite3-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev dataset-fashion-mnist curl
+          python3)
 check_only=0
 for arg in "$@"; do
   case "$arg" in

@@ -1,0 +1,64 @@
+// Datasets: IDX files (MNIST, Fashion-MNIST; raw or .gz) and image folders (PNG, JPEG; class
+// subfolders give labels, a flat folder is unlabelled), decoded once into a compact uint8
+// cache at one image size, with per-channel mean and std of the training images as stored.
+// Every decoder treats its input as hostile: sizes are checked before allocation and a bad
+// file is an error naming the file and the problem, never a crash.
+#ifndef SIMMIM_DATA_H
+#define SIMMIM_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { DATA_MAX_CHANS = 3, DATA_MAX_CLASSES = 10000 };
+
+typedef enum { DATA_FORMAT_IDX, DATA_FORMAT_IMAGEFOLDER } DataFormat;
+
+// One split: `count` images of channels × size × size uint8 pixels, row-major per channel
+// ([count][channels][size][size]); labels[i] in [0, num_classes) or -1 when unlabelled.
+typedef struct {
+    int count;
+    int channels, size;
+    uint8_t *pixels;
+    int *labels;
+} ImageSet;
+
+typedef struct {
+    DataFormat format;
+    ImageSet train, test;     // a flat folder: test is the held-out validation split
+    int num_classes;          // 0 when unlabelled
+    char **class_names;       // num_classes names (folder names; "0".."9" for IDX)
+    int channels;             // = the requested channels
+    int stored_size;          // side of the cached images (28 for Fashion-MNIST)
+    int pad;                  // zero pixels added on each side to reach the model's size
+    double mean[DATA_MAX_CHANS], std[DATA_MAX_CHANS]; // of the training pixels / 255, as stored
+} Dataset;
+
+// Loads a dataset for a model of img_size × img_size × channels (1 or 3).
+//  - idx: path is a directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+//    Square images no larger than img_size are cached as stored and padded (centred, zeros)
+//    when a batch is built: pad = (img_size − stored) / 2; the difference must be even.
+//    Larger or non-square IDX images are resized like folder images. Gray IDX images are
+//    replicated when channels is 3.
+//  - imagefolder: path holds train/ and test/, each with one subfolder per class (sorted by
+//    name → label; a test/ class must exist in train/; every class folder needs an image),
+//    or is a flat folder of images (unlabelled; a fixed 2% (⌊N/50⌋), at least 8 images,
+//    chosen by a seeded shuffle with a fixed seed, is held out as the test split, so at least
+//    9 are needed). Splits are in folder order: class by class, files sorted bytewise by
+//    name; dotfiles and files other than .png/.jpg/.jpeg are skipped. Every image is
+//    converted to `channels` (gray → RGB by replication, RGB → gray by ITU-R 601 luma;
+//    alpha dropped; 16-bit scaled to 8), then brought to img_size: if its shorter side is
+//    longer than img_size it is resized to img_size (bilinear, antialiased like PIL), then
+//    each side is centre-cropped or zero-padded (centred) to img_size. stored_size =
+//    img_size, pad = 0.
+// mean and std are computed on the training images before padding or resizing (for a
+// folder: every decoded pixel of every training image). A constant channel is an error.
+int dataset_load(DataFormat format, const char *path, int img_size, int channels, Dataset *ds,
+                 char *err, size_t errlen);
+void dataset_free(Dataset *ds);
+
+// Keeps only the first k images of each class of the training split, in dataset order
+// (the few-labels setting); mean and std stay those of the full split. -1 with a message if
+// the split is unlabelled or a class has fewer than k images.
+int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen);
+
+#endif

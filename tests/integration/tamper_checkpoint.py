@@ -1,0 +1,34 @@
+"""Writes a damaged copy of a safetensors checkpoint for bad-input tests.
+Usage: tamper_checkpoint.py SRC DST rename OLD NEW | drop-row NAME | truncate BYTES
+  rename OLD NEW  renames a tensor (a name the model does not know)
+  drop-row NAME   removes the first row of a tensor (a shape the model does not expect)
+  truncate BYTES  cuts the file to BYTES bytes"""
+import json
+import struct
+import sys
+
+src, dst, action = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(src, "rb").read()
+if action == "truncate":
+    open(dst, "wb").write(data[:int(sys.argv[4])])
+    sys.exit(0)
+(n,) = struct.unpack("<Q", data[:8])
+header = json.loads(data[8:8 + n])
+body = data[8 + n:]
+meta = header.pop("__metadata__", None)
+tensors = {k: (v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
+if action == "rename":
+    tensors[sys.argv[5]] = tensors.pop(sys.argv[4])
+elif action == "drop-row":
+    shape, raw = tensors[sys.argv[4]]
+    row = len(raw) // shape[0]
+    tensors[sys.argv[4]] = ([shape[0] - 1] + shape[1:], raw[row:])
+out_header, out_body = {}, b""
+if meta is not None:
+    out_header["__metadata__"] = meta
+for name, (shape, raw) in tensors.items():
+    out_header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(out_body), len(out_body) + len(raw)]}
+    out_body += raw
+text = json.dumps(out_header).encode()
+text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + out_body)

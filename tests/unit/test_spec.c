@@ -1,0 +1,864 @@
+// Job spec tests: the defaults of {} and of a finetune spec are the contract's, field by field;
+// presets and overrides; every kind of error names the field at fault (one table, document →
+// field); exact message formats; round trips through spec_to_json; spec_adopt_model's
+// conflicts and success; hostile documents are refused with a clean message, never a crash.
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec.h"
+#include "test.h"
+
+// The contract's example spec (DESIGN.md "Job spec"): the defaults of a pretraining spec.
+static const char CONTRACT[] =
+    "{\"kind\": \"pretrain\", \"name\": \"fmnist-simmim\", \"dataset\": \"fashion-mnist\","
+    " \"priority\": 0,"
+    " \"model\": {\"arch\": \"vit\", \"preset\": null, \"img_size\": 32, \"patch_size\": 4,"
+    " \"in_chans\": 1, \"embed_dim\": 128, \"depth\": 4, \"num_heads\": 4, \"mlp_ratio\": 4},"
+    " \"mask\": {\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6},"
+    " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\"},"
+    " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
+    " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
+    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0},"
+    " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
+    " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
+    " \"drop_path\": 0.1, \"labels_per_class\": 0},"
+    " \"schedule\": {\"progress_every_steps\": 10, \"checkpoint_every_steps\": 500,"
+    " \"preview_every_steps\": 200, \"keep_checkpoints\": 3},"
+    " \"job_id\": null}";
+
+// Test documents are written with ' for " to stay readable; q() swaps them back.
+static const char *q(const char *doc)
+{
+    static char buf[4096];
+    size_t n = strlen(doc);
+    if (n >= sizeof buf) n = sizeof buf - 1;
+    for (size_t i = 0; i < n; i++) buf[i] = doc[i] == '\'' ? '"' : doc[i];
+    buf[n] = 0;
+    return buf;
+}
+
+static int parse(const char *text, JobSpec *s, SpecError *err)
+{
+    return spec_parse(text, strlen(text), s, err);
+}
+
+// A message the daemon can use as it is: non-empty, one line, valid UTF-8 (json_string checks).
+static int clean_message(const SpecError *err)
+{
+    json_t *j = json_string(err->message);
+    json_t *f = json_string(err->field);
+    int ok = j && f && err->message[0] && !strchr(err->message, '\n');
+    json_decref(j);
+    json_decref(f);
+    return ok;
+}
+
+static void expect_int(const char *what, long long got, long long want)
+{
+    test_report(got == want, what, "got %lld, want %lld", got, want);
+}
+
+static void expect_double(const char *what, double got, double want)
+{
+    test_report(got == want, what, "got %.17g, want %.17g", got, want);
+}
+
+static void expect_str(const char *what, const char *got, const char *want)
+{
+    test_report(strcmp(got, want) == 0, what, "got \"%s\", want \"%s\"", got, want);
+}
+
+// ---- Defaults ----------------------------------------------------------------------------
+
+// Every field except the kind-dependent ones (min_lr, crop_scale, model.drop_path).
+static void check_common_defaults(const JobSpec *s)
+{
+    expect_str("default name", s->name, "fmnist-simmim");
+    expect_int("default priority", s->priority, 0);
+    expect_int("default dataset form", s->dataset_form, REF_NAME);
+    expect_str("default dataset", s->dataset_name, "fashion-mnist");
+    expect_str("default preset", s->preset, "");
+    expect_int("default model.img_size", s->model.img_size, 32);
+    expect_int("default model.patch_size", s->model.patch_size, 4);
+    expect_int("default model.in_chans", s->model.in_chans, 1);
+    expect_int("default model.embed_dim", s->model.embed_dim, 128);
+    expect_int("default model.depth", s->model.depth, 4);
+    expect_int("default model.num_heads", s->model.num_heads, 4);
+    expect_double("default model.mlp_ratio", s->model.mlp_ratio, 4.0);
+    expect_int("default model.num_classes", s->model.num_classes, 0);
+    expect_int("default model_given", s->model_given, 0);
+    expect_int("default mask.mask_patch_size", s->mask.mask_patch_size, 8);
+    expect_double("default mask.ratio", s->mask.ratio, 0.6);
+    expect_int("default loss.scope masked", s->loss_full_image, 0);
+    expect_int("default train.epochs", s->train.epochs, 10);
+    expect_int("default train.batch_size", s->train.batch_size, 256);
+    expect_double("default train.lr", s->train.lr, 1e-3);
+    expect_double("default train.warmup_epochs", s->train.warmup_epochs, 1);
+    expect_double("default train.weight_decay", s->train.weight_decay, 0.05);
+    expect_double("default train.betas[0]", s->train.betas[0], 0.9);
+    expect_double("default train.betas[1]", s->train.betas[1], 0.999);
+    expect_double("default train.clip_grad", s->train.clip_grad, 5.0);
+    expect_int("default train.seed", (long long)s->train.seed, 0);
+    expect_int("default train.threads", s->train.threads, 0);
+    expect_int("default train.max_steps", s->train.max_steps, 0);
+    expect_double("default augment.crop_scale[1]", s->augment.crop_scale[1], 1.0);
+    expect_double("default augment.crop_ratio[0]", s->augment.crop_ratio[0], 0.75);
+    expect_double("default augment.crop_ratio[1]", s->augment.crop_ratio[1], 1.3333);
+    expect_int("default augment.hflip", s->augment.hflip, 1);
+    expect_int("default finetune.init_from", s->finetune.init_from_form, REF_NONE);
+    expect_double("default finetune.layer_decay", s->finetune.layer_decay, 0.75);
+    expect_double("default finetune.label_smoothing", s->finetune.label_smoothing, 0.1);
+    expect_double("default finetune.drop_path", s->finetune.drop_path, 0.1);
+    expect_int("default finetune.labels_per_class", s->finetune.labels_per_class, 0);
+    expect_int("default schedule.progress_every_steps", s->schedule.progress_every_steps, 10);
+    expect_int("default schedule.checkpoint_every_steps", s->schedule.checkpoint_every_steps, 500);
+    expect_int("default schedule.preview_every_steps", s->schedule.preview_every_steps, 200);
+    expect_int("default schedule.keep_checkpoints", s->schedule.keep_checkpoints, 3);
+    expect_int("default job_id", s->job_id, 0);
+}
+
+// The output of two documents is the same text.
+static void expect_same_json(const char *what, const char *doc_a, const char *doc_b)
+{
+    JobSpec a, b;
+    SpecError ea, eb;
+    int ra = parse(doc_a, &a, &ea), rb = parse(doc_b, &b, &eb);
+    char *ja = ra == 0 ? spec_to_json(&a) : NULL, *jb = rb == 0 ? spec_to_json(&b) : NULL;
+    test_report(ja && jb && strcmp(ja, jb) == 0, what, "%s | %s | %s | %s", ra ? ea.message : "",
+                rb ? eb.message : "", ja ? ja : "-", jb ? jb : "-");
+    free(ja);
+    free(jb);
+}
+
+// Same keys in the same order at every level (the contract's shape and key order).
+static int same_shape(json_t *a, json_t *b)
+{
+    if (!json_is_object(a) || !json_is_object(b)) return json_typeof(a) == json_typeof(b) ||
+                                                          (json_is_number(a) && json_is_number(b));
+    void *ia = json_object_iter(a), *ib = json_object_iter(b);
+    for (; ia && ib; ia = json_object_iter_next(a, ia), ib = json_object_iter_next(b, ib))
+        if (strcmp(json_object_iter_key(ia), json_object_iter_key(ib)) != 0 ||
+            !same_shape(json_object_iter_value(ia), json_object_iter_value(ib)))
+            return 0;
+    return !ia && !ib;
+}
+
+static void check_defaults(void)
+{
+    JobSpec s;
+    SpecError err;
+    int rc = parse("{}", &s, &err);
+    test_report(rc == 0, "{} parses", "%s", rc ? err.message : "");
+    check_common_defaults(&s);
+    expect_int("default kind pretrain", s.kind, JOB_PRETRAIN);
+    expect_double("pretrain default train.min_lr", s.train.min_lr, 1e-5);
+    expect_double("pretrain default augment.crop_scale[0]", s.augment.crop_scale[0], 0.67);
+    expect_double("pretrain model.drop_path is 0", s.model.drop_path, 0.0);
+    expect_same_json("{} resolves to the contract's example", "{}", CONTRACT);
+
+    char *text = spec_to_json(&s);
+    json_t *out = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *contract = json_loads(CONTRACT, 0, NULL);
+    test_report(out && same_shape(out, contract), "spec_to_json has the contract's keys in order",
+                "%s", text ? text : "NULL");
+    json_decref(out);
+    json_decref(contract);
+    free(text);
+
+    rc = parse(q("{'kind': 'finetune'}"), &s, &err);
+    test_report(rc == 0, "{kind: finetune} parses", "%s", rc ? err.message : "");
+    check_common_defaults(&s);
+    expect_int("kind finetune", s.kind, JOB_FINETUNE);
+    expect_double("finetune default train.min_lr", s.train.min_lr, 1e-6);
+    expect_double("finetune default augment.crop_scale[0]", s.augment.crop_scale[0], 0.6);
+    expect_double("finetune model.drop_path = finetune.drop_path", s.model.drop_path, 0.1f);
+}
+
+// Kind-dependent defaults apply only when absent, wherever "kind" is in the document.
+static void check_kind_defaults(void)
+{
+    static const struct {
+        const char *doc;
+        double min_lr, crop_lo;
+    } cases[] = {
+        {"{'kind': 'finetune', 'train': {'min_lr': 1e-5}}", 1e-5, 0.6},
+        {"{'train': {'min_lr': 0}, 'kind': 'finetune'}", 0, 0.6},
+        {"{'augment': {'crop_scale': [0.2, 1]}, 'kind': 'finetune'}", 1e-6, 0.2},
+        {"{'kind': 'pretrain', 'augment': {'crop_scale': [0.6, 1]}}", 1e-5, 0.6},
+        {"{'augment': {'hflip': false}, 'kind': 'finetune'}", 1e-6, 0.6},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        JobSpec s;
+        SpecError err;
+        int rc = parse(q(cases[i].doc), &s, &err);
+        test_report(rc == 0 && s.train.min_lr == cases[i].min_lr &&
+                        s.augment.crop_scale[0] == cases[i].crop_lo,
+                    "kind-dependent defaults only when absent", "%s: min_lr %g crop %g %s",
+                    cases[i].doc, s.train.min_lr, s.augment.crop_scale[0], rc ? err.message : "");
+    }
+}
+
+static void check_presets(void)
+{
+    static const struct {
+        const char *doc, *preset;
+        int img, patch, chans, dim, depth, heads;
+        double mlp;
+        unsigned given;
+    } cases[] = {
+        {"{'model': {'preset': 'vit-t16-224', 'depth': 6}, 'mask': {'mask_patch_size': 32}}",
+         "vit-t16-224", 224, 16, 3, 192, 6, 3, 4, MODEL_GIVEN_PRESET | MODEL_GIVEN_DEPTH},
+        // Explicit sizes win wherever the preset appears in the document.
+        {"{'model': {'depth': 6, 'mlp_ratio': 2, 'preset': 'vit-t16-224'},"
+         " 'mask': {'mask_patch_size': 32}}",
+         "vit-t16-224", 224, 16, 3, 192, 6, 3, 2,
+         MODEL_GIVEN_PRESET | MODEL_GIVEN_DEPTH | MODEL_GIVEN_MLP},
+        {"{'model': {'preset': 'fmnist-vit-t'}}", "fmnist-vit-t", 32, 4, 1, 192, 6, 3, 4,
+         MODEL_GIVEN_PRESET},
+        {"{'model': {'preset': 'fmnist-q', 'embed_dim': 64, 'num_heads': 2}}", "fmnist-q", 32, 4,
+         1, 64, 4, 2, 4, MODEL_GIVEN_PRESET | MODEL_GIVEN_DIM | MODEL_GIVEN_HEADS},
+        {"{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32}}", "vit-s16-224",
+         224, 16, 3, 384, 12, 6, 4, MODEL_GIVEN_PRESET},
+        {"{'model': {'preset': null, 'img_size': 64, 'in_chans': 3, 'patch_size': 8}}", "", 64, 8,
+         3, 128, 4, 4, 4, MODEL_GIVEN_IMG | MODEL_GIVEN_CHANS | MODEL_GIVEN_PATCH},
+        {"{'model': {'embed_dim': null, 'depth': 2}}", "", 32, 4, 1, 128, 2, 4, 4,
+         MODEL_GIVEN_DEPTH},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        JobSpec s;
+        SpecError err;
+        const ModelConfig *m = &s.model;
+        int rc = parse(q(cases[i].doc), &s, &err);
+        int ok = rc == 0 && strcmp(s.preset, cases[i].preset) == 0 &&
+                 m->img_size == cases[i].img && m->patch_size == cases[i].patch &&
+                 m->in_chans == cases[i].chans && m->embed_dim == cases[i].dim &&
+                 m->depth == cases[i].depth && m->num_heads == cases[i].heads &&
+                 m->mlp_ratio == cases[i].mlp && s.model_given == cases[i].given;
+        test_report(ok, "preset and explicit sizes", "%s → %s %d/%d/%d/%d/%d/%d/%g given %#x %s",
+                    cases[i].doc, s.preset, m->img_size, m->patch_size, m->in_chans,
+                    m->embed_dim, m->depth, m->num_heads, m->mlp_ratio, s.model_given,
+                    rc ? err.message : "");
+    }
+}
+
+// ---- Errors ------------------------------------------------------------------------------
+
+typedef struct {
+    const char *doc;   // with ' for "
+    const char *field; // the field the error must name ("" for the document)
+} BadSpec;
+
+static const BadSpec bad_specs[] = {
+    // Unknown keys at every level.
+    {"{'bogus': 1}", "bogus"},
+    {"{'train': {'epocs': 1}}", "train.epocs"},
+    {"{'model': {'preset': null, 'width': 1}}", "model.width"},
+    {"{'mask': {'ratio': 0.5, 'shape': 'block'}}", "mask.shape"},
+    {"{'loss': {'norm': true}}", "loss.norm"},
+    {"{'augment': {'vflip': true}}", "augment.vflip"},
+    {"{'schedule': {'eval_every_steps': 5}}", "schedule.eval_every_steps"},
+    {"{'dataset': {'format': 'idx', 'path': '/d', 'split': 1}}", "dataset.split"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'step': 2}}}",
+     "finetune.init_from.step"},
+    {"{'finetune': {'mixup': 0.8}}", "finetune.mixup"},
+    {"{'Kind': 'pretrain'}", "Kind"},
+    // kind, name, priority, job_id.
+    {"{'kind': 'train'}", "kind"},
+    {"{'kind': 3}", "kind"},
+    {"{'kind': null}", "kind"},
+    {"{'name': 3}", "name"},
+    {"{'name': 'a\\nb'}", "name"},
+    {"{'name': 'tab\\there'}", "name"},
+    {"{'name': 'c1\\u0085'}", "name"},
+    {"{'priority': 1001}", "priority"},
+    {"{'priority': -1001}", "priority"},
+    {"{'priority': 1.5}", "priority"},
+    {"{'priority': '1'}", "priority"},
+    {"{'priority': null}", "priority"},
+    {"{'job_id': 0}", "job_id"},
+    {"{'job_id': -1}", "job_id"},
+    {"{'job_id': 1.5}", "job_id"},
+    {"{'job_id': '7'}", "job_id"},
+    // dataset.
+    {"{'dataset': ''}", "dataset"},
+    {"{'dataset': 3}", "dataset"},
+    {"{'dataset': null}", "dataset"},
+    {"{'dataset': ['fashion-mnist']}", "dataset"},
+    {"{'dataset': 'bad\\u0001name'}", "dataset"},
+    {"{'dataset': {'path': '/d'}}", "dataset.format"},
+    {"{'dataset': {'format': 'csv', 'path': '/d'}}", "dataset.format"},
+    {"{'dataset': {'format': 'idx'}}", "dataset.path"},
+    {"{'dataset': {'format': 'idx', 'path': ''}}", "dataset.path"},
+    {"{'dataset': {'format': 'idx', 'path': 7}}", "dataset.path"},
+    {"{'dataset': {'format': 'idx', 'path': '/d', 'name': 'x\\ny'}}", "dataset.name"},
+    // model.
+    {"{'model': 3}", "model"},
+    {"{'model': {'arch': 'cnn'}}", "model.arch"},
+    {"{'model': {'arch': null}}", "model.arch"},
+    {"{'model': {'preset': 'vit-h14'}}", "model.preset"},
+    {"{'model': {'preset': 3}}", "model.preset"},
+    {"{'model': {'embed_dim': 130}}", "model.embed_dim"},
+    {"{'model': {'embed_dim': 0}}", "model.embed_dim"},
+    {"{'model': {'img_size': 30}}", "model.img_size"},
+    {"{'model': {'patch_size': 0}}", "model.patch_size"},
+    {"{'model': {'depth': 1000}}", "model.depth"},
+    {"{'model': {'depth': 3000000000}}", "model.depth"},
+    {"{'model': {'in_chans': 2.5}}", "model.in_chans"},
+    {"{'model': {'num_heads': 'four'}}", "model.num_heads"},
+    {"{'model': {'num_heads': 256}}", "model.num_heads"},
+    {"{'model': {'mlp_ratio': 0}}", "model.mlp_ratio"},
+    {"{'model': {'mlp_ratio': 65}}", "model.mlp_ratio"},
+    {"{'model': {'preset': 'vit-t16-224'}}", "mask.mask_patch_size"}, // 8 is no multiple of 16
+    {"{'kind': 'finetune', 'model': {'embed_dim': 130}}", "model.embed_dim"}, // from scratch
+    // mask and loss.
+    {"{'mask': {'type': 'block'}}", "mask.type"},
+    {"{'mask': {'ratio': 1}}", "mask.ratio"},
+    {"{'mask': {'ratio': 0}}", "mask.ratio"},
+    {"{'mask': {'ratio': '0.6'}}", "mask.ratio"},
+    {"{'mask': {'mask_patch_size': 6}}", "mask.mask_patch_size"},
+    {"{'mask': {'mask_patch_size': 2}}", "mask.mask_patch_size"},
+    {"{'mask': {'mask_patch_size': 0}}", "mask.mask_patch_size"},
+    {"{'loss': {'type': 'l2'}}", "loss.type"},
+    {"{'loss': {'scope': 'all'}}", "loss.scope"},
+    {"{'loss': []}", "loss"},
+    // train.
+    {"{'train': {'epochs': 0}}", "train.epochs"},
+    {"{'train': {'epochs': 100001}}", "train.epochs"},
+    {"{'train': {'epochs': 3.5}}", "train.epochs"},
+    {"{'train': {'epochs': 1e300}}", "train.epochs"},
+    {"{'train': {'epochs': '10'}}", "train.epochs"},
+    {"{'train': {'epochs': null}}", "train.epochs"},
+    {"{'train': {'epochs': true}}", "train.epochs"},
+    {"{'train': {'batch_size': 0}}", "train.batch_size"},
+    {"{'train': {'batch_size': 65537}}", "train.batch_size"},
+    {"{'train': {'lr': 0}}", "train.lr"},
+    {"{'train': {'lr': -1e-3}}", "train.lr"},
+    {"{'train': {'lr': 10.5}}", "train.lr"},
+    {"{'train': {'lr': 1e-400}}", "train.lr"}, // underflows to 0
+    {"{'train': {'min_lr': -1}}", "train.min_lr"},
+    {"{'train': {'min_lr': 0.01}}", "train.min_lr"}, // above lr 1e-3
+    {"{'train': {'lr': 1e-6, 'min_lr': 1e-5}}", "train.min_lr"},
+    {"{'train': {'warmup_epochs': 11}}", "train.warmup_epochs"}, // above epochs 10
+    {"{'train': {'warmup_epochs': -1}}", "train.warmup_epochs"},
+    {"{'train': {'weight_decay': 11}}", "train.weight_decay"},
+    {"{'train': {'weight_decay': -0.1}}", "train.weight_decay"},
+    {"{'train': {'betas': [0.9]}}", "train.betas"},
+    {"{'train': {'betas': [0.9, 0.99, 0.999]}}", "train.betas"},
+    {"{'train': {'betas': [0.9, 1.0]}}", "train.betas"},
+    {"{'train': {'betas': [-0.1, 0.9]}}", "train.betas"},
+    {"{'train': {'betas': [0.9, 'x']}}", "train.betas"},
+    {"{'train': {'betas': 0.9}}", "train.betas"},
+    {"{'train': {'clip_grad': -1}}", "train.clip_grad"},
+    {"{'train': {'clip_grad': 2e6}}", "train.clip_grad"},
+    {"{'train': {'seed': -1}}", "train.seed"},
+    {"{'train': {'seed': 9007199254740993}}", "train.seed"},
+    {"{'train': {'seed': 1.5}}", "train.seed"},
+    {"{'train': {'threads': 1025}}", "train.threads"},
+    {"{'train': {'threads': -1}}", "train.threads"},
+    {"{'train': {'max_steps': -1}}", "train.max_steps"},
+    {"{'train': {'max_steps': 1e19}}", "train.max_steps"},
+    {"{'train': {'max_steps': -1e19}}", "train.max_steps"},
+    // augment.
+    {"{'augment': {'crop_scale': [0, 1]}}", "augment.crop_scale"},
+    {"{'augment': {'crop_scale': [0.5, 1.1]}}", "augment.crop_scale"},
+    {"{'augment': {'crop_scale': [0.9, 0.5]}}", "augment.crop_scale"},
+    {"{'augment': {'crop_ratio': [0.75, 101]}}", "augment.crop_ratio"},
+    {"{'augment': {'crop_ratio': [2, 1]}}", "augment.crop_ratio"},
+    {"{'augment': {'crop_ratio': [-1, 1]}}", "augment.crop_ratio"},
+    {"{'augment': {'hflip': 1}}", "augment.hflip"},
+    {"{'augment': {'hflip': 'yes'}}", "augment.hflip"},
+    // finetune.
+    {"{'finetune': {'layer_decay': 0}}", "finetune.layer_decay"},
+    {"{'finetune': {'layer_decay': 1.5}}", "finetune.layer_decay"},
+    {"{'finetune': {'label_smoothing': 1}}", "finetune.label_smoothing"},
+    {"{'finetune': {'drop_path': 1}}", "finetune.drop_path"},
+    {"{'finetune': {'drop_path': -0.1}}", "finetune.drop_path"},
+    {"{'finetune': {'labels_per_class': -1}}", "finetune.labels_per_class"},
+    {"{'finetune': {'labels_per_class': 1000001}}", "finetune.labels_per_class"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': 0}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': -3}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': 2.5}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': 'job3'}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': true}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {}}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'path': '/x'}}}",
+     "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 0}}}",
+     "finetune.init_from.checkpoint"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': '4'}}}",
+     "finetune.init_from.checkpoint"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': ''}}}", "finetune.init_from.path"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': 3}}}", "finetune.init_from.path"},
+    {"{'finetune': {'init_from': 3}}", "finetune.init_from"}, // pretrain from a checkpoint
+    {"{'finetune': {'init_from': {'path': '/c.safetensors'}}}", "finetune.init_from"},
+    // schedule.
+    {"{'schedule': {'progress_every_steps': 0}}", "schedule.progress_every_steps"},
+    {"{'schedule': {'checkpoint_every_steps': 1000000001}}", "schedule.checkpoint_every_steps"},
+    {"{'schedule': {'preview_every_steps': 'x'}}", "schedule.preview_every_steps"},
+    {"{'schedule': {'keep_checkpoints': 0}}", "schedule.keep_checkpoints"},
+    {"{'schedule': {'keep_checkpoints': 1001}}", "schedule.keep_checkpoints"},
+    // The document itself.
+    {"", ""},
+    {"[]", ""},
+    {"3", ""},
+    {"null", ""},
+    {"'spec'", ""},
+    {"{'train': ", ""},
+    {"{} {}", ""},
+    {"{'lr': 1, 'lr': 2}", ""},                   // duplicate keys
+    {"{'train': {'epochs': 1, 'epochs': 2}}", ""}, // also inside sections
+    {"{'name': 'a\\u0000b'}", ""},                 // Jansson refuses NUL in strings
+    {"{'train': {'lr': 1e400}}", ""},              // Jansson: real number overflow
+    {"{'train': {'max_steps': 9223372036854775808}}", ""}, // Jansson: too big integer
+    {"{'train': {'lr': NaN}}", ""},
+    {"{'train': {'lr': Infinity}}", ""},
+};
+
+static void check_bad_specs(void)
+{
+    for (size_t i = 0; i < sizeof bad_specs / sizeof *bad_specs; i++) {
+        const BadSpec *b = &bad_specs[i];
+        JobSpec s;
+        SpecError err;
+        memset(&s, 0x5A, sizeof s);
+        int rc = parse(q(b->doc), &s, &err);
+        // The caller's spec is untouched on error.
+        int untouched = ((unsigned char *)&s)[0] == 0x5A && s.job_id == (long)0x5A5A5A5A5A5A5A5A;
+        size_t n = strlen(b->field);
+        int names_field = strcmp(err.field, b->field) == 0 &&
+                          (n == 0 || (strncmp(err.message, b->field, n) == 0 &&
+                                      strncmp(err.message + n, ": ", 2) == 0));
+        test_report(rc == -1 && names_field && untouched && clean_message(&err), "refuses",
+                    "%s → [%s] %s", q(b->doc), err.field, rc ? err.message : "accepted");
+    }
+}
+
+// Exact messages: the format the API returns.
+static void check_messages(void)
+{
+    static const struct {
+        const char *doc, *message;
+    } cases[] = {
+        {"{'train': {'epocs': 1}}", "train.epocs: unknown field"},
+        {"{'train': {'epochs': 0}}", "train.epochs: must be between 1 and 100000 (got 0)"},
+        {"{'train': {'epochs': 3.5}}", "train.epochs: expected an integer (got 3.5)"},
+        {"{'train': {'epochs': '10'}}", "train.epochs: expected an integer (got a string)"},
+        {"{'train': {'lr': 0}}", "train.lr: must be in (0, 10] (got 0)"},
+        {"{'train': {'lr': 'fast'}}", "train.lr: expected a number (got a string)"},
+        {"{'train': {'min_lr': 0.01}}",
+         "train.min_lr: must not exceed train.lr (0.001) (got 0.01)"},
+        {"{'train': {'warmup_epochs': 12.5}}",
+         "train.warmup_epochs: must not exceed train.epochs (10) (got 12.5)"},
+        {"{'train': {'betas': [0.9, 1]}}", "train.betas: each value must be in [0, 1) (got 1)"},
+        {"{'train': {'betas': [0.9]}}",
+         "train.betas: expected an array of two numbers (got an array of 1 value)"},
+        {"{'augment': {'crop_scale': [0.9, 0.5]}}",
+         "augment.crop_scale: the first value must not exceed the second (got [0.9, 0.5])"},
+        {"{'augment': {'hflip': 1}}", "augment.hflip: expected true or false (got 1)"},
+        {"{'loss': {'scope': 'all'}}", "loss.scope: must be \"masked\" or \"full\""},
+        {"{'kind': 'train'}", "kind: must be \"pretrain\" or \"finetune\""},
+        {"{'dataset': {'format': 'idx'}}", "dataset.path: required"},
+        {"{'model': 3}", "model: expected an object (got 3)"},
+        {"{'model': {'embed_dim': 130}}",
+         "model.embed_dim: must be divisible by model.num_heads (got 130 and 4)"},
+        {"{'finetune': {'init_from': 3}}",
+         "finetune.init_from: only a finetune job starts from a checkpoint"},
+        {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'path': '/x'}}}",
+         "finetune.init_from: give exactly one of \"checkpoint\" and \"path\""},
+        {"[]", "the spec must be a JSON object (got an array of 0 values)"},
+        {"{'train': ", "invalid JSON at line 1, column 10: unexpected token near end of file"},
+        {"{\n  'lr': 1,\n  'lr': 2}",
+         "invalid JSON at line 3, column 6: duplicate object key near '\"lr\"'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        JobSpec s;
+        SpecError err;
+        int rc = parse(q(cases[i].doc), &s, &err);
+        test_report(rc == -1 && strcmp(err.message, cases[i].message) == 0, "message",
+                    "%s → \"%s\"", q(cases[i].doc), rc ? err.message : "accepted");
+    }
+}
+
+// Documents that must be accepted, including edges of every range.
+static void check_good_specs(void)
+{
+    static const char *const docs[] = {
+        "{'train': {'epochs': 3.0}}",
+        "{'train': {'lr': 1, 'min_lr': 1, 'epochs': 5, 'warmup_epochs': 5}}",
+        "{'train': {'lr': 10, 'clip_grad': 0, 'weight_decay': 0, 'betas': [0, 0]}}",
+        "{'train': {'seed': 9007199254740992, 'threads': 1024, 'max_steps': 9223372036854775807}}",
+        "{'train': {'epochs': 100000, 'batch_size': 65536, 'warmup_epochs': 0.5}}",
+        "{'augment': {'crop_scale': [1, 1], 'crop_ratio': [100, 100], 'hflip': false}}",
+        "{'priority': -1000, 'job_id': 9223372036854775807, 'name': ''}",
+        "{'priority': 1000, 'job_id': null, 'name': 'ünïcödé ✓ \\\"quoted\\\"'}",
+        "{'loss': {'scope': 'full', 'type': 'l1'}, 'mask': {'type': 'random', 'ratio': 0.999}}",
+        "{'finetune': {'layer_decay': 1, 'label_smoothing': 0, 'drop_path': 0,"
+        " 'labels_per_class': 1000000}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 1}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 7.0}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 12}}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'path': 'runs/1/step-500.safetensors'}}}",
+        // From a checkpoint, the spec's sizes wait for spec_adopt_model (and masks are unused).
+        "{'kind': 'finetune', 'finetune': {'init_from': 4}, 'model': {'embed_dim': 130}}",
+        "{'kind': 'finetune', 'mask': {'mask_patch_size': 6}}",
+        "{'dataset': {'format': 'imagefolder', 'path': '/data/imgs'}}",
+        "{'dataset': {'name': 'mine', 'path': 'rel/dir', 'format': 'idx'}}",
+        "{'schedule': {'progress_every_steps': 1, 'checkpoint_every_steps': 1000000000,"
+        " 'preview_every_steps': 1, 'keep_checkpoints': 1000}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        JobSpec s;
+        SpecError err;
+        int rc = parse(q(docs[i]), &s, &err);
+        test_report(rc == 0, "accepts", "%s %s", q(docs[i]), rc ? err.message : "");
+    }
+}
+
+// The forms of dataset and init_from land in the right fields.
+static void check_forms(void)
+{
+    JobSpec s;
+    SpecError err;
+    int rc = parse(q("{'kind': 'finetune', 'dataset': {'format': 'imagefolder', 'path': '/d'},"
+                     " 'finetune': {'init_from': {'path': '/c.safetensors'}}, 'job_id': 9}"),
+                   &s, &err);
+    test_report(rc == 0 && s.dataset_form == REF_PATH &&
+                    s.dataset_format == DATA_FORMAT_IMAGEFOLDER &&
+                    !strcmp(s.dataset_path, "/d") && !s.dataset_name[0] &&
+                    s.finetune.init_from_form == REF_PATH &&
+                    !strcmp(s.finetune.init_from_path, "/c.safetensors") && s.job_id == 9,
+                "file form: dataset and init_from paths", "%s", rc ? err.message : "");
+    rc = parse(q("{'kind': 'finetune', 'dataset': 'cifar', 'finetune': {'init_from': 5}}"), &s,
+               &err);
+    test_report(rc == 0 && s.dataset_form == REF_NAME && !strcmp(s.dataset_name, "cifar") &&
+                    s.finetune.init_from_form == REF_JOB_ID && s.finetune.init_from_id == 5,
+                "API form: dataset name and init_from job id", "%s", rc ? err.message : "");
+    rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 8}}}"), &s, &err);
+    test_report(rc == 0 && s.finetune.init_from_form == REF_CHECKPOINT_ID &&
+                    s.finetune.init_from_id == 8,
+                "API form: init_from checkpoint id", "%s", rc ? err.message : "");
+    rc = parse(q("{'loss': {'scope': 'full'}, 'augment': {'hflip': false},"
+                 " 'train': {'seed': 9007199254740992, 'max_steps': 9223372036854775807}}"),
+               &s, &err);
+    test_report(rc == 0 && s.loss_full_image == 1 && s.augment.hflip == 0 &&
+                    s.train.seed == 9007199254740992ULL &&
+                    s.train.max_steps == 9223372036854775807L,
+                "scope, hflip, seed and max_steps stored", "%s", rc ? err.message : "");
+}
+
+// ---- Round trips -------------------------------------------------------------------------
+
+// parse → spec_to_json → parse → spec_to_json gives the same text, and the second parse has
+// the first's values (compared through the text, which holds every field exactly).
+static void round_trip(const char *doc)
+{
+    JobSpec a, b;
+    SpecError err;
+    char *ja = NULL, *jb = NULL;
+    int ok = parse(doc, &a, &err) == 0 && (ja = spec_to_json(&a)) != NULL &&
+             parse(ja, &b, &err) == 0 && (jb = spec_to_json(&b)) != NULL && !strcmp(ja, jb);
+    // Only a finetune model still to come from a checkpoint keeps model_given exactly (the
+    // others are written in full, so every size reads back as given).
+    int pending = a.kind == JOB_FINETUNE && a.finetune.init_from_form != REF_NONE;
+    if (ok && pending) ok = a.model_given == b.model_given;
+    ok = ok && a.model.drop_path == b.model.drop_path && a.model.num_classes == b.model.num_classes;
+    test_report(ok, "round trip", "%s → %s", doc, ja ? ja : err.message);
+    free(ja);
+    free(jb);
+}
+
+static void check_round_trips(void)
+{
+    static const char *const docs[] = {
+        "{}",
+        "{'kind': 'finetune'}",
+        "{'name': 'ünïcödé \\\"q\\\" \\\\ /', 'priority': -3, 'job_id': 42}",
+        "{'train': {'lr': 0.1, 'min_lr': 0.030000000000000002, 'weight_decay': 0.3333333333333333,"
+        " 'betas': [0.123456789012345678, 0.9999999999999999], 'clip_grad': 1e-300,"
+        " 'warmup_epochs': 0.1, 'seed': 9007199254740992, 'max_steps': 9223372036854775807}}",
+        "{'train': {'min_lr': -0.0}, 'finetune': {'label_smoothing': -0.0}}",
+        "{'augment': {'crop_scale': [1e-9, 0.5], 'crop_ratio': [0.1, 99.99999999999999]}}",
+        "{'model': {'preset': 'vit-t16-224'}, 'mask': {'mask_patch_size': 32, 'ratio': 0.75}}",
+        "{'model': {'embed_dim': 96, 'num_heads': 3, 'mlp_ratio': 2.5}, 'loss': {'scope': 'full'}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'depth': 6}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 5}},"
+        " 'model': {'preset': 'fmnist-vit-t', 'mlp_ratio': 2}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x/step-9.safetensors'},"
+        " 'drop_path': 0.25, 'labels_per_class': 600}, 'dataset': {'format': 'idx', 'path': '/d',"
+        " 'name': 'fashion-mnist'}, 'job_id': 17}",
+        "{'dataset': {'format': 'imagefolder', 'path': 'relative/dir'}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) round_trip(q(docs[i]));
+}
+
+// Every field's value survives: a spec with no field at its default, compared field by field.
+static void check_round_trip_values(void)
+{
+    const char *doc = q(
+        "{'kind': 'finetune', 'name': 'n', 'dataset': {'format': 'imagefolder', 'path': '/p',"
+        " 'name': 'dn'}, 'priority': 5, 'model': {'img_size': 64, 'patch_size': 8, 'in_chans': 3,"
+        " 'embed_dim': 96, 'depth': 3, 'num_heads': 6, 'mlp_ratio': 3},"
+        " 'mask': {'mask_patch_size': 16, 'ratio': 0.5}, 'loss': {'scope': 'full'},"
+        " 'train': {'epochs': 7, 'batch_size': 9, 'lr': 0.02, 'min_lr': 0.001,"
+        " 'warmup_epochs': 2.5, 'weight_decay': 0.1, 'betas': [0.8, 0.95], 'clip_grad': 0,"
+        " 'seed': 11, 'threads': 2, 'max_steps': 13}, 'augment': {'crop_scale': [0.3, 0.9],"
+        " 'crop_ratio': [0.5, 2], 'hflip': false}, 'finetune': {'init_from': {'checkpoint': 4},"
+        " 'layer_decay': 0.65, 'label_smoothing': 0.2, 'drop_path': 0.3, 'labels_per_class': 10},"
+        " 'schedule': {'progress_every_steps': 1, 'checkpoint_every_steps': 2,"
+        " 'preview_every_steps': 3, 'keep_checkpoints': 4}, 'job_id': 99}");
+    JobSpec a, b;
+    SpecError err;
+    char *text = NULL;
+    int ok = parse(doc, &a, &err) == 0 && (text = spec_to_json(&a)) && parse(text, &b, &err) == 0;
+    // Padding is zero in both: spec_parse starts from a zeroed spec and sets members only.
+    ok = ok && memcmp(&a, &b, sizeof a) == 0;
+    test_report(ok, "every non-default field survives a round trip (memcmp)", "%s",
+                text ? text : err.message);
+    free(text);
+}
+
+// ---- spec_adopt_model --------------------------------------------------------------------
+
+// A finetune spec from job 3 with the given model section, adopting `from`, must fail with
+// exactly `message`, leave the model as it was, and name the field the message starts with.
+static void expect_adopt_error(const char *model, const ModelConfig *from, const char *message)
+{
+    char doc[512];
+    JobSpec s;
+    SpecError err;
+    snprintf(doc, sizeof doc, "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': %s}",
+             model);
+    if (parse(q(doc), &s, &err) != 0) {
+        test_report(0, "adopt refuses a conflict", "%s does not parse: %s", q(doc), err.message);
+        return;
+    }
+    ModelConfig before = s.model;
+    int rc = spec_adopt_model(&s, from, &err);
+    int field_ok = strncmp(err.message, err.field, strlen(err.field)) == 0 && err.field[0];
+    test_report(rc == -1 && !strcmp(err.message, message) && field_ok &&
+                    !memcmp(&before, &s.model, sizeof before),
+                "adopt refuses a conflict", "%s → [%s] %s", model, err.field, err.message);
+}
+
+static void check_adopt(void)
+{
+    ModelConfig fmnist_q = model_config_default(), vit_t = model_config_default();
+    model_config_preset("fmnist-vit-t", &vit_t);
+    static const struct {
+        const char *model;
+        int from_vit_t;
+        const char *message;
+    } conflicts[] = {
+        {"{'embed_dim': 192}", 0,
+         "model.embed_dim: the starting checkpoint has 128, the spec says 192"},
+        {"{'mlp_ratio': 2}", 0, "model.mlp_ratio: the starting checkpoint has 4, the spec says 2"},
+        {"{'preset': 'fmnist-vit-t'}", 0,
+         "model.preset: the starting checkpoint has embed_dim 128, preset fmnist-vit-t has 192"},
+        // Sizes are compared in the contract's order; the first difference is reported.
+        {"{'preset': 'vit-t16-224', 'depth': 5}", 1,
+         "model.preset: the starting checkpoint has img_size 32, preset vit-t16-224 has 224"},
+        {"{'preset': 'fmnist-vit-t', 'depth': 5}", 1,
+         "model.depth: the starting checkpoint has 6, the spec says 5"},
+    };
+    for (size_t i = 0; i < sizeof conflicts / sizeof *conflicts; i++)
+        expect_adopt_error(conflicts[i].model, conflicts[i].from_vit_t ? &vit_t : &fmnist_q,
+                           conflicts[i].message);
+
+    // Success: the checkpoint's sizes, the spec's drop_path and num_classes.
+    JobSpec s;
+    SpecError err;
+    const char *doc = q("{'kind': 'finetune', 'finetune': {'init_from': {'path': '/c'},"
+                        " 'drop_path': 0.2}, 'model': {'depth': 6}}");
+    int rc = parse(doc, &s, &err);
+    char *before = rc == 0 ? spec_to_json(&s) : NULL;
+    test_report(before && strstr(before, "\"embed_dim\": null") && strstr(before, "\"depth\": 6"),
+                "before adoption the unknown sizes are written as null", "%s", before);
+    s.model.num_classes = 10;
+    rc = rc ? rc : spec_adopt_model(&s, &vit_t, &err);
+    ModelConfig want = vit_t;
+    want.num_classes = 10, want.drop_path = 0.2f;
+    test_report(rc == 0 && !memcmp(&s.model, &want, sizeof want) &&
+                    s.model_given == (MODEL_GIVEN_SIZES),
+                "adopt takes the checkpoint's model, keeps drop_path and num_classes", "%s",
+                rc ? err.message : "");
+    char *after = spec_to_json(&s);
+    test_report(after && strstr(after, "\"embed_dim\": 192") && strstr(after, "\"img_size\": 32"),
+                "after adoption every size is written", "%s", after);
+    // The written spec reads back and adopts the same checkpoint again.
+    JobSpec again;
+    rc = after ? parse(after, &again, &err) : -1;
+    rc = rc ? rc : spec_adopt_model(&again, &vit_t, &err);
+    test_report(rc == 0 && again.model.embed_dim == 192 && again.model.drop_path == 0.2f,
+                "an adopted spec re-reads and re-adopts", "%s", rc ? err.message : "");
+    rc = rc ? rc : spec_adopt_model(&again, &fmnist_q, &err);
+    test_report(rc == -1 && !strcmp(err.field, "model.embed_dim"),
+                "an adopted spec refuses another checkpoint", "%s", err.message);
+    free(before);
+    free(after);
+
+    // A preset overridden to match the checkpoint is no conflict.
+    rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': 2}, 'model': {'preset':"
+                 " 'fmnist-vit-t', 'embed_dim': 128, 'depth': 4, 'num_heads': 4}}"),
+               &s, &err);
+    rc = rc ? rc : spec_adopt_model(&s, &fmnist_q, &err);
+    test_report(rc == 0, "adopt accepts a preset overridden to the checkpoint's sizes", "%s",
+                rc ? err.message : "");
+    // An invalid checkpoint config is refused too.
+    ModelConfig broken = fmnist_q;
+    broken.num_heads = 3;
+    rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': 2}}"), &s, &err);
+    rc = rc ? rc : spec_adopt_model(&s, &broken, &err);
+    test_report(rc == -1 && !strcmp(err.field, "model.embed_dim"),
+                "adopt refuses an invalid checkpoint config", "%s", err.message);
+}
+
+// ---- Hostile input -----------------------------------------------------------------------
+
+static char *repeat(const char *prefix, const char *unit, size_t count, const char *suffix)
+{
+    size_t p = strlen(prefix), u = strlen(unit), s = strlen(suffix);
+    char *buf = malloc(p + u * count + s + 1);
+    if (!buf) exit(2);
+    memcpy(buf, prefix, p);
+    for (size_t i = 0; i < count; i++) memcpy(buf + p + i * u, unit, u);
+    memcpy(buf + p + u * count, suffix, s + 1);
+    return buf;
+}
+
+// A hostile document gets -1 and a clean message naming `field`.
+static void expect_refused(const char *what, const char *text, size_t len, const char *field)
+{
+    JobSpec s;
+    SpecError err;
+    int rc = spec_parse(text, len, &s, &err);
+    test_report(rc == -1 && !strcmp(err.field, field) && clean_message(&err), what, "[%s] %s",
+                err.field, err.message);
+}
+
+static void check_hostile(void)
+{
+    enum { MB = 1 << 20 };
+    JobSpec s;
+    SpecError err;
+    int rc;
+    char *t = repeat("", "[", 100000, "");
+    expect_refused("100000 nested arrays", t, strlen(t), "");
+    free(t);
+    t = repeat("{\"model\": ", "[", 2000, "");
+    char *u = repeat(t, "]", 2000, "}");
+    expect_refused("2000 nested arrays in a section", u, strlen(u), "model");
+    free(t);
+    free(u);
+    t = repeat("", "{\"a\": ", 2000, "1");
+    u = repeat(t, "}", 2000, "");
+    expect_refused("2000 nested objects", u, strlen(u), "a");
+    free(t);
+    free(u);
+    t = repeat("{\"name\": \"", "x", MB, "\"}");
+    expect_refused("a 1 MB name", t, strlen(t), "name");
+    free(t);
+    t = repeat("{\"dataset\": {\"format\": \"idx\", \"path\": \"", "p", MB, "\"}}");
+    expect_refused("a 1 MB path", t, strlen(t), "dataset.path");
+    free(t);
+    // SPEC_PATH_MAX − 1 bytes fit; one more does not.
+    t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
+               SPEC_PATH_MAX - 2, "\"}}}");
+    rc = spec_parse(t, strlen(t), &s, &err);
+    test_report(rc == 0 && strlen(s.finetune.init_from_path) == SPEC_PATH_MAX - 1,
+                "a path of SPEC_PATH_MAX - 1 bytes", "%s", rc ? err.message : "");
+    free(t);
+    t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
+               SPEC_PATH_MAX - 1, "\"}}}");
+    expect_refused("a path of SPEC_PATH_MAX bytes", t, strlen(t), "finetune.init_from.path");
+    free(t);
+    t = repeat("{\"train\": {\"", "k", MB, "\": 1}}");
+    rc = spec_parse(t, strlen(t), &s, &err);
+    test_report(rc == -1 && !strncmp(err.field, "train.kkk", 9) && clean_message(&err),
+                "a 1 MB unknown key is named, truncated", "[%s]", err.field);
+    free(t);
+    t = repeat("{\"train\": {\"lr\": 1", "0", MB, "}}");
+    expect_refused("a 1 MB number", t, strlen(t), "");
+    free(t);
+    t = repeat("{\"name\": \"", "\xc3\xa9", MB / 2, "\"}");
+    expect_refused("a long multi-byte name (message stays valid UTF-8)", t, strlen(t), "name");
+    free(t);
+    t = repeat("{\"train\": {\"", "\xc3\xa9", 100, "\": 1}}");
+    rc = spec_parse(t, strlen(t), &s, &err);
+    test_report(rc == -1 && !strncmp(err.field, "train.\xc3\xa9", 8) && clean_message(&err),
+                "an unknown key truncated mid-character stays valid UTF-8", "[%s]", err.field);
+    free(t);
+
+    static const struct {
+        const char *what, *text;
+        const char *field;
+    } docs[] = {
+        {"invalid UTF-8", "{\"name\": \"\xff\xfe\"}", ""},
+        {"invalid UTF-8 in a key", "{\"\xc0\xaf\": 1}", ""},
+        {"a control character in a key", "{\"a\\u0001\\n\": 1}", "a??"},
+        {"an overlong escape", "{\"name\": \"\\ud800\"}", ""},
+        {"1e400", "{\"train\": {\"lr\": 1e400}}", ""},
+        {"-1e400", "{\"train\": {\"lr\": -1e400}}", ""},
+        {"2^63", "{\"job_id\": 9223372036854775808}", ""},
+        {"-2^63 - 1", "{\"job_id\": -9223372036854775809}", ""},
+        {"2^64 as a real", "{\"job_id\": 18446744073709551616.0}", "job_id"},
+        {"-2^63 as a real", "{\"train\": {\"seed\": -9223372036854775808.0}}", "train.seed"},
+        {"-2^63", "{\"train\": {\"max_steps\": -9223372036854775808}}", "train.max_steps"},
+        {"a top-level string", "\"{}\"", ""},
+        {"a top-level number", "1e400", ""},
+        {"whitespace only", " \n\t ", ""},
+        {"a BOM", "\xef\xbb\xbf{}", ""},
+        {"trailing garbage", "{}garbage", ""},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++)
+        expect_refused(docs[i].what, docs[i].text, strlen(docs[i].text), docs[i].field);
+
+    expect_refused("no text", NULL, 0, "");
+    expect_refused("an empty buffer", "{}", 0, "");
+    // len is honoured: the bytes after it are not read (ASan would see it).
+    char *exact = malloc(2);
+    memcpy(exact, "{}", 2);
+    rc = spec_parse(exact, 2, &s, &err);
+    test_report(rc == 0, "a document without a NUL terminator", "%s", rc ? err.message : "");
+    free(exact);
+    rc = spec_parse("{}\0{\"bogus\": 1}", 15, &s, &err);
+    test_report(rc == -1, "a NUL inside the document is refused", "%s", err.message);
+    rc = spec_parse("{}", 2, &s, NULL);
+    test_report(rc == 0, "err may be NULL", "");
+    rc = spec_parse("[", 1, &s, NULL);
+    test_report(rc == -1, "err may be NULL on failure", "");
+
+    // spec_to_json refuses what JSON cannot express instead of writing invalid text.
+    parse("{}", &s, &err);
+    JobSpec bad = s;
+    strcpy(bad.name, "\xff");
+    char *text = spec_to_json(&bad);
+    test_report(!text, "spec_to_json refuses a name that is not UTF-8", "%s", text ? text : "NULL");
+    free(text);
+    bad = s, bad.kind = (JobKind)7;
+    text = spec_to_json(&bad);
+    test_report(!text, "spec_to_json refuses a kind out of range", "%s", text ? text : "NULL");
+    free(text);
+    bad = s, bad.train.lr = NAN;
+    text = spec_to_json(&bad);
+    test_report(!text, "spec_to_json refuses a non-finite number", "%s", text ? text : "NULL");
+    free(text);
+}
+
+int main(void)
+{
+    check_defaults();
+    check_kind_defaults();
+    check_presets();
+    check_forms();
+    check_bad_specs();
+    check_messages();
+    check_good_specs();
+    check_round_trips();
+    check_round_trip_values();
+    check_adopt();
+    check_hostile();
+    TEST_EXIT();
+}
