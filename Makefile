@@ -9,15 +9,19 @@ OPT     ?= -O3 -march=native
 # No -ffast-math: only flags that keep results IEEE (contraction into FMA aside) and let
 # loops with selects and math calls vectorize.
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -fno-trapping-math -fno-math-errno \
-           -ffp-contract=fast -Wall -Wextra -Werror -Icore \
+           -ffp-contract=fast -Wall -Wextra -Werror -Icore -Iserver \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  := -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
+LDLIBS  := -lmicrohttpd -lsqlite3 -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
 CORE_SRC := $(filter-out core/%_main.c,$(wildcard core/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_OBJ := $(SERVER_SRC:%.c=build/obj/%.o) build/obj/gen/migrations.o
+SERVER_SAN_OBJ := $(SERVER_SRC:%.c=build/san/%.o) build/san/gen/migrations.o
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 GOLDEN_TESTS := $(patsubst tests/golden/%.c,%,$(wildcard tests/golden/test_*.c))
 C_TESTS := $(UNIT_TESTS) $(GOLDEN_TESTS)
@@ -25,19 +29,31 @@ TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
 .PHONY: all deps test bench fixtures clean
 .SECONDARY:
-all: deps build/libsimmimcore.a build/simmim-train build/simmim-eval build/bench_step
+all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step
 
 deps: build/.deps
 build/.deps: deploy/deps.sh
 	@deploy/deps.sh --check 2>/dev/null || deploy/deps.sh
 	@mkdir -p build && touch $@
 
-build/obj/%.o: %.c $(wildcard core/*.h) | build/.deps
+HEADERS := $(wildcard core/*.h server/*.h)
+
+build/gen/migrations.c: server/embed_migrations.sh $(MIGRATIONS)
+	@mkdir -p $(dir $@)
+	@server/embed_migrations.sh $@ $(MIGRATIONS)
+build/obj/gen/migrations.o: build/gen/migrations.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) -c $< -o $@
+build/san/gen/migrations.o: build/gen/migrations.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+build/obj/%.o: %.c $(HEADERS) | build/.deps
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
-build/san/%.o: %.c $(wildcard core/*.h) | build/.deps
+build/san/%.o: %.c $(HEADERS) | build/.deps
 	@mkdir -p $(dir $@)
 	@echo "CC $< (asan+ubsan)"
 	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
@@ -48,22 +64,28 @@ build/libsimmimcore.a: $(CORE_OBJ)
 build/san/libsimmimcore.a: $(CORE_SAN_OBJ)
 	@ar rcs $@ $^
 
-build/tests/%: tests/unit/%.c tests/test.h build/libsimmimcore.a
+build/libsimmimserver.a: $(SERVER_OBJ)
+	@ar rcs $@ $^
+
+build/san/libsimmimserver.a: $(SERVER_SAN_OBJ)
+	@ar rcs $@ $^
+
+build/simmimd: build/obj/server/main.o build/libsimmimserver.a build/libsimmimcore.a
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Tests link both libraries; unit and golden tests share one rule through vpath.
+vpath test_%.c tests/unit tests/golden
+TEST_LIBS := build/libsimmimserver.a build/libsimmimcore.a
+SAN_TEST_LIBS := build/san/libsimmimserver.a build/san/libsimmimcore.a
+build/tests/%: %.c tests/test.h $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
-build/tests/%: tests/golden/%.c tests/test.h build/libsimmimcore.a
+	@$(CC) $(CFLAGS) -Itests $< $(TEST_LIBS) $(LDLIBS) -o $@
+build/san/tests/%: %.c tests/test.h $(SAN_TEST_LIBS)
 	@mkdir -p $(dir $@)
-	@echo "LD $@"
-	@$(CC) $(CFLAGS) -Itests $< build/libsimmimcore.a $(LDLIBS) -o $@
-build/san/tests/%: tests/unit/%.c tests/test.h build/san/libsimmimcore.a
-	@mkdir -p $(dir $@)
-	@echo "LD $@"
-	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
-build/san/tests/%: tests/golden/%.c tests/test.h build/san/libsimmimcore.a
-	@mkdir -p $(dir $@)
-	@echo "LD $@"
-	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< build/san/libsimmimcore.a $(LDLIBS) -o $@
+	@echo "LD $@ (asan+ubsan)"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< $(SAN_TEST_LIBS) $(LDLIBS) -o $@
 
 build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
 	@echo "LD $@"

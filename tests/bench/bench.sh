@@ -25,4 +25,6 @@ for c in $configs; do
     /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
   fi
 done
+# The peak again at the end: the higher of the two is the machine's, less what load stole.
+build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"
 /usr/bin/python3 tests/bench/report.py "$results"

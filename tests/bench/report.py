@@ -3,7 +3,7 @@ import json
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-peak = next(r["sgemm_gflops"] for r in rows if "sgemm_gflops" in r)
+peak = max(r["sgemm_gflops"] for r in rows if "sgemm_gflops" in r)
 ours = [r for r in rows if r.get("impl") == "simmimd"]
 torch = {(r["preset"], r["kind"], r["batch"]): r for r in rows if r.get("impl") == "pytorch"}
 

@@ -1,0 +1,38 @@
+// The HTTP server (libmicrohttpd, a thread per connection so that event streams may block):
+// routing of DESIGN.md's API, the token check, the 1 MiB body limit, JSON error bodies, and
+// the dashboard's static files from web/.
+#ifndef SIMMIMD_HTTP_H
+#define SIMMIMD_HTTP_H
+
+#include "db.h"
+#include "hub.h"
+#include "supervisor.h"
+
+enum { MAX_DATA_ROOTS = 16 };
+
+// Everything a request handler may use; owned by main.
+typedef struct {
+    Db *db;
+    Hub *hub;
+    Supervisor *supervisor;
+    const char *state_dir;   // absolute
+    const char *web_dir;     // absolute; the dashboard's files
+    const char *data_roots[MAX_DATA_ROOTS]; // realpaths
+    int data_root_count;
+    const char *token;       // NULL: no authentication
+    double started_at;       // unix seconds
+} App;
+
+typedef struct Http Http;
+
+// Listens on "host:port" (IPv4 or [IPv6]); NULL with a message on error.
+Http *http_start(App *app, const char *listen, char *err, size_t errlen);
+void http_stop(Http *http);
+
+// Registers a dataset found on disk (used by the API and at start for Fashion-MNIST): the
+// path must resolve inside a data root; its counts and a sample.png are recorded. Returns
+// an HTTP status (201, 400, 403, 404, 409) and fills err with a message and field.
+int datasets_register(App *app, const char *name, const char *format, const char *path,
+                      char *err, size_t errlen, const char **field);
+
+#endif

@@ -1,0 +1,100 @@
+// The daemon's records in SQLite: jobs and their state machine, metrics, checkpoints,
+// previews and datasets, and the ingestion of trainer events. Every function takes the
+// database lock itself, uses prepared statements, and returns errors instead of ignoring
+// them. Functions ending in _json return a new Jansson object shaped as the HTTP API
+// contract (DESIGN.md) shows it, or NULL when the record does not exist.
+#ifndef SIMMIMD_STORE_H
+#define SIMMIMD_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "spec.h"
+
+typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_PAUSED, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED } JobState;
+#define JOB_STATE_COUNT 6
+const char *job_state_name(JobState s);
+int job_state_parse(const char *name, JobState *s); // -1 if unknown
+#define STATE_BIT(s) (1u << (s))
+
+enum { STORE_OK = 0, STORE_NOT_FOUND = -1, STORE_CONFLICT = -2, STORE_ERROR = -3 };
+
+// What the supervisor needs to run a job.
+typedef struct {
+    long id;
+    JobKind kind;
+    JobState state;
+    int resume;          // 1: pass --resume (paused or recovered job)
+    char *child_spec;    // the file-form spec JSON handed to simmim-train (caller frees)
+    char run_dir[4096];
+} JobRuntime;
+
+// --- jobs ---
+// Inserts a queued job. api_spec: the resolved spec as submitted (API form); child_spec: the
+// file form for simmim-train. init_checkpoint_id: 0 when none. Returns the id or STORE_ERROR.
+long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const char *child_spec,
+                      long init_checkpoint_id, const char *runs_dir);
+json_t *store_job_json(Db *db, long id);
+// {"jobs": [...], "total": N}; state/kind NULL = any; newest first.
+json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit, long offset);
+// Moves a job to `to` if its state is in `from_mask`: STORE_OK, STORE_NOT_FOUND or
+// STORE_CONFLICT. Sets started_at/finished_at as the states imply; `resume` sets the flag.
+int store_job_transition(Db *db, long id, unsigned from_mask, JobState to, int resume);
+// Records how a job ended: its final state, exit status and the tail of its log.
+int store_job_finish(Db *db, long id, JobState state, int exit_status, const char *error);
+// The next job to run: highest priority, then oldest; 0 when none is queued.
+long store_job_next_queued(Db *db);
+int store_job_runtime(Db *db, long id, JobRuntime *rt); // caller frees rt->child_spec
+// Ids of jobs in a state (e.g. running at start-up); returns the count, *ids malloc'd.
+int store_jobs_in_state(Db *db, JobState s, long **ids);
+// Finished jobs only (STORE_CONFLICT otherwise); removes its rows; the caller removes files.
+int store_job_delete(Db *db, long id);
+// {"queued": n, "running": n, ...}
+json_t *store_job_counts_json(Db *db);
+
+// --- trainer events (idempotent: an event already stored for its job and step is ignored) ---
+// Applies one event line of simmim-train to the job's records: progress and eval → metrics
+// (unique per job, kind and step) and the job's progress fields; checkpoint → checkpoints;
+// checkpoint_deleted → marks it deleted; preview → previews; start → total steps; error →
+// the job's error message.
+int store_ingest_event(Db *db, long job_id, const json_t *event);
+// {"metrics": [{step, epoch, loss, lr, grad_norm, img_per_s, val_loss, top1}...]} with
+// step > since, one object per step merging progress and eval fields.
+json_t *store_metrics_json(Db *db, long job_id, long since);
+
+// --- checkpoints and previews ---
+json_t *store_checkpoints_json(Db *db, long job_id);  // {"checkpoints": [...], "total": N}
+json_t *store_checkpoint_json(Db *db, long checkpoint_id);
+// The file of a checkpoint (absolute path) with its size and sha256, for downloads.
+int store_checkpoint_file(Db *db, long checkpoint_id, char *path, size_t pathlen, long *bytes,
+                          char sha256[65], long *job_id);
+// The newest checkpoint of a job: STORE_NOT_FOUND when it has none.
+int store_job_latest_checkpoint(Db *db, long job_id, long *checkpoint_id);
+// kind of the job that wrote a checkpoint, and the checkpoint file.
+int store_checkpoint_origin(Db *db, long checkpoint_id, JobKind *kind, char *path, size_t pathlen);
+json_t *store_previews_json(Db *db, long job_id);      // {"previews": [{step}...], "total": N}
+// The preview PNG at `step` (< 0: the newest).
+int store_preview_file(Db *db, long job_id, long step, char *path, size_t pathlen);
+
+// --- datasets ---
+typedef struct {
+    char name[SPEC_NAME_MAX];
+    DataFormat format;
+    char path[SPEC_PATH_MAX];       // realpath, inside a data root
+    int train_count, test_count, num_classes, channels, image_size;
+    char sample_path[SPEC_PATH_MAX]; // sample.png written at registration
+} DatasetRow;
+int store_dataset_insert(Db *db, const DatasetRow *row); // STORE_CONFLICT if the name exists
+int store_dataset_get(Db *db, const char *name, DatasetRow *row);
+json_t *store_datasets_json(Db *db);                     // {"datasets": [...], "total": N}
+json_t *store_dataset_json(const DatasetRow *row);
+// STORE_CONFLICT while a queued, running or paused job uses it.
+int store_dataset_delete(Db *db, const char *name);
+
+// --- Prometheus ---
+// Appends the daemon's gauges (jobs by state, per running job step/loss/img_per_s) as
+// Prometheus text to buf; returns the new length or -1 if it does not fit.
+long store_prometheus(Db *db, char *buf, size_t cap, size_t len);
+
+#endif

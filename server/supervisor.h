@@ -1,0 +1,35 @@
+// The supervisor: schedules queued jobs (highest priority, then oldest; at most max_jobs at
+// once), runs each as a simmim-train child in its own run dir, reads its event lines into
+// the store and the hub, and turns its exit into the job's final state. Cancel and pause are
+// requests to a running child (SIGTERM: it checkpoints and exits). Runs on its own thread.
+#ifndef SIMMIMD_SUPERVISOR_H
+#define SIMMIMD_SUPERVISOR_H
+
+#include "db.h"
+#include "hub.h"
+
+typedef struct Supervisor Supervisor;
+
+typedef struct {
+    const char *train_binary; // path of simmim-train
+    const char *state_dir;
+    int max_jobs;
+} SupervisorConfig;
+
+// Re-queues jobs a previous daemon left running (after ingesting their events.jsonl), then
+// starts the supervisor thread.
+Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char *err, size_t errlen);
+// Stops every child cleanly (they checkpoint), records them as queued to resume, joins.
+void supervisor_stop(Supervisor *s);
+// Something changed (a job was queued or resumed): schedule now.
+void supervisor_wake(Supervisor *s);
+// Cancels (queued or paused: at once; running: SIGTERM, then cancelled) or pauses (running
+// only) a job: STORE_OK, STORE_NOT_FOUND or STORE_CONFLICT (store.h).
+int supervisor_cancel(Supervisor *s, long job_id);
+int supervisor_pause(Supervisor *s, long job_id);
+// Re-queues a paused job (it resumes from its last checkpoint).
+int supervisor_resume(Supervisor *s, long job_id);
+// Publishes a job's state change on the hub (after the store recorded it).
+void supervisor_announce_state(Supervisor *s, long job_id);
+
+#endif
