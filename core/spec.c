@@ -677,13 +677,22 @@ static json_t *load_document(const char *text, size_t len, SpecError *err)
     return root;
 }
 
+// The contract's mask_patch_size 8 suits patch sizes up to 8; larger patches (vit-t16-224)
+// get SimMIM's ViT setting, two patches per side (32 for patch 16).
+static int default_mask_patch(const ModelConfig *m)
+{
+    return m->patch_size <= 8 ? 8 : 2 * m->patch_size;
+}
+
 static int parse_document(json_t *root, JobSpec *s, SpecError *err)
 {
     set_defaults(s);
     json_t *kind = json_object_get(root, "kind");
     if (kind && read_value(&TOP_FIELDS[0], kind, s, "kind", err)) return -1;
     if (s->kind == JOB_FINETUNE) set_finetune_defaults(s);
+    s->mask.mask_patch_size = 0; // absent until read; its default depends on the model
     if (read_section(TOP_FIELDS, root, s, "", err)) return -1;
+    if (!s->mask.mask_patch_size) s->mask.mask_patch_size = default_mask_patch(&s->model);
     return check_spec(s, err);
 }
 

@@ -72,5 +72,8 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    // A daemon that dies leaves our stdout without a reader; the events still reach
+    // events.jsonl, and the SIGTERM of --die-with-parent gets its checkpoint written.
+    signal(SIGPIPE, SIG_IGN);
     return train_run(&spec, run_dir, resume);
 }

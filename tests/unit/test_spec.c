@@ -200,6 +200,19 @@ static void check_kind_defaults(void)
     }
 }
 
+// mask_patch_size defaults to 8, or two patches for patch sizes above 8 (SimMIM's ViT).
+static void check_mask_patch_default(void)
+{
+    JobSpec s;
+    SpecError err;
+    const char *doc = "{\"model\": {\"preset\": \"vit-t16-224\"}}";
+    int rc = spec_parse(doc, strlen(doc), &s, &err);
+    test_report(rc == 0 && s.mask.mask_patch_size == 32, "vit-t16-224 gets mask_patch_size 32 by default",
+                "%s", rc ? err.message : "32");
+    rc = spec_parse("{}", 2, &s, &err);
+    test_report(rc == 0 && s.mask.mask_patch_size == 8, "patch 4 keeps mask_patch_size 8", "8");
+}
+
 static void check_presets(void)
 {
     static const struct {
@@ -310,7 +323,8 @@ static const BadSpec bad_specs[] = {
     {"{'model': {'num_heads': 256}}", "model.num_heads"},
     {"{'model': {'mlp_ratio': 0}}", "model.mlp_ratio"},
     {"{'model': {'mlp_ratio': 65}}", "model.mlp_ratio"},
-    {"{'model': {'preset': 'vit-t16-224'}}", "mask.mask_patch_size"}, // 8 is no multiple of 16
+    {"{'model': {'preset': 'vit-t16-224'}, 'mask': {'mask_patch_size': 8}}",
+     "mask.mask_patch_size"}, // 8 is no multiple of 16
     {"{'kind': 'finetune', 'model': {'embed_dim': 130}}", "model.embed_dim"}, // from scratch
     // mask and loss.
     {"{'mask': {'type': 'block'}}", "mask.type"},
@@ -851,6 +865,7 @@ int main(void)
 {
     check_defaults();
     check_kind_defaults();
+    check_mask_patch_default();
     check_presets();
     check_forms();
     check_bad_specs();
