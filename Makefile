@@ -1,5 +1,6 @@
 # simmimd — build, test and benchmark.
 #   make            build everything (installs missing Debian packages first)
+#   make run        build and start the daemon on 127.0.0.1:8080 (LISTEN=host:port to change)
 #   make test       every test; the last line is "N passed, N failed"
 #   make bench      training-step throughput beside PyTorch (needs python3-torch)
 #   make fixtures   regenerate the golden fixtures from PyTorch
@@ -27,7 +28,7 @@ GOLDEN_TESTS := $(patsubst tests/golden/%.c,%,$(wildcard tests/golden/test_*.c))
 C_TESTS := $(UNIT_TESTS) $(GOLDEN_TESTS)
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
-.PHONY: all deps test bench fixtures clean
+.PHONY: all deps run test bench fixtures clean
 .SECONDARY:
 all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step
 
@@ -94,6 +95,10 @@ build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
 build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+
+# The daemon in the foreground with Fashion-MNIST registered; state in ./var.
+run: all
+	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir var
 
 INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh)
 

@@ -1,7 +1,8 @@
 """Writes a damaged copy of a safetensors checkpoint for bad-input tests.
-Usage: tamper_checkpoint.py SRC DST rename OLD NEW | drop-row NAME | truncate BYTES
+Usage: tamper_checkpoint.py SRC DST rename OLD NEW | drop-row NAME | nan NAME | truncate BYTES
   rename OLD NEW  renames a tensor (a name the model does not know)
   drop-row NAME   removes the first row of a tensor (a shape the model does not expect)
+  nan NAME        fills a tensor with NaN (training from it must fail, not run on)
   truncate BYTES  cuts the file to BYTES bytes"""
 import json
 import struct
@@ -19,6 +20,9 @@ meta = header.pop("__metadata__", None)
 tensors = {k: (v["shape"], body[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()}
 if action == "rename":
     tensors[sys.argv[5]] = tensors.pop(sys.argv[4])
+elif action == "nan":
+    shape, raw = tensors[sys.argv[4]]
+    tensors[sys.argv[4]] = (shape, struct.pack("<f", float("nan")) * (len(raw) // 4))
 elif action == "drop-row":
     shape, raw = tensors[sys.argv[4]]
     row = len(raw) // shape[0]

@@ -149,8 +149,10 @@ expect_error "invalid model" '{"model": {"embed_dim": 100, "num_heads": 3}}' "mo
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/renamed.safetensors" rename blocks.1.attn.qkv.weight blocks.1.attn.qkv.w
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/reshaped.safetensors" drop-row pos_embed
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/cut.safetensors" truncate 5000
+python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/nan.safetensors" nan blocks.0.norm1.weight
 expect_error "checkpoint with a wrong name" "$(ft "$tmp/renamed.safetensors")" "blocks.1.attn.qkv.weight"
 expect_error "checkpoint with a wrong shape" "$(ft "$tmp/reshaped.safetensors")" "pos_embed"
 expect_error "truncated checkpoint" "$(ft "$tmp/cut.safetensors")" "cut.safetensors"
+expect_error "a non-finite loss ends the job" "$(ft "$tmp/nan.safetensors")" "not finite"
 expect_error "fine-tuning checkpoint as a start" "$(ft "$ft_ckpt")" "fine-tuning checkpoint"
 expect_error "existing checkpoints without --resume" "{\"dataset\": $data}" "--resume" "$tmp/pre"

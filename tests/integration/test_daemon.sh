@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# simmimd end to end on a free loopback port, driven with curl: the full path (pretrain →
+# download + sha256 → preview → fine-tune → top-1), kill -9 and restart, bad input with the
+# right status and no change to the database, the token, API latency while a job trains,
+# and Server-Sent Events. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
+set -u
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+tmp=$(mktemp -d)
+daemon_pid=
+cleanup() {
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  jobs -p | xargs -r kill 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+report() { if [ "$2" = 1 ]; then echo "ok - $1: $3"; else echo "not ok - $1: $3"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"):\n  d = d[int(k)] if isinstance(d, list) else d.get(k)\nprint(\"\" if d is None else (json.dumps(d) if isinstance(d,(dict,list)) else d))")' "$1"; }
+
+port=$(free_port)
+base="http://127.0.0.1:$port"
+state="$tmp/state"
+mkdir -p "$tmp/data"
+python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 2000 500
+
+start_daemon() { # start_daemon [extra flags]
+  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" --data-root "$tmp/data" "$@" \
+    >> "$tmp/daemon.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 200); do curl -s "$base/api/v1/health" > /dev/null && return 0; sleep 0.05; done
+  return 1
+}
+# api METHOD PATH [BODY]: prints the body; the status goes to $tmp/status
+api() {
+  local data=()
+  [ $# -ge 3 ] && data=(-H 'Content-Type: application/json' --data-binary "$3")
+  curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "${data[@]}" "$base$2" > "$tmp/status"
+  cat "$tmp/body"
+}
+status() { cat "$tmp/status"; }
+wait_state() { # wait_state JOB STATE SECONDS
+  for _ in $(seq $(($3 * 10))); do
+    [ "$(api GET /api/v1/jobs/$1 | json state)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+start_daemon
+report "daemon starts and answers /health" $([ "$(api GET /api/v1/health | json db)" = ok ] && echo 1 || echo 0) "$(cat "$tmp/body")"
+reg=$(api POST /api/v1/datasets "{\"name\": \"fm-small\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}")
+report "dataset registration" $([ "$(status)" = 201 ] && [ "$(echo "$reg" | json train_count)" = 2000 ] && echo 1 || echo 0) "$(status) $reg"
+curl -s -o "$tmp/sample.png" "$base/api/v1/datasets/fm-small/sample.png"
+report "dataset sample PNG" $(head -c 4 "$tmp/sample.png" | grep -q PNG && echo 1 || echo 0) "$(stat -c %s "$tmp/sample.png") bytes"
+
+# --- SSE listener for the whole run ---
+curl -s -N "$base/api/v1/events" > "$tmp/sse.txt" &
+sse_pid=$!
+
+# --- the full path ----------------------------------------------------------------------
+small='"model": {"embed_dim": 64, "depth": 2, "num_heads": 2}'
+pre=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
+  \"train\": {\"epochs\": 3, \"batch_size\": 50, \"threads\": 2},
+  \"schedule\": {\"progress_every_steps\": 10, \"checkpoint_every_steps\": 40, \"preview_every_steps\": 40}}")
+pre_id=$(echo "$pre" | json id)
+report "submit a pretraining job" $([ "$(status)" = 201 ] && [ -n "$pre_id" ] && echo 1 || echo 0) "$(status) id $pre_id"
+wait_state "$pre_id" succeeded 180
+report "pretraining job succeeds" $? "$(api GET /api/v1/jobs/$pre_id | head -c 400)"
+ckpts=$(api GET "/api/v1/jobs/$pre_id/checkpoints")
+cid=$(echo "$ckpts" | python3 -c 'import json,sys; c=json.load(sys.stdin)["checkpoints"]; print(max(c, key=lambda x: x["step"])["id"])')
+sha=$(api GET "/api/v1/checkpoints/$cid" | json sha256)
+curl -s -D "$tmp/headers" -o "$tmp/ckpt.safetensors" "$base/api/v1/checkpoints/$cid/download"
+got=$(sha256sum "$tmp/ckpt.safetensors" | cut -d' ' -f1)
+report "download matches the listed sha256" $([ -n "$sha" ] && [ "$sha" = "$got" ] && echo 1 || echo 0) "$sha"
+len=$(grep -i '^content-length' "$tmp/headers" | tr -d '\r' | awk '{print $2}')
+report "download has Content-Length and ETag" \
+  $([ "$len" = "$(stat -c %s "$tmp/ckpt.safetensors")" ] && grep -qi '^etag: "'"$sha"'"' "$tmp/headers" && echo 1 || echo 0) "$len bytes"
+curl -s -H 'Range: bytes=0-7' -o "$tmp/range" -w '%{http_code}' "$base/api/v1/checkpoints/$cid/download" > "$tmp/status"
+report "download honours Range" $([ "$(status)" = 206 ] && cmp -s "$tmp/range" <(head -c 8 "$tmp/ckpt.safetensors") && echo 1 || echo 0) "$(status)"
+out=$(python3 tests/integration/check_checkpoint.py "$tmp/ckpt.safetensors")
+report "downloaded checkpoint conforms to the contract" $([ $? = 0 ] && echo 1 || echo 0) "$out"
+steps=$(api GET "/api/v1/jobs/$pre_id/previews")
+curl -s -o "$tmp/preview.png" -w '%{http_code} %{content_type}' "$base/api/v1/jobs/$pre_id/preview.png" > "$tmp/status"
+report "preview PNG" $(grep -q '200 image/png' "$tmp/status" && head -c 4 "$tmp/preview.png" | grep -q PNG && echo 1 || echo 0) "$(status); previews $steps"
+ft=$(api POST /api/v1/jobs "{\"kind\": \"finetune\", \"dataset\": \"fm-small\",
+  \"train\": {\"epochs\": 3, \"batch_size\": 50, \"lr\": 3e-3, \"threads\": 2},
+  \"augment\": {\"crop_scale\": [1.0, 1.0], \"crop_ratio\": [1.0, 1.0], \"hflip\": false},
+  \"finetune\": {\"init_from\": $pre_id, \"layer_decay\": 1.0}}")
+ft_id=$(echo "$ft" | json id)
+report "submit a fine-tuning job from the pretraining job" $([ "$(status)" = 201 ] && echo 1 || echo 0) "$(status) $(echo "$ft" | head -c 200)"
+wait_state "$ft_id" succeeded 180
+top1=$(api GET "/api/v1/jobs/$ft_id" | json metrics.top1)
+report "fine-tuning succeeds and reports its top-1" $([ -n "$top1" ] && python3 -c "print(int($top1 > 20))" || echo 0) "top-1 $top1%"
+kill $sse_pid 2>/dev/null
+report "SSE stream carries progress and the final state change" \
+  $(grep -q '^event: progress' "$tmp/sse.txt" && grep -q '"succeeded"' "$tmp/sse.txt" && echo 1 || echo 0) \
+  "$(grep -c '^event:' "$tmp/sse.txt") events"
+
+# --- bad input: right status, JSON error, no change -----------------------------------------
+before=$(api GET "/api/v1/jobs?limit=1000"; api GET /api/v1/datasets)
+bad() { # bad NAME EXPECTED_STATUS CODE METHOD PATH [BODY]
+  local name=$1 want=$2 code=$3
+  shift 3
+  local body
+  body=$(api "$@")
+  local got_code
+  got_code=$(echo "$body" | json error.code 2>/dev/null)
+  report "bad input: $name" $([ "$(status)" = "$want" ] && [ "$got_code" = "$code" ] && echo 1 || echo 0) "$(status) $body"
+}
+bad "malformed JSON" 400 invalid POST /api/v1/jobs '{"kind": "pretrain",'
+bad "unknown field" 400 invalid POST /api/v1/jobs '{"trian": {}}'
+bad "wrong type" 400 invalid POST /api/v1/jobs '{"train": {"epochs": "ten"}}'
+bad "out-of-range value" 400 invalid POST /api/v1/jobs '{"train": {"lr": -1}}'
+bad "unknown dataset" 404 not_found POST /api/v1/jobs '{"dataset": "no-such-set"}'
+bad "init_from pointing at nothing" 404 not_found POST /api/v1/jobs '{"kind": "finetune", "finetune": {"init_from": 99999}}'
+bad "init_from a fine-tuning job" 409 conflict POST /api/v1/jobs "{\"kind\": \"finetune\", \"dataset\": \"fm-small\", \"finetune\": {\"init_from\": $ft_id}}"
+head -c 1100000 /dev/zero | tr '\0' ' ' > "$tmp/big.json"
+curl -s -o "$tmp/body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$tmp/big.json" "$base/api/v1/jobs" > "$tmp/status"
+report "bad input: body over 1 MiB" $([ "$(status)" = 413 ] && [ "$(json error.code < "$tmp/body")" = too_large ] && echo 1 || echo 0) "$(status) $(cat "$tmp/body")"
+bad "unknown job" 404 not_found GET /api/v1/jobs/99999
+bad "resuming a finished job" 409 conflict POST "/api/v1/jobs/$pre_id/resume"
+mkdir -p "$tmp/outside/fm" && cp "$tmp/data/fm/"* "$tmp/outside/fm/" && ln -s "$tmp/outside/fm" "$tmp/data/link"
+bad "dataset outside the data roots" 403 forbidden POST /api/v1/datasets "{\"name\": \"x1\", \"format\": \"idx\", \"path\": \"$tmp/outside/fm\"}"
+bad "dataset path through .." 403 forbidden POST /api/v1/datasets "{\"name\": \"x2\", \"format\": \"idx\", \"path\": \"$tmp/data/../outside/fm\"}"
+bad "dataset through a symlink" 403 forbidden POST /api/v1/datasets "{\"name\": \"x3\", \"format\": \"idx\", \"path\": \"$tmp/data/link\"}"
+after=$(api GET "/api/v1/jobs?limit=1000"; api GET /api/v1/datasets)
+report "bad input leaves the database unchanged" $([ "$before" = "$after" ] && echo 1 || echo 0) "jobs and datasets compared"
+
+# --- responsiveness while a job keeps both cores busy ------------------------------------------
+busy=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", \"train\": {\"epochs\": 50, \"batch_size\": 100, \"threads\": 2}}")
+busy_id=$(echo "$busy" | json id)
+wait_state "$busy_id" running 30
+sleep 2
+urls=()
+for _ in $(seq 500); do urls+=("$base/api/v1/jobs"); done
+curl -s -o /dev/null -w '%{time_total}\n' "${urls[@]}" > "$tmp/latency"
+lat=$(python3 -c '
+import sys
+v = sorted(float(x) * 1000 for x in open(sys.argv[1]))
+print(f"{v[len(v)//2]:.2f} {v[int(len(v)*0.99)-1]:.2f} {len(v)}")' "$tmp/latency")
+read -r p50 p99 n <<< "$lat"
+report "API latency while training: p50/p99 of $n GET /api/v1/jobs" $(python3 -c "print(int($p99 < 50))") "p50 ${p50} ms, p99 ${p99} ms"
+api POST "/api/v1/jobs/$busy_id/cancel" > /dev/null
+wait_state "$busy_id" cancelled 60
+report "cancel a running job" $? "$(status)"
+
+# --- kill -9 and restart ----------------------------------------------------------------
+long=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
+  \"train\": {\"epochs\": 4, \"batch_size\": 50, \"threads\": 2},
+  \"schedule\": {\"progress_every_steps\": 10, \"checkpoint_every_steps\": 30, \"preview_every_steps\": 1000}}")
+long_id=$(echo "$long" | json id)
+for _ in $(seq 600); do
+  step=$(api GET "/api/v1/jobs/$long_id" | json progress.step)
+  [ "${step:-0}" -ge 50 ] 2>/dev/null && break
+  sleep 0.1
+done
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+start_daemon
+wait_state "$long_id" succeeded 180
+ok=$?
+resumed=$(grep -c '"resumed_from_step":[1-9]' "$state/runs/$long_id/events.jsonl")
+report "after kill -9 and a restart the job resumes from a checkpoint and succeeds" \
+  $([ $ok = 0 ] && [ "$resumed" -ge 1 ] && echo 1 || echo 0) "state $(api GET /api/v1/jobs/$long_id | json state), $resumed resumed start(s)"
+steps=$(api GET "/api/v1/jobs/$long_id/metrics" | python3 -c '
+import json, sys
+m = [x for x in json.load(sys.stdin)["metrics"] if "loss" in x]
+print(" ".join(str(x["step"]) for x in m))')
+expected=$(seq -s ' ' 10 10 160)
+report "no metric step lost or stored twice" $([ "$steps" = "$expected" ] && echo 1 || echo 0) "progress steps: $steps"
+
+# --- token ------------------------------------------------------------------------------
+kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+start_daemon --token s3cret
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+report "token: missing → 401" $([ "$(code "$base/api/v1/jobs")" = 401 ] && echo 1 || echo 0) ""
+report "token: wrong → 401" $([ "$(code -H 'Authorization: Bearer nope' "$base/api/v1/jobs")" = 401 ] && echo 1 || echo 0) ""
+report "token: Bearer → 200" $([ "$(code -H 'Authorization: Bearer s3cret' "$base/api/v1/jobs")" = 200 ] && echo 1 || echo 0) ""
+report "token: ?access_token= on a GET → 200" $([ "$(code "$base/api/v1/jobs?access_token=s3cret")" = 200 ] && echo 1 || echo 0) ""
+report "token: ?access_token= on a POST → 401" $([ "$(code -X POST -d '{}' "$base/api/v1/jobs?access_token=s3cret")" = 401 ] && echo 1 || echo 0) ""
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+report "SIGTERM: the daemon exits 0" $([ $? = 0 ] && echo 1 || echo 0) ""
+daemon_pid=
