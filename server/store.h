@@ -18,7 +18,9 @@ const char *job_state_name(JobState s);
 int job_state_parse(const char *name, JobState *s); // -1 if unknown
 #define STATE_BIT(s) (1u << (s))
 
-enum { STORE_OK = 0, STORE_NOT_FOUND = -1, STORE_CONFLICT = -2, STORE_ERROR = -3 };
+// STORE_INVALID: an event store_ingest_event cannot use (not an object, no "event", a bad
+// step, path or checksum); nothing was stored.
+enum { STORE_OK = 0, STORE_NOT_FOUND = -1, STORE_CONFLICT = -2, STORE_ERROR = -3, STORE_INVALID = -4 };
 
 // What the supervisor needs to run a job.
 typedef struct {
@@ -32,23 +34,29 @@ typedef struct {
 
 // --- jobs ---
 // Inserts a queued job. api_spec: the resolved spec as submitted (API form); child_spec: the
-// file form for simmim-train. init_checkpoint_id: 0 when none. Returns the id or STORE_ERROR.
+// file form for simmim-train, which must parse (spec_parse): it is stored with "job_id" set
+// to the new id (re-serialized by spec_to_json), so checkpoints record their job.
+// init_checkpoint_id: 0 when none. run_dir = runs_dir/<id>. Returns the id or STORE_ERROR.
 long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const char *child_spec,
                       long init_checkpoint_id, const char *runs_dir);
 json_t *store_job_json(Db *db, long id);
-// {"jobs": [...], "total": N}; state/kind NULL = any; newest first.
+// {"jobs": [...], "total": N}; state/kind NULL = any; newest first; total counts every
+// match (limit ≤ 0: 100, at most 1000; offset < 0: 0).
 json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit, long offset);
 // Moves a job to `to` if its state is in `from_mask`: STORE_OK, STORE_NOT_FOUND or
 // STORE_CONFLICT. Sets started_at/finished_at as the states imply; `resume` sets the flag.
 int store_job_transition(Db *db, long id, unsigned from_mask, JobState to, int resume);
-// Records how a job ended: its final state, exit status and the tail of its log.
+// Records how a job ended: its final state, exit status and the tail of its log (error NULL
+// keeps the message an error event stored). From queued, running or paused only: else
+// STORE_CONFLICT (or STORE_NOT_FOUND).
 int store_job_finish(Db *db, long id, JobState state, int exit_status, const char *error);
 // The next job to run: highest priority, then oldest; 0 when none is queued.
 long store_job_next_queued(Db *db);
 int store_job_runtime(Db *db, long id, JobRuntime *rt); // caller frees rt->child_spec
 // Ids of jobs in a state (e.g. running at start-up); returns the count, *ids malloc'd.
 int store_jobs_in_state(Db *db, JobState s, long **ids);
-// Finished jobs only (STORE_CONFLICT otherwise); removes its rows; the caller removes files.
+// Finished jobs only (STORE_CONFLICT otherwise, and while a queued, running or paused job
+// starts from one of its checkpoints); removes its rows; the caller removes files.
 int store_job_delete(Db *db, long id);
 // {"queued": n, "running": n, ...}
 json_t *store_job_counts_json(Db *db);
@@ -57,14 +65,23 @@ json_t *store_job_counts_json(Db *db);
 // Applies one event line of simmim-train to the job's records: progress and eval → metrics
 // (unique per job, kind and step) and the job's progress fields; checkpoint → checkpoints;
 // checkpoint_deleted → marks it deleted; preview → previews; start → total steps; error →
-// the job's error message.
+// the job's error message; done → final metrics. The job's progress and latest metrics move
+// only forward (an event with a step below the stored one leaves them). A missing or
+// non-finite field is skipped; unknown events are ignored (STORE_OK). STORE_NOT_FOUND for an
+// unknown job, STORE_INVALID for an unusable event (see above).
 int store_ingest_event(Db *db, long job_id, const json_t *event);
 // {"metrics": [{step, epoch, loss, lr, grad_norm, img_per_s, val_loss, top1}...]} with
-// step > since, one object per step merging progress and eval fields.
+// step > since, ascending, one object per step merging progress and eval fields (only the
+// fields it has). NULL when the job does not exist (likewise the job's checkpoint and
+// preview lists below).
 json_t *store_metrics_json(Db *db, long job_id, long since);
 
 // --- checkpoints and previews ---
-json_t *store_checkpoints_json(Db *db, long job_id);  // {"checkpoints": [...], "total": N}
+// Not-deleted checkpoints, newest first: {"checkpoints": [...], "total": N}, each as
+// store_checkpoint_json: {id, job_id, step, bytes, sha256, created_at, path (relative to the
+// run dir), kind (of its job), download (URL)}. A deleted checkpoint is not found by any
+// function here.
+json_t *store_checkpoints_json(Db *db, long job_id);
 json_t *store_checkpoint_json(Db *db, long checkpoint_id);
 // The file of a checkpoint (absolute path) with its size and sha256, for downloads.
 int store_checkpoint_file(Db *db, long checkpoint_id, char *path, size_t pathlen, long *bytes,
@@ -73,7 +90,8 @@ int store_checkpoint_file(Db *db, long checkpoint_id, char *path, size_t pathlen
 int store_job_latest_checkpoint(Db *db, long job_id, long *checkpoint_id);
 // kind of the job that wrote a checkpoint, and the checkpoint file.
 int store_checkpoint_origin(Db *db, long checkpoint_id, JobKind *kind, char *path, size_t pathlen);
-json_t *store_previews_json(Db *db, long job_id);      // {"previews": [{step}...], "total": N}
+// {"previews": [{step, url}...], "total": N}, ascending by step.
+json_t *store_previews_json(Db *db, long job_id);
 // The preview PNG at `step` (< 0: the newest).
 int store_preview_file(Db *db, long job_id, long step, char *path, size_t pathlen);
 

@@ -15,7 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-report() { if [ "$2" = 1 ]; then echo "ok - $1: $3"; else echo "not ok - $1: $3"; fi; }
+report() { if [ "$2" = 1 ]; then echo "ok - $1: ${3:-}"; else echo "not ok - $1: ${3:-}"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"):\n  d = d[int(k)] if isinstance(d, list) else d.get(k)\nprint(\"\" if d is None else (json.dumps(d) if isinstance(d,(dict,list)) else d))")' "$1"; }
 
@@ -67,7 +67,7 @@ pre=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\",
 pre_id=$(echo "$pre" | json id)
 report "submit a pretraining job" $([ "$(status)" = 201 ] && [ -n "$pre_id" ] && echo 1 || echo 0) "$(status) id $pre_id"
 wait_state "$pre_id" succeeded 180
-report "pretraining job succeeds" $? "$(api GET /api/v1/jobs/$pre_id | head -c 400)"
+report "pretraining job succeeds" $([ $? = 0 ] && echo 1 || echo 0) "$(api GET /api/v1/jobs/$pre_id | json state)"
 ckpts=$(api GET "/api/v1/jobs/$pre_id/checkpoints")
 cid=$(echo "$ckpts" | python3 -c 'import json,sys; c=json.load(sys.stdin)["checkpoints"]; print(max(c, key=lambda x: x["step"])["id"])')
 sha=$(api GET "/api/v1/checkpoints/$cid" | json sha256)
@@ -134,8 +134,8 @@ busy_id=$(echo "$busy" | json id)
 wait_state "$busy_id" running 30
 sleep 2
 urls=()
-for _ in $(seq 500); do urls+=("$base/api/v1/jobs"); done
-curl -s -o /dev/null -w '%{time_total}\n' "${urls[@]}" > "$tmp/latency"
+for _ in $(seq 500); do urls+=(-o /dev/null "$base/api/v1/jobs"); done
+curl -s -w '%{time_total}\n' "${urls[@]}" > "$tmp/latency"
 lat=$(python3 -c '
 import sys
 v = sorted(float(x) * 1000 for x in open(sys.argv[1]))
@@ -144,7 +144,7 @@ read -r p50 p99 n <<< "$lat"
 report "API latency while training: p50/p99 of $n GET /api/v1/jobs" $(python3 -c "print(int($p99 < 50))") "p50 ${p50} ms, p99 ${p99} ms"
 api POST "/api/v1/jobs/$busy_id/cancel" > /dev/null
 wait_state "$busy_id" cancelled 60
-report "cancel a running job" $? "$(status)"
+report "cancel a running job" $([ $? = 0 ] && echo 1 || echo 0) "$(api GET /api/v1/jobs/$busy_id | json state)"
 
 # --- kill -9 and restart ----------------------------------------------------------------
 long=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,

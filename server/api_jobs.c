@@ -1,0 +1,444 @@
+// The jobs resource of the API: submission (the API-form spec checked against the registered
+// dataset and the starting checkpoint, and the file-form spec for simmim-train built from
+// it), the list and one job, cancel/pause/resume through the supervisor, deletion with the
+// run dir, and a job's metrics, log tail, previews and checkpoints.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "checkpoint.h"
+#include "spec.h"
+#include "store.h"
+
+enum {
+    LIST_DEFAULT = 100, LIST_MAX = 1000,
+    TAIL_DEFAULT = 100, TAIL_MAX_LINES = 10000,
+    TAIL_CHUNK = 64 << 10, TAIL_MAX_BYTES = 4 << 20,
+};
+
+// state_dir/runs, and a job's run dir below it (the store names it the same way).
+static int runs_dir(const App *app, char *out, size_t cap)
+{
+    return path_printf(out, cap, "%s/runs", app->state_dir);
+}
+
+static int run_dir(const App *app, long id, char *out, size_t cap)
+{
+    return path_printf(out, cap, "%s/runs/%ld", app->state_dir, id);
+}
+
+// The job of the path as JSON; NULL after answering 404.
+static json_t *path_job(Request *r)
+{
+    json_t *job = store_job_json(r->app->db, r->id);
+    if (!job) reply_error(r, 404, NULL, "no job %ld", r->id);
+    return job;
+}
+
+static int path_job_exists(Request *r)
+{
+    json_t *job = path_job(r);
+    json_decref(job);
+    return job != NULL;
+}
+
+static const char *job_state_of(const json_t *job)
+{
+    const char *state = json_string_value(json_object_get(job, "state"));
+    return state ? state : "unknown";
+}
+
+// ------------------------------------------------------------------ submission
+
+// What a submission resolved beyond the spec.
+typedef struct {
+    DatasetRow dataset;
+    long checkpoint_id;                // 0: none
+    char checkpoint_path[SPEC_PATH_MAX];
+} Resolved;
+
+static void reply_spec_error(Request *r, unsigned status, const SpecError *e)
+{
+    reply_error(r, status, e->field, "%s", e->message);
+}
+
+// The API names a registered dataset.
+static int resolve_dataset(Request *r, const JobSpec *spec, Resolved *res)
+{
+    if (spec->dataset_form != REF_NAME) {
+        reply_error(r, 400, "dataset", "dataset: through the API, name a registered dataset "
+                    "(GET /api/v1/datasets)");
+        return -1;
+    }
+    int rc = store_dataset_get(r->app->db, spec->dataset_name, &res->dataset);
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, 404, "dataset", "dataset: no dataset named \"%s\" is registered",
+                    spec->dataset_name);
+    else if (rc != STORE_OK)
+        reply_error(r, 500, NULL, "cannot read dataset \"%s\"", spec->dataset_name);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+// A job id as init_from: a pretraining job that has written a checkpoint.
+static int resolve_init_job(Request *r, long job_id, Resolved *res)
+{
+    JobRuntime rt = {0};
+    int rc = store_job_runtime(r->app->db, job_id, &rt);
+    free(rt.child_spec);
+    if (rc != STORE_OK) {
+        if (rc == STORE_NOT_FOUND)
+            reply_error(r, 404, "finetune.init_from", "finetune.init_from: no job %ld", job_id);
+        else
+            reply_error(r, 500, NULL, "cannot read job %ld", job_id);
+        return -1;
+    }
+    if (rt.kind != JOB_PRETRAIN) {
+        reply_error(r, 409, "finetune.init_from", "finetune.init_from: job %ld is a fine-tuning "
+                    "job; start from a pretraining job", job_id);
+        return -1;
+    }
+    rc = store_job_latest_checkpoint(r->app->db, job_id, &res->checkpoint_id);
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, 409, "finetune.init_from", "finetune.init_from: job %ld has no checkpoint "
+                    "yet", job_id);
+    else if (rc != STORE_OK)
+        reply_error(r, 500, NULL, "cannot read the checkpoints of job %ld", job_id);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+// res->checkpoint_id must be a checkpoint of a pretraining job; fills its path.
+static int resolve_checkpoint(Request *r, Resolved *res)
+{
+    JobKind kind;
+    long id = res->checkpoint_id;
+    int rc = store_checkpoint_origin(r->app->db, id, &kind, res->checkpoint_path,
+                                     sizeof res->checkpoint_path);
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, 404, "finetune.init_from", "finetune.init_from: no checkpoint %ld", id);
+    else if (rc != STORE_OK)
+        reply_error(r, 500, NULL, "cannot read checkpoint %ld", id);
+    else if (kind != JOB_PRETRAIN)
+        reply_error(r, 409, "finetune.init_from", "finetune.init_from: checkpoint %ld is from a "
+                    "fine-tuning job; start from a pretraining checkpoint", id);
+    return rc == STORE_OK && kind == JOB_PRETRAIN ? 0 : -1;
+}
+
+// The model of a fine-tuning job is the starting checkpoint's.
+static int adopt_checkpoint_model(Request *r, JobSpec *spec, const Resolved *res)
+{
+    SafeTensors st;
+    ModelConfig cfg;
+    CheckpointMeta meta;
+    SpecError se;
+    char err[512];
+    if (checkpoint_read(res->checkpoint_path, &st, &cfg, &meta, err, sizeof err)) {
+        reply_error(r, 409, "finetune.init_from", "finetune.init_from: checkpoint %ld cannot be "
+                    "read: %s", res->checkpoint_id, err);
+        return -1;
+    }
+    int rc = spec_adopt_model(spec, &cfg, &se);
+    safetensors_free(&st);
+    if (rc) reply_spec_error(r, 400, &se);
+    return rc ? -1 : 0;
+}
+
+static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
+{
+    switch (spec->finetune.init_from_form) {
+    case REF_NONE: return 0;
+    case REF_JOB_ID:
+        if (resolve_init_job(r, spec->finetune.init_from_id, res)) return -1;
+        break;
+    case REF_CHECKPOINT_ID: res->checkpoint_id = spec->finetune.init_from_id; break;
+    default:
+        reply_error(r, 400, "finetune.init_from", "finetune.init_from: through the API, give a "
+                    "pretraining job id or {\"checkpoint\": id}");
+        return -1;
+    }
+    return resolve_checkpoint(r, res) || adopt_checkpoint_model(r, spec, res) ? -1 : 0;
+}
+
+// What the trainer would only find out after starting: the dataset must suit the spec.
+static int check_spec_dataset(Request *r, const JobSpec *spec, const DatasetRow *d)
+{
+    int finetune = spec->kind == JOB_FINETUNE, per_class = spec->finetune.labels_per_class;
+    if (finetune && d->num_classes < 1) {
+        reply_error(r, 400, "dataset", "dataset: \"%s\" is unlabelled; fine-tuning needs classes",
+                    d->name);
+        return -1;
+    }
+    long images = finetune && per_class > 0 ? (long)per_class * d->num_classes : d->train_count;
+    if (spec->train.batch_size > images) {
+        reply_error(r, 400, "train.batch_size", "train.batch_size: %d exceeds the %ld training "
+                    "images of dataset \"%s\"", spec->train.batch_size, images, d->name);
+        return -1;
+    }
+    int img = spec->model.img_size;
+    if (d->format == DATA_FORMAT_IDX && d->image_size <= img && (img - d->image_size) % 2) {
+        reply_error(r, 400, "model.img_size", "model.img_size: the %d×%d images of dataset \"%s\" "
+                    "cannot be padded evenly to %d×%d", d->image_size, d->image_size, d->name, img,
+                    img);
+        return -1;
+    }
+    return 0;
+}
+
+// The file form simmim-train reads: the dataset and the starting checkpoint by path (the
+// store adds the job's id when it inserts the job).
+static char *child_spec_json(const JobSpec *spec, const Resolved *res)
+{
+    JobSpec *child = malloc(sizeof *child);
+    if (!child) return NULL;
+    *child = *spec;
+    child->dataset_form = REF_PATH;
+    child->dataset_format = res->dataset.format;
+    snprintf(child->dataset_path, sizeof child->dataset_path, "%s", res->dataset.path);
+    snprintf(child->dataset_name, sizeof child->dataset_name, "%s", res->dataset.name);
+    if (res->checkpoint_id) {
+        child->finetune.init_from_form = REF_PATH;
+        snprintf(child->finetune.init_from_path, sizeof child->finetune.init_from_path, "%s",
+                 res->checkpoint_path);
+        child->finetune.init_from_id = 0;
+    }
+    child->job_id = 0;
+    char *text = spec_to_json(child);
+    free(child);
+    return text;
+}
+
+// Inserts the job (queued) and answers 201 with it.
+static void create_job(Request *r, JobSpec *spec, const Resolved *res)
+{
+    char runs[SPEC_PATH_MAX];
+    spec->job_id = 0; // the id is the store's to give
+    char *api_spec = spec_to_json(spec), *child_spec = child_spec_json(spec, res);
+    long id = api_spec && child_spec && runs_dir(r->app, runs, sizeof runs) == 0
+                  ? store_job_create(r->app->db, spec, api_spec, child_spec, res->checkpoint_id, runs)
+                  : STORE_ERROR;
+    free(api_spec);
+    free(child_spec);
+    if (id <= 0) {
+        reply_error(r, 500, NULL, "the job could not be stored");
+        return;
+    }
+    supervisor_wake(r->app->supervisor);
+    reply_json(r, 201, store_job_json(r->app->db, id));
+}
+
+void api_jobs_create(Request *r)
+{
+    JobSpec *spec = malloc(sizeof *spec);
+    Resolved *res = calloc(1, sizeof *res);
+    SpecError se;
+    if (!spec || !res)
+        reply_error(r, 500, NULL, "out of memory");
+    else if (spec_parse(r->body, r->body_len, spec, &se))
+        reply_spec_error(r, 400, &se);
+    else if (resolve_dataset(r, spec, res) == 0 && resolve_init_from(r, spec, res) == 0 &&
+             check_spec_dataset(r, spec, &res->dataset) == 0)
+        create_job(r, spec, res);
+    free(spec);
+    free(res);
+}
+
+// ------------------------------------------------------------------ the list and one job
+
+void api_jobs_list(Request *r)
+{
+    const char *state = query_string(r, "state"), *kind = query_string(r, "kind");
+    JobState s;
+    long limit, offset;
+    if (state && !*state) state = NULL;
+    if (kind && !*kind) kind = NULL;
+    if (state && job_state_parse(state, &s)) {
+        reply_error(r, 400, "state", "state: one of queued, running, paused, succeeded, failed, "
+                    "cancelled (got \"%.32s\")", state);
+        return;
+    }
+    if (kind && strcmp(kind, "pretrain") != 0 && strcmp(kind, "finetune") != 0) {
+        reply_error(r, 400, "kind", "kind: pretrain or finetune (got \"%.32s\")", kind);
+        return;
+    }
+    if (query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
+        query_long(r, "offset", 0, 0, 1L << 40, &offset))
+        return;
+    reply_json(r, 200, store_jobs_json(r->app->db, state, kind, limit, offset));
+}
+
+void api_job_get(Request *r)
+{
+    json_t *job = path_job(r);
+    if (job) reply_json(r, 200, job);
+}
+
+// ------------------------------------------------------------------ transitions
+
+typedef int (*SupervisorAction)(Supervisor *s, long job_id);
+
+static void job_action(Request *r, SupervisorAction act, const char *verb)
+{
+    int rc = act(r->app->supervisor, r->id);
+    if (rc == STORE_OK) {
+        supervisor_wake(r->app->supervisor);
+        reply_json(r, 200, store_job_json(r->app->db, r->id));
+        return;
+    }
+    if (rc == STORE_NOT_FOUND) {
+        reply_error(r, 404, NULL, "no job %ld", r->id);
+        return;
+    }
+    json_t *job = rc == STORE_CONFLICT ? store_job_json(r->app->db, r->id) : NULL;
+    if (job)
+        reply_error(r, 409, NULL, "cannot %s a job in state %s", verb, job_state_of(job));
+    else
+        reply_error(r, 500, NULL, "cannot %s job %ld", verb, r->id);
+    json_decref(job);
+}
+
+void api_job_cancel(Request *r) { job_action(r, supervisor_cancel, "cancel"); }
+void api_job_pause(Request *r) { job_action(r, supervisor_pause, "pause"); }
+void api_job_resume(Request *r) { job_action(r, supervisor_resume, "resume"); }
+
+void api_job_delete(Request *r)
+{
+    char runs[SPEC_PATH_MAX], dir[SPEC_PATH_MAX], err[SPEC_PATH_MAX + 128];
+    json_t *job = store_job_json(r->app->db, r->id);
+    int rc = store_job_delete(r->app->db, r->id);
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, 404, NULL, "no job %ld", r->id);
+    else if (rc == STORE_CONFLICT)
+        reply_error(r, 409, NULL, "only a finished job can be deleted (job %ld is %s)", r->id,
+                    job_state_of(job));
+    else if (rc != STORE_OK)
+        reply_error(r, 500, NULL, "cannot delete job %ld", r->id);
+    else if (runs_dir(r->app, runs, sizeof runs) || run_dir(r->app, r->id, dir, sizeof dir) ||
+             remove_tree(runs, dir, err, sizeof err))
+        reply_error(r, 500, NULL, "job %ld was deleted but its run dir was not: %s", r->id, err);
+    else
+        reply(r, 204, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+    json_decref(job);
+}
+
+// ------------------------------------------------------------------ a job's records
+
+void api_job_metrics(Request *r)
+{
+    long since;
+    if (!path_job_exists(r) || query_long(r, "since", -1, -1, 1L << 53, &since)) return;
+    reply_json(r, 200, store_metrics_json(r->app->db, r->id, since));
+}
+
+void api_job_previews(Request *r)
+{
+    if (path_job_exists(r)) reply_json(r, 200, store_previews_json(r->app->db, r->id));
+}
+
+void api_job_checkpoints(Request *r)
+{
+    if (path_job_exists(r)) reply_json(r, 200, store_checkpoints_json(r->app->db, r->id));
+}
+
+void api_job_preview_png(Request *r)
+{
+    char path[SPEC_PATH_MAX];
+    long step;
+    if (!path_job_exists(r) || query_long(r, "step", -1, 0, 1L << 53, &step)) return;
+    int rc = store_preview_file(r->app->db, r->id, step, path, sizeof path);
+    if (rc == STORE_NOT_FOUND) {
+        reply_error(r, 404, step < 0 ? NULL : "step", step < 0 ? "job %ld has no preview yet" :
+                    "job %ld has no preview at step %ld", r->id, step);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_error(r, 500, NULL, "cannot read the previews of job %ld", r->id);
+        return;
+    }
+    reply_file(r, &(FileReply){.path = path, .content_type = "image/png"});
+}
+
+// ------------------------------------------------------------------ the log
+
+// Counts the line ends in [buf, buf + len) from the back; returns the offset just after the
+// `want`-th one, or -1 if there are fewer (*found += how many there were).
+static long find_line_start(const char *buf, size_t len, long want, long *found)
+{
+    for (size_t i = len; i-- > 0;)
+        if (buf[i] == '\n' && ++*found == want) return (long)i + 1;
+    return -1;
+}
+
+// Prepends the `chunk` bytes before offset `end` of fd to buf[0, have); -1 on failure.
+static int prepend_chunk(int fd, off_t end, size_t chunk, char **buf, size_t have)
+{
+    char *grown = realloc(*buf, have + chunk + 1);
+    if (!grown) return -1;
+    *buf = grown;
+    memmove(grown + chunk, grown, have);
+    return pread(fd, grown, chunk, end - (off_t)chunk) == (ssize_t)chunk ? 0 : -1;
+}
+
+// The last `lines` lines of a file, read back from its end in chunks: at most
+// TAIL_MAX_BYTES, and then without the partial first line. NULL with errno on failure.
+static char *file_tail(const char *path, long lines, size_t *out_len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    off_t end = st.st_size;
+    char *buf = NULL, last = 0;
+    size_t have = 0;
+    long want = lines, found = 0, start = -1;
+    if (end > 0 && pread(fd, &last, 1, end - 1) == 1 && last == '\n') want++; // the last line's end
+    int failed = 0;
+    while (start < 0 && end > 0 && have < TAIL_MAX_BYTES && !failed) {
+        size_t chunk = (size_t)(end < TAIL_CHUNK ? end : TAIL_CHUNK);
+        failed = prepend_chunk(fd, end, chunk, &buf, have);
+        end -= (off_t)chunk, have += chunk;
+        if (!failed) start = find_line_start(buf, chunk, want, &found);
+    }
+    close(fd);
+    if (failed) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    if (start < 0 && end > 0) { // cut at TAIL_MAX_BYTES: from the first whole line
+        const char *nl = memchr(buf, '\n', have);
+        start = nl ? nl - buf + 1 : (long)have;
+    }
+    if (start < 0) start = 0;
+    *out_len = have - (size_t)start;
+    if (!buf) return calloc(1, 1);
+    memmove(buf, buf + start, *out_len);
+    buf[*out_len] = 0;
+    return buf;
+}
+
+void api_job_logs(Request *r)
+{
+    char path[SPEC_PATH_MAX];
+    long tail;
+    size_t len = 0;
+    if (!path_job_exists(r) || query_long(r, "tail", TAIL_DEFAULT, 1, TAIL_MAX_LINES, &tail))
+        return;
+    if (path_printf(path, sizeof path, "%s/runs/%ld/train.log", r->app->state_dir, r->id)) {
+        reply_error(r, 500, NULL, "the run dir's path is too long");
+        return;
+    }
+    char *text = file_tail(path, tail, &len);
+    if (!text && errno != ENOENT) {
+        reply_error(r, 500, NULL, "cannot read %s: %s", path, strerror(errno));
+        return;
+    }
+    reply_text(r, 200, "text/plain; charset=utf-8", text ? text : "", text ? len : 0);
+    free(text);
+}

@@ -1,0 +1,26 @@
+// simmimd's configuration: defaults, then a config file (`key = value` lines), then the
+// environment (SIMMIMD_TOKEN), then command-line flags, each overriding the one before.
+#ifndef SIMMIMD_CONFIG_H
+#define SIMMIMD_CONFIG_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+typedef struct {
+    char listen[256];
+    char state_dir[4096];
+    char *data_roots[MAX_DATA_ROOTS]; // as given; /usr/share/datasets is always one
+    int data_root_count;
+    int max_jobs;
+    char token[256];                  // "" = no authentication
+    char train_binary[4096];          // simmim-train; default: beside simmimd
+    char web_dir[4096];               // the dashboard; default: ../web from simmimd, if present
+} DaemonConfig;
+
+// Fills cfg from argv (and the file named by --config); -1 with a message on bad input,
+// 1 when --help was asked for (usage in err).
+int config_load(DaemonConfig *cfg, int argc, char **argv, char *err, size_t errlen);
+void config_free(DaemonConfig *cfg);
+
+#endif

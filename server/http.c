@@ -1,0 +1,492 @@
+// The HTTP server (http.h): libmicrohttpd with a thread per connection, the routing table
+// (method + path pattern → handler, 404 and 405 in JSON), the token check, request bodies
+// with a hard 1 MiB cap, the one way every answer is queued (reply*, counted for /metrics)
+// and query parameters.
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "api.h"
+#include "json_out.h"
+#include "sha256.h"
+
+enum {
+    CONNECTION_LIMIT = 256,
+    CONNECTION_TIMEOUT_S = 120, // idle keep-alive connections; event streams send keepalives
+    STATUS_MIN = 100, STATUS_MAX = 599,
+    // A body without Content-Length is read (and dropped) past BODY_MAX up to this size, so
+    // that its sender gets the 413; beyond it the connection is closed.
+    BODY_DISCARD_MAX = 16 * BODY_MAX,
+};
+
+typedef void (*Handler)(Request *r);
+
+typedef struct {
+    const char *method;
+    const char *pattern; // segments; {id}: a positive integer, {name}: a dataset name
+    Handler handler;
+} Route;
+
+// "/*" is the dashboard's files: any path outside /api/ and /metrics.
+static const Route ROUTES[] = {
+    {"GET", "/api/v1/health", api_health},
+    {"GET", "/api/v1/jobs", api_jobs_list},
+    {"POST", "/api/v1/jobs", api_jobs_create},
+    {"GET", "/api/v1/jobs/{id}", api_job_get},
+    {"DELETE", "/api/v1/jobs/{id}", api_job_delete},
+    {"POST", "/api/v1/jobs/{id}/cancel", api_job_cancel},
+    {"POST", "/api/v1/jobs/{id}/pause", api_job_pause},
+    {"POST", "/api/v1/jobs/{id}/resume", api_job_resume},
+    {"GET", "/api/v1/jobs/{id}/metrics", api_job_metrics},
+    {"GET", "/api/v1/jobs/{id}/events", sse_job_events},
+    {"GET", "/api/v1/jobs/{id}/logs", api_job_logs},
+    {"GET", "/api/v1/jobs/{id}/previews", api_job_previews},
+    {"GET", "/api/v1/jobs/{id}/preview.png", api_job_preview_png},
+    {"GET", "/api/v1/jobs/{id}/checkpoints", api_job_checkpoints},
+    {"GET", "/api/v1/checkpoints/{id}", api_checkpoint_get},
+    {"GET", "/api/v1/checkpoints/{id}/download", api_checkpoint_download},
+    {"GET", "/api/v1/events", sse_all_events},
+    {"GET", "/api/v1/datasets", api_datasets_list},
+    {"POST", "/api/v1/datasets", api_datasets_create},
+    {"GET", "/api/v1/datasets/{name}", api_dataset_get},
+    {"DELETE", "/api/v1/datasets/{name}", api_dataset_delete},
+    {"GET", "/api/v1/datasets/{name}/sample.png", api_dataset_sample},
+    {"GET", "/metrics", api_prometheus},
+    {"GET", "/*", static_serve},
+};
+enum { ROUTE_COUNT = sizeof ROUTES / sizeof ROUTES[0] };
+
+struct Http {
+    App *app;
+    struct MHD_Daemon *daemon;
+    int port;
+    // Answers by route (ROUTE_COUNT: no route) and status.
+    atomic_ulong answered[ROUTE_COUNT + 1][STATUS_MAX - STATUS_MIN + 1];
+};
+
+// ---------------------------------------------------------------- answers
+
+void reply(Request *r, unsigned status, struct MHD_Response *response)
+{
+    if (r->responded) { // a handler bug; keep the first answer
+        fprintf(stderr, "simmimd: http: second answer (%u) to %s %s ignored\n", status,
+                r->method, r->url);
+        if (response) MHD_destroy_response(response);
+        return;
+    }
+    r->responded = 1;
+    if (!response) {
+        r->result = MHD_NO; // out of memory: libmicrohttpd closes the connection
+        return;
+    }
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    r->result = MHD_queue_response(r->conn, status, response);
+    MHD_destroy_response(response);
+    if (status >= STATUS_MIN && status <= STATUS_MAX) {
+        int route = r->route >= 0 ? r->route : ROUTE_COUNT;
+        atomic_fetch_add(&r->http->answered[route][status - STATUS_MIN], 1);
+    }
+}
+
+void reply_text(Request *r, unsigned status, const char *content_type, const char *text,
+                size_t len)
+{
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (res) {
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
+    reply(r, status, res);
+}
+
+static const char *error_code(unsigned status)
+{
+    switch (status) {
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 409: return "conflict";
+    case 413: return "too_large";
+    default: return status >= 500 ? "internal" : "invalid";
+    }
+}
+
+// A response holding body (stolen) as one line of compact JSON; NULL when out of memory.
+static struct MHD_Response *json_response(json_t *body)
+{
+    size_t len;
+    char *text = body ? json_out(body, &len) : NULL;
+    json_decref(body);
+    if (!text) return NULL;
+    text[len] = '\n'; // over the NUL: the response has an explicit length
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+    if (!res) {
+        free(text);
+        return NULL;
+    }
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return res;
+}
+
+void reply_json(Request *r, unsigned status, json_t *body)
+{
+    if (!body) {
+        reply_error(r, 500, NULL, "the record could not be read (see the daemon's log)");
+        return;
+    }
+    reply(r, status, json_response(body));
+}
+
+void reply_error_header(Request *r, unsigned status, const char *field,
+                               const char *message, const char *header, const char *value)
+{
+    if (status >= 500)
+        fprintf(stderr, "simmimd: %s %s: %u %s\n", r->method, r->url, status, message);
+    json_t *e = json_pack("{s:s, s:s}", "code", error_code(status), "message", message);
+    if (e && field && *field) json_object_set_new(e, "field", json_string(field));
+    struct MHD_Response *res = e ? json_response(json_pack("{s:o}", "error", e)) : NULL;
+    if (res && header) MHD_add_response_header(res, header, value);
+    reply(r, status, res);
+}
+
+void reply_error(Request *r, unsigned status, const char *field, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    reply_error_header(r, status, field, message, NULL, NULL);
+}
+
+// ---------------------------------------------------------------- query parameters
+
+const char *query_string(Request *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int parse_long(const char *s, long min, long max, long *out)
+{
+    if (!s || !isdigit((unsigned char)*s)) return -1;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int query_long(Request *r, const char *key, long def, long min, long max, long *out)
+{
+    const char *s = query_string(r, key);
+    if (!s) {
+        *out = def;
+        return 0;
+    }
+    if (parse_long(s, min, max, out) == 0) return 0;
+    reply_error(r, 400, key, "%s: must be an integer from %ld to %ld (got \"%.64s\")", key, min,
+                max, s);
+    return -1;
+}
+
+// ---------------------------------------------------------------- routing
+
+static int is_get(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+static int method_matches(const Route *route, const char *method)
+{
+    return strcmp(route->method, method) == 0 ||
+           (strcmp(route->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+static int is_api_path(const char *url)
+{
+    return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0 ||
+           strcmp(url, "/metrics") == 0;
+}
+
+// Matches one path segment [seg, seg + len) against a pattern segment.
+static int segment_match(const char *pat, size_t plen, const char *seg, size_t len, Request *r)
+{
+    char text[DATASET_NAME_MAX + 1];
+    int is_param = plen > 2 && pat[0] == '{';
+    if (!is_param) return plen == len && memcmp(pat, seg, len) == 0;
+    if (len == 0 || len > DATASET_NAME_MAX) return 0;
+    memcpy(text, seg, len);
+    text[len] = 0;
+    if (strncmp(pat, "{id}", plen) == 0)
+        return text[0] != '0' && parse_long(text, 1, LONG_MAX, &r->id) == 0;
+    if (!dataset_name_valid(text)) return 0;
+    memcpy(r->name, text, len + 1);
+    return 1;
+}
+
+// Matches url against a pattern segment by segment, filling r->id and r->name.
+static int route_match(const char *pattern, const char *url, Request *r)
+{
+    if (strcmp(pattern, "/*") == 0) return url[0] == '/' && !is_api_path(url);
+    while (*pattern == '/' && *url == '/') {
+        pattern++, url++;
+        size_t plen = strcspn(pattern, "/"), len = strcspn(url, "/");
+        if (!segment_match(pattern, plen, url, len, r)) return 0;
+        pattern += plen, url += len;
+    }
+    return *pattern == 0 && *url == 0;
+}
+
+// Finds the route of the request; otherwise answers 404, or 405 with Allow.
+static int route_find(Request *r)
+{
+    char allow[64] = "";
+    for (int i = 0; i < ROUTE_COUNT; i++) {
+        if (!route_match(ROUTES[i].pattern, r->url, r)) continue;
+        if (method_matches(&ROUTES[i], r->method)) return r->route = i;
+        size_t n = strlen(allow);
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "",
+                 strcmp(ROUTES[i].method, "GET") == 0 ? "GET, HEAD" : ROUTES[i].method);
+    }
+    r->id = 0, r->name[0] = 0;
+    if (!*allow) {
+        reply_error(r, 404, NULL, "no such resource: %.200s", r->url);
+        return -1;
+    }
+    reply_error_header(r, 405, NULL, "method not allowed here", MHD_HTTP_HEADER_ALLOW, allow);
+    return -1;
+}
+
+// ---------------------------------------------------------------- authentication
+
+// Compares two strings in time independent of where they differ (both are hashed first, so
+// the length of the token does not leak either).
+static int token_equal(const char *given, const char *token)
+{
+    char a[65], b[65];
+    Sha256 h;
+    sha256_init(&h), sha256_update(&h, given, strlen(given)), sha256_final(&h, a);
+    sha256_init(&h), sha256_update(&h, token, strlen(token)), sha256_final(&h, b);
+    volatile unsigned char diff = 0;
+    for (int i = 0; i < 64; i++) diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+// The token a request presents: "Authorization: Bearer T", or ?access_token=T on a GET.
+static const char *presented_token(Request *r)
+{
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        auth += 7;
+        while (*auth == ' ') auth++;
+        return auth;
+    }
+    return is_get(r->method) ? query_string(r, "access_token") : NULL;
+}
+
+static int authorized(Request *r)
+{
+    const char *token = r->app->token;
+    if (!token || !*token || !is_api_path(r->url)) return 1;
+    const char *given = presented_token(r);
+    if (given && token_equal(given, token)) return 1;
+    reply_error_header(r, 401, NULL,
+                       given ? "wrong token" : "a token is required: Authorization: Bearer <token>",
+                       MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    return 0;
+}
+
+// ---------------------------------------------------------------- requests
+
+// Keeps up to BODY_MAX bytes of the body; beyond that the request is marked too large and the
+// rest is dropped.
+static void body_append(Request *r, const char *data, size_t len)
+{
+    if (r->body_too_large || len > BODY_MAX - r->body_len) {
+        r->body_too_large = 1;
+        return;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + len + 1) cap *= 2;
+        char *grown = realloc(r->body, cap);
+        if (!grown) {
+            r->body_too_large = 1; // answered as too large: nothing better to do
+            return;
+        }
+        r->body = grown, r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = 0;
+}
+
+// The first call for a request: headers only. Authenticates, routes and refuses a declared
+// body over the limit before any of it is read.
+static void request_begin(Request *r)
+{
+    if (!authorized(r) || route_find(r) < 0) return;
+    const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long declared;
+    if (length && (parse_long(length, 0, LONG_MAX, &declared) != 0 || declared > BODY_MAX))
+        reply_error(r, 413, NULL, "the request body exceeds %d bytes", BODY_MAX);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    Http *http = cls;
+    Request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *r = (Request){.app = http->app, .http = http, .conn = conn, .method = method,
+                       .url = url, .route = -1, .result = MHD_YES};
+        *con_cls = r;
+        request_begin(r);
+        return r->result;
+    }
+    if (*upload_data_size) { // libmicrohttpd cannot answer before the body has been read
+        r->body_seen += *upload_data_size;
+        if (!r->responded) body_append(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return r->body_seen > BODY_DISCARD_MAX ? MHD_NO : MHD_YES; // MHD_NO: close
+    }
+    if (r->responded) return r->result;
+    if (r->body_too_large) {
+        reply_error(r, 413, NULL, "the request body exceeds %d bytes", BODY_MAX);
+        return r->result;
+    }
+    ROUTES[r->route].handler(r);
+    if (!r->responded) reply_error(r, 500, NULL, "the handler gave no answer");
+    return r->result;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls, (void)conn, (void)code;
+    Request *r = *con_cls;
+    if (!r) return;
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
+{
+    static const char head[] =
+        "# HELP simmimd_http_requests_total HTTP requests answered, by route and status.\n"
+        "# TYPE simmimd_http_requests_total counter\n";
+    int n = snprintf(buf + len, cap - len, "%s", head);
+    if (n < 0 || (size_t)n >= cap - len) return -1;
+    len += (size_t)n;
+    for (int route = 0; route <= ROUTE_COUNT; route++) {
+        for (int s = STATUS_MIN; s <= STATUS_MAX; s++) {
+            unsigned long count = atomic_load(&http->answered[route][s - STATUS_MIN]);
+            if (!count) continue;
+            const Route *rt = route < ROUTE_COUNT ? &ROUTES[route] : NULL;
+            n = snprintf(buf + len, cap - len,
+                         "simmimd_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} %lu\n",
+                         rt ? rt->method : "", rt ? rt->pattern : "", s, count);
+            if (n < 0 || (size_t)n >= cap - len) return -1;
+            len += (size_t)n;
+        }
+    }
+    return (long)len;
+}
+
+// ---------------------------------------------------------------- the daemon
+
+// Parses "host:port" or "[v6]:port" into a socket address (names resolve; an empty host
+// means every interface).
+static int parse_listen(const char *listen, struct sockaddr_storage *addr, char *err,
+                        size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    if (!colon || hlen >= sizeof host) {
+        snprintf(err, errlen, "listen address \"%s\": expected host:port", listen);
+        return -1;
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = 0;
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = 0;
+    }
+    long port;
+    if (parse_long(colon + 1, 0, 65535, &port)) {
+        snprintf(err, errlen, "listen address \"%s\": the port must be 0 to 65535", listen);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res;
+    int rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "listen address \"%s\": %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+Http *http_start(App *app, const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    if (parse_listen(listen, &addr, err, errlen)) return NULL;
+    Http *http = calloc(1, sizeof *http);
+    if (!http) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    http->app = app;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    http->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (!http->daemon) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not available?)", listen);
+        free(http);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    http->port = info ? info->port : 0;
+    return http;
+}
+
+int http_port(const Http *http) { return http->port; }
+
+void http_stop(Http *http)
+{
+    if (!http) return;
+    hub_shutdown(http->app->hub); // ends the event streams, whose threads the stop joins
+    MHD_stop_daemon(http->daemon);
+    free(http);
+}

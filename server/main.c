@@ -1,0 +1,127 @@
+// simmimd: the control plane. Loads the configuration, opens and migrates the database,
+// registers Fashion-MNIST when Debian's package is present, starts the supervisor (which
+// re-queues jobs a previous daemon left running) and the HTTP server, then waits for SIGTERM
+// or SIGINT: children are stopped cleanly (they checkpoint) and the daemon exits 0.
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "hub.h"
+#include "store.h"
+#include "supervisor.h"
+
+static const char *const FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+
+static int die(const char *what, const char *err)
+{
+    fprintf(stderr, "simmimd: %s: %s\n", what, err);
+    return 1;
+}
+
+// Creates dir and dir/runs; resolves dir to an absolute path in `real`.
+static int prepare_state_dir(const char *dir, char *real, char *err, size_t errlen)
+{
+    char runs[PATH_MAX + 8];
+    if ((mkdir(dir, 0755) && errno != EEXIST) || !realpath(dir, real)) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(runs, sizeof runs, "%s/runs", real);
+    if (mkdir(runs, 0755) && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", runs, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void register_fashion_mnist(App *app)
+{
+    DatasetRow row;
+    char path[PATH_MAX], err[1024];
+    const char *field;
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", FASHION_MNIST);
+    if (access(path, R_OK) != 0 || store_dataset_get(app->db, "fashion-mnist", &row) == STORE_OK) return;
+    int status = datasets_register(app, "fashion-mnist", "idx", FASHION_MNIST, err, sizeof err, &field);
+    if (status == 201) fprintf(stderr, "simmimd: registered dataset fashion-mnist\n");
+    else fprintf(stderr, "simmimd: could not register fashion-mnist: %s\n", err);
+}
+
+static int resolve_data_roots(const DaemonConfig *cfg, App *app, char roots[][PATH_MAX])
+{
+    for (int i = 0; i < cfg->data_root_count; i++) {
+        if (!realpath(cfg->data_roots[i], roots[app->data_root_count])) {
+            fprintf(stderr, "simmimd: data root %s: %s (ignored)\n", cfg->data_roots[i], strerror(errno));
+            continue;
+        }
+        app->data_roots[app->data_root_count] = roots[app->data_root_count];
+        app->data_root_count++;
+    }
+    return 0;
+}
+
+// Blocks the shutdown signals in every thread (threads inherit the mask) so that main can
+// wait for them with sigwait.
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    DaemonConfig cfg;
+    char err[PATH_MAX * 2], state_dir[PATH_MAX], web_dir[PATH_MAX], db_path[PATH_MAX + 16];
+    static char roots[MAX_DATA_ROOTS][PATH_MAX];
+    int rc = config_load(&cfg, argc, argv, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return rc > 0 ? 0 : 2;
+    }
+    if (prepare_state_dir(cfg.state_dir, state_dir, err, sizeof err)) return die("state dir", err);
+    sigset_t signals;
+    block_signals(&signals);
+
+    snprintf(db_path, sizeof db_path, "%s/simmimd.db", state_dir);
+    Db *db = db_open(db_path, err, sizeof err);
+    if (!db) return die("database", err);
+    Hub *hub = hub_create(4096);
+    App app = {.db = db, .hub = hub, .state_dir = state_dir, .token = cfg.token[0] ? cfg.token : NULL,
+               .started_at = (double)time(NULL)};
+    app.web_dir = realpath(cfg.web_dir, web_dir) ? web_dir : cfg.web_dir;
+    resolve_data_roots(&cfg, &app, roots);
+    register_fashion_mnist(&app);
+
+    SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir, .max_jobs = cfg.max_jobs};
+    app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
+    if (!app.supervisor) return die("supervisor", err);
+    Http *http = http_start(&app, cfg.listen, err, sizeof err);
+    if (!http) {
+        supervisor_stop(app.supervisor);
+        return die("listen", err);
+    }
+    fprintf(stderr, "simmimd: listening on http://%s (state in %s, %d job%s at a time%s)\n", cfg.listen,
+            state_dir, cfg.max_jobs, cfg.max_jobs == 1 ? "" : "s", app.token ? ", token required" : "");
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    fprintf(stderr, "simmimd: %s received; stopping jobs (they checkpoint) and exiting\n", strsignal(sig));
+    hub_shutdown(hub);
+    http_stop(http);
+    supervisor_stop(app.supervisor);
+    hub_destroy(hub);
+    db_close(db);
+    config_free(&cfg);
+    return 0;
+}

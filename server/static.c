@@ -1,0 +1,57 @@
+// The dashboard's files: GET / and GET /<file> from app->web_dir. A name is served only if it
+// is made of A-Z a-z 0-9 . _ - / with no segment starting with '.' (so no "..", no dotfiles),
+// and only if its realpath stays inside web_dir; "/" and names ending in "/" mean index.html.
+// The content type follows the extension.
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+
+static const struct {
+    const char *ext, *type;
+} CONTENT_TYPES[] = {
+    {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
+    {".json", "application/json"}, {".map", "application/json"},
+    {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+    {".txt", "text/plain; charset=utf-8"}, {".woff2", "font/woff2"}, {".woff", "font/woff"},
+    {".webmanifest", "application/manifest+json"},
+};
+
+static const char *content_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof CONTENT_TYPES / sizeof CONTENT_TYPES[0]; i++)
+        if (strcasecmp(dot, CONTENT_TYPES[i].ext) == 0) return CONTENT_TYPES[i].type;
+    return "application/octet-stream";
+}
+
+// 1 if name (the URL path without its leading '/') may name a file of the dashboard.
+static int name_allowed(const char *name)
+{
+    size_t len = strlen(name);
+    if (strspn(name, SAFE_NAME_CHARS "/") != len) return 0;
+    for (const char *seg = name; *seg; seg += strcspn(seg, "/"), seg += *seg == '/') {
+        if (*seg == '.' || *seg == '/') return 0; // a dot segment, a dotfile or "//"
+    }
+    return 1;
+}
+
+void static_serve(Request *r)
+{
+    char root[PATH_MAX], path[PATH_MAX + 16], real[PATH_MAX];
+    const char *name = r->url + 1;
+    const char *index = !*name || name[strlen(name) - 1] == '/' ? "index.html" : "";
+    if (!r->app->web_dir || !realpath(r->app->web_dir, root)) {
+        reply_error(r, 404, NULL, "the dashboard is not installed");
+        return;
+    }
+    if (!name_allowed(name) || path_printf(path, sizeof path, "%s/%s%s", root, name, index) ||
+        !realpath(path, real) || !path_is_inside(root, real)) {
+        reply_error(r, 404, NULL, "no such file: /%.200s", name);
+        return;
+    }
+    reply_file(r, &(FileReply){.path = real, .content_type = content_type(real)});
+}

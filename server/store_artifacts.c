@@ -1,0 +1,139 @@
+// Checkpoints and previews in the store (store.h): their JSON for the API, and the files
+// behind them for downloads and images — always found by id and step, the path taken from
+// the database (relative to the job's run dir, checked when the event was stored), never
+// from a request. A checkpoint the trainer deleted (keep_checkpoints) is no longer listed
+// or served.
+#include <string.h>
+
+#include "store.h"
+#include "store_sql.h"
+
+#define CHECKPOINT_SELECT                                                                      \
+    "SELECT k.id, k.job_id, k.step, k.bytes, k.sha256, k.created_at, k.path, j.kind, "         \
+    "'/api/v1/checkpoints/' || k.id || '/download' AS download "                              \
+    "FROM checkpoints k JOIN jobs j ON j.id = k.job_id WHERE k.deleted = 0 "
+
+// {"<key>": rows, "total": N}, or NULL (rows NULL: an error).
+static json_t *list_json(const char *key, json_t *rows)
+{
+    return rows ? json_pack("{s:o, s:I}", key, rows, "total", (json_int_t)json_array_size(rows)) : NULL;
+}
+
+json_t *store_checkpoints_json(Db *db, long job_id)
+{
+    db_lock(db);
+    sqlite3 *c = db_sqlite(db);
+    json_t *rows = job_exists(c, job_id) != STORE_OK
+                       ? NULL
+                       : sql_rows_json(c, CHECKPOINT_SELECT "AND k.job_id = ? ORDER BY k.step DESC", "l", job_id);
+    db_unlock(db);
+    return list_json("checkpoints", rows);
+}
+
+json_t *store_checkpoint_json(Db *db, long checkpoint_id)
+{
+    db_lock(db);
+    json_t *rows = sql_rows_json(db_sqlite(db), CHECKPOINT_SELECT "AND k.id = ?", "l", checkpoint_id);
+    db_unlock(db);
+    json_t *checkpoint = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return checkpoint;
+}
+
+// A file of a job's run dir: columns 0 and 1 of a row are its run_dir and relative path;
+// a checkpoint's row goes on with job_id, bytes, sha256 and kind.
+typedef struct {
+    char *path;
+    size_t pathlen;
+    int found;
+    long job_id, bytes;
+    char sha256[65];
+    JobKind kind;
+} RunFile;
+
+static int read_run_file(sqlite3_stmt *st, void *ctx)
+{
+    RunFile *f = ctx;
+    const char *run_dir = (const char *)sqlite3_column_text(st, 0), *rel = (const char *)sqlite3_column_text(st, 1);
+    if (!run_dir || !rel || join_run_path(run_dir, rel, f->path, f->pathlen)) return STORE_ERROR;
+    f->found = 1;
+    return SQL_STOP;
+}
+
+static int read_checkpoint_file(sqlite3_stmt *st, void *ctx)
+{
+    RunFile *f = ctx;
+    const char *kind = (const char *)sqlite3_column_text(st, 5);
+    f->job_id = (long)sqlite3_column_int64(st, 2);
+    f->bytes = (long)sqlite3_column_int64(st, 3);
+    f->kind = kind && strcmp(kind, "finetune") == 0 ? JOB_FINETUNE : JOB_PRETRAIN;
+    if (column_copy(st, 4, f->sha256, sizeof f->sha256)) return STORE_ERROR;
+    return read_run_file(st, ctx);
+}
+
+static int checkpoint_file(Db *db, long checkpoint_id, RunFile *f)
+{
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), read_checkpoint_file, f,
+                      "SELECT j.run_dir, k.path, k.job_id, k.bytes, k.sha256, j.kind FROM checkpoints k "
+                      "JOIN jobs j ON j.id = k.job_id WHERE k.id = ? AND k.deleted = 0",
+                      "l", checkpoint_id);
+    db_unlock(db);
+    return rc == STORE_OK && !f->found ? STORE_NOT_FOUND : rc;
+}
+
+int store_checkpoint_file(Db *db, long checkpoint_id, char *path, size_t pathlen, long *bytes,
+                          char sha256[65], long *job_id)
+{
+    RunFile f = {.path = path, .pathlen = pathlen};
+    int rc = checkpoint_file(db, checkpoint_id, &f);
+    if (rc != STORE_OK) return rc;
+    if (bytes) *bytes = f.bytes;
+    if (sha256) memcpy(sha256, f.sha256, sizeof f.sha256);
+    if (job_id) *job_id = f.job_id;
+    return STORE_OK;
+}
+
+int store_checkpoint_origin(Db *db, long checkpoint_id, JobKind *kind, char *path, size_t pathlen)
+{
+    RunFile f = {.path = path, .pathlen = pathlen};
+    int rc = checkpoint_file(db, checkpoint_id, &f);
+    if (rc == STORE_OK && kind) *kind = f.kind;
+    return rc;
+}
+
+int store_job_latest_checkpoint(Db *db, long job_id, long *checkpoint_id)
+{
+    db_lock(db);
+    int rc = sql_long(db_sqlite(db), checkpoint_id,
+                      "SELECT id FROM checkpoints WHERE job_id = ? AND deleted = 0 ORDER BY step DESC LIMIT 1",
+                      "l", job_id);
+    db_unlock(db);
+    return rc;
+}
+
+json_t *store_previews_json(Db *db, long job_id)
+{
+    db_lock(db);
+    sqlite3 *c = db_sqlite(db);
+    json_t *rows = job_exists(c, job_id) != STORE_OK
+                       ? NULL
+                       : sql_rows_json(c,
+                                       "SELECT step, '/api/v1/jobs/' || job_id || '/preview.png?step=' || step "
+                                       "AS url FROM previews WHERE job_id = ? ORDER BY step",
+                                       "l", job_id);
+    db_unlock(db);
+    return list_json("previews", rows);
+}
+
+int store_preview_file(Db *db, long job_id, long step, char *path, size_t pathlen)
+{
+    RunFile f = {.path = path, .pathlen = pathlen};
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), read_run_file, &f,
+                      "SELECT j.run_dir, p.path FROM previews p JOIN jobs j ON j.id = p.job_id "
+                      "WHERE p.job_id = ?1 AND (?2 < 0 OR p.step = ?2) ORDER BY p.step DESC LIMIT 1",
+                      "ll", job_id, step);
+    db_unlock(db);
+    return rc == STORE_OK && !f.found ? STORE_NOT_FOUND : rc;
+}

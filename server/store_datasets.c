@@ -1,0 +1,156 @@
+// Registered datasets in the store (store.h): insert (a name is taken once), get, list, the
+// dataset JSON of the API, and deletion, refused while a live job uses the dataset.
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_sql.h"
+
+static const char *const FORMAT_NAMES[] = {[DATA_FORMAT_IDX] = "idx", [DATA_FORMAT_IMAGEFOLDER] = "imagefolder"};
+enum { FORMAT_COUNT = sizeof FORMAT_NAMES / sizeof *FORMAT_NAMES };
+
+static const char *format_name(DataFormat f) { return (unsigned)f < FORMAT_COUNT ? FORMAT_NAMES[f] : NULL; }
+
+static int format_parse(const char *name, DataFormat *f)
+{
+    for (int i = 0; name && i < FORMAT_COUNT; i++)
+        if (strcmp(name, FORMAT_NAMES[i]) == 0) {
+            *f = (DataFormat)i;
+            return 0;
+        }
+    return -1;
+}
+
+int store_dataset_insert(Db *db, const DatasetRow *row)
+{
+    const char *format = format_name(row->format);
+    if (!format) return STORE_ERROR;
+    db_lock(db);
+    int rc = sql_exec(db_sqlite(db),
+                      "INSERT INTO datasets (name, format, path, train_count, test_count, num_classes, "
+                      "channels, image_size, sample_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT (name) DO NOTHING",
+                      "sssiiiiisd", row->name, format, row->path, row->train_count, row->test_count,
+                      row->num_classes, row->channels, row->image_size, row->sample_path, store_now());
+    db_unlock(db);
+    return rc < 0 ? rc : rc == 0 ? STORE_CONFLICT : STORE_OK;
+}
+
+#define DATASET_SELECT                                                                    \
+    "SELECT name, format, path, train_count, test_count, num_classes, channels, image_size, " \
+    "sample_path FROM datasets "
+
+static int read_dataset(sqlite3_stmt *st, DatasetRow *row)
+{
+    memset(row, 0, sizeof *row);
+    if (column_copy(st, 0, row->name, sizeof row->name) ||
+        format_parse((const char *)sqlite3_column_text(st, 1), &row->format) ||
+        column_copy(st, 2, row->path, sizeof row->path) ||
+        column_copy(st, 8, row->sample_path, sizeof row->sample_path))
+        return STORE_ERROR;
+    int *counts[] = {&row->train_count, &row->test_count, &row->num_classes, &row->channels, &row->image_size};
+    for (int i = 0; i < 5; i++) *counts[i] = sqlite3_column_int(st, 3 + i);
+    return STORE_OK;
+}
+
+typedef struct {
+    DatasetRow *row;
+    int found;
+} DatasetGet;
+
+static int get_dataset(sqlite3_stmt *st, void *ctx)
+{
+    DatasetGet *g = ctx;
+    int rc = read_dataset(st, g->row);
+    g->found = rc == STORE_OK;
+    return rc == STORE_OK ? SQL_STOP : rc;
+}
+
+int store_dataset_get(Db *db, const char *name, DatasetRow *row)
+{
+    DatasetGet g = {row, 0};
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), get_dataset, &g, DATASET_SELECT "WHERE name = ?", "s", name);
+    db_unlock(db);
+    return rc == STORE_OK && !g.found ? STORE_NOT_FOUND : rc;
+}
+
+static int append_dataset(sqlite3_stmt *st, void *ctx)
+{
+    DatasetRow row;
+    json_t *obj = read_dataset(st, &row) == STORE_OK ? store_dataset_json(&row) : NULL;
+    return obj && json_array_append_new(ctx, obj) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+json_t *store_datasets_json(Db *db)
+{
+    json_t *rows = json_array();
+    if (!rows) return NULL;
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), append_dataset, rows, DATASET_SELECT "ORDER BY name", "");
+    db_unlock(db);
+    if (rc != STORE_OK) {
+        json_decref(rows);
+        return NULL;
+    }
+    return json_pack("{s:o, s:I}", "datasets", rows, "total", (json_int_t)json_array_size(rows));
+}
+
+// A URL path segment: bytes other than RFC 3986's unreserved ones percent-encoded.
+static void url_segment(const char *s, char *out, size_t cap)
+{
+    static const char HEX[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *s && n + 4 <= cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+            out[n++] = (char)ch;
+        } else {
+            out[n++] = '%', out[n++] = HEX[ch >> 4], out[n++] = HEX[ch & 15];
+        }
+    }
+    out[n] = 0;
+}
+
+json_t *store_dataset_json(const DatasetRow *row)
+{
+    char name[3 * SPEC_NAME_MAX + 1], sample[sizeof name + 64];
+    url_segment(row->name, name, sizeof name);
+    snprintf(sample, sizeof sample, "/api/v1/datasets/%s/sample.png", name);
+    const char *format = format_name(row->format);
+    json_t *name_text = json_text(row->name), *path_text = json_text(row->path);
+    if (!format || !name_text || !path_text) {
+        json_decref(name_text);
+        json_decref(path_text);
+        return NULL;
+    }
+    return json_pack("{s:o, s:s, s:o, s:i, s:i, s:i, s:i, s:i, s:s}", "name", name_text, "format", format,
+                     "path", path_text, "train_count", row->train_count, "test_count", row->test_count,
+                     "num_classes", row->num_classes, "channels", row->channels, "image_size",
+                     row->image_size, "sample", sample);
+}
+
+// Refused while a queued, running or paused job names it.
+static int dataset_delete(sqlite3 *c, const char *name)
+{
+    long one;
+    int rc = sql_long(c, &one, "SELECT 1 FROM datasets WHERE name = ?", "s", name);
+    if (rc != STORE_OK) return rc;
+    rc = sql_long(c, &one,
+                  "SELECT 1 FROM jobs WHERE dataset = ? AND state IN ('queued', 'running', 'paused') LIMIT 1",
+                  "s", name);
+    if (rc == STORE_OK) return STORE_CONFLICT;
+    if (rc != STORE_NOT_FOUND) return rc;
+    rc = sql_exec(c, "DELETE FROM datasets WHERE name = ?", "s", name);
+    return rc < 0 ? rc : STORE_OK;
+}
+
+int store_dataset_delete(Db *db, const char *name)
+{
+    db_lock(db);
+    sqlite3 *c = db_sqlite(db);
+    int rc = sql_begin(c);
+    if (rc == STORE_OK) rc = (int)sql_end(c, dataset_delete(c, name));
+    db_unlock(db);
+    return rc;
+}

@@ -1,0 +1,258 @@
+// Trainer events into the store (store.h, DESIGN.md "Trainer events"): each event line of
+// simmim-train becomes metric, checkpoint and preview rows and moves the job's progress and
+// latest metrics forward. Idempotent — rows are unique per job and step and the job's
+// progress never moves back — so a whole events.jsonl can be ingested again after a crash.
+// Events are hostile input: a missing or non-finite number is skipped, a bad step, path or
+// checksum refuses the event, an unknown event is ignored. Also the metrics series.
+#include <math.h>
+#include <string.h>
+
+#include "store.h"
+#include "store_sql.h"
+
+enum { ERROR_MESSAGE_MAX = 2048, REL_PATH_MAX = 1024 };
+// Beyond any real run, and every count stays exact as a JSON (double) number.
+#define STEP_MAX (1L << 40)
+#define BYTES_MAX (1L << 53)
+
+typedef struct {
+    sqlite3 *c;
+    long job_id;
+    const json_t *ev;
+    double t;    // the event's time, or now
+    long step; // the event's step (validated), -1 when it has none
+} Event;
+
+// A finite number field: a pointer to it in *slot, or NULL when missing or not a number.
+static const double *field_number(const json_t *ev, const char *key, double *slot)
+{
+    const json_t *v = json_object_get(ev, key);
+    if (!json_is_number(v)) return NULL;
+    *slot = json_number_value(v);
+    return isfinite(*slot) ? slot : NULL;
+}
+
+// A whole number in [0, max] (an integer, or a real with no fraction): 0, or -1.
+static int field_count(const json_t *ev, const char *key, long max, long *out)
+{
+    const json_t *v = json_object_get(ev, key);
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || i > max) return -1;
+        *out = (long)i;
+        return 0;
+    }
+    double d;
+    if (!field_number(ev, key, &d) || d < 0 || d > (double)max || d != floor(d)) return -1;
+    *out = (long)d;
+    return 0;
+}
+
+// A path relative to the run dir that stays inside it: no leading '/', no empty, "." or
+// ".." component, no control characters.
+static const char *field_rel_path(const json_t *ev, const char *key)
+{
+    const char *p = json_string_value(json_object_get(ev, key));
+    if (!p || !*p || *p == '/' || strlen(p) >= REL_PATH_MAX) return NULL;
+    for (const char *part = p; part;) {
+        const char *end = strchr(part, '/');
+        size_t n = end ? (size_t)(end - part) : strlen(part);
+        if (n == 0 || (n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) return NULL;
+        part = end ? end + 1 : NULL;
+    }
+    for (const char *s = p; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return NULL;
+    return p;
+}
+
+// A SHA-256 of 64 hex digits, lowercased into out: 0, or -1.
+static int field_sha256(const json_t *ev, const char *key, char out[65])
+{
+    const char *s = json_string_value(json_object_get(ev, key));
+    if (!s || strlen(s) != 64) return -1;
+    for (int i = 0; i < 64; i++) {
+        char ch = s[i] >= 'A' && s[i] <= 'F' ? (char)(s[i] - 'A' + 'a') : s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return -1;
+        out[i] = ch;
+    }
+    out[64] = 0;
+    return 0;
+}
+
+static int done_ok(int changes) { return changes < 0 ? changes : STORE_OK; }
+
+// --- one function per event --------------------------------------------------------------
+
+static int ingest_start(Event *e)
+{
+    long total;
+    if (field_count(e->ev, "total_steps", STEP_MAX, &total)) return STORE_OK;
+    return done_ok(sql_exec(e->c, "UPDATE jobs SET total_steps = ? WHERE id = ?", "ll", total, e->job_id));
+}
+
+static int ingest_progress(Event *e)
+{
+    double v[6];
+    const double *epoch = field_number(e->ev, "epoch", &v[0]), *loss = field_number(e->ev, "loss", &v[1]),
+                 *lr = field_number(e->ev, "lr", &v[2]), *grad_norm = field_number(e->ev, "grad_norm", &v[3]),
+                 *img_per_s = field_number(e->ev, "img_per_s", &v[4]), *eta = field_number(e->ev, "eta_s", &v[5]);
+    long total_value;
+    const long *total = field_count(e->ev, "total_steps", STEP_MAX, &total_value) ? NULL : &total_value;
+    int rc = sql_exec(e->c,
+                      "INSERT OR IGNORE INTO metrics (job_id, kind, step, epoch, loss, lr, grad_norm, "
+                      "img_per_s, t) VALUES (?, 'progress', ?, ?, ?, ?, ?, ?, ?)",
+                      "llDDDDDd", e->job_id, e->step, epoch, loss, lr, grad_norm, img_per_s, e->t);
+    if (rc < 0) return rc;
+    return done_ok(sql_exec(e->c,
+                            "UPDATE jobs SET step = ?1, total_steps = COALESCE(?2, total_steps), "
+                            "epoch = COALESCE(?3, epoch), eta_s = COALESCE(?4, eta_s), "
+                            "loss = COALESCE(?5, loss), lr = COALESCE(?6, lr), "
+                            "img_per_s = COALESCE(?7, img_per_s) WHERE id = ?8 AND step <= ?1",
+                            "lLDDDDDl", e->step, total, epoch, eta, loss, lr, img_per_s, e->job_id));
+}
+
+// Eval and done carry the latest evaluation: val_loss and (fine-tuning) top1.
+static int update_eval_fields(Event *e, int done)
+{
+    double v[2];
+    const double *val_loss = field_number(e->ev, "val_loss", &v[0]), *top1 = field_number(e->ev, "top1", &v[1]);
+    return done_ok(sql_exec(e->c,
+                            "UPDATE jobs SET val_loss = COALESCE(?1, val_loss), top1 = COALESCE(?2, top1), "
+                            "step = CASE WHEN ?3 THEN ?4 ELSE step END, "
+                            "eta_s = CASE WHEN ?3 THEN 0 ELSE eta_s END WHERE id = ?5 AND step <= ?4",
+                            "DDill", val_loss, top1, done, e->step, e->job_id));
+}
+
+static int ingest_eval(Event *e)
+{
+    double v[3];
+    const double *epoch = field_number(e->ev, "epoch", &v[0]), *val_loss = field_number(e->ev, "val_loss", &v[1]),
+                 *top1 = field_number(e->ev, "top1", &v[2]);
+    int rc = sql_exec(e->c,
+                      "INSERT OR IGNORE INTO metrics (job_id, kind, step, epoch, val_loss, top1, t) "
+                      "VALUES (?, 'eval', ?, ?, ?, ?, ?)",
+                      "llDDDd", e->job_id, e->step, epoch, val_loss, top1, e->t);
+    return rc < 0 ? rc : update_eval_fields(e, 0);
+}
+
+static int ingest_done(Event *e) { return update_eval_fields(e, 1); }
+
+// A checkpoint written again at the same step (a run resumed from an earlier one) replaces
+// the row's file facts and revives it; the same event ingested again changes nothing.
+static int ingest_checkpoint(Event *e)
+{
+    const char *path = field_rel_path(e->ev, "path");
+    long bytes;
+    char sha[65];
+    if (!path || field_count(e->ev, "bytes", BYTES_MAX, &bytes) || field_sha256(e->ev, "sha256", sha))
+        return STORE_INVALID;
+    return done_ok(sql_exec(e->c,
+                            "INSERT INTO checkpoints (job_id, step, path, bytes, sha256, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "
+                            "path = excluded.path, bytes = excluded.bytes, sha256 = excluded.sha256, "
+                            "created_at = excluded.created_at, deleted = 0 "
+                            "WHERE path != excluded.path OR bytes != excluded.bytes OR sha256 != excluded.sha256",
+                            "llslsd", e->job_id, e->step, path, bytes, sha, e->t));
+}
+
+static int ingest_checkpoint_deleted(Event *e)
+{
+    return done_ok(sql_exec(e->c, "UPDATE checkpoints SET deleted = 1 WHERE job_id = ? AND step = ?", "ll",
+                            e->job_id, e->step));
+}
+
+static int ingest_preview(Event *e)
+{
+    const char *path = field_rel_path(e->ev, "path");
+    if (!path) return STORE_INVALID;
+    return done_ok(sql_exec(e->c, "INSERT OR IGNORE INTO previews (job_id, step, path, t) VALUES (?, ?, ?, ?)",
+                            "llsd", e->job_id, e->step, path, e->t));
+}
+
+static int ingest_error(Event *e)
+{
+    const char *message = json_string_value(json_object_get(e->ev, "message"));
+    if (!message) return STORE_INVALID;
+    char text[ERROR_MESSAGE_MAX];
+    size_t n = strlen(message);
+    if (n >= sizeof text) { // cut at a character boundary: the text stays UTF-8
+        n = sizeof text - 1;
+        while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(text, message, n);
+    text[n] = 0;
+    return done_ok(sql_exec(e->c, "UPDATE jobs SET error = ? WHERE id = ?", "sl", text, e->job_id));
+}
+
+static const struct {
+    const char *name;
+    int has_step;
+    int (*apply)(Event *e);
+} HANDLERS[] = {
+    {"start", 0, ingest_start},
+    {"progress", 1, ingest_progress},
+    {"eval", 1, ingest_eval},
+    {"checkpoint", 1, ingest_checkpoint},
+    {"checkpoint_deleted", 1, ingest_checkpoint_deleted},
+    {"preview", 1, ingest_preview},
+    {"done", 1, ingest_done},
+    {"error", 0, ingest_error},
+    // "stopped" and anything newer: nothing to store (the supervisor acts on "stopped")
+};
+
+// The event's step: within STEP_MAX and, once the run's length is known, within it.
+static int event_step(Event *e, long total)
+{
+    long own_total;
+    if (field_count(e->ev, "total_steps", STEP_MAX, &own_total) == 0) total = own_total;
+    if (field_count(e->ev, "step", STEP_MAX, &e->step)) return STORE_INVALID;
+    return total >= 0 && e->step > total ? STORE_INVALID : STORE_OK;
+}
+
+// Applies the event of HANDLERS[index] (< 0: unknown, ignored) to an existing job.
+static int ingest(Event *e, int index)
+{
+    long total = -1; // the run's length, once its start event told it
+    int rc = sql_long(e->c, &total, "SELECT COALESCE(total_steps, -1) FROM jobs WHERE id = ?", "l", e->job_id);
+    if (rc != STORE_OK || index < 0) return rc;
+    e->step = -1;
+    if (HANDLERS[index].has_step && (rc = event_step(e, total)) != STORE_OK) return rc;
+    return HANDLERS[index].apply(e);
+}
+
+int store_ingest_event(Db *db, long job_id, const json_t *event)
+{
+    const char *name = json_string_value(json_object_get(event, "event"));
+    if (!json_is_object(event) || !name) return STORE_INVALID;
+    int index = -1;
+    for (int i = 0; index < 0 && i < (int)(sizeof HANDLERS / sizeof *HANDLERS); i++)
+        if (strcmp(name, HANDLERS[i].name) == 0) index = i;
+    double t;
+    Event e = {.job_id = job_id, .ev = event, .t = field_number(event, "t", &t) ? t : store_now()};
+    db_lock(db);
+    e.c = db_sqlite(db);
+    int rc = sql_begin(e.c);
+    if (rc == STORE_OK) rc = (int)sql_end(e.c, ingest(&e, index));
+    db_unlock(db);
+    return rc;
+}
+
+// --- the metrics series ------------------------------------------------------------------
+
+json_t *store_metrics_json(Db *db, long job_id, long since)
+{
+    db_lock(db);
+    sqlite3 *c = db_sqlite(db);
+    // (job, kind, step) is unique, so each MAX picks the one value a step has of a field;
+    // epoch prefers the progress row's (fractional) value.
+    json_t *rows = job_exists(c, job_id) != STORE_OK ? NULL
+                   : sql_rows_json(c,
+                                   "SELECT step, COALESCE(MAX(CASE WHEN kind = 'progress' THEN epoch END), "
+                                   "MAX(epoch)) AS epoch, MAX(loss) AS loss, MAX(lr) AS lr, "
+                                   "MAX(grad_norm) AS grad_norm, MAX(img_per_s) AS img_per_s, "
+                                   "MAX(val_loss) AS val_loss, MAX(top1) AS top1 FROM metrics "
+                                   "WHERE job_id = ? AND step > ? GROUP BY step ORDER BY step",
+                                   "ll", job_id, since);
+    db_unlock(db);
+    return rows ? json_pack("{s:o}", "metrics", rows) : NULL;
+}

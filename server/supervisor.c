@@ -1,0 +1,407 @@
+// The supervisor; see supervisor.h. One thread owns the children: it schedules, spawns,
+// polls their stdout for event lines, and reaps them. HTTP threads only flag a child (pause,
+// cancel) and signal it, under the same mutex.
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "store.h"
+
+enum { MAX_CHILDREN = 64, LINE_MAX_BYTES = 1 << 16, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
+       CHILD_NICENESS = 10 };
+
+typedef enum { ASK_NONE, ASK_PAUSE, ASK_CANCEL, ASK_SHUTDOWN } Request;
+
+typedef struct {
+    long job_id;
+    pid_t pid;
+    int out_fd;               // the child's stdout; -1 once it closed
+    char line[LINE_MAX_BYTES];
+    size_t line_len;
+    Request request;
+    int saw_done, saw_stopped;
+    char error[1024];         // the message of its error event
+    char run_dir[4096];
+} Child;
+
+struct Supervisor {
+    SupervisorConfig cfg;
+    Db *db;
+    Hub *hub;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    int wake_pipe[2];
+    int stopping;
+    Child children[MAX_CHILDREN];
+    int child_count;
+};
+
+void supervisor_wake(Supervisor *s)
+{
+    char c = 1;
+    if (write(s->wake_pipe[1], &c, 1) < 0 && errno != EAGAIN)
+        fprintf(stderr, "simmimd: supervisor wake: %s\n", strerror(errno));
+}
+
+void supervisor_announce_state(Supervisor *s, long job_id)
+{
+    json_t *job = store_job_json(s->db, job_id);
+    if (job) hub_publish(s->hub, job_id, "state", job);
+}
+
+// --- ingesting events --------------------------------------------------------------------
+
+static void ingest_line(Supervisor *s, Child *c, const char *line)
+{
+    json_t *ev = json_loads(line, 0, NULL);
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    if (!name) {
+        json_decref(ev);
+        return; // not an event line; the trainer writes only events on stdout
+    }
+    if (store_ingest_event(s->db, c->job_id, ev) != STORE_OK)
+        fprintf(stderr, "simmimd: job %ld: could not store a %s event\n", c->job_id, name);
+    if (strcmp(name, "done") == 0) c->saw_done = 1;
+    if (strcmp(name, "stopped") == 0) c->saw_stopped = 1;
+    const char *message = json_string_value(json_object_get(ev, "message"));
+    if (strcmp(name, "error") == 0 && message) snprintf(c->error, sizeof c->error, "%s", message);
+    json_object_set_new(ev, "job_id", json_integer(c->job_id));
+    hub_publish(s->hub, c->job_id, name, ev);
+}
+
+// Reads what the child wrote; complete lines are ingested. Returns 0 at end of file.
+static int read_child(Supervisor *s, Child *c)
+{
+    char buf[16384];
+    ssize_t n = read(c->out_fd, buf, sizeof buf);
+    if (n < 0) return errno == EINTR || errno == EAGAIN ? 1 : 0;
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            c->line[c->line_len] = 0;
+            ingest_line(s, c, c->line);
+            c->line_len = 0;
+        } else if (c->line_len < sizeof c->line - 1) {
+            c->line[c->line_len++] = buf[i];
+        }
+    }
+    return n > 0;
+}
+
+// Re-reads a run dir's events.jsonl; storing is idempotent, so only what the database
+// missed (a crash between the child's write and our read) is added.
+static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir)
+{
+    char path[4200], line[LINE_MAX_BYTES];
+    snprintf(path, sizeof path, "%s/events.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        if (json_is_object(ev)) store_ingest_event(s->db, job_id, ev);
+        json_decref(ev);
+    }
+    fclose(f);
+}
+
+// --- spawning and reaping ----------------------------------------------------------------
+
+static int write_spec(const char *run_dir, const char *spec, char *path, size_t pathlen)
+{
+    char err[512];
+    snprintf(path, pathlen, "%s/spec.json", run_dir);
+    FileChunk chunk = {spec, strlen(spec)};
+    if (mkdir(run_dir, 0755) && errno != EEXIST) return -1;
+    if (file_write_atomic(path, &chunk, 1, err, sizeof err)) {
+        fprintf(stderr, "simmimd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run_dir, int out_fd)
+{
+    char log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return -1;
+    char *argv[] = {"simmim-train", "--spec", (char *)spec_path, "--run-dir", (char *)run_dir,
+                    "--resume", "--die-with-parent", NULL};
+    pid_t pid = fork();
+    if (pid == 0) { // only async-signal-safe calls until exec
+        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
+        if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first; training waits
+        execv(s->cfg.train_binary, argv);
+        _exit(127);
+    }
+    close(log_fd);
+    return pid;
+}
+
+static void fail_to_start(Supervisor *s, long job_id, const char *why)
+{
+    fprintf(stderr, "simmimd: job %ld: %s\n", job_id, why);
+    store_job_finish(s->db, job_id, JOB_FAILED, -1, why);
+    supervisor_announce_state(s, job_id);
+}
+
+static void start_job(Supervisor *s, long job_id)
+{
+    JobRuntime rt;
+    char spec_path[4200];
+    if (store_job_runtime(s->db, job_id, &rt) != STORE_OK) return;
+    int pipe_fds[2] = {-1, -1};
+    if (write_spec(rt.run_dir, rt.child_spec, spec_path, sizeof spec_path) ||
+        pipe2(pipe_fds, O_CLOEXEC)) {
+        free(rt.child_spec);
+        fail_to_start(s, job_id, "cannot prepare the run directory");
+        return;
+    }
+    free(rt.child_spec);
+    if (store_job_transition(s->db, job_id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, rt.resume) != STORE_OK) {
+        close(pipe_fds[0]), close(pipe_fds[1]);
+        return; // cancelled meanwhile
+    }
+    pid_t pid = spawn_trainer(s, spec_path, rt.run_dir, pipe_fds[1]);
+    close(pipe_fds[1]);
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        fail_to_start(s, job_id, "cannot start simmim-train");
+        return;
+    }
+    Child *c = &s->children[s->child_count++];
+    memset(c, 0, sizeof *c);
+    c->job_id = job_id;
+    c->pid = pid;
+    c->out_fd = pipe_fds[0];
+    snprintf(c->run_dir, sizeof c->run_dir, "%s", rt.run_dir);
+    fprintf(stderr, "simmimd: job %ld started (pid %d)\n", job_id, (int)pid);
+    supervisor_announce_state(s, job_id);
+}
+
+static void schedule(Supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping && s->child_count < s->cfg.max_jobs && s->child_count < MAX_CHILDREN) {
+        long id = store_job_next_queued(s->db);
+        if (id <= 0) break;
+        start_job(s, id);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+// The last lines of a run's train.log, for a job that failed without an error event.
+static void log_tail(const char *run_dir, char *out, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train.log", run_dir);
+    out[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f), start = size > (long)cap - 1 ? size - (long)cap + 1 : 0;
+    fseek(f, start, SEEK_SET);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    fclose(f);
+    int lines = 0;
+    for (char *p = out + n; p > out; p--)
+        if (p[-1] == '\n' && ++lines > LOG_TAIL_LINES) {
+            memmove(out, p, strlen(p) + 1);
+            break;
+        }
+}
+
+// Turns a child's exit into its job's state.
+static void finish_child(Supervisor *s, Child *c, int status)
+{
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int clean = WIFEXITED(status) && code == 0;
+    char reason[2048];
+    if (c->request == ASK_CANCEL) {
+        store_job_finish(s->db, c->job_id, JOB_CANCELLED, code, NULL);
+    } else if (clean && c->request == ASK_PAUSE) {
+        store_job_transition(s->db, c->job_id, STATE_BIT(JOB_RUNNING), JOB_PAUSED, 1);
+    } else if (clean && (c->request == ASK_SHUTDOWN || (c->saw_stopped && !c->saw_done))) {
+        store_job_transition(s->db, c->job_id, STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1);
+    } else if (clean && c->saw_done) {
+        store_job_finish(s->db, c->job_id, JOB_SUCCEEDED, 0, NULL);
+    } else {
+        if (c->error[0]) snprintf(reason, sizeof reason, "%s", c->error);
+        else {
+            char tail[1536];
+            log_tail(c->run_dir, tail, sizeof tail);
+            snprintf(reason, sizeof reason, "simmim-train exited with status %d: %s", code, tail);
+        }
+        store_job_finish(s->db, c->job_id, JOB_FAILED, code, reason);
+    }
+    fprintf(stderr, "simmimd: job %ld ended (exit status %d)\n", c->job_id, code);
+    supervisor_announce_state(s, c->job_id);
+}
+
+static void reap(Supervisor *s, int index)
+{
+    Child *c = &s->children[index];
+    int status = 0;
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {}
+    close(c->out_fd);
+    finish_child(s, c, status);
+    s->children[index] = s->children[--s->child_count];
+}
+
+// --- the thread --------------------------------------------------------------------------
+
+static void *supervisor_main(void *arg)
+{
+    Supervisor *s = arg;
+    struct pollfd fds[MAX_CHILDREN + 1];
+    for (;;) {
+        schedule(s);
+        pthread_mutex_lock(&s->lock);
+        int n = s->child_count, stopping = s->stopping;
+        for (int i = 0; i < n; i++) fds[i] = (struct pollfd){.fd = s->children[i].out_fd, .events = POLLIN};
+        pthread_mutex_unlock(&s->lock);
+        if (stopping && n == 0) break;
+        fds[n] = (struct pollfd){.fd = s->wake_pipe[0], .events = POLLIN};
+        if (poll(fds, n + 1, 1000) < 0 && errno != EINTR) break;
+        if (fds[n].revents & POLLIN) {
+            char drain[64];
+            while (read(s->wake_pipe[0], drain, sizeof drain) > 0) {}
+        }
+        pthread_mutex_lock(&s->lock);
+        for (int i = n - 1; i >= 0; i--) // children only leave in reap, from the end down
+            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+                if (!read_child(s, &s->children[i])) reap(s, i);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return NULL;
+}
+
+static void recover_running_jobs(Supervisor *s)
+{
+    long *ids = NULL;
+    int count = store_jobs_in_state(s->db, JOB_RUNNING, &ids);
+    for (int i = 0; i < count; i++) {
+        JobRuntime rt;
+        if (store_job_runtime(s->db, ids[i], &rt) == STORE_OK) {
+            ingest_events_file(s, ids[i], rt.run_dir);
+            free(rt.child_spec);
+        }
+        store_job_transition(s->db, ids[i], STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1);
+        fprintf(stderr, "simmimd: job %ld was running when the daemon stopped; re-queued\n", ids[i]);
+    }
+    free(ids);
+}
+
+Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char *err, size_t errlen)
+{
+    if (access(cfg->train_binary, X_OK) != 0) {
+        snprintf(err, errlen, "train binary %s: %s", cfg->train_binary, strerror(errno));
+        return NULL;
+    }
+    Supervisor *s = calloc(1, sizeof *s);
+    if (!s || pipe2(s->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
+        free(s);
+        snprintf(err, errlen, "supervisor: %s", strerror(errno));
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->db = db;
+    s->hub = hub;
+    pthread_mutex_init(&s->lock, NULL);
+    recover_running_jobs(s);
+    if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
+        snprintf(err, errlen, "supervisor: cannot start its thread");
+        close(s->wake_pipe[0]), close(s->wake_pipe[1]);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static Child *find_child(Supervisor *s, long job_id)
+{
+    for (int i = 0; i < s->child_count; i++)
+        if (s->children[i].job_id == job_id) return &s->children[i];
+    return NULL;
+}
+
+// Asks a running child to checkpoint and exit; what follows depends on `why`.
+static void ask_child(Child *c, Request why)
+{
+    c->request = why;
+    kill(c->pid, SIGTERM);
+}
+
+void supervisor_stop(Supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    for (int i = 0; i < s->child_count; i++) ask_child(&s->children[i], ASK_SHUTDOWN);
+    pthread_mutex_unlock(&s->lock);
+    supervisor_wake(s);
+    // Children finish their step and checkpoint; after a grace period they are killed.
+    for (int waited = 0;; waited++) {
+        pthread_mutex_lock(&s->lock);
+        int left = s->child_count;
+        if (left && waited == SHUTDOWN_GRACE_S * 10)
+            for (int i = 0; i < s->child_count; i++) kill(s->children[i].pid, SIGKILL);
+        pthread_mutex_unlock(&s->lock);
+        if (!left) break;
+        usleep(100000);
+    }
+    pthread_join(s->thread, NULL);
+    close(s->wake_pipe[0]);
+    close(s->wake_pipe[1]);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int supervisor_cancel(Supervisor *s, long job_id)
+{
+    pthread_mutex_lock(&s->lock);
+    Child *c = find_child(s, job_id);
+    int rc = STORE_OK;
+    if (c) ask_child(c, ASK_CANCEL);
+    else rc = store_job_transition(s->db, job_id, STATE_BIT(JOB_QUEUED) | STATE_BIT(JOB_PAUSED), JOB_CANCELLED, 0);
+    pthread_mutex_unlock(&s->lock);
+    if (!c && rc == STORE_OK) supervisor_announce_state(s, job_id);
+    return rc;
+}
+
+int supervisor_pause(Supervisor *s, long job_id)
+{
+    pthread_mutex_lock(&s->lock);
+    Child *c = find_child(s, job_id);
+    if (c && c->request == ASK_NONE) ask_child(c, ASK_PAUSE);
+    pthread_mutex_unlock(&s->lock);
+    if (c) return STORE_OK;
+    json_t *job = store_job_json(s->db, job_id);
+    json_decref(job);
+    return job ? STORE_CONFLICT : STORE_NOT_FOUND;
+}
+
+int supervisor_resume(Supervisor *s, long job_id)
+{
+    int rc = store_job_transition(s->db, job_id, STATE_BIT(JOB_PAUSED), JOB_QUEUED, 1);
+    if (rc == STORE_OK) {
+        supervisor_announce_state(s, job_id);
+        supervisor_wake(s);
+    }
+    return rc;
+}
