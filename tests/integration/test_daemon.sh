@@ -171,6 +171,50 @@ print(" ".join(str(x["step"]) for x in m))')
 expected=$(seq -s ' ' 10 10 160)
 report "no metric step lost or stored twice" $([ "$steps" = "$expected" ] && echo 1 || echo 0) "progress steps: $steps"
 
+# --- pause and resume; SIGTERM of the daemon mid-job ----------------------------------------
+wait_step() { # wait_step JOB STEP: until the job's progress reaches STEP
+  for _ in $(seq 600); do
+    local step
+    step=$(api GET "/api/v1/jobs/$1" | json progress.step)
+    [ "${step:-0}" -ge "$2" ] 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+paused=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
+  \"train\": {\"epochs\": 3, \"batch_size\": 50, \"threads\": 2}, \"schedule\": {\"progress_every_steps\": 10}}" | json id)
+wait_step "$paused" 30
+api POST "/api/v1/jobs/$paused/pause" > /dev/null
+pause_status=$(status)
+wait_state "$paused" paused 60
+report "pause: the job checkpoints and stops" $([ $? = 0 ] && [ "$(api GET /api/v1/jobs/$paused/checkpoints | json total)" -ge 1 ] && echo 1 || echo 0) \
+  "pause answered $pause_status; checkpoints $(api GET /api/v1/jobs/$paused/checkpoints | json total)"
+api POST "/api/v1/jobs/$paused/resume" > /dev/null
+wait_state "$paused" succeeded 120
+report "resume: the paused job continues from its checkpoint and succeeds" \
+  $([ $? = 0 ] && grep -q '"resumed_from_step":[1-9]' "$state/runs/$paused/events.jsonl" && echo 1 || echo 0) \
+  "$(grep -o '"resumed_from_step":[0-9]*' "$state/runs/$paused/events.jsonl" | tr '\n' ' ')"
+logs=$(api GET "/api/v1/jobs/$paused/logs?tail=3")
+report "logs?tail=3" $([ "$(status)" = 200 ] && echo 1 || echo 0) "$(echo "$logs" | head -c 200)"
+curl -s "$base/metrics" > "$tmp/prom"
+report "Prometheus text at /metrics" $(grep -q '^simmimd_jobs{state="succeeded"}' "$tmp/prom" && echo 1 || echo 0) "$(grep -c '^simmimd' "$tmp/prom") samples"
+api DELETE "/api/v1/jobs/$paused" > /dev/null
+report "DELETE a finished job removes it and its run dir" \
+  $([ "$(status)" -lt 300 ] && [ ! -e "$state/runs/$paused" ] && api GET "/api/v1/jobs/$paused" > /dev/null && [ "$(status)" = 404 ] && echo 1 || echo 0) "$(status)"
+
+term=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
+  \"train\": {\"epochs\": 3, \"batch_size\": 50, \"threads\": 2}, \"schedule\": {\"progress_every_steps\": 10}}" | json id)
+wait_step "$term" 30
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+rc=$?
+report "SIGTERM while a job trains: the daemon exits 0 and the job checkpoints" \
+  $([ $rc = 0 ] && ls "$state/runs/$term/checkpoints/"*.safetensors > /dev/null 2>&1 && echo 1 || echo 0) "exit $rc"
+start_daemon
+wait_state "$term" succeeded 120
+report "after a restart the stopped job resumes and succeeds" \
+  $([ $? = 0 ] && grep -q '"resumed_from_step":[1-9]' "$state/runs/$term/events.jsonl" && echo 1 || echo 0) "$(api GET /api/v1/jobs/$term | json state)"
+
 # --- token ------------------------------------------------------------------------------
 kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
 start_daemon --token s3cret

@@ -1,0 +1,136 @@
+"""The quality benchmark (issue 7): submits RECIPES.md's recipes as jobs to a running simmimd,
+waits for them, and writes tests/bench/results/quality.json (a list of {recipe, top1,
+pretrain_loss_by_epoch, wall_s, img_per_s, date, machine}) and a readable table beside it.
+
+Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] RECIPE...
+Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
+         scratch-ft20-6k-nold, simmim-p5-ft20-6k, simmim-p5-ft20-6k-nold, simmim-p50-ft30,
+         scratch-ft30-nold. A recipe's pretraining job is shared by the recipes that need it.
+Standard library only."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+import urllib.error
+import urllib.request
+
+# recipe → (pretraining spec or None, fine-tuning spec); RECIPES.md's values, everything else
+# the job spec's defaults (which are the reference recipes).
+PRETRAIN = {
+    "p10": {"kind": "pretrain", "train": {"epochs": 10}},
+    "p10-full": {"kind": "pretrain", "train": {"epochs": 10}, "loss": {"scope": "full"}},
+    "p5": {"kind": "pretrain", "train": {"epochs": 5}},
+    "p50": {"kind": "pretrain", "train": {"epochs": 50}},
+}
+FEW = {"labels_per_class": 600}
+RECIPES = {
+    "scratch-ft10": (None, {"train": {"epochs": 10}}),
+    "scratch-ft10-nold": (None, {"train": {"epochs": 10}, "finetune": {"layer_decay": 1.0}}),
+    "simmim-p10-ft10": ("p10", {"train": {"epochs": 10}}),
+    "simmim-p10-ft10-full": ("p10-full", {"train": {"epochs": 10}}),
+    "scratch-ft20-6k-nold": (None, {"train": {"epochs": 20}, "finetune": dict(FEW, layer_decay=1.0)}),
+    "simmim-p5-ft20-6k": ("p5", {"train": {"epochs": 20}, "finetune": dict(FEW)}),
+    "simmim-p5-ft20-6k-nold": ("p5", {"train": {"epochs": 20}, "finetune": dict(FEW, layer_decay=1.0)}),
+    "simmim-p50-ft30": ("p50", {"train": {"epochs": 30}}),
+    "scratch-ft30-nold": (None, {"train": {"epochs": 30}, "finetune": {"layer_decay": 1.0}}),
+}
+
+
+class Api:
+    def __init__(self, url, token):
+        self.url, self.token = url.rstrip("/"), token
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
+
+
+def merge(base, extra):
+    out = json.loads(json.dumps(base))
+    for k, v in extra.items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def wait(api, job_id):
+    while True:
+        job = api.call("GET", f"/api/v1/jobs/{job_id}")
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            if job["state"] != "succeeded":
+                sys.exit(f"job {job_id} {job['state']}: {job.get('error')}")
+            return job
+        time.sleep(10)
+
+
+def epoch_losses(api, job_id, steps_per_epoch):
+    """Mean training loss per epoch from the progress points (each a mean since the last)."""
+    sums = {}
+    for m in api.call("GET", f"/api/v1/jobs/{job_id}/metrics")["metrics"]:
+        if "loss" in m:
+            epoch = (m["step"] - 1) // steps_per_epoch
+            s = sums.setdefault(epoch, [0.0, 0])
+            s[0] += m["loss"]
+            s[1] += 1
+    return [round(s / n, 4) for _, (s, n) in sorted(sums.items())]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default="http://127.0.0.1:8080")
+    ap.add_argument("--token", default=os.environ.get("SIMMIMD_TOKEN"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
+    ap.add_argument("recipes", nargs="+", choices=sorted(RECIPES))
+    args = ap.parse_args()
+    api = Api(args.url, args.token)
+    seed = {"train": {"seed": args.seed}}
+    pretrained = {}
+    results = []
+    for recipe in args.recipes:
+        pre_key, ft = RECIPES[recipe]
+        pre_losses, wall, images = None, 0.0, 0
+        ft_spec = merge(merge({"kind": "finetune", "name": recipe}, ft), seed)
+        if pre_key:
+            if pre_key not in pretrained:
+                pre = api.call("POST", "/api/v1/jobs", merge(merge(PRETRAIN[pre_key], {"name": "pretrain-" + pre_key}), seed))
+                pretrained[pre_key] = wait(api, pre["id"])
+            pj = pretrained[pre_key]
+            spe = max(1, pj["progress"]["total"] // pj["spec"]["train"]["epochs"])
+            pre_losses = epoch_losses(api, pj["id"], spe)
+            wall += pj["duration_s"]
+            images += pj["progress"]["total"] * pj["spec"]["train"]["batch_size"]
+            ft_spec = merge(ft_spec, {"finetune": {"init_from": pj["id"]}})
+        job = wait(api, api.call("POST", "/api/v1/jobs", ft_spec)["id"])
+        wall += job["duration_s"]
+        images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
+        results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
+                        "pretrain_loss_by_epoch": pre_losses, "wall_s": round(wall, 1),
+                        "img_per_s": round(images / wall, 1) if wall else None,
+                        "seed": args.seed, "job_ids": [p for p in [pretrained.get(pre_key, {}).get("id")] if p] + [job["id"]],
+                        "date": datetime.date.today().isoformat(),
+                        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.node()}"})
+        print(json.dumps(results[-1]), flush=True)
+    existing = json.load(open(args.out)) if os.path.exists(args.out) else []
+    keep = [r for r in existing if (r["recipe"], r.get("seed", 0)) not in {(x["recipe"], x["seed"]) for x in results}]
+    merged = keep + results
+    json.dump(merged, open(args.out, "w"), indent=1)
+    with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
+        f.write("| recipe | seed | top-1 % | pretraining loss by epoch | wall s | img/s | date |\n|---|---|---|---|---|---|---|\n")
+        for r in merged:
+            losses = ", ".join(f"{x:.3f}" for x in r["pretrain_loss_by_epoch"] or []) or "—"
+            f.write(f"| {r['recipe']} | {r.get('seed', 0)} | {r['top1']:.2f} | {losses} | {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
+    print(open(os.path.splitext(args.out)[0] + ".md").read())
+
+
+main()
