@@ -39,6 +39,7 @@ typedef struct {
 
 struct Supervisor {
     SupervisorConfig cfg;
+    char **child_env;         // the daemon's environment, plus OMP_WAIT_POLICY for children
     Db *db;
     Hub *hub;
     pthread_t thread;
@@ -146,11 +147,26 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
         if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first; training waits
-        execv(s->cfg.train_binary, argv);
+        execve(s->cfg.train_binary, argv, s->child_env);
         _exit(127);
     }
     close(log_fd);
     return pid;
+}
+
+// Children share the cores with each other and the API: idle OpenMP threads should sleep
+// rather than spin (spinning threads of an oversubscribed machine slow every job several
+// times). A policy set in the daemon's own environment is kept.
+static char **make_child_environment(void)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = calloc(n + 2, sizeof *env);
+    if (!env) return NULL;
+    memcpy(env, environ, n * sizeof *env);
+    if (!getenv("OMP_WAIT_POLICY")) env[n] = "OMP_WAIT_POLICY=passive";
+    return env;
 }
 
 static void fail_to_start(Supervisor *s, long job_id, const char *why)
@@ -320,6 +336,13 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
         snprintf(err, errlen, "supervisor: %s", strerror(errno));
         return NULL;
     }
+    s->child_env = make_child_environment();
+    if (!s->child_env) {
+        snprintf(err, errlen, "supervisor: out of memory");
+        close(s->wake_pipe[0]), close(s->wake_pipe[1]);
+        free(s);
+        return NULL;
+    }
     s->cfg = *cfg;
     s->db = db;
     s->hub = hub;
@@ -328,6 +351,7 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
     if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
         snprintf(err, errlen, "supervisor: cannot start its thread");
         close(s->wake_pipe[0]), close(s->wake_pipe[1]);
+        free(s->child_env);
         free(s);
         return NULL;
     }
@@ -369,6 +393,7 @@ void supervisor_stop(Supervisor *s)
     close(s->wake_pipe[0]);
     close(s->wake_pipe[1]);
     pthread_mutex_destroy(&s->lock);
+    free(s->child_env);
     free(s);
 }
 
