@@ -30,7 +30,8 @@ TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
 .PHONY: all deps run test bench fixtures clean
 .SECONDARY:
-all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step
+all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step \
+     web/vendor/.built
 
 deps: build/.deps
 build/.deps: deploy/deps.sh
@@ -95,6 +96,11 @@ build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
 build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+
+# The dashboard's npm dependencies (uPlot; playwright-core for the browser tests).
+web/vendor/.built: web/package.json web/package-lock.json web/build.sh | build/.deps
+	@web/build.sh
+	@touch $@
 
 # The daemon in the foreground with Fashion-MNIST registered; state in ./var.
 run: all

@@ -1,7 +1,7 @@
-// The dashboard's files: GET / and GET /<file> from app->web_dir. A name is served only if it
-// is made of A-Z a-z 0-9 . _ - / with no segment starting with '.' (so no "..", no dotfiles),
-// and only if its realpath stays inside web_dir; "/" and names ending in "/" mean index.html.
-// The content type follows the extension.
+// The dashboard's files: GET / and GET /<file> from app->web_dir. Only the page's own assets
+// are served: files of web/ itself and of web/vendor/ with a known web content type (never
+// node_modules, package.json or build scripts), named with A-Z a-z 0-9 . _ - and no segment
+// starting with '.', whose realpath stays inside web_dir; "/" means index.html.
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +14,17 @@ static const struct {
 } CONTENT_TYPES[] = {
     {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
     {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
-    {".json", "application/json"}, {".map", "application/json"},
     {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
-    {".txt", "text/plain; charset=utf-8"}, {".woff2", "font/woff2"}, {".woff", "font/woff"},
-    {".webmanifest", "application/manifest+json"},
+    {".woff2", "font/woff2"}, {".woff", "font/woff"},
 };
 
+// The content type of a dashboard file; NULL for a file the dashboard does not serve.
 static const char *content_type(const char *name)
 {
     const char *dot = strrchr(name, '.');
     for (size_t i = 0; dot && i < sizeof CONTENT_TYPES / sizeof CONTENT_TYPES[0]; i++)
         if (strcasecmp(dot, CONTENT_TYPES[i].ext) == 0) return CONTENT_TYPES[i].type;
-    return "application/octet-stream";
+    return NULL;
 }
 
 // 1 if name (the URL path without its leading '/') may name a file of the dashboard.
@@ -36,6 +35,8 @@ static int name_allowed(const char *name)
     for (const char *seg = name; *seg; seg += strcspn(seg, "/"), seg += *seg == '/') {
         if (*seg == '.' || *seg == '/') return 0; // a dot segment, a dotfile or "//"
     }
+    const char *slash = strchr(name, '/');
+    if (slash && (strncmp(name, "vendor/", 7) != 0 || strchr(slash + 1, '/'))) return 0;
     return 1;
 }
 
@@ -49,7 +50,7 @@ void static_serve(Request *r)
         return;
     }
     if (!name_allowed(name) || path_printf(path, sizeof path, "%s/%s%s", root, name, index) ||
-        !realpath(path, real) || !path_is_inside(root, real)) {
+        !realpath(path, real) || !path_is_inside(root, real) || !content_type(real)) {
         reply_error(r, 404, NULL, "no such file: /%.200s", name);
         return;
     }

@@ -1,0 +1,51 @@
+// The dashboard's entry point: hash routing (#/jobs, #/jobs/7, #/new, #/new?from=7,
+// #/datasets) to views that each mount into <main> and return a function that tears down
+// what they started (event streams, timers, charts); and the daemon's version in the footer.
+import { api } from './api.js';
+import { fill, h } from './ui.js';
+import { mountJobs } from './jobs.js';
+import { mountJob } from './job.js';
+import { mountNewJob } from './newjob.js';
+import { mountDatasets } from './datasets.js';
+
+const ROUTES = [
+  { pattern: /^\/jobs\/(\d+)$/, nav: 'jobs', mount: (root, m) => mountJob(root, Number(m[1])) },
+  { pattern: /^\/jobs$/, nav: 'jobs', mount: (root, m, query) => mountJobs(root, query) },
+  { pattern: /^\/new$/, nav: 'new', mount: (root, m, query) => mountNewJob(root, query) },
+  { pattern: /^\/datasets$/, nav: 'datasets', mount: (root) => mountDatasets(root) },
+];
+
+let unmount = null;
+
+function route() {
+  const hash = location.hash.replace(/^#/, '') || '/jobs';
+  const [path, search = ''] = hash.split('?');
+  const match = ROUTES.map((r) => [r, path.match(r.pattern)]).find(([, m]) => m);
+  if (unmount) unmount();
+  unmount = null;
+  const root = document.getElementById('view');
+  fill(root);
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (match && a.dataset.nav === match[0].nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (!match) {
+    fill(root, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/jobs' }, 'Back to the jobs')));
+    return;
+  }
+  const [r, m] = match;
+  unmount = r.mount(root, m, new URLSearchParams(search));
+}
+
+async function showVersion() {
+  try {
+    const health = await api('/api/v1/health');
+    fill(document.getElementById('footer'), `simmimd ${health.version ?? ''}`);
+  } catch {
+    // The footer is informational; the views report API failures themselves.
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();
+showVersion();

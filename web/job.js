@@ -1,0 +1,304 @@
+// The job view: state and actions (pause, resume, cancel, delete, each confirmed; clone),
+// progress, live training-loss / learning-rate / validation / throughput curves, the
+// reconstruction previews with a slider over their steps, checkpoints with download links,
+// the log tail and the spec. Everything live from the job's event stream.
+import { api, subscribe, withToken } from './api.js';
+import { lineChart } from './charts.js';
+import { applyEvent, freshness, liveDuration, metricText, progressView, received, stateBadge } from './jobs.js';
+import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
+
+const LOG_LINES = 200;
+const LOG_POLL_MS = 5000;
+const FINISHED = ['succeeded', 'failed', 'cancelled'];
+
+// Which action each state allows, with its confirmation.
+const ACTIONS = [
+  { name: 'pause', label: 'Pause', states: ['running'], ask: 'Pause job #{id}? It checkpoints and stops; resume continues from there.' },
+  { name: 'resume', label: 'Resume', states: ['paused'], ask: 'Resume job #{id}? It is queued again.' },
+  { name: 'cancel', label: 'Cancel', states: ['queued', 'running', 'paused'], ask: 'Cancel job #{id}? This cannot be undone.' },
+];
+
+// The metric points of a job by step: training (progress events) and evaluation (eval events).
+// Maps make a point that arrives twice (fetch and event stream overlap) count once.
+function metricStore() {
+  const train = new Map();
+  const evals = new Map();
+  return {
+    train,
+    evals,
+    add(p) {
+      if (p.loss !== undefined) train.set(p.step, { loss: p.loss, lr: p.lr, img_per_s: p.img_per_s });
+      if (p.val_loss !== undefined || p.top1 !== undefined) {
+        evals.set(p.step, { epoch: Math.round(p.epoch), val_loss: p.val_loss ?? null, top1: p.top1 ?? null });
+      }
+    },
+    lastStep() {
+      return Math.max(0, ...train.keys(), ...evals.keys());
+    },
+  };
+}
+
+const sortedKeys = (map) => [...map.keys()].sort((a, b) => a - b);
+
+function columns(map, keys, x, ...fields) {
+  return [keys.map((k) => (x ? map.get(k)[x] : k)), ...fields.map((f) => keys.map((k) => map.get(k)[f] ?? null))];
+}
+
+export function mountJob(root, id) {
+  let job = null;
+  const fresh = freshness();
+  const metrics = metricStore();
+  const previews = [];     // steps, ascending
+  let followPreviews = true; // the slider stays on the newest preview until moved back
+  let charts = [];
+  let drawQueued = false;
+  const cleanups = [];
+
+  const header = h('div');
+  const progressBox = h('section', { class: 'panel', 'aria-label': 'Progress' });
+  const chartBoxes = {
+    loss: h('div', { class: 'chart', id: 'chart-loss' }),
+    lr: h('div', { class: 'chart', id: 'chart-lr' }),
+    val: h('div', { class: 'chart', id: 'chart-val' }),
+    speed: h('div', { class: 'chart', id: 'chart-speed' }),
+  };
+  const previewImg = h('img', { id: 'preview-img', alt: 'Reconstruction preview: original, masked, prediction, prediction in context', hidden: true });
+  const slider = h('input', { type: 'range', id: 'preview-slider', min: 0, max: 0, value: 0, step: 1, disabled: true });
+  const previewLabel = h('output', { for: 'preview-slider', id: 'preview-step' }, 'no preview yet');
+  const checkpointsBody = h('tbody');
+  const logPre = h('pre', { class: 'log', id: 'log', tabindex: 0, 'aria-label': 'Log tail' });
+  const specPre = h('pre', { class: 'spec' });
+
+  // --- header, actions, progress ---
+  const act = async (action) => {
+    if (!(await confirmAction(action.ask.replace('{id}', id), `${action.label} job`))) return;
+    try {
+      const started = fresh.start();
+      const updated = await api(`/api/v1/jobs/${id}/${action.name}`, { method: 'POST' });
+      if (!fresh.stale(id, started)) showJob(updated);
+    } catch (e) {
+      flashError(`${action.label} failed: ${e.message}`);
+    }
+  };
+  const remove = async () => {
+    if (!(await confirmAction(`Delete job #${id} with its checkpoints, previews and logs?`, 'Delete'))) return;
+    try {
+      await api(`/api/v1/jobs/${id}`, { method: 'DELETE' });
+      flash(`Job #${id} deleted.`);
+      location.hash = '#/jobs';
+    } catch (e) {
+      flashError(`Delete failed: ${e.message}`);
+    }
+  };
+
+  const renderHeader = () => {
+    const actions = ACTIONS.filter((a) => a.states.includes(job.state)).map((a) =>
+      h('button', { type: 'button', class: a.name === 'cancel' ? 'danger' : 'secondary', 'data-action': a.name, onclick: () => act(a) }, a.label));
+    if (FINISHED.includes(job.state)) {
+      actions.push(h('button', { type: 'button', class: 'danger', 'data-action': 'delete', onclick: remove }, 'Delete'));
+    }
+    actions.push(h('a', { href: `#/new?from=${id}`, class: 'button secondary' }, 'Clone'));
+    const meta = [
+      ['Kind', job.kind], ['Dataset', job.dataset || '—'], ['Priority', job.priority],
+      ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
+      ['Finished', fmtTime(job.finished_at)], ['Duration', h('span', { id: 'duration' }, fmtDuration(liveDuration(job)))],
+    ];
+    if (job.init_checkpoint_id) {
+      meta.push(['Starts from', h('a', { href: withToken(`/api/v1/checkpoints/${job.init_checkpoint_id}/download`), download: '' },
+        `checkpoint ${job.init_checkpoint_id}`)]);
+    }
+    fill(header,
+      h('div', { class: 'title-row' },
+        h('h1', {}, `Job #${job.id} `, h('span', { class: 'muted' }, job.name || '')),
+        h('span', { id: 'job-state' }, stateBadge(job.state))),
+      h('div', { class: 'buttons', role: 'group', 'aria-label': 'Job actions' }, actions),
+      job.error ? h('p', { class: 'error', role: 'alert' }, job.error) : null,
+      h('dl', { class: 'meta' }, meta.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+    renderProgress();
+  };
+
+  const renderProgress = () => {
+    const m = job.metrics;
+    fill(progressBox,
+      h('h2', {}, 'Progress'),
+      progressView(job),
+      h('dl', { class: 'meta' },
+        h('dt', {}, 'Epoch'), h('dd', {}, fmtNum(job.progress.epoch, 3)),
+        h('dt', {}, 'Latest'), h('dd', {}, metricText(job)),
+        h('dt', {}, 'Learning rate'), h('dd', {}, fmtNum(m.lr)),
+        h('dt', {}, 'Throughput'), h('dd', { id: 'throughput' }, m.img_per_s ? `${Math.round(m.img_per_s)} img/s` : '—'),
+        h('dt', {}, 'Validation'), h('dd', {}, m.val_loss !== undefined ? `loss ${fmtNum(m.val_loss)}` : '—')));
+  };
+
+  // --- charts ---
+  const makeCharts = () => {
+    const val = [{ label: 'validation loss', points: true }];
+    if (job.kind === 'finetune') val.push({ label: 'top-1 %', scale: '%', points: true });
+    charts = [
+      ['loss', lineChart(chartBoxes.loss, { title: 'Training loss', x: 'step', series: [{ label: 'loss' }] })],
+      ['lr', lineChart(chartBoxes.lr, { title: 'Learning rate', x: 'step', series: [{ label: 'lr', exp: true }] })],
+      ['val', lineChart(chartBoxes.val, { title: job.kind === 'finetune' ? 'Validation loss and top-1 per epoch' : 'Validation loss per epoch', x: 'epoch', series: val })],
+      ['speed', lineChart(chartBoxes.speed, { title: 'Throughput (img/s)', x: 'step', series: [{ label: 'img/s' }] })],
+    ];
+  };
+  const drawCharts = () => {
+    drawQueued = false;
+    const trainSteps = sortedKeys(metrics.train);
+    const evalSteps = sortedKeys(metrics.evals);
+    const data = {
+      loss: columns(metrics.train, trainSteps, null, 'loss'),
+      lr: columns(metrics.train, trainSteps, null, 'lr'),
+      val: columns(metrics.evals, evalSteps, 'epoch', 'val_loss', ...(job.kind === 'finetune' ? ['top1'] : [])),
+      speed: columns(metrics.train, trainSteps, null, 'img_per_s'),
+    };
+    for (const [name, chart] of charts) chart.setData(data[name]);
+  };
+  // Progress events come every few steps; draw at most once a frame.
+  const queueDraw = () => {
+    if (drawQueued) return;
+    drawQueued = true;
+    requestAnimationFrame(drawCharts);
+  };
+  // since: only points after this step (the API wants a step ≥ 0; 0 means all).
+  const loadMetrics = async (since) => {
+    const q = since > 0 ? `?since=${since}` : '';
+    const res = await api(`/api/v1/jobs/${id}/metrics${q}`);
+    for (const p of res.metrics) metrics.add(p);
+    queueDraw();
+  };
+
+  // --- previews ---
+  const showPreview = (index) => {
+    const step = previews[index];
+    slider.value = index;
+    previewLabel.textContent = `step ${step} (${index + 1} of ${previews.length})`;
+    previewImg.src = withToken(`/api/v1/jobs/${id}/preview.png?step=${step}`);
+    previewImg.hidden = false;
+  };
+  const addPreview = (step) => {
+    if (previews.includes(step)) return;
+    previews.push(step);
+    previews.sort((a, b) => a - b);
+    slider.max = previews.length - 1;
+    slider.disabled = previews.length < 2;
+    if (followPreviews) showPreview(previews.length - 1);
+  };
+  slider.addEventListener('input', () => {
+    followPreviews = Number(slider.value) === previews.length - 1;
+    showPreview(Number(slider.value));
+  });
+  const loadPreviews = async () => {
+    const res = await api(`/api/v1/jobs/${id}/previews`);
+    for (const p of res.previews) addPreview(p.step);
+  };
+
+  // --- checkpoints and log ---
+  const loadCheckpoints = async () => {
+    const res = await api(`/api/v1/jobs/${id}/checkpoints`);
+    const rows = res.checkpoints.sort((a, b) => b.step - a.step);
+    fill(checkpointsBody, rows.length ? rows.map((c) => h('tr', {},
+      h('td', { 'data-label': 'Step' }, c.step),
+      h('td', { 'data-label': 'Size' }, fmtBytes(c.bytes)),
+      h('td', { 'data-label': 'SHA-256' }, h('code', { class: 'sha' }, c.sha256)),
+      h('td', { 'data-label': 'Written' }, fmtTime(c.created_at)),
+      h('td', { 'data-label': '' }, h('a', { href: withToken(c.download), download: '', class: 'button small secondary' }, 'Download'))))
+      : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No checkpoint yet.')));
+  };
+  const loadLog = async () => {
+    const text = await api(`/api/v1/jobs/${id}/logs?tail=${LOG_LINES}`);
+    const atBottom = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
+    logPre.textContent = text || '(empty)';
+    if (atBottom) logPre.scrollTop = logPre.scrollHeight;
+  };
+  const quietly = (p) => p.catch((e) => flashError(e.message));
+
+  // --- events ---
+  // A newer job object, from the stream or a fetch; finishing brings the final artifacts.
+  const showJob = (data) => {
+    const wasFinished = FINISHED.includes(job.state);
+    job = received(data);
+    renderHeader();
+    if (FINISHED.includes(job.state) && !wasFinished) {
+      quietly(Promise.all([loadCheckpoints(), loadLog(), loadPreviews(), loadMetrics(metrics.lastStep() - 1)]));
+    }
+  };
+  const onTrainerEvent = (name) => (ev) => {
+    applyEvent(job, name, ev);
+    if (name === 'progress' || name === 'eval') {
+      metrics.add(ev);
+      queueDraw();
+    }
+    if (name === 'error') {
+      job.error = ev.message;
+      renderHeader();
+    } else {
+      renderProgress();
+    }
+  };
+  const onState = (data) => {
+    fresh.event(id);
+    showJob(data);
+  };
+  const loadJob = async () => {
+    const started = fresh.start();
+    const data = await api(`/api/v1/jobs/${id}`);
+    if (!fresh.stale(id, started)) showJob(data);
+  };
+  // On every (re)connection of the stream: what changed before it or during a break.
+  const resync = () => quietly(Promise.all([loadJob(), loadMetrics(metrics.lastStep() - 1), loadPreviews(), loadCheckpoints()]));
+
+  let gone = false; // the view was left while it was still loading
+  const start = async () => {
+    try {
+      job = received(await api(`/api/v1/jobs/${id}`));
+      if (gone) return;
+    } catch (e) {
+      fill(root, h('h1', {}, `Job #${id}`), h('p', { class: 'error' }, e.message), h('a', { href: '#/jobs' }, 'Back to the jobs'));
+      return;
+    }
+    specPre.textContent = JSON.stringify(job.spec, null, 2);
+    fill(root, header, progressBox,
+      h('section', { class: 'panel', 'aria-label': 'Curves' }, h('h2', {}, 'Curves'),
+        h('div', { class: 'charts' }, Object.values(chartBoxes))),
+      h('section', { class: 'panel preview', 'aria-label': 'Reconstruction preview' },
+        h('h2', {}, 'Reconstruction preview'),
+        h('p', { class: 'muted' }, 'Rows: original, masked input, prediction, prediction in context.'),
+        h('div', { class: 'field' }, h('label', { for: 'preview-slider' }, 'Preview step'), slider, previewLabel),
+        previewImg),
+      h('section', { class: 'panel', 'aria-label': 'Checkpoints' }, h('h2', {}, 'Checkpoints'),
+        h('div', { class: 'table-wrap' }, h('table', { class: 'cards', id: 'checkpoints' },
+          h('thead', {}, h('tr', {}, ['Step', 'Size', 'SHA-256', 'Written', ''].map((t) => h('th', { scope: 'col' }, t)))),
+          checkpointsBody))),
+      h('section', { class: 'panel', 'aria-label': 'Log' },
+        h('div', { class: 'title-row' }, h('h2', {}, `Log (last ${LOG_LINES} lines)`),
+          h('button', { type: 'button', class: 'small secondary', onclick: () => quietly(loadLog()) }, 'Refresh')),
+        logPre),
+      h('details', { class: 'panel' }, h('summary', {}, 'Spec'), specPre));
+    if (job.kind !== 'pretrain') previewImg.closest('section').hidden = true;
+    makeCharts();
+    renderHeader();
+    cleanups.push(subscribe(`/api/v1/jobs/${id}/events`, {
+      state: onState,
+      ...Object.fromEntries(['start', 'progress', 'eval', 'done', 'stopped', 'error'].map((n) => [n, onTrainerEvent(n)])),
+      checkpoint: () => quietly(loadCheckpoints()),
+      checkpoint_deleted: () => quietly(loadCheckpoints()),
+      preview: (ev) => addPreview(ev.step),
+    }, resync));
+    quietly(loadLog());
+    // Between events: the log has no stream of its own, and a running job's duration ticks.
+    const poll = setInterval(() => {
+      if (job.state === 'running') quietly(loadLog());
+    }, LOG_POLL_MS);
+    const ticker = setInterval(() => {
+      if (job.state === 'running') header.querySelector('#duration').textContent = fmtDuration(liveDuration(job));
+    }, 1000);
+    cleanups.push(() => clearInterval(poll), () => clearInterval(ticker));
+  };
+
+  start();
+  return () => {
+    gone = true;
+    for (const c of cleanups) c();
+    for (const [, chart] of charts) chart.destroy();
+  };
+}

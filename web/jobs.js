@@ -1,0 +1,190 @@
+// The jobs view: every job with its state, kind, dataset, progress, latest metric, creation
+// time and duration, filtered by state and kind, kept current by the all-jobs event stream.
+// Also the pieces of a job's display that the job view shares (state badge, progress, metric).
+import { api, subscribe } from './api.js';
+import { fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
+
+const STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
+export const KINDS = ['pretrain', 'finetune'];
+const LIST_LIMIT = 200;
+
+// A job object as the API sends it, stamped with when it arrived so that a running job's
+// duration can tick on without trusting the browser's clock against the daemon's.
+export function received(job) {
+  job.receivedAt = Date.now() / 1000;
+  job.metrics = job.metrics || {};
+  job.progress = job.progress || {};
+  return job;
+}
+
+// Folds a trainer event into a job object (as the daemon does into its row).
+export function applyEvent(job, name, ev) {
+  const p = job.progress;
+  if (name === 'start') p.total = ev.total_steps;
+  if (name === 'progress') {
+    Object.assign(p, { step: ev.step, total: ev.total_steps, epoch: ev.epoch, eta_s: ev.eta_s });
+    Object.assign(job.metrics, { loss: ev.loss, lr: ev.lr, img_per_s: ev.img_per_s });
+  }
+  if (name === 'eval') {
+    job.metrics.val_loss = ev.val_loss;
+    if (ev.top1 !== undefined) job.metrics.top1 = ev.top1;
+  }
+  if (name === 'done') Object.assign(p, { step: ev.step, eta_s: 0 });
+}
+
+// Job objects come from fetches and from the event stream, over different connections, so
+// they may arrive out of order: a fetched job is older than a state event of that job that
+// arrived while the fetch was in flight, and must not overwrite it.
+export function freshness() {
+  let events = 0;
+  const latest = new Map(); // job id → the count of state events when its last one came
+  return {
+    event(id) { latest.set(id, ++events); },
+    start() { return events; }, // before fetching; pass the result to stale()
+    stale(id, started) { return (latest.get(id) ?? 0) > started; },
+  };
+}
+
+export function liveDuration(job) {
+  if (job.duration_s === null || job.duration_s === undefined) return null;
+  return job.state === 'running' ? job.duration_s + (Date.now() / 1000 - job.receivedAt) : job.duration_s;
+}
+
+export function stateBadge(state) {
+  return h('span', { class: `badge state-${state}`, 'data-state': state }, state);
+}
+
+// A progress bar with "step / total" and the ETA while running.
+export function progressView(job) {
+  const { step = 0, total } = job.progress;
+  const bar = h('progress', { max: total || 1, value: total ? step : 0, 'aria-label': `Job ${job.id} progress` });
+  let text = total ? `${step} / ${total}` : `${step}`;
+  if (job.state === 'running' && job.progress.eta_s) text += ` · ETA ${fmtDuration(job.progress.eta_s)}`;
+  return h('div', { class: 'progress' }, bar, h('span', { class: 'progress-text' }, text));
+}
+
+// The latest loss, or top-1 once a fine-tuning job has evaluated.
+export function metricText(job) {
+  const m = job.metrics;
+  if (m.top1 !== undefined && m.top1 !== null) return `top-1 ${fmtNum(m.top1, 3)}%`;
+  if (m.loss !== undefined && m.loss !== null) return `loss ${fmtNum(m.loss)}`;
+  return '—';
+}
+
+function jobRow(job) {
+  const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  return h('tr', { 'data-job-id': job.id },
+    cell('Job', h('a', { href: `#/jobs/${job.id}` }, `#${job.id} ${job.name || ''}`)),
+    cell('State', stateBadge(job.state)),
+    cell('Kind', job.kind),
+    cell('Dataset', job.dataset || '—'),
+    cell('Progress', progressView(job)),
+    cell('Metric', h('span', { class: 'metric' }, metricText(job))),
+    cell('Created', fmtTime(job.created_at)),
+    cell('Duration', h('span', { class: 'duration' }, fmtDuration(liveDuration(job)))),
+    cell('', h('a', { href: `#/new?from=${job.id}`, class: 'button small secondary' }, 'Clone')));
+}
+
+function filterSelect(label, name, options, value, onchange) {
+  const select = h('select', { id: `filter-${name}`, name, onchange },
+    h('option', { value: '' }, `any ${name}`),
+    options.map((o) => h('option', { value: o, selected: o === value }, o)));
+  return h('div', { class: 'field inline' }, h('label', { for: select.id }, label), select);
+}
+
+export function mountJobs(root, query) {
+  const filter = { state: query.get('state') || '', kind: query.get('kind') || '' };
+  let jobs = new Map(); // id → job, the rows shown
+  const fresh = freshness();
+  let total = 0;
+  const tbody = h('tbody');
+  const summary = h('p', { class: 'muted', id: 'jobs-summary' });
+  const matches = (job) => (!filter.state || job.state === filter.state) && (!filter.kind || job.kind === filter.kind);
+
+  const render = () => {
+    const sorted = [...jobs.values()].sort((a, b) => b.id - a.id);
+    fill(tbody, sorted.map(jobRow));
+    if (!sorted.length) fill(tbody, h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No jobs. ', h('a', { href: '#/new' }, 'Submit one.'))));
+    summary.textContent = `${sorted.length} of ${Math.max(total, sorted.length)} job(s)`;
+  };
+  // Redraws one row in place (events arrive every few steps; the rest of the table stays).
+  const renderRow = (job) => {
+    const old = tbody.querySelector(`tr[data-job-id="${job.id}"]`);
+    if (old) old.replaceWith(jobRow(job));
+    else render();
+  };
+
+  const load = async () => {
+    const params = new URLSearchParams({ limit: LIST_LIMIT });
+    if (filter.state) params.set('state', filter.state);
+    if (filter.kind) params.set('kind', filter.kind);
+    try {
+      const started = fresh.start();
+      const list = await api(`/api/v1/jobs?${params}`);
+      const shown = jobs;
+      jobs = new Map(list.jobs.map((job) =>
+        [job.id, fresh.stale(job.id, started) && shown.has(job.id) ? shown.get(job.id) : received(job)]));
+      total = list.total;
+      render();
+    } catch (e) {
+      flashError(`Could not list the jobs: ${e.message}`);
+    }
+  };
+
+  const onFilter = (e) => {
+    filter[e.target.name] = e.target.value;
+    const params = new URLSearchParams(Object.entries(filter).filter(([, v]) => v));
+    history.replaceState(null, '', `#/jobs${params.size ? `?${params}` : ''}`);
+    load();
+  };
+
+  const onState = (job) => {
+    fresh.event(job.id);
+    received(job);
+    if (matches(job)) {
+      if (!jobs.has(job.id)) total++;
+      jobs.set(job.id, job);
+      renderRow(job);
+    } else if (jobs.delete(job.id)) {
+      total--;
+      render();
+    }
+  };
+  const onTrainerEvent = (name) => (ev) => {
+    const job = jobs.get(ev.job_id);
+    if (!job) return;
+    applyEvent(job, name, ev);
+    renderRow(job);
+  };
+
+  fill(root,
+    h('div', { class: 'title-row' }, h('h1', {}, 'Jobs'), h('a', { href: '#/new', class: 'button' }, 'New job')),
+    h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() },
+      filterSelect('State', 'state', STATES, filter.state, onFilter),
+      filterSelect('Kind', 'kind', KINDS, filter.kind, onFilter)),
+    summary,
+    h('div', { class: 'table-wrap' }, h('table', { class: 'jobs cards' },
+      h('thead', {}, h('tr', {}, ['Job', 'State', 'Kind', 'Dataset', 'Progress', 'Metric', 'Created', 'Duration', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      tbody)));
+
+  load(); // also before the stream opens: a 401 here asks for the token
+  const close = subscribe('/api/v1/events', {
+    state: onState,
+    start: onTrainerEvent('start'),
+    progress: onTrainerEvent('progress'),
+    eval: onTrainerEvent('eval'),
+    done: onTrainerEvent('done'),
+  }, load);
+  // Running jobs' durations tick between events.
+  const ticker = setInterval(() => {
+    for (const job of jobs.values()) {
+      if (job.state !== 'running') continue;
+      const el = tbody.querySelector(`tr[data-job-id="${job.id}"] .duration`);
+      if (el) el.textContent = fmtDuration(liveDuration(job));
+    }
+  }, 1000);
+  return () => {
+    close();
+    clearInterval(ticker);
+  };
+}

@@ -1,0 +1,304 @@
+// The new-job form: kind, dataset, model preset and sizes, the main hyperparameters filled
+// with the kind's defaults (DESIGN.md's job spec), a picker of pretraining jobs and their
+// checkpoints for fine-tuning, and a JSON box for the rest of the spec. Cloning (#/new?from=ID)
+// fills it from a job's spec. The daemon validates; its error appears beside the field it names.
+import { api } from './api.js';
+import { KINDS } from './jobs.js';
+import { clearFieldErrors, field, fill, flash, flashError, fmtTime, h, showFieldError } from './ui.js';
+
+// The model presets of core/config.c; explicit sizes override them.
+const PRESETS = {
+  'fmnist-q': { img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 128, depth: 4, num_heads: 4, mlp_ratio: 4 },
+  'fmnist-vit-t': { img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 192, depth: 6, num_heads: 3, mlp_ratio: 4 },
+  'vit-t16-224': { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 192, depth: 12, num_heads: 3, mlp_ratio: 4 },
+  'vit-s16-224': { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 384, depth: 12, num_heads: 6, mlp_ratio: 4 },
+};
+const DEFAULT_PRESET = 'fmnist-q';
+const SIZES = [
+  ['img_size', 'Image size'], ['patch_size', 'Patch size'], ['in_chans', 'Channels'],
+  ['embed_dim', 'Embedding dim'], ['depth', 'Depth (blocks)'], ['num_heads', 'Heads'], ['mlp_ratio', 'MLP ratio'],
+];
+
+// The form's number fields: spec path, label, kinds it applies to, default per kind.
+const NUMBER_FIELDS = [
+  { group: 'train', name: 'train.epochs', label: 'Epochs', kinds: KINDS, def: 10 },
+  { group: 'train', name: 'train.batch_size', label: 'Batch size', kinds: KINDS, def: 256 },
+  { group: 'train', name: 'train.lr', label: 'Learning rate', kinds: KINDS, def: 1e-3 },
+  { group: 'train', name: 'train.min_lr', label: 'Minimum learning rate', kinds: KINDS, def: { pretrain: 1e-5, finetune: 1e-6 } },
+  { group: 'train', name: 'train.warmup_epochs', label: 'Warm-up epochs', kinds: KINDS, def: 1 },
+  { group: 'train', name: 'train.weight_decay', label: 'Weight decay', kinds: KINDS, def: 0.05 },
+  { group: 'train', name: 'train.seed', label: 'Seed', kinds: KINDS, def: 0 },
+  { group: 'mask', name: 'mask.ratio', label: 'Mask ratio', kinds: ['pretrain'], def: 0.6 },
+  { group: 'mask', name: 'mask.mask_patch_size', label: 'Mask patch size', kinds: ['pretrain'], def: null,
+    hint: 'Empty: 8, or two patches for patches above 8.' },
+  { group: 'finetune', name: 'finetune.layer_decay', label: 'Layer-wise lr decay', kinds: ['finetune'], def: 0.75 },
+  { group: 'finetune', name: 'finetune.label_smoothing', label: 'Label smoothing', kinds: ['finetune'], def: 0.1 },
+  { group: 'finetune', name: 'finetune.drop_path', label: 'Drop path rate', kinds: ['finetune'], def: 0.1 },
+  { group: 'finetune', name: 'finetune.labels_per_class', label: 'Labels per class', kinds: ['finetune'], def: 0,
+    hint: '0 uses every label; K > 0 the first K images of each class.' },
+  { group: 'more', name: 'schedule.progress_every_steps', label: 'Progress every (steps)', kinds: KINDS, def: 10 },
+  { group: 'more', name: 'schedule.checkpoint_every_steps', label: 'Checkpoint every (steps)', kinds: KINDS, def: 500 },
+  { group: 'more', name: 'schedule.preview_every_steps', label: 'Preview every (steps)', kinds: ['pretrain'], def: 200 },
+  { group: 'more', name: 'schedule.keep_checkpoints', label: 'Checkpoints kept', kinds: KINDS, def: 3 },
+  { group: 'more', name: 'train.clip_grad', label: 'Gradient clipping (norm)', kinds: KINDS, def: 5 },
+  { group: 'more', name: 'train.threads', label: 'Threads', kinds: KINDS, def: 0, hint: '0: all cores.' },
+  { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: KINDS, def: 0, hint: '0: no cap.' },
+];
+
+// Spec values the "other fields" box leaves out of a clone because they are the defaults.
+const QUIET_DEFAULTS = {
+  model: { arch: 'vit' },
+  mask: { type: 'random' },
+  loss: { type: 'l1', scope: 'masked' },
+  train: { betas: [0.9, 0.999] },
+  augment: { crop_ratio: [0.75, 1.3333], hflip: true },
+  finetune: { init_from: null },
+  job_id: null,
+};
+const CROP_SCALE = { pretrain: [0.67, 1], finetune: [0.6, 1] };
+
+const defaultFor = (f, kind) => (f.def !== null && typeof f.def === 'object' ? f.def[kind] : f.def);
+const str = (v) => (v === null || v === undefined ? '' : String(v));
+
+function getPath(obj, path) {
+  return path.split('.').reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
+}
+
+function setPath(obj, path, value) {
+  const keys = path.split('.');
+  const last = keys.pop();
+  let o = obj;
+  for (const k of keys) o = (o[k] = o[k] && typeof o[k] === 'object' ? o[k] : {});
+  o[last] = value;
+}
+
+function deletePath(obj, path) {
+  const keys = path.split('.');
+  const last = keys.pop();
+  const parent = keys.reduce((o, k) => (o && typeof o === 'object' ? o[k] : undefined), obj);
+  if (parent && typeof parent === 'object') delete parent[last];
+}
+
+// b's fields over a's, recursively for objects.
+function merge(a, b) {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const both = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k]);
+    out[k] = both ? merge(out[k], v) : v;
+  }
+  return out;
+}
+
+// Removes what equals `defaults` and the sections left empty.
+function prune(obj, defaults) {
+  for (const [k, v] of Object.entries(obj)) {
+    const d = defaults?.[k];
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      prune(v, d);
+      if (!Object.keys(v).length) delete obj[k];
+    } else if (d !== undefined && JSON.stringify(v) === JSON.stringify(d)) {
+      delete obj[k];
+    }
+  }
+  return obj;
+}
+
+function numberInput(name) {
+  return h('input', { type: 'number', name, step: 'any', inputmode: 'decimal' });
+}
+
+export function mountNewJob(root, query) {
+  const form = h('form', { class: 'job-form', novalidate: true });
+  const summary = h('p', { class: 'form-error', role: 'alert', hidden: true, id: 'form-error' });
+  const kind = h('select', { name: 'kind' }, KINDS.map((k) => h('option', { value: k }, k)));
+  const name = h('input', { name: 'name', type: 'text', placeholder: 'fmnist-simmim', autocomplete: 'off' });
+  const dataset = h('select', { name: 'dataset' });
+  const priority = h('input', { name: 'priority', type: 'number', step: 1, value: '0' });
+  const preset = h('select', { name: 'model.preset' },
+    Object.keys(PRESETS).map((p) => h('option', { value: p }, p)),
+    h('option', { value: '' }, 'none (fmnist-q sizes unless set below)'));
+  const sizeInputs = Object.fromEntries(SIZES.map(([key]) => [key, numberInput(`model.${key}`)]));
+  const numbers = Object.fromEntries(NUMBER_FIELDS.map((f) => [f.name, numberInput(f.name)]));
+  const initJob = h('select', { name: 'finetune.init_from' });
+  const initCheckpoint = h('select', { name: 'init_checkpoint' });
+  const extra = h('textarea', { name: 'extra', rows: 4, spellcheck: 'false', value: '{}' });
+  let currentKind = 'pretrain';
+
+  const fieldsOf = (group) => NUMBER_FIELDS.filter((f) => f.group === group)
+    .map((f) => h('div', { 'data-kinds': f.kinds.join(' ') }, field(f.label, numbers[f.name], f.hint)));
+
+  // Placeholders show what an empty size means: the preset's value.
+  const showPresetSizes = () => {
+    const base = PRESETS[preset.value || DEFAULT_PRESET];
+    for (const [key] of SIZES) sizeInputs[key].placeholder = String(base[key]);
+    const patch = Number(sizeInputs.patch_size.value) || base.patch_size;
+    numbers['mask.mask_patch_size'].placeholder = String(patch <= 8 ? 8 : 2 * patch);
+  };
+
+  // Shows the sections that apply: kind-specific fields, and the model unless fine-tuning
+  // starts from a checkpoint (then the model is the checkpoint's).
+  const showSections = () => {
+    for (const el of form.querySelectorAll('[data-kinds]')) el.hidden = !el.dataset.kinds.split(' ').includes(kind.value);
+    form.querySelector('#model-section').hidden = kind.value === 'finetune' && initJob.value !== '';
+  };
+
+  // Switching kind replaces the defaults of the old kind, not what the user typed.
+  const applyKindDefaults = () => {
+    for (const f of NUMBER_FIELDS) {
+      const input = numbers[f.name];
+      if (input.value === str(defaultFor(f, currentKind)) || input.value === '') input.value = str(defaultFor(f, kind.value));
+    }
+    currentKind = kind.value;
+  };
+
+  const loadDatasets = async () => {
+    const res = await api('/api/v1/datasets');
+    fill(dataset, res.datasets.map((d) => h('option', { value: d.name },
+      `${d.name} (${d.train_count} train, ${d.image_size}px, ${d.channels} ch, ${d.num_classes} classes)`)));
+    if (!res.datasets.length) fill(dataset, h('option', { value: '' }, 'no dataset registered'));
+  };
+
+  const loadPretrainJobs = async () => {
+    const res = await api('/api/v1/jobs?kind=pretrain&limit=200');
+    fill(initJob, h('option', { value: '' }, 'none: train from scratch'),
+      res.jobs.map((j) => h('option', { value: j.id }, `#${j.id} ${j.name} (${j.state}, step ${j.progress?.step ?? 0})`)));
+  };
+
+  const loadCheckpoints = async () => {
+    fill(initCheckpoint, h('option', { value: '' }, 'its newest checkpoint'));
+    if (!initJob.value) return;
+    const res = await api(`/api/v1/jobs/${initJob.value}/checkpoints`);
+    for (const c of res.checkpoints.sort((a, b) => b.step - a.step)) {
+      initCheckpoint.append(h('option', { value: c.id }, `step ${c.step} (${fmtTime(c.created_at)})`));
+    }
+  };
+
+  // The spec the form describes: its visible fields over the JSON box.
+  const buildSpec = () => {
+    let extraSpec;
+    try {
+      extraSpec = JSON.parse(extra.value || '{}');
+      if (!extraSpec || typeof extraSpec !== 'object' || Array.isArray(extraSpec)) throw new Error('not an object');
+    } catch (e) {
+      showFieldError(form, { field: 'extra', message: `Not a JSON object: ${e.message}` }, summary);
+      return null;
+    }
+    const spec = { kind: kind.value, dataset: dataset.value, priority: Number(priority.value || 0) };
+    if (name.value.trim()) spec.name = name.value.trim();
+    const visible = (input) => input.closest('[hidden]') === null;
+    if (visible(preset)) {
+      spec.model = { preset: preset.value || null };
+      for (const [key] of SIZES) if (sizeInputs[key].value !== '') spec.model[key] = Number(sizeInputs[key].value);
+    }
+    for (const f of NUMBER_FIELDS) {
+      const input = numbers[f.name];
+      if (visible(input) && input.value !== '') setPath(spec, f.name, Number(input.value));
+    }
+    if (kind.value === 'finetune' && initJob.value) {
+      setPath(spec, 'finetune.init_from', initCheckpoint.value ? { checkpoint: Number(initCheckpoint.value) } : Number(initJob.value));
+    }
+    return merge(extraSpec, spec);
+  };
+
+  const submit = async (e) => {
+    e.preventDefault();
+    clearFieldErrors(form);
+    summary.hidden = true;
+    const spec = buildSpec();
+    if (!spec) return;
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      const job = await api('/api/v1/jobs', { method: 'POST', body: spec });
+      flash(`Job #${job.id} submitted.`);
+      location.hash = '#/jobs';
+    } catch (err) {
+      if (!err.status || err.status >= 500) {
+        fill(summary, `Could not submit: ${err.message}`);
+        summary.hidden = false;
+      } else {
+        showFieldError(form, err, summary);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  };
+
+  // Fills the form from a job's spec: what the form has fields for goes there, the rest (not
+  // defaults) into the JSON box.
+  const cloneFrom = async (id) => {
+    const job = await api(`/api/v1/jobs/${id}`);
+    const spec = structuredClone(job.spec);
+    kind.value = spec.kind;
+    applyKindDefaults();
+    name.value = spec.name || '';
+    dataset.value = spec.dataset;
+    priority.value = str(spec.priority ?? 0);
+    const m = spec.model || {};
+    preset.value = m.preset || '';
+    const base = PRESETS[m.preset] || {};
+    for (const [key] of SIZES) sizeInputs[key].value = m[key] !== null && m[key] !== base[key] ? str(m[key]) : '';
+    for (const f of NUMBER_FIELDS) numbers[f.name].value = str(getPath(spec, f.name));
+    const from = spec.finetune?.init_from;
+    if (from !== null && from !== undefined) await selectInit(from);
+    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from',
+      ...SIZES.map(([key]) => `model.${key}`), ...NUMBER_FIELDS.map((f) => f.name)]) deletePath(spec, path);
+    extra.value = JSON.stringify(prune(spec, merge(QUIET_DEFAULTS, { augment: { crop_scale: CROP_SCALE[kind.value] } })), null, 2);
+    flash(`Form filled from job #${id}; change what you like and submit.`);
+  };
+
+  // init_from as the API takes it: a pretraining job id or {"checkpoint": id}.
+  const selectInit = async (from) => {
+    const checkpoint = typeof from === 'object' ? await api(`/api/v1/checkpoints/${from.checkpoint}`) : null;
+    initJob.value = String(checkpoint ? checkpoint.job_id : from);
+    await loadCheckpoints();
+    if (checkpoint) initCheckpoint.value = String(checkpoint.id);
+  };
+
+  fill(form,
+    h('fieldset', {}, h('legend', {}, 'Job'),
+      h('div', { class: 'grid' },
+        field('Kind', kind), field('Name', name), field('Dataset', dataset, h('a', { href: '#/datasets' }, 'Register a dataset')),
+        field('Priority', priority, 'Higher runs first.'))),
+    h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Start from'),
+      h('div', { class: 'grid' },
+        field('Pretraining job', initJob, 'Empty: fine-tune a new model from scratch.'),
+        field('Checkpoint', initCheckpoint))),
+    h('fieldset', { id: 'model-section' }, h('legend', {}, 'Model'),
+      h('div', { class: 'grid' }, field('Preset', preset),
+        SIZES.map(([key, label]) => field(label, sizeInputs[key])))),
+    h('fieldset', {}, h('legend', {}, 'Training'), h('div', { class: 'grid' }, fieldsOf('train'))),
+    h('fieldset', { 'data-kinds': 'pretrain' }, h('legend', {}, 'Masking'), h('div', { class: 'grid' }, fieldsOf('mask'))),
+    h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Fine-tuning'), h('div', { class: 'grid' }, fieldsOf('finetune'))),
+    h('details', { id: 'more' }, h('summary', {}, 'Schedule and more'),
+      h('div', { class: 'grid' }, fieldsOf('more')),
+      field('Other spec fields (JSON, under the fields above)', extra, 'E.g. {"augment": {"hflip": false}, "loss": {"scope": "full"}}')),
+    summary,
+    h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Submit job')));
+
+  kind.addEventListener('change', () => {
+    applyKindDefaults();
+    showSections();
+  });
+  preset.addEventListener('change', showPresetSizes);
+  sizeInputs.patch_size.addEventListener('input', showPresetSizes);
+  initJob.addEventListener('change', () => {
+    showSections();
+    loadCheckpoints().catch((e) => flashError(e.message));
+  });
+  form.addEventListener('submit', submit);
+
+  fill(root, h('h1', {}, 'New job'), form);
+  applyKindDefaults();
+  showPresetSizes();
+  showSections();
+  const from = query.get('from');
+  Promise.all([loadDatasets(), loadPretrainJobs(), loadCheckpoints()])
+    .then(() => (from ? cloneFrom(Number(from)) : null))
+    .then(showSections)
+    .then(showPresetSizes)
+    .catch((e) => {
+      fill(summary, e.message);
+      summary.hidden = false;
+    });
+}
