@@ -178,6 +178,8 @@ static int check_spec_dataset(Request *r, const JobSpec *spec, const DatasetRow 
                     "images of dataset \"%s\"", spec->train.batch_size, images, d->name);
         return -1;
     }
+    // Square IDX images no larger than the model are padded, evenly on both sides (the
+    // record keeps the larger side; IDX datasets are square in practice).
     int img = spec->model.img_size;
     if (d->format == DATA_FORMAT_IDX && d->image_size <= img && (img - d->image_size) % 2) {
         reply_error(r, 400, "model.img_size", "model.img_size: the %d×%d images of dataset \"%s\" "

@@ -5,9 +5,9 @@
 // Registrations and removals are serialized by one lock, so a name's sample file and its
 // record always change together.
 #include <errno.h>
-#include <stdarg.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

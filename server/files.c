@@ -99,10 +99,10 @@ static int open_regular(Request *r, const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0 && fstat(fd, st) == 0 && S_ISREG(st->st_mode)) return fd;
-    int missing = fd >= 0 || errno == ENOENT || errno == ENOTDIR;
+    int missing = fd >= 0 || errno == ENOENT || errno == ENOTDIR; // fd open: not a file
     if (fd >= 0) close(fd);
     if (missing)
-        reply_error(r, 404, NULL, "the file is gone");
+        reply_error(r, 404, NULL, "the file does not exist (any more)");
     else
         reply_error(r, 500, NULL, "cannot open %s: %s", path, strerror(errno));
     return -1;

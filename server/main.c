@@ -3,11 +3,13 @@
 // re-queues jobs a previous daemon left running) and the HTTP server, then waits for SIGTERM
 // or SIGINT: children are stopped cleanly (they checkpoint) and the daemon exits 0.
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +43,21 @@ static int prepare_state_dir(const char *dir, char *real, char *err, size_t errl
         return -1;
     }
     return 0;
+}
+
+// One daemon per state dir: a second would re-queue and re-run the first one's jobs.
+static int lock_state_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/simmimd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB)) {
+        snprintf(err, errlen, "%s: %s", path,
+                 fd < 0 ? strerror(errno) : "another simmimd is using this state dir");
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd; // held until the process exits
 }
 
 static void register_fashion_mnist(App *app)
@@ -90,6 +107,8 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     if (prepare_state_dir(cfg.state_dir, state_dir, err, sizeof err)) return die("state dir", err);
+    int lock_fd = lock_state_dir(state_dir, err, sizeof err);
+    if (lock_fd < 0) return die("state dir", err);
     sigset_t signals;
     block_signals(&signals);
 
@@ -123,5 +142,6 @@ int main(int argc, char **argv)
     hub_destroy(hub);
     db_close(db);
     config_free(&cfg);
+    close(lock_fd);
     return 0;
 }

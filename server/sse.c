@@ -43,9 +43,12 @@ static unsigned long first_seq(Request *r)
 {
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_LAST_EVENT_ID);
+    unsigned long next = hub_next_seq(r->app->hub);
     long id;
-    if (last && parse_long(last, 0, LONG_MAX - 1, &id) == 0) return (unsigned long)id + 1;
-    return hub_next_seq(r->app->hub);
+    if (last && parse_long(last, 0, LONG_MAX - 1, &id) == 0 && (unsigned long)id < next)
+        return (unsigned long)id + 1;
+    return next; // none, or one from before a restart of the daemon
+
 }
 
 // Starts a stream at event seq; snapshot (stolen, may be NULL; read after seq was taken, so
