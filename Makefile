@@ -61,16 +61,16 @@ build/san/%.o: %.c $(HEADERS) | build/.deps
 	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 build/libsimmimcore.a: $(CORE_OBJ)
-	@ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/san/libsimmimcore.a: $(CORE_SAN_OBJ)
-	@ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/libsimmimserver.a: $(SERVER_OBJ)
-	@ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/san/libsimmimserver.a: $(SERVER_SAN_OBJ)
-	@ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/simmimd: build/obj/server/main.o build/libsimmimserver.a build/libsimmimcore.a
 	@echo "LD $@"

@@ -1,12 +1,12 @@
 // Job specs (DESIGN.md "Job spec", a contract). One table per section describes every field:
 // its key, type, range and place in JobSpec. One routine reads a section by its table (unknown
-// keys, types, ranges) and one writes it, so parsing, validation and serialization cannot
-// drift apart, and the output's key order is the contract's because the tables are in it.
+// keys, types, ranges) and one builds its Jansson object, printed by json_out, so parsing,
+// validation and serialization cannot drift apart, and the output's key order is the
+// contract's because the tables are in it.
 // Cross-field rules (min_lr ≤ lr, the model's divisibility, init_from only for finetune) run
 // after the tables; model and mask sizes are judged by config.c, the authority on them.
 #include "spec.h"
 
-#include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "json_out.h"
 
 // Enumerations are stored through int pointers by the one enum reader.
 _Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
@@ -84,8 +86,8 @@ static int fail_config(SpecError *err, const char *message)
     return -1;
 }
 
-// The shortest text that reads back as exactly v (so output round-trips and stays readable:
-// 0.1, not 0.10000000000000001); integral values without an exponent.
+// The shortest text that reads back as exactly v, for messages ("got 0.1", "[0, 1)"; not
+// 0.10000000000000001); integral values without an exponent or a fraction.
 static void format_double(double v, char *buf, size_t size)
 {
     if (v == floor(v) && fabs(v) < 1e15) {
@@ -153,10 +155,9 @@ enum {
 // A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
 #define NO_STORE ((size_t)-1)
 
-typedef struct Out Out;
 typedef struct Field Field;
 typedef int (*ReadFn)(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
-typedef void (*WriteFn)(Out *o, const JobSpec *s);
+typedef json_t *(*WriteFn)(const JobSpec *s);
 
 struct Field {
     const char *key;
@@ -205,9 +206,9 @@ static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
-static void write_preset(Out *o, const JobSpec *s);
-static void write_dataset(Out *o, const JobSpec *s);
-static void write_init_from(Out *o, const JobSpec *s);
+static json_t *write_preset(const JobSpec *s);
+static json_t *write_dataset(const JobSpec *s);
+static json_t *write_init_from(const JobSpec *s);
 
 // The preset comes before the sizes: the table's order is the reading order, so explicit
 // sizes override the preset wherever they appear in the document.
@@ -389,7 +390,7 @@ static int read_integer(const Field *f, json_t *v, JobSpec *s, const char *path,
     return 0;
 }
 
-// Adding 0.0 turns −0 into +0, which the writer could not tell apart from the integer 0.
+// Adding 0.0 turns −0 into +0: a spec never holds −0 (which would be written as -0.0).
 static int read_double(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
 {
     char range[80], got[64];
@@ -751,157 +752,110 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
 
 // ---- Writing -----------------------------------------------------------------------------
 
-// A growing text buffer; any failure (allocation, a string Jansson will not encode, a value
-// no form can express) is remembered and makes spec_to_json return NULL.
-struct Out {
-    char *buf;
-    size_t len, cap;
-    int failed;
-};
+// Each writer returns a new value, or NULL for any failure (allocation, a string that is not
+// UTF-8, a value no form can express); NULL travels up, so spec_to_json returns NULL.
 
-static void out_bytes(Out *o, const char *p, size_t n)
+static json_t *write_value(const Field *f, const JobSpec *s);
+
+// Adds f's member to obj and returns obj; on failure (obj NULL included) frees it: NULL.
+static json_t *add_member(json_t *obj, const Field *f, const JobSpec *s)
 {
-    if (o->failed) return;
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n) cap *= 2;
-        char *grown = realloc(o->buf, cap);
-        if (!grown) {
-            o->failed = 1;
-            return;
-        }
-        o->buf = grown, o->cap = cap;
+    if (json_object_set_new(obj, f->key, write_value(f, s)) == 0) return obj;
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *write_section(const Field *table, const JobSpec *s)
+{
+    json_t *obj = json_object();
+    for (const Field *f = table; obj && f->key; f++) obj = add_member(obj, f, s);
+    return obj;
+}
+
+static json_t *write_double(double v) { return isfinite(v) ? json_real(v) : NULL; }
+
+// Parsed seeds stay within 2^53; one past json_int_t cannot be written.
+static json_t *write_u64(uint64_t v)
+{
+    _Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long");
+    return v <= (uint64_t)LLONG_MAX ? json_integer((json_int_t)v) : NULL;
+}
+
+static json_t *write_pair(const double *p)
+{
+    json_t *pair = json_array();
+    if (json_array_append_new(pair, write_double(p[0])) ||
+        json_array_append_new(pair, write_double(p[1]))) {
+        json_decref(pair);
+        return NULL;
     }
-    memcpy(o->buf + o->len, p, n);
-    o->len += n;
+    return pair;
 }
 
-static void out_text(Out *o, const char *text) { out_bytes(o, text, strlen(text)); }
-
-// Strings are escaped by Jansson; one that is not valid UTF-8 cannot be written.
-static void out_string(Out *o, const char *text)
-{
-    json_t *j = json_string(text);
-    char *quoted = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-    if (quoted) out_text(o, quoted);
-    else o->failed = 1;
-    free(quoted);
-    json_decref(j);
-}
-
-static void out_double(Out *o, double v)
-{
-    char buf[40];
-    if (!isfinite(v)) {
-        o->failed = 1;
-        return;
-    }
-    format_double(v, buf, sizeof buf);
-    out_text(o, buf);
-}
-
-static void out_format(Out *o, const char *fmt, long long n)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, fmt, n);
-    out_text(o, buf);
-}
-
-static void write_section(Out *o, const Field *table, const JobSpec *s);
-
-static void write_enum(Out *o, const Field *f, const JobSpec *s)
+static json_t *write_enum(const Field *f, const JobSpec *s)
 {
     int i = f->offset == NO_STORE ? 0 : *(const int *)field_in(s, f);
     int count = 0;
     while (f->choices[count]) count++;
-    if (i < 0 || i >= count) o->failed = 1;
-    else out_string(o, f->choices[i]);
+    return i >= 0 && i < count ? json_string(f->choices[i]) : NULL;
 }
 
-static void write_value(Out *o, const Field *f, const JobSpec *s)
+// A model size the checkpoint will supply, or a NULL_IS_ZERO field at 0: written as null.
+static int written_as_null(const Field *f, const JobSpec *s)
 {
-    const void *p = f->offset == NO_STORE ? NULL : field_in(s, f);
-    char buf[32];
     int unknown_size = (f->given & MODEL_GIVEN_SIZES) && model_from_checkpoint(s) &&
                        !(s->model_given & f->given);
-    if (unknown_size || ((f->flags & NULL_IS_ZERO) && *(const long *)p == 0)) {
-        out_text(o, "null");
-        return;
-    }
+    return unknown_size || ((f->flags & NULL_IS_ZERO) && *(const long *)field_in(s, f) == 0);
+}
+
+static json_t *write_value(const Field *f, const JobSpec *s)
+{
+    const void *p = f->offset == NO_STORE ? NULL : field_in(s, f);
+    if (written_as_null(f, s)) return json_null();
     switch (f->type) {
-    case F_INT: out_format(o, "%lld", *(const int *)p); break;
-    case F_LONG: out_format(o, "%lld", *(const long *)p); break;
-    case F_U64:
-        snprintf(buf, sizeof buf, "%" PRIu64, *(const uint64_t *)p);
-        out_text(o, buf);
-        break;
-    case F_DOUBLE: out_double(o, *(const double *)p); break;
-    case F_PAIR:
-        out_text(o, "[");
-        out_double(o, ((const double *)p)[0]);
-        out_text(o, ", ");
-        out_double(o, ((const double *)p)[1]);
-        out_text(o, "]");
-        break;
-    case F_BOOL: out_text(o, *(const int *)p ? "true" : "false"); break;
-    case F_STRING: out_string(o, (const char *)p); break;
-    case F_ENUM: write_enum(o, f, s); break;
-    case F_SECTION: write_section(o, f->section, s); break;
-    default: f->write(o, s); break;
+    case F_INT: return json_integer(*(const int *)p);
+    case F_LONG: return json_integer(*(const long *)p);
+    case F_U64: return write_u64(*(const uint64_t *)p);
+    case F_DOUBLE: return write_double(*(const double *)p);
+    case F_PAIR: return write_pair((const double *)p);
+    case F_BOOL: return json_boolean(*(const int *)p);
+    case F_STRING: return json_string((const char *)p);
+    case F_ENUM: return write_enum(f, s);
+    case F_SECTION: return write_section(f->section, s);
+    default: return f->write(s);
     }
 }
 
-static void write_member(Out *o, const Field *f, const JobSpec *s)
+static json_t *write_preset(const JobSpec *s)
 {
-    out_string(o, f->key);
-    out_text(o, ": ");
-    write_value(o, f, s);
+    return s->preset[0] ? json_string(s->preset) : json_null();
 }
 
-static void write_section(Out *o, const Field *table, const JobSpec *s)
+static json_t *write_dataset(const JobSpec *s)
 {
-    out_text(o, "{");
-    for (const Field *f = table; f->key; f++) {
-        if (f != table) out_text(o, ", ");
-        write_member(o, f, s);
-    }
-    out_text(o, "}");
+    if (s->dataset_form == REF_NAME) return json_string(s->dataset_name);
+    if (s->dataset_form == REF_PATH) return write_section(DATASET_FIELDS, s);
+    return NULL;
 }
 
-static void write_preset(Out *o, const JobSpec *s)
-{
-    if (s->preset[0]) out_string(o, s->preset);
-    else out_text(o, "null");
-}
-
-static void write_dataset(Out *o, const JobSpec *s)
-{
-    if (s->dataset_form == REF_NAME) out_string(o, s->dataset_name);
-    else if (s->dataset_form == REF_PATH) write_section(o, DATASET_FIELDS, s);
-    else o->failed = 1;
-}
-
-static void write_init_from(Out *o, const JobSpec *s)
+static json_t *write_init_from(const JobSpec *s)
 {
     switch (s->finetune.init_from_form) {
-    case REF_NONE: out_text(o, "null"); break;
-    case REF_JOB_ID: write_value(o, &INIT_FROM_JOB, s); break;
+    case REF_NONE: return json_null();
+    case REF_JOB_ID: return write_value(&INIT_FROM_JOB, s);
     case REF_CHECKPOINT_ID:
     case REF_PATH:
-        out_text(o, "{");
-        write_member(o, &INIT_FROM_FIELDS[s->finetune.init_from_form == REF_PATH], s);
-        out_text(o, "}");
-        break;
-    default: o->failed = 1; break;
+        return add_member(json_object(), &INIT_FROM_FIELDS[s->finetune.init_from_form == REF_PATH],
+                          s);
+    default: return NULL;
     }
 }
 
 char *spec_to_json(const JobSpec *spec)
 {
-    Out o = {0};
-    write_section(&o, TOP_FIELDS, spec);
-    out_bytes(&o, "", 1);
-    if (!o.failed) return o.buf;
-    free(o.buf);
-    return NULL;
+    json_t *doc = write_section(TOP_FIELDS, spec);
+    size_t len;
+    char *text = doc ? json_out_spaced(doc, &len) : NULL;
+    json_decref(doc);
+    return text;
 }

@@ -21,6 +21,7 @@
 #include "augment.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "json_out.h"
 #include "loader.h"
 #include "model.h"
 #include "ops.h"
@@ -73,10 +74,10 @@ static double wall_time(void)
 static void emit(Trainer *tr, const char *name, json_t *fields)
 {
     json_t *ev = json_pack("{s:s, s:f}", "event", name, "t", wall_time());
-    // 15 significant digits keep "t" to the 10 µs and print 0.6 as 0.6.
     if (fields) json_object_update(ev, fields);
     json_decref(fields);
-    char *line = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    size_t len;
+    char *line = ev ? json_out(ev, &len) : NULL; // shortest reals: 0.6, and "t" in full
     json_decref(ev);
     if (!line) return;
     printf("%s\n", line);
@@ -201,7 +202,9 @@ static char *section_json(const JobSpec *s, const char *section)
     char *text = spec_to_json(s);
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
-    char *out = json_dumps(json_object_get(doc, section), JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_t *part = json_object_get(doc, section);
+    size_t len;
+    char *out = part ? json_out(part, &len) : NULL;
     json_decref(doc);
     return out;
 }

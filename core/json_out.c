@@ -1,6 +1,6 @@
-// Compact JSON serialization (json_out.h): objects in insertion order, strings escaped as
-// RFC 8259 requires (Jansson's strings are valid UTF-8 already), integers as they are, and
-// reals with the fewest significant digits (15 to 17) that round-trip.
+// JSON serialization (json_out.h): objects in insertion order, strings escaped as Jansson
+// escapes them (RFC 8259's minimum; Jansson's strings are valid UTF-8 already), integers as
+// they are, and reals with the fewest significant digits (15 to 17) that round-trip.
 #include "json_out.h"
 
 #include <stdio.h>
@@ -11,6 +11,7 @@ typedef struct {
     char *buf;
     size_t len, cap;
     int failed;
+    const char *comma, *colon; // separators: compact or spaced
 } Out;
 
 static void put(Out *o, const char *s, size_t n)
@@ -60,7 +61,9 @@ static void put_string(Out *o, const char *s, size_t n)
         case '\n': put_str(o, "\\n"); break;
         case '\r': put_str(o, "\\r"); break;
         case '\t': put_str(o, "\\t"); break;
-        default: snprintf(esc, sizeof esc, "\\u%04x", c), put_str(o, esc);
+        case '\b': put_str(o, "\\b"); break;
+        case '\f': put_str(o, "\\f"); break;
+        default: snprintf(esc, sizeof esc, "\\u%04X", c), put_str(o, esc);
         }
     }
     put(o, s + run, n - run);
@@ -82,9 +85,9 @@ static void put_value(Out *o, const json_t *v)
         put(o, "{", 1);
         i = 0;
         json_object_foreach((json_t *)v, key, item) {
-            if (i++) put(o, ",", 1);
+            if (i++) put_str(o, o->comma);
             put_string(o, key, strlen(key));
-            put(o, ":", 1);
+            put_str(o, o->colon);
             put_value(o, item);
         }
         put(o, "}", 1);
@@ -92,7 +95,7 @@ static void put_value(Out *o, const json_t *v)
     case JSON_ARRAY:
         put(o, "[", 1);
         json_array_foreach(v, i, item) {
-            if (i) put(o, ",", 1);
+            if (i) put_str(o, o->comma);
             put_value(o, item);
         }
         put(o, "]", 1);
@@ -109,9 +112,9 @@ static void put_value(Out *o, const json_t *v)
     }
 }
 
-char *json_out(const json_t *value, size_t *len)
+static char *write_text(const json_t *value, size_t *len, const char *comma, const char *colon)
 {
-    Out o = {0};
+    Out o = {.comma = comma, .colon = colon};
     put_value(&o, value);
     if (o.failed || !o.buf) {
         free(o.buf);
@@ -119,4 +122,11 @@ char *json_out(const json_t *value, size_t *len)
     }
     *len = o.len;
     return o.buf;
+}
+
+char *json_out(const json_t *value, size_t *len) { return write_text(value, len, ",", ":"); }
+
+char *json_out_spaced(const json_t *value, size_t *len)
+{
+    return write_text(value, len, ", ", ": ");
 }

@@ -1,0 +1,19 @@
+// JSON text of a Jansson value with each real in its shortest form that reads back as the
+// same double (0.6, not Jansson's 0.59999999999999998). One writer for every JSON text the
+// project prints: the daemon's API responses and event streams, the trainer's event lines and
+// checkpoint metadata, and the job spec's text form (spec_to_json).
+#ifndef SIMMIM_JSON_OUT_H
+#define SIMMIM_JSON_OUT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+// Compact text ({"a":1,"b":[0.6,2.0]}), NUL-terminated and malloc'd, of *len bytes; NULL
+// when out of memory.
+char *json_out(const json_t *value, size_t *len);
+
+// The same with a space after every ',' and ':' ({"a": 1, "b": [0.6, 2.0]}), still one line:
+// the job spec's form, meant to be read by people too.
+char *json_out_spaced(const json_t *value, size_t *len);
+
+#endif
