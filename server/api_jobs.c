@@ -147,6 +147,23 @@ static int adopt_checkpoint_model(Request *r, JobSpec *spec, const Resolved *res
     return rc ? -1 : 0;
 }
 
+// The starting checkpoint, hard-linked under state_dir/pinned: the pretraining job may rotate
+// its checkpoints away (keep_checkpoints) or be deleted before this job starts.
+static int pin_checkpoint(Request *r, Resolved *res)
+{
+    char dir[SPEC_PATH_MAX], pinned[SPEC_PATH_MAX];
+    if (path_printf(dir, sizeof dir, "%s/pinned", r->app->state_dir) ||
+        path_printf(pinned, sizeof pinned, "%s/checkpoint-%ld.safetensors", dir, res->checkpoint_id) ||
+        (mkdir(dir, 0755) && errno != EEXIST) ||
+        (link(res->checkpoint_path, pinned) && errno != EEXIST)) {
+        reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", res->checkpoint_id,
+                    strerror(errno));
+        return -1;
+    }
+    snprintf(res->checkpoint_path, sizeof res->checkpoint_path, "%s", pinned);
+    return 0;
+}
+
 static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
 {
     switch (spec->finetune.init_from_form) {
@@ -242,7 +259,8 @@ void api_jobs_create(Request *r)
     else if (spec_parse(r->body, r->body_len, spec, &se))
         reply_spec_error(r, 400, &se);
     else if (resolve_dataset(r, spec, res) == 0 && resolve_init_from(r, spec, res) == 0 &&
-             check_spec_dataset(r, spec, &res->dataset) == 0)
+             check_spec_dataset(r, spec, &res->dataset) == 0 &&
+             (!res->checkpoint_id || pin_checkpoint(r, res) == 0))
         create_job(r, spec, res);
     free(spec);
     free(res);

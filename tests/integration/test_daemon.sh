@@ -142,9 +142,19 @@ v = sorted(float(x) * 1000 for x in open(sys.argv[1]))
 print(f"{v[len(v)//2]:.2f} {v[int(len(v)*0.99)-1]:.2f} {len(v)}")' "$tmp/latency")
 read -r p50 p99 n <<< "$lat"
 report "API latency while training: p50/p99 of $n GET /api/v1/jobs" $(python3 -c "print(int($p99 < 50))") "p50 ${p50} ms, p99 ${p99} ms"
+# A fine-tuning job queued behind it keeps its starting checkpoint even if the source file
+# goes (rotated away by keep_checkpoints, or its job deleted) before it starts.
+queued_ft=$(api POST /api/v1/jobs "{\"kind\": \"finetune\", \"dataset\": \"fm-small\",
+  \"train\": {\"epochs\": 1, \"batch_size\": 100, \"threads\": 2}, \"finetune\": {\"init_from\": $pre_id}}" | json id)
+src=$(ls "$state/runs/$pre_id/checkpoints/"step-*.safetensors | tail -n 1)
+mv "$src" "$tmp/moved.safetensors"
 api POST "/api/v1/jobs/$busy_id/cancel" > /dev/null
 wait_state "$busy_id" cancelled 60
 report "cancel a running job" $([ $? = 0 ] && echo 1 || echo 0) "$(api GET /api/v1/jobs/$busy_id | json state)"
+wait_state "$queued_ft" succeeded 120
+report "a queued fine-tuning job keeps its starting checkpoint when the source file goes" \
+  $([ $? = 0 ] && echo 1 || echo 0) "$(api GET /api/v1/jobs/$queued_ft | json state) $(api GET /api/v1/jobs/$queued_ft | json error)"
+mv "$tmp/moved.safetensors" "$src"
 
 # --- kill -9 and restart ----------------------------------------------------------------
 long=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
