@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "daemon_config.h"
 #include "db.h"
 #include "http.h"
 #include "hub.h"

@@ -1,6 +1,6 @@
-// Configuration loading; see config.h. One table of options serves the config file and the
+// Configuration loading; see daemon_config.h. One table of options serves the config file and the
 // command line, so both accept exactly the same keys.
-#include "config.h"
+#include "daemon_config.h"
 
 #include <errno.h>
 #include <libgen.h>

@@ -1,7 +1,8 @@
-// simmimd's configuration: defaults, then a config file (`key = value` lines), then the
-// environment (SIMMIMD_TOKEN), then command-line flags, each overriding the one before.
-#ifndef SIMMIMD_CONFIG_H
-#define SIMMIMD_CONFIG_H
+// The daemon's configuration (core/config.h is the model's): defaults, then a config file
+// (`key = value` lines), then the environment (SIMMIMD_TOKEN), then command-line flags, each
+// overriding the one before.
+#ifndef SIMMIMD_DAEMON_CONFIG_H
+#define SIMMIMD_DAEMON_CONFIG_H
 
 #include <stddef.h>
 
