@@ -49,11 +49,26 @@ class Api:
         req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
+        for attempt in range(360):  # a daemon restart (its jobs resume) is waited out, up to an hour
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.load(r)
+            except urllib.error.HTTPError as e:
+                sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(10)
+        sys.exit(f"{method} {path}: the daemon did not answer for an hour")
+
+    def submit(self, spec):
+        """The job of this name and spec if one is already queued, running or done (so a
+        re-run of the benchmark picks up where it stopped); otherwise a new one."""
+        for job in self.call("GET", "/api/v1/jobs?limit=1000")["jobs"]:
+            same = job["name"] == spec["name"] and job["state"] in ("queued", "running", "paused", "succeeded")
+            if same and all(job["spec"]["train"].get(k) == v for k, v in spec.get("train", {}).items()):
+                if job["state"] == "paused":
+                    self.call("POST", f"/api/v1/jobs/{job['id']}/resume")
+                return job
+        return self.call("POST", "/api/v1/jobs", spec)
 
 
 def merge(base, extra):
@@ -100,10 +115,10 @@ def main():
     for recipe in args.recipes:
         pre_key, ft = RECIPES[recipe]
         pre_losses, wall, images = None, 0.0, 0
-        ft_spec = merge(merge({"kind": "finetune", "name": recipe}, ft), seed)
+        ft_spec = merge(merge({"kind": "finetune", "name": f"{recipe}-seed{args.seed}"}, ft), seed)
         if pre_key:
             if pre_key not in pretrained:
-                pre = api.call("POST", "/api/v1/jobs", merge(merge(PRETRAIN[pre_key], {"name": "pretrain-" + pre_key}), seed))
+                pre = api.submit(merge(merge(PRETRAIN[pre_key], {"name": f"pretrain-{pre_key}-seed{args.seed}"}), seed))
                 pretrained[pre_key] = wait(api, pre["id"])
             pj = pretrained[pre_key]
             spe = max(1, pj["progress"]["total"] // pj["spec"]["train"]["epochs"])
@@ -111,7 +126,7 @@ def main():
             wall += pj["duration_s"]
             images += pj["progress"]["total"] * pj["spec"]["train"]["batch_size"]
             ft_spec = merge(ft_spec, {"finetune": {"init_from": pj["id"]}})
-        job = wait(api, api.call("POST", "/api/v1/jobs", ft_spec)["id"])
+        job = wait(api, api.submit(ft_spec)["id"])
         wall += job["duration_s"]
         images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
