@@ -93,6 +93,10 @@ build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+build/make_images: tests/bench/make_images.c
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
 build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
@@ -112,7 +116,7 @@ INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh)
 test: all $(TEST_BINS)
 	@tests/run_tests.sh $(TEST_BINS) $(INTEGRATION_TESTS)
 
-bench: all
+bench: all build/make_images
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 	@tests/bench/bench.sh
 

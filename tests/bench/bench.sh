@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: a full training step (forward, backward, clipping, AdamW) of simmimd beside
-# PyTorch on the same machine in the same run, for RECIPES.md's configs. Prints a table of
-# images/s and their ratio, achieved GFLOP/s (3× the forward pass's matrix-product FLOPs,
+# PyTorch on the same machine in the same run, for RECIPES.md's configs — the step alone on
+# synthetic inputs, and simmim-train itself through its loader on real images — and prints a
+# table of images/s and their ratio, the share of step time spent waiting for the loader, achieved GFLOP/s (3× the forward pass's matrix-product FLOPs,
 # 2·M·N·K each, attention included), the fraction of the measured sgemm peak, and peak RSS.
 # Each config's two sides run back to back, so drifting machine load affects them alike.
 #   BENCH_THREADS (default 2), BENCH_REPS (default 5), BENCH_CONFIGS to choose configs.
@@ -16,11 +17,20 @@ results="$out/results.jsonl"
 : > "$results"
 
 build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"
+# The 224-pixel configs train through the loader on an RGB folder of 256-pixel PNG and JPEG
+# images written here; the 32-pixel ones on Debian's Fashion-MNIST.
+images=build/bench/images
+[ -d "$images/train" ] || build/make_images "$images" 480 64 10
 for c in $configs; do
   IFS=: read -r preset kind batch steps <<< "$c"
   args=(--preset "$preset" --kind "$kind" --batch "$batch" --threads "$threads" --steps "$steps" --reps "$reps")
   echo "# $preset $kind batch $batch" >&2
   build/bench_step "${args[@]}" | tee -a "$results"
+  case "$preset" in
+    *-224) data=(--data-format imagefolder --data "$images") ;;
+    *) data=(--data-format idx --data /usr/share/datasets/fashion-mnist) ;;
+  esac
+  /usr/bin/python3 tests/bench/trainer_step.py "${args[@]}" "${data[@]}" | tee -a "$results"
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
     /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
   fi
