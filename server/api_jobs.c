@@ -324,6 +324,12 @@ void api_job_cancel(Request *r) { job_action(r, supervisor_cancel, "cancel"); }
 void api_job_pause(Request *r) { job_action(r, supervisor_pause, "pause"); }
 void api_job_resume(Request *r) { job_action(r, supervisor_resume, "resume"); }
 
+static int job_is_finished(const json_t *job)
+{
+    const char *state = job_state_of(job);
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
 void api_job_delete(Request *r)
 {
     char runs[SPEC_PATH_MAX], dir[SPEC_PATH_MAX], err[SPEC_PATH_MAX + 128];
@@ -331,6 +337,9 @@ void api_job_delete(Request *r)
     int rc = store_job_delete(r->app->db, r->id);
     if (rc == STORE_NOT_FOUND)
         reply_error(r, 404, NULL, "no job %ld", r->id);
+    else if (rc == STORE_CONFLICT && job_is_finished(job))
+        reply_error(r, 409, NULL, "job %ld cannot be deleted while a queued, running or paused "
+                    "job starts from one of its checkpoints", r->id);
     else if (rc == STORE_CONFLICT)
         reply_error(r, 409, NULL, "only a finished job can be deleted (job %ld is %s)", r->id,
                     job_state_of(job));
