@@ -136,16 +136,22 @@ def main():
                         "date": datetime.date.today().isoformat(),
                         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.node()}"})
         print(json.dumps(results[-1]), flush=True)
-    existing = json.load(open(args.out)) if os.path.exists(args.out) else []
-    keep = [r for r in existing if (r["recipe"], r.get("seed", 0)) not in {(x["recipe"], x["seed"]) for x in results}]
-    merged = keep + results
-    json.dump(merged, open(args.out, "w"), indent=1)
-    with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
+        save(args.out, results[-1])
+    print(open(os.path.splitext(args.out)[0] + ".md").read())
+
+
+def save(out, result):
+    """Adds one result to quality.json (replacing the same recipe and seed) and rewrites the
+    table beside it, so a benchmark stopped part way keeps what it finished."""
+    existing = json.load(open(out)) if os.path.exists(out) else []
+    merged = [r for r in existing if (r["recipe"], r.get("seed", 0)) != (result["recipe"], result["seed"])]
+    merged.append(result)
+    json.dump(merged, open(out, "w"), indent=1)
+    with open(os.path.splitext(out)[0] + ".md", "w") as f:
         f.write("| recipe | seed | top-1 % | pretraining loss by epoch | wall s | img/s | date |\n|---|---|---|---|---|---|---|\n")
         for r in merged:
             losses = ", ".join(f"{x:.3f}" for x in r["pretrain_loss_by_epoch"] or []) or "—"
             f.write(f"| {r['recipe']} | {r.get('seed', 0)} | {r['top1']:.2f} | {losses} | {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
-    print(open(os.path.splitext(args.out)[0] + ".md").read())
 
 
 main()
