@@ -27,6 +27,23 @@ static void thread_share(long n, long *begin, long *end)
     *end = *begin + chunk + (tid < extra ? 1 : 0);
 }
 
+// sums[c0..c1) += the column sums of x[R, N], in row order. A block of columns is summed in
+// registers: accumulating straight into sums (which may alias x, as far as the compiler knows)
+// stored and reloaded every element.
+static void add_column_sums(float *sums, const float *x, long R, int N, long c0, long c1)
+{
+    enum { BLOCK = 32 };
+    for (long c = c0; c < c1; c += BLOCK) {
+        int n = c1 - c < BLOCK ? (int)(c1 - c) : BLOCK;
+        float acc[BLOCK] = {0};
+        for (long r = 0; r < R; r++) {
+            const float *row = x + r * N + c;
+            for (int j = 0; j < n; j++) acc[j] += row[j];
+        }
+        for (int j = 0; j < n; j++) sums[c + j] += acc[j];
+    }
+}
+
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int M, int K, int N)
 {
@@ -58,16 +75,22 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
                             dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
         }
-        thread_share(N, &c0, &c1);
-        if (c1 > c0) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), K, M, 1.0f,
-                        dout + c0, N, inp, K, 1.0f, dweight + c0 * K, K);
-            if (dbias) {
-                for (long r = 0; r < M; r++) {
-                    const float *row = dout + r * N;
-                    for (long c = c0; c < c1; c++) dbias[c] += row[c];
-                }
-            }
+        // dweight splits along its longer side: every thread packs the whole of the operand
+        // along the other side, so that side should be the narrower one.
+        if (N >= K) {
+            thread_share(N, &c0, &c1);
+            if (c1 > c0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), K, M, 1.0f,
+                            dout + c0, N, inp, K, 1.0f, dweight + c0 * K, K);
+        } else {
+            thread_share(K, &c0, &c1);
+            if (c1 > c0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, (int)(c1 - c0), M, 1.0f,
+                            dout, N, inp + c0, K, 1.0f, dweight + c0, K);
+        }
+        if (dbias) {
+            thread_share(N, &c0, &c1);
+            add_column_sums(dbias, dout, M, N, c0, c1);
         }
     }
 }
@@ -169,21 +192,30 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     }
 }
 
+// Parameter gradients are sums over rows. The rows split into a fixed number of parts,
+// whatever the thread count (so results do not depend on it), each part summed by one
+// thread while its rows are in cache, and the parts added in order at the end.
+enum { ROW_PARTS = 8 };
+
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int R, int D)
 {
-#pragma omp parallel
-    {
-        long r0, r1, c0, c1;
-        thread_share(R, &r0, &r1);
-        for (long r = r0; r < r1; r++) {
+    float part_sums[ROW_PARTS][2][D]; // [part][dweight, dbias][D]; D ≤ 16384: at most 1 MiB
+#pragma omp parallel for schedule(static)
+    for (int part = 0; part < ROW_PARTS; part++) {
+        float *dw = part_sums[part][0], *db = part_sums[part][1];
+        for (int d = 0; d < D; d++) dw[d] = db[d] = 0.0f;
+        long r1 = (long)R * (part + 1) / ROW_PARTS;
+        for (long r = (long)R * part / ROW_PARTS; r < r1; r++) {
             const float *x = inp + r * D, *dy = dout + r * D;
             float m = mean[r], s = rstd[r], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
             for (int d = 0; d < D; d++) {
-                float dnorm = dy[d] * weight[d];
+                float norm = (x[d] - m) * s, dnorm = dy[d] * weight[d];
                 dnorm_mean += dnorm;
-                dnorm_norm_mean += dnorm * (x[d] - m) * s;
+                dnorm_norm_mean += dnorm * norm;
+                dw[d] += dy[d] * norm;
+                db[d] += dy[d];
             }
             dnorm_mean /= D;
             dnorm_norm_mean /= D;
@@ -193,17 +225,12 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                 dx[d] += s * (dy[d] * weight[d] - dnorm_mean - norm * dnorm_norm_mean);
             }
         }
-#pragma omp barrier
-        thread_share(D, &c0, &c1);
-        for (long r = 0; r < R; r++) {
-            const float *x = inp + r * D, *dy = dout + r * D;
-            float m = mean[r], s = rstd[r];
-            for (long d = c0; d < c1; d++) {
-                dweight[d] += dy[d] * (x[d] - m) * s;
-                dbias[d] += dy[d];
-            }
-        }
     }
+    for (int part = 0; part < ROW_PARTS; part++)
+        for (int d = 0; d < D; d++) {
+            dweight[d] += part_sums[part][0][d];
+            dbias[d] += part_sums[part][1][d];
+        }
 }
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H)

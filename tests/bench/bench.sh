@@ -2,14 +2,19 @@
 # `make bench`: a full training step (forward, backward, clipping, AdamW) of simmimd beside
 # PyTorch on the same machine in the same run, for RECIPES.md's configs — the step alone on
 # synthetic inputs, and simmim-train itself through its loader on real images — and prints a
-# table of images/s and their ratio, the share of step time spent waiting for the loader, achieved GFLOP/s (3× the forward pass's matrix-product FLOPs,
-# 2·M·N·K each, attention included), the fraction of the measured sgemm peak, and peak RSS.
-# Each config's two sides run back to back, so drifting machine load affects them alike.
-#   BENCH_THREADS (default 2), BENCH_REPS (default 5), BENCH_CONFIGS to choose configs.
+# table of images/s and their ratio, the share of step time spent waiting for the loader,
+# achieved GFLOP/s (3× the forward pass's matrix-product FLOPs, 2·M·N·K each, attention
+# included), the fraction of the measured sgemm peak, and peak RSS.
+# Machine load on this shared host drifts by ±10% within a minute, so the sides are interleaved:
+# each round runs our step, simmim-train and PyTorch's step back to back, and the ratios
+# reported are medians of the per-round ratios. The configs in BENCH_SCALING also run our
+# step on one thread each round, for the 1 → 2 thread scaling.
+#   BENCH_THREADS (default 2), BENCH_REPS (rounds, default 5), BENCH_CONFIGS to choose configs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${BENCH_THREADS:-2}
 reps=${BENCH_REPS:-5}
+scaling=${BENCH_SCALING:-vit-t16-224}
 configs=${BENCH_CONFIGS:-"fmnist-q:pretrain:256:3 fmnist-q:finetune:256:3 fmnist-vit-t:pretrain:128:3 vit-t16-224:pretrain:32:2"}
 out=build/bench
 mkdir -p "$out"
@@ -17,23 +22,34 @@ results="$out/results.jsonl"
 : > "$results"
 
 build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"
+build/bench_step --sgemm-peak --threads 1 | tee -a "$results"
 # The 224-pixel configs train through the loader on an RGB folder of 256-pixel PNG and JPEG
 # images written here; the 32-pixel ones on Debian's Fashion-MNIST.
 images=build/bench/images
 [ -d "$images/train" ] || build/make_images "$images" 480 64 10
+has_torch=0
+/usr/bin/python3 -c "import torch" 2>/dev/null && has_torch=1
 for c in $configs; do
   IFS=: read -r preset kind batch steps <<< "$c"
-  args=(--preset "$preset" --kind "$kind" --batch "$batch" --threads "$threads" --steps "$steps" --reps "$reps")
   echo "# $preset $kind batch $batch" >&2
-  build/bench_step "${args[@]}" | tee -a "$results"
   case "$preset" in
     *-224) data=(--data-format imagefolder --data "$images") ;;
     *) data=(--data-format idx --data /usr/share/datasets/fashion-mnist) ;;
   esac
-  /usr/bin/python3 tests/bench/trainer_step.py "${args[@]}" "${data[@]}" | tee -a "$results"
-  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
-    /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" | sed 's/^{/{"impl": "pytorch", /' | tee -a "$results"
-  fi
+  for round in $(seq "$reps"); do
+    args=(--preset "$preset" --kind "$kind" --batch "$batch" --steps "$steps" --reps 1)
+    tag="s/^{/{\"round\": $round, /"
+    build/bench_step "${args[@]}" --threads "$threads" | sed "$tag" | tee -a "$results"
+    /usr/bin/python3 tests/bench/trainer_step.py "${args[@]}" --threads "$threads" "${data[@]}" |
+      sed "$tag" | tee -a "$results"
+    if [ $has_torch = 1 ]; then
+      /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" --threads "$threads" |
+        sed "s/^{/{\"round\": $round, \"impl\": \"pytorch\", /" | tee -a "$results"
+    fi
+    if [[ " $scaling " == *" $preset "* ]]; then
+      build/bench_step "${args[@]}" --threads 1 | sed "$tag" | tee -a "$results"
+    fi
+  done
 done
 # The peak again at the end: the higher of the two is the machine's, less what load stole.
 build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"

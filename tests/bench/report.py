@@ -1,33 +1,67 @@
-"""Formats build/bench/results.jsonl (written by tests/bench/bench.sh) as a table."""
+"""Formats build/bench/results.jsonl (written by tests/bench/bench.sh) as a table: per config
+the median img/s of each side over the rounds, and the median of the per-round ratios (each
+round ran the sides back to back, so they saw the same machine load)."""
 import json
+import statistics
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-peak = max(r["sgemm_gflops"] for r in rows if "sgemm_gflops" in r)
-ours = [r for r in rows if r.get("impl") == "simmimd"]
-torch = {(r["preset"], r["kind"], r["batch"]): r for r in rows if r.get("impl") == "pytorch"}
-trainer = {(r["preset"], r["kind"], r["batch"]): r for r in rows if r.get("impl") == "simmimd-trainer"}
+threads = max(r["threads"] for r in rows if "sgemm_gflops" in r)
+peak = {t: max(r["sgemm_gflops"] for r in rows if r.get("threads") == t and "sgemm_gflops" in r)
+        for t in {r["threads"] for r in rows if "sgemm_gflops" in r}}
 
-print(f"\nsgemm peak measured here: {peak:.0f} GFLOP/s; GFLOP/s below = 3 x forward matmul FLOPs "
-      "(2*M*N*K each, attention included) x img/s; img/s = median of the repetitions")
-print("step = the training step on synthetic inputs; trainer = simmim-train through its loader on "
-      "real images (Fashion-MNIST, or 256-px PNG/JPEG for 224 configs); ratios against PyTorch's step")
-print(f"{'config':<24}{'batch':>6}{'step img/s':>12}{'trainer':>9}{'pytorch':>9}{'ratio':>7}{'trainer':>9}"
-      f"{'loader':>8}{'GFLOP/s':>9}{'% peak':>8}{'RSS MB':>8}{'trainer':>9}{'torch':>7}")
-print(f"{'':<24}{'':>6}{'':>12}{'img/s':>9}{'img/s':>9}{'step':>7}{'ratio':>9}{'wait':>8}{'':>9}{'':>8}{'step':>8}{'RSS MB':>9}{'RSS':>7}")
+
+def side(impl, key, nthreads=threads):
+    """round → row, for one implementation of one config."""
+    return {r["round"]: r for r in rows if r.get("impl") == impl and r.get("threads") == nthreads
+            and (r["preset"], r["kind"], r["batch"]) == key}
+
+
+def median_of(by_round, field="img_per_s"):
+    return statistics.median(r[field] for r in by_round.values()) if by_round else None
+
+
+def ratio(num, den):
+    """Median and range of the per-round ratios num/den, over rounds both sides ran."""
+    rs = sorted(num[k]["img_per_s"] / den[k]["img_per_s"] for k in num if k in den)
+    return (statistics.median(rs), rs[0], rs[-1]) if rs else None
+
+
 def fmt(value, spec, none="-"):
     return none if value is None else format(value, spec)
 
 
-for r in ours:
-    key = (r["preset"], r["kind"], r["batch"])
-    t, tr = torch.get(key, {}), trainer.get(key, {})
-    gflops = r["img_per_s"] * r["train_gflop_per_img"]
-    ratio = r["img_per_s"] / t["img_per_s"] if t else None
-    tr_ratio = tr["img_per_s"] / t["img_per_s"] if t and tr else None
-    wait = 100 * tr["data_wait_fraction"] if tr else None
-    print(f"{r['preset'] + ' ' + r['kind']:<24}{r['batch']:>6}{r['img_per_s']:>12.1f}"
-          f"{fmt(tr.get('img_per_s'), '.1f'):>9}{fmt(t.get('img_per_s'), '.1f'):>9}"
-          f"{fmt(ratio, '.2f') + 'x':>7}{fmt(tr_ratio, '.2f') + 'x':>9}{fmt(wait, '.2f') + '%':>8}"
-          f"{gflops:>9.1f}{100 * gflops / peak:>7.0f}%{r['peak_rss_mb']:>8.0f}"
-          f"{fmt(tr.get('peak_rss_mb'), '.0f'):>9}{fmt(t.get('peak_rss_mb'), '.0f'):>7}")
+def fmt_ratio(r):
+    return "-" if r is None else f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})"
+
+
+keys = list(dict.fromkeys((r["preset"], r["kind"], r["batch"]) for r in rows if r.get("impl") == "simmimd"))
+print(f"\nsgemm peak measured here: {peak[threads]:.0f} GFLOP/s on {threads} threads"
+      + (f", {peak[1]:.0f} on 1" if 1 in peak and threads != 1 else "")
+      + "; GFLOP/s below = 3 x forward matmul FLOPs (2*M*N*K each, attention included) x img/s")
+print("step = the training step on synthetic inputs; trainer = simmim-train through its loader on real "
+      "images (Fashion-MNIST, or 256-px PNG/JPEG for 224 configs); img/s = median over rounds; "
+      "ratio = median (min-max) of per-round ratios against PyTorch's step in the same round")
+print(f"{'config':<24}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'trainer ratio':>20}"
+      f"{'loader':>8}{'GFLOP/s':>9}{'% peak':>8}{'RSS MB':>8}{'trainer':>9}{'torch':>7}")
+print(f"{'':<24}{'':>6}{'img/s':>8}{'img/s':>9}{'img/s':>9}{'':>20}{'':>20}{'wait':>8}{'':>9}{'':>8}"
+      f"{'step':>8}{'RSS MB':>9}{'RSS':>7}")
+scaling = []
+for key in keys:
+    ours, trainer, torch = side("simmimd", key), side("simmimd-trainer", key), side("pytorch", key)
+    one_thread = side("simmimd", key, 1) if threads != 1 else {}
+    step = median_of(ours)
+    gflops = step * next(iter(ours.values()))["train_gflop_per_img"]
+    wait = median_of(trainer, "data_wait_fraction")
+    rss = lambda by_round: max((r["peak_rss_mb"] for r in by_round.values()), default=None)
+    print(f"{key[0] + ' ' + key[1]:<24}{key[2]:>6}{step:>8.1f}{fmt(median_of(trainer), '.1f'):>9}"
+          f"{fmt(median_of(torch), '.1f'):>9}{fmt_ratio(ratio(ours, torch)):>20}"
+          f"{fmt_ratio(ratio(trainer, torch)):>20}{fmt(wait and 100 * wait, '.2f') + '%':>8}"
+          f"{gflops:>9.1f}{100 * gflops / peak[threads]:>7.0f}%{rss(ours):>8.0f}"
+          f"{fmt(rss(trainer), '.0f'):>9}{fmt(rss(torch), '.0f'):>7}")
+    if one_thread:
+        scaling.append((key, median_of(one_thread), ratio(ours, one_thread)))
+for key, single, r in scaling:
+    print(f"\nthread scaling, {key[0]} {key[1]} batch {key[2]}: {single:.1f} img/s on 1 thread, "
+          f"{threads} threads {fmt_ratio(r)} faster"
+          + (f" (sgemm peak scales {peak[threads] / peak[1]:.2f}x)" if 1 in peak else ""))

@@ -1,0 +1,68 @@
+"""Where a training step's time goes, per op: reads `perf script` output of a bench_step run
+recorded with call graphs (tests/bench/profile.sh), charges each sample to the innermost core
+op on its stack (a matrix product's OpenBLAS time to the op that called it), and prints per
+op its share of the step and milliseconds per step, one column per run so that two builds
+(before/after) sit side by side.
+Usage: profile.py LABEL=PERF_SCRIPT_FILE:IMG_PER_S:BATCH ..."""
+import collections
+import re
+import sys
+
+# The ops a step is made of (core/ops.h, core/optim.h, the masker); a sample whose stack holds
+# none of them but one of STEP's frames is the step's own glue.
+OPS = re.compile(r"^(\w+_(forward|backward)|adamw_step|clip_grad_norm|simmim_mask|model_zero_grad)$")
+STEP = {"model_forward", "model_backward", "vit_forward", "vit_backward"}
+
+
+def samples(path):
+    """Yields (tid, [symbols from leaf to root]) per sample."""
+    tid, stack = None, []
+    for line in open(path, errors="replace"):
+        if not line.strip():
+            if tid is not None:
+                yield tid, stack
+            tid, stack = None, []
+        elif not line.startswith("\t"):
+            tid = line.split()[0]
+        else:
+            parts = line.split(None, 1)
+            stack.append(parts[1].strip() if len(parts) > 1 else "?")
+    if tid is not None:
+        yield tid, stack
+
+
+def charge(path):
+    """op → samples, counting only samples taken inside the timed steps' ops, plus the worker
+    threads' samples outside any op (OpenMP waiting at barriers: poor scaling shows here)."""
+    counts, main_tid = collections.Counter(), None
+    for tid, stack in samples(path):
+        main_tid = main_tid or tid
+        names = [re.sub(r"\._omp_fn\.\d+$", "", s.split("+")[0]) for s in stack]
+        op = next((n for n in names if OPS.match(n)), None)
+        if op:
+            counts[op] += 1
+        elif tid != main_tid and "start_thread" in names and "main" not in names:
+            counts["(worker thread waiting)"] += 1
+        elif STEP & set(names):
+            counts["(step glue)"] += 1
+    return counts
+
+
+def main():
+    runs = []
+    for arg in sys.argv[1:]:
+        label, rest = arg.split("=", 1)
+        path, img_per_s, batch = rest.rsplit(":", 2)
+        runs.append((label, charge(path), int(batch) / float(img_per_s) * 1000))
+    ops = sorted({op for _, c, _ in runs for op in c}, key=lambda op: -runs[-1][1][op])
+    print(f"{'op':<28}" + "".join(f"{label + ' ms':>14}{'%':>7}" for label, _, _ in runs))
+    for op in ops:
+        cells = ""
+        for _, counts, step_ms in runs:
+            share = counts[op] / sum(counts.values())
+            cells += f"{share * step_ms:>14.1f}{100 * share:>6.1f}%"
+        print(f"{op:<28}{cells}")
+    print(f"{'step (measured)':<28}" + "".join(f"{ms:>14.1f}{'':>7}" for _, _, ms in runs))
+
+
+main()
