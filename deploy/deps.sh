@@ -2,7 +2,8 @@
 # Installs the Debian packages simmimd needs, only those missing.
 #   deploy/deps.sh          build + test packages
 #   deploy/deps.sh --check  exit 1 if any build/test package is missing, install nothing
-#   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick)
+#   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick) and linux-perf
+#                           (tests/bench/profile.sh)
 set -euo pipefail
 
 packages=(build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev
@@ -15,7 +16,7 @@ check_only=0
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
-    --dev) packages+=(python3-torch) ;;
+    --dev) packages+=(python3-torch linux-perf) ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

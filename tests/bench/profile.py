@@ -32,13 +32,17 @@ def samples(path):
 
 
 def charge(path):
-    """op → samples, counting only samples taken inside the timed steps' ops, plus the worker
-    threads' samples outside any op (OpenMP waiting at barriers: poor scaling shows here)."""
+    """op → samples, counting only samples taken inside the steps' ops, plus the worker
+    threads' samples outside any op (OpenMP waiting at barriers: poor scaling shows here).
+    Page faults are left out: they are the first touch of the activations in the warm-up
+    steps, once per run, not part of a step."""
     counts, main_tid = collections.Counter(), None
     for tid, stack in samples(path):
         main_tid = main_tid or tid
         names = [re.sub(r"\._omp_fn\.\d+$", "", s.split("+")[0]) for s in stack]
         op = next((n for n in names if OPS.match(n)), None)
+        if "asm_exc_page_fault" in names:
+            continue
         if op:
             counts[op] += 1
         elif tid != main_tid and "start_thread" in names and "main" not in names:

@@ -13,7 +13,7 @@ args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--preset fmnist-q --kind pretrain --batch 256 --threads 2)
 out=build/profile
 mkdir -p "$out"
-command -v perf >/dev/null || { echo "profile.sh: needs linux-perf (apt-get install linux-perf)" >&2; exit 1; }
+deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 
 # profile LABEL BENCH_STEP_BINARY → LABEL=script:img_per_s:batch on stdout
 profile() {

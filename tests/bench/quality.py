@@ -100,6 +100,11 @@ def epoch_losses(api, job_id, steps_per_epoch):
     return [round(s / n, 4) for _, (s, n) in sorted(sums.items())]
 
 
+def top1_by_epoch(api, job_id):
+    """Test-set top-1 after each fine-tuning epoch, from the evaluation points."""
+    return [m["top1"] for m in api.call("GET", f"/api/v1/jobs/{job_id}/metrics")["metrics"] if "top1" in m]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", default="http://127.0.0.1:8080")
@@ -130,6 +135,7 @@ def main():
         wall += job["duration_s"]
         images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
+                        "top1_by_epoch": top1_by_epoch(api, job["id"]),
                         "pretrain_loss_by_epoch": pre_losses, "wall_s": round(wall, 1),
                         "img_per_s": round(images / wall, 1) if wall else None,
                         "seed": args.seed, "job_ids": [p for p in [pretrained.get(pre_key, {}).get("id")] if p] + [job["id"]],
@@ -147,11 +153,19 @@ def save(out, result):
     merged = [r for r in existing if (r["recipe"], r.get("seed", 0)) != (result["recipe"], result["seed"])]
     merged.append(result)
     json.dump(merged, open(out, "w"), indent=1)
+    write_table(out, merged)
+
+
+def write_table(out, merged):
     with open(os.path.splitext(out)[0] + ".md", "w") as f:
-        f.write("| recipe | seed | top-1 % | pretraining loss by epoch | wall s | img/s | date |\n|---|---|---|---|---|---|---|\n")
+        f.write("| recipe | seed | top-1 % | top-1 at epochs 5/10/15/20/… | pretraining loss by epoch "
+                "| wall s | img/s | date |\n|---|---|---|---|---|---|---|---|\n")
         for r in merged:
             losses = ", ".join(f"{x:.3f}" for x in r["pretrain_loss_by_epoch"] or []) or "—"
-            f.write(f"| {r['recipe']} | {r.get('seed', 0)} | {r['top1']:.2f} | {losses} | {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
+            every5 = " / ".join(f"{x:.2f}" for x in r.get("top1_by_epoch", [])[4::5]) or "—"
+            f.write(f"| {r['recipe']} | {r.get('seed', 0)} | {r['top1']:.2f} | {every5} | {losses} "
+                    f"| {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
 
 
-main()
+if __name__ == "__main__":
+    main()
