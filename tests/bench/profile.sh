@@ -11,7 +11,7 @@ before=
 if [ "${1:-}" = --before ]; then before=$2; shift 2; fi
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--preset fmnist-q --kind pretrain --batch 256 --threads 2)
-out=build/profile
+out=build/profile/$(echo "${args[*]}" | tr -c 'a-zA-Z0-9.\n-' _)
 mkdir -p "$out"
 deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 
