@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "checkpoint.h"
+#include "pins.h"
 #include "spec.h"
 #include "store.h"
 
@@ -147,15 +148,11 @@ static int adopt_checkpoint_model(Request *r, JobSpec *spec, const Resolved *res
     return rc ? -1 : 0;
 }
 
-// The starting checkpoint, hard-linked under state_dir/pinned: the pretraining job may rotate
-// its checkpoints away (keep_checkpoints) or be deleted before this job starts.
+// The starting checkpoint, pinned for the job (pins.h).
 static int pin_checkpoint(Request *r, Resolved *res)
 {
-    char dir[SPEC_PATH_MAX], pinned[SPEC_PATH_MAX];
-    if (path_printf(dir, sizeof dir, "%s/pinned", r->app->state_dir) ||
-        path_printf(pinned, sizeof pinned, "%s/checkpoint-%ld.safetensors", dir, res->checkpoint_id) ||
-        (mkdir(dir, 0755) && errno != EEXIST) ||
-        (link(res->checkpoint_path, pinned) && errno != EEXIST)) {
+    char pinned[SPEC_PATH_MAX];
+    if (pins_link(r->app->state_dir, res->checkpoint_id, res->checkpoint_path, pinned, sizeof pinned)) {
         reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", res->checkpoint_id,
                     strerror(errno));
         return -1;
@@ -259,9 +256,11 @@ void api_jobs_create(Request *r)
     else if (spec_parse(r->body, r->body_len, spec, &se))
         reply_spec_error(r, 400, &se);
     else if (resolve_dataset(r, spec, res) == 0 && resolve_init_from(r, spec, res) == 0 &&
-             check_spec_dataset(r, spec, &res->dataset) == 0 &&
-             (!res->checkpoint_id || pin_checkpoint(r, res) == 0))
-        create_job(r, spec, res);
+             check_spec_dataset(r, spec, &res->dataset) == 0) {
+        pins_lock();
+        if (!res->checkpoint_id || pin_checkpoint(r, res) == 0) create_job(r, spec, res);
+        pins_unlock();
+    }
     free(spec);
     free(res);
 }

@@ -58,6 +58,9 @@ int store_jobs_in_state(Db *db, JobState s, long **ids);
 // Finished jobs only (STORE_CONFLICT otherwise, and while a queued, running or paused job
 // starts from one of its checkpoints); removes its rows; the caller removes files.
 int store_job_delete(Db *db, long id);
+// STORE_OK if a queued, running or paused job's file-form spec names `path`, else
+// STORE_NOT_FOUND (or an error).
+int store_job_uses_file(Db *db, const char *path);
 // {"queued": n, "running": n, ...}
 json_t *store_job_counts_json(Db *db);
 

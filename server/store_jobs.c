@@ -325,6 +325,19 @@ static int job_delete(sqlite3 *c, long id)
     return rc < 0 ? rc : STORE_OK;
 }
 
+int store_job_uses_file(Db *db, const char *path)
+{
+    char live[128];
+    state_list(LIVE_STATES, live, sizeof live);
+    long found;
+    db_lock(db);
+    int rc = sql_long(db_sqlite(db), &found,
+                      "SELECT 1 FROM jobs WHERE instr(?, ',' || state || ',') > 0 "
+                      "AND instr(child_spec, ?) > 0 LIMIT 1", "ss", live, path);
+    db_unlock(db);
+    return rc;
+}
+
 int store_job_delete(Db *db, long id)
 {
     db_lock(db);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "pins.h"
 #include "store.h"
 
 enum { MAX_CHILDREN = 64, LINE_MAX_BYTES = 1 << 16, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
@@ -278,6 +279,7 @@ static void reap(Supervisor *s, int index)
     close(c->out_fd);
     finish_child(s, c, status);
     s->children[index] = s->children[--s->child_count];
+    pins_sweep(s->cfg.state_dir, s->db);
 }
 
 // --- the thread --------------------------------------------------------------------------
@@ -348,6 +350,7 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
     s->hub = hub;
     pthread_mutex_init(&s->lock, NULL);
     recover_running_jobs(s);
+    pins_sweep(s->cfg.state_dir, s->db);
     if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
         snprintf(err, errlen, "supervisor: cannot start its thread");
         close(s->wake_pipe[0]), close(s->wake_pipe[1]);
@@ -405,7 +408,10 @@ int supervisor_cancel(Supervisor *s, long job_id)
     if (c) ask_child(c, ASK_CANCEL);
     else rc = store_job_transition(s->db, job_id, STATE_BIT(JOB_QUEUED) | STATE_BIT(JOB_PAUSED), JOB_CANCELLED, 0);
     pthread_mutex_unlock(&s->lock);
-    if (!c && rc == STORE_OK) supervisor_announce_state(s, job_id);
+    if (!c && rc == STORE_OK) {
+        supervisor_announce_state(s, job_id);
+        pins_sweep(s->cfg.state_dir, s->db);
+    }
     return rc;
 }
 

@@ -155,6 +155,13 @@ wait_state "$queued_ft" succeeded 120
 report "a queued fine-tuning job keeps its starting checkpoint when the source file goes" \
   $([ $? = 0 ] && echo 1 || echo 0) "$(api GET /api/v1/jobs/$queued_ft | json state) $(api GET /api/v1/jobs/$queued_ft | json error)"
 mv "$tmp/moved.safetensors" "$src"
+for _ in $(seq 50); do
+  pins=$(find "$state/pinned" -name '*.safetensors' | wc -l)
+  [ "$pins" = 0 ] && break
+  sleep 0.1
+done
+report "a pinned starting checkpoint is released once no unfinished job starts from it" \
+  $([ "$pins" = 0 ] && echo 1 || echo 0) "$pins pinned files left"
 
 # --- kill -9 and restart ----------------------------------------------------------------
 long=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm-small\", $small,
