@@ -1,6 +1,7 @@
-// The layer operations; see ops.h for shapes. Work splits over OpenMP threads by rows (or by
-// output columns for reductions over rows), so each output element is computed by one thread
-// in a fixed order and results do not depend on the thread count.
+// The layer operations; see ops.h for shapes. Work splits over OpenMP threads by rows (and
+// reductions over rows by output columns, or into a fixed number of row parts added in
+// order), so each output element is computed in a fixed order and results do not depend on
+// the thread count.
 #include "ops.h"
 #include "vecmath.h"
 
@@ -18,14 +19,31 @@ void ops_set_threads(int threads)
 
 int ops_threads(void) { return omp_get_max_threads(); }
 
-// The share [*begin, *end) of n items that thread `tid` of `nthreads` owns.
-static void thread_share(long n, long *begin, long *end)
+// The boundary between thread t − 1's and thread t's shares of n items: t/nthreads of the
+// way, rounded to the nearest multiple of `align` (0 and n at the ends).
+static long share_boundary(long n, long align, int t, int nthreads)
+{
+    if (t >= nthreads) return n;
+    long at = (n * t / nthreads + align / 2) / align * align;
+    return at < n ? at : n;
+}
+
+// The share [*begin, *end) of n items that the calling thread owns, its boundaries on
+// multiples of `align`.
+static void thread_share_aligned(long n, long align, long *begin, long *end)
 {
     int nthreads = omp_get_num_threads(), tid = omp_get_thread_num();
-    long chunk = n / nthreads, extra = n % nthreads;
-    *begin = tid * chunk + (tid < extra ? tid : extra);
-    *end = *begin + chunk + (tid < extra ? 1 : 0);
+    *begin = share_boundary(n, align, tid, nthreads);
+    *end = share_boundary(n, align, tid + 1, nthreads);
 }
+
+static void thread_share(long n, long *begin, long *end) { thread_share_aligned(n, 1, begin, end); }
+
+// OpenBLAS rounds a row of a product (a column, in its column-major view) differently
+// depending on its place in the blocks of 12 it packs (3 × the ZEN kernels' unroll of 4);
+// products split between threads at multiples of 12 round every element as one call does, so
+// results do not depend on the thread count (tests/unit/test_threads.c).
+enum { MATMUL_SPLIT_ALIGN = 12 };
 
 // sums[c0..c1) += the column sums of x[R, N], in row order. A block of columns is summed in
 // registers: accumulating straight into sums (which may alias x, as far as the compiler knows)
@@ -50,7 +68,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 #pragma omp parallel
     {
         long r0, r1;
-        thread_share(M, &r0, &r1);
+        thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
         if (r1 > r0) {
             float beta = 0.0f;
             if (bias) {
@@ -70,24 +88,15 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
     {
         long r0, r1, c0, c1;
         if (dinp) {
-            thread_share(M, &r0, &r1);
+            thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
             if (r1 > r0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
                             dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
         }
-        // dweight splits along its longer side: every thread packs the whole of the operand
-        // along the other side, so that side should be the narrower one.
-        if (N >= K) {
-            thread_share(N, &c0, &c1);
-            if (c1 > c0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), K, M, 1.0f,
-                            dout + c0, N, inp, K, 1.0f, dweight + c0 * K, K);
-        } else {
-            thread_share(K, &c0, &c1);
-            if (c1 > c0)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, (int)(c1 - c0), M, 1.0f,
-                            dout, N, inp + c0, K, 1.0f, dweight + c0, K);
-        }
+        thread_share_aligned(N, MATMUL_SPLIT_ALIGN, &c0, &c1);
+        if (c1 > c0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(c1 - c0), K, M, 1.0f,
+                        dout + c0, N, inp, K, 1.0f, dweight + c0 * K, K);
         if (dbias) {
             thread_share(N, &c0, &c1);
             add_column_sums(dbias, dout, M, N, c0, c1);
