@@ -2,7 +2,8 @@
 waits for them, and writes tests/bench/results/quality.json (a list of {recipe, top1,
 pretrain_loss_by_epoch, wall_s, img_per_s, date, machine}) and a readable table beside it.
 
-Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] RECIPE...
+Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] [--priority 0] RECIPE...
+(--priority: the jobs' scheduling priority, e.g. -1 to queue a second seed behind a first run)
 Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
          scratch-ft20-6k-nold, simmim-p5-ft20-6k, simmim-p5-ft20-6k-nold, simmim-p50-ft30,
          scratch-ft30-nold. A recipe's pretraining job is shared by the recipes that need it.
@@ -110,11 +111,12 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8080")
     ap.add_argument("--token", default=os.environ.get("SIMMIMD_TOKEN"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--priority", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
     ap.add_argument("recipes", nargs="+", choices=sorted(RECIPES))
     args = ap.parse_args()
     api = Api(args.url, args.token)
-    seed = {"train": {"seed": args.seed}}
+    seed = {"train": {"seed": args.seed}, "priority": args.priority}
     pretrained = {}
     results = []
     for recipe in args.recipes:
