@@ -117,23 +117,38 @@ def main():
     args = ap.parse_args()
     api = Api(args.url, args.token)
     seed = {"train": {"seed": args.seed}, "priority": args.priority}
+
+    def pretrain_spec(pre_key):
+        return merge(merge(PRETRAIN[pre_key], {"name": f"pretrain-{pre_key}-seed{args.seed}"}), seed)
+
+    def finetune_spec(recipe):
+        return merge(merge({"kind": "finetune", "name": f"{recipe}-seed{args.seed}"}, RECIPES[recipe][1]), seed)
+
+    # Everything that needs no other job is queued at once, in the order given, so the daemon
+    # never sits idle (or starts a lower-priority job) while a fine-tune waits to be submitted.
+    submitted = {}
+    for recipe in args.recipes:
+        pre_key = RECIPES[recipe][0]
+        if pre_key and pre_key not in submitted:
+            submitted[pre_key] = api.submit(pretrain_spec(pre_key))
+        elif not pre_key:
+            submitted[recipe] = api.submit(finetune_spec(recipe))
     pretrained = {}
     results = []
     for recipe in args.recipes:
-        pre_key, ft = RECIPES[recipe]
+        pre_key = RECIPES[recipe][0]
         pre_losses, wall, images = None, 0.0, 0
-        ft_spec = merge(merge({"kind": "finetune", "name": f"{recipe}-seed{args.seed}"}, ft), seed)
+        ft_spec = finetune_spec(recipe)
         if pre_key:
             if pre_key not in pretrained:
-                pre = api.submit(merge(merge(PRETRAIN[pre_key], {"name": f"pretrain-{pre_key}-seed{args.seed}"}), seed))
-                pretrained[pre_key] = wait(api, pre["id"])
+                pretrained[pre_key] = wait(api, submitted[pre_key]["id"])
             pj = pretrained[pre_key]
             spe = max(1, pj["progress"]["total"] // pj["spec"]["train"]["epochs"])
             pre_losses = epoch_losses(api, pj["id"], spe)
             wall += pj["duration_s"]
             images += pj["progress"]["total"] * pj["spec"]["train"]["batch_size"]
             ft_spec = merge(ft_spec, {"finetune": {"init_from": pj["id"]}})
-        job = wait(api, api.submit(ft_spec)["id"])
+        job = wait(api, (submitted.get(recipe) or api.submit(ft_spec))["id"])
         wall += job["duration_s"]
         images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
