@@ -2,6 +2,7 @@
 // parameter table, initialisation, and the forward/backward entry points that tie the
 // encoder (vit.c) to the pretraining (simmim.c) or classification (classifier.c) head.
 #include "model.h"
+#include "ops.h"
 
 #include <sys/mman.h>
 
@@ -102,7 +103,9 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
     return n;
 }
 
-static void layout_acts(const ModelConfig *cfg, int B, Carver *c, Acts *out, BlockActs *blocks)
+// `threads`: how many threads the attention ops may use, each with its own scratch.
+static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, Acts *out,
+                        BlockActs *blocks)
 {
     size_t D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
     size_t H = model_mlp_hidden(cfg), heads = cfg->num_heads, BT = (size_t)B * T;
@@ -151,7 +154,7 @@ static void layout_acts(const ModelConfig *cfg, int B, Carver *c, Acts *out, Blo
     a.dln = carve(c, BT * D);
     a.datty = carve(c, BT * D);
     a.dqkv = carve(c, BT * 3 * D);
-    a.datt = carve(c, (size_t)B * heads * T * T);
+    a.attention_scratch = carve(c, threads * attention_scratch_floats(T, D / heads));
     a.dhidden = carve(c, BT * H);
     a.dpatch_out = carve(c, BN * D);
     if (out) {
@@ -166,7 +169,7 @@ size_t model_memory_bytes(const ModelConfig *cfg, int batch)
 {
     Carver params = {0}, acts = {.align = ACT_ALIGN};
     layout_params(cfg, &params, NULL, NULL, NULL);
-    layout_acts(cfg, batch, &acts, NULL, NULL);
+    layout_acts(cfg, batch, ops_threads(), &acts, NULL, NULL);
     double floats = 2.0 * params.used_estimate + acts.used_estimate;
     if (floats * sizeof(float) > 0x1p60) return 0;
     return (2 * params.used + acts.used) * sizeof(float);
@@ -211,9 +214,10 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     }
     m->cfg = *cfg;
     m->batch = batch;
+    m->attention_threads = ops_threads();
     Carver count = {0}, acts_count = {.align = ACT_ALIGN};
     m->num_tensors = layout_params(cfg, &count, NULL, NULL, NULL);
-    layout_acts(cfg, batch, &acts_count, NULL, NULL);
+    layout_acts(cfg, batch, m->attention_threads, &acts_count, NULL, NULL);
     m->num_params = count.used;
     m->acts_floats = acts_count.used;
     m->info = calloc(m->num_tensors, sizeof *m->info);
@@ -232,7 +236,7 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     Carver ac = {.base = m->acts_mem, .align = ACT_ALIGN};
     layout_params(cfg, &pc, &m->params, pb, m->info);
     layout_params(cfg, &gc, &m->grads, gb, NULL);
-    layout_acts(cfg, batch, &ac, &m->acts, ab);
+    layout_acts(cfg, batch, m->attention_threads, &ac, &m->acts, ab);
     m->label_smoothing = 0.0f;
     return 0;
 }

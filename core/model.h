@@ -47,7 +47,7 @@ typedef struct {
     float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred;        // pretraining
     float *pooled, *fcn, *fcn_mean, *fcn_rstd, *logits, *probs;    // classification
     // backward scratch, shared by all blocks
-    float *dres, *dbranch, *dln, *datty, *dqkv, *datt, *dhidden;
+    float *dres, *dbranch, *dln, *datty, *dqkv, *attention_scratch, *dhidden;
     float *dpatch_out, *dlnf, *dtokens, *dpred, *ddec, *dpooled, *dfcn, *dlogits;
 } Acts;
 
@@ -63,6 +63,7 @@ typedef struct {
 typedef struct {
     ModelConfig cfg;
     int batch;              // activation capacity
+    int attention_threads;  // threads the attention scratch serves (ops_threads() at creation)
     int loss_full_image;    // pretraining loss scope: 0 masked area, 1 full image
     float label_smoothing;  // classification
     ParamInfo *info;

@@ -242,63 +242,6 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         }
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H)
-{
-    int hd = D / H;
-    float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for
-    for (long bh = 0; bh < (long)B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        float *p = att + bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, 3 * D, k, 3 * D,
-                    0.0f, p, T);
-        for (int i = 0; i < T; i++) {
-            float *row = p + (long)i * T, mx = row[0], sum = 0.0f;
-            for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < T; j++) {
-                row[j] = vec_expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < T; j++) row[j] *= inv;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, 3 * D,
-                    0.0f, out + b * T * D + h * hd, D);
-    }
-}
-
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int D, int H)
-{
-    int hd = D / H;
-    float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for
-    for (long bh = 0; bh < (long)B * H; bh++) {
-        long b = bh / H, h = bh % H;
-        const float *q = qkv + b * T * 3 * D + h * hd, *k = q + D, *v = q + 2 * D;
-        const float *p = att + bh * T * T, *dy = dout + b * T * D + h * hd;
-        float *dq = dqkv + b * T * 3 * D + h * hd, *dk = dq + D, *dv = dq + 2 * D;
-        float *dp = datt + bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dy, D, v, 3 * D,
-                    0.0f, dp, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dy, D, 0.0f,
-                    dv, 3 * D);
-        // Softmax backward: ds = p·(dp − Σ_j p·dp), in place.
-        for (int i = 0; i < T; i++) {
-            const float *prow = p + (long)i * T;
-            float *row = dp + (long)i * T, dot = 0.0f;
-            for (int j = 0; j < T; j++) dot += prow[j] * row[j];
-            for (int j = 0; j < T; j++) row[j] = prow[j] * (row[j] - dot);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dp, T, k, 3 * D,
-                    0.0f, dq, 3 * D);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dp, T, q, 3 * D,
-                    0.0f, dk, 3 * D);
-    }
-}
-
 void gelu_forward(float *out, const float *inp, long n)
 {
 #pragma omp parallel

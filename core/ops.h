@@ -2,10 +2,12 @@
 // _forward and a _backward; shapes are in the comments, row-major, B = batch, T = tokens
 // (1 + N, cls first), N = patches, D = embed dim. Backward functions accumulate (+=) into
 // parameter gradients and overwrite activation gradients unless a comment says otherwise.
-// Every matrix product is a cblas_sgemm; work is split across OpenMP threads, each calling
+// Every matrix product but attention's is a cblas_sgemm; work is split across OpenMP threads, each calling
 // a single-threaded OpenBLAS.
 #ifndef SIMMIM_OPS_H
 #define SIMMIM_OPS_H
+
+#include <stddef.h>
 
 // Sets the number of threads the ops use (0 = all cores) and makes OpenBLAS single-threaded
 // per call, since the ops split work across threads themselves.
@@ -45,13 +47,17 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int R, int D);
 
-// Multi-head softmax attention on a fused qkv.
+// Multi-head softmax attention on a fused qkv (attention.c).
 // qkv [B, T, 3D] (columns [q | k | v], head h = columns h·hd..(h+1)·hd of each)
 // → att [B, H, T, T] (softmax probabilities, kept), out [B, T, D]
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H);
-// dqkv [B, T, 3D] = ...; datt [B, H, T, T] is scratch
-void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int D, int H);
+// scratch holds attention_scratch_floats(T, hd) floats for each of scratch_threads threads;
+// the ops use no more threads than that.
+size_t attention_scratch_floats(int T, int hd);
+void attention_forward(float *out, float *att, float *scratch, int scratch_threads,
+                       const float *qkv, int B, int T, int D, int H);
+// dqkv [B, T, 3D] = ...
+void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout,
+                        const float *qkv, const float *att, int B, int T, int D, int H);
 
 // Exact GELU, x·Φ(x) with the erf form. inp, out [n]
 void gelu_forward(float *out, const float *inp, long n);

@@ -36,7 +36,8 @@ static void block_forward(Model *m, int l, const float *x)
     int H = model_mlp_hidden(&m->cfg), BT = B * T;
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, BT, D);
     matmul_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, BT, D, 3 * D);
-    attention_forward(a->atty, a->att, a->qkv, B, T, D, m->cfg.num_heads);
+    attention_forward(a->atty, a->att, m->acts.attention_scratch, m->attention_threads, a->qkv, B, T,
+                      D, m->cfg.num_heads);
     matmul_forward(a->res1, a->atty, p->proj_w, p->proj_b, BT, D, D);
     residual_forward(a->res1, x, a->res1, drop_scale(m, l, 0), B, (long)T * D);
     layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, BT, D);
@@ -91,7 +92,8 @@ static void block_backward(Model *m, int l, const float *x)
     layernorm_backward(s->dres, g->ln2_w, g->ln2_b, s->dln, a->res1, p->ln2_w, a->ln2_mean,
                        a->ln2_rstd, BT, D);
     matmul_backward(s->datty, g->proj_w, g->proj_b, branch_grad(m, l, 0), a->atty, p->proj_w, BT, D, D);
-    attention_backward(s->dqkv, s->datt, s->datty, a->qkv, a->att, B, T, D, m->cfg.num_heads);
+    attention_backward(s->dqkv, s->attention_scratch, m->attention_threads, s->datty, a->qkv, a->att,
+                       B, T, D, m->cfg.num_heads);
     matmul_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, BT, D, 3 * D);
     layernorm_backward(s->dres, g->ln1_w, g->ln1_b, s->dln, x, p->ln1_w, a->ln1_mean, a->ln1_rstd,
                        BT, D);

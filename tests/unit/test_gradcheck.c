@@ -274,14 +274,14 @@ static void test_layernorm(void)
 }
 
 typedef struct {
-    float *out, *att, *qkv, *R;
+    float *out, *att, *scratch, *qkv, *R;
     int B, T, D, H;
 } AttentionCase;
 
 static double attention_objective(const void *ctx)
 {
     const AttentionCase *c = ctx;
-    attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->D, c->H);
+    attention_forward(c->out, c->att, c->scratch, ops_threads(), c->qkv, c->B, c->T, c->D, c->H);
     return dot(c->out, c->R, (size_t)c->B * c->T * c->D);
 }
 
@@ -290,11 +290,12 @@ static void test_attention(void)
     Pool pool = {0};
     int B = 2, T = 7, D = 12, H = 3; // T not a power of 2, head dim 4
     AttentionCase c = {.out = zeros(&pool, B * T * D), .att = zeros(&pool, B * H * T * T),
+                       .scratch = zeros(&pool, ops_threads() * attention_scratch_floats(T, D / H)),
                        .qkv = randn(&pool, B * T * 3 * D, 0, 1), .R = randn(&pool, B * T * D, 0, 1),
                        .B = B, .T = T, .D = D, .H = H};
-    float *dqkv = grad_buffer(&pool, B * T * 3 * D), *datt = zeros(&pool, B * H * T * T);
+    float *dqkv = grad_buffer(&pool, B * T * 3 * D);
     attention_objective(&c);
-    attention_backward(dqkv, datt, c.R, c.qkv, c.att, B, T, D, H);
+    attention_backward(dqkv, c.scratch, ops_threads(), c.R, c.qkv, c.att, B, T, D, H);
     Wrt wrt[] = {{"qkv", c.qkv, dqkv, B * T * 3 * D, 0}};
     // Three times the usual sample: q, k and v columns of every head should be hit.
     check_gradients("attention", attention_objective, &c, wrt, 1, 3 * MAX_SAMPLE);
