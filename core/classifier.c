@@ -26,7 +26,8 @@ void classifier_head_backward(Model *m)
     Acts *a = &m->acts;
     int B = m->in.size, N = model_num_patches(c), D = c->embed_dim, K = c->num_classes;
     crossentropy_backward(a->dlogits, a->probs, m->in.labels, m->label_smoothing, B, K);
-    matmul_backward(a->dfcn, g->head_w, g->head_b, a->dlogits, a->fcn, p->head_w, B, D, K);
+    matmul_backward(a->dfcn, g->head_w, g->head_b, a->weight_grad_scratch, a->dlogits, a->fcn,
+                    p->head_w, B, D, K);
     memset(a->dpooled, 0, sizeof(float) * (size_t)B * D); // layernorm_backward accumulates
     layernorm_backward(a->dpooled, g->fc_norm_w, g->fc_norm_b, a->dfcn, a->pooled, p->fc_norm_w,
                        a->fcn_mean, a->fcn_rstd, B, D);

@@ -103,6 +103,22 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
     return n;
 }
 
+// The largest scratch any of the model's matmul_backward calls needs.
+static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
+{
+    int D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
+    int H = model_mlp_hidden(cfg), BT = B * T, BN = B * N;
+    int dec_dim = cfg->in_chans * cfg->patch_size * cfg->patch_size;
+    int shapes[][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
+                       {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
+    size_t most = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        size_t floats = matmul_backward_scratch_floats(shapes[i][0], shapes[i][1], shapes[i][2]);
+        most = floats > most ? floats : most;
+    }
+    return most;
+}
+
 // `threads`: how many threads the attention ops may use, each with its own scratch.
 static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, Acts *out,
                         BlockActs *blocks)
@@ -155,6 +171,7 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
     a.datty = carve(c, BT * D);
     a.dqkv = carve(c, BT * 3 * D);
     a.attention_scratch = carve(c, threads * attention_scratch_floats(T, D / heads));
+    a.weight_grad_scratch = carve(c, weight_grad_scratch_floats(cfg, B));
     a.dhidden = carve(c, BT * H);
     a.dpatch_out = carve(c, BN * D);
     if (out) {

@@ -47,7 +47,7 @@ typedef struct {
     float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred;        // pretraining
     float *pooled, *fcn, *fcn_mean, *fcn_rstd, *logits, *probs;    // classification
     // backward scratch, shared by all blocks
-    float *dres, *dbranch, *dln, *datty, *dqkv, *attention_scratch, *dhidden;
+    float *dres, *dbranch, *dln, *datty, *dqkv, *attention_scratch, *weight_grad_scratch, *dhidden;
     float *dpatch_out, *dlnf, *dtokens, *dpred, *ddec, *dpooled, *dfcn, *dlogits;
 } Acts;
 

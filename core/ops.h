@@ -18,17 +18,20 @@ int ops_threads(void);
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int M, int K, int N);
 // dinp[M,K] = dout·weight (skipped if dinp is NULL); dweight[N,K] += doutᵀ·inp;
-// dbias[N] += column sums of dout (skipped if NULL)
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                     const float *inp, const float *weight, int M, int K, int N);
+// dbias[N] += column sums of dout (skipped if NULL). scratch holds
+// matmul_backward_scratch_floats(M, K, N) floats (partial sums of dweight).
+size_t matmul_backward_scratch_floats(int M, int K, int N);
+void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+                     const float *dout, const float *inp, const float *weight, int M, int K, int N);
 
 // Patch embedding: a p×p stride-p convolution as im2col + GEMM.
 // images [B,C,S,S] → patches [B·N, C·p·p] (im2col, kept for backward) → out [B·N, D]
 void patch_embed_forward(float *out, float *patches, const float *images, const float *weight,
                          const float *bias, int B, int C, int S, int p, int D);
-// dweight [D, C·p·p] += ..., dbias [D] += ... (the images need no gradient)
-void patch_embed_backward(float *dweight, float *dbias, const float *dout, const float *patches,
-                          int B, int N, int patch_dim, int D);
+// dweight [D, C·p·p] += ..., dbias [D] += ... (the images need no gradient); scratch as
+// matmul_backward's for (B·N, C·p·p, D)
+void patch_embed_backward(float *dweight, float *dbias, float *scratch, const float *dout,
+                          const float *patches, int B, int N, int patch_dim, int D);
 
 // Token embedding: x[b,0] = cls + pos[0]; x[b,1+n] = e·(1−w) + mask_token·w + pos[1+n] with
 // w = token_mask[b,n] ∈ {0,1} (token_mask NULL: no masking).

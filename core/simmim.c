@@ -32,8 +32,8 @@ void simmim_head_backward(Model *m)
     l1_loss_backward(a->dpred, a->pred, m->in.images, m->loss_full_image ? NULL : m->in.token_mask,
                      B, c->in_chans, c->img_size, c->patch_size);
     pixel_shuffle_backward(a->ddec, a->dpred, B, c->in_chans, c->img_size, c->patch_size);
-    matmul_backward(a->dlnf, g->decoder_w, g->decoder_b, a->ddec, a->lnf, p->decoder_w, B * N, D,
-                    dec_dim);
+    matmul_backward(a->dlnf, g->decoder_w, g->decoder_b, a->weight_grad_scratch, a->ddec, a->lnf,
+                    p->decoder_w, B * N, D, dec_dim);
     // layernorm_backward and patch_tokens_backward accumulate into their input gradients.
     memset(a->dtokens, 0, sizeof(float) * (size_t)B * N * D);
     layernorm_backward(a->dtokens, g->norm_w, g->norm_b, a->dlnf, a->tokens, p->norm_w,

@@ -86,15 +86,18 @@ static void block_backward(Model *m, int l, const float *x)
     Acts *s = &m->acts;
     int B = m->in.size, T = model_num_tokens(&m->cfg), D = m->cfg.embed_dim;
     int H = model_mlp_hidden(&m->cfg), BT = B * T;
-    matmul_backward(s->dhidden, g->fc2_w, g->fc2_b, branch_grad(m, l, 1), a->gelu, p->fc2_w, BT, H, D);
+    float *scratch = s->weight_grad_scratch;
+    matmul_backward(s->dhidden, g->fc2_w, g->fc2_b, scratch, branch_grad(m, l, 1), a->gelu, p->fc2_w,
+                    BT, H, D);
     gelu_backward(s->dhidden, a->fc1, s->dhidden, (long)BT * H);
-    matmul_backward(s->dln, g->fc1_w, g->fc1_b, s->dhidden, a->ln2, p->fc1_w, BT, D, H);
+    matmul_backward(s->dln, g->fc1_w, g->fc1_b, scratch, s->dhidden, a->ln2, p->fc1_w, BT, D, H);
     layernorm_backward(s->dres, g->ln2_w, g->ln2_b, s->dln, a->res1, p->ln2_w, a->ln2_mean,
                        a->ln2_rstd, BT, D);
-    matmul_backward(s->datty, g->proj_w, g->proj_b, branch_grad(m, l, 0), a->atty, p->proj_w, BT, D, D);
+    matmul_backward(s->datty, g->proj_w, g->proj_b, scratch, branch_grad(m, l, 0), a->atty,
+                    p->proj_w, BT, D, D);
     attention_backward(s->dqkv, s->attention_scratch, m->attention_threads, s->datty, a->qkv, a->att,
                        B, T, D, m->cfg.num_heads);
-    matmul_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, BT, D, 3 * D);
+    matmul_backward(s->dln, g->qkv_w, g->qkv_b, scratch, s->dqkv, a->ln1, p->qkv_w, BT, D, 3 * D);
     layernorm_backward(s->dres, g->ln1_w, g->ln1_b, s->dln, x, p->ln1_w, a->ln1_mean, a->ln1_rstd,
                        BT, D);
 }
@@ -108,6 +111,6 @@ void vit_backward(Model *m)
         block_backward(m, l, l > 0 ? a->blocks[l - 1].res2 : a->x0);
     embed_backward(a->dpatch_out, m->grads.cls_token, m->grads.mask_token, m->grads.pos_embed,
                    a->dres, m->params.mask_token ? m->in.token_mask : NULL, B, N, D);
-    patch_embed_backward(m->grads.patch_w, m->grads.patch_b, a->dpatch_out, a->patches, B, N,
-                         model_patch_dim(c), D);
+    patch_embed_backward(m->grads.patch_w, m->grads.patch_b, a->weight_grad_scratch, a->dpatch_out,
+                         a->patches, B, N, model_patch_dim(c), D);
 }

@@ -169,10 +169,36 @@ static void test_matmul(void)
     float *dinp = grad_buffer(&pool, M * K), *dweight = grad_buffer(&pool, N * K);
     float *dbias = grad_buffer(&pool, N);
     matmul_objective(&c);
-    matmul_backward(dinp, dweight, dbias, c.R, c.inp, c.weight, M, K, N);
+    matmul_backward(dinp, dweight, dbias, NULL, c.R, c.inp, c.weight, M, K, N);
     Wrt wrt[] = {{"inp", c.inp, dinp, M * K, 0}, {"weight", c.weight, dweight, N * K, 1},
                  {"bias", c.bias, dbias, N, 1}};
     check_gradients("matmul", matmul_objective, &c, wrt, 3, MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+// Over thousands of rows the weight gradient is summed in row parts (some in scratch): it
+// must still be doutᵀ·inp added to what dweight held, compared here with a sum in double.
+static void test_matmul_weight_grad_parts(int M)
+{
+    Pool pool = {0};
+    int K = 20, N = 13;
+    float *dout = randn(&pool, M * N, 0, 1), *inp = randn(&pool, M * K, 0, 1);
+    float *dweight = randn(&pool, N * K, 0, 1), *before = zeros(&pool, N * K);
+    float *scratch = zeros(&pool, matmul_backward_scratch_floats(M, K, N) + 1);
+    memcpy(before, dweight, sizeof(float) * N * K);
+    matmul_backward(NULL, dweight, NULL, scratch, dout, inp, NULL, M, K, N);
+    double worst = 0.0, scale = 0.0;
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            double sum = before[n * K + k];
+            for (int m = 0; m < M; m++) sum += (double)dout[m * N + n] * inp[m * K + k];
+            worst = fmax(worst, fabs(dweight[n * K + k] - sum));
+            scale = fmax(scale, fabs(sum));
+        }
+    char name[64];
+    snprintf(name, sizeof name, "matmul weight gradient over %d rows", M);
+    test_report(worst <= 1e-5 * scale, name, "%zu floats of scratch, max |diff| %.2e vs max |sum| %.3g",
+                matmul_backward_scratch_floats(M, K, N), worst, scale);
     pool_free(&pool);
 }
 
@@ -200,7 +226,7 @@ static void test_patch_embed(void)
                         .R = randn(&pool, B * N * D, 0, 1), .B = B, .C = C, .S = S, .p = p, .D = D};
     float *dweight = grad_buffer(&pool, D * P), *dbias = grad_buffer(&pool, D);
     patch_embed_objective(&c);
-    patch_embed_backward(dweight, dbias, c.R, c.patches, B, N, P, D);
+    patch_embed_backward(dweight, dbias, NULL, c.R, c.patches, B, N, P, D);
     Wrt wrt[] = {{"weight", c.weight, dweight, D * P, 1}, {"bias", c.bias, dbias, D, 1}};
     check_gradients("patch_embed", patch_embed_objective, &c, wrt, 2, MAX_SAMPLE);
     pool_free(&pool);
@@ -664,6 +690,8 @@ int main(void)
     ops_set_threads(2);
     rng_seed(&rng, 20240611);
     test_matmul();
+    test_matmul_weight_grad_parts(3000);
+    test_matmul_weight_grad_parts(20000);
     test_patch_embed();
     test_embed(1);
     test_embed(0);
