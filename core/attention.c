@@ -1,10 +1,11 @@
 // Multi-head softmax attention, one (image, head) at a time per thread. Its six matrix
-// products are small — 65×65×32 for fmnist-q — and OpenBLAS spent more time per call
-// packing the operands than multiplying them, so they run on a register-blocked kernel of
-// our own: the right-hand operand is first copied into per-thread scratch, zero-padded to
-// whole vectors, and each block of output rows × vectors is summed in registers over the
-// whole inner dimension. Every output element is summed in index order by one thread, so
-// results do not depend on the thread count.
+// products are small — 65×65×32 for fmnist-q — and OpenBLAS spent as long per call packing
+// the operands as multiplying them, so they run on a register-blocked kernel of our own:
+// each block of output rows × vectors is summed in registers over the whole inner
+// dimension, the right-hand operand read in place when its rows are whole vectors and
+// otherwise (and always for the transposed k and v) from per-thread scratch. Every output
+// element is summed in index order by one thread, so results do not depend on the thread
+// count.
 #include "ops.h"
 #include "vecmath.h"
 
