@@ -106,11 +106,11 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
 // The largest scratch any of the model's matmul_backward calls needs.
 static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
 {
-    int D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
-    int H = model_mlp_hidden(cfg), BT = B * T, BN = B * N;
-    int dec_dim = cfg->in_chans * cfg->patch_size * cfg->patch_size;
-    int shapes[][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
-                       {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
+    long D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
+    long H = model_mlp_hidden(cfg), BT = B * T, BN = B * N;
+    long dec_dim = (long)cfg->in_chans * cfg->patch_size * cfg->patch_size;
+    long shapes[][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
+                        {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
     size_t most = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         size_t floats = matmul_backward_scratch_floats(shapes[i][0], shapes[i][1], shapes[i][2]);

@@ -58,7 +58,7 @@ static int weight_grad_parts(long M)
     return parts < 1 ? 1 : parts > ROW_PARTS ? ROW_PARTS : (int)parts;
 }
 
-size_t matmul_backward_scratch_floats(int M, int K, int N)
+size_t matmul_backward_scratch_floats(long M, long K, long N)
 {
     return (size_t)(weight_grad_parts(M) - 1) * N * K;
 }

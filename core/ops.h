@@ -20,7 +20,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 // dinp[M,K] = dout·weight (skipped if dinp is NULL); dweight[N,K] += doutᵀ·inp;
 // dbias[N] += column sums of dout (skipped if NULL). scratch holds
 // matmul_backward_scratch_floats(M, K, N) floats (partial sums of dweight).
-size_t matmul_backward_scratch_floats(int M, int K, int N);
+size_t matmul_backward_scratch_floats(long M, long K, long N);
 void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int M, int K, int N);
 
