@@ -220,10 +220,13 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     for (long r = 0; r < R; r++) {
         const float *x = inp + r * D;
         float *y = out + r * D;
+        // Vector partial sums: summed one element after another, each add waits for the last.
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (int d = 0; d < D; d++) m += x[d];
         m /= D;
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (int d = 0; d < D; d++) v += (x[d] - m) * (x[d] - m);
         v /= D;
         float s = 1.0f / sqrtf(v + 1e-6f);
@@ -246,6 +249,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         for (long r = (long)R * part / ROW_PARTS; r < r1; r++) {
             const float *x = inp + r * D, *dy = dout + r * D;
             float m = mean[r], s = rstd[r], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
             for (int d = 0; d < D; d++) {
                 float norm = (x[d] - m) * s, dnorm = dy[d] * weight[d];
                 dnorm_mean += dnorm;
