@@ -283,32 +283,53 @@ void gelu_forward(float *out, const float *inp, long n)
     }
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, long n)
+void gelu_backward(float *dinp, const float *inp, const float *out, const float *dout, long n)
 {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
 #pragma omp parallel
     {
         long i0, i1;
         thread_share(n, &i0, &i1);
-        for (long i = i0; i < i1; i++) {
-            float x = inp[i];
-            float pdf = inv_sqrt_2pi * vec_expf(-0.5f * x * x);
-            dinp[i] = dout[i] * (vec_normal_cdf(x) + x * pdf);
-        }
+        for (long i = i0; i < i1; i++) dinp[i] = dout[i] * vec_gelu_derivative(inp[i], out[i]);
     }
+}
+
+// The end of the run of elements from i (before `end`) that belong to one image of n
+// elements, and that image's scale in *s (1 without a scale). Loops over such runs keep the
+// division by n out of the per-element loop, which then vectorizes.
+static long image_run(long i, long end, long n, const float *scale, float *s)
+{
+    long image = i / n, run_end = (image + 1) * n;
+    *s = scale ? scale[image] : 1.0f;
+    return run_end < end ? run_end : end;
 }
 
 void residual_forward(float *out, const float *x, const float *branch, const float *scale,
                       int B, long n)
 {
-#pragma omp parallel for
-    for (long i = 0; i < (long)B * n; i++) out[i] = x[i] + (scale ? scale[i / n] : 1.0f) * branch[i];
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share((long)B * n, &i0, &i1);
+        for (long i = i0, run_end; i < i1; i = run_end) {
+            float s;
+            run_end = image_run(i, i1, n, scale, &s);
+            for (long j = i; j < run_end; j++) out[j] = x[j] + s * branch[j];
+        }
+    }
 }
 
 void residual_backward(float *dbranch, const float *dout, const float *scale, int B, long n)
 {
-#pragma omp parallel for
-    for (long i = 0; i < (long)B * n; i++) dbranch[i] = (scale ? scale[i / n] : 1.0f) * dout[i];
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share((long)B * n, &i0, &i1);
+        for (long i = i0, run_end; i < i1; i = run_end) {
+            float s;
+            run_end = image_run(i, i1, n, scale, &s);
+            for (long j = i; j < run_end; j++) dbranch[j] = s * dout[j];
+        }
+    }
 }
 
 void patch_tokens_forward(float *out, const float *x, int B, int N, int D)

@@ -64,8 +64,8 @@ void attention_backward(float *dqkv, float *scratch, int scratch_threads, const 
 
 // Exact GELU, x·Φ(x) with the erf form. inp, out [n]
 void gelu_forward(float *out, const float *inp, long n);
-// dinp [n] = dout · GELU'(inp); dinp may alias dout
-void gelu_backward(float *dinp, const float *inp, const float *dout, long n);
+// dinp [n] = dout · GELU'(inp), out being gelu_forward's output; dinp may alias dout
+void gelu_backward(float *dinp, const float *inp, const float *out, const float *dout, long n);
 
 // Residual with drop path: out[b] = x[b] + scale[b]·branch[b] over n elements per sample;
 // scale NULL means 1 (out may alias x or branch).

@@ -51,4 +51,13 @@ static inline float vec_normal_cdf(float x)
     return 0.5f * erfc_z;
 }
 
+// GELU'(x) = Φ(x) + x·φ(x), given gelu = x·Φ(x) from the forward pass: Φ as gelu / x costs
+// one division where recomputing it costs a division, an exp and ten FMAs (Φ(0) = ½ is taken
+// where x is too small to divide by).
+static inline float vec_gelu_derivative(float x, float gelu)
+{
+    float cdf = x > 1e-20f || x < -1e-20f ? gelu / x : 0.5f;
+    return cdf + x * 0.3989422804014327f * vec_expf(-0.5f * x * x);
+}
+
 #endif

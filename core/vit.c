@@ -89,7 +89,7 @@ static void block_backward(Model *m, int l, const float *x)
     float *scratch = s->weight_grad_scratch;
     matmul_backward(s->dhidden, g->fc2_w, g->fc2_b, scratch, branch_grad(m, l, 1), a->gelu, p->fc2_w,
                     BT, H, D);
-    gelu_backward(s->dhidden, a->fc1, s->dhidden, (long)BT * H);
+    gelu_backward(s->dhidden, a->fc1, a->gelu, s->dhidden, (long)BT * H);
     matmul_backward(s->dln, g->fc1_w, g->fc1_b, scratch, s->dhidden, a->ln2, p->fc1_w, BT, D, H);
     layernorm_backward(s->dres, g->ln2_w, g->ln2_b, s->dln, a->res1, p->ln2_w, a->ln2_mean,
                        a->ln2_rstd, BT, D);
