@@ -39,6 +39,31 @@ RECIPES = {
     "scratch-ft30-nold": (None, {"train": {"epochs": 30}, "finetune": {"layer_decay": 1.0}}),
 }
 
+# Issue 7's targets against RECIPES.md: recipe → (reference top-1, tolerance in pp); the first
+# and third references are means of three seeds, so they are read against our seed mean.
+TARGETS = {
+    "scratch-ft10": (83.20, 0.8),
+    "scratch-ft10-nold": (85.04, 0.8),
+    "simmim-p10-ft10": (85.10, 0.8),
+    "scratch-ft20-6k-nold": (67.37, 1.5),
+    "simmim-p5-ft20-6k": (72.37, 1.5),
+}
+FLOORS = {"simmim-p50-ft30": 91.5}  # the stretch: at least this top-1
+# RECIPES.md's pretraining loss per epoch; ours within 5% at every epoch.
+REFERENCE_LOSS = {
+    "p10": [0.544, 0.406, 0.364, 0.322, 0.279, 0.274, 0.258, 0.250, 0.246, 0.239],
+    "p5": [0.544, 0.398, 0.365, 0.325, 0.297],
+}
+LOSS_TOLERANCE = 0.05
+# Pretraining's gain, same seed: (pretrained recipe, baseline, least gain in pp or None).
+GAINS = [
+    ("simmim-p5-ft20-6k", "scratch-ft20-6k-nold", 3.0),
+    ("simmim-p10-ft10", "scratch-ft10", None),
+    ("simmim-p10-ft10", "scratch-ft10-nold", None),
+    ("simmim-p5-ft20-6k-nold", "scratch-ft20-6k-nold", None),
+    ("simmim-p50-ft30", "scratch-ft30-nold", 0.0),
+]
+
 
 class Api:
     def __init__(self, url, token):
@@ -113,8 +138,17 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--priority", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
-    ap.add_argument("recipes", nargs="+", choices=sorted(RECIPES))
+    ap.add_argument("--table", action="store_true", help="only rewrite the tables from the JSON")
+    ap.add_argument("recipes", nargs="*", metavar="RECIPE", help=", ".join(RECIPES))
     args = ap.parse_args()
+    if args.table:
+        write_table(args.out, json.load(open(args.out)))
+        return
+    if not args.recipes:
+        ap.error("name at least one recipe")
+    unknown = [r for r in args.recipes if r not in RECIPES]
+    if unknown:
+        ap.error(f"unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}")
     api = Api(args.url, args.token)
     seed = {"train": {"seed": args.seed}, "priority": args.priority}
 
@@ -182,6 +216,51 @@ def write_table(out, merged):
             every5 = " / ".join(f"{x:.2f}" for x in r.get("top1_by_epoch", [])[4::5]) or "—"
             f.write(f"| {r['recipe']} | {r.get('seed', 0)} | {r['top1']:.2f} | {every5} | {losses} "
                     f"| {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
+        f.write("\n" + targets_table(merged))
+
+
+def met(ok):
+    return "yes" if ok else "**no**"
+
+
+def targets_table(results):
+    """The results against issue 7's targets: seed means, per-seed gains, loss curves."""
+    by = {}
+    for r in results:
+        by.setdefault(r["recipe"], {})[r.get("seed", 0)] = r
+    lines = ["Against the targets (RECIPES.md):", "",
+             "| recipe | seeds | top-1 % per seed | mean | target | met |",
+             "|---|---|---|---|---|---|"]
+    for recipe in list(TARGETS) + list(FLOORS):
+        runs = by.get(recipe)
+        if not runs:
+            continue
+        tops = [runs[seed]["top1"] for seed in sorted(runs)]
+        mean = sum(tops) / len(tops)
+        if recipe in TARGETS:
+            ref, tol = TARGETS[recipe]
+            target, ok = f"{ref:.2f} ± {tol}", abs(mean - ref) <= tol
+        else:
+            target, ok = f"≥ {FLOORS[recipe]}", mean >= FLOORS[recipe]
+        lines.append(f"| {recipe} | {', '.join(map(str, sorted(runs)))} | "
+                     f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {target} | {met(ok)} |")
+    lines += ["", "| pretrained − baseline (same seed) | seed | gain pp | target |", "|---|---|---|---|"]
+    for pretrained, baseline, least in GAINS:
+        for seed in sorted(set(by.get(pretrained, {})) & set(by.get(baseline, {}))):
+            gain = by[pretrained][seed]["top1"] - by[baseline][seed]["top1"]
+            target = "reported" if least is None else f"≥ {least}: {met(gain >= least)}"
+            lines.append(f"| {pretrained} − {baseline} | {seed} | {gain:+.2f} | {target} |")
+    lines += ["", "| pretraining | seed | largest deviation from RECIPES.md's loss, by epoch | within 5% |",
+              "|---|---|---|---|"]
+    seen = set()
+    for r in results:
+        key = (RECIPES[r["recipe"]][0], r.get("seed", 0))
+        if key[0] not in REFERENCE_LOSS or key in seen or not r["pretrain_loss_by_epoch"]:
+            continue
+        seen.add(key)
+        worst = max(abs(ours - ref) / ref for ours, ref in zip(r["pretrain_loss_by_epoch"], REFERENCE_LOSS[key[0]]))
+        lines.append(f"| {key[0]} | {key[1]} | {100 * worst:.1f}% | {met(worst <= LOSS_TOLERANCE)} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
