@@ -107,11 +107,15 @@ export function mountJobs(root, query) {
     if (!sorted.length) fill(tbody, h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No jobs. ', h('a', { href: '#/new' }, 'Submit one.'))));
     summary.textContent = `${sorted.length} of ${Math.max(total, sorted.length)} job(s)`;
   };
-  // Redraws one row in place (events arrive every few steps; the rest of the table stays).
+  // Redraws one row in place (events arrive every few steps; the rest of the table stays),
+  // swapping only the cells that changed: a link replaced between the press and the release
+  // of a click swallows the click.
   const renderRow = (job) => {
     const old = tbody.querySelector(`tr[data-job-id="${job.id}"]`);
-    if (old) old.replaceWith(jobRow(job));
-    else render();
+    if (!old) return render();
+    [...jobRow(job).children].forEach((cell, i) => {
+      if (!cell.isEqualNode(old.children[i])) old.children[i].replaceWith(cell);
+    });
   };
 
   const load = async () => {

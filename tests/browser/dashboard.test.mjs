@@ -110,11 +110,13 @@ async function scenarioFormAndJob(page) {
     return `job #${jobId}`;
   });
 
-  await check('its progress bar advances live, without a reload', async () => {
+  await check('its progress bar advances live, without a reload, its link staying put', async () => {
     // Rows are redrawn on each event; record every value the bar takes.
     await page.evaluate((id) => {
       window.notReloaded = true;
       window.progressSeen = [];
+      // Redraws swap only the cells that changed: a link replaced mid-click loses the click.
+      window.jobLink = document.querySelector(`tr[data-job-id="${id}"] a[href="#/jobs/${id}"]`);
       const record = () => {
         const bar = document.querySelector(`tr[data-job-id="${id}"] progress`);
         if (bar) window.progressSeen.push([bar.value, bar.max]);
@@ -124,9 +126,10 @@ async function scenarioFormAndJob(page) {
     }, jobId);
     const row = page.locator(`tr[data-job-id="${jobId}"]`);
     await row.locator('[data-state="succeeded"]').waitFor({ timeout: 120000 });
-    const seen = await page.evaluate(() => ({ values: window.progressSeen.map(([v]) => v), max: window.progressSeen.at(-1)[1], same: window.notReloaded }));
+    const seen = await page.evaluate(() => ({ values: window.progressSeen.map(([v]) => v), max: window.progressSeen.at(-1)[1], same: window.notReloaded, linkKept: window.jobLink?.isConnected }));
     const distinct = [...new Set(seen.values)];
     assert(seen.same, 'the page reloaded');
+    assert(seen.linkKept, "the job's link was replaced by a redraw");
     assert(distinct.some((v) => v > 0 && v < seen.max), `no value between 0 and ${seen.max}: ${distinct}`);
     assert(distinct.at(-1) === seen.max, `ended at ${distinct.at(-1)} of ${seen.max}`);
     assert(distinct.every((v, i) => i === 0 || v > distinct[i - 1]), `not increasing: ${distinct}`);
