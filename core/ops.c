@@ -293,43 +293,37 @@ void gelu_backward(float *dinp, const float *inp, const float *out, const float 
     }
 }
 
-// The end of the run of elements from i (before `end`) that belong to one image of n
-// elements, and that image's scale in *s (1 without a scale). Loops over such runs keep the
-// division by n out of the per-element loop, which then vectorizes.
-static long image_run(long i, long end, long n, const float *scale, float *s)
+// out = x + scale[b]·branch over the n elements of each image b (x NULL: out = scale[b]·branch;
+// scale NULL: 1). Each thread walks its share a run of one image at a time, so the division
+// by n stays out of the per-element loops, which vectorize.
+static void add_scaled_per_image(float *out, const float *x, const float *branch,
+                                 const float *scale, int B, long n)
 {
-    long image = i / n, run_end = (image + 1) * n;
-    *s = scale ? scale[image] : 1.0f;
-    return run_end < end ? run_end : end;
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share((long)B * n, &i0, &i1);
+        for (long i = i0, run_end; i < i1; i = run_end) {
+            long image = i / n;
+            float s = scale ? scale[image] : 1.0f;
+            run_end = (image + 1) * n < i1 ? (image + 1) * n : i1;
+            if (x)
+                for (long j = i; j < run_end; j++) out[j] = x[j] + s * branch[j];
+            else
+                for (long j = i; j < run_end; j++) out[j] = s * branch[j];
+        }
+    }
 }
 
 void residual_forward(float *out, const float *x, const float *branch, const float *scale,
                       int B, long n)
 {
-#pragma omp parallel
-    {
-        long i0, i1;
-        thread_share((long)B * n, &i0, &i1);
-        for (long i = i0, run_end; i < i1; i = run_end) {
-            float s;
-            run_end = image_run(i, i1, n, scale, &s);
-            for (long j = i; j < run_end; j++) out[j] = x[j] + s * branch[j];
-        }
-    }
+    add_scaled_per_image(out, x, branch, scale, B, n);
 }
 
 void residual_backward(float *dbranch, const float *dout, const float *scale, int B, long n)
 {
-#pragma omp parallel
-    {
-        long i0, i1;
-        thread_share((long)B * n, &i0, &i1);
-        for (long i = i0, run_end; i < i1; i = run_end) {
-            float s;
-            run_end = image_run(i, i1, n, scale, &s);
-            for (long j = i; j < run_end; j++) dbranch[j] = s * dout[j];
-        }
-    }
+    add_scaled_per_image(dbranch, NULL, dout, scale, B, n);
 }
 
 void patch_tokens_forward(float *out, const float *x, int B, int N, int D)
