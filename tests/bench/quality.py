@@ -246,8 +246,11 @@ def targets_table(results):
                      f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {target} | {met(ok)} |")
     lines += ["", "| pretrained − baseline (same seed) | seed | gain pp | target |", "|---|---|---|---|"]
     for pretrained, baseline, least in GAINS:
-        for seed in sorted(set(by.get(pretrained, {})) & set(by.get(baseline, {}))):
-            gain = by[pretrained][seed]["top1"] - by[baseline][seed]["top1"]
+        seeds = sorted(set(by.get(pretrained, {})) & set(by.get(baseline, {})))
+        gains = [(str(seed), by[pretrained][seed]["top1"] - by[baseline][seed]["top1"]) for seed in seeds]
+        if len(gains) > 1:
+            gains.append((f"mean of {len(gains)}", sum(g for _, g in gains) / len(gains)))
+        for seed, gain in gains:
             target = "reported" if least is None else f"≥ {least}: {met(gain >= least)}"
             lines.append(f"| {pretrained} − {baseline} | {seed} | {gain:+.2f} | {target} |")
     lines += ["", "| pretraining | seed | largest deviation from RECIPES.md's loss, by epoch | within 5% |",
