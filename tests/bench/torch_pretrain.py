@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""SimMIM pretraining on Fashion-MNIST in PyTorch, for comparing loss curves with simmimd's.
+
+The golden tests prove one step of the C core equals PyTorch's; this runs the whole recipe —
+the golden model, initialisation, parameter groups and schedule (tests/golden/simmim_torch.py)
+with RECIPES.md's data pipeline (pad, normalise, RandomResizedCrop, flip, masks after the
+crop) — so a gap between a simmimd loss curve and RECIPES.md's can be placed: in our
+implementation of the recipe (this script agrees with RECIPES.md, simmimd does not) or in
+the recipe's reference run (this script agrees with simmimd).
+
+Run with Debian's PyTorch; prints the mean loss over each 10 steps, then each epoch's mean:
+  /usr/bin/python3 tests/bench/torch_pretrain.py --epochs 10 --stop-after 1 --seed 0
+"""
+
+import argparse
+import gzip
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+import simmim_torch as st  # noqa: E402
+
+MEAN, STD = 0.2860, 0.3530  # RECIPES.md "Data"
+CROP_SCALE = (0.67, 1.0)
+BATCH, LR, MIN_LR, WEIGHT_DECAY, CLIP = 256, 1e-3, 1e-5, 0.05, 5.0
+
+
+def load_images(data_dir):
+    """The training images: pixel/255, zero-padded to 32×32, normalised; [N, 1, 32, 32]."""
+    with gzip.open(os.path.join(data_dir, "train-images-idx3-ubyte.gz")) as f:
+        raw = f.read()
+    imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28).astype(np.float32) / 255
+    x = torch.from_numpy(np.pad(imgs, ((0, 0), (2, 2), (2, 2))))
+    return ((x - MEAN) / STD).unsqueeze(1)
+
+
+def random_resized_crop_flip(batch):
+    """RECIPES.md's RandomResizedCrop back to the same size and a flip with probability ½:
+    area a ~ U(scale), log aspect ~ U(log 3/4, log 4/3), side fractions w = min(1, √(a·r)),
+    h = min(1, √(a/r)), centre uniform where the crop fits; bilinear, align_corners=False,
+    border replication (an affine sampling grid does exactly that)."""
+    n = batch.shape[0]
+    area = torch.empty(n).uniform_(*CROP_SCALE)
+    aspect = torch.exp(torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3)))
+    w = torch.clamp(torch.sqrt(area * aspect), max=1.0)
+    h = torch.clamp(torch.sqrt(area / aspect), max=1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = w * torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+    theta[:, 0, 2] = (torch.rand(n) * 2 - 1) * (1 - w)
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = (torch.rand(n) * 2 - 1) * (1 - h)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=10, help="the schedule's length")
+    ap.add_argument("--stop-after", type=int, default=0, metavar="EPOCHS",
+                    help="stop after this many epochs of the schedule (0 = all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    images = load_images(args.data)
+    cfg = st.Config()
+    model = st.init_weights(st.SimMIMViT(cfg), args.seed)
+    opt = torch.optim.AdamW(st.param_groups(model, LR, WEIGHT_DECAY, 1.0), lr=LR,
+                            betas=(0.9, 0.999), weight_decay=WEIGHT_DECAY)
+    steps_per_epoch = images.shape[0] // BATCH  # the partial batch dropped
+    total = steps_per_epoch * args.epochs
+    epochs = args.stop_after or args.epochs
+    epoch_means, start = [], time.time()
+    for epoch in range(epochs):
+        order = torch.randperm(images.shape[0])
+        losses = []
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i
+            st.set_lr(opt, step, LR, MIN_LR, steps_per_epoch, total)
+            batch = random_resized_crop_flip(images[order[i * BATCH:(i + 1) * BATCH]])
+            loss, _ = model(batch, st.random_mask(BATCH, cfg))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+            opt.step()
+            losses.append(loss.item())
+            if (step + 1) % 10 == 0:
+                print(json.dumps({"step": step + 1, "loss": round(sum(losses[-10:]) / 10, 4),
+                                  "elapsed_s": round(time.time() - start)}), flush=True)
+        epoch_means.append(round(sum(losses) / len(losses), 4))
+        print(json.dumps({"epoch": epoch + 1, "loss": epoch_means[-1]}), flush=True)
+    print(json.dumps({"seed": args.seed, "pretrain_loss_by_epoch": epoch_means}))
+
+
+if __name__ == "__main__":
+    main()
