@@ -46,6 +46,9 @@ json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit,
 // Moves a job to `to` if its state is in `from_mask`: STORE_OK, STORE_NOT_FOUND or
 // STORE_CONFLICT. Sets started_at/finished_at as the states imply; `resume` sets the flag.
 int store_job_transition(Db *db, long id, unsigned from_mask, JobState to, int resume);
+// Re-queues (to resume) a job found running at daemon start, whose trainer the daemon lost:
+// its last running interval is taken to end at the last event it recorded.
+int store_job_requeue_lost(Db *db, long id);
 // Records how a job ended: its final state, exit status and the tail of its log (error NULL
 // keeps the message an error event stored). From queued, running or paused only: else
 // STORE_CONFLICT (or STORE_NOT_FOUND).

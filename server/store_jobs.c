@@ -102,7 +102,7 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
 #define JOB_SELECT                                                                              \
     "SELECT id, name, kind, state, priority, dataset, api_spec, step, total_steps, epoch, eta_s, " \
     "loss, lr, img_per_s, val_loss, top1, error, exit_status, created_at, started_at, "         \
-    "finished_at, init_checkpoint_id FROM jobs "
+    "finished_at, init_checkpoint_id, run_s, running_since FROM jobs "
 #define JOB_FILTER "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) "
 
 // Where each column goes in the job object: a section ("progress", "metrics") or the top
@@ -121,13 +121,14 @@ static const struct {
     {NULL, "finished_at", "finished_at"}, {NULL, "init_checkpoint_id", "init_checkpoint_id"},
 };
 
-// Seconds the job has run: until it finished, or until now.
+// Seconds the job has spent running (not paused, queued again, or waiting out a daemon
+// stop); null if it never started.
 static json_t *job_duration(const json_t *row)
 {
-    json_t *started = json_object_get(row, "started_at"), *finished = json_object_get(row, "finished_at");
-    if (!started) return json_null();
-    double end = finished ? json_number_value(finished) : store_now();
-    return json_real(fmax(0.0, end - json_number_value(started)));
+    if (!json_object_get(row, "started_at")) return json_null();
+    json_t *since = json_object_get(row, "running_since");
+    double current = since ? fmax(0.0, store_now() - json_number_value(since)) : 0.0;
+    return json_real(json_number_value(json_object_get(row, "run_s")) + current);
 }
 
 static json_t *job_shape(const json_t *row)
@@ -196,9 +197,11 @@ json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit,
 // --- the state machine -------------------------------------------------------------------
 
 // Moves a job whose state is in from_mask to `to`, with the timestamps `to` implies.
-// resume < 0 keeps the flag; exit_status and error NULL keep theirs.
+// resume < 0 keeps the flag; exit_status and error NULL keep theirs. Leaving 'running' adds
+// the interval since running_since to run_s, ending now or, for a run the daemon lost
+// (until_last_heard), at the last progress or evaluation event it recorded.
 static int job_set_state(Db *db, long id, unsigned from_mask, JobState to, int resume,
-                         const long *exit_status, const char *error)
+                         const long *exit_status, const char *error, int until_last_heard)
 {
     char from[128];
     state_list(from_mask, from, sizeof from);
@@ -209,9 +212,14 @@ static int job_set_state(Db *db, long id, unsigned from_mask, JobState to, int r
                       "started_at = CASE WHEN ?1 = 'running' THEN COALESCE(started_at, ?3) ELSE started_at END, "
                       "finished_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
                       "WHEN ?1 = 'queued' THEN NULL ELSE finished_at END, "
+                      "run_s = run_s + CASE WHEN running_since IS NULL THEN 0 ELSE MAX(0, (CASE WHEN ?8 "
+                      "THEN COALESCE((SELECT MAX(t) FROM metrics WHERE metrics.job_id = jobs.id), running_since) "
+                      "ELSE ?3 END) - running_since) END, "
+                      "running_since = CASE WHEN ?1 = 'running' THEN ?3 ELSE NULL END, "
                       "exit_status = COALESCE(?4, exit_status), error = COALESCE(?5, error) "
                       "WHERE id = ?6 AND instr(?7, ',' || state || ',') > 0",
-                      "sidLsls", job_state_name(to), resume, store_now(), exit_status, error, id, from);
+                      "sidLslsi", job_state_name(to), resume, store_now(), exit_status, error, id, from,
+                      until_last_heard);
     if (rc == 0) rc = job_exists(c, id) == STORE_OK ? STORE_CONFLICT : STORE_NOT_FOUND;
     db_unlock(db);
     return rc < 0 ? rc : STORE_OK;
@@ -219,13 +227,18 @@ static int job_set_state(Db *db, long id, unsigned from_mask, JobState to, int r
 
 int store_job_transition(Db *db, long id, unsigned from_mask, JobState to, int resume)
 {
-    return job_set_state(db, id, from_mask, to, resume ? 1 : 0, NULL, NULL);
+    return job_set_state(db, id, from_mask, to, resume ? 1 : 0, NULL, NULL, 0);
+}
+
+int store_job_requeue_lost(Db *db, long id)
+{
+    return job_set_state(db, id, STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1, NULL, NULL, 1);
 }
 
 int store_job_finish(Db *db, long id, JobState state, int exit_status, const char *error)
 {
     long status = exit_status;
-    return job_set_state(db, id, LIVE_STATES, state, -1, &status, error);
+    return job_set_state(db, id, LIVE_STATES, state, -1, &status, error, 0);
 }
 
 // --- what the scheduler and the supervisor read ------------------------------------------

@@ -320,8 +320,11 @@ static void recover_running_jobs(Supervisor *s)
             ingest_events_file(s, ids[i], rt.run_dir);
             free(rt.child_spec);
         }
-        store_job_transition(s->db, ids[i], STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1);
-        fprintf(stderr, "simmimd: job %ld was running when the daemon stopped; re-queued\n", ids[i]);
+        if (store_job_requeue_lost(s->db, ids[i]) == STORE_OK)
+            fprintf(stderr, "simmimd: job %ld was running when the daemon stopped; re-queued\n", ids[i]);
+        else
+            fprintf(stderr, "simmimd: job %ld was running when the daemon stopped; could not re-queue "
+                            "it (database error)\n", ids[i]);
     }
     free(ids);
 }

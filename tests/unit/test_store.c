@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_sql.h"
 #include "test.h"
 
+extern const char *const simmimd_migrations[];
 extern const int simmimd_migration_count;
 
 static char dir[] = "/tmp/test_store.XXXXXX";
@@ -281,6 +283,71 @@ static void test_transitions(Db *db)
                     json_is_null(json_object_get(job, "duration_s")),
                 "transition: cancelled before running", "");
     json_decref(job);
+}
+
+// Shifts a running job's current interval `seconds` into the past, as if it had run that long.
+static void run_for(Db *db, long id, double seconds)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET running_since = running_since - %g WHERE id = %ld", seconds, id);
+    db_lock(db);
+    int rc = sqlite3_exec(db_sqlite(db), sql, NULL, NULL, NULL);
+    db_unlock(db);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "run_for: %s\n", sqlite3_errstr(rc));
+        exit(2);
+    }
+}
+
+static double duration_of(Db *db, long id)
+{
+    json_t *job = store_job_json(db, id);
+    double d = num(job, "duration_s", NULL);
+    json_decref(job);
+    return d;
+}
+
+// duration_s counts running time only: not the time paused or queued again, and for a run the
+// daemon lost (found running at its start), only up to the last event it recorded.
+static void test_run_time(Db *db)
+{
+    long id = make_job(db, "pretrain", "timed", 0, "fmnist");
+    store_job_transition(db, id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 0);
+    run_for(db, id, 100);
+    double d = duration_of(db, id);
+    test_report(d >= 100 && d < 101, "run time: counts while running", "%.3f s", d);
+    store_job_transition(db, id, STATE_BIT(JOB_RUNNING), JOB_PAUSED, 1);
+    double paused = duration_of(db, id);
+    usleep(20000);
+    test_report(paused >= 100 && paused < 101 && duration_of(db, id) == paused, "run time: stands still while paused",
+                "%.3f s", paused);
+    store_job_transition(db, id, STATE_BIT(JOB_PAUSED), JOB_QUEUED, 1);
+    store_job_transition(db, id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 1);
+    run_for(db, id, 50);
+    d = duration_of(db, id);
+    test_report(d >= paused + 50 && d < paused + 51, "run time: a resumed run adds on", "%.3f s", d);
+
+    char event[256];
+    snprintf(event, sizeof event, "{\"event\":\"progress\",\"t\":%.3f,\"step\":10,\"total_steps\":100,"
+             "\"epoch\":0.1,\"loss\":0.9,\"lr\":0.001,\"img_per_s\":250,\"eta_s\":90}", store_now() - 30);
+    test_report(ingest_text(db, id, event) == STORE_OK && store_job_requeue_lost(db, id) == STORE_OK,
+                "run time: a lost run re-queued", "");
+    d = duration_of(db, id);
+    test_report(d >= paused + 19.9 && d < paused + 20.1, "run time: a lost run ends at its last event",
+                "%.3f s after the pause", d - paused);
+    test_report(store_job_requeue_lost(db, id) == STORE_CONFLICT, "run time: only a running job is re-queued as lost", "");
+
+    double before = d;
+    store_job_transition(db, id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 1);
+    test_report(store_job_requeue_lost(db, id) == STORE_OK && duration_of(db, id) == before,
+                "run time: a lost run with no event since its start adds nothing", "");
+    store_job_transition(db, id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 1);
+    run_for(db, id, 10);
+    store_job_finish(db, id, JOB_SUCCEEDED, 0, NULL);
+    d = duration_of(db, id);
+    usleep(20000);
+    test_report(d >= before + 10 && d < before + 11 && duration_of(db, id) == d, "run time: fixed once finished",
+                "%.3f s", d - before);
 }
 
 static void test_next_queued(Db *db)
@@ -724,6 +791,42 @@ static void cleanup(void)
     rmdir(dir);
 }
 
+// A database written by a simmimd before migration 0002 (which only kept started_at) gets
+// its jobs' running times from started_at to their end: finished_at, or the last event.
+static void test_run_time_migration(void)
+{
+    char path[300], err[512] = "";
+    snprintf(path, sizeof path, "%s/v1.db", dir);
+    sqlite3 *c = NULL;
+    const char *rows =
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL);"
+        "INSERT INTO schema_migrations VALUES (1, 1700000000);"
+        "INSERT INTO jobs (id, kind, state, api_spec, child_spec, created_at, started_at, finished_at) VALUES"
+        " (1, 'pretrain', 'succeeded', '{}', '{}', 1000, 1000, 1600),"
+        " (2, 'pretrain', 'running', '{}', '{}', 2000, 2000, NULL),"
+        " (3, 'pretrain', 'paused', '{}', '{}', 3000, 3000, NULL),"
+        " (4, 'pretrain', 'queued', '{}', '{}', 4000, NULL, NULL);"
+        "INSERT INTO metrics (job_id, kind, step, t) VALUES (3, 'progress', 10, 3100), (3, 'progress', 20, 3300);";
+    int rc = sqlite3_open(path, &c);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(c, simmimd_migrations[0], NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(c, rows, NULL, NULL, NULL);
+    sqlite3_close(c);
+    test_report(rc == SQLITE_OK, "migration 0002: a version-1 database written", "%s", sqlite3_errstr(rc));
+    Db *db = db_open(path, err, sizeof err);
+    test_report(db && db_schema_version(db) == simmimd_migration_count, "migration 0002: applied", "%s", err);
+    if (!db) return;
+    test_report(duration_of(db, 1) == 600, "migration 0002: a finished job ran until it finished", "%g",
+                duration_of(db, 1));
+    test_report(duration_of(db, 3) == 300, "migration 0002: a paused job ran until its last event", "%g",
+                duration_of(db, 3));
+    long since = query(db, "SELECT running_since FROM jobs WHERE id = 2", -1);
+    test_report(since == 2000, "migration 0002: a running job's interval starts at started_at", "%ld", since);
+    json_t *never = store_job_json(db, 4);
+    test_report(json_is_null(json_object_get(never, "duration_s")), "migration 0002: a job never started has none", "");
+    json_decref(never);
+    db_close(db);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return 2;
@@ -731,9 +834,11 @@ int main(void)
     snprintf(runs, sizeof runs, "%s/runs", dir);
     test_migrations();
     test_newer_schema();
+    test_run_time_migration();
     Db *db = open_db();
     test_jobs_list(db);
     test_transitions(db);
+    test_run_time(db);
     test_next_queued(db);
     long id = make_job(db, "pretrain", "events", 0, "fmnist");
     test_events(db, id);
