@@ -1,6 +1,10 @@
 """The quality benchmark (issue 7): submits RECIPES.md's recipes as jobs to a running simmimd,
 waits for them, and writes tests/bench/results/quality.json (a list of {recipe, top1,
 pretrain_loss_by_epoch, wall_s, img_per_s, date, machine}) and a readable table beside it.
+wall_s is the time the recipe's jobs spent running (the daemon's duration_s: not queued,
+paused or waiting out a stop); img_per_s is the median of the training throughput the
+trainer reports every few steps, so a stall (a stop, another program taking the cores) moves
+the wall time but not the speed figure.
 
 Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] [--priority 0] RECIPE...
 (--priority: the jobs' scheduling priority, e.g. -1 to queue a second seed behind a first run)
@@ -13,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 import urllib.error
@@ -146,6 +151,13 @@ def epoch_losses(api, job_id, steps_per_epoch):
     return [round(s / n, 4) for _, (s, n) in sorted(sums.items())]
 
 
+def training_img_per_s(api, job_ids):
+    """The median of the trainer's reported throughput over the jobs' progress points."""
+    rates = [m["img_per_s"] for job_id in job_ids
+             for m in api.call("GET", f"/api/v1/jobs/{job_id}/metrics")["metrics"] if "img_per_s" in m]
+    return round(statistics.median(rates), 1) if rates else None
+
+
 def top1_by_epoch(api, job_id):
     """Test-set top-1 after each fine-tuning epoch, from the evaluation points."""
     return [m["top1"] for m in api.call("GET", f"/api/v1/jobs/{job_id}/metrics")["metrics"] if "top1" in m]
@@ -191,7 +203,7 @@ def main():
     results = []
     for recipe in args.recipes:
         pre_key = RECIPES[recipe][0]
-        pre_losses, wall, images = None, 0.0, 0
+        pre_losses, wall = None, 0.0
         ft_spec = finetune_spec(recipe)
         if pre_key:
             if pre_key not in pretrained:
@@ -200,19 +212,18 @@ def main():
             spe = max(1, pj["progress"]["total"] // pj["spec"]["train"]["epochs"])
             pre_losses = epoch_losses(api, pj["id"], spe)
             wall += pj["duration_s"]
-            images += pj["progress"]["total"] * pj["spec"]["train"]["batch_size"]
             ft_spec = merge(ft_spec, {"finetune": {"init_from": pj["id"]}})
         if recipe not in submitted:
             submitted[recipe] = api.submit(ft_spec)
             api.make_way(submitted[recipe])
         job = wait(api, submitted[recipe]["id"])
         wall += job["duration_s"]
-        images += job["progress"]["total"] * job["spec"]["train"]["batch_size"]
+        job_ids = [p for p in [pretrained.get(pre_key, {}).get("id")] if p] + [job["id"]]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
                         "top1_by_epoch": top1_by_epoch(api, job["id"]),
                         "pretrain_loss_by_epoch": pre_losses, "wall_s": round(wall, 1),
-                        "img_per_s": round(images / wall, 1) if wall else None,
-                        "seed": args.seed, "job_ids": [p for p in [pretrained.get(pre_key, {}).get("id")] if p] + [job["id"]],
+                        "img_per_s": training_img_per_s(api, job_ids),
+                        "seed": args.seed, "job_ids": job_ids,
                         "date": datetime.date.today().isoformat(),
                         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.node()}"})
         print(json.dumps(results[-1]), flush=True)
