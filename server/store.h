@@ -44,7 +44,8 @@ json_t *store_job_json(Db *db, long id);
 // match (limit ≤ 0: 100, at most 1000; offset < 0: 0).
 json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit, long offset);
 // Moves a job to `to` if its state is in `from_mask`: STORE_OK, STORE_NOT_FOUND or
-// STORE_CONFLICT. Sets started_at/finished_at as the states imply; `resume` sets the flag.
+// STORE_CONFLICT. Sets started_at/finished_at and the running time (duration_s) as the
+// states imply; `resume` sets the flag.
 int store_job_transition(Db *db, long id, unsigned from_mask, JobState to, int resume);
 // Re-queues (to resume) a job found running at daemon start, whose trainer the daemon lost:
 // its last running interval is taken to end at the last event it recorded.
