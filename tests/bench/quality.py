@@ -75,7 +75,8 @@ class Api:
     def __init__(self, url, token):
         self.url, self.token = url.rstrip("/"), token
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, conflict_ok=False):
+        """The reply's JSON; with conflict_ok, None for a 409 (the job moved on meanwhile)."""
         req = urllib.request.Request(self.url + path, method=method,
                                      data=None if body is None else json.dumps(body).encode())
         req.add_header("Content-Type", "application/json")
@@ -86,6 +87,8 @@ class Api:
                 with urllib.request.urlopen(req, timeout=60) as r:
                     return json.load(r)
             except urllib.error.HTTPError as e:
+                if conflict_ok and e.code == 409:
+                    return None
                 sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(10)
@@ -111,10 +114,11 @@ class Api:
             return
         for other in self.call("GET", "/api/v1/jobs?state=running")["jobs"]:
             if other["priority"] < job["priority"]:
-                self.call("POST", f"/api/v1/jobs/{other['id']}/pause")
+                if self.call("POST", f"/api/v1/jobs/{other['id']}/pause", conflict_ok=True) is None:
+                    continue  # it finished meanwhile
                 while self.call("GET", f"/api/v1/jobs/{other['id']}")["state"] == "running":
                     time.sleep(2)
-                self.call("POST", f"/api/v1/jobs/{other['id']}/resume")
+                self.call("POST", f"/api/v1/jobs/{other['id']}/resume", conflict_ok=True)
 
 
 def merge(base, extra):
