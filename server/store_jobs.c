@@ -212,9 +212,9 @@ static int job_set_state(Db *db, long id, unsigned from_mask, JobState to, int r
                       "started_at = CASE WHEN ?1 = 'running' THEN COALESCE(started_at, ?3) ELSE started_at END, "
                       "finished_at = CASE WHEN ?1 IN ('succeeded', 'failed', 'cancelled') THEN ?3 "
                       "WHEN ?1 = 'queued' THEN NULL ELSE finished_at END, "
-                      "run_s = run_s + CASE WHEN running_since IS NULL THEN 0 ELSE MAX(0, (CASE WHEN ?8 "
-                      "THEN COALESCE((SELECT MAX(t) FROM metrics WHERE metrics.job_id = jobs.id), running_since) "
-                      "ELSE ?3 END) - running_since) END, "
+                      // NULL (not running, or lost with no event recorded) adds nothing.
+                      "run_s = run_s + COALESCE(MAX(0, CASE WHEN ?8 THEN (SELECT MAX(t) FROM metrics "
+                      "WHERE metrics.job_id = jobs.id) ELSE ?3 END - running_since), 0), "
                       "running_since = CASE WHEN ?1 = 'running' THEN ?3 ELSE NULL END, "
                       "exit_status = COALESCE(?4, exit_status), error = COALESCE(?5, error) "
                       "WHERE id = ?6 AND instr(?7, ',' || state || ',') > 0",
