@@ -130,15 +130,19 @@ def grad_tensors(model):
     return [("grad." + n, f32(p.grad)) for n, p in model.named_parameters()]
 
 
-def report(path, size, extra):
-    print(f"{os.path.basename(path)}: {size} bytes ({size / 1024:.0f} KiB), {extra}")
+def model_tensors(model, inputs_outputs):
+    """A forward/backward fixture's tensors: parameters, then inputs and outputs, then gradients."""
+    return param_tensors(model) + inputs_outputs + grad_tensors(model)
 
 
-def check_roundtrip(path, tensors):
+def save_fixture(path, tensors, meta, summary):
+    """Writes the fixture, reads it back to check every tensor survived, and says what it holds."""
+    size = write_safetensors(path, tensors, meta)
     back, _ = read_safetensors(path)
     assert list(back) == [n for n, _ in tensors], "tensor order changed"
     for n, t in tensors:
         assert torch.equal(back[n], f32(t)), n
+    print(f"{os.path.basename(path)}: {size} bytes ({size / 1024:.0f} KiB), {summary}")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -151,14 +155,10 @@ def make_pretrain(path, cfg, batch, seed):
     mask = st.random_mask(batch, cfg, g)
     loss, pred = model(images.double(), mask.double())
     loss.backward()
-    tensors = (param_tensors(model)
-               + [("input.images", images), ("input.mask", mask),
-                  ("output.loss", loss.reshape(1)), ("output.pred", pred)]
-               + grad_tensors(model))
-    meta = {"kind": "pretrain", "config": config_json(cfg, batch)}
-    size = write_safetensors(path, tensors, meta)
-    check_roundtrip(path, tensors)
-    report(path, size, f"loss {loss.item():.6f}, masked tokens {int(mask.sum())}/{mask.numel()}")
+    tensors = model_tensors(model, [("input.images", images), ("input.mask", mask),
+                                    ("output.loss", loss.reshape(1)), ("output.pred", pred)])
+    save_fixture(path, tensors, {"kind": "pretrain", "config": config_json(cfg, batch)},
+                 f"loss {loss.item():.6f}, masked tokens {int(mask.sum())}/{mask.numel()}")
 
 
 def finetune_c1_config():
@@ -188,15 +188,11 @@ def make_finetune(path):
     model.train()
     loss, logits = model(images.double(), labels.double(), drop_keep.double())
     loss.backward()
-    tensors = (param_tensors(model)
-               + [("input.images", images), ("input.labels", labels),
-                  ("input.drop_keep", drop_keep),
-                  ("output.loss", loss.reshape(1)), ("output.logits", logits)]
-               + grad_tensors(model))
-    meta = {"kind": "finetune", "config": config_json(cfg, batch)}
-    size = write_safetensors(path, tensors, meta)
-    check_roundtrip(path, tensors)
-    report(path, size, f"loss {loss.item():.6f}, labels {labels.long().tolist()}")
+    tensors = model_tensors(model, [("input.images", images), ("input.labels", labels),
+                                    ("input.drop_keep", drop_keep),
+                                    ("output.loss", loss.reshape(1)), ("output.logits", logits)])
+    save_fixture(path, tensors, {"kind": "finetune", "config": config_json(cfg, batch)},
+                 f"loss {loss.item():.6f}, labels {labels.long().tolist()}")
 
 
 def make_adamw(path):
@@ -233,11 +229,9 @@ def make_adamw(path):
         tensors += param_tensors(model, prefix=f"param.step{k}.")
     meta = {"kind": "adamw", "config": config_json(cfg, batch),
             "optim": json.dumps(optim, separators=(",", ":"))}
-    size = write_safetensors(path, tensors, meta)
-    check_roundtrip(path, tensors)
     clipped = ["clip" if n > optim["clip_grad"] else "no-clip" for n in norms]
-    report(path, size, "lr " + ", ".join(f"{x:.6g}" for x in lrs)
-           + "; grad_norm " + ", ".join(f"{n:.4f} ({c})" for n, c in zip(norms, clipped)))
+    save_fixture(path, tensors, meta, "lr " + ", ".join(f"{x:.6g}" for x in lrs)
+                 + "; grad_norm " + ", ".join(f"{n:.4f} ({c})" for n, c in zip(norms, clipped)))
 
 
 def main():
