@@ -292,14 +292,14 @@ def targets_table(results):
                      f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {target} | "
                      f"{'—' if ok is None else met(ok)} |")
     lines += ["", "| recipe − baseline (same seed) | seed | difference pp | target |", "|---|---|---|---|"]
-    for pretrained, baseline, least in GAINS:
-        seeds = sorted(set(by.get(pretrained, {})) & set(by.get(baseline, {})))
-        gains = [(str(seed), by[pretrained][seed]["top1"] - by[baseline][seed]["top1"]) for seed in seeds]
-        if len(gains) > 1:
-            gains.append((f"mean of {len(gains)}", sum(g for _, g in gains) / len(gains)))
-        for seed, gain in gains:
-            target = "reported" if least is None else f"≥ {least}: {met(gain >= least)}"
-            lines.append(f"| {pretrained} − {baseline} | {seed} | {gain:+.2f} | {target} |")
+    for recipe, baseline, least in GAINS:
+        seeds = sorted(set(by.get(recipe, {})) & set(by.get(baseline, {})))
+        diffs = [(str(seed), by[recipe][seed]["top1"] - by[baseline][seed]["top1"]) for seed in seeds]
+        if len(diffs) > 1:
+            diffs.append((f"mean of {len(diffs)}", sum(d for _, d in diffs) / len(diffs)))
+        for seed, diff in diffs:
+            target = "reported" if least is None else f"≥ {least}: {met(diff >= least)}"
+            lines.append(f"| {recipe} − {baseline} | {seed} | {diff:+.2f} | {target} |")
     lines += ["", f"| pretraining | seed | largest deviation from RECIPES.md's loss (epoch) "
               f"| within {LOSS_TOLERANCE:.0%} at every epoch |",
               "|---|---|---|---|"]
