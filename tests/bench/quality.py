@@ -67,7 +67,7 @@ REFERENCE_LOSS = {
 LOSS_TOLERANCE = 0.05
 # Differences in top-1, same seed: (recipe, baseline, least difference in pp or None). Mostly
 # pretraining's gain; the last compares the masked-area loss with the full-image one.
-GAINS = [
+DIFFERENCES = [
     ("simmim-p5-ft20-6k", "scratch-ft20-6k-nold", 3.0),
     ("simmim-p10-ft10", "scratch-ft10", None),
     ("simmim-p10-ft10", "scratch-ft10-nold", None),
@@ -292,7 +292,7 @@ def targets_table(results):
                      f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {target} | "
                      f"{'—' if ok is None else met(ok)} |")
     lines += ["", "| recipe − baseline (same seed) | seed | difference pp | target |", "|---|---|---|---|"]
-    for recipe, baseline, least in GAINS:
+    for recipe, baseline, least in DIFFERENCES:
         seeds = sorted(set(by.get(recipe, {})) & set(by.get(baseline, {})))
         diffs = [(str(seed), by[recipe][seed]["top1"] - by[baseline][seed]["top1"]) for seed in seeds]
         if len(diffs) > 1:
