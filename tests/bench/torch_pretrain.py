@@ -8,11 +8,14 @@ crop) — so a gap between a simmimd loss curve and RECIPES.md's can be placed: 
 implementation of the recipe (this script agrees with RECIPES.md, simmimd does not) or in
 the recipe's reference run (this script agrees with simmimd).
 
-Run with Debian's PyTorch; prints the mean loss over each 10 steps, then each epoch's mean:
-  /usr/bin/python3 tests/bench/torch_pretrain.py --epochs 10 --stop-after 1 --seed 0
+Run with Debian's PyTorch; prints the mean loss over each 10 steps, then each epoch's mean,
+and records the run in tests/bench/results/torch_pretrain.json (replacing one of the same seed
+and schedule), which quality.py's table sets beside RECIPES.md's curve and simmimd's:
+  /usr/bin/python3 tests/bench/torch_pretrain.py --epochs 10 --stop-after 6 --seed 0
 """
 
 import argparse
+import datetime
 import gzip
 import json
 import math
@@ -24,8 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "golden"))
 import simmim_torch as st  # noqa: E402
+from quality import machine, replace_result  # noqa: E402
 
 MEAN, STD = 0.2860, 0.3530  # RECIPES.md "Data"
 CROP_SCALE = (0.67, 1.0)
@@ -68,6 +73,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "torch_pretrain.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -80,7 +86,7 @@ def main():
     steps_per_epoch = images.shape[0] // BATCH  # the partial batch dropped
     total = steps_per_epoch * args.epochs
     epochs = args.stop_after or args.epochs
-    epoch_means, start = [], time.time()
+    epoch_means, every_10_steps, start = [], [], time.time()
     for epoch in range(epochs):
         order = torch.randperm(images.shape[0])
         losses = []
@@ -95,11 +101,17 @@ def main():
             opt.step()
             losses.append(loss.item())
             if (step + 1) % 10 == 0:
-                print(json.dumps({"step": step + 1, "loss": round(sum(losses[-10:]) / 10, 4),
+                every_10_steps.append(round(sum(losses[-10:]) / 10, 4))
+                print(json.dumps({"step": step + 1, "loss": every_10_steps[-1],
                                   "elapsed_s": round(time.time() - start)}), flush=True)
         epoch_means.append(round(sum(losses) / len(losses), 4))
         print(json.dumps({"epoch": epoch + 1, "loss": epoch_means[-1]}), flush=True)
-    print(json.dumps({"seed": args.seed, "pretrain_loss_by_epoch": epoch_means}))
+    run = {"seed": args.seed, "epochs": args.epochs, "pretrain_loss_by_epoch": epoch_means,
+           "loss_by_10_steps": every_10_steps, "wall_s": round(time.time() - start),
+           "threads": args.threads, "torch": torch.__version__,
+           "date": datetime.date.today().isoformat(), "machine": machine()}
+    print(json.dumps({k: run[k] for k in ("seed", "epochs", "pretrain_loss_by_epoch")}))
+    replace_result(args.out, run, ("seed", "epochs"))
 
 
 if __name__ == "__main__":
