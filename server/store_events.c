@@ -1,7 +1,8 @@
 // Trainer events into the store (store.h, DESIGN.md "Trainer events"): each event line of
 // simmim-train becomes metric, checkpoint and preview rows and moves the job's progress and
-// latest metrics forward. Idempotent — rows are unique per job and step and the job's
-// progress never moves back — so a whole events.jsonl can be ingested again after a crash.
+// latest metrics forward. Idempotent — rows are unique per job and step, and the job's
+// progress moves back only at a resumed run's start, which an in-order re-read passes again —
+// so a whole events.jsonl can be ingested again after a crash.
 // Events are hostile input: a missing or non-finite number is skipped, a bad step, path or
 // checksum refuses the event, an unknown event is ignored. Also the metrics series.
 #include <math.h>
@@ -83,11 +84,25 @@ static int done_ok(int changes) { return changes < 0 ? changes : STORE_OK; }
 
 // --- one function per event --------------------------------------------------------------
 
+// A run resumed from a checkpoint behind its last progress (what came after was lost to a kill
+// or a crash) does those steps again: its progress goes back to where the run really is, the
+// one place progress moves backwards. The steps' metric rows stay (a resumed run repeats
+// them bit for bit).
 static int ingest_start(Event *e)
 {
-    long total;
+    long total, resumed, per_epoch;
     if (field_count(e->ev, "total_steps", STEP_MAX, &total)) return STORE_OK;
-    return done_ok(sql_exec(e->c, "UPDATE jobs SET total_steps = ? WHERE id = ?", "ll", total, e->job_id));
+    if (field_count(e->ev, "resumed_from_step", total, &resumed))
+        return done_ok(sql_exec(e->c, "UPDATE jobs SET total_steps = ? WHERE id = ?", "ll", total, e->job_id));
+    double epoch_value = 0;
+    const double *epoch = NULL;
+    if (!field_count(e->ev, "steps_per_epoch", STEP_MAX, &per_epoch) && per_epoch > 0) {
+        epoch_value = (double)resumed / (double)per_epoch;
+        epoch = &epoch_value;
+    }
+    return done_ok(sql_exec(e->c,
+                            "UPDATE jobs SET total_steps = ?, step = ?, epoch = ?, eta_s = NULL WHERE id = ?",
+                            "llDl", total, resumed, epoch, e->job_id));
 }
 
 static int ingest_progress(Event *e)

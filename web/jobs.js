@@ -20,7 +20,14 @@ export function received(job) {
 // Folds a trainer event into a job object (as the daemon does into its row).
 export function applyEvent(job, name, ev) {
   const p = job.progress;
-  if (name === 'start') p.total = ev.total_steps;
+  if (name === 'start') {
+    p.total = ev.total_steps;
+    // A resumed run goes back to its checkpoint, behind steps it may have reported before a
+    // kill; the daemon moves the job's progress back the same way.
+    if (Number.isFinite(ev.resumed_from_step)) {
+      Object.assign(p, { step: ev.resumed_from_step, epoch: ev.resumed_from_step / ev.steps_per_epoch, eta_s: null });
+    }
+  }
   if (name === 'progress') {
     Object.assign(p, { step: ev.step, total: ev.total_steps, epoch: ev.epoch, eta_s: ev.eta_s });
     Object.assign(job.metrics, { loss: ev.loss, lr: ev.lr, img_per_s: ev.img_per_s });

@@ -3,9 +3,9 @@
 // an invalid value's error beside its field; a job submitted through the form, its row and
 // live progress bar; its page with curves, preview (and the slider back through earlier ones),
 // checkpoints whose download matches the listed sha256, and the log; a clone of it, longer,
-// cancelled from its page; the datasets page; a narrow screen; and, against a second daemon
-// with a token, the token prompt. Prints "ok - ..." / "not ok - ..." lines; saves a
-// screenshot of each page to SHOT_DIR.
+// cancelled from its page; the datasets page; progress going back when a run resumes behind
+// what it reported; a narrow screen; and, against a second daemon with a token, the token
+// prompt. Prints "ok - ..." / "not ok - ..." lines; saves a screenshot of each page to SHOT_DIR.
 //
 // Environment: BASE_URL (required), SHOT_DIR (required), TOKEN_BASE_URL and TOKEN (optional:
 // the token scenario), CHROMIUM (default /usr/bin/chromium).
@@ -309,6 +309,21 @@ async function scenarioDatasets(page) {
   });
 }
 
+// A run killed after reporting steps it had not checkpointed resumes behind them: its start
+// event moves the page's progress back to the checkpoint, as the daemon moves the job's row.
+async function scenarioResumedStart(page) {
+  await check('a resumed run\'s start event moves progress back to its checkpoint', async () => {
+    const progress = await page.evaluate(async () => {
+      const { applyEvent } = await import(`${location.origin}/jobs.js`);
+      const job = { progress: { step: 460, total: 2340, epoch: 1.97, eta_s: 1634 }, metrics: {} };
+      applyEvent(job, 'start', { total_steps: 2340, steps_per_epoch: 234, resumed_from_step: 234 });
+      return job.progress;
+    });
+    assert(progress.step === 234 && progress.epoch === 1 && progress.eta_s === null, JSON.stringify(progress));
+    return JSON.stringify(progress);
+  });
+}
+
 async function scenarioNarrow(context) {
   await check('a narrow screen shows the jobs as cards without sideways scrolling', async () => {
     const page = await context.newPage();
@@ -373,6 +388,8 @@ async function main() {
     await scenarioFormAndJob(page);
     skipping = false;
     await scenarioDatasets(page);
+    skipping = false;
+    await scenarioResumedStart(page);
     skipping = false;
     await scenarioNarrow(context);
     skipping = false;

@@ -479,6 +479,34 @@ static void test_events(Db *db, long id)
     json_decref(job);
     test_report(query(db, "SELECT loss FROM metrics WHERE kind = 'progress' AND step = 20 AND job_id = ?", id) != 5,
                 "ingest: the first row of a step is kept", "");
+
+    // Killed after step 100 was reported but before its checkpoint: the run resumes from 60.
+    rc = ingest_text(db, id,
+                     "{\"event\":\"start\",\"t\":2,\"kind\":\"pretrain\",\"total_steps\":100,"
+                     "\"steps_per_epoch\":50,\"epochs\":2,\"params\":12345,\"threads\":2,\"resumed_from_step\":60}");
+    job = store_job_json(db, id);
+    test_report(rc == STORE_OK && num(job, "progress", "step") == 60 && num(job, "progress", "epoch") == 1.2 &&
+                    json_is_null(json_object_get(json_object_get(job, "progress"), "eta_s")) &&
+                    rows_of(db, "metrics", id) == metrics,
+                "ingest: a resumed start moves progress back to its checkpoint", "step %g epoch %g",
+                num(job, "progress", "step"), num(job, "progress", "epoch"));
+    json_decref(job);
+    rc = ingest_text(db, id,
+                     "{\"event\":\"progress\",\"t\":3,\"step\":70,\"total_steps\":100,\"epoch\":1.4,"
+                     "\"loss\":0.9,\"eta_s\":12}");
+    job = store_job_json(db, id);
+    test_report(rc == STORE_OK && num(job, "progress", "step") == 70 && num(job, "progress", "eta_s") == 12,
+                "ingest: the resumed run's progress moves on from there", "step %g", num(job, "progress", "step"));
+    json_decref(job);
+    const char *beyond = "{\"event\":\"start\",\"total_steps\":100,\"resumed_from_step\":101}";
+    rc = ingest_text(db, id, beyond);
+    job = store_job_json(db, id);
+    test_report(rc == STORE_OK && num(job, "progress", "step") == 70, "ingest: a resumed step beyond the run is ignored",
+                "step %g", num(job, "progress", "step"));
+    json_decref(job);
+    rc = ingest_text(db, id, EVENTS[event_count - 1]); // the resumed run finishes
+    test_report(rc == STORE_OK && query(db, "SELECT step FROM jobs WHERE id = ?", id) == 100,
+                "ingest: the resumed run's done", "");
 }
 
 static void test_metrics(Db *db, long id)
