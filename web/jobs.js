@@ -25,7 +25,8 @@ export function applyEvent(job, name, ev) {
     // A resumed run goes back to its checkpoint, behind steps it may have reported before a
     // kill; the daemon moves the job's progress back the same way.
     if (Number.isFinite(ev.resumed_from_step)) {
-      Object.assign(p, { step: ev.resumed_from_step, epoch: ev.resumed_from_step / ev.steps_per_epoch, eta_s: null });
+      const epoch = ev.steps_per_epoch > 0 ? ev.resumed_from_step / ev.steps_per_epoch : null;
+      Object.assign(p, { step: ev.resumed_from_step, epoch, eta_s: null });
     }
   }
   if (name === 'progress') {
