@@ -267,8 +267,9 @@ def write_table(out, merged):
                 "| wall s | img/s | date |\n|---|---|---|---|---|---|---|---|\n")
         for r in merged:
             every5 = " / ".join(f"{x:.2f}" for x in r.get("top1_by_epoch", [])[4::5]) or "—"
-            f.write(f"| {r['recipe']} | {r['seed']} | {r['top1']:.2f} | {every5} | {losses_text(r['pretrain_loss_by_epoch'])} "
-                    f"| {r['wall_s']} | {r['img_per_s']} | {r['date']} |\n")
+            f.write(f"| {r['recipe']} | {r['seed']} | {r['top1']:.2f} | {every5} "
+                    f"| {losses_text(r['pretrain_loss_by_epoch'])} | {r['wall_s']} | {r['img_per_s']} "
+                    f"| {r['date']} |\n")
         torch_out = os.path.join(os.path.dirname(out), "torch_pretrain.json")
         torch_runs = json.load(open(torch_out)) if os.path.exists(torch_out) else []
         f.write("\n" + targets_table(merged, torch_runs))
@@ -326,12 +327,12 @@ def targets_table(results, torch_runs):
             curves.setdefault(pre_key, {}).setdefault(r["seed"], r["pretrain_loss_by_epoch"])
     # Beside ours, PyTorch runs of the same recipe (torch_pretrain.py), often stopped part way:
     # how far the reference implementation itself strays from RECIPES.md's one run.
-    by_pretraining = {pre_key: [] for pre_key in curves}
+    by_pretraining = {}
     for pre_key, by_seed in curves.items():
-        by_pretraining[pre_key] += [("simmimd", str(seed), by_seed[seed]) for seed in sorted(by_seed)]
+        rows = [("simmimd", str(seed), by_seed[seed]) for seed in sorted(by_seed)]
         if len(by_seed) > 1:
-            mean = [sum(c) / len(c) for c in zip(*by_seed.values())]
-            by_pretraining[pre_key].append(("simmimd", f"mean of {len(by_seed)}", mean))
+            rows.append(("simmimd", f"mean of {len(by_seed)}", [sum(c) / len(c) for c in zip(*by_seed.values())]))
+        by_pretraining[pre_key] = rows
     for run in sorted(torch_runs, key=lambda run: run["seed"]):
         curve = run["pretrain_loss_by_epoch"]
         by_pretraining.get(f"p{run['epochs']}", []).append(
