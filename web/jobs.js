@@ -23,8 +23,9 @@ export function applyEvent(job, name, ev) {
   if (name === 'start') {
     p.total = ev.total_steps;
     // A resumed run goes back to its checkpoint, behind steps it may have reported before a
-    // kill; the daemon moves the job's progress back the same way.
-    if (Number.isFinite(ev.resumed_from_step)) {
+    // kill; the daemon moves the job's progress back the same way (and ignores a step beyond
+    // the run, as here: the event reaches the page either way).
+    if (Number.isFinite(ev.resumed_from_step) && ev.resumed_from_step <= ev.total_steps) {
       const epoch = ev.steps_per_epoch > 0 ? ev.resumed_from_step / ev.steps_per_epoch : null;
       Object.assign(p, { step: ev.resumed_from_step, epoch, eta_s: null });
     }
