@@ -1,13 +1,18 @@
 """The quality benchmark (issue 7): submits RECIPES.md's recipes as jobs to a running simmimd,
 waits for them, and writes tests/bench/results/quality.json (a list of {recipe, top1,
-pretrain_loss_by_epoch, wall_s, img_per_s, date, machine}) and a readable table beside it.
+pretrain_loss_by_epoch, wall_s, img_per_s, date, machine, seed, finetune_seed}) and a readable
+table beside it.
 wall_s is the time the recipe's jobs spent running (the daemon's duration_s: not queued,
 paused or waiting out a stop); img_per_s is the median of the training throughput the
 trainer reports every few steps, so a stall (a stop, another program taking the cores) moves
 the wall time but not the speed figure.
 
-Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] [--priority 0] RECIPE...
-(--priority: the jobs' scheduling priority, e.g. -1 to queue a second seed behind a first run)
+Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] [--finetune-seed S]
+                  [--priority 0] RECIPE...
+(--priority: the jobs' scheduling priority, e.g. -1 to queue a second seed behind a first run;
+--finetune-seed: fine-tune with another seed from the --seed pretraining, to tell the spread
+fine-tuning alone brings from the spread of the whole recipe; such runs are listed, not
+counted against the targets)
 Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
          scratch-ft20-6k-nold, simmim-p5-ft20-6k, simmim-p5-ft20-6k-nold, simmim-p50-ft30,
          scratch-ft30-nold. A recipe's pretraining job is shared by the recipes that need it.
@@ -65,6 +70,11 @@ REFERENCE_LOSS = {
     "p5": [0.544, 0.398, 0.365, 0.325, 0.297],
 }
 LOSS_TOLERANCE = 0.05
+# RECIPES.md's top-1 at epochs 5/10/15/20 of the few-label fine-tunes.
+REFERENCE_TOP1_BY_EPOCH = {
+    "scratch-ft20-6k-nold": {5: 41.32, 10: 61.19, 15: 63.61, 20: 67.37},
+    "simmim-p5-ft20-6k": {5: 48.18, 10: 67.05, 15: 70.82, 20: 72.37},
+}
 # Differences in top-1, same seed: (recipe, baseline, least difference in pp or None). Mostly
 # pretraining's gain; the last compares the masked-area loss with the full-image one.
 DIFFERENCES = [
@@ -178,6 +188,7 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8080")
     ap.add_argument("--token", default=os.environ.get("SIMMIMD_TOKEN"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--finetune-seed", type=int)
     ap.add_argument("--priority", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
     ap.add_argument("--table", action="store_true", help="only rewrite the tables from the JSON")
@@ -191,6 +202,9 @@ def main():
     unknown = [r for r in args.recipes if r not in RECIPES]
     if unknown:
         ap.error(f"unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}")
+    finetune_seed = args.seed if args.finetune_seed is None else args.finetune_seed
+    if finetune_seed != args.seed and any(not RECIPES[r][0] for r in args.recipes):
+        ap.error("--finetune-seed is for recipes that pretrain; a scratch recipe has only --seed")
     api = Api(args.url, args.token)
     seed = {"train": {"seed": args.seed}, "priority": args.priority}
 
@@ -198,17 +212,26 @@ def main():
         return merge(merge(PRETRAIN[pre_key], {"name": f"pretrain-{pre_key}-seed{args.seed}"}), seed)
 
     def finetune_spec(recipe):
-        return merge(merge({"kind": "finetune", "name": f"{recipe}-seed{args.seed}"}, RECIPES[recipe][1]), seed)
+        name = f"{recipe}-seed{args.seed}" + (f"-ft{finetune_seed}" if finetune_seed != args.seed else "")
+        return merge(merge(merge({"kind": "finetune", "name": name}, RECIPES[recipe][1]), seed),
+                     {"train": {"seed": finetune_seed}})
 
     # Everything that needs no other job is queued at once, in the order given, so the daemon
     # never sits idle (or starts a lower-priority job) while a fine-tune waits to be submitted.
-    submitted = {}
+    # A recipe's pretraining is shared by the recipes that need it; with --finetune-seed it is
+    # the very job the recipe's --seed run started from.
+    submitted, start_of = {}, {}
     for recipe in args.recipes:
         pre_key = RECIPES[recipe][0]
-        if pre_key and pre_key not in submitted:
-            submitted[pre_key] = api.submit(pretrain_spec(pre_key))
-        elif not pre_key:
+        if not pre_key:
             submitted[recipe] = api.submit(finetune_spec(recipe))
+        elif finetune_seed == args.seed:
+            start_of[recipe] = pre_key
+            if pre_key not in submitted:
+                submitted[pre_key] = api.submit(pretrain_spec(pre_key))
+        else:
+            start_of[recipe] = recorded_pretraining(args.out, recipe, args.seed)
+            submitted[start_of[recipe]] = {"id": start_of[recipe]}
     pretrained = {}
     results = []
     for recipe in args.recipes:
@@ -216,9 +239,10 @@ def main():
         pre_losses, wall = None, 0.0
         ft_spec = finetune_spec(recipe)
         if pre_key:
-            if pre_key not in pretrained:
-                pretrained[pre_key] = wait(api, submitted[pre_key]["id"])
-            pj = pretrained[pre_key]
+            start = start_of[recipe]
+            if start not in pretrained:
+                pretrained[start] = wait(api, submitted[start]["id"])
+            pj = pretrained[start]
             spe = max(1, pj["progress"]["total"] // pj["spec"]["train"]["epochs"])
             pre_losses = epoch_losses(api, pj["id"], spe)
             wall += pj["duration_s"]
@@ -228,17 +252,25 @@ def main():
             api.make_way(submitted[recipe])
         job = wait(api, submitted[recipe]["id"])
         wall += job["duration_s"]
-        job_ids = [p for p in [pretrained.get(pre_key, {}).get("id")] if p] + [job["id"]]
+        job_ids = [pj["id"], job["id"]] if pre_key else [job["id"]]
         results.append({"recipe": recipe, "top1": job["metrics"].get("top1"),
                         "top1_by_epoch": top1_by_epoch(api, job["id"]),
                         "pretrain_loss_by_epoch": pre_losses, "wall_s": round(wall, 1),
                         "img_per_s": training_img_per_s(api, job_ids),
-                        "seed": args.seed, "job_ids": job_ids,
+                        "seed": args.seed, "finetune_seed": finetune_seed, "job_ids": job_ids,
                         "date": datetime.date.today().isoformat(),
                         "machine": machine()})
         print(json.dumps(results[-1]), flush=True)
         save(args.out, results[-1])
     print(open(os.path.splitext(args.out)[0] + ".md").read())
+
+
+def recorded_pretraining(out, recipe, seed):
+    """The pretraining job the recorded run of recipe with seed started from."""
+    for r in json.load(open(out)) if os.path.exists(out) else []:
+        if r["recipe"] == recipe and r["seed"] == seed == r["finetune_seed"]:
+            return r["job_ids"][0]
+    sys.exit(f"--finetune-seed: {out} has no {recipe} run with seed {seed} to start from; run that first")
 
 
 def machine():
@@ -256,9 +288,9 @@ def replace_result(out, result, keys):
 
 
 def save(out, result):
-    """Adds one result to quality.json (replacing the same recipe and seed) and rewrites the
+    """Adds one result to quality.json (replacing the same recipe and seeds) and rewrites the
     table beside it, so a benchmark stopped part way keeps what it finished."""
-    write_table(out, replace_result(out, result, ("recipe", "seed")))
+    write_table(out, replace_result(out, result, ("recipe", "seed", "finetune_seed")))
 
 
 def write_table(out, merged):
@@ -267,12 +299,25 @@ def write_table(out, merged):
                 "| wall s | img/s | date |\n|---|---|---|---|---|---|---|---|\n")
         for r in merged:
             every5 = " / ".join(f"{x:.2f}" for x in r.get("top1_by_epoch", [])[4::5]) or "—"
-            f.write(f"| {r['recipe']} | {r['seed']} | {r['top1']:.2f} | {every5} "
+            f.write(f"| {r['recipe']} | {seeds_text(r)} | {r['top1']:.2f} | {every5} "
                     f"| {losses_text(r['pretrain_loss_by_epoch'])} | {r['wall_s']} | {r['img_per_s']} "
                     f"| {r['date']} |\n")
-        torch_out = os.path.join(os.path.dirname(out), "torch_pretrain.json")
-        torch_runs = json.load(open(torch_out)) if os.path.exists(torch_out) else []
-        f.write("\n" + targets_table(merged, torch_runs))
+        f.write("\n" + targets_table(merged, torch_results(out, "torch_pretrain.json")))
+        torch_finetunes = torch_results(out, "torch_finetune.json")
+        if torch_finetunes:
+            f.write("\n" + finetune_comparison(merged, torch_finetunes))
+
+
+def torch_results(out, name):
+    """The PyTorch runs recorded beside quality.json (torch_pretrain.py, torch_finetune.py)."""
+    path = os.path.join(os.path.dirname(out), name)
+    return json.load(open(path)) if os.path.exists(path) else []
+
+
+def seeds_text(result):
+    if result["finetune_seed"] == result["seed"]:
+        return str(result["seed"])
+    return f"{result['seed']}, fine-tune {result['finetune_seed']}"
 
 
 def losses_text(curve):
@@ -288,7 +333,8 @@ def targets_table(results, torch_runs):
     PyTorch's)."""
     by = {}
     for r in results:
-        by.setdefault(r["recipe"], {})[r["seed"]] = r
+        if r["finetune_seed"] == r["seed"]:
+            by.setdefault(r["recipe"], {})[r["seed"]] = r
     lines = ["Against the targets (RECIPES.md):", "",
              "| recipe | seeds | top-1 % per seed | mean | target | met |",
              "|---|---|---|---|---|---|"]
@@ -347,6 +393,35 @@ def targets_table(results, torch_runs):
                          f"| {100 * worst:.1f}% ({epoch}) | {met(worst <= LOSS_TOLERANCE)} |")
     return "\n".join(lines) + "\n"
 
+
+def finetune_comparison(results, torch_runs):
+    """Each PyTorch fine-tune (torch_finetune.py) beside simmimd's runs of the same recipe from
+    the same start (the pretraining job's checkpoint, or random initialisation with the same
+    seed) on the same labels, and RECIPES.md's run, at the epochs PyTorch evaluated."""
+    lines = ["PyTorch's fine-tuning (tests/bench/torch_finetune.py) from the start simmimd's runs had:", "",
+             "| recipe | run | seed | start | top-1 % at epochs | top-1 % |", "|---|---|---|---|---|---|"]
+    for run in sorted(torch_runs, key=lambda run: (run["recipe"], run["init_job"] or 0, run["seed"])):
+        epochs = sorted(int(e) for e in run["top1_by_epoch"])
+
+        def row(implementation, seed, start, top1_of):
+            by_epoch = " / ".join(f"{e}: {top1_of(e):.2f}" for e in epochs)
+            return f"| {run['recipe']} | {implementation} | {seed} | {start} | {by_epoch} | {top1_of(epochs[-1]):.2f} |"
+
+        ref = REFERENCE_TOP1_BY_EPOCH.get(run["recipe"], {})
+        if run["seed"] == 0 and all(e in ref for e in epochs):
+            own = "its own pretraining" if RECIPES[run["recipe"]][0] else "random"
+            lines.append(row("RECIPES.md", "0", own, ref.get))
+        if run["init"]:
+            start = f"pretraining job {run['init_job']}"
+            same_start = [r for r in results if r["recipe"] == run["recipe"] and r["job_ids"][0] == run["init_job"]]
+        else:
+            start = "random"
+            same_start = [r for r in results if r["recipe"] == run["recipe"] and r["seed"] == run["seed"]]
+        for r in sorted(same_start, key=lambda r: r["finetune_seed"]):
+            lines.append(row("simmimd", seeds_text(r), start, lambda e: r["top1_by_epoch"][e - 1]))
+        step = f", step {run['init_step']}" if run["init"] else ""
+        lines.append(row("PyTorch", str(run["seed"]), start + step, lambda e: run["top1_by_epoch"][str(e)]))
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     main()

@@ -33,26 +33,29 @@ import simmim_torch as st  # noqa: E402
 from quality import machine, replace_result  # noqa: E402
 
 MEAN, STD = 0.2860, 0.3530  # RECIPES.md "Data"
-CROP_SCALE = (0.67, 1.0)
-BATCH, LR, MIN_LR, WEIGHT_DECAY, CLIP = 256, 1e-3, 1e-5, 0.05, 5.0
+BATCH, LR, WEIGHT_DECAY, CLIP = 256, 1e-3, 0.05, 5.0  # both recipes
+CROP_SCALE, MIN_LR = (0.67, 1.0), 1e-5  # pretraining's
 
 
-def load_images(data_dir):
-    """The training images: pixel/255, zero-padded to 32×32, normalised; [N, 1, 32, 32]."""
-    with gzip.open(os.path.join(data_dir, "train-images-idx3-ubyte.gz")) as f:
+def load_split(data_dir, split):
+    """One split ("train" or "t10k") as (images [N, 1, 32, 32]: pixel/255, zero-padded to
+    32×32, normalised; labels [N])."""
+    with gzip.open(os.path.join(data_dir, f"{split}-images-idx3-ubyte.gz")) as f:
         raw = f.read()
     imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28).astype(np.float32) / 255
     x = torch.from_numpy(np.pad(imgs, ((0, 0), (2, 2), (2, 2))))
-    return ((x - MEAN) / STD).unsqueeze(1)
+    with gzip.open(os.path.join(data_dir, f"{split}-labels-idx1-ubyte.gz")) as f:
+        labels = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64))
+    return ((x - MEAN) / STD).unsqueeze(1), labels
 
 
-def random_resized_crop_flip(batch):
+def random_resized_crop_flip(batch, scale):
     """RECIPES.md's RandomResizedCrop back to the same size and a flip with probability ½:
     area a ~ U(scale), log aspect ~ U(log 3/4, log 4/3), side fractions w = min(1, √(a·r)),
     h = min(1, √(a/r)), centre uniform where the crop fits; bilinear, align_corners=False,
     border replication (an affine sampling grid does exactly that)."""
     n = batch.shape[0]
-    area = torch.empty(n).uniform_(*CROP_SCALE)
+    area = torch.empty(n).uniform_(*scale)
     aspect = torch.exp(torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3)))
     w = torch.clamp(torch.sqrt(area * aspect), max=1.0)
     h = torch.clamp(torch.sqrt(area / aspect), max=1.0)
@@ -78,7 +81,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    images = load_images(args.data)
+    images, _ = load_split(args.data, "train")
     cfg = st.Config()
     model = st.init_weights(st.SimMIMViT(cfg), args.seed)
     opt = torch.optim.AdamW(st.param_groups(model, LR, WEIGHT_DECAY, 1.0), lr=LR,
@@ -93,7 +96,7 @@ def main():
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
             st.set_lr(opt, step, LR, MIN_LR, steps_per_epoch, total)
-            batch = random_resized_crop_flip(images[order[i * BATCH:(i + 1) * BATCH]])
+            batch = random_resized_crop_flip(images[order[i * BATCH:(i + 1) * BATCH]], CROP_SCALE)
             loss, _ = model(batch, st.random_mask(BATCH, cfg))
             opt.zero_grad()
             loss.backward()
