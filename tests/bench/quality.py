@@ -395,32 +395,43 @@ def targets_table(results, torch_runs):
 
 
 def finetune_comparison(results, torch_runs):
-    """Each PyTorch fine-tune (torch_finetune.py) beside simmimd's runs of the same recipe from
-    the same start (the pretraining job's checkpoint, or random initialisation with the same
-    seed) on the same labels, and RECIPES.md's run, at the epochs PyTorch evaluated."""
+    """The PyTorch fine-tunes (torch_finetune.py) beside simmimd's runs of the same recipe from
+    the same start (a pretraining job's checkpoint, or random initialisation with the same
+    seed) on the same labels, and RECIPES.md's run, at the epochs PyTorch evaluated; with more
+    than one run of a kind, their mean."""
+    groups = {}
+    for run in torch_runs:
+        start = ("job", run["init_job"]) if run["init"] else ("random", run["seed"])
+        groups.setdefault((run["recipe"], start), []).append(run)
     lines = ["PyTorch's fine-tuning (tests/bench/torch_finetune.py) from the start simmimd's runs had:", "",
              "| recipe | run | seed | start | top-1 % at epochs | top-1 % |", "|---|---|---|---|---|---|"]
-    for run in sorted(torch_runs, key=lambda run: (run["recipe"], run["init_job"] or 0, run["seed"])):
-        epochs = sorted(int(e) for e in run["top1_by_epoch"])
-
-        def row(implementation, seed, start, top1_of):
-            by_epoch = " / ".join(f"{e}: {top1_of(e):.2f}" for e in epochs)
-            return f"| {run['recipe']} | {implementation} | {seed} | {start} | {by_epoch} | {top1_of(epochs[-1]):.2f} |"
-
-        ref = REFERENCE_TOP1_BY_EPOCH.get(run["recipe"], {})
-        if run["seed"] == 0 and all(e in ref for e in epochs):
-            own = "its own pretraining" if RECIPES[run["recipe"]][0] else "random"
-            lines.append(row("RECIPES.md", "0", own, ref.get))
-        if run["init"]:
-            start = f"pretraining job {run['init_job']}"
-            same_start = [r for r in results if r["recipe"] == run["recipe"] and r["job_ids"][0] == run["init_job"]]
+    for (recipe, (kind, value)), runs in sorted(groups.items(), key=lambda g: (g[0][0], str(g[0][1]))):
+        epochs = sorted(int(e) for e in runs[0]["top1_by_epoch"])
+        if kind == "job":
+            start = f"pretraining job {value}"
+            ours = [r for r in results if r["recipe"] == recipe and r["job_ids"][0] == value]
         else:
             start = "random"
-            same_start = [r for r in results if r["recipe"] == run["recipe"] and r["seed"] == run["seed"]]
-        for r in sorted(same_start, key=lambda r: r["finetune_seed"]):
-            lines.append(row("simmimd", seeds_text(r), start, lambda e: r["top1_by_epoch"][e - 1]))
-        step = f", step {run['init_step']}" if run["init"] else ""
-        lines.append(row("PyTorch", str(run["seed"]), start + step, lambda e: run["top1_by_epoch"][str(e)]))
+            ours = [r for r in results if r["recipe"] == recipe and r["seed"] == value]
+
+        def row(implementation, seed, start, curve):
+            by_epoch = " / ".join(f"{e}: {curve[e]:.2f}" for e in epochs)
+            return f"| {recipe} | {implementation} | {seed} | {start} | {by_epoch} | {curve[epochs[-1]]:.2f} |"
+
+        def rows(implementation, curves):
+            out = [row(implementation, seed, start, curve) for seed, curve in curves]
+            if len(curves) > 1:
+                mean = {e: sum(curve[e] for _, curve in curves) / len(curves) for e in epochs}
+                out.append(row(implementation, f"mean of {len(curves)}", start, mean))
+            return out
+
+        ref = REFERENCE_TOP1_BY_EPOCH.get(recipe, {})
+        if all(e in ref for e in epochs):
+            lines.append(row("RECIPES.md", "0", "its own pretraining" if kind == "job" else "random", ref))
+        lines += rows("simmimd", [(seeds_text(r), {e: r["top1_by_epoch"][e - 1] for e in epochs})
+                                  for r in sorted(ours, key=lambda r: r["finetune_seed"])])
+        lines += rows("PyTorch", [(str(run["seed"]), {e: run["top1_by_epoch"][str(e)] for e in epochs})
+                                  for run in sorted(runs, key=lambda run: run["seed"])])
     return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":

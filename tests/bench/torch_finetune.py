@@ -13,10 +13,12 @@ does not) or in what it starts from and the seed (this script agrees with simmim
 Prints the test-set top-1 every --eval-every epochs and after the last (RECIPES.md reports
 epochs 5/10/15/20; the test set costs about as much as 1,000 training images a pass) and records the run in
 tests/bench/results/torch_finetune.json (replacing one of the same recipe, seed and start),
-which quality.py's table sets beside simmimd's:
+which quality.py's table sets beside simmimd's. --evaluate instead prints PyTorch's top-1 of a
+simmimd fine-tuning checkpoint (the same figure simmimd reported, if both evaluate alike):
   /usr/bin/python3 tests/bench/torch_finetune.py --recipe simmim-p5-ft20-6k \\
       --init /var/tmp/quality/runs/1/checkpoints/step-1170.safetensors --epochs 20 \\
       --labels-per-class 600 --seed 0
+  /usr/bin/python3 tests/bench/torch_finetune.py --evaluate /var/tmp/quality/runs/2/checkpoints/step-460.safetensors
 """
 
 import argparse
@@ -86,7 +88,8 @@ def top1(model, images, labels):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recipe", required=True, help="the quality.py recipe this run stands beside")
+    ap.add_argument("--recipe", help="the quality.py recipe this run stands beside")
+    ap.add_argument("--evaluate", metavar="CHECKPOINT", help="a simmimd fine-tuning checkpoint to evaluate")
     ap.add_argument("--init", help="a simmimd pretraining checkpoint (.safetensors); none = scratch")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--labels-per-class", type=int, default=0)
@@ -99,12 +102,19 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    cfg = st.Config(num_classes=NUM_CLASSES, drop_path=DROP_PATH, label_smoothing=LABEL_SMOOTHING)
+    test_images, test_labels = load_split(args.data, "t10k")
+    if args.evaluate:
+        model = st.SimMIMViT(cfg)
+        model.load_state_dict(read_safetensors(args.evaluate)[0])  # strict: every tensor, nothing else
+        print(json.dumps({"checkpoint": args.evaluate, "top1": top1(model, test_images, test_labels)}))
+        return
+    if not args.recipe:
+        ap.error("name the --recipe this run stands beside (or --evaluate a checkpoint)")
 
     train_images, train_labels = load_split(args.data, "train")
     chosen = first_per_class(train_labels, args.labels_per_class)
     train_images, train_labels = train_images[chosen], train_labels[chosen]
-    test_images, test_labels = load_split(args.data, "t10k")
-    cfg = st.Config(num_classes=NUM_CLASSES, drop_path=DROP_PATH, label_smoothing=LABEL_SMOOTHING)
     model = st.init_weights(st.SimMIMViT(cfg), args.seed)
     start_from = {"init": None, "init_job": None, "init_step": None}
     if args.init:
