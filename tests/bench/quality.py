@@ -434,5 +434,6 @@ def finetune_comparison(results, torch_runs):
                                   for run in sorted(runs, key=lambda run: run["seed"])])
     return "\n".join(lines) + "\n"
 
+
 if __name__ == "__main__":
     main()
