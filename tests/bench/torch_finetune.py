@@ -36,7 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "golden"))
 import simmim_torch as st  # noqa: E402
 from quality import machine, replace_result  # noqa: E402
-from torch_pretrain import BATCH, CLIP, LR, WEIGHT_DECAY, load_split, random_resized_crop_flip  # noqa: E402
+from torch_pretrain import (BATCH, LR, WEIGHT_DECAY, load_split, parse_run_args,  # noqa: E402
+                            random_resized_crop_flip, train_step)
 
 CROP_SCALE, MIN_LR = (0.6, 1.0), 1e-6  # fine-tuning's
 NUM_CLASSES, DROP_PATH, LABEL_SMOOTHING = 10, 0.1, 0.1
@@ -95,13 +96,7 @@ def main():
     ap.add_argument("--labels-per-class", type=int, default=0)
     ap.add_argument("--layer-decay", type=float, default=0.75)
     ap.add_argument("--eval-every", type=int, default=5, metavar="EPOCHS")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "torch_finetune.json"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    args = parse_run_args(ap, "torch_finetune.json")
     cfg = st.Config(num_classes=NUM_CLASSES, drop_path=DROP_PATH, label_smoothing=LABEL_SMOOTHING)
     test_images, test_labels = load_split(args.data, "t10k")
     if args.evaluate:
@@ -132,14 +127,10 @@ def main():
         order = torch.randperm(train_images.shape[0])
         losses = []
         for i in range(steps_per_epoch):
-            st.set_lr(opt, epoch * steps_per_epoch + i, LR, MIN_LR, steps_per_epoch, total)
             idx = order[i * BATCH:(i + 1) * BATCH]
-            loss, _ = model(random_resized_crop_flip(train_images[idx], CROP_SCALE), train_labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-            opt.step()
-            losses.append(loss.item())
+            losses.append(train_step(model, opt, random_resized_crop_flip(train_images[idx], CROP_SCALE),
+                                     train_labels[idx], epoch * steps_per_epoch + i, MIN_LR,
+                                     steps_per_epoch, total))
         report = {"epoch": epoch + 1, "loss": round(sum(losses) / len(losses), 4)}
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             report["top1"] = top1_by_epoch[epoch + 1] = top1(model, test_images, test_labels)

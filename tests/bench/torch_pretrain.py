@@ -68,18 +68,36 @@ def random_resized_crop_flip(batch, scale):
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def parse_run_args(ap, results_name):
+    """Adds the options every PyTorch run has, parses, and seeds torch."""
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", results_name))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return args
+
+
+def train_step(model, opt, inputs, target, step, min_lr, steps_per_epoch, total):
+    """One AdamW step at the schedule's lr for step (warmup one epoch), gradients clipped;
+    returns the loss."""
+    st.set_lr(opt, step, LR, min_lr, steps_per_epoch, total)
+    loss, _ = model(inputs, target)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+    opt.step()
+    return loss.item()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="the schedule's length")
     ap.add_argument("--stop-after", type=int, default=0, metavar="EPOCHS",
                     help="stop after this many epochs of the schedule (0 = all)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", "torch_pretrain.json"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    args = parse_run_args(ap, "torch_pretrain.json")
 
     images, _ = load_split(args.data, "train")
     cfg = st.Config()
@@ -95,14 +113,9 @@ def main():
         losses = []
         for i in range(steps_per_epoch):
             step = epoch * steps_per_epoch + i
-            st.set_lr(opt, step, LR, MIN_LR, steps_per_epoch, total)
             batch = random_resized_crop_flip(images[order[i * BATCH:(i + 1) * BATCH]], CROP_SCALE)
-            loss, _ = model(batch, st.random_mask(BATCH, cfg))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-            opt.step()
-            losses.append(loss.item())
+            losses.append(train_step(model, opt, batch, st.random_mask(BATCH, cfg), step, MIN_LR,
+                                     steps_per_epoch, total))
             if (step + 1) % 10 == 0:
                 every_10_steps.append(round(sum(losses[-10:]) / 10, 4))
                 print(json.dumps({"step": step + 1, "loss": every_10_steps[-1],
