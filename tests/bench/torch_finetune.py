@@ -11,8 +11,9 @@ top-1 and RECIPES.md's: in simmimd's fine-tuning (this script agrees with RECIPE
 does not) or in what it starts from and the seed (this script agrees with simmimd).
 
 Prints the test-set top-1 every --eval-every epochs and after the last (RECIPES.md reports
-epochs 5/10/15/20; the test set costs about as much as 1,000 training images a pass) and records the run in
-tests/bench/results/torch_finetune.json (replacing one of the same recipe, seed and start),
+epochs 5/10/15/20; a pass over the test set takes about as long as an epoch on 6,000 labels)
+and records the run in tests/bench/results/torch_finetune.json (replacing one of the same
+recipe, seed and start),
 which quality.py's table sets beside simmimd's. --evaluate instead prints PyTorch's top-1 of a
 simmimd fine-tuning checkpoint (the same figure simmimd reported, if both evaluate alike):
   /usr/bin/python3 tests/bench/torch_finetune.py --recipe simmim-p5-ft20-6k \\
