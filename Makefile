@@ -110,7 +110,7 @@ web/vendor/.built: web/package.json web/package-lock.json web/build.sh | build/.
 run: all
 	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir var
 
-INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh)
+INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/test_*.py)
 
 # Unit and golden tests on both builds; the slower integration tests once, on the normal one.
 test: all $(TEST_BINS)
