@@ -380,9 +380,10 @@ def targets_table(results, torch_runs):
             rows.append(("simmimd", f"mean of {len(by_seed)}", [sum(c) / len(c) for c in zip(*by_seed.values())]))
         by_pretraining[pre_key] = rows
     for run in sorted(torch_runs, key=lambda run: run["seed"]):
-        curve = run["pretrain_loss_by_epoch"]
-        by_pretraining.get(f"p{run['epochs']}", []).append(
-            (f"PyTorch, epochs 1–{len(curve)}", str(run["seed"]), curve))
+        curve, pre_key = run["pretrain_loss_by_epoch"], f"p{run['epochs']}"
+        if pre_key in REFERENCE_LOSS:
+            by_pretraining.setdefault(pre_key, []).append(
+                (f"PyTorch, epochs 1–{len(curve)}", str(run["seed"]), curve))
     for pre_key, rows in by_pretraining.items():
         reference = REFERENCE_LOSS[pre_key]
         lines.append(f"| {pre_key} | RECIPES.md | 0 | {losses_text(reference)} | — | — |")

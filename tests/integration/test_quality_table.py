@@ -2,7 +2,7 @@
 """The quality benchmark's verdicts (tests/bench/quality.py) on made-up results: a seed mean
 inside or outside the tolerance, the gain per seed and its mean against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
-curve, the PyTorch fine-tuning table grouped by start with means, and finding the pretraining
+curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped by start with means, and finding the pretraining
 a recorded run started from. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
 import json
 import os
@@ -58,6 +58,14 @@ report("a loss curve's worst epoch and the 5% verdict, per seed and for the mean
        line_with(table, "| p5 | simmimd | 0 |").endswith("| 2.0% (2) | yes |")
        and line_with(table, "| p5 | simmimd | 1 |").endswith("| 6.0% (4) | **no** |")
        and line_with(table, "| p5 | simmimd | mean of 2 |").endswith("| 3.0% (4) | yes |"))
+torch_pretraining = [{"epochs": 5, "seed": 3, "pretrain_loss_by_epoch": P5[:2]},
+                     {"epochs": 10, "seed": 4, "pretrain_loss_by_epoch": [0.55]},  # no simmimd p10 run here
+                     {"epochs": 50, "seed": 5, "pretrain_loss_by_epoch": [0.6]}]  # RECIPES.md has no p50 curve
+with_torch = quality.targets_table(results, torch_pretraining)
+report("PyTorch pretraining runs are listed for every recipe RECIPES.md has a curve for",
+       line_with(with_torch, "| p5 | PyTorch, epochs 1–2 | 3 |").endswith("| 0.0% (2) | yes |")
+       and line_with(with_torch, "| p10 | PyTorch, epochs 1–1 | 4 |").endswith("| 1.1% (1) | yes |")
+       and line_with(with_torch, "| p10 | RECIPES.md |") and "| p50 |" not in with_torch)
 
 torch_runs = [{"recipe": "simmim-p5-ft20-6k", "seed": s, "init": "x.safetensors", "init_job": 1, "init_step": 1170,
                "top1": 70.0 + s, "top1_by_epoch": {"5": 40.0 + s, "20": 70.0 + s}} for s in (0, 1)]
