@@ -274,7 +274,16 @@ def recorded_pretraining(out, recipe, seed):
 
 
 def machine():
-    return f"{platform.machine()} {os.cpu_count()} cores, {platform.node()}"
+    """Architecture, cores and processor model: what the wall time and img/s depend on."""
+    return f"{platform.machine()} {os.cpu_count()} cores, {cpu_model()}, {platform.node()}"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown processor"
 
 
 def replace_result(out, result, keys):
@@ -296,12 +305,12 @@ def save(out, result):
 def write_table(out, merged):
     with open(os.path.splitext(out)[0] + ".md", "w") as f:
         f.write("| recipe | seed | top-1 % | top-1 at epochs 5/10/15/20/… | pretraining loss by epoch "
-                "| wall s | img/s | date |\n|---|---|---|---|---|---|---|---|\n")
+                "| wall s | img/s | machine | date |\n|---|---|---|---|---|---|---|---|---|\n")
         for r in merged:
             every5 = " / ".join(f"{x:.2f}" for x in r.get("top1_by_epoch", [])[4::5]) or "—"
             f.write(f"| {r['recipe']} | {seeds_text(r)} | {r['top1']:.2f} | {every5} "
                     f"| {losses_text(r['pretrain_loss_by_epoch'])} | {r['wall_s']} | {r['img_per_s']} "
-                    f"| {r['date']} |\n")
+                    f"| {r['machine']} | {r['date']} |\n")
         f.write("\n" + targets_table(merged, torch_results(out, "torch_pretrain.json")))
         torch_finetunes = torch_results(out, "torch_finetune.json")
         if torch_finetunes:

@@ -2,8 +2,8 @@
 """The quality benchmark's verdicts (tests/bench/quality.py) on made-up results: a seed mean
 inside or outside the tolerance, the gain per seed and its mean against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
-curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped by start with means, and finding the pretraining
-a recorded run started from. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
+curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped
+by start with means, and finding the pretraining a recorded run started from. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
 import json
 import os
 import sys
@@ -92,6 +92,6 @@ with tempfile.TemporaryDirectory() as tmp:
     json.dump(torch_runs, open(os.path.join(tmp, "torch_finetune.json"), "w"))
     quality.write_table(out, results)
     md = open(os.path.join(tmp, "quality.md")).read()
-    report("the readable table has every run and both comparisons",
-           line_with(md, "| simmim-p5-ft20-6k | 0, fine-tune 7 | 50.00 |") and "Against the targets" in md
+    report("the readable table has every run, with the machine it ran on, and both comparisons",
+           line_with(md, "| simmim-p5-ft20-6k | 0, fine-tune 7 | 50.00 |", "| test |") and "Against the targets" in md
            and "PyTorch's fine-tuning" in md)
