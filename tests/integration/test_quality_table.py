@@ -3,7 +3,8 @@
 inside or outside the tolerance, the gain per seed and its mean against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
 curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped
-by start with means, and finding the pretraining a recorded run started from. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
+by start with means, and finding the pretraining a recorded run started from. Prints
+"ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
 import json
 import os
 import sys
