@@ -103,16 +103,26 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
     return n;
 }
 
-// The largest scratch any of the model's matmul_backward calls needs.
-static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
+enum { MATMUL_SHAPES = 7 };
+
+// The (M, K, N) of every matrix product the model computes.
+static void matmul_shapes(const ModelConfig *cfg, int B, long shapes[MATMUL_SHAPES][3])
 {
     long D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
     long H = model_mlp_hidden(cfg), BT = B * T, BN = B * N;
     long dec_dim = (long)cfg->in_chans * cfg->patch_size * cfg->patch_size;
-    long shapes[][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
-                        {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
+    long all[MATMUL_SHAPES][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
+                                  {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
+    memcpy(shapes, all, sizeof all);
+}
+
+// The largest scratch any of the model's matmul_backward calls needs.
+static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
+{
+    long shapes[MATMUL_SHAPES][3];
+    matmul_shapes(cfg, B, shapes);
     size_t most = 0;
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    for (int i = 0; i < MATMUL_SHAPES; i++) {
         size_t floats = matmul_backward_scratch_floats(shapes[i][0], shapes[i][1], shapes[i][2]);
         most = floats > most ? floats : most;
     }
@@ -243,7 +253,11 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     m->acts_mem = alloc_huge(m->acts_floats * sizeof(float));
     BlockParams *pb = calloc(cfg->depth, sizeof *pb), *gb = calloc(cfg->depth, sizeof *gb);
     BlockActs *ab = calloc(cfg->depth, sizeof *ab);
-    if (!m->info || !m->params_mem || !m->grads_mem || !m->acts_mem || !pb || !gb || !ab) {
+    long shapes[MATMUL_SHAPES][3];
+    matmul_shapes(cfg, batch, shapes);
+    int reserved = 1;
+    for (int i = 0; i < MATMUL_SHAPES; i++) reserved &= !matmul_reserve(shapes[i][0], shapes[i][1], shapes[i][2]);
+    if (!m->info || !m->params_mem || !m->grads_mem || !m->acts_mem || !pb || !gb || !ab || !reserved) {
         free(pb), free(gb), free(ab);
         model_free(m);
         snprintf(err, errlen, "train.batch_size: out of memory allocating %.1f GiB", bytes / 0x1p30);

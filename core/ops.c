@@ -3,11 +3,14 @@
 // order), so each output element is computed in a fixed order and results do not depend on
 // the thread count.
 #include "ops.h"
+#include "matmul_amx.h"
 #include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ops_set_threads(int threads)
@@ -18,6 +21,70 @@ void ops_set_threads(int threads)
 }
 
 int ops_threads(void) { return omp_get_max_threads(); }
+
+static Precision precision = PRECISION_FP32;
+
+int ops_precision_available(Precision p, char *err, size_t errlen)
+{
+    if (p == PRECISION_BF16 && !amx_available()) {
+        snprintf(err, errlen, "bf16 needs a processor with AMX-BF16 (Intel Xeon 4th generation or "
+                              "later) and a kernel that grants it; this one has none");
+        return -1;
+    }
+    return 0;
+}
+
+int ops_set_precision(Precision p, char *err, size_t errlen)
+{
+    if (ops_precision_available(p, err, errlen)) return -1;
+    precision = p;
+    return 0;
+}
+
+Precision ops_precision(void) { return precision; }
+
+// The bf16 products' packed operands: a product's packed weight, shared by the threads, then
+// each thread's own packing space. Grown by matmul_reserve (model_create reserves every shape
+// the model multiplies), so a training step never allocates.
+static uint16_t *bf16_work;
+static size_t bf16_work_elems;
+
+static size_t bf16_shared_elems(long K, long N) { return (size_t)amx_padded(K) * amx_padded(N); }
+
+static size_t bf16_thread_elems(long K, long N)
+{
+    size_t rows = (size_t)AMX_BLOCK * (amx_padded(K) > amx_padded(N) ? amx_padded(K) : amx_padded(N));
+    size_t transposed = amx_transposed_work_elems((int)N, (int)K);
+    return rows > transposed ? rows : transposed;
+}
+
+int matmul_reserve(long M, long K, long N)
+{
+    (void)M; // the packing space is per block of rows, whatever their number
+    if (precision != PRECISION_BF16) return 0;
+    size_t need = bf16_shared_elems(K, N) + (size_t)ops_threads() * bf16_thread_elems(K, N);
+    if (need <= bf16_work_elems) return 0;
+    uint16_t *grown = aligned_alloc(64, (need * sizeof(uint16_t) + 63) / 64 * 64);
+    if (!grown) return -1;
+    free(bf16_work);
+    bf16_work = grown, bf16_work_elems = need;
+    return 0;
+}
+
+// The packing space of a product of this shape: reserved already in a model's step.
+static uint16_t *bf16_workspace(long M, long K, long N)
+{
+    if (matmul_reserve(M, K, N)) {
+        fprintf(stderr, "simmim: out of memory for the bf16 packing space\n");
+        abort();
+    }
+    return bf16_work;
+}
+
+static uint16_t *bf16_thread_work(long K, long N)
+{
+    return bf16_work + bf16_shared_elems(K, N) + (size_t)omp_get_thread_num() * bf16_thread_elems(K, N);
+}
 
 // The boundary between thread t − 1's and thread t's shares of n items: t/nthreads of the
 // way, rounded to the nearest multiple of `align` (0 and n at the ends).
@@ -83,18 +150,29 @@ static void add_column_sums(float *sums, const float *x, long R, int N, long c0,
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int M, int K, int N)
 {
+    int bf16 = precision == PRECISION_BF16;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(M, K, N) : NULL;
 #pragma omp parallel
     {
         long r0, r1;
-        thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
+        if (bf16) {
+            thread_share(amx_padded(K) / 2, &r0, &r1);
+            amx_pack_pairs_within_rows(packed_weight, weight, N, K, r0, r1);
+#pragma omp barrier
+        }
+        thread_share_aligned(M, bf16 ? AMX_BLOCK : MATMUL_SPLIT_ALIGN, &r0, &r1);
         if (r1 > r0) {
-            float beta = 0.0f;
-            if (bias) {
+            if (bias)
                 for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
-                beta = 1.0f;
+            if (bf16) {
+                amx_tiles_configure();
+                amx_multiply_rows(out + r0 * N, N, inp + r0 * K, (int)(r1 - r0), K, packed_weight, N,
+                                  bias != NULL, bf16_thread_work(K, N));
+                amx_tiles_release();
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), N, K, 1.0f,
+                            inp + r0 * K, K, weight, K, bias ? 1.0f : 0.0f, out + r0 * N, N);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), N, K, 1.0f,
-                        inp + r0 * K, K, weight, K, beta, out + r0 * N, N);
         }
     }
 }
@@ -105,12 +183,22 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int M, int K, int N)
 {
-    int parts = weight_grad_parts(M);
+    int parts = weight_grad_parts(M), bf16 = precision == PRECISION_BF16;
     long weight_size = (long)N * K;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(M, K, N) : NULL;
 #pragma omp parallel
     {
         long r0, r1, c0, c1;
-        if (dinp) {
+        if (bf16) amx_tiles_configure();
+        if (dinp && bf16) {
+            thread_share(amx_padded(N) / 2, &r0, &r1);
+            amx_pack_pairs_across_rows(packed_weight, weight, K, N, K, r0, r1);
+#pragma omp barrier
+            thread_share_aligned(M, AMX_BLOCK, &r0, &r1);
+            if (r1 > r0)
+                amx_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, 0,
+                                  bf16_thread_work(K, N));
+        } else if (dinp) {
             thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
             if (r1 > r0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
@@ -120,9 +208,14 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
         for (int part = 0; part < parts; part++) {
             long m0 = (long)M * part / parts, m1 = (long)M * (part + 1) / parts;
             float *sums = part == 0 ? dweight : scratch + (part - 1) * weight_size;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
-                        dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
+            if (bf16)
+                amx_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K, part == 0,
+                                        bf16_thread_work(K, N));
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
+                            dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
         }
+        if (bf16) amx_tiles_release();
         if (parts > 1) {
 #pragma omp for schedule(static)
             for (long i = 0; i < weight_size; i++)

@@ -2,8 +2,9 @@
 // _forward and a _backward; shapes are in the comments, row-major, B = batch, T = tokens
 // (1 + N, cls first), N = patches, D = embed dim. Backward functions accumulate (+=) into
 // parameter gradients and overwrite activation gradients unless a comment says otherwise.
-// Every matrix product but attention's is a cblas_sgemm; work is split across OpenMP threads, each calling
-// a single-threaded OpenBLAS.
+// Every matrix product but attention's is a cblas_sgemm (fp32) or, with precision bf16, an AMX
+// tile product (matmul_amx.c); work is split across OpenMP threads, each calling a
+// single-threaded OpenBLAS or its own tiles.
 #ifndef SIMMIM_OPS_H
 #define SIMMIM_OPS_H
 
@@ -14,6 +15,18 @@
 void ops_set_threads(int threads);
 int ops_threads(void);
 
+// The arithmetic of the matrix products: fp32 throughout, or bf16 operands (rounded to
+// nearest even) with fp32 accumulation, as PyTorch's autocast does; everything else (and
+// the parameters, gradients and optimizer state) stays fp32.
+typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
+// Set before model_create (which sizes the bf16 packing buffers). Returns 0, or -1 with
+// err filled if this processor cannot run the precision (bf16 needs AMX-BF16).
+int ops_set_precision(Precision precision, char *err, size_t errlen);
+// Whether this processor can run the precision, as ops_set_precision would say, without
+// setting it.
+int ops_precision_available(Precision precision, char *err, size_t errlen);
+Precision ops_precision(void);
+
 // out[M,N] = inp[M,K] · weight[N,K]ᵀ + bias[N] (bias may be NULL)
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int M, int K, int N);
@@ -21,6 +34,9 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 // dbias[N] += column sums of dout (skipped if NULL). scratch holds
 // matmul_backward_scratch_floats(M, K, N) floats (partial sums of dweight).
 size_t matmul_backward_scratch_floats(long M, long K, long N);
+// Makes room for the bf16 packing of products of this shape (nothing to do in fp32), so
+// that the products themselves never allocate. Returns 0, or -1 if out of memory.
+int matmul_reserve(long M, long K, long N);
 void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int M, int K, int N);
 

@@ -21,6 +21,7 @@
 // Enumerations are stored through int pointers by the one enum reader.
 _Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
 _Static_assert(sizeof(DataFormat) == sizeof(int), "DataFormat is stored as an int");
+_Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int");
 
 // ---- Errors ------------------------------------------------------------------------------
 
@@ -202,6 +203,7 @@ static const char *const ARCHS[] = {"vit", NULL};
 static const char *const MASK_TYPES[] = {"random", NULL};
 static const char *const LOSS_TYPES[] = {"l1", NULL};
 static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full_image 0, 1
+static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
 
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
@@ -252,6 +254,7 @@ static const Field TRAIN_FIELDS[] = {
     U64_F("seed", train.seed, 0, 1LL << 53), // 2^53: exact in any JSON reader's double
     INT_F("threads", train.threads, 0, 1024),
     LONG_F("max_steps", train.max_steps, 0, LONG_MAX, 0),
+    ENUM_F("precision", train.precision, PRECISIONS, 0),
     {0},
 };
 
@@ -471,16 +474,22 @@ static const char *choices_text(const char *const *choices, char *buf, size_t si
     return buf;
 }
 
+// The index of word in a NULL-terminated list of choices, -1 if it is not one.
+static int choice_index(const char *const *choices, const char *word)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(word, choices[i]) == 0) return i;
+    return -1;
+}
+
 static int read_enum(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
 {
     char list[128];
     if (!json_is_string(v)) return expected(err, path, "a string", v);
-    for (int i = 0; f->choices[i]; i++) {
-        if (strcmp(json_string_value(v), f->choices[i]) != 0) continue;
-        if (f->offset != NO_STORE) *(int *)field_at(s, f) = i;
-        return 0;
-    }
-    return fail(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
+    int i = choice_index(f->choices, json_string_value(v));
+    if (i < 0) return fail(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
+    if (f->offset != NO_STORE) *(int *)field_at(s, f) = i;
+    return 0;
 }
 
 // Reads one value whose full path is `path`; the dispatch every field goes through.
@@ -792,12 +801,19 @@ static json_t *write_pair(const double *p)
     return pair;
 }
 
+// choices[i] of a NULL-terminated list, NULL when i is out of range.
+static const char *choice_name(const char *const *choices, int i)
+{
+    int count = 0;
+    while (choices[count]) count++;
+    return i >= 0 && i < count ? choices[i] : NULL;
+}
+
 static json_t *write_enum(const Field *f, const JobSpec *s)
 {
     int i = f->offset == NO_STORE ? 0 : *(const int *)field_in(s, f);
-    int count = 0;
-    while (f->choices[count]) count++;
-    return i >= 0 && i < count ? json_string(f->choices[i]) : NULL;
+    const char *word = choice_name(f->choices, i);
+    return word ? json_string(word) : NULL;
 }
 
 // A model size the checkpoint will supply, or a NULL_IS_ZERO field at 0: written as null.
@@ -858,4 +874,19 @@ char *spec_to_json(const JobSpec *spec)
     char *text = doc ? json_out_spaced(doc, &len) : NULL;
     json_decref(doc);
     return text;
+}
+
+// ---- Precision words ---------------------------------------------------------------------
+
+const char *spec_precision_name(Precision precision)
+{
+    return choice_name(PRECISIONS, (int)precision);
+}
+
+int spec_precision_parse(const char *word, Precision *precision)
+{
+    int i = choice_index(PRECISIONS, word);
+    if (i < 0) return -1;
+    *precision = (Precision)i;
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include "augment.h"
 #include "config.h"
 #include "data.h"
+#include "ops.h"
 
 enum { SPEC_PATH_MAX = 4096, SPEC_NAME_MAX = 128 };
 
@@ -49,6 +50,7 @@ typedef struct {
         uint64_t seed;
         int threads;
         long max_steps;
+        Precision precision;
     } train;
     AugmentConfig augment;
     struct {
@@ -96,5 +98,11 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err);
 // the text. NULL on allocation failure or a spec no JSON can express (a string that is not
 // UTF-8, an enum or RefForm out of range, a non-finite number).
 char *spec_to_json(const JobSpec *spec);
+
+// train.precision's words: "fp32" or "bf16" for a precision (NULL if out of range), and the
+// precision a word names (0, or -1 for any other word), for the programs that take a
+// precision outside a spec and report the one they ran.
+const char *spec_precision_name(Precision precision);
+int spec_precision_parse(const char *word, Precision *precision);
 
 #endif

@@ -217,6 +217,9 @@ static int setup(Trainer *tr, int resume)
     SafeTensors init = {0};
     char err[1024];
     ops_set_threads(s->train.threads);
+    // Before model_create, which sizes the bf16 packing buffers for the precision.
+    if (ops_set_precision(s->train.precision, err, sizeof err))
+        return fail(tr, "train.precision: %s", err);
     int rc = resolve_model(tr, &cfg, &from, &init);
     if (!rc) rc = load_data(tr, &cfg, &from);
     if (!rc && model_create(&tr->model, &cfg, s->train.batch_size, err, sizeof err))
@@ -500,11 +503,12 @@ static int after_step(Trainer *tr, long done)
 static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
-    emit(tr, "start", json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:I}", "kind",
+    emit(tr, "start", json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
                                 s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
                                 (json_int_t)tr->end_step, "steps_per_epoch",
                                 (json_int_t)tr->steps_per_epoch, "epochs", s->train.epochs,
                                 "params", (json_int_t)tr->model.num_params, "threads", ops_threads(),
+                                "precision", spec_precision_name(ops_precision()),
                                 "resumed_from_step", (json_int_t)tr->start_step));
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;

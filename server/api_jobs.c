@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "checkpoint.h"
+#include "ops.h"
 #include "pins.h"
 #include "spec.h"
 #include "store.h"
@@ -177,6 +178,15 @@ static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
     return resolve_checkpoint(r, res) || adopt_checkpoint_model(r, spec, res) ? -1 : 0;
 }
 
+// What the trainer would only find out after starting: this processor must run the precision.
+static int check_spec_precision(Request *r, const JobSpec *spec)
+{
+    char err[256];
+    if (ops_precision_available(spec->train.precision, err, sizeof err) == 0) return 0;
+    reply_error(r, 400, "train.precision", "train.precision: %s", err);
+    return -1;
+}
+
 // What the trainer would only find out after starting: the dataset must suit the spec.
 static int check_spec_dataset(Request *r, const JobSpec *spec, const DatasetRow *d)
 {
@@ -255,7 +265,8 @@ void api_jobs_create(Request *r)
         reply_error(r, 500, NULL, "out of memory");
     else if (spec_parse(r->body, r->body_len, spec, &se))
         reply_spec_error(r, 400, &se);
-    else if (resolve_dataset(r, spec, res) == 0 && resolve_init_from(r, spec, res) == 0 &&
+    else if (check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
+             resolve_init_from(r, spec, res) == 0 &&
              check_spec_dataset(r, spec, &res->dataset) == 0) {
         pins_lock();
         if (!res->checkpoint_id || pin_checkpoint(r, res) == 0) create_job(r, spec, res);

@@ -19,8 +19,9 @@ const SIZES = [
   ['embed_dim', 'Embedding dim'], ['depth', 'Depth (blocks)'], ['num_heads', 'Heads'], ['mlp_ratio', 'MLP ratio'],
 ];
 
-// The form's number fields: spec path, label, kinds it applies to, default per kind.
-const NUMBER_FIELDS = [
+// The form's fields: spec path, label, kinds it applies to, default per kind; a field with
+// choices is a select of those words, the others are numbers.
+const FORM_FIELDS = [
   { group: 'train', name: 'train.epochs', label: 'Epochs', kinds: KINDS, def: 10 },
   { group: 'train', name: 'train.batch_size', label: 'Batch size', kinds: KINDS, def: 256 },
   { group: 'train', name: 'train.lr', label: 'Learning rate', kinds: KINDS, def: 1e-3 },
@@ -42,6 +43,8 @@ const NUMBER_FIELDS = [
   { group: 'more', name: 'schedule.keep_checkpoints', label: 'Checkpoints kept', kinds: KINDS, def: 3 },
   { group: 'more', name: 'train.clip_grad', label: 'Gradient clipping (norm)', kinds: KINDS, def: 5 },
   { group: 'more', name: 'train.threads', label: 'Threads', kinds: KINDS, def: 0, hint: '0: all cores.' },
+  { group: 'more', name: 'train.precision', label: 'Precision', kinds: KINDS, def: 'fp32', choices: ['fp32', 'bf16'],
+    hint: 'bf16: matrix products in bf16 on Intel AMX; refused on processors without AMX-BF16.' },
   { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: KINDS, def: 0, hint: '0: no cap.' },
 ];
 
@@ -107,6 +110,11 @@ function numberInput(name) {
   return h('input', { type: 'number', name, step: 'any', inputmode: 'decimal' });
 }
 
+const formInput = (f) => (f.choices
+  ? h('select', { name: f.name }, f.choices.map((c) => h('option', { value: c }, c)))
+  : numberInput(f.name));
+const formValue = (f, input) => (f.choices ? input.value : Number(input.value));
+
 export function mountNewJob(root, query) {
   const form = h('form', { class: 'job-form', novalidate: true });
   const summary = h('p', { class: 'form-error', role: 'alert', hidden: true, id: 'form-error' });
@@ -118,21 +126,21 @@ export function mountNewJob(root, query) {
     Object.keys(PRESETS).map((p) => h('option', { value: p }, p)),
     h('option', { value: '' }, 'none (fmnist-q sizes unless set below)'));
   const sizeInputs = Object.fromEntries(SIZES.map(([key]) => [key, numberInput(`model.${key}`)]));
-  const numbers = Object.fromEntries(NUMBER_FIELDS.map((f) => [f.name, numberInput(f.name)]));
+  const inputs = Object.fromEntries(FORM_FIELDS.map((f) => [f.name, formInput(f)]));
   const initJob = h('select', { name: 'finetune.init_from' });
   const initCheckpoint = h('select', { name: 'init_checkpoint' });
   const extra = h('textarea', { name: 'extra', rows: 4, spellcheck: 'false', value: '{}' });
   let currentKind = 'pretrain';
 
-  const fieldsOf = (group) => NUMBER_FIELDS.filter((f) => f.group === group)
-    .map((f) => h('div', { 'data-kinds': f.kinds.join(' ') }, field(f.label, numbers[f.name], f.hint)));
+  const fieldsOf = (group) => FORM_FIELDS.filter((f) => f.group === group)
+    .map((f) => h('div', { 'data-kinds': f.kinds.join(' ') }, field(f.label, inputs[f.name], f.hint)));
 
   // Placeholders show what an empty size means: the preset's value.
   const showPresetSizes = () => {
     const base = PRESETS[preset.value || DEFAULT_PRESET];
     for (const [key] of SIZES) sizeInputs[key].placeholder = String(base[key]);
     const patch = Number(sizeInputs.patch_size.value) || base.patch_size;
-    numbers['mask.mask_patch_size'].placeholder = String(patch <= 8 ? 8 : 2 * patch);
+    inputs['mask.mask_patch_size'].placeholder = String(patch <= 8 ? 8 : 2 * patch);
   };
 
   // Shows the sections that apply: kind-specific fields, and the model unless fine-tuning
@@ -144,8 +152,8 @@ export function mountNewJob(root, query) {
 
   // Switching kind replaces the defaults of the old kind, not what the user typed.
   const applyKindDefaults = () => {
-    for (const f of NUMBER_FIELDS) {
-      const input = numbers[f.name];
+    for (const f of FORM_FIELDS) {
+      const input = inputs[f.name];
       if (input.value === str(defaultFor(f, currentKind)) || input.value === '') input.value = str(defaultFor(f, kind.value));
     }
     currentKind = kind.value;
@@ -190,9 +198,9 @@ export function mountNewJob(root, query) {
       spec.model = { preset: preset.value || null };
       for (const [key] of SIZES) if (sizeInputs[key].value !== '') spec.model[key] = Number(sizeInputs[key].value);
     }
-    for (const f of NUMBER_FIELDS) {
-      const input = numbers[f.name];
-      if (visible(input) && input.value !== '') setPath(spec, f.name, Number(input.value));
+    for (const f of FORM_FIELDS) {
+      const input = inputs[f.name];
+      if (visible(input) && input.value !== '') setPath(spec, f.name, formValue(f, input));
     }
     if (kind.value === 'finetune' && initJob.value) {
       setPath(spec, 'finetune.init_from', initCheckpoint.value ? { checkpoint: Number(initCheckpoint.value) } : Number(initJob.value));
@@ -238,11 +246,12 @@ export function mountNewJob(root, query) {
     preset.value = m.preset || '';
     const base = PRESETS[m.preset] || {};
     for (const [key] of SIZES) sizeInputs[key].value = m[key] !== null && m[key] !== base[key] ? str(m[key]) : '';
-    for (const f of NUMBER_FIELDS) numbers[f.name].value = str(getPath(spec, f.name));
+    // A job from before a field existed has none: the form shows the default it ran with.
+    for (const f of FORM_FIELDS) inputs[f.name].value = str(getPath(spec, f.name) ?? defaultFor(f, kind.value));
     const from = spec.finetune?.init_from;
     if (from !== null && from !== undefined) await selectInit(from);
     for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from',
-      ...SIZES.map(([key]) => `model.${key}`), ...NUMBER_FIELDS.map((f) => f.name)]) deletePath(spec, path);
+      ...SIZES.map(([key]) => `model.${key}`), ...FORM_FIELDS.map((f) => f.name)]) deletePath(spec, path);
     extra.value = JSON.stringify(prune(spec, merge(QUIET_DEFAULTS, { augment: { crop_scale: CROP_SCALE[kind.value] } })), null, 2);
     flash(`Form filled from job #${id}; change what you like and submit.`);
   };

@@ -9,13 +9,18 @@
 # each round runs our step, simmim-train and PyTorch's step back to back, and the ratios
 # reported are medians of the per-round ratios. The configs in BENCH_SCALING also run our
 # step on one thread each round, for the 1 → 2 thread scaling.
+# A config is preset:kind:batch:steps[:precision]. At a precision other than fp32 our step and
+# simmim-train run at it, and each round also runs our fp32 step, the yardstick of the gain
+# (PyTorch's step stays fp32); a processor that cannot run the precision skips the config
+# with a note.
 #   BENCH_THREADS (default 2), BENCH_REPS (rounds, default 5), BENCH_CONFIGS to choose configs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${BENCH_THREADS:-2}
 reps=${BENCH_REPS:-5}
 scaling=${BENCH_SCALING:-vit-t16-224}
-configs=${BENCH_CONFIGS:-"fmnist-q:pretrain:256:3 fmnist-q:finetune:256:3 fmnist-vit-t:pretrain:128:3 vit-t16-224:pretrain:32:2"}
+configs=${BENCH_CONFIGS:-"fmnist-q:pretrain:256:3 fmnist-q:pretrain:256:3:bf16 fmnist-q:finetune:256:3 \
+fmnist-q:finetune:256:3:bf16 fmnist-vit-t:pretrain:128:3 vit-t16-224:pretrain:32:2"}
 out=build/bench
 mkdir -p "$out"
 results="$out/results.jsonl"
@@ -30,24 +35,39 @@ images=build/bench/images
 has_torch=0
 /usr/bin/python3 -c "import torch" 2>/dev/null && has_torch=1
 for c in $configs; do
-  IFS=: read -r preset kind batch steps <<< "$c"
-  echo "# $preset $kind batch $batch" >&2
+  IFS=: read -r preset kind batch steps precision <<< "$c"
+  precision=${precision:-fp32}
+  echo "# $preset $kind batch $batch $precision" >&2
   case "$preset" in
     *-224) data=(--data-format imagefolder --data "$images") ;;
     *) data=(--data-format idx --data /usr/share/datasets/fashion-mnist) ;;
   esac
   for round in $(seq "$reps"); do
     args=(--preset "$preset" --kind "$kind" --batch "$batch" --steps "$steps" --reps 1)
-    tag="s/^{/{\"round\": $round, /"
-    build/bench_step "${args[@]}" --threads "$threads" | sed "$tag" | tee -a "$results"
-    /usr/bin/python3 tests/bench/trainer_step.py "${args[@]}" --threads "$threads" "${data[@]}" |
+    ours=("${args[@]}" --precision "$precision")
+    # Every line names its config: a bf16 config's fp32 and PyTorch lines are its own.
+    tag="s/^{/{\"round\": $round, \"config\": \"$c\", /"
+    # bench_step refuses a precision this processor cannot run before it does anything.
+    if ! build/bench_step "${ours[@]}" --threads "$threads" > "$out/step.json" 2> "$out/step.err"; then
+      why=$(cat "$out/step.err")
+      if [ "$precision" = fp32 ] || [ "$round" != 1 ]; then echo "$why" >&2; exit 1; fi
+      echo "# skipping $c: $why" >&2
+      /usr/bin/python3 -c 'import json, sys; print(json.dumps({"config": sys.argv[1], "skipped": sys.argv[2]}))' \
+        "$c" "$why" >> "$results"
+      continue 2
+    fi
+    sed "$tag" "$out/step.json" | tee -a "$results"
+    if [ "$precision" != fp32 ]; then
+      build/bench_step "${args[@]}" --threads "$threads" | sed "$tag" | tee -a "$results"
+    fi
+    /usr/bin/python3 tests/bench/trainer_step.py "${ours[@]}" --threads "$threads" "${data[@]}" |
       sed "$tag" | tee -a "$results"
     if [ $has_torch = 1 ]; then
       /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" --threads "$threads" |
-        sed "s/^{/{\"round\": $round, \"impl\": \"pytorch\", /" | tee -a "$results"
+        sed "$tag; s/^{/{\"impl\": \"pytorch\", /" | tee -a "$results"
     fi
     if [[ " $scaling " == *" $preset "* ]]; then
-      build/bench_step "${args[@]}" --threads 1 | sed "$tag" | tee -a "$results"
+      build/bench_step "${ours[@]}" --threads 1 | sed "$tag" | tee -a "$results"
     fi
   done
 done

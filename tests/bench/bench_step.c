@@ -12,6 +12,7 @@
 #include "model.h"
 #include "ops.h"
 #include "optim.h"
+#include "spec.h"
 
 static double now(void)
 {
@@ -57,7 +58,8 @@ static double sgemm_peak_gflops(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_step --preset NAME [--kind pretrain|finetune] [--batch B] "
-                    "[--threads T] [--steps S] [--reps R] | --sgemm-peak [--threads T]\n");
+                    "[--threads T] [--precision fp32|bf16] [--steps S] [--reps R] "
+                    "| --sgemm-peak [--threads T]\n");
     return 2;
 }
 
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
 {
     const char *preset = NULL, *kind = "pretrain";
     int batch = 0, threads = 0, steps = 5, reps = 5, peak = 0;
+    Precision precision = PRECISION_FP32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--sgemm-peak") == 0) peak = 1;
@@ -73,11 +76,20 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--kind") == 0) kind = v, i++;
         else if (strcmp(a, "--batch") == 0) batch = atoi(v), i++;
         else if (strcmp(a, "--threads") == 0) threads = atoi(v), i++;
+        else if (strcmp(a, "--precision") == 0 && spec_precision_parse(v, &precision) == 0) i++;
         else if (strcmp(a, "--steps") == 0) steps = atoi(v), i++;
         else if (strcmp(a, "--reps") == 0) reps = atoi(v), i++;
         else return usage();
     }
+    if (peak && precision != PRECISION_FP32) return usage(); // the peak is sgemm's: fp32
     ops_set_threads(threads);
+    // Before model_create, which sizes the bf16 packing buffers. bench.sh skips a config
+    // whose precision this processor cannot run by this exit status.
+    char err[256];
+    if (ops_set_precision(precision, err, sizeof err)) {
+        fprintf(stderr, "bench_step: %s\n", err);
+        return 1;
+    }
     if (peak) {
         printf("{\"sgemm_gflops\": %.1f, \"threads\": %d}\n", sgemm_peak_gflops(), ops_threads());
         return 0;
@@ -88,7 +100,6 @@ int main(int argc, char **argv)
     if (finetune) cfg.num_classes = 10, cfg.drop_path = 0.1f;
     if (batch <= 0) batch = cfg.img_size == 224 ? (cfg.embed_dim > 192 ? 16 : 32) : (cfg.embed_dim > 128 ? 128 : 256);
 
-    char err[256];
     Model m;
     if (model_create(&m, &cfg, batch, err, sizeof err)) {
         fprintf(stderr, "bench_step: %s\n", err);
@@ -141,7 +152,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"impl\": \"simmimd\", \"preset\": \"%s\", \"kind\": \"%s\", \"batch\": %d, \"threads\": %d, "
-           "\"img_per_s\": %.2f, \"img_per_s_reps\": [", preset, kind, batch, ops_threads(), median);
+           "\"precision\": \"%s\", \"img_per_s\": %.2f, \"img_per_s_reps\": [", preset, kind, batch,
+           ops_threads(), spec_precision_name(ops_precision()), median);
     for (int r = 0; r < reps; r++) printf("%s%.2f", r ? ", " : "", rates[r]);
     printf("], \"train_gflop_per_img\": %.4f, \"peak_rss_mb\": %.1f, \"loss\": %.5f}\n",
            3 * forward_flops(&cfg, batch) / batch / 1e9, ru.ru_maxrss / 1024.0, m.loss);

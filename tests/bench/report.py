@@ -1,6 +1,7 @@
 """Formats build/bench/results.jsonl (written by tests/bench/bench.sh) as a table: per config
 the median img/s of each side over the rounds, and the median of the per-round ratios (each
-round ran the sides back to back, so they saw the same machine load)."""
+round ran the sides back to back, so they saw the same machine load). A config at a precision
+other than fp32 also has the ratio of our step over our fp32 step in the same rounds."""
 import json
 import statistics
 import sys
@@ -11,10 +12,22 @@ peak = {t: max(r["sgemm_gflops"] for r in rows if r.get("threads") == t and "sge
         for t in {r["threads"] for r in rows if "sgemm_gflops" in r}}
 
 
-def side(impl, key, nthreads=threads):
-    """round → row, for one implementation of one config."""
+def config_of(r):
+    """The BENCH_CONFIGS entry a row belongs to; rows from before bench.sh named it have
+    preset:kind:batch."""
+    return r.get("config") or f"{r['preset']}:{r['kind']}:{r['batch']}"
+
+
+def precision_of(config):
+    """A config's precision: its optional fifth field."""
+    fields = config.split(":")
+    return fields[4] if len(fields) > 4 else "fp32"
+
+
+def side(impl, config, nthreads=threads, precision="fp32"):
+    """round → row, for one implementation of one config (PyTorch's rows are fp32)."""
     return {r["round"]: r for r in rows if r.get("impl") == impl and r.get("threads") == nthreads
-            and (r["preset"], r["kind"], r["batch"]) == key}
+            and config_of(r) == config and r.get("precision", "fp32") == precision}
 
 
 def median_of(by_round, field="img_per_s"):
@@ -31,37 +44,56 @@ def fmt(value, spec, none="-"):
     return none if value is None else format(value, spec)
 
 
+def fmt_percent(value, spec):
+    return "-" if value is None else format(value, spec) + "%"
+
+
 def fmt_ratio(r):
     return "-" if r is None else f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})"
 
 
-keys = list(dict.fromkeys((r["preset"], r["kind"], r["batch"]) for r in rows if r.get("impl") == "simmimd"))
+configs = list(dict.fromkeys(config_of(r) for r in rows if r.get("impl") == "simmimd"))
 print(f"\nsgemm peak measured here: {peak[threads]:.0f} GFLOP/s on {threads} threads"
       + (f", {peak[1]:.0f} on 1" if 1 in peak and threads != 1 else "")
       + "; GFLOP/s below = 3 x forward matmul FLOPs (2*M*N*K each, attention included) x img/s")
 print("step = the training step on synthetic inputs; trainer = simmim-train through its loader on real "
       "images (Fashion-MNIST, or 256-px PNG/JPEG for 224 configs); img/s = median over rounds; "
       "ratio = median (min-max) of per-round ratios against PyTorch's step in the same round")
-print(f"{'config':<24}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'trainer ratio':>20}"
-      f"{'loader':>8}{'GFLOP/s':>9}{'% peak':>8}{'RSS MB':>8}{'trainer':>9}{'torch':>7}")
-print(f"{'':<24}{'':>6}{'img/s':>8}{'img/s':>9}{'img/s':>9}{'':>20}{'':>20}{'wait':>8}{'':>9}{'':>8}"
+if any(precision_of(c) != "fp32" for c in configs):
+    print("bf16 rows: our step and simmim-train with bf16 matrix products; PyTorch's step is fp32; "
+          "vs fp32 = median (min-max) of per-round ratios against our fp32 step in the same round; "
+          "% peak is against the fp32 sgemm peak, so not given")
+print(f"{'config':<28}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'vs fp32':>20}"
+      f"{'trainer ratio':>20}{'loader':>8}{'GFLOP/s':>9}{'% peak':>8}{'RSS MB':>8}{'trainer':>9}{'torch':>7}")
+print(f"{'':<28}{'':>6}{'img/s':>8}{'img/s':>9}{'img/s':>9}{'':>20}{'step':>20}{'':>20}{'wait':>8}{'':>9}{'':>8}"
       f"{'step':>8}{'RSS MB':>9}{'RSS':>7}")
 scaling = []
-for key in keys:
-    ours, trainer, torch = side("simmimd", key), side("simmimd-trainer", key), side("pytorch", key)
-    one_thread = side("simmimd", key, 1) if threads != 1 else {}
+for config in configs:
+    precision = precision_of(config)
+    preset, kind, batch = config.split(":")[:3]
+    ours = side("simmimd", config, precision=precision)
+    trainer = side("simmimd-trainer", config, precision=precision)
+    torch = side("pytorch", config)
+    fp32 = side("simmimd", config) if precision != "fp32" else {}
+    one_thread = side("simmimd", config, 1, precision) if threads != 1 else {}
     step = median_of(ours)
     gflops = step * next(iter(ours.values()))["train_gflop_per_img"]
+    percent = 100 * gflops / peak[threads] if precision == "fp32" else None
     wait = median_of(trainer, "data_wait_fraction")
     rss = lambda by_round: max((r["peak_rss_mb"] for r in by_round.values()), default=None)
-    print(f"{key[0] + ' ' + key[1]:<24}{key[2]:>6}{step:>8.1f}{fmt(median_of(trainer), '.1f'):>9}"
+    label = f"{preset} {kind}" + (f" {precision}" if precision != "fp32" else "")
+    print(f"{label:<28}{batch:>6}{step:>8.1f}{fmt(median_of(trainer), '.1f'):>9}"
           f"{fmt(median_of(torch), '.1f'):>9}{fmt_ratio(ratio(ours, torch)):>20}"
-          f"{fmt_ratio(ratio(trainer, torch)):>20}{fmt(wait and 100 * wait, '.2f') + '%':>8}"
-          f"{gflops:>9.1f}{100 * gflops / peak[threads]:>7.0f}%{rss(ours):>8.0f}"
+          f"{fmt_ratio(ratio(ours, fp32)):>20}"
+          f"{fmt_ratio(ratio(trainer, torch)):>20}{fmt_percent(wait and 100 * wait, '.2f'):>8}"
+          f"{gflops:>9.1f}{fmt_percent(percent, '.0f'):>8}{rss(ours):>8.0f}"
           f"{fmt(rss(trainer), '.0f'):>9}{fmt(rss(torch), '.0f'):>7}")
     if one_thread:
-        scaling.append((key, median_of(one_thread), ratio(ours, one_thread)))
-for key, single, r in scaling:
-    print(f"\nthread scaling, {key[0]} {key[1]} batch {key[2]}: {single:.1f} img/s on 1 thread, "
+        scaling.append((label, batch, median_of(one_thread), ratio(ours, one_thread)))
+for r in rows:
+    if "skipped" in r:
+        print(f"skipped {r['config']}: {r['skipped']}")
+for label, batch, single, r in scaling:
+    print(f"\nthread scaling, {label} batch {batch}: {single:.1f} img/s on 1 thread, "
           f"{threads} threads {fmt_ratio(r)} faster"
           + (f" (sgemm peak scales {peak[threads] / peak[1]:.2f}x)" if 1 in peak else ""))

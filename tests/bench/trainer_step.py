@@ -4,7 +4,7 @@ progress event every `steps` steps, drops the first (warm-up) interval, and repo
 median img/s of the others, the fraction of step time spent waiting for the loader (the
 trainer's data_wait_s), and the trainer's peak RSS. Prints one JSON line like torch_step.py.
 Usage: trainer_step.py --preset P --kind pretrain|finetune --batch B --threads T --steps S
-       --reps R --data-format idx|imagefolder --data DIR"""
+       --reps R [--precision fp32|bf16] --data-format idx|imagefolder --data DIR"""
 import argparse
 import json
 import os
@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--kind", default="pretrain")
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="fp32")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--data-format", default="idx")
@@ -32,7 +33,8 @@ def main():
     total = (a.reps + 1) * a.steps
     spec = {"kind": a.kind, "dataset": {"format": a.data_format, "path": a.data},
             "model": {"preset": a.preset},
-            "train": {"batch_size": a.batch, "threads": a.threads, "max_steps": total, "epochs": 1000},
+            "train": {"batch_size": a.batch, "threads": a.threads, "precision": a.precision,
+                      "max_steps": total, "epochs": 1000},
             "schedule": {"progress_every_steps": a.steps, "checkpoint_every_steps": 10**9,
                          "preview_every_steps": 10**9}}
     if a.kind == "pretrain" and a.preset in PRESET_MASK_PATCH:
@@ -52,7 +54,8 @@ def main():
     waited = sum(e["data_wait_s"] for e in progress)
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"impl": "simmimd-trainer", "preset": a.preset, "kind": a.kind, "batch": a.batch,
-                      "threads": a.threads, "img_per_s": round(statistics.median(rates), 2),
+                      "threads": a.threads, "precision": a.precision,
+                      "img_per_s": round(statistics.median(rates), 2),
                       "img_per_s_reps": [round(r, 2) for r in rates],
                       "data_wait_fraction": round(waited / seconds, 4), "peak_rss_mb": round(rss_mb, 1)}))
 

@@ -210,9 +210,12 @@ async function scenarioFormAndJob(page) {
     await page.click('a:has-text("Clone")');
     await page.waitForURL(/#\/new\?from=/);
     await page.waitForFunction(() => document.querySelector('input[name="model.embed_dim"]').value === '64', null, { timeout: 10000 });
-    const form = await page.evaluate(() => Object.fromEntries(['name', 'dataset', 'train.epochs', 'model.depth', 'schedule.preview_every_steps']
+    const form = await page.evaluate(() => Object.fromEntries(['name', 'dataset', 'train.epochs', 'model.depth', 'schedule.preview_every_steps', 'train.precision']
       .map((n) => [n, document.querySelector(`[name="${n}"]`).value])));
-    assert(form.name === JOB_NAME && form.dataset === DATASET && form['train.epochs'] === '2' && form['model.depth'] === '2', JSON.stringify(form));
+    assert(form.name === JOB_NAME && form.dataset === DATASET && form['train.epochs'] === '2' && form['model.depth'] === '2'
+      && form['train.precision'] === 'fp32', JSON.stringify(form));
+    const precisions = await page.$$eval('select[name="train.precision"] option', (options) => options.map((o) => o.value));
+    assert(precisions.join(' ') === 'fp32 bf16', `precision offers ${precisions}`);
     await shot(page, 'new-job-clone');
     await page.fill('input[name="name"]', `${JOB_NAME}-long`);
     await page.fill('input[name="train.epochs"]', '100');

@@ -2,6 +2,11 @@
 // PyTorch (same weights, inputs, masks and drop decisions). The loss must agree within 1e-4
 // relative; every other tensor t within ‖t − t_ref‖ ≤ 1e-3·‖t_ref‖ + 1e-7. Also checks that
 // the parameter table has exactly the checkpoint contract's names and shapes.
+// Where the processor runs bf16 (AMX-BF16), the model fixtures run again with precision bf16
+// against the same fp32 PyTorch results, within bf16's tolerance: operands rounded to 8
+// significant bits (relative 2^-9 ≈ 0.2%) through a dozen products in a row: measured, the
+// loss within 0.03% and every tensor within 0.8%; the limits are 0.2% and 2%, and a wrong
+// kernel is off by order 1.
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -48,8 +53,15 @@ static const float *tensor(const SafeTensors *st, const char *name, size_t numel
     return t->data;
 }
 
-// ‖a − ref‖ ≤ 1e-3·‖ref‖ + 1e-7; reports the relative error.
-static void check_close(const char *what, const float *a, const float *ref, size_t n)
+typedef struct {
+    const char *name;        // "" for fp32
+    double loss, tensors;    // relative tolerances of the loss and of every tensor's norm
+} Tolerance;
+
+static const Tolerance FP32 = {"", 1e-4, 1e-3}, BF16 = {" (bf16)", 2e-3, 2e-2};
+
+// ‖a − ref‖ ≤ tolerance·‖ref‖ + 1e-7; reports the relative error.
+static void check_close(const char *what, const float *a, const float *ref, size_t n, double tolerance)
 {
     double diff = 0.0, norm = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -57,7 +69,7 @@ static void check_close(const char *what, const float *a, const float *ref, size
         norm += (double)ref[i] * ref[i];
     }
     diff = sqrt(diff), norm = sqrt(norm);
-    test_report(diff <= 1e-3 * norm + 1e-7, what, "|diff| %.3g vs |ref| %.3g (rel %.2g)", diff,
+    test_report(diff <= tolerance * norm + 1e-7, what, "|diff| %.3g vs |ref| %.3g (rel %.2g)", diff,
                 norm, diff / (norm + 1e-30));
 }
 
@@ -95,10 +107,12 @@ static void load_params(Model *m, const SafeTensors *st, const char *fixture, co
                 fixture_params, m->num_tensors);
 }
 
-static void run_model_fixture(const char *fixture)
+static void run_model_fixture(const char *fixture_name, Tolerance tol)
 {
-    char path[512], err[512], what[256];
-    snprintf(path, sizeof path, "%s/%s.safetensors", FIXTURE_DIR, fixture);
+    char path[512], err[512], what[320];
+    snprintf(path, sizeof path, "%s/%s.safetensors", FIXTURE_DIR, fixture_name);
+    char fixture[128];
+    snprintf(fixture, sizeof fixture, "%s%s", fixture_name, tol.name);
     SafeTensors st;
     if (safetensors_read(path, &st, err, sizeof err)) {
         test_report(0, fixture, "%s", err);
@@ -133,14 +147,15 @@ static void run_model_fixture(const char *fixture)
     float loss = model_forward(&m, &batch);
     float ref_loss = *tensor(&st, "output.loss", 1);
     snprintf(what, sizeof what, "%s: loss", fixture);
-    test_report(fabsf(loss - ref_loss) <= 1e-4f * fabsf(ref_loss), what, "%.7g vs PyTorch %.7g", loss,
+    test_report(fabsf(loss - ref_loss) <= tol.loss * fabsf(ref_loss), what, "%.7g vs PyTorch %.7g", loss,
                 ref_loss);
     if (K == 0) {
         snprintf(what, sizeof what, "%s: reconstruction", fixture);
-        check_close(what, m.acts.pred, tensor(&st, "output.pred", pixels), pixels);
+        check_close(what, m.acts.pred, tensor(&st, "output.pred", pixels), pixels, tol.tensors);
     } else {
         snprintf(what, sizeof what, "%s: logits", fixture);
-        check_close(what, m.acts.logits, tensor(&st, "output.logits", (size_t)B * K), (size_t)B * K);
+        check_close(what, m.acts.logits, tensor(&st, "output.logits", (size_t)B * K), (size_t)B * K,
+                    tol.tensors);
     }
     model_backward(&m);
     for (int i = 0; i < m.num_tensors; i++) {
@@ -148,7 +163,7 @@ static void run_model_fixture(const char *fixture)
         char name[128];
         snprintf(name, sizeof name, "grad.%s", p->name);
         snprintf(what, sizeof what, "%s: %s", fixture, name);
-        check_close(what, m.grads_mem + p->offset, tensor(&st, name, p->numel), p->numel);
+        check_close(what, m.grads_mem + p->offset, tensor(&st, name, p->numel), p->numel, tol.tensors);
     }
     free(labels);
     json_decref(c);
@@ -212,7 +227,7 @@ static void run_adamw_fixture(void)
                 ref_delta[j] = ref_after[j] - ref_before[j];
             }
             snprintf(what, sizeof what, "adamw step %d: update of %s", k, p->name);
-            check_close(what, delta, ref_delta, p->numel);
+            check_close(what, delta, ref_delta, p->numel, FP32.tensors);
         }
     }
     free(before);
@@ -229,7 +244,14 @@ int main(void)
 {
     ops_set_threads(2);
     const char *fixtures[] = {"pretrain_c1", "pretrain_c3", "pretrain_full", "finetune_c1"};
-    for (size_t i = 0; i < sizeof fixtures / sizeof *fixtures; i++) run_model_fixture(fixtures[i]);
+    size_t count = sizeof fixtures / sizeof *fixtures;
+    for (size_t i = 0; i < count; i++) run_model_fixture(fixtures[i], FP32);
     run_adamw_fixture();
+    char err[256];
+    if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
+        printf("# %s: the fixtures are not run in bf16 here\n", err);
+        TEST_EXIT();
+    }
+    for (size_t i = 0; i < count; i++) run_model_fixture(fixtures[i], BF16);
     TEST_EXIT();
 }

@@ -113,6 +113,11 @@ bad "malformed JSON" 400 invalid POST /api/v1/jobs '{"kind": "pretrain",'
 bad "unknown field" 400 invalid POST /api/v1/jobs '{"trian": {}}'
 bad "wrong type" 400 invalid POST /api/v1/jobs '{"train": {"epochs": "ten"}}'
 bad "out-of-range value" 400 invalid POST /api/v1/jobs '{"train": {"lr": -1}}'
+bad "unknown precision" 400 invalid POST /api/v1/jobs '{"dataset": "fm-small", "train": {"precision": "fp16"}}'
+if ! grep -qw amx_bf16 /proc/cpuinfo; then # a processor (or kernel) without AMX-BF16
+  bad "bf16 where the processor cannot run it" 400 invalid POST /api/v1/jobs \
+    '{"dataset": "fm-small", "train": {"precision": "bf16"}}'
+fi
 bad "unknown dataset" 404 not_found POST /api/v1/jobs '{"dataset": "no-such-set"}'
 bad "init_from pointing at nothing" 404 not_found POST /api/v1/jobs '{"kind": "finetune", "finetune": {"init_from": 99999}}'
 bad "init_from a fine-tuning job" 409 conflict POST /api/v1/jobs "{\"kind\": \"finetune\", \"dataset\": \"fm-small\", \"finetune\": {\"init_from\": $ft_id}}"

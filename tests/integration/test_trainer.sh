@@ -146,6 +146,11 @@ expect_error "unknown key" '{"trian": {"epochs": 1}}' "trian"
 expect_error "wrong type" '{"train": {"epochs": "ten"}}' "train.epochs"
 expect_error "out-of-range value" '{"train": {"lr": -1}}' "train.lr"
 expect_error "invalid model" '{"model": {"embed_dim": 100, "num_heads": 3}}' "model.embed_dim"
+expect_error "unknown precision" '{"train": {"precision": "fp16"}}' "train.precision"
+if ! grep -qw amx_bf16 /proc/cpuinfo; then # a processor (or kernel) without AMX-BF16
+  expect_error "bf16 where the processor cannot run it" "{\"dataset\": $data, \"train\": {\"precision\": \"bf16\"}}" \
+    "train.precision"
+fi
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/renamed.safetensors" rename blocks.1.attn.qkv.weight blocks.1.attn.qkv.w
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/reshaped.safetensors" drop-row pos_embed
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/cut.safetensors" truncate 5000

@@ -10,7 +10,8 @@
 #include "spec.h"
 #include "test.h"
 
-// The contract's example spec (DESIGN.md "Job spec"): the defaults of a pretraining spec.
+// The contract's example spec (DESIGN.md "Job spec") and train.precision, added since: the
+// defaults of a pretraining spec.
 static const char CONTRACT[] =
     "{\"kind\": \"pretrain\", \"name\": \"fmnist-simmim\", \"dataset\": \"fashion-mnist\","
     " \"priority\": 0,"
@@ -20,7 +21,7 @@ static const char CONTRACT[] =
     " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\"},"
     " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
     " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
-    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0},"
+    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"precision\": \"fp32\"},"
     " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
     " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
     " \"drop_path\": 0.1, \"labels_per_class\": 0},"
@@ -103,6 +104,7 @@ static void check_common_defaults(const JobSpec *s)
     expect_int("default train.seed", (long long)s->train.seed, 0);
     expect_int("default train.threads", s->train.threads, 0);
     expect_int("default train.max_steps", s->train.max_steps, 0);
+    expect_int("default train.precision fp32", s->train.precision, PRECISION_FP32);
     expect_double("default augment.crop_scale[1]", s->augment.crop_scale[1], 1.0);
     expect_double("default augment.crop_ratio[0]", s->augment.crop_ratio[0], 0.75);
     expect_double("default augment.crop_ratio[1]", s->augment.crop_ratio[1], 1.3333);
@@ -374,6 +376,10 @@ static const BadSpec bad_specs[] = {
     {"{'train': {'max_steps': -1}}", "train.max_steps"},
     {"{'train': {'max_steps': 1e19}}", "train.max_steps"},
     {"{'train': {'max_steps': -1e19}}", "train.max_steps"},
+    {"{'train': {'precision': 'fp16'}}", "train.precision"},
+    {"{'train': {'precision': 'BF16'}}", "train.precision"},
+    {"{'train': {'precision': 16}}", "train.precision"},
+    {"{'train': {'precision': null}}", "train.precision"},
     // augment.
     {"{'augment': {'crop_scale': [0, 1]}}", "augment.crop_scale"},
     {"{'augment': {'crop_scale': [0.5, 1.1]}}", "augment.crop_scale"},
@@ -472,6 +478,8 @@ static void check_messages(void)
          "augment.crop_scale: the first value must not exceed the second (got [0.9, 0.5])"},
         {"{'augment': {'hflip': 1}}", "augment.hflip: expected true or false (got 1)"},
         {"{'loss': {'scope': 'all'}}", "loss.scope: must be \"masked\" or \"full\""},
+        {"{'train': {'precision': 'fp16'}}", "train.precision: must be \"fp32\" or \"bf16\""},
+        {"{'train': {'precision': 32}}", "train.precision: expected a string (got 32)"},
         {"{'kind': 'train'}", "kind: must be \"pretrain\" or \"finetune\""},
         {"{'dataset': {'format': 'idx'}}", "dataset.path: required"},
         {"{'model': 3}", "model: expected an object (got 3)"},
@@ -560,6 +568,26 @@ static void check_forms(void)
                     s.train.seed == 9007199254740992ULL &&
                     s.train.max_steps == 9223372036854775807L,
                 "scope, hflip, seed and max_steps stored", "%s", rc ? err.message : "");
+    rc = parse(q("{'train': {'precision': 'bf16'}}"), &s, &err);
+    test_report(rc == 0 && s.train.precision == PRECISION_BF16, "train.precision bf16 stored",
+                "%s", rc ? err.message : "");
+    rc = parse(q("{'train': {'precision': 'fp32'}}"), &s, &err);
+    test_report(rc == 0 && s.train.precision == PRECISION_FP32, "train.precision fp32 stored",
+                "%s", rc ? err.message : "");
+}
+
+// The precision words outside a spec (bench_step, the trainer's start event) are the spec's.
+static void check_precision_words(void)
+{
+    Precision p = PRECISION_FP32;
+    expect_str("fp32's word", spec_precision_name(PRECISION_FP32), "fp32");
+    expect_str("bf16's word", spec_precision_name(PRECISION_BF16), "bf16");
+    test_report(spec_precision_name((Precision)2) == NULL, "no word for an unknown precision",
+                "%s", "");
+    test_report(spec_precision_parse("bf16", &p) == 0 && p == PRECISION_BF16, "bf16 parsed",
+                "%d", (int)p);
+    test_report(spec_precision_parse("fp16", &p) == -1 && p == PRECISION_BF16,
+                "fp16 refused, the precision untouched", "%d", (int)p);
 }
 
 // ---- Round trips -------------------------------------------------------------------------
@@ -604,6 +632,7 @@ static void check_round_trips(void)
         " 'drop_path': 0.25, 'labels_per_class': 600}, 'dataset': {'format': 'idx', 'path': '/d',"
         " 'name': 'fashion-mnist'}, 'job_id': 17}",
         "{'dataset': {'format': 'imagefolder', 'path': 'relative/dir'}}",
+        "{'train': {'precision': 'bf16'}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) round_trip(q(docs[i]));
 }
@@ -618,7 +647,8 @@ static void check_round_trip_values(void)
         " 'mask': {'mask_patch_size': 16, 'ratio': 0.5}, 'loss': {'scope': 'full'},"
         " 'train': {'epochs': 7, 'batch_size': 9, 'lr': 0.02, 'min_lr': 0.001,"
         " 'warmup_epochs': 2.5, 'weight_decay': 0.1, 'betas': [0.8, 0.95], 'clip_grad': 0,"
-        " 'seed': 11, 'threads': 2, 'max_steps': 13}, 'augment': {'crop_scale': [0.3, 0.9],"
+        " 'seed': 11, 'threads': 2, 'max_steps': 13, 'precision': 'bf16'},"
+        " 'augment': {'crop_scale': [0.3, 0.9],"
         " 'crop_ratio': [0.5, 2], 'hflip': false}, 'finetune': {'init_from': {'checkpoint': 4},"
         " 'layer_decay': 0.65, 'label_smoothing': 0.2, 'drop_path': 0.3, 'labels_per_class': 10},"
         " 'schedule': {'progress_every_steps': 1, 'checkpoint_every_steps': 2,"
@@ -868,6 +898,7 @@ int main(void)
     check_mask_patch_default();
     check_presets();
     check_forms();
+    check_precision_words();
     check_bad_specs();
     check_messages();
     check_good_specs();

@@ -2,7 +2,8 @@
 // reduction in a fixed way): the loss, the predictions and every parameter gradient of a
 // pretraining and a fine-tuning step are bit-identical on 1, 2 and 3 threads. This is what
 // lets a job resume bit-exactly on a machine with a different number of cores. Shapes are
-// chosen so that no split is even: rows, columns and ROW_PARTS all leave remainders.
+// chosen so that no split is even: rows, columns and ROW_PARTS all leave remainders. Where
+// the processor runs bf16 (AMX-BF16), the same holds of bf16 steps.
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,5 +85,15 @@ int main(void)
     // fmnist-vit-t's widths (192, 576, 768) at batch 5.
     if (model_config_preset("fmnist-vit-t", &cfg)) return 2;
     check("pretraining step, fmnist-vit-t, is bit-identical across thread counts", cfg, 5, 0);
+    // The bf16 products (AMX) split rows in blocks of 32 instead: the same must hold.
+    char err[256];
+    if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
+        printf("# %s: the bf16 steps are not run here\n", err);
+        TEST_EXIT();
+    }
+    cfg = model_config_default();
+    check("bf16 pretraining step, weight gradients in row parts, is bit-identical across thread counts",
+          cfg, 50, 0);
+    check("bf16 fine-tuning step is bit-identical across thread counts", cfg, 13, 1);
     TEST_EXIT();
 }
