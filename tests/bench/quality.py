@@ -15,7 +15,8 @@ fine-tuning alone brings from the spread of the whole recipe; such runs are list
 counted against the targets)
 Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
          scratch-ft20-6k-nold, simmim-p5-ft20-6k, simmim-p5-ft20-6k-nold, simmim-p50-ft30,
-         scratch-ft30-nold. A recipe's pretraining job is shared by the recipes that need it.
+         scratch-ft30-nold, and each as RECIPE-bf16 (train.precision bf16). A recipe's
+         pretraining job is shared by the recipes that need it.
 Standard library only."""
 import argparse
 import datetime
@@ -142,6 +143,25 @@ def merge(base, extra):
     for k, v in extra.items():
         out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) else v
     return out
+
+
+def add_bf16_twins():
+    """Every recipe again as RECIPE-bf16: pretraining and fine-tuning with train.precision bf16
+    (matrix products on AMX in bf16, fp32 accumulation), held to the same targets, and set
+    beside the fp32 run of the same seed."""
+    bf16 = {"train": {"precision": "bf16"}}
+    for key in list(PRETRAIN):
+        PRETRAIN[key + "-bf16"] = merge(PRETRAIN[key], bf16)
+    for name, (pre_key, finetune) in list(RECIPES.items()):
+        RECIPES[name + "-bf16"] = (pre_key and pre_key + "-bf16", merge(finetune, bf16))
+    for table in (TARGETS, FLOORS, REFERENCE_LOSS):
+        table.update({key + "-bf16": value for key, value in list(table.items())})
+    for name in list(TARGETS) + list(FLOORS):
+        if not name.endswith("-bf16"):
+            DIFFERENCES.append((name + "-bf16", name, None))
+
+
+add_bf16_twins()
 
 
 def wait(api, job_id):
