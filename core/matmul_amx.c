@@ -109,25 +109,30 @@ void amx_pack_pairs_across_rows(uint16_t *dst, const float *src, long ld, int R,
     }
 }
 
-// C[rows, cols] (row stride ldc) = (accumulate ? C : 0) + A[AMX_BLOCK, kp] · B[kp/2, colsp, 2].
-// Blocks that overhang C's edges go through a staging block.
-AMX_TARGET static void tile_product(float *C, long ldc, int rows, int cols, const uint16_t *A,
-                                    int kp, const uint16_t *B, int colsp, int accumulate)
+// C[rows, cols] (row stride ldc) = start + A[AMX_BLOCK, kp] · B[kp/2, colsp, 2], where start is
+// zero (NULL) or a matrix with row stride start_ld: C itself to accumulate, or a bias row
+// with stride 0 (a tile load then repeats it down the rows). Blocks that overhang C's edges go
+// through a staging block.
+AMX_TARGET static void tile_product(float *C, long ldc, int rows, int cols, const float *start,
+                                    long start_ld, const uint16_t *A, int kp, const uint16_t *B,
+                                    int colsp)
 {
     for (int n = 0; n < cols; n += AMX_BLOCK) {
         float staging[AMX_BLOCK * AMX_BLOCK];
         int full = rows == AMX_BLOCK && n + AMX_BLOCK <= cols;
         float *c = full ? C + n : staging;
         long ld = full ? ldc : AMX_BLOCK;
+        const float *s = full ? start + n : staging;
+        long sld = full ? start_ld : AMX_BLOCK;
         if (!full)
             for (int r = 0; r < AMX_BLOCK; r++)
                 for (int j = 0; j < AMX_BLOCK; j++)
-                    staging[r * AMX_BLOCK + j] = accumulate && r < rows && n + j < cols ? C[r * ldc + n + j] : 0.0f;
-        if (accumulate || !full) {
-            _tile_loadd(0, c, ld * 4);
-            _tile_loadd(1, c + 16, ld * 4);
-            _tile_loadd(2, c + 16 * ld, ld * 4);
-            _tile_loadd(3, c + 16 * ld + 16, ld * 4);
+                    staging[r * AMX_BLOCK + j] = start && r < rows && n + j < cols ? start[r * start_ld + n + j] : 0.0f;
+        if (start || !full) {
+            _tile_loadd(0, s, sld * 4);
+            _tile_loadd(1, s + 16, sld * 4);
+            _tile_loadd(2, s + 16 * sld, sld * 4);
+            _tile_loadd(3, s + 16 * sld + 16, sld * 4);
         } else {
             _tile_zero(0);
             _tile_zero(1);
@@ -156,7 +161,7 @@ AMX_TARGET static void tile_product(float *C, long ldc, int rows, int cols, cons
 }
 
 void amx_multiply_rows(float *out, long ldo, const float *inp, int M, int K, const uint16_t *B,
-                       int N, int accumulate, uint16_t *a_block)
+                       int N, const float *bias, uint16_t *a_block)
 {
     int Kp = (int)amx_padded(K), Np = (int)amx_padded(N);
     for (int r = 0; r < M; r += AMX_BLOCK) {
@@ -165,7 +170,7 @@ void amx_multiply_rows(float *out, long ldo, const float *inp, int M, int K, con
             if (i < rows) convert_row(a_block + (long)i * Kp, inp + (long)(r + i) * K, K, Kp);
             else memset(a_block + (long)i * Kp, 0, sizeof(uint16_t) * Kp);
         }
-        tile_product(out + r * ldo, ldo, rows, N, a_block, Kp, B, Np, accumulate);
+        tile_product(out + r * ldo, ldo, rows, N, bias, 0, a_block, Kp, B, Np);
     }
 }
 
@@ -228,7 +233,8 @@ void amx_multiply_transposed(float *sums, const float *dout, const float *inp, l
         amx_pack_pairs_across_rows(dout_pairs, dout + r * N, N, rows, N, 0, rp / 2);
         transpose_pairs(doutt, dout_pairs, rp / 2, Np);
         for (int n = 0; n < N; n += AMX_BLOCK)
-            tile_product(sums + (long)n * K, K, N - n < AMX_BLOCK ? N - n : AMX_BLOCK, K, doutt + n * rp,
-                         (int)rp, inp_pairs, (int)Kp, accumulate || r > 0);
+            tile_product(sums + (long)n * K, K, N - n < AMX_BLOCK ? N - n : AMX_BLOCK, K,
+                         accumulate || r > 0 ? sums + (long)n * K : NULL, K, doutt + n * rp, (int)rp,
+                         inp_pairs, (int)Kp);
     }
 }

@@ -32,11 +32,11 @@ void amx_pack_pairs_within_rows(uint16_t *dst, const float *src, int N, int K, l
 void amx_pack_pairs_across_rows(uint16_t *dst, const float *src, long ld, int R, int C, long j0,
                                 long j1);
 
-// out[M, N] (row stride ldo) = (accumulate ? out : 0) + inp[M, K] (row stride K) · B, where B is
-// packed by one of the two functions above with reduction K and N columns. a_block holds
+// out[M, N] (row stride ldo) = inp[M, K] (row stride K) · B + bias[N] (bias may be NULL), where
+// B is packed by one of the two functions above with reduction K and N columns. a_block holds
 // AMX_BLOCK · amx_padded(K) elements.
 void amx_multiply_rows(float *out, long ldo, const float *inp, int M, int K, const uint16_t *B,
-                       int N, int accumulate, uint16_t *a_block);
+                       int N, const float *bias, uint16_t *a_block);
 
 // sums[N, K] = (accumulate ? sums : 0) + doutᵀ · inp over R rows: dout[R, N], inp[R, K].
 // work holds amx_transposed_work_elems(N, K) elements.

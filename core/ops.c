@@ -162,14 +162,14 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         }
         thread_share_aligned(M, bf16 ? AMX_BLOCK : MATMUL_SPLIT_ALIGN, &r0, &r1);
         if (r1 > r0) {
-            if (bias)
-                for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
             if (bf16) {
                 amx_tiles_configure();
                 amx_multiply_rows(out + r0 * N, N, inp + r0 * K, (int)(r1 - r0), K, packed_weight, N,
-                                  bias != NULL, bf16_thread_work(K, N));
+                                  bias, bf16_thread_work(K, N));
                 amx_tiles_release();
             } else {
+                if (bias)
+                    for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), N, K, 1.0f,
                             inp + r0 * K, K, weight, K, bias ? 1.0f : 0.0f, out + r0 * N, N);
             }
@@ -196,7 +196,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
 #pragma omp barrier
             thread_share_aligned(M, AMX_BLOCK, &r0, &r1);
             if (r1 > r0)
-                amx_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, 0,
+                amx_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, NULL,
                                   bf16_thread_work(K, N));
         } else if (dinp) {
             thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
@@ -217,10 +217,11 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
         }
         if (bf16) amx_tiles_release();
         if (parts > 1) {
-#pragma omp for schedule(static)
-            for (long i = 0; i < weight_size; i++)
-                for (int part = 1; part < parts; part++)
-                    dweight[i] += scratch[(part - 1) * weight_size + i];
+            thread_share(weight_size, &c0, &c1);
+            for (int part = 1; part < parts; part++) {
+                const float *sums = scratch + (part - 1) * weight_size;
+                for (long i = c0; i < c1; i++) dweight[i] += sums[i];
+            }
         }
         if (dbias) {
             thread_share(N, &c0, &c1);
