@@ -10,9 +10,9 @@
 # reported are medians of the per-round ratios. The configs in BENCH_SCALING also run our
 # step on one thread each round, for the 1 → 2 thread scaling.
 # A config is preset:kind:batch:steps[:precision]. At a precision other than fp32 our step and
-# simmim-train run at it, and each round also runs our fp32 step, the yardstick of the gain
-# (PyTorch's step stays fp32); a processor that cannot run the precision skips the config
-# with a note.
+# simmim-train run at it, and each round also runs our fp32 step, the yardstick of the gain;
+# PyTorch's step runs at the same precision (bf16: autocast, its mixed precision). A processor
+# that cannot run the precision skips the config with a note.
 #   BENCH_THREADS (default 2), BENCH_REPS (rounds, default 5), BENCH_CONFIGS to choose configs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -63,7 +63,7 @@ for c in $configs; do
     /usr/bin/python3 tests/bench/trainer_step.py "${ours[@]}" --threads "$threads" "${data[@]}" |
       sed "$tag" | tee -a "$results"
     if [ $has_torch = 1 ]; then
-      /usr/bin/python3 tests/bench/torch_step.py "${args[@]}" --threads "$threads" |
+      /usr/bin/python3 tests/bench/torch_step.py "${ours[@]}" --threads "$threads" |
         sed "$tag; s/^{/{\"impl\": \"pytorch\", /" | tee -a "$results"
     fi
     if [[ " $scaling " == *" $preset "* ]]; then

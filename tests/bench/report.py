@@ -25,7 +25,7 @@ def precision_of(config):
 
 
 def side(impl, config, nthreads=threads, precision="fp32"):
-    """round → row, for one implementation of one config (PyTorch's rows are fp32)."""
+    """round → row, for one implementation of one config at one precision."""
     return {r["round"]: r for r in rows if r.get("impl") == impl and r.get("threads") == nthreads
             and config_of(r) == config and r.get("precision", "fp32") == precision}
 
@@ -60,7 +60,8 @@ print("step = the training step on synthetic inputs; trainer = simmim-train thro
       "images (Fashion-MNIST, or 256-px PNG/JPEG for 224 configs); img/s = median over rounds; "
       "ratio = median (min-max) of per-round ratios against PyTorch's step in the same round")
 if any(precision_of(c) != "fp32" for c in configs):
-    print("bf16 rows: our step and simmim-train with bf16 matrix products; PyTorch's step is fp32; "
+    print("bf16 rows: our step and simmim-train with bf16 matrix products; PyTorch's step under "
+          "autocast to bfloat16 (its mixed precision); "
           "vs fp32 = median (min-max) of per-round ratios against our fp32 step in the same round; "
           "% peak is against the fp32 sgemm peak, so not given")
 print(f"{'config':<28}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'vs fp32':>20}"
@@ -73,7 +74,7 @@ for config in configs:
     preset, kind, batch = config.split(":")[:3]
     ours = side("simmimd", config, precision=precision)
     trainer = side("simmimd-trainer", config, precision=precision)
-    torch = side("pytorch", config)
+    torch = side("pytorch", config, precision=precision)
     fp32 = side("simmimd", config) if precision != "fp32" else {}
     one_thread = side("simmimd", config, 1, precision) if threads != 1 else {}
     step = median_of(ours)

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""PyTorch yardstick for `make bench`: img/s of one full fp32 training step.
+"""PyTorch yardstick for `make bench`: img/s of one full training step, fp32 or (--precision
+bf16) with the forward pass under CPU autocast to bfloat16, PyTorch's mixed precision: matrix
+products in bf16 (oneDNN, AMX where the processor has it), fp32 parameters and optimizer.
 
 Run with Debian's PyTorch: /usr/bin/python3 tests/bench/torch_step.py --preset fmnist-q
 Uses the golden reference model (tests/golden/simmim_torch.py), so the C core and the
 yardstick run the same architecture. Prints one JSON line:
-{"preset","kind","batch","threads","img_per_s","img_per_s_reps":[...],"peak_rss_mb"}
+{"preset","kind","batch","threads","precision","img_per_s","img_per_s_reps":[...],"peak_rss_mb"}
 """
 
 import argparse
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps per repetition")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
 
     cfg, batch = make_config(args.preset, args.kind)
@@ -76,7 +79,8 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss, _ = model(images, target)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss, _ = model(images, target)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
@@ -94,7 +98,7 @@ def main():
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({
         "preset": args.preset, "kind": args.kind, "batch": batch, "threads": threads,
-        "img_per_s": round(statistics.median(rates), 2),
+        "precision": args.precision, "img_per_s": round(statistics.median(rates), 2),
         "img_per_s_reps": [round(r, 2) for r in rates],
         "peak_rss_mb": round(peak_kb / 1024, 1),
     }))
