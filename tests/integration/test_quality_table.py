@@ -3,7 +3,8 @@
 inside or outside the tolerance, the gain per seed and its mean against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
 curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped
-by start with means, and finding the pretraining a recorded run started from. Prints
+by start with means, finding the pretraining a recorded run started from, and the bf16 twins
+of the recipes. Prints
 "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
 import json
 import os
@@ -59,6 +60,18 @@ report("a loss curve's worst epoch and the 5% verdict, per seed and for the mean
        line_with(table, "| p5 | simmimd | 0 |").endswith("| 2.0% (2) | yes |")
        and line_with(table, "| p5 | simmimd | 1 |").endswith("| 6.0% (4) | **no** |")
        and line_with(table, "| p5 | simmimd | mean of 2 |").endswith("| 3.0% (4) | yes |"))
+twins = [run("scratch-ft10", 0, 83.0, [30]), run("scratch-ft10-bf16", 0, 82.5, [31]),
+         run("simmim-p5-ft20-6k-bf16", 0, 70.0, [32, 33], losses=[x * 1.03 for x in P5])]
+twin_table = quality.targets_table(twins, [])
+spec = quality.RECIPES["simmim-p5-ft20-6k-bf16"]
+report("a bf16 twin runs the recipe in bf16, is held to its targets and set beside its fp32 run",
+       spec[0] == "p5-bf16" and spec[1]["train"] == {"epochs": 20, "precision": "bf16"}
+       and quality.PRETRAIN["p5-bf16"]["train"] == {"epochs": 5, "precision": "bf16"}
+       and line_with(twin_table, "| scratch-ft10-bf16 | 0 |", "83.20 ± 0.8").endswith("| yes |")
+       and line_with(twin_table, "| scratch-ft10-bf16 − scratch-ft10 | 0 | -0.50 | reported |")
+       and line_with(twin_table, "| p5-bf16 | simmimd | 0 |", "| 3.0% (").endswith("| yes |"),
+       twin_table if "-v" in sys.argv else "")
+
 torch_pretraining = [{"epochs": 5, "seed": 3, "pretrain_loss_by_epoch": P5[:2]},
                      {"epochs": 10, "seed": 4, "pretrain_loss_by_epoch": [0.55]},  # no simmimd p10 run here
                      {"epochs": 50, "seed": 5, "pretrain_loss_by_epoch": [0.6]}]  # RECIPES.md has no p50 curve
