@@ -150,6 +150,19 @@ expect_error "unknown precision" '{"train": {"precision": "fp16"}}' "train.preci
 if ! grep -qw amx_bf16 /proc/cpuinfo; then # a processor (or kernel) without AMX-BF16
   expect_error "bf16 where the processor cannot run it" "{\"dataset\": $data, \"train\": {\"precision\": \"bf16\"}}" \
     "train.precision"
+else # where it can: a short bf16 pretraining runs, says so, and lowers the loss like fp32's
+  printf '%s' "{\"dataset\": $data, $small_model, \"train\": {\"precision\": \"bf16\", \"epochs\": 2,
+    \"batch_size\": 50, \"seed\": 1}, \"schedule\": {\"progress_every_steps\": 10}}" > "$tmp/bf16.json"
+  $train --spec "$tmp/bf16.json" --run-dir "$tmp/bf16" > "$tmp/bf16.out" 2> "$tmp/bf16.err"
+  rc=$?
+  bf16_run=$(python3 -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+start = next(e for e in events if e["event"] == "start")
+losses = [e["loss"] for e in events if e["event"] == "progress"]
+print(int(start["precision"] == "bf16" and losses[-1] < 0.8 * losses[0]), start["precision"], losses[0], losses[-1])' "$tmp/bf16.out")
+  report "bf16 pretraining runs, reports its precision and lowers the loss" \
+    $([ $rc = 0 ] && echo "${bf16_run%% *}" || echo 0) "exit $rc; precision, first and last loss: ${bf16_run#* }"
 fi
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/renamed.safetensors" rename blocks.1.attn.qkv.weight blocks.1.attn.qkv.w
 python3 tests/integration/tamper_checkpoint.py "$ckpt" "$tmp/reshaped.safetensors" drop-row pos_embed
