@@ -256,7 +256,7 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     long shapes[MATMUL_SHAPES][3];
     matmul_shapes(cfg, batch, shapes);
     int reserved = 1;
-    for (int i = 0; i < MATMUL_SHAPES; i++) reserved &= !matmul_reserve(shapes[i][0], shapes[i][1], shapes[i][2]);
+    for (int i = 0; i < MATMUL_SHAPES; i++) reserved &= !matmul_reserve(shapes[i][1], shapes[i][2]);
     if (!m->info || !m->params_mem || !m->grads_mem || !m->acts_mem || !pb || !gb || !ab || !reserved) {
         free(pb), free(gb), free(ab);
         model_free(m);

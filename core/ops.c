@@ -58,9 +58,8 @@ static size_t bf16_thread_elems(long K, long N)
     return rows > transposed ? rows : transposed;
 }
 
-int matmul_reserve(long M, long K, long N)
+int matmul_reserve(long K, long N)
 {
-    (void)M; // the packing space is per block of rows, whatever their number
     if (precision != PRECISION_BF16) return 0;
     size_t need = bf16_shared_elems(K, N) + (size_t)ops_threads() * bf16_thread_elems(K, N);
     if (need <= bf16_work_elems) return 0;
@@ -72,9 +71,9 @@ int matmul_reserve(long M, long K, long N)
 }
 
 // The packing space of a product of this shape: reserved already in a model's step.
-static uint16_t *bf16_workspace(long M, long K, long N)
+static uint16_t *bf16_workspace(long K, long N)
 {
-    if (matmul_reserve(M, K, N)) {
+    if (matmul_reserve(K, N)) {
         fprintf(stderr, "simmim: out of memory for the bf16 packing space\n");
         abort();
     }
@@ -151,7 +150,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
                     int M, int K, int N)
 {
     int bf16 = precision == PRECISION_BF16;
-    uint16_t *packed_weight = bf16 ? bf16_workspace(M, K, N) : NULL;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(K, N) : NULL;
 #pragma omp parallel
     {
         long r0, r1;
@@ -185,7 +184,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
 {
     int parts = weight_grad_parts(M), bf16 = precision == PRECISION_BF16;
     long weight_size = (long)N * K;
-    uint16_t *packed_weight = bf16 ? bf16_workspace(M, K, N) : NULL;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(K, N) : NULL;
 #pragma omp parallel
     {
         long r0, r1, c0, c1;

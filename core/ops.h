@@ -34,9 +34,10 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 // dbias[N] += column sums of dout (skipped if NULL). scratch holds
 // matmul_backward_scratch_floats(M, K, N) floats (partial sums of dweight).
 size_t matmul_backward_scratch_floats(long M, long K, long N);
-// Makes room for the bf16 packing of products of this shape (nothing to do in fp32), so
-// that the products themselves never allocate. Returns 0, or -1 if out of memory.
-int matmul_reserve(long M, long K, long N);
+// Makes room for the bf16 packing of products with these K and N, whatever their rows
+// (nothing to do in fp32), so that the products themselves never allocate. Returns 0, or -1
+// if out of memory.
+int matmul_reserve(long K, long N);
 void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int M, int K, int N);
 
