@@ -353,6 +353,16 @@ def losses_text(curve):
     return ", ".join(f"{x:.3f}" for x in curve or []) or "—"
 
 
+def spread_text(values, standard_error=False):
+    """How far single seeds stray (the sample standard deviation) and, for a mean that gates a
+    target, how well it is known (its standard error); empty for one seed."""
+    if len(values) < 2:
+        return ""
+    sd = statistics.stdev(values)
+    text = f"sd {sd:.2f}" + (f", s.e. {sd / len(values) ** 0.5:.2f}" if standard_error else "")
+    return f" ({text})"
+
+
 def met(ok):
     return "yes" if ok else "**no**"
 
@@ -372,7 +382,7 @@ def targets_table(results, torch_runs):
         if not runs:
             continue
         tops = [runs[seed]["top1"] for seed in sorted(runs)]
-        mean = sum(tops) / len(tops)
+        mean = statistics.fmean(tops)
         if recipe in TARGETS:
             ref, tol, ref_seeds = TARGETS[recipe]
             target, ok = f"{ref:.2f} ± {tol} ({ref_seeds})", abs(mean - ref) <= tol
@@ -381,14 +391,16 @@ def targets_table(results, torch_runs):
         else:
             target, ok = f"reported; {REPORTED[recipe]}", None
         lines.append(f"| {recipe} | {', '.join(map(str, sorted(runs)))} | "
-                     f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f} | {target} | "
+                     f"{' / '.join(f'{t:.2f}' for t in tops)} | {mean:.2f}{spread_text(tops)} | {target} | "
                      f"{'—' if ok is None else met(ok)} |")
     lines += ["", "| recipe − baseline (same seed) | seed | difference pp | target |", "|---|---|---|---|"]
     for recipe, baseline, least in DIFFERENCES:
         seeds = sorted(set(by.get(recipe, {})) & set(by.get(baseline, {})))
         diffs = [(str(seed), by[recipe][seed]["top1"] - by[baseline][seed]["top1"]) for seed in seeds]
         if len(diffs) > 1:
-            diffs.append((f"mean of {len(diffs)}", sum(d for _, d in diffs) / len(diffs)))
+            values = [d for _, d in diffs]
+            diffs.append((f"mean of {len(values)}{spread_text(values, standard_error=True)}",
+                          statistics.fmean(values)))
         for seed, diff in diffs:
             target = "reported" if least is None else f"≥ {least}: {met(diff >= least)}"
             lines.append(f"| {recipe} − {baseline} | {seed} | {diff:+.2f} | {target} |")

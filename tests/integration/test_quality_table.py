@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The quality benchmark's verdicts (tests/bench/quality.py) on made-up results: a seed mean
-inside or outside the tolerance, the gain per seed and its mean against the ≥ 3.0 floor,
+inside or outside the tolerance, the gain per seed and its mean (with the seeds' standard
+deviation and the mean's standard error) against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
 curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped
 by start with means, finding the pretraining a recorded run started from, and the bf16 twins
@@ -45,15 +46,15 @@ results = [
 ]
 table = quality.targets_table(results, [])
 
-report("a seed mean within the tolerance is met",
-       line_with(table, "| scratch-ft20-6k-nold | 0, 1 |", "| 67.00 |").endswith("| yes |"))
+report("a seed mean within the tolerance is met, with the seeds' standard deviation",
+       line_with(table, "| scratch-ft20-6k-nold | 0, 1 |", "| 67.00 (sd 1.41) |").endswith("| yes |"))
 report("a seed mean outside the tolerance is not",
        line_with(table, "| scratch-ft10 | 0 |").endswith("| **no** |"))
 report("the gain is taken per seed against the floor",
        line_with(table, "− scratch-ft20-6k-nold | 0 |", "+2.90").endswith("≥ 3.0: **no** |")
        and line_with(table, "− scratch-ft20-6k-nold | 1 |", "+4.00").endswith("≥ 3.0: yes |"))
-report("and as the mean over the seeds",
-       line_with(table, "− scratch-ft20-6k-nold | mean of 2 |", "+3.45").endswith("yes |"))
+report("and as the mean over the seeds, with its spread and standard error",
+       line_with(table, "− scratch-ft20-6k-nold | mean of 2 (sd 0.78, s.e. 0.55) |", "+3.45").endswith("yes |"))
 report("a fine-tuning-seed run is kept out of the targets and gains",
        "50.00" not in table and line_with(table, "| simmim-p5-ft20-6k | 0, 1 |", "70.90 / 70.00"))
 report("a loss curve's worst epoch and the 5% verdict, per seed and for the mean curve",
