@@ -142,12 +142,13 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
     a.patches = carve(c, BN * model_patch_dim(cfg));
     a.patch_out = carve(c, BN * D);
     a.x0 = carve(c, BT * D);
+    a.ln = carve(c, BT * D);
     for (int l = 0; l < cfg->depth; l++) {
         BlockActs b = {
-            .ln1 = carve(c, BT * D), .ln1_mean = carve(c, BT), .ln1_rstd = carve(c, BT),
+            .ln1_mean = carve(c, BT), .ln1_rstd = carve(c, BT),
             .qkv = carve(c, BT * 3 * D), .att = carve(c, (size_t)B * heads * T * T),
             .atty = carve(c, BT * D), .res1 = carve(c, BT * D),
-            .ln2 = carve(c, BT * D), .ln2_mean = carve(c, BT), .ln2_rstd = carve(c, BT),
+            .ln2_mean = carve(c, BT), .ln2_rstd = carve(c, BT),
             .fc1 = carve(c, BT * H), .gelu = carve(c, BT * H), .res2 = carve(c, BT * D),
         };
         if (blocks) blocks[l] = b;
@@ -176,13 +177,13 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
         a.dlogits = carve(c, (size_t)B * K);
     }
     a.dres = carve(c, BT * D);
-    a.dbranch = carve(c, BT * D);
+    if (cfg->drop_path > 0.0f) a.dbranch = carve(c, BT * D); // only a dropped branch needs its own
     a.dln = carve(c, BT * D);
     a.datty = carve(c, BT * D);
-    a.dqkv = carve(c, BT * 3 * D);
     a.attention_scratch = carve(c, threads * attention_scratch_floats(T, D / heads));
     a.weight_grad_scratch = carve(c, weight_grad_scratch_floats(cfg, B));
-    a.dhidden = carve(c, BT * H);
+    // The MLP's backward is done with dhidden before the attention's begins with dqkv: one buffer.
+    a.dhidden = a.dqkv = carve(c, BT * (H > 3 * D ? H : 3 * D));
     a.dpatch_out = carve(c, BN * D);
     if (out) {
         a.blocks = blocks;

@@ -35,18 +35,24 @@ typedef struct {
     int weight_decay;          // 1 if AdamW decays it
 } ParamInfo;
 
+// A block's LayerNorm outputs are not kept: each goes to the shared acts.ln just before the
+// product that reads it, and the backward pass writes it there again from the block's
+// LayerNorm input, mean and rstd (layernorm_apply): 2·depth − 1 fewer [B·T, D] for one pass
+// as cheap as a residual add.
 typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
-    float *ln2, *ln2_mean, *ln2_rstd, *fc1, *gelu, *res2;
+    float *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
+    float *ln2_mean, *ln2_rstd, *fc1, *gelu, *res2;
 } BlockActs;
 
 typedef struct {
     float *patches, *patch_out, *x0;
     BlockActs *blocks;
+    float *ln;                                                     // [B·T, D]: see BlockActs
     float *drop_scale;                                             // [depth, 2, B]
     float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred;        // pretraining
     float *pooled, *fcn, *fcn_mean, *fcn_rstd, *logits, *probs;    // classification
-    // backward scratch, shared by all blocks
+    // backward scratch, shared by all blocks; dqkv and dhidden are one buffer, dbranch only with
+    // drop path
     float *dres, *dbranch, *dln, *datty, *dqkv, *attention_scratch, *weight_grad_scratch, *dhidden;
     float *dpatch_out, *dlnf, *dtokens, *dpred, *ddec, *dpooled, *dfcn, *dlogits;
 } Acts;

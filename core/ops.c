@@ -306,6 +306,14 @@ void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *d
     }
 }
 
+// One row of LayerNorm's output from its mean and rstd: the forward pass and layernorm_apply
+// share it, so the output written again is the same bit for bit.
+static inline void layernorm_row(float *y, const float *x, float m, float s, const float *weight,
+                                 const float *bias, int D)
+{
+    for (int d = 0; d < D; d++) y[d] = (x[d] - m) * s * weight[d] + bias[d];
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int R, int D)
 {
@@ -323,10 +331,18 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         for (int d = 0; d < D; d++) v += (x[d] - m) * (x[d] - m);
         v /= D;
         float s = 1.0f / sqrtf(v + 1e-6f);
-        for (int d = 0; d < D; d++) y[d] = (x[d] - m) * s * weight[d] + bias[d];
+        layernorm_row(y, x, m, s, weight, bias, D);
         mean[r] = m;
         rstd[r] = s;
     }
+}
+
+void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd,
+                     const float *weight, const float *bias, int R, int D)
+{
+#pragma omp parallel for
+    for (long r = 0; r < R; r++)
+        layernorm_row(out + r * D, inp + r * D, mean[r], rstd[r], weight, bias, D);
 }
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,

@@ -62,6 +62,10 @@ void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *d
 // LayerNorm over the last dim, eps 1e-6. inp, out [R, D]; mean, rstd [R] kept for backward.
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int R, int D);
+// out [R, D]: layernorm_forward's output again, bit for bit, from the inp, mean and rstd it
+// had, in one pass; so a caller that needs the output twice need not keep it in between.
+void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd,
+                     const float *weight, const float *bias, int R, int D);
 // dinp [R, D] += ...; dweight, dbias [D] += ...
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,

@@ -34,14 +34,15 @@ static void block_forward(Model *m, int l, const float *x)
     const BlockActs *a = &m->acts.blocks[l];
     int B = m->in.size, T = model_num_tokens(&m->cfg), D = m->cfg.embed_dim;
     int H = model_mlp_hidden(&m->cfg), BT = B * T;
-    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, BT, D);
-    matmul_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, BT, D, 3 * D);
+    float *ln = m->acts.ln;
+    layernorm_forward(ln, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, BT, D);
+    matmul_forward(a->qkv, ln, p->qkv_w, p->qkv_b, BT, D, 3 * D);
     attention_forward(a->atty, a->att, m->acts.attention_scratch, m->attention_threads, a->qkv, B, T,
                       D, m->cfg.num_heads);
     matmul_forward(a->res1, a->atty, p->proj_w, p->proj_b, BT, D, D);
     residual_forward(a->res1, x, a->res1, drop_scale(m, l, 0), B, (long)T * D);
-    layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, BT, D);
-    matmul_forward(a->fc1, a->ln2, p->fc1_w, p->fc1_b, BT, D, H);
+    layernorm_forward(ln, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, BT, D);
+    matmul_forward(a->fc1, ln, p->fc1_w, p->fc1_b, BT, D, H);
     gelu_forward(a->gelu, a->fc1, (long)BT * H);
     matmul_forward(a->res2, a->gelu, p->fc2_w, p->fc2_b, BT, H, D);
     residual_forward(a->res2, a->res1, a->res2, drop_scale(m, l, 1), B, (long)T * D);
@@ -90,14 +91,16 @@ static void block_backward(Model *m, int l, const float *x)
     matmul_backward(s->dhidden, g->fc2_w, g->fc2_b, scratch, branch_grad(m, l, 1), a->gelu, p->fc2_w,
                     BT, H, D);
     gelu_backward(s->dhidden, a->fc1, a->gelu, s->dhidden, (long)BT * H);
-    matmul_backward(s->dln, g->fc1_w, g->fc1_b, scratch, s->dhidden, a->ln2, p->fc1_w, BT, D, H);
+    layernorm_apply(s->ln, a->res1, a->ln2_mean, a->ln2_rstd, p->ln2_w, p->ln2_b, BT, D);
+    matmul_backward(s->dln, g->fc1_w, g->fc1_b, scratch, s->dhidden, s->ln, p->fc1_w, BT, D, H);
     layernorm_backward(s->dres, g->ln2_w, g->ln2_b, s->dln, a->res1, p->ln2_w, a->ln2_mean,
                        a->ln2_rstd, BT, D);
     matmul_backward(s->datty, g->proj_w, g->proj_b, scratch, branch_grad(m, l, 0), a->atty,
                     p->proj_w, BT, D, D);
     attention_backward(s->dqkv, s->attention_scratch, m->attention_threads, s->datty, a->qkv, a->att,
                        B, T, D, m->cfg.num_heads);
-    matmul_backward(s->dln, g->qkv_w, g->qkv_b, scratch, s->dqkv, a->ln1, p->qkv_w, BT, D, 3 * D);
+    layernorm_apply(s->ln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, BT, D);
+    matmul_backward(s->dln, g->qkv_w, g->qkv_b, scratch, s->dqkv, s->ln, p->qkv_w, BT, D, 3 * D);
     layernorm_backward(s->dres, g->ln1_w, g->ln1_b, s->dln, x, p->ln1_w, a->ln1_mean, a->ln1_rstd,
                        BT, D);
 }

@@ -299,6 +299,24 @@ static void test_layernorm(void)
     pool_free(&pool);
 }
 
+// The backward pass writes a LayerNorm's output again rather than keeping it (vit.c): it must
+// be the forward's bit for bit, on rows long enough for the vector loops and their remainders.
+static void test_layernorm_apply(int Rows, int D)
+{
+    Pool pool = {0};
+    float *inp = randn(&pool, Rows * D, 0.5, 1.5), *weight = randn(&pool, D, 1, 0.3);
+    float *bias = randn(&pool, D, 0, 0.3), *mean = zeros(&pool, Rows), *rstd = zeros(&pool, Rows);
+    float *out = zeros(&pool, Rows * D), *again = zeros(&pool, Rows * D);
+    layernorm_forward(out, mean, rstd, inp, weight, bias, Rows, D);
+    layernorm_apply(again, inp, mean, rstd, weight, bias, Rows, D);
+    size_t differ = 0;
+    for (size_t i = 0; i < (size_t)Rows * D; i++)
+        differ += memcmp(&out[i], &again[i], sizeof(float)) != 0;
+    test_report(differ == 0, "layernorm_apply is layernorm_forward's output bit for bit",
+                "[%d, %d]: %zu of %d values differ", Rows, D, differ, Rows * D);
+    pool_free(&pool);
+}
+
 typedef struct {
     float *out, *att, *scratch, *qkv, *R;
     int B, T, D, H;
@@ -697,6 +715,8 @@ int main(void)
     test_embed(1);
     test_embed(0);
     test_layernorm();
+    test_layernorm_apply(5, 24);
+    test_layernorm_apply(300, 131);
     test_attention();
     test_gelu();
     test_residual();
