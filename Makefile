@@ -10,13 +10,13 @@ OPT     ?= -O3 -march=native
 # No -ffast-math: only flags that keep results IEEE (contraction into FMA aside) and let
 # loops with selects and math calls vectorize.
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -fno-trapping-math -fno-math-errno \
-           -ffp-contract=fast -Wall -Wextra -Werror -Icore -Iserver \
+           -ffp-contract=fast -Wall -Wextra -Werror -Icore \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS  := -lmicrohttpd -lsqlite3 -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
-CORE_SRC := $(filter-out core/%_main.c,$(wildcard core/*.c))
+CORE_SRC := $(filter-out core/cmd/%,$(wildcard core/*/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
@@ -38,7 +38,7 @@ build/.deps: deploy/deps.sh
 	@deploy/deps.sh --check 2>/dev/null || deploy/deps.sh
 	@mkdir -p build && touch $@
 
-HEADERS := $(wildcard core/*.h server/*.h)
+HEADERS := $(wildcard core/*/*.h server/*.h)
 
 build/gen/migrations.c: server/embed_migrations.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
@@ -83,13 +83,13 @@ SAN_TEST_LIBS := build/san/libsimmimserver.a build/san/libsimmimcore.a
 build/tests/%: %.c tests/test.h $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(CFLAGS) -Itests $< $(TEST_LIBS) $(LDLIBS) -o $@
+	@$(CC) $(CFLAGS) -Iserver -Itests $< $(TEST_LIBS) $(LDLIBS) -o $@
 build/san/tests/%: %.c tests/test.h $(SAN_TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@ (asan+ubsan)"
-	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests $< $(SAN_TEST_LIBS) $(LDLIBS) -o $@
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Iserver -Itests $< $(SAN_TEST_LIBS) $(LDLIBS) -o $@
 
-build/simmim-%: build/obj/core/%_main.o build/libsimmimcore.a
+build/simmim-%: build/obj/core/cmd/simmim-%.o build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 

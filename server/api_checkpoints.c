@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "spec.h"
+#include "spec/spec.h"
 #include "store.h"
 
 void api_checkpoint_get(Request *r)

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "checkpoint.h"
-#include "ops.h"
+#include "ops/ops.h"
 #include "pins.h"
-#include "spec.h"
+#include "spec/spec.h"
 #include "store.h"
+#include "train/checkpoint.h"
 
 enum {
     LIST_DEFAULT = 100, LIST_MAX = 1000,

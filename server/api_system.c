@@ -7,7 +7,7 @@
 
 #include "api.h"
 #include "store.h"
-#include "version.h"
+#include "base/version.h"
 
 enum { PROM_INITIAL = 64 << 10, PROM_MAX = 16 << 20 };
 

@@ -16,9 +16,9 @@
 #include <zlib.h>
 
 #include "api.h"
-#include "augment.h"
-#include "data.h"
-#include "preview.h"
+#include "data/augment.h"
+#include "data/data.h"
+#include "data/preview.h"
 #include "store.h"
 
 enum { SAMPLE_COUNT = 16, SAMPLE_COLS = 8, IDX_FALLBACK_SIZE = 28, IDX_MAX_SIZE = 4096 };

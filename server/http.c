@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 
 #include "api.h"
-#include "json_out.h"
-#include "sha256.h"
+#include "base/json_out.h"
+#include "base/sha256.h"
 
 enum {
     CONNECTION_LIMIT = 256,

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "json_out.h"
+#include "base/json_out.h"
 
 enum { HUB_NAME_MAX = 32 };
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "spec.h"
+#include "spec/spec.h"
 #include "store.h"
 
 static pthread_mutex_t pins_mutex = PTHREAD_MUTEX_INITIALIZER;

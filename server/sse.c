@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "json_out.h"
+#include "base/json_out.h"
 #include "store.h"
 
 enum { SSE_BLOCK = 64 << 10, KEEPALIVE_MS = 15000, RETRY_MS = 3000 };

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "db.h"
-#include "spec.h"
+#include "spec/spec.h"
 
 typedef enum { JOB_QUEUED, JOB_RUNNING, JOB_PAUSED, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED } JobState;
 #define JOB_STATE_COUNT 6

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "base/fileio.h"
 #include "pins.h"
 #include "store.h"
 

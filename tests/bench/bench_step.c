@@ -9,10 +9,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "model.h"
-#include "ops.h"
-#include "optim.h"
-#include "spec.h"
+#include "model/model.h"
+#include "ops/ops.h"
+#include "spec/spec.h"
+#include "train/optim.h"
 
 static double now(void)
 {

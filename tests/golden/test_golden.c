@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "ops.h"
-#include "optim.h"
-#include "safetensors.h"
+#include "base/safetensors.h"
+#include "model/model.h"
+#include "ops/ops.h"
 #include "test.h"
+#include "train/optim.h"
 
 #ifndef FIXTURE_DIR
 #define FIXTURE_DIR "tests/golden/fixtures"

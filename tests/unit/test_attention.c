@@ -5,8 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "ops.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "ops/ops.h"
 #include "test.h"
 
 typedef struct {

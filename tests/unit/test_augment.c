@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "augment.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "data/augment.h"
 #include "test.h"
 
 enum { NIMG = 6, B = 24 };

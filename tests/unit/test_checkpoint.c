@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
 #include "test.h"
+#include "train/checkpoint.h"
 
 static char dir[] = "/tmp/test_checkpoint.XXXXXX";
 

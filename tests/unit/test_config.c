@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "model.h"
-#include "optim.h"
+#include "config/config.h"
+#include "model/model.h"
 #include "test.h"
+#include "train/optim.h"
 
 // One change to the default configuration: a ModelConfig or MaskConfig member, or "batch".
 typedef struct {

@@ -16,7 +16,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
-#include "data.h"
+#include "data/data.h"
 #include "test.h"
 
 #ifndef FASHION_DIR

@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "ops.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "model/model.h"
+#include "ops/ops.h"
 #include "test.h"
 
 enum { MAX_SAMPLE = 24, MODEL_SAMPLE = 6, POOL_MAX = 24 };

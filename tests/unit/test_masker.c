@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "model.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "config/config.h"
+#include "model/model.h"
 #include "test.h"
 
 typedef struct {

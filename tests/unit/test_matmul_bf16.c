@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "ops/ops.h"
 #include "test.h"
 
 static float to_bf16(float f)

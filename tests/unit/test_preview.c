@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "preview.h"
+#include "data/preview.h"
 #include "test.h"
 
 // The layout preview.c documents: 2-px white borders, masked patches mid-gray.

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safetensors.h"
+#include "base/safetensors.h"
 #include "test.h"
 
 static char dir[] = "/tmp/simmimd-test-st-XXXXXX";

@@ -2,7 +2,7 @@
 // message split across updates at every offset.
 #include <string.h>
 
-#include "sha256.h"
+#include "base/sha256.h"
 #include "test.h"
 
 static void check(const char *name, const char *msg, size_t len, const char *expect)

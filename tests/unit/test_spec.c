@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spec.h"
+#include "spec/spec.h"
 #include "test.h"
 
 // The contract's example spec (DESIGN.md "Job spec") and train.precision, added since: the

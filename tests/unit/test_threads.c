@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "ops.h"
-#include "rng.h"
+#include "base/rng.h"
+#include "model/model.h"
+#include "ops/ops.h"
 #include "test.h"
 
 typedef struct {

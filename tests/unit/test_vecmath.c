@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "test.h"
-#include "vecmath.h"
+#include "ops/vecmath.h"
 
 // x·Φ(x) through erfc, exact also where 1 + erf(x/√2) would cancel (x ≪ 0).
 static double gelu_exact(double x) { return 0.5 * x * erfc(-x / sqrt(2.0)); }

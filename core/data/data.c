@@ -1,0 +1,168 @@
+// Dataset entry points (see data.h): argument checks and dispatch to the IDX and image-folder
+// loaders, freeing, the few-labels subset, and the cache and statistics helpers the loaders
+// share (data_load.h).
+#include "data/data.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/data_load.h"
+
+enum { MAX_IMG_SIZE = 4096 };
+
+void pixel_sums_add(PixelSums *s, const uint8_t *planar, size_t plane, size_t pixels)
+{
+    for (int c = 0; c < s->channels; c++) {
+        const uint8_t *p = planar + (size_t)c * plane;
+        uint64_t sum = 0, sumsq = 0;
+        for (size_t i = 0; i < pixels; i++) sum += p[i], sumsq += (uint64_t)p[i] * p[i];
+        s->sum[c] += sum, s->sumsq[c] += sumsq;
+    }
+    s->pixels += pixels;
+}
+
+void pixel_sums_merge(PixelSums *into, const PixelSums *from)
+{
+    for (int c = 0; c < into->channels; c++)
+        into->sum[c] += from->sum[c], into->sumsq[c] += from->sumsq[c];
+    into->pixels += from->pixels;
+}
+
+int pixel_sums_finish(const PixelSums *s, Dataset *ds, const char *what, char *err,
+                      size_t errlen)
+{
+    for (int c = 0; c < ds->channels; c++) {
+        int k = s->channels == 1 ? 0 : c;
+        double n = (double)s->pixels;
+        double mean = (double)s->sum[k] / n, var = (double)s->sumsq[k] / n - mean * mean;
+        ds->mean[c] = mean / 255.0;
+        ds->std[c] = sqrt(var > 0.0 ? var : 0.0) / 255.0;
+        if (!(ds->std[c] > 0.0)) {
+            snprintf(err, errlen, "%s: channel %d of the training images is constant (std 0), "
+                     "so it cannot be normalized", what, c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int imageset_alloc(ImageSet *set, int count, int channels, int size, const char *what,
+                   char *err, size_t errlen)
+{
+    size_t image = (size_t)channels * (size_t)size * (size_t)size;
+    if (count < 1 || count > DATA_MAX_IMAGES || image > DATA_MAX_CACHE_BYTES / (size_t)count) {
+        snprintf(err, errlen, "%s: %d images of %d×%d×%d pixels are outside the limits (at most "
+                 "%d images, %zu GiB)", what, count, channels, size, size, DATA_MAX_IMAGES,
+                 DATA_MAX_CACHE_BYTES >> 30);
+        return -1;
+    }
+    *set = (ImageSet){.count = count, .channels = channels, .size = size,
+                      .pixels = malloc(image * (size_t)count),
+                      .labels = malloc((size_t)count * sizeof *set->labels)};
+    if (!set->pixels || !set->labels) {
+        snprintf(err, errlen, "%s: out of memory for %d images", what, count);
+        return -1;
+    }
+    return 0;
+}
+
+void imageset_free(ImageSet *set)
+{
+    free(set->pixels);
+    free(set->labels);
+    memset(set, 0, sizeof *set);
+}
+
+void dataset_free(Dataset *ds)
+{
+    imageset_free(&ds->train);
+    imageset_free(&ds->test);
+    for (int i = 0; ds->class_names && i < ds->num_classes; i++) free(ds->class_names[i]);
+    free(ds->class_names);
+    memset(ds, 0, sizeof *ds);
+}
+
+static int check_folder(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) return 0;
+    snprintf(err, errlen, "%s: cannot open folder: %s", path,
+             exists ? "not a folder" : strerror(errno));
+    return -1;
+}
+
+int dataset_load(DataFormat format, const char *path, int img_size, int channels, Dataset *ds,
+                 char *err, size_t errlen)
+{
+    memset(ds, 0, sizeof *ds);
+    if (channels != 1 && channels != 3) {
+        snprintf(err, errlen, "%s: channels must be 1 or 3 (got %d)", path, channels);
+        return -1;
+    }
+    if (img_size < 1 || img_size > MAX_IMG_SIZE) {
+        snprintf(err, errlen, "%s: image size must be 1 to %d (got %d)", path, MAX_IMG_SIZE,
+                 img_size);
+        return -1;
+    }
+    if (check_folder(path, err, errlen)) return -1;
+    ds->format = format;
+    ds->channels = channels;
+    int rc = format == DATA_FORMAT_IDX ? idx_load(path, img_size, ds, err, errlen)
+                                       : imagefolder_load(path, img_size, ds, err, errlen);
+    if (rc) dataset_free(ds);
+    return rc;
+}
+
+// Counts the training images of each class; NULL with a message if out of memory.
+static int *class_counts(const Dataset *ds, char *err, size_t errlen)
+{
+    int *counts = calloc((size_t)ds->num_classes, sizeof *counts);
+    if (!counts) {
+        snprintf(err, errlen, "out of memory counting %d classes", ds->num_classes);
+        return NULL;
+    }
+    for (int i = 0; i < ds->train.count; i++) counts[ds->train.labels[i]]++;
+    return counts;
+}
+
+int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen)
+{
+    if (ds->num_classes < 1) {
+        snprintf(err, errlen, "the training split is unlabelled: it has no classes to limit");
+        return -1;
+    }
+    if (k < 1) {
+        snprintf(err, errlen, "images per class must be at least 1 (got %d)", k);
+        return -1;
+    }
+    int *counts = class_counts(ds, err, errlen);
+    if (!counts) return -1;
+    for (int c = 0; c < ds->num_classes; c++) {
+        if (counts[c] < k) {
+            snprintf(err, errlen, "class '%s' has %d training images, fewer than the %d asked for",
+                     ds->class_names[c], counts[c], k);
+            free(counts);
+            return -1;
+        }
+        counts[c] = 0; // from here: images kept so far
+    }
+    // Compact in place: a kept image only ever moves towards the front.
+    ImageSet *set = &ds->train;
+    size_t image = (size_t)set->channels * (size_t)set->size * (size_t)set->size;
+    int kept = 0;
+    for (int i = 0; i < set->count; i++) {
+        int label = set->labels[i];
+        if (counts[label] == k) continue;
+        counts[label]++;
+        memmove(set->pixels + (size_t)kept * image, set->pixels + (size_t)i * image, image);
+        set->labels[kept++] = label;
+    }
+    set->count = kept;
+    free(counts);
+    return 0;
+}

@@ -1,0 +1,329 @@
+// The image-folder loader: train/ and test/ with one subfolder per class, or a flat folder
+// of unlabelled images with a held-out split. Directory entries are sorted bytewise so that
+// labels and order never depend on the file system or the locale; dotfiles, subfolders of
+// class folders and files other than .png/.jpg/.jpeg are skipped. Images are decoded in
+// parallel, each straight into its slot of the cache.
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/rng.h"
+#include "data/data_load.h"
+#include "data/image.h"
+
+// A flat folder's held-out split must be the same for every job on that folder, whatever
+// the job's seed: 2% of the images, at least 8.
+static const uint64_t FLAT_SPLIT_SEED = 0x53494d4d494dULL;
+enum { FLAT_MIN_HELD_OUT = 8, FLAT_HELD_OUT_DIVISOR = 50 };
+
+typedef struct {
+    char **items; // owned
+    int count, cap;
+} Names;
+
+typedef struct {
+    char **paths; // owned
+    int *labels;
+    int count, cap;
+} FileList;
+
+static void names_free(Names *n)
+{
+    for (int i = 0; i < n->count; i++) free(n->items[i]);
+    free(n->items);
+    memset(n, 0, sizeof *n);
+}
+
+static void file_list_free(FileList *f)
+{
+    for (int i = 0; i < f->count; i++) free(f->paths[i]);
+    free(f->paths);
+    free(f->labels);
+    memset(f, 0, sizeof *f);
+}
+
+// Appends `name` (taking ownership; freed on failure). -1 if out of memory or over the limit.
+static int names_push(Names *n, char *name)
+{
+    if (name && n->count == n->cap && n->count < DATA_MAX_IMAGES) {
+        int cap = n->cap ? 2 * n->cap : 64;
+        char **items = realloc(n->items, (size_t)cap * sizeof *items);
+        if (items) n->items = items, n->cap = cap;
+    }
+    if (!name || n->count == n->cap || n->count >= DATA_MAX_IMAGES) {
+        free(name);
+        return -1;
+    }
+    n->items[n->count++] = name;
+    return 0;
+}
+
+static int file_list_push(FileList *f, char *path, int label)
+{
+    if (path && f->count == f->cap && f->count < DATA_MAX_IMAGES) {
+        int cap = f->cap ? 2 * f->cap : 256;
+        char **paths = realloc(f->paths, (size_t)cap * sizeof *paths);
+        if (paths) f->paths = paths;
+        int *labels = realloc(f->labels, (size_t)cap * sizeof *labels);
+        if (labels) f->labels = labels;
+        if (paths && labels) f->cap = cap;
+    }
+    if (!path || f->count == f->cap || f->count >= DATA_MAX_IMAGES) {
+        free(path);
+        return -1;
+    }
+    f->paths[f->count] = path;
+    f->labels[f->count++] = label;
+    return 0;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    char *path;
+    return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
+}
+
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mode : 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// The entries of dir that do not start with a dot, sorted bytewise.
+static int list_dir(const char *dir, Names *out, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: cannot open folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));)
+        if (e->d_name[0] != '.' && names_push(out, strdup(e->d_name))) {
+            snprintf(err, errlen, "%s: out of memory or more than %d entries", dir,
+                     DATA_MAX_IMAGES);
+            rc = -1;
+        }
+    closedir(d);
+    if (rc == 0 && out->count > 1) // (items is NULL when the folder is empty)
+        qsort(out->items, (size_t)out->count, sizeof *out->items, compare_names);
+    return rc;
+}
+
+// The subfolders of dir, sorted.
+static int list_subfolders(const char *dir, Names *out, char *err, size_t errlen)
+{
+    Names all = {0};
+    int rc = list_dir(dir, &all, err, errlen);
+    for (int i = 0; rc == 0 && i < all.count; i++) {
+        char *path = path_join(dir, all.items[i]);
+        int is_dir = path && S_ISDIR(file_mode(path));
+        free(path);
+        if (is_dir && names_push(out, all.items[i])) {
+            snprintf(err, errlen, "%s: out of memory", dir);
+            rc = -1;
+        }
+        if (is_dir) all.items[i] = NULL; // now owned by out (or freed)
+    }
+    names_free(&all);
+    return rc;
+}
+
+// Appends dir's image files with `label`; -1 with a message naming dir if it has none.
+static int add_images(const char *dir, int label, FileList *files, char *err, size_t errlen)
+{
+    Names names = {0};
+    int rc = list_dir(dir, &names, err, errlen), before = files->count;
+    for (int i = 0; rc == 0 && i < names.count; i++) {
+        if (!image_has_extension(names.items[i])) continue;
+        char *path = path_join(dir, names.items[i]);
+        if (path && !S_ISREG(file_mode(path))) { // a folder or a device named like an image
+            free(path);
+            continue;
+        }
+        if (file_list_push(files, path, label)) {
+            snprintf(err, errlen, "%s: out of memory or more than %d images", dir,
+                     DATA_MAX_IMAGES);
+            rc = -1;
+        }
+    }
+    names_free(&names);
+    if (rc == 0 && files->count == before) {
+        snprintf(err, errlen, "%s: no images (.png, .jpg or .jpeg files)", dir);
+        rc = -1;
+    }
+    return rc;
+}
+
+// Appends the images of parent/name with `label`.
+static int add_class_images(const char *parent, const char *name, int label, FileList *files,
+                            char *err, size_t errlen)
+{
+    char *dir = path_join(parent, name);
+    int rc = dir ? add_images(dir, label, files, err, errlen) : -1;
+    if (!dir) snprintf(err, errlen, "%s: out of memory", parent);
+    free(dir);
+    return rc;
+}
+
+// train/<class>/ gives the classes (sorted: label = position); test/<class>/ must use them.
+static int collect_labelled(const char *train_dir, const char *test_dir, FileList *train,
+                            FileList *test, Dataset *ds, char *err, size_t errlen)
+{
+    Names classes = {0}, test_classes = {0};
+    int rc = list_subfolders(train_dir, &classes, err, errlen);
+    if (rc == 0 && (classes.count < 1 || classes.count > DATA_MAX_CLASSES)) {
+        snprintf(err, errlen, "%s: %d class subfolders (need 1 to %d)", train_dir, classes.count,
+                 DATA_MAX_CLASSES);
+        rc = -1;
+    }
+    for (int c = 0; rc == 0 && c < classes.count; c++)
+        rc = add_class_images(train_dir, classes.items[c], c, train, err, errlen);
+    if (rc == 0) rc = list_subfolders(test_dir, &test_classes, err, errlen);
+    if (rc == 0 && test_classes.count == 0) {
+        snprintf(err, errlen, "%s: no class subfolders", test_dir);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < test_classes.count; i++) {
+        char **found = bsearch(&test_classes.items[i], classes.items, (size_t)classes.count,
+                               sizeof *classes.items, compare_names);
+        if (found) {
+            rc = add_class_images(test_dir, *found, (int)(found - classes.items), test, err,
+                                  errlen);
+        } else {
+            snprintf(err, errlen, "%s/%s: class '%s' has no folder in %s", test_dir,
+                     test_classes.items[i], test_classes.items[i], train_dir);
+            rc = -1;
+        }
+    }
+    names_free(&test_classes);
+    if (rc == 0) {
+        ds->class_names = classes.items, ds->num_classes = classes.count;
+        classes = (Names){0};
+    }
+    names_free(&classes);
+    return rc;
+}
+
+// A flat folder: unlabelled; a fixed seeded shuffle picks the held-out images, and both
+// splits keep the folder's (sorted) order.
+static int collect_flat(const char *dir, FileList *train, FileList *test, char *err,
+                        size_t errlen)
+{
+    FileList all = {0};
+    if (add_images(dir, -1, &all, err, errlen)) {
+        snprintf(err + strlen(err), errlen - strlen(err),
+                 " (expected image files, or train/ and test/ with class subfolders)");
+        return -1;
+    }
+    int rc = -1, held_out = all.count / FLAT_HELD_OUT_DIVISOR;
+    held_out = held_out < FLAT_MIN_HELD_OUT ? FLAT_MIN_HELD_OUT : held_out;
+    int *order = malloc((size_t)all.count * sizeof *order);
+    char *is_test = calloc((size_t)all.count, 1);
+    if (all.count <= FLAT_MIN_HELD_OUT) {
+        snprintf(err, errlen, "%s: %d images; an unlabelled folder needs at least %d (%d are "
+                 "held out for validation)", dir, all.count, FLAT_MIN_HELD_OUT + 1,
+                 FLAT_MIN_HELD_OUT);
+    } else if (!order || !is_test) {
+        snprintf(err, errlen, "%s: out of memory", dir);
+    } else {
+        Rng rng;
+        rng_seed(&rng, FLAT_SPLIT_SEED);
+        rng_permutation(&rng, order, all.count);
+        for (int i = 0; i < held_out; i++) is_test[order[i]] = 1;
+        rc = 0;
+        for (int i = 0; rc == 0 && i < all.count; i++) {
+            rc = file_list_push(is_test[i] ? test : train, all.paths[i], -1);
+            all.paths[i] = NULL; // moved (or freed by the failed push)
+        }
+        if (rc) snprintf(err, errlen, "%s: out of memory", dir);
+    }
+    free(order);
+    free(is_test);
+    file_list_free(&all);
+    return rc;
+}
+
+// Decodes one image into its cache slot, adding its pixels (before resizing) to *sums.
+static int decode_into(const char *path, int channels, int size, uint8_t *slot,
+                       PixelSums *sums, char *err, size_t errlen)
+{
+    Image img;
+    if (image_decode_file(path, channels, &img, err, errlen)) return -1;
+    if (sums) {
+        PixelSums mine = {.channels = channels};
+        size_t plane = (size_t)img.width * (size_t)img.height;
+        pixel_sums_add(&mine, img.pixels, plane, plane);
+#pragma omp critical(imagefolder_sums)
+        pixel_sums_merge(sums, &mine);
+    }
+    int rc = image_fit(&img, size, slot);
+    if (rc) snprintf(err, errlen, "%s: out of memory while resizing", path);
+    image_free(&img);
+    return rc;
+}
+
+// Decodes a split into *set. On failure the message is that of the first bad file in
+// order, whichever thread met it first: files after a known failure are skipped, files
+// before it still run.
+static int decode_split(const FileList *files, int channels, int size, ImageSet *set,
+                        PixelSums *sums, const char *what, char *err, size_t errlen)
+{
+    if (imageset_alloc(set, files->count, channels, size, what, err, errlen)) return -1;
+    memcpy(set->labels, files->labels, (size_t)files->count * sizeof *files->labels);
+    size_t image = (size_t)channels * (size_t)size * (size_t)size;
+    int first_bad = files->count;
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int i = 0; i < files->count; i++) {
+        int bad;
+#pragma omp atomic read
+        bad = first_bad;
+        if (i > bad) continue;
+        char msg[1024];
+        if (decode_into(files->paths[i], channels, size, set->pixels + (size_t)i * image, sums,
+                        msg, sizeof msg) == 0)
+            continue;
+#pragma omp critical(imagefolder_error)
+        if (i < first_bad) {
+#pragma omp atomic write
+            first_bad = i;
+            snprintf(err, errlen, "%s", msg);
+        }
+    }
+    return first_bad < files->count ? -1 : 0;
+}
+
+int imagefolder_load(const char *path, int img_size, Dataset *ds, char *err, size_t errlen)
+{
+    char *train_dir = path_join(path, "train"), *test_dir = path_join(path, "test");
+    FileList train = {0}, test = {0};
+    PixelSums sums = {.channels = ds->channels};
+    int rc = -1;
+    if (!train_dir || !test_dir)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (!S_ISDIR(file_mode(train_dir)))
+        rc = collect_flat(path, &train, &test, err, errlen);
+    else if (!S_ISDIR(file_mode(test_dir)))
+        snprintf(err, errlen, "%s: has train/ but no test/ folder", path);
+    else
+        rc = collect_labelled(train_dir, test_dir, &train, &test, ds, err, errlen);
+    ds->stored_size = img_size;
+    ds->pad = 0;
+    if (rc == 0)
+        rc = decode_split(&train, ds->channels, img_size, &ds->train, &sums, path, err, errlen) ||
+             pixel_sums_finish(&sums, ds, path, err, errlen) ||
+             decode_split(&test, ds->channels, img_size, &ds->test, NULL, path, err, errlen);
+    file_list_free(&train);
+    file_list_free(&test);
+    free(train_dir);
+    free(test_dir);
+    return rc ? -1 : 0;
+}

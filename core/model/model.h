@@ -1,0 +1,116 @@
+// The model: a ViT encoder with either the SimMIM pretraining head (num_classes 0) or the
+// classification head. Parameters live in one flat float buffer, gradients in a second of
+// identical layout, activations in a third; all three are sized once per (config, batch) and
+// nothing is allocated inside a step. The parameter table (names, shapes, layer ids, weight
+// decay) drives checkpoints, the optimizer and the golden tests alike.
+#ifndef SIMMIM_MODEL_H
+#define SIMMIM_MODEL_H
+
+#include <stddef.h>
+
+#include "base/rng.h"
+#include "config/config.h"
+
+typedef struct {
+    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *proj_w, *proj_b;
+    float *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} BlockParams;
+
+// Pointers into a flat buffer; the head fields of the other kind are NULL.
+typedef struct {
+    float *patch_w, *patch_b, *cls_token, *pos_embed;
+    BlockParams *blocks;
+    float *mask_token, *norm_w, *norm_b, *decoder_w, *decoder_b; // pretraining
+    float *fc_norm_w, *fc_norm_b, *head_w, *head_b;              // classification
+} Params;
+
+enum { PARAM_NAME_MAX = 48, PARAM_MAX_DIMS = 4 };
+
+typedef struct {
+    char name[PARAM_NAME_MAX]; // the checkpoint contract's (timm's) name
+    int ndim;
+    int shape[PARAM_MAX_DIMS];
+    size_t offset, numel;      // in floats, within the flat buffer
+    int layer_id;              // for layer-wise lr decay: 0 embeddings, i+1 block i, depth+1 heads
+    int weight_decay;          // 1 if AdamW decays it
+} ParamInfo;
+
+// A block's LayerNorm outputs are not kept: each goes to the shared acts.ln just before the
+// product that reads it, and the backward pass writes it there again from the block's
+// LayerNorm input, mean and rstd (layernorm_apply): 2·depth − 1 fewer [B·T, D] for one pass
+// as cheap as a residual add.
+typedef struct {
+    float *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res1;
+    float *ln2_mean, *ln2_rstd, *fc1, *gelu, *res2;
+} BlockActs;
+
+typedef struct {
+    float *patches, *patch_out, *x0;
+    BlockActs *blocks;
+    float *ln;                                                     // [B·T, D]: see BlockActs
+    float *drop_scale;                                             // [depth, 2, B]
+    float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred;        // pretraining
+    float *pooled, *fcn, *fcn_mean, *fcn_rstd, *logits, *probs;    // classification
+    // backward scratch, shared by all blocks; dqkv and dhidden are one buffer, dbranch only with
+    // drop path
+    float *dres, *dbranch, *dln, *datty, *dqkv, *attention_scratch, *weight_grad_scratch, *dhidden;
+    float *dpatch_out, *dlnf, *dtokens, *dpred, *ddec, *dpooled, *dfcn, *dlogits;
+} Acts;
+
+// One batch of inputs; the fields the model's kind does not use may be NULL.
+typedef struct {
+    int size;                // B ≤ the model's batch capacity
+    const float *images;     // [B, C, S, S], normalized
+    const float *token_mask; // [B, N] in {0,1}: pretraining (which patches are masked)
+    const int *labels;       // [B]: classification
+    const float *drop_keep;  // [depth, 2, B] in {0,1}: classification drop path; NULL = none
+} Batch;
+
+typedef struct {
+    ModelConfig cfg;
+    int batch;              // activation capacity
+    int attention_threads;  // threads the attention scratch serves (ops_threads() at creation)
+    int loss_full_image;    // pretraining loss scope: 0 masked area, 1 full image
+    float label_smoothing;  // classification
+    ParamInfo *info;
+    int num_tensors;
+    size_t num_params;
+    float *params_mem, *grads_mem, *acts_mem;
+    size_t acts_floats;
+    Params params, grads;
+    Acts acts;
+    Batch in;               // the batch of the last forward, for backward
+    float loss;
+} Model;
+
+// Bytes the three buffers need for (cfg, batch); 0 if the size overflows.
+size_t model_memory_bytes(const ModelConfig *cfg, int batch);
+// Validates cfg and batch, then allocates; -1 with a message naming the field on error.
+int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t errlen);
+void model_free(Model *m);
+// RECIPES.md's initialisation, drawn from rng.
+void model_init_weights(Model *m, Rng *rng);
+const ParamInfo *model_find_param(const Model *m, const char *name);
+void model_zero_grad(Model *m);
+// Forward pass and loss (stored in m->loss and returned).
+float model_forward(Model *m, const Batch *batch);
+// Backward pass of the last forward; accumulates into m->grads.
+void model_backward(Model *m);
+
+// Encoder (vit.c): patch embedding through the last block; the output is the last block's res2.
+void vit_forward(Model *m);
+// Takes the gradient of the last block's output in acts.dres; accumulates parameter grads.
+void vit_backward(Model *m);
+float *vit_output(const Model *m);
+
+// SimMIM head and loss (simmim.c), classification head and loss (classifier.c).
+// The masker: per image a random permutation of the (img / mask_patch)² cells, the first
+// ceil(ratio · cells) masked, upsampled to the token grid. token_mask [B, N].
+void simmim_mask(float *token_mask, int B, const MaskConfig *mask, const ModelConfig *cfg,
+                 Rng *rng);
+float simmim_head_forward(Model *m);
+void simmim_head_backward(Model *m);
+float classifier_head_forward(Model *m);
+void classifier_head_backward(Model *m);
+
+#endif

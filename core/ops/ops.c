@@ -1,0 +1,584 @@
+// The layer operations; see ops.h for shapes. Work splits over OpenMP threads by rows (and
+// reductions over rows by output columns, or into a fixed number of row parts added in
+// order), so each output element is computed in a fixed order and results do not depend on
+// the thread count.
+#include "ops/ops.h"
+#include "ops/matmul_amx.h"
+#include "ops/vecmath.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ops_set_threads(int threads)
+{
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(1);
+}
+
+int ops_threads(void) { return omp_get_max_threads(); }
+
+static Precision precision = PRECISION_FP32;
+
+int ops_precision_available(Precision p, char *err, size_t errlen)
+{
+    if (p == PRECISION_BF16 && !amx_available()) {
+        snprintf(err, errlen, "bf16 needs a processor with AMX-BF16 (Intel Xeon 4th generation or "
+                              "later) and a kernel that grants it; this one has none");
+        return -1;
+    }
+    return 0;
+}
+
+int ops_set_precision(Precision p, char *err, size_t errlen)
+{
+    if (ops_precision_available(p, err, errlen)) return -1;
+    precision = p;
+    return 0;
+}
+
+Precision ops_precision(void) { return precision; }
+
+// The bf16 products' packed operands: a product's packed weight, shared by the threads, then
+// each thread's own packing space. Grown by matmul_reserve (model_create reserves every shape
+// the model multiplies), so a training step never allocates.
+static uint16_t *bf16_work;
+static size_t bf16_work_elems;
+
+static size_t bf16_shared_elems(long K, long N) { return (size_t)amx_padded(K) * amx_padded(N); }
+
+static size_t bf16_thread_elems(long K, long N)
+{
+    size_t rows = (size_t)AMX_BLOCK * (amx_padded(K) > amx_padded(N) ? amx_padded(K) : amx_padded(N));
+    size_t transposed = amx_transposed_work_elems((int)N, (int)K);
+    return rows > transposed ? rows : transposed;
+}
+
+int matmul_reserve(long K, long N)
+{
+    if (precision != PRECISION_BF16) return 0;
+    size_t need = bf16_shared_elems(K, N) + (size_t)ops_threads() * bf16_thread_elems(K, N);
+    if (need <= bf16_work_elems) return 0;
+    uint16_t *grown = aligned_alloc(64, (need * sizeof(uint16_t) + 63) / 64 * 64);
+    if (!grown) return -1;
+    free(bf16_work);
+    bf16_work = grown, bf16_work_elems = need;
+    return 0;
+}
+
+// The packing space of a product of this shape: reserved already in a model's step.
+static uint16_t *bf16_workspace(long K, long N)
+{
+    if (matmul_reserve(K, N)) {
+        fprintf(stderr, "simmim: out of memory for the bf16 packing space\n");
+        abort();
+    }
+    return bf16_work;
+}
+
+static uint16_t *bf16_thread_work(long K, long N)
+{
+    return bf16_work + bf16_shared_elems(K, N) + (size_t)omp_get_thread_num() * bf16_thread_elems(K, N);
+}
+
+// The boundary between thread t − 1's and thread t's shares of n items: t/nthreads of the
+// way, rounded to the nearest multiple of `align` (0 and n at the ends).
+static long share_boundary(long n, long align, int t, int nthreads)
+{
+    if (t >= nthreads) return n;
+    long at = (n * t / nthreads + align / 2) / align * align;
+    return at < n ? at : n;
+}
+
+// The share [*begin, *end) of n items that the calling thread owns, its boundaries on
+// multiples of `align`.
+static void thread_share_aligned(long n, long align, long *begin, long *end)
+{
+    int nthreads = omp_get_num_threads(), tid = omp_get_thread_num();
+    *begin = share_boundary(n, align, tid, nthreads);
+    *end = share_boundary(n, align, tid + 1, nthreads);
+}
+
+static void thread_share(long n, long *begin, long *end) { thread_share_aligned(n, 1, begin, end); }
+
+// OpenBLAS rounds a row of a product (a column, in its column-major view) differently
+// depending on its place in the blocks of 12 it packs (3 × the ZEN kernels' unroll of 4);
+// products split between threads at multiples of 12 round every element as one call does, so
+// results do not depend on the thread count (tests/unit/test_threads.c).
+enum { MATMUL_SPLIT_ALIGN = 12 };
+
+// Parameter gradients are sums over rows. The rows split into a fixed number of parts,
+// whatever the thread count (so results do not depend on it), each part summed by one
+// thread while its rows are in cache, and the parts added in order at the end.
+enum { ROW_PARTS = 8, MIN_PART_ROWS = 1024 };
+
+// How many row parts a weight gradient over M rows sums: fewer for short products, where a
+// part would be too small to pay for its packing.
+static int weight_grad_parts(long M)
+{
+    long parts = M / MIN_PART_ROWS;
+    return parts < 1 ? 1 : parts > ROW_PARTS ? ROW_PARTS : (int)parts;
+}
+
+size_t matmul_backward_scratch_floats(long M, long K, long N)
+{
+    return (size_t)(weight_grad_parts(M) - 1) * N * K;
+}
+
+// sums[c0..c1) += the column sums of x[R, N], in row order. A block of columns is summed in
+// registers: accumulating straight into sums (which may alias x, as far as the compiler knows)
+// stored and reloaded every element.
+static void add_column_sums(float *sums, const float *x, long R, int N, long c0, long c1)
+{
+    enum { BLOCK = 32 };
+    for (long c = c0; c < c1; c += BLOCK) {
+        int n = c1 - c < BLOCK ? (int)(c1 - c) : BLOCK;
+        float acc[BLOCK] = {0};
+        for (long r = 0; r < R; r++) {
+            const float *row = x + r * N + c;
+            for (int j = 0; j < n; j++) acc[j] += row[j];
+        }
+        for (int j = 0; j < n; j++) sums[c + j] += acc[j];
+    }
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int M, int K, int N)
+{
+    int bf16 = precision == PRECISION_BF16;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(K, N) : NULL;
+#pragma omp parallel
+    {
+        long r0, r1;
+        if (bf16) {
+            thread_share(amx_padded(K) / 2, &r0, &r1);
+            amx_pack_pairs_within_rows(packed_weight, weight, N, K, r0, r1);
+#pragma omp barrier
+        }
+        thread_share_aligned(M, bf16 ? AMX_BLOCK : MATMUL_SPLIT_ALIGN, &r0, &r1);
+        if (r1 > r0) {
+            if (bf16) {
+                amx_tiles_configure();
+                amx_multiply_rows(out + r0 * N, N, inp + r0 * K, (int)(r1 - r0), K, packed_weight, N,
+                                  bias, bf16_thread_work(K, N));
+                amx_tiles_release();
+            } else {
+                if (bias)
+                    for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), N, K, 1.0f,
+                            inp + r0 * K, K, weight, K, bias ? 1.0f : 0.0f, out + r0 * N, N);
+            }
+        }
+    }
+}
+
+// dweight: part 0 of the rows accumulates straight into it, the other parts into their own
+// slices of scratch, then those are added in order. Splitting the rows rather than dweight's
+// columns lets each thread pack only its own rows of both operands (5–15% faster measured).
+void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+                     const float *dout, const float *inp, const float *weight, int M, int K, int N)
+{
+    int parts = weight_grad_parts(M), bf16 = precision == PRECISION_BF16;
+    long weight_size = (long)N * K;
+    uint16_t *packed_weight = bf16 ? bf16_workspace(K, N) : NULL;
+#pragma omp parallel
+    {
+        long r0, r1, c0, c1;
+        if (bf16) amx_tiles_configure();
+        if (dinp && bf16) {
+            thread_share(amx_padded(N) / 2, &r0, &r1);
+            amx_pack_pairs_across_rows(packed_weight, weight, K, N, K, r0, r1);
+#pragma omp barrier
+            thread_share_aligned(M, AMX_BLOCK, &r0, &r1);
+            if (r1 > r0)
+                amx_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, NULL,
+                                  bf16_thread_work(K, N));
+        } else if (dinp) {
+            thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
+                            dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
+        }
+#pragma omp for schedule(static)
+        for (int part = 0; part < parts; part++) {
+            long m0 = (long)M * part / parts, m1 = (long)M * (part + 1) / parts;
+            float *sums = part == 0 ? dweight : scratch + (part - 1) * weight_size;
+            if (bf16)
+                amx_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K, part == 0,
+                                        bf16_thread_work(K, N));
+            else
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
+                            dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
+        }
+        if (bf16) amx_tiles_release();
+        if (parts > 1) {
+            thread_share(weight_size, &c0, &c1);
+            for (int part = 1; part < parts; part++) {
+                const float *sums = scratch + (part - 1) * weight_size;
+                for (long i = c0; i < c1; i++) dweight[i] += sums[i];
+            }
+        }
+        if (dbias) {
+            thread_share(N, &c0, &c1);
+            add_column_sums(dbias, dout, M, N, c0, c1);
+        }
+    }
+}
+
+void patch_embed_forward(float *out, float *patches, const float *images, const float *weight,
+                         const float *bias, int B, int C, int S, int p, int D)
+{
+    int g = S / p, N = g * g, patch_dim = C * p * p;
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        long b = bn / N;
+        int gy = (int)(bn % N) / g, gx = (int)(bn % N) % g;
+        float *dst = patches + bn * patch_dim;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < p; i++) {
+                const float *src = images + ((b * C + c) * S + gy * p + i) * (long)S + gx * p;
+                memcpy(dst + (c * p + i) * p, src, sizeof(float) * p);
+            }
+    }
+    matmul_forward(out, patches, weight, bias, B * N, patch_dim, D);
+}
+
+void patch_embed_backward(float *dweight, float *dbias, float *scratch, const float *dout,
+                          const float *patches, int B, int N, int patch_dim, int D)
+{
+    matmul_backward(NULL, dweight, dbias, scratch, dout, patches, NULL, B * N, patch_dim, D);
+}
+
+void embed_forward(float *x, const float *patch_out, const float *cls, const float *mask_token,
+                   const float *pos, const float *token_mask, int B, int N, int D)
+{
+    int T = N + 1;
+#pragma omp parallel for
+    for (long bt = 0; bt < (long)B * T; bt++) {
+        long b = bt / T;
+        int t = (int)(bt % T);
+        float *dst = x + bt * D;
+        const float *p = pos + (long)t * D;
+        if (t == 0) {
+            for (int d = 0; d < D; d++) dst[d] = cls[d] + p[d];
+            continue;
+        }
+        const float *e = patch_out + (b * N + t - 1) * D;
+        float w = token_mask ? token_mask[b * N + t - 1] : 0.0f;
+        if (w == 0.0f)
+            for (int d = 0; d < D; d++) dst[d] = e[d] + p[d];
+        else
+            for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + p[d];
+    }
+}
+
+void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *dpos,
+                    const float *dx, const float *token_mask, int B, int N, int D)
+{
+    int T = N + 1;
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        long b = bn / N;
+        float w = token_mask ? token_mask[bn] : 0.0f;
+        const float *src = dx + (b * T + 1 + bn % N) * D;
+        for (int d = 0; d < D; d++) dpatch_out[bn * D + d] = src[d] * (1.0f - w);
+    }
+    // Parameter gradients sum over the batch; split over the embedding dim.
+#pragma omp parallel
+    {
+        long d0, d1;
+        thread_share(D, &d0, &d1);
+        for (long b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                const float *src = dx + (b * T + t) * D;
+                float w = (t > 0 && token_mask) ? token_mask[b * N + t - 1] : 0.0f;
+                for (long d = d0; d < d1; d++) {
+                    dpos[(long)t * D + d] += src[d];
+                    if (t == 0) dcls[d] += src[d];
+                    else if (w != 0.0f && dmask_token) dmask_token[d] += src[d] * w;
+                }
+            }
+        }
+    }
+}
+
+// One row of LayerNorm's output from its mean and rstd: the forward pass and layernorm_apply
+// share it, so the output written again is the same bit for bit.
+static inline void layernorm_row(float *y, const float *x, float m, float s, const float *weight,
+                                 const float *bias, int D)
+{
+    for (int d = 0; d < D; d++) y[d] = (x[d] - m) * s * weight[d] + bias[d];
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int R, int D)
+{
+#pragma omp parallel for
+    for (long r = 0; r < R; r++) {
+        const float *x = inp + r * D;
+        float *y = out + r * D;
+        // Vector partial sums: summed one element after another, each add waits for the last.
+        float m = 0.0f;
+#pragma omp simd reduction(+ : m)
+        for (int d = 0; d < D; d++) m += x[d];
+        m /= D;
+        float v = 0.0f;
+#pragma omp simd reduction(+ : v)
+        for (int d = 0; d < D; d++) v += (x[d] - m) * (x[d] - m);
+        v /= D;
+        float s = 1.0f / sqrtf(v + 1e-6f);
+        layernorm_row(y, x, m, s, weight, bias, D);
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd,
+                     const float *weight, const float *bias, int R, int D)
+{
+#pragma omp parallel for
+    for (long r = 0; r < R; r++)
+        layernorm_row(out + r * D, inp + r * D, mean[r], rstd[r], weight, bias, D);
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int R, int D)
+{
+    float part_sums[ROW_PARTS][2][D]; // [part][dweight, dbias][D]; D ≤ 16384: at most 1 MiB
+#pragma omp parallel for schedule(static)
+    for (int part = 0; part < ROW_PARTS; part++) {
+        float *dw = part_sums[part][0], *db = part_sums[part][1];
+        for (int d = 0; d < D; d++) dw[d] = db[d] = 0.0f;
+        long r1 = (long)R * (part + 1) / ROW_PARTS;
+        for (long r = (long)R * part / ROW_PARTS; r < r1; r++) {
+            const float *x = inp + r * D, *dy = dout + r * D;
+            float m = mean[r], s = rstd[r], dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
+            for (int d = 0; d < D; d++) {
+                float norm = (x[d] - m) * s, dnorm = dy[d] * weight[d];
+                dnorm_mean += dnorm;
+                dnorm_norm_mean += dnorm * norm;
+                dw[d] += dy[d] * norm;
+                db[d] += dy[d];
+            }
+            dnorm_mean /= D;
+            dnorm_norm_mean /= D;
+            float *dx = dinp + r * D;
+            for (int d = 0; d < D; d++) {
+                float norm = (x[d] - m) * s;
+                dx[d] += s * (dy[d] * weight[d] - dnorm_mean - norm * dnorm_norm_mean);
+            }
+        }
+    }
+    for (int part = 0; part < ROW_PARTS; part++)
+        for (int d = 0; d < D; d++) {
+            dweight[d] += part_sums[part][0][d];
+            dbias[d] += part_sums[part][1][d];
+        }
+}
+
+void gelu_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share(n, &i0, &i1);
+        for (long i = i0; i < i1; i++) out[i] = inp[i] * vec_normal_cdf(inp[i]);
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *out, const float *dout, long n)
+{
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share(n, &i0, &i1);
+        for (long i = i0; i < i1; i++) dinp[i] = dout[i] * vec_gelu_derivative(inp[i], out[i]);
+    }
+}
+
+// out = x + scale[b]·branch over the n elements of each image b (x NULL: out = scale[b]·branch;
+// scale NULL: 1). Each thread walks its share a run of one image at a time, so the division
+// by n stays out of the per-element loops, which vectorize.
+static void add_scaled_per_image(float *out, const float *x, const float *branch,
+                                 const float *scale, int B, long n)
+{
+#pragma omp parallel
+    {
+        long i0, i1;
+        thread_share((long)B * n, &i0, &i1);
+        for (long i = i0, run_end; i < i1; i = run_end) {
+            long image = i / n;
+            float s = scale ? scale[image] : 1.0f;
+            run_end = (image + 1) * n < i1 ? (image + 1) * n : i1;
+            if (x)
+                for (long j = i; j < run_end; j++) out[j] = x[j] + s * branch[j];
+            else
+                for (long j = i; j < run_end; j++) out[j] = s * branch[j];
+        }
+    }
+}
+
+void residual_forward(float *out, const float *x, const float *branch, const float *scale,
+                      int B, long n)
+{
+    add_scaled_per_image(out, x, branch, scale, B, n);
+}
+
+void residual_backward(float *dbranch, const float *dout, const float *scale, int B, long n)
+{
+    add_scaled_per_image(dbranch, NULL, dout, scale, B, n);
+}
+
+void patch_tokens_forward(float *out, const float *x, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++)
+        memcpy(out + b * N * D, x + (b * (N + 1) + 1) * D, sizeof(float) * N * D);
+}
+
+void patch_tokens_backward(float *dx, const float *dout, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        float *dst = dx + (b * (N + 1) + 1) * D;
+        const float *src = dout + b * N * D;
+        for (long i = 0; i < (long)N * D; i++) dst[i] += src[i];
+    }
+}
+
+// Index of pixel (c, y, x) of image b within the decoder output [B·N, C·p·p].
+static long shuffled_index(long b, int c, int y, int x, int C, int S, int p)
+{
+    int g = S / p;
+    long token = b * g * g + (y / p) * g + x / p;
+    return token * C * p * p + c * p * p + (y % p) * p + x % p;
+}
+
+void pixel_shuffle_forward(float *img, const float *dec, int B, int C, int S, int p)
+{
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                img[(bc * S + y) * S + x] = dec[shuffled_index(bc / C, (int)(bc % C), y, x, C, S, p)];
+}
+
+void pixel_shuffle_backward(float *ddec, const float *dimg, int B, int C, int S, int p)
+{
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                ddec[shuffled_index(bc / C, (int)(bc % C), y, x, C, S, p)] = dimg[(bc * S + y) * S + x];
+}
+
+// Weight of pixel (y, x) of image b in the loss: its token's mask value, or 1 without a mask.
+static float pixel_weight(const float *token_mask, long b, int y, int x, int S, int p)
+{
+    if (!token_mask) return 1.0f;
+    int g = S / p;
+    return token_mask[b * g * g + (y / p) * g + x / p];
+}
+
+// The divisor that turns the weighted sum of |x − x̂| into the loss.
+static double l1_loss_denominator(const float *token_mask, int B, int C, int S, int p)
+{
+    if (!token_mask) return (double)B * C * S * S;
+    int g = S / p;
+    double masked = 0.0;
+    for (long i = 0; i < (long)B * g * g; i++) masked += token_mask[i];
+    return (masked * p * p + 1e-5) * C;
+}
+
+float l1_loss_forward(const float *pred, const float *target, const float *token_mask,
+                      int B, int C, int S, int p)
+{
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum)
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                long i = (bc * S + y) * S + x;
+                sum += fabsf(pred[i] - target[i]) * pixel_weight(token_mask, bc / C, y, x, S, p);
+            }
+    return (float)(sum / l1_loss_denominator(token_mask, B, C, S, p));
+}
+
+void l1_loss_backward(float *dpred, const float *pred, const float *target,
+                      const float *token_mask, int B, int C, int S, int p)
+{
+    float inv = (float)(1.0 / l1_loss_denominator(token_mask, B, C, S, p));
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                long i = (bc * S + y) * S + x;
+                float diff = pred[i] - target[i];
+                float sign = (float)((diff > 0.0f) - (diff < 0.0f));
+                dpred[i] = sign * pixel_weight(token_mask, bc / C, y, x, S, p) * inv;
+            }
+}
+
+void mean_pool_forward(float *out, const float *x, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        float *o = out + b * D;
+        for (int d = 0; d < D; d++) o[d] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *row = x + (b * (N + 1) + 1 + n) * D;
+            for (int d = 0; d < D; d++) o[d] += row[d];
+        }
+        for (int d = 0; d < D; d++) o[d] /= N;
+    }
+}
+
+void mean_pool_backward(float *dx, const float *dout, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        memset(dx + b * (N + 1) * D, 0, sizeof(float) * D);
+        for (int n = 0; n < N; n++) {
+            float *row = dx + (b * (N + 1) + 1 + n) * D;
+            for (int d = 0; d < D; d++) row[d] = dout[b * D + d] / N;
+        }
+    }
+}
+
+float crossentropy_forward(float *probs, const float *logits, const int *labels, float smoothing,
+                           int B, int K)
+{
+    double loss = 0.0;
+    for (long b = 0; b < B; b++) {
+        const float *z = logits + b * K;
+        float *pr = probs + b * K, mx = z[0];
+        for (int k = 1; k < K; k++) mx = z[k] > mx ? z[k] : mx;
+        double sum = 0.0, mean_logit = 0.0;
+        for (int k = 0; k < K; k++) {
+            sum += exp((double)z[k] - mx);
+            mean_logit += z[k];
+        }
+        mean_logit /= K;
+        double log_sum = log(sum) + mx; // log Σ exp z
+        for (int k = 0; k < K; k++) pr[k] = (float)exp((double)z[k] - log_sum);
+        double nll = log_sum - z[labels[b]], smooth = log_sum - mean_logit;
+        loss += (1.0 - smoothing) * nll + smoothing * smooth;
+    }
+    return (float)(loss / B);
+}
+
+void crossentropy_backward(float *dlogits, const float *probs, const int *labels, float smoothing,
+                           int B, int K)
+{
+    for (long b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            float target = smoothing / K + (k == labels[b] ? 1.0f - smoothing : 0.0f);
+            dlogits[b * K + k] = (probs[b * K + k] - target) / B;
+        }
+}

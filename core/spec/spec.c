@@ -1,0 +1,892 @@
+// Job specs (DESIGN.md "Job spec", a contract). One table per section describes every field:
+// its key, type, range and place in JobSpec. One routine reads a section by its table (unknown
+// keys, types, ranges) and one builds its Jansson object, printed by json_out, so parsing,
+// validation and serialization cannot drift apart, and the output's key order is the
+// contract's because the tables are in it.
+// Cross-field rules (min_lr ≤ lr, the model's divisibility, init_from only for finetune) run
+// after the tables; model and mask sizes are judged by config.c, the authority on them.
+#include "spec/spec.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json_out.h"
+
+// Enumerations are stored through int pointers by the one enum reader.
+_Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
+_Static_assert(sizeof(DataFormat) == sizeof(int), "DataFormat is stored as an int");
+_Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int");
+
+// ---- Errors ------------------------------------------------------------------------------
+
+// Length of the valid UTF-8 sequence at p (n bytes left; Jansson's rules: no overlong forms,
+// surrogates or code points past U+10FFFF), 0 if it is not one.
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+    static const unsigned min_code[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned c = p[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned code = len == 1 ? c : c & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        code = code << 6 | (p[i] & 0x3Fu);
+    }
+    if (code < min_code[len] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+    return len;
+}
+
+// Error text echoes keys and Jansson's tokens, which may hold control characters, and
+// truncation may cut a character in half. The daemon puts the text into a JSON response and a
+// log line, so it must be one line of valid UTF-8: every bad byte becomes '?'.
+static void sanitize(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7F))) p[i] = '?', len = 1;
+        i += len;
+    }
+}
+
+// Fills *err: the field ("" for the document itself) and "field: <text>". Returns -1.
+__attribute__((format(printf, 3, 4)))
+static int fail(SpecError *err, const char *field, const char *fmt, ...)
+{
+    snprintf(err->field, sizeof err->field, "%s", field);
+    size_t n = field[0] ? (size_t)snprintf(err->message, sizeof err->message, "%s: ", field) : 0;
+    if (n >= sizeof err->message) n = sizeof err->message - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
+    va_end(ap);
+    sanitize(err->field);
+    sanitize(err->message);
+    return -1;
+}
+
+// A message from config.c ("model.embed_dim: ..."): the field is the text before ": ".
+static int fail_config(SpecError *err, const char *message)
+{
+    const char *colon = strstr(message, ": ");
+    size_t n = colon ? (size_t)(colon - message) : 0;
+    if (n >= sizeof err->field) n = sizeof err->field - 1;
+    memcpy(err->field, message, n);
+    err->field[n] = 0;
+    snprintf(err->message, sizeof err->message, "%s", message);
+    sanitize(err->field);
+    sanitize(err->message);
+    return -1;
+}
+
+// The shortest text that reads back as exactly v, for messages ("got 0.1", "[0, 1)"; not
+// 0.10000000000000001); integral values without an exponent or a fraction.
+static void format_double(double v, char *buf, size_t size)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+        return;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+// "a string", "an object", "3.5": what a value is, for "expected X (got Y)".
+static const char *describe(json_t *v, char *buf, size_t size)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY:
+        snprintf(buf, size, "an array of %zu value%s", json_array_size(v),
+                 json_array_size(v) == 1 ? "" : "s");
+        return buf;
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL: format_double(json_real_value(v), buf, size); return buf;
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    default: return "null";
+    }
+}
+
+static int expected(SpecError *err, const char *path, const char *what, json_t *v)
+{
+    char buf[64];
+    return fail(err, path, "expected %s (got %s)", what, describe(v, buf, sizeof buf));
+}
+
+// ---- Field tables ------------------------------------------------------------------------
+
+typedef enum {
+    F_INT,     // int
+    F_LONG,    // long
+    F_U64,     // uint64_t
+    F_DOUBLE,  // double
+    F_PAIR,    // double[2]
+    F_BOOL,    // int, 0 or 1
+    F_STRING,  // char[cap]
+    F_ENUM,    // int: index into choices (or a fixed word, NO_STORE)
+    F_SECTION, // a nested object with its own table
+    F_CUSTOM,  // a value with several forms: its own reader and writer
+} FieldType;
+
+enum {
+    LO_OPEN = 1 << 0,      // numbers: (lo, … instead of [lo, …
+    HI_OPEN = 1 << 1,      // numbers: …, hi) instead of …, hi]
+    ORDERED = 1 << 2,      // F_PAIR: first ≤ second
+    NULLABLE = 1 << 3,     // null means "the default" (or, for model sizes, "the checkpoint's")
+    NULL_IS_ZERO = 1 << 4, // F_LONG: null is stored as 0, and 0 written as null (job_id)
+    REQUIRED = 1 << 5,     // must be present (inside the dataset and init_from objects)
+    NONEMPTY = 1 << 6,     // strings
+    NO_CONTROL = 1 << 7,   // strings shown to people: no control characters
+};
+
+// A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
+#define NO_STORE ((size_t)-1)
+
+typedef struct Field Field;
+typedef int (*ReadFn)(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+typedef json_t *(*WriteFn)(const JobSpec *s);
+
+struct Field {
+    const char *key;
+    FieldType type;
+    size_t offset;              // of the value in JobSpec
+    unsigned flags;
+    long long imin, imax;       // integer types
+    double dmin, dmax;          // F_DOUBLE, F_PAIR (open ends in flags)
+    size_t cap;                 // F_STRING: buffer size including the NUL
+    const char *const *choices; // F_ENUM: NULL-terminated
+    const Field *section;       // F_SECTION
+    ReadFn read;                // F_CUSTOM
+    WriteFn write;              // F_CUSTOM
+    unsigned given;             // MODEL_GIVEN_* bit set when present and not null
+};
+
+#define AT(member) offsetof(JobSpec, member)
+#define CAP(member) sizeof(((JobSpec *)0)->member)
+#define INT_F(k, m, lo, hi) {.key = k, .type = F_INT, .offset = AT(m), .imin = lo, .imax = hi}
+#define LONG_F(k, m, lo, hi, fl) \
+    {.key = k, .type = F_LONG, .offset = AT(m), .imin = lo, .imax = hi, .flags = fl}
+#define U64_F(k, m, lo, hi) {.key = k, .type = F_U64, .offset = AT(m), .imin = lo, .imax = hi}
+#define DOUBLE_F(k, m, lo, hi, fl) \
+    {.key = k, .type = F_DOUBLE, .offset = AT(m), .dmin = lo, .dmax = hi, .flags = fl}
+#define PAIR_F(k, m, lo, hi, fl) \
+    {.key = k, .type = F_PAIR, .offset = AT(m), .dmin = lo, .dmax = hi, .flags = fl}
+#define BOOL_F(k, m) {.key = k, .type = F_BOOL, .offset = AT(m)}
+#define STRING_F(k, m, fl) {.key = k, .type = F_STRING, .offset = AT(m), .cap = CAP(m), .flags = fl}
+#define ENUM_F(k, m, ch, fl) {.key = k, .type = F_ENUM, .offset = AT(m), .choices = ch, .flags = fl}
+#define WORD_F(k, ch) {.key = k, .type = F_ENUM, .offset = NO_STORE, .choices = ch}
+#define SECTION_F(k, table) {.key = k, .type = F_SECTION, .section = table}
+#define CUSTOM_F(k, rd, wr) {.key = k, .type = F_CUSTOM, .read = rd, .write = wr}
+// Model sizes: wide ranges only keep the value representable; config.c judges the sizes (for
+// a finetune job from a checkpoint, spec_adopt_model compares them instead). Null: not given.
+#define SIZE_F(k, m, bit) \
+    {.key = k, .type = F_INT, .offset = AT(model.m), .imin = 1, .imax = INT_MAX, \
+     .flags = NULLABLE, .given = bit}
+
+static const char *const KINDS[] = {"pretrain", "finetune", NULL};   // JobKind order
+static const char *const FORMATS[] = {"idx", "imagefolder", NULL};  // DataFormat order
+static const char *const ARCHS[] = {"vit", NULL};
+static const char *const MASK_TYPES[] = {"random", NULL};
+static const char *const LOSS_TYPES[] = {"l1", NULL};
+static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full_image 0, 1
+static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
+
+static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static json_t *write_preset(const JobSpec *s);
+static json_t *write_dataset(const JobSpec *s);
+static json_t *write_init_from(const JobSpec *s);
+
+// The preset comes before the sizes: the table's order is the reading order, so explicit
+// sizes override the preset wherever they appear in the document.
+static const Field MODEL_FIELDS[] = {
+    WORD_F("arch", ARCHS),
+    {.key = "preset", .type = F_CUSTOM, .read = read_preset, .write = write_preset,
+     .given = MODEL_GIVEN_PRESET},
+    SIZE_F("img_size", img_size, MODEL_GIVEN_IMG),
+    SIZE_F("patch_size", patch_size, MODEL_GIVEN_PATCH),
+    SIZE_F("in_chans", in_chans, MODEL_GIVEN_CHANS),
+    SIZE_F("embed_dim", embed_dim, MODEL_GIVEN_DIM),
+    SIZE_F("depth", depth, MODEL_GIVEN_DEPTH),
+    SIZE_F("num_heads", num_heads, MODEL_GIVEN_HEADS),
+    {.key = "mlp_ratio", .type = F_DOUBLE, .offset = AT(model.mlp_ratio), .dmin = 0, .dmax = 64,
+     .flags = LO_OPEN | NULLABLE, .given = MODEL_GIVEN_MLP},
+    {0},
+};
+
+static const Field MASK_FIELDS[] = {
+    WORD_F("type", MASK_TYPES),
+    INT_F("mask_patch_size", mask.mask_patch_size, 1, INT_MAX),
+    DOUBLE_F("ratio", mask.ratio, 0, 1, LO_OPEN | HI_OPEN),
+    {0},
+};
+
+static const Field LOSS_FIELDS[] = {
+    WORD_F("type", LOSS_TYPES),
+    ENUM_F("scope", loss_full_image, LOSS_SCOPES, 0),
+    {0},
+};
+
+static const Field TRAIN_FIELDS[] = {
+    INT_F("epochs", train.epochs, 1, 100000),
+    INT_F("batch_size", train.batch_size, 1, 65536),
+    DOUBLE_F("lr", train.lr, 0, 10, LO_OPEN),
+    DOUBLE_F("min_lr", train.min_lr, 0, 10, 0),              // and ≤ lr (check_spec)
+    DOUBLE_F("warmup_epochs", train.warmup_epochs, 0, 100000, 0), // and ≤ epochs
+    DOUBLE_F("weight_decay", train.weight_decay, 0, 10, 0),
+    PAIR_F("betas", train.betas, 0, 1, HI_OPEN),
+    DOUBLE_F("clip_grad", train.clip_grad, 0, 1e6, 0),
+    U64_F("seed", train.seed, 0, 1LL << 53), // 2^53: exact in any JSON reader's double
+    INT_F("threads", train.threads, 0, 1024),
+    LONG_F("max_steps", train.max_steps, 0, LONG_MAX, 0),
+    ENUM_F("precision", train.precision, PRECISIONS, 0),
+    {0},
+};
+
+static const Field AUGMENT_FIELDS[] = {
+    PAIR_F("crop_scale", augment.crop_scale, 0, 1, LO_OPEN | ORDERED),
+    PAIR_F("crop_ratio", augment.crop_ratio, 0, 100, LO_OPEN | ORDERED),
+    BOOL_F("hflip", augment.hflip),
+    {0},
+};
+
+static const Field FINETUNE_FIELDS[] = {
+    CUSTOM_F("init_from", read_init_from, write_init_from),
+    DOUBLE_F("layer_decay", finetune.layer_decay, 0, 1, LO_OPEN),
+    DOUBLE_F("label_smoothing", finetune.label_smoothing, 0, 1, HI_OPEN),
+    DOUBLE_F("drop_path", finetune.drop_path, 0, 1, HI_OPEN),
+    INT_F("labels_per_class", finetune.labels_per_class, 0, 1000000),
+    {0},
+};
+
+static const Field SCHEDULE_FIELDS[] = {
+    INT_F("progress_every_steps", schedule.progress_every_steps, 1, 1000000000),
+    INT_F("checkpoint_every_steps", schedule.checkpoint_every_steps, 1, 1000000000),
+    INT_F("preview_every_steps", schedule.preview_every_steps, 1, 1000000000),
+    INT_F("keep_checkpoints", schedule.keep_checkpoints, 1, 1000),
+    {0},
+};
+
+// kind must stay first: spec_parse reads it before the rest (kind-dependent defaults).
+static const Field TOP_FIELDS[] = {
+    ENUM_F("kind", kind, KINDS, 0),
+    STRING_F("name", name, NO_CONTROL),
+    CUSTOM_F("dataset", read_dataset, write_dataset),
+    INT_F("priority", priority, -1000, 1000),
+    SECTION_F("model", MODEL_FIELDS),
+    SECTION_F("mask", MASK_FIELDS),
+    SECTION_F("loss", LOSS_FIELDS),
+    SECTION_F("train", TRAIN_FIELDS),
+    SECTION_F("augment", AUGMENT_FIELDS),
+    SECTION_F("finetune", FINETUNE_FIELDS),
+    SECTION_F("schedule", SCHEDULE_FIELDS),
+    LONG_F("job_id", job_id, 1, LONG_MAX, NULLABLE | NULL_IS_ZERO),
+    {0},
+};
+
+// The object forms of dataset and init_from, and the alternative descriptors their readers
+// use for the scalar forms (same keys, so errors name the same field).
+static const Field DATASET_FIELDS[] = {
+    ENUM_F("format", dataset_format, FORMATS, REQUIRED),
+    STRING_F("path", dataset_path, REQUIRED | NONEMPTY),
+    STRING_F("name", dataset_name, NO_CONTROL),
+    {0},
+};
+static const Field DATASET_NAME = STRING_F("dataset", dataset_name, NONEMPTY | NO_CONTROL);
+static const Field INIT_FROM_FIELDS[] = {
+    LONG_F("checkpoint", finetune.init_from_id, 1, LONG_MAX, 0),
+    STRING_F("path", finetune.init_from_path, NONEMPTY),
+    {0},
+};
+static const Field INIT_FROM_JOB = LONG_F("init_from", finetune.init_from_id, 1, LONG_MAX, 0);
+
+static void *field_at(JobSpec *s, const Field *f) { return (char *)s + f->offset; }
+static const void *field_in(const JobSpec *s, const Field *f)
+{
+    return (const char *)s + f->offset;
+}
+
+static const Field *find_field(const Field *table, const char *key)
+{
+    for (const Field *f = table; f->key; f++)
+        if (strcmp(f->key, key) == 0) return f;
+    return NULL;
+}
+
+// "train" + "epochs" → "train.epochs"; the top level has the empty path.
+static void join_path(char *buf, size_t size, const char *parent, const char *key)
+{
+    snprintf(buf, size, "%s%s%s", parent, parent[0] ? "." : "", key);
+}
+
+// A finetune job from a checkpoint whose model has not been adopted yet: its sizes are the
+// checkpoint's, so the ones the spec did not give are unknown (written as null).
+static int model_from_checkpoint(const JobSpec *s)
+{
+    return s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE &&
+           (s->model_given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
+}
+
+// ---- Reading -----------------------------------------------------------------------------
+
+static int read_section(const Field *table, json_t *obj, JobSpec *s, const char *path,
+                        SpecError *err);
+
+// "[0, 1)" for a double field's range.
+static const char *range_text(const Field *f, char *buf, size_t size)
+{
+    char lo[32], hi[32];
+    format_double(f->dmin, lo, sizeof lo);
+    format_double(f->dmax, hi, sizeof hi);
+    snprintf(buf, size, "%c%s, %s%c", f->flags & LO_OPEN ? '(' : '[', lo, hi,
+             f->flags & HI_OPEN ? ')' : ']');
+    return buf;
+}
+
+static int in_range(const Field *f, double x)
+{
+    int lo_ok = f->flags & LO_OPEN ? x > f->dmin : x >= f->dmin;
+    int hi_ok = f->flags & HI_OPEN ? x < f->dmax : x <= f->dmax;
+    return isfinite(x) && lo_ok && hi_ok;
+}
+
+static int integer_range_error(const Field *f, json_t *v, const char *path, SpecError *err)
+{
+    char got[64];
+    return fail(err, path, "must be between %lld and %lld (got %s)", f->imin, f->imax,
+                describe(v, got, sizeof got));
+}
+
+static int read_integer(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    long long n;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+        // 3.0 is an integer; beyond ±2^63 it is outside every range (and cannot be converted).
+        double r = json_real_value(v);
+        if (!(r >= -0x1p63 && r < 0x1p63)) return integer_range_error(f, v, path, err);
+        n = (long long)r;
+    } else {
+        return expected(err, path, "an integer", v);
+    }
+    if (n < f->imin || n > f->imax) return integer_range_error(f, v, path, err);
+    void *p = field_at(s, f);
+    if (f->type == F_INT) *(int *)p = (int)n;
+    else if (f->type == F_LONG) *(long *)p = (long)n;
+    else *(uint64_t *)p = (uint64_t)n;
+    return 0;
+}
+
+// Adding 0.0 turns −0 into +0: a spec never holds −0 (which would be written as -0.0).
+static int read_double(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    char range[80], got[64];
+    if (!json_is_number(v)) return expected(err, path, "a number", v);
+    double x = json_number_value(v) + 0.0;
+    if (!in_range(f, x))
+        return fail(err, path, "must be in %s (got %s)", range_text(f, range, sizeof range),
+                    describe(v, got, sizeof got));
+    *(double *)field_at(s, f) = x;
+    return 0;
+}
+
+static int read_pair(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    char range[80], got[64], other[64];
+    double x[2];
+    if (!json_is_array(v) || json_array_size(v) != 2)
+        return expected(err, path, "an array of two numbers", v);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_number(e))
+            return fail(err, path, "each value must be a number (got %s)",
+                        describe(e, got, sizeof got));
+        x[i] = json_number_value(e) + 0.0;
+        if (!in_range(f, x[i]))
+            return fail(err, path, "each value must be in %s (got %s)",
+                        range_text(f, range, sizeof range), describe(e, got, sizeof got));
+    }
+    if ((f->flags & ORDERED) && x[0] > x[1])
+        return fail(err, path, "the first value must not exceed the second (got [%s, %s])",
+                    describe(json_array_get(v, 0), got, sizeof got),
+                    describe(json_array_get(v, 1), other, sizeof other));
+    memcpy(field_at(s, f), x, sizeof x);
+    return 0;
+}
+
+static int read_bool(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    if (!json_is_boolean(v)) return expected(err, path, "true or false", v);
+    *(int *)field_at(s, f) = json_is_true(v);
+    return 0;
+}
+
+// C0 controls, DEL and the C1 controls (U+0080–U+009F, UTF-8 C2 80–C2 9F).
+static int has_control(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] < 0x20 || p[i] == 0x7F || (p[i] == 0xC2 && i + 1 < len && p[i + 1] < 0xA0))
+            return 1;
+    return 0;
+}
+
+static int read_string(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    if (!json_is_string(v)) return expected(err, path, "a string", v);
+    const char *text = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (memchr(text, 0, len)) return fail(err, path, "must not contain NUL bytes");
+    if (len >= f->cap)
+        return fail(err, path, "must be at most %zu bytes (got %zu)", f->cap - 1, len);
+    if ((f->flags & NONEMPTY) && len == 0) return fail(err, path, "must not be empty");
+    if ((f->flags & NO_CONTROL) && has_control(text, len))
+        return fail(err, path, "must not contain control characters");
+    memcpy(field_at(s, f), text, len + 1);
+    return 0;
+}
+
+// "\"masked\" or \"full\"", "\"random\"".
+static const char *choices_text(const char *const *choices, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; choices[i] && n < size; i++) {
+        const char *sep = i == 0 ? "" : choices[i + 1] ? ", " : " or ";
+        n += (size_t)snprintf(buf + n, size - n, "%s\"%s\"", sep, choices[i]);
+    }
+    return buf;
+}
+
+// The index of word in a NULL-terminated list of choices, -1 if it is not one.
+static int choice_index(const char *const *choices, const char *word)
+{
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(word, choices[i]) == 0) return i;
+    return -1;
+}
+
+static int read_enum(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    char list[128];
+    if (!json_is_string(v)) return expected(err, path, "a string", v);
+    int i = choice_index(f->choices, json_string_value(v));
+    if (i < 0) return fail(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
+    if (f->offset != NO_STORE) *(int *)field_at(s, f) = i;
+    return 0;
+}
+
+// Reads one value whose full path is `path`; the dispatch every field goes through.
+static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    int rc;
+    if (f->type != F_CUSTOM && json_is_null(v) && (f->flags & NULLABLE)) {
+        if (f->flags & NULL_IS_ZERO) *(long *)field_at(s, f) = 0;
+        return 0;
+    }
+    switch (f->type) {
+    case F_INT:
+    case F_LONG:
+    case F_U64: rc = read_integer(f, v, s, path, err); break;
+    case F_DOUBLE: rc = read_double(f, v, s, path, err); break;
+    case F_PAIR: rc = read_pair(f, v, s, path, err); break;
+    case F_BOOL: rc = read_bool(f, v, s, path, err); break;
+    case F_STRING: rc = read_string(f, v, s, path, err); break;
+    case F_ENUM: rc = read_enum(f, v, s, path, err); break;
+    case F_SECTION: rc = read_section(f->section, v, s, path, err); break;
+    default: rc = f->read(f, v, s, path, err); break;
+    }
+    if (rc == 0 && !json_is_null(v)) s->model_given |= f->given;
+    return rc;
+}
+
+// Reads an object by its table: every key must be in the table (checked first, so a typo is
+// reported even when it also hides a required field), then the table's fields in its order.
+static int read_section(const Field *table, json_t *obj, JobSpec *s, const char *path,
+                        SpecError *err)
+{
+    char sub[160];
+    const char *key;
+    json_t *v;
+    if (!json_is_object(obj)) return expected(err, path, "an object", obj);
+    json_object_foreach(obj, key, v) {
+        if (find_field(table, key)) continue;
+        join_path(sub, sizeof sub, path, key);
+        return fail(err, sub, "unknown field");
+    }
+    for (const Field *f = table; f->key; f++) {
+        join_path(sub, sizeof sub, path, f->key);
+        v = json_object_get(obj, f->key);
+        if (!v && (f->flags & REQUIRED)) return fail(err, sub, "required");
+        if (v && read_value(f, v, s, sub, err)) return -1;
+    }
+    return 0;
+}
+
+// model.preset: null or a preset name, applied to the model before the explicit sizes.
+static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    (void)f;
+    s->preset[0] = 0;
+    if (json_is_null(v)) return 0;
+    if (!json_is_string(v)) return expected(err, path, "a preset name or null", v);
+    const char *name = json_string_value(v);
+    if (strlen(name) >= sizeof s->preset || model_config_preset(name, &s->model) != 0)
+        return fail(err, path,
+                    "unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224 or vit-s16-224)");
+    strcpy(s->preset, name);
+    return 0;
+}
+
+// dataset: a registered name (API form) or {"format", "path", "name"} (file form).
+static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    (void)f;
+    if (json_is_string(v)) {
+        s->dataset_form = REF_NAME;
+        return read_value(&DATASET_NAME, v, s, path, err);
+    }
+    if (!json_is_object(v))
+        return expected(err, path, "a dataset name or {\"format\", \"path\"}", v);
+    s->dataset_form = REF_PATH;
+    s->dataset_name[0] = 0; // the object's name is optional
+    return read_section(DATASET_FIELDS, v, s, path, err);
+}
+
+// finetune.init_from: null, a job id, {"checkpoint": id} or {"path": file}.
+static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path,
+                          SpecError *err)
+{
+    (void)f;
+    s->finetune.init_from_form = REF_NONE;
+    s->finetune.init_from_id = 0;
+    s->finetune.init_from_path[0] = 0;
+    if (json_is_null(v)) return 0;
+    if (json_is_number(v)) {
+        s->finetune.init_from_form = REF_JOB_ID;
+        return read_value(&INIT_FROM_JOB, v, s, path, err);
+    }
+    if (!json_is_object(v))
+        return expected(err, path, "null, a job id, {\"checkpoint\": id} or {\"path\": file}", v);
+    if (read_section(INIT_FROM_FIELDS, v, s, path, err)) return -1;
+    if (json_object_size(v) != 1)
+        return fail(err, path, "give exactly one of \"checkpoint\" and \"path\"");
+    s->finetune.init_from_form = json_object_get(v, "checkpoint") ? REF_CHECKPOINT_ID : REF_PATH;
+    return 0;
+}
+
+// The contract's defaults for pretraining; set_finetune_defaults changes the kind-dependent
+// ones before the document's fields are read, so explicit values win.
+static void set_defaults(JobSpec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = JOB_PRETRAIN;
+    strcpy(s->name, "fmnist-simmim");
+    s->dataset_form = REF_NAME;
+    strcpy(s->dataset_name, "fashion-mnist");
+    s->model = model_config_default();
+    s->mask.mask_patch_size = 8;
+    s->mask.ratio = 0.6;
+    s->train.epochs = 10;
+    s->train.batch_size = 256;
+    s->train.lr = 1e-3;
+    s->train.min_lr = 1e-5;
+    s->train.warmup_epochs = 1;
+    s->train.weight_decay = 0.05;
+    s->train.betas[0] = 0.9, s->train.betas[1] = 0.999;
+    s->train.clip_grad = 5.0;
+    s->augment.crop_scale[0] = 0.67, s->augment.crop_scale[1] = 1.0;
+    s->augment.crop_ratio[0] = 0.75, s->augment.crop_ratio[1] = 1.3333;
+    s->augment.hflip = 1;
+    s->finetune.init_from_form = REF_NONE;
+    s->finetune.layer_decay = 0.75;
+    s->finetune.label_smoothing = 0.1;
+    s->finetune.drop_path = 0.1;
+    s->schedule.progress_every_steps = 10;
+    s->schedule.checkpoint_every_steps = 500;
+    s->schedule.preview_every_steps = 200;
+    s->schedule.keep_checkpoints = 3;
+}
+
+static void set_finetune_defaults(JobSpec *s)
+{
+    s->train.min_lr = 1e-6;
+    s->augment.crop_scale[0] = 0.6;
+}
+
+// The model a job trains: pretraining validates model and mask; fine-tuning from scratch the
+// model only (no masks); fine-tuning from a checkpoint waits for spec_adopt_model.
+static int check_model(const JobSpec *s, SpecError *err)
+{
+    char message[256];
+    if (s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE) return 0;
+    if (model_config_validate(&s->model, message, sizeof message))
+        return fail_config(err, message);
+    if (s->kind == JOB_PRETRAIN &&
+        mask_config_validate(&s->mask, &s->model, message, sizeof message))
+        return fail_config(err, message);
+    return 0;
+}
+
+// Rules across fields, after every field has been read and range-checked.
+static int check_spec(JobSpec *s, SpecError *err)
+{
+    char a[32], b[32];
+    if (s->train.min_lr > s->train.lr) {
+        format_double(s->train.lr, a, sizeof a), format_double(s->train.min_lr, b, sizeof b);
+        return fail(err, "train.min_lr", "must not exceed train.lr (%s) (got %s)", a, b);
+    }
+    if (s->train.warmup_epochs > s->train.epochs) {
+        format_double(s->train.warmup_epochs, b, sizeof b);
+        return fail(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
+                    s->train.epochs, b);
+    }
+    if (s->kind == JOB_PRETRAIN && s->finetune.init_from_form != REF_NONE)
+        return fail(err, "finetune.init_from", "only a finetune job starts from a checkpoint");
+    // Drop path is a fine-tuning regularizer; the model carries it for the block rates.
+    s->model.drop_path = s->kind == JOB_FINETUNE ? (float)s->finetune.drop_path : 0.0f;
+    return check_model(s, err);
+}
+
+// Duplicate keys are refused (which one would win is a guess); any JSON value parses so that
+// a non-object gets our message rather than Jansson's.
+static json_t *load_document(const char *text, size_t len, SpecError *err)
+{
+    json_error_t je;
+    char got[64];
+    if (!text) {
+        fail(err, "", "no spec document");
+        return NULL;
+    }
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!root) {
+        fail(err, "", "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        fail(err, "", "the spec must be a JSON object (got %s)", describe(root, got, sizeof got));
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+// The contract's mask_patch_size 8 suits patch sizes up to 8; larger patches (vit-t16-224)
+// get SimMIM's ViT setting, two patches per side (32 for patch 16).
+static int default_mask_patch(const ModelConfig *m)
+{
+    return m->patch_size <= 8 ? 8 : 2 * m->patch_size;
+}
+
+static int parse_document(json_t *root, JobSpec *s, SpecError *err)
+{
+    set_defaults(s);
+    json_t *kind = json_object_get(root, "kind");
+    if (kind && read_value(&TOP_FIELDS[0], kind, s, "kind", err)) return -1;
+    if (s->kind == JOB_FINETUNE) set_finetune_defaults(s);
+    s->mask.mask_patch_size = 0; // absent until read; its default depends on the model
+    if (read_section(TOP_FIELDS, root, s, "", err)) return -1;
+    if (!s->mask.mask_patch_size) s->mask.mask_patch_size = default_mask_patch(&s->model);
+    return check_spec(s, err);
+}
+
+int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err)
+{
+    SpecError unused;
+    JobSpec s;
+    if (!err) err = &unused;
+    memset(err, 0, sizeof *err);
+    json_t *root = load_document(json_text, len, err);
+    if (!root) return -1;
+    int rc = parse_document(root, &s, err);
+    json_decref(root);
+    if (rc == 0) memcpy(spec, &s, sizeof s); // the caller's spec is untouched on error
+    return rc;
+}
+
+// ---- Adopting a checkpoint's model -------------------------------------------------------
+
+// A model size field's value in a ModelConfig (ints are exact in a double).
+static double model_value(const ModelConfig *m, const Field *f)
+{
+    const char *p = (const char *)m + (f->offset - offsetof(JobSpec, model));
+    return f->type == F_INT ? *(const int *)p : *(const double *)p;
+}
+
+// The spec determines a size when it gave it or gave a preset; a determined size must be the
+// checkpoint's. An explicit size is named; one that came from the preset names the preset.
+int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
+{
+    SpecError unused;
+    char path[64], want[32], have[32], message[256];
+    if (!err) err = &unused;
+    memset(err, 0, sizeof *err);
+    int preset = (spec->model_given & MODEL_GIVEN_PRESET) != 0;
+    for (const Field *f = MODEL_FIELDS; f->key; f++) {
+        if (!(f->given & MODEL_GIVEN_SIZES)) continue;
+        int explicit_size = (spec->model_given & f->given) != 0;
+        double w = model_value(&spec->model, f), h = model_value(from, f);
+        if ((!explicit_size && !preset) || w == h) continue;
+        format_double(w, want, sizeof want), format_double(h, have, sizeof have);
+        if (!explicit_size)
+            return fail(err, "model.preset", "the starting checkpoint has %s %s, preset %s has %s",
+                        f->key, have, spec->preset, want);
+        join_path(path, sizeof path, "model", f->key);
+        return fail(err, path, "the starting checkpoint has %s, the spec says %s", have, want);
+    }
+    ModelConfig m = *from;
+    m.num_classes = spec->model.num_classes;
+    m.drop_path = spec->model.drop_path;
+    if (model_config_validate(&m, message, sizeof message)) return fail_config(err, message);
+    spec->model = m;
+    spec->model_given |= MODEL_GIVEN_SIZES;
+    return 0;
+}
+
+// ---- Writing -----------------------------------------------------------------------------
+
+// Each writer returns a new value, or NULL for any failure (allocation, a string that is not
+// UTF-8, a value no form can express); NULL travels up, so spec_to_json returns NULL.
+
+static json_t *write_value(const Field *f, const JobSpec *s);
+
+// Adds f's member to obj and returns obj; on failure (obj NULL included) frees it: NULL.
+static json_t *add_member(json_t *obj, const Field *f, const JobSpec *s)
+{
+    if (json_object_set_new(obj, f->key, write_value(f, s)) == 0) return obj;
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *write_section(const Field *table, const JobSpec *s)
+{
+    json_t *obj = json_object();
+    for (const Field *f = table; obj && f->key; f++) obj = add_member(obj, f, s);
+    return obj;
+}
+
+static json_t *write_double(double v) { return isfinite(v) ? json_real(v) : NULL; }
+
+// Parsed seeds stay within 2^53; one past json_int_t cannot be written.
+static json_t *write_u64(uint64_t v)
+{
+    _Static_assert(sizeof(json_int_t) == sizeof(long long), "json_int_t is long long");
+    return v <= (uint64_t)LLONG_MAX ? json_integer((json_int_t)v) : NULL;
+}
+
+static json_t *write_pair(const double *p)
+{
+    json_t *pair = json_array();
+    if (json_array_append_new(pair, write_double(p[0])) ||
+        json_array_append_new(pair, write_double(p[1]))) {
+        json_decref(pair);
+        return NULL;
+    }
+    return pair;
+}
+
+// choices[i] of a NULL-terminated list, NULL when i is out of range.
+static const char *choice_name(const char *const *choices, int i)
+{
+    int count = 0;
+    while (choices[count]) count++;
+    return i >= 0 && i < count ? choices[i] : NULL;
+}
+
+static json_t *write_enum(const Field *f, const JobSpec *s)
+{
+    int i = f->offset == NO_STORE ? 0 : *(const int *)field_in(s, f);
+    const char *word = choice_name(f->choices, i);
+    return word ? json_string(word) : NULL;
+}
+
+// A model size the checkpoint will supply, or a NULL_IS_ZERO field at 0: written as null.
+static int written_as_null(const Field *f, const JobSpec *s)
+{
+    int unknown_size = (f->given & MODEL_GIVEN_SIZES) && model_from_checkpoint(s) &&
+                       !(s->model_given & f->given);
+    return unknown_size || ((f->flags & NULL_IS_ZERO) && *(const long *)field_in(s, f) == 0);
+}
+
+static json_t *write_value(const Field *f, const JobSpec *s)
+{
+    const void *p = f->offset == NO_STORE ? NULL : field_in(s, f);
+    if (written_as_null(f, s)) return json_null();
+    switch (f->type) {
+    case F_INT: return json_integer(*(const int *)p);
+    case F_LONG: return json_integer(*(const long *)p);
+    case F_U64: return write_u64(*(const uint64_t *)p);
+    case F_DOUBLE: return write_double(*(const double *)p);
+    case F_PAIR: return write_pair((const double *)p);
+    case F_BOOL: return json_boolean(*(const int *)p);
+    case F_STRING: return json_string((const char *)p);
+    case F_ENUM: return write_enum(f, s);
+    case F_SECTION: return write_section(f->section, s);
+    default: return f->write(s);
+    }
+}
+
+static json_t *write_preset(const JobSpec *s)
+{
+    return s->preset[0] ? json_string(s->preset) : json_null();
+}
+
+static json_t *write_dataset(const JobSpec *s)
+{
+    if (s->dataset_form == REF_NAME) return json_string(s->dataset_name);
+    if (s->dataset_form == REF_PATH) return write_section(DATASET_FIELDS, s);
+    return NULL;
+}
+
+static json_t *write_init_from(const JobSpec *s)
+{
+    switch (s->finetune.init_from_form) {
+    case REF_NONE: return json_null();
+    case REF_JOB_ID: return write_value(&INIT_FROM_JOB, s);
+    case REF_CHECKPOINT_ID:
+    case REF_PATH:
+        return add_member(json_object(), &INIT_FROM_FIELDS[s->finetune.init_from_form == REF_PATH],
+                          s);
+    default: return NULL;
+    }
+}
+
+char *spec_to_json(const JobSpec *spec)
+{
+    json_t *doc = write_section(TOP_FIELDS, spec);
+    size_t len;
+    char *text = doc ? json_out_spaced(doc, &len) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+// ---- Precision words ---------------------------------------------------------------------
+
+const char *spec_precision_name(Precision precision)
+{
+    return choice_name(PRECISIONS, (int)precision);
+}
+
+int spec_precision_parse(const char *word, Precision *precision)
+{
+    int i = choice_index(PRECISIONS, word);
+    if (i < 0) return -1;
+    *precision = (Precision)i;
+    return 0;
+}

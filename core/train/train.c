@@ -1,0 +1,566 @@
+// The training loop of one job; see train.h. Every random decision — data order, crops,
+// flips, masks, drop path — is drawn from a stream keyed by (seed, purpose, epoch or step),
+// so a batch depends on its step alone: the loader thread can run ahead, and a resumed run
+// continues bit for bit from a checkpoint that holds only weights and AdamW moments.
+#include "train/train.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/json_out.h"
+#include "base/sha256.h"
+#include "data/augment.h"
+#include "data/data.h"
+#include "data/preview.h"
+#include "model/model.h"
+#include "ops/ops.h"
+#include "train/checkpoint.h"
+#include "train/loader.h"
+#include "train/optim.h"
+
+// Evaluation masks do not depend on the job's seed, so validation losses of jobs compare.
+static const uint64_t EVAL_SEED = 0x5eed;
+enum { PREVIEW_IMAGES = 8, PATH_BUF = 4352 };
+
+static volatile sig_atomic_t stop_signal;
+
+void train_request_stop(int signal) { stop_signal = signal; }
+
+typedef struct {
+    float *images, *token_mask, *drop_keep;
+    int *labels;
+} BatchBuffers;
+
+typedef struct {
+    const JobSpec *spec;
+    const char *run_dir;
+    FILE *events;
+    int lock_fd;
+    Dataset ds;
+    Model model;
+    AdamW opt;
+    OptimConfig optim;
+    long steps_per_epoch, total_steps, end_step, start_step;
+    BatchBuffers slots[2], eval;
+    int *order;        // the current epoch's permutation (loader thread only)
+    int *eval_indices;
+    long order_epoch;
+    char *mask_json, *loss_json;
+    double loss_sum, last_grad_norm, last_lr, data_wait, progress_time;
+    long loss_steps, progress_step, last_checkpoint_step;
+    int has_eval, eval_epoch;
+    double val_loss, top1;
+} Trainer;
+
+static double wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Writes one event line (the object gets "event" and "t" first) to stdout and events.jsonl.
+static void emit(Trainer *tr, const char *name, json_t *fields)
+{
+    json_t *ev = json_pack("{s:s, s:f}", "event", name, "t", wall_time());
+    if (fields) json_object_update(ev, fields);
+    json_decref(fields);
+    size_t len;
+    char *line = ev ? json_out(ev, &len) : NULL; // shortest reals: 0.6, and "t" in full
+    json_decref(ev);
+    if (!line) return;
+    printf("%s\n", line);
+    fflush(stdout);
+    if (tr->events) {
+        fprintf(tr->events, "%s\n", line);
+        fflush(tr->events);
+    }
+    free(line);
+}
+
+static int fail(Trainer *tr, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    for (char *c = message; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    fprintf(stderr, "simmim-train: error: %s\n", message);
+    emit(tr, "error", json_pack("{s:s}", "message", message));
+    return 1;
+}
+
+static int make_dir(const char *path)
+{
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+// Creates the run dir layout, opens events.jsonl and takes the run dir's lock (waiting a
+// while: a trainer of a crashed daemon may still be writing its last checkpoint).
+static int open_run_dir(Trainer *tr)
+{
+    char path[PATH_BUF];
+    if (make_dir(tr->run_dir)) return fail(tr, "run dir %s: %s", tr->run_dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/checkpoints", tr->run_dir);
+    if (make_dir(path)) return fail(tr, "run dir %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/previews", tr->run_dir);
+    if (make_dir(path)) return fail(tr, "run dir %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/events.jsonl", tr->run_dir);
+    tr->events = fopen(path, "a");
+    if (!tr->events) return fail(tr, "run dir %s is not writable: %s", tr->run_dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/.lock", tr->run_dir);
+    tr->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (tr->lock_fd < 0) return fail(tr, "run dir lock %s: %s", path, strerror(errno));
+    for (int tries = 0; flock(tr->lock_fd, LOCK_EX | LOCK_NB); tries++) {
+        if (errno != EWOULDBLOCK || tries >= 600)
+            return fail(tr, "run dir %s is locked by another simmim-train", tr->run_dir);
+        usleep(100000);
+    }
+    return 0;
+}
+
+// The model config and, for a fine-tuning start, the checkpoint's normalization.
+static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, SafeTensors *init)
+{
+    const JobSpec *s = tr->spec;
+    char err[1024];
+    *cfg = s->model;
+    if (s->kind != JOB_FINETUNE || s->finetune.init_from_form == REF_NONE) return 0;
+    if (s->finetune.init_from_form != REF_PATH)
+        return fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
+    if (checkpoint_read(s->finetune.init_from_path, init, cfg, from, err, sizeof err))
+        return fail(tr, "finetune.init_from: %s", err);
+    if (strcmp(from->kind, "pretrain") != 0)
+        return fail(tr, "finetune.init_from: %s is a fine-tuning checkpoint; start from a "
+                        "pretraining one", s->finetune.init_from_path);
+    SpecError serr;
+    JobSpec adopted = *s;
+    if (spec_adopt_model(&adopted, cfg, &serr)) return fail(tr, "%s", serr.message);
+    *cfg = adopted.model;
+    return 0;
+}
+
+static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
+{
+    const JobSpec *s = tr->spec;
+    char err[1024];
+    if (dataset_load(s->dataset_format, s->dataset_path, cfg->img_size, cfg->in_chans, &tr->ds,
+                     err, sizeof err))
+        return fail(tr, "dataset: %s", err);
+    if (s->kind == JOB_FINETUNE) {
+        if (tr->ds.num_classes < 2)
+            return fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
+                            "classes (one subfolder per class)");
+        cfg->num_classes = tr->ds.num_classes;
+        if (s->finetune.labels_per_class > 0 &&
+            dataset_limit_per_class(&tr->ds, s->finetune.labels_per_class, err, sizeof err))
+            return fail(tr, "finetune.labels_per_class: %s", err);
+    }
+    if (from->kind) { // normalization travels with the encoder
+        if (from->pad != tr->ds.pad)
+            return fail(tr, "finetune.init_from: checkpoint pads images by %d, this dataset needs %d",
+                        from->pad, tr->ds.pad);
+        memcpy(tr->ds.mean, from->mean, sizeof tr->ds.mean);
+        memcpy(tr->ds.std, from->std, sizeof tr->ds.std);
+    }
+    if (tr->ds.train.count < s->train.batch_size)
+        return fail(tr, "train.batch_size: %d is more than the %d training images",
+                    s->train.batch_size, tr->ds.train.count);
+    return 0;
+}
+
+static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
+{
+    size_t pixels = (size_t)B * cfg->in_chans * cfg->img_size * cfg->img_size;
+    b->images = malloc(pixels * sizeof(float));
+    b->labels = calloc(B, sizeof(int));
+    b->token_mask = calloc((size_t)B * model_num_patches(cfg), sizeof(float));
+    b->drop_keep = calloc((size_t)B * 2 * cfg->depth, sizeof(float));
+    return b->images && b->labels && b->token_mask && b->drop_keep ? 0 : -1;
+}
+
+static void free_batch(BatchBuffers *b)
+{
+    free(b->images), free(b->labels), free(b->token_mask), free(b->drop_keep);
+}
+
+static char *section_json(const JobSpec *s, const char *section)
+{
+    char *text = spec_to_json(s);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_t *part = json_object_get(doc, section);
+    size_t len;
+    char *out = part ? json_out(part, &len) : NULL;
+    json_decref(doc);
+    return out;
+}
+
+static int setup(Trainer *tr, int resume)
+{
+    const JobSpec *s = tr->spec;
+    ModelConfig cfg;
+    CheckpointMeta from = {0};
+    SafeTensors init = {0};
+    char err[1024];
+    ops_set_threads(s->train.threads);
+    // Before model_create, which sizes the bf16 packing buffers for the precision.
+    if (ops_set_precision(s->train.precision, err, sizeof err))
+        return fail(tr, "train.precision: %s", err);
+    int rc = resolve_model(tr, &cfg, &from, &init);
+    if (!rc) rc = load_data(tr, &cfg, &from);
+    if (!rc && model_create(&tr->model, &cfg, s->train.batch_size, err, sizeof err))
+        rc = fail(tr, "%s", err);
+    if (rc) {
+        if (from.kind) safetensors_free(&init);
+        return rc;
+    }
+    Model *m = &tr->model;
+    m->loss_full_image = s->loss_full_image;
+    m->label_smoothing = (float)s->finetune.label_smoothing;
+    Rng init_rng;
+    rng_seed(&init_rng, s->train.seed);
+    model_init_weights(m, &init_rng);
+    if (from.kind) {
+        rc = checkpoint_load_params(m, &init, 1, err, sizeof err);
+        safetensors_free(&init);
+        if (rc) return fail(tr, "finetune.init_from: %s", err);
+    }
+
+    tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
+    tr->total_steps = tr->steps_per_epoch * s->train.epochs;
+    tr->end_step = s->train.max_steps > 0 && s->train.max_steps < tr->total_steps ? s->train.max_steps
+                                                                                : tr->total_steps;
+    int finetune = s->kind == JOB_FINETUNE;
+    tr->optim = (OptimConfig){
+        .lr = s->train.lr, .min_lr = s->train.min_lr,
+        .warmup_steps = (long)llround(s->train.warmup_epochs * tr->steps_per_epoch),
+        .total_steps = tr->total_steps, .weight_decay = s->train.weight_decay,
+        .beta1 = s->train.betas[0], .beta2 = s->train.betas[1], .eps = 1e-8,
+        .clip_grad = s->train.clip_grad, .layer_decay = finetune ? s->finetune.layer_decay : 1.0};
+    if (adamw_create(&tr->opt, &tr->optim, m->num_params) ||
+        alloc_batch(&tr->slots[0], &cfg, s->train.batch_size) ||
+        alloc_batch(&tr->slots[1], &cfg, s->train.batch_size) ||
+        alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
+        !(tr->order = malloc(sizeof(int) * tr->ds.train.count)) ||
+        !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
+        return fail(tr, "out of memory");
+    tr->order_epoch = -1;
+    if (!finetune) {
+        tr->mask_json = section_json(s, "mask");
+        tr->loss_json = section_json(s, "loss");
+    }
+
+    long latest = checkpoint_find_latest(tr->run_dir);
+    if (latest >= 0 && !resume)
+        return fail(tr, "run dir %s already holds checkpoints; pass --resume to continue it or "
+                        "use a new run dir", tr->run_dir);
+    tr->start_step = 0;
+    if (latest >= 0) {
+        char path[PATH_BUF];
+        SafeTensors st;
+        ModelConfig saved;
+        CheckpointMeta meta;
+        snprintf(path, sizeof path, "%s/checkpoints/step-%ld.safetensors", tr->run_dir, latest);
+        if (checkpoint_read(path, &st, &saved, &meta, err, sizeof err)) return fail(tr, "resume: %s", err);
+        rc = checkpoint_load_params(m, &st, 0, err, sizeof err);
+        safetensors_free(&st);
+        if (rc) return fail(tr, "resume: %s: %s", path, err);
+        snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, latest);
+        if (checkpoint_read_state(path, m, &tr->opt, err, sizeof err) != latest)
+            return fail(tr, "resume: %s", err);
+        tr->start_step = tr->last_checkpoint_step = latest;
+    }
+    return 0;
+}
+
+// The loader's fill callback: the batch of step t, a function of (seed, t) alone.
+static void fill_train_batch(void *ctx, long t, int slot)
+{
+    Trainer *tr = ctx;
+    const JobSpec *s = tr->spec;
+    const ModelConfig *cfg = &tr->model.cfg;
+    BatchBuffers *b = &tr->slots[slot];
+    int B = s->train.batch_size;
+    long epoch = t / tr->steps_per_epoch;
+    if (epoch != tr->order_epoch) {
+        Rng order_rng;
+        rng_seed(&order_rng, rng_stream_seed(s->train.seed, RNG_STREAM_ORDER, (uint64_t)epoch));
+        rng_permutation(&order_rng, tr->order, tr->ds.train.count);
+        tr->order_epoch = epoch;
+    }
+    const int *indices = tr->order + (t % tr->steps_per_epoch) * B;
+    augment_batch(&tr->ds, &tr->ds.train, indices, B, &s->augment, s->train.seed, t, b->images,
+                  b->labels);
+    Rng rng;
+    if (s->kind == JOB_PRETRAIN) {
+        rng_seed(&rng, rng_stream_seed(s->train.seed, RNG_STREAM_MASK, (uint64_t)t));
+        simmim_mask(b->token_mask, B, &s->mask, cfg, &rng);
+    } else {
+        rng_seed(&rng, rng_stream_seed(s->train.seed, RNG_STREAM_DROP, (uint64_t)t));
+        for (int l = 0; l < cfg->depth; l++) {
+            double rate = model_drop_path_rate(cfg, l);
+            for (int i = 0; i < 2 * B; i++)
+                b->drop_keep[(size_t)l * 2 * B + i] = rng_uniform(&rng) >= rate ? 1.0f : 0.0f;
+        }
+    }
+}
+
+// Fills tr->eval with test images [first, first + n) and their fixed masks; returns the batch.
+static Batch eval_batch(Trainer *tr, int first, int n, long batch_index)
+{
+    for (int i = 0; i < n; i++) tr->eval_indices[i] = first + i;
+    augment_batch(&tr->ds, &tr->ds.test, tr->eval_indices, n, NULL, 0, 0, tr->eval.images,
+                  tr->eval.labels);
+    Batch b = {.size = n, .images = tr->eval.images};
+    if (tr->spec->kind == JOB_PRETRAIN) {
+        Rng rng;
+        rng_seed(&rng, rng_stream_seed(EVAL_SEED, RNG_STREAM_EVAL_MASK, (uint64_t)batch_index));
+        simmim_mask(tr->eval.token_mask, n, &tr->spec->mask, &tr->model.cfg, &rng);
+        b.token_mask = tr->eval.token_mask;
+    } else {
+        b.labels = tr->eval.labels;
+    }
+    return b;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+// Validation over the whole test split: masked loss (pretraining) or cross-entropy and top-1.
+static int evaluate(Trainer *tr, long step)
+{
+    Model *m = &tr->model;
+    int B = m->batch, n_test = tr->ds.test.count, correct = 0;
+    float smoothing = m->label_smoothing;
+    m->label_smoothing = 0.0f; // validation reports plain cross-entropy
+    double loss_sum = 0.0;
+    for (int first = 0, bi = 0; first < n_test; first += B, bi++) {
+        int n = n_test - first < B ? n_test - first : B;
+        Batch b = eval_batch(tr, first, n, bi);
+        loss_sum += (double)model_forward(m, &b) * n;
+        if (tr->spec->kind == JOB_FINETUNE)
+            for (int i = 0; i < n; i++)
+                correct += argmax(m->acts.logits + (size_t)i * m->cfg.num_classes, m->cfg.num_classes) ==
+                           b.labels[i];
+    }
+    m->label_smoothing = smoothing;
+    tr->val_loss = loss_sum / n_test;
+    tr->top1 = 100.0 * correct / n_test;
+    tr->eval_epoch = (int)(step / tr->steps_per_epoch);
+    tr->has_eval = 1;
+    if (!isfinite(tr->val_loss)) return fail(tr, "validation loss is not finite at step %ld", step);
+    json_t *ev = json_pack("{s:I, s:i, s:f}", "step", (json_int_t)step, "epoch", tr->eval_epoch,
+                           "val_loss", tr->val_loss);
+    if (tr->spec->kind == JOB_FINETUNE) json_object_set_new(ev, "top1", json_real(tr->top1));
+    fprintf(stderr, "step %ld epoch %d: val_loss %.4f%s", step, tr->eval_epoch, tr->val_loss,
+            tr->spec->kind == JOB_FINETUNE ? "" : "\n");
+    if (tr->spec->kind == JOB_FINETUNE) fprintf(stderr, " top1 %.2f%%\n", tr->top1);
+    emit(tr, "eval", ev);
+    return 0;
+}
+
+static int write_preview(Trainer *tr, long step)
+{
+    Model *m = &tr->model;
+    const ModelConfig *c = &m->cfg;
+    int n = PREVIEW_IMAGES;
+    if (n > m->batch) n = m->batch;
+    if (n > tr->ds.test.count) n = tr->ds.test.count;
+    Batch b = eval_batch(tr, 0, n, 0);
+    model_forward(m, &b);
+    char rel[64], path[PATH_BUF], err[1024];
+    snprintf(rel, sizeof rel, "previews/step-%ld.png", step);
+    snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
+    if (preview_write_png(path, b.images, m->acts.pred, b.token_mask, n, c->in_chans, c->img_size,
+                          c->patch_size, tr->ds.mean, tr->ds.std, err, sizeof err))
+        return fail(tr, "preview: %s", err);
+    emit(tr, "preview", json_pack("{s:I, s:s}", "step", (json_int_t)step, "path", rel));
+    return 0;
+}
+
+static void delete_old_checkpoints(Trainer *tr)
+{
+    long *steps = NULL;
+    int count = checkpoint_steps(tr->run_dir, &steps);
+    char path[PATH_BUF], rel[64];
+    for (int i = tr->spec->schedule.keep_checkpoints; i < count; i++) {
+        snprintf(rel, sizeof rel, "checkpoints/step-%ld.safetensors", steps[i]);
+        snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, steps[i]);
+        unlink(path);
+        emit(tr, "checkpoint_deleted", json_pack("{s:I, s:s}", "step", (json_int_t)steps[i], "path", rel));
+    }
+    free(steps);
+}
+
+static int write_checkpoint(Trainer *tr, long step)
+{
+    const JobSpec *s = tr->spec;
+    char rel[64], path[PATH_BUF], err[1024], sha[65];
+    snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, step);
+    if (checkpoint_write_state(path, &tr->model, &tr->opt, step, err, sizeof err))
+        return fail(tr, "checkpoint: %s", err);
+    CheckpointMeta meta = {.kind = s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", .step = step,
+                           .seed = s->train.seed, .channels = tr->model.cfg.in_chans,
+                           .pad = tr->ds.pad, .job_id = s->job_id,
+                           .dataset = s->dataset_name[0] ? s->dataset_name : NULL,
+                           .mask_json = tr->mask_json, .loss_json = tr->loss_json};
+    memcpy(meta.mean, tr->ds.mean, sizeof meta.mean);
+    memcpy(meta.std, tr->ds.std, sizeof meta.std);
+    snprintf(rel, sizeof rel, "checkpoints/step-%ld.safetensors", step);
+    snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
+    if (checkpoint_write_weights(path, &tr->model, &meta, err, sizeof err))
+        return fail(tr, "checkpoint: %s", err);
+    struct stat sb;
+    if (stat(path, &sb) || sha256_file(path, sha)) return fail(tr, "checkpoint: cannot read back %s", path);
+    tr->last_checkpoint_step = step;
+    emit(tr, "checkpoint", json_pack("{s:I, s:s, s:I, s:s}", "step", (json_int_t)step, "path", rel,
+                                     "bytes", (json_int_t)sb.st_size, "sha256", sha));
+    delete_old_checkpoints(tr);
+    return 0;
+}
+
+static void report_progress(Trainer *tr, long step)
+{
+    double now = wall_time(), elapsed = now - tr->progress_time;
+    long steps = step - tr->progress_step;
+    double img_per_s = elapsed > 0 ? steps * (double)tr->spec->train.batch_size / elapsed : 0.0;
+    double eta = steps > 0 ? elapsed / steps * (tr->end_step - step) : 0.0;
+    double loss = tr->loss_sum / (tr->loss_steps ? tr->loss_steps : 1);
+    double epoch = (double)step / tr->steps_per_epoch;
+    fprintf(stderr, "step %ld/%ld epoch %.2f loss %.4f lr %.3g grad_norm %.3f %.1f img/s eta %.0fs\n",
+            step, tr->end_step, epoch, loss, tr->last_lr, tr->last_grad_norm, img_per_s, eta);
+    emit(tr, "progress",
+         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)step,
+                   "total_steps", (json_int_t)tr->end_step, "epoch", epoch, "loss", loss, "lr",
+                   tr->last_lr, "grad_norm", tr->last_grad_norm, "img_per_s", img_per_s, "eta_s",
+                   eta, "data_wait_s", tr->data_wait));
+    tr->loss_sum = 0.0;
+    tr->loss_steps = 0;
+    tr->progress_time = now;
+    tr->progress_step = step;
+    tr->data_wait = 0.0;
+}
+
+static int train_step(Trainer *tr, long t, const BatchBuffers *b)
+{
+    Model *m = &tr->model;
+    int finetune = tr->spec->kind == JOB_FINETUNE;
+    Batch batch = {.size = m->batch, .images = b->images,
+                   .token_mask = finetune ? NULL : b->token_mask,
+                   .labels = finetune ? b->labels : NULL, .drop_keep = finetune ? b->drop_keep : NULL};
+    tr->last_lr = lr_at(&tr->optim, t);
+    model_zero_grad(m);
+    float loss = model_forward(m, &batch);
+    if (!isfinite(loss)) return fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
+    model_backward(m);
+    tr->last_grad_norm = clip_grad_norm(m->grads_mem, m->num_params, tr->optim.clip_grad);
+    if (!isfinite(tr->last_grad_norm))
+        return fail(tr, "gradient norm is not finite at step %ld", t + 1);
+    adamw_step(&tr->opt, m, tr->last_lr);
+    tr->loss_sum += loss;
+    tr->loss_steps++;
+    return 0;
+}
+
+// What happens after step `done` (= steps completed): progress, evaluation, preview,
+// checkpoint, each on its schedule and at the end.
+static int after_step(Trainer *tr, long done)
+{
+    const JobSpec *s = tr->spec;
+    int last = done == tr->end_step;
+    if (done % s->schedule.progress_every_steps == 0 || last) report_progress(tr, done);
+    if ((done % tr->steps_per_epoch == 0 || last) && evaluate(tr, done)) return 1;
+    if (s->kind == JOB_PRETRAIN && (done % s->schedule.preview_every_steps == 0 || last) &&
+        write_preview(tr, done))
+        return 1;
+    if ((done % s->schedule.checkpoint_every_steps == 0 || last || stop_signal) &&
+        write_checkpoint(tr, done))
+        return 1;
+    return 0;
+}
+
+static int run_loop(Trainer *tr)
+{
+    const JobSpec *s = tr->spec;
+    emit(tr, "start", json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
+                                s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
+                                (json_int_t)tr->end_step, "steps_per_epoch",
+                                (json_int_t)tr->steps_per_epoch, "epochs", s->train.epochs,
+                                "params", (json_int_t)tr->model.num_params, "threads", ops_threads(),
+                                "precision", spec_precision_name(ops_precision()),
+                                "resumed_from_step", (json_int_t)tr->start_step));
+    tr->progress_time = wall_time();
+    tr->progress_step = tr->start_step;
+    Loader *loader = loader_start(fill_train_batch, tr, tr->start_step, tr->end_step);
+    if (!loader) return fail(tr, "cannot start the data loader thread");
+    int rc = 0;
+    long t = tr->start_step;
+    for (; t < tr->end_step && !stop_signal; t++) {
+        int slot = loader_next(loader, t, &tr->data_wait);
+        if ((rc = train_step(tr, t, &tr->slots[slot])) || (rc = after_step(tr, t + 1))) break;
+    }
+    loader_stop(loader);
+    if (rc) return rc;
+    if (stop_signal) {
+        if (tr->last_checkpoint_step != t && write_checkpoint(tr, t)) return 1;
+        emit(tr, "stopped", json_pack("{s:I, s:i}", "step", (json_int_t)t, "signal", (int)stop_signal));
+        return 0;
+    }
+    json_t *done = json_pack("{s:I}", "step", (json_int_t)t);
+    if (tr->has_eval) {
+        json_object_set_new(done, "epoch", json_integer(tr->eval_epoch));
+        json_object_set_new(done, "val_loss", json_real(tr->val_loss));
+        if (s->kind == JOB_FINETUNE) json_object_set_new(done, "top1", json_real(tr->top1));
+    }
+    emit(tr, "done", done);
+    return 0;
+}
+
+static void teardown(Trainer *tr)
+{
+    for (int i = 0; i < 2; i++) free_batch(&tr->slots[i]);
+    free_batch(&tr->eval);
+    free(tr->order);
+    free(tr->eval_indices);
+    free(tr->mask_json);
+    free(tr->loss_json);
+    adamw_free(&tr->opt);
+    model_free(&tr->model);
+    dataset_free(&tr->ds);
+    if (tr->events) fclose(tr->events);
+    if (tr->lock_fd > 0) close(tr->lock_fd);
+}
+
+int train_run(const JobSpec *spec, const char *run_dir, int resume)
+{
+    Trainer tr = {.spec = spec, .run_dir = run_dir, .lock_fd = -1};
+    int rc = open_run_dir(&tr);
+    if (!rc && spec->dataset_form != REF_PATH)
+        rc = fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
+                       "\"path\": DIR}; names are resolved by simmimd");
+    if (!rc) rc = setup(&tr, resume);
+    if (!rc) rc = run_loop(&tr);
+    teardown(&tr);
+    return rc;
+}

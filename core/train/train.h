@@ -1,0 +1,15 @@
+// The training loop of one job (simmim-train): data, model, optimizer, evaluation, events,
+// checkpoints, previews and stopping on a signal, all inside one run directory.
+#ifndef SIMMIM_TRAIN_H
+#define SIMMIM_TRAIN_H
+
+#include "spec/spec.h"
+
+// Runs the job; returns the process exit code: 0 when done or stopped by a signal, 1 on any
+// error (reported as an `error` event and one line on stderr).
+int train_run(const JobSpec *spec, const char *run_dir, int resume);
+
+// Asks a running train_run to finish its step, checkpoint and stop. Async-signal-safe.
+void train_request_stop(int signal);
+
+#endif
