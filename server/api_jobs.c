@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "ops/ops.h"
+#include "base/cpu.h"
 #include "pins.h"
+#include "spec/checkpoint_file.h"
 #include "spec/spec.h"
 #include "store.h"
-#include "train/checkpoint.h"
 
 enum {
     LIST_DEFAULT = 100, LIST_MAX = 1000,
@@ -182,7 +182,7 @@ static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
 static int check_spec_precision(Request *r, const JobSpec *spec)
 {
     char err[256];
-    if (ops_precision_available(spec->train.precision, err, sizeof err) == 0) return 0;
+    if (cpu_precision_available(spec->train.precision, err, sizeof err) == 0) return 0;
     reply_error(r, 400, "train.precision", "train.precision: %s", err);
     return -1;
 }

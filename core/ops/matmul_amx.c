@@ -5,30 +5,14 @@
 // rows a thread was given, so results do not depend on the thread count.
 //
 // The functions carry their instruction sets as target attributes, so the rest of the build
-// needs no AMX flags and runs on any x86-64; ops.c calls them only once amx_available() said so.
+// needs no AMX flags and runs on any x86-64; ops.c calls them only once cpu_has_amx_bf16()
+// said so.
 #include "ops/matmul_amx.h"
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
-
-enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
-
-int amx_available(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    int avx512bw = b >> 30 & 1, amx_bf16 = d >> 22 & 1, amx_tile = d >> 24 & 1;
-    if (!avx512bw || !amx_bf16 || !amx_tile || a < 1) return 0;
-    __get_cpuid_count(7, 1, &a, &b, &c, &d);
-    int avx512_bf16 = a >> 5 & 1;
-    // Linux hands out the tiles' 8 KiB of register state only to processes that ask.
-    return avx512_bf16 && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
-}
 
 typedef struct {
     uint8_t palette, start_row, reserved[14];

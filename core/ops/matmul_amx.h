@@ -15,9 +15,6 @@ enum {
 
 static inline long amx_padded(long n) { return (n + AMX_BLOCK - 1) / AMX_BLOCK * AMX_BLOCK; }
 
-// 1 if this processor runs AMX-BF16 and the kernel lets this process use its tiles.
-int amx_available(void);
-
 // Loads the tile configuration on the calling thread; tiles_release frees it. Every thread
 // that calls the products below does so between the two.
 void amx_tiles_configure(void);

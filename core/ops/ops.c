@@ -24,19 +24,9 @@ int ops_threads(void) { return omp_get_max_threads(); }
 
 static Precision precision = PRECISION_FP32;
 
-int ops_precision_available(Precision p, char *err, size_t errlen)
-{
-    if (p == PRECISION_BF16 && !amx_available()) {
-        snprintf(err, errlen, "bf16 needs a processor with AMX-BF16 (Intel Xeon 4th generation or "
-                              "later) and a kernel that grants it; this one has none");
-        return -1;
-    }
-    return 0;
-}
-
 int ops_set_precision(Precision p, char *err, size_t errlen)
 {
-    if (ops_precision_available(p, err, errlen)) return -1;
+    if (cpu_precision_available(p, err, errlen)) return -1;
     precision = p;
     return 0;
 }

@@ -10,21 +10,17 @@
 
 #include <stddef.h>
 
+#include "base/cpu.h"
+
 // Sets the number of threads the ops use (0 = all cores) and makes OpenBLAS single-threaded
 // per call, since the ops split work across threads themselves.
 void ops_set_threads(int threads);
 int ops_threads(void);
 
-// The arithmetic of the matrix products: fp32 throughout, or bf16 operands (rounded to
-// nearest even) with fp32 accumulation, as PyTorch's autocast does; everything else (and
-// the parameters, gradients and optimizer state) stays fp32.
-typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
-// Set before model_create (which sizes the bf16 packing buffers). Returns 0, or -1 with
-// err filled if this processor cannot run the precision (bf16 needs AMX-BF16).
+// The arithmetic of the matrix products (base/cpu.h). Set before model_create (which sizes
+// the bf16 packing buffers). Returns 0, or -1 with err filled if this processor cannot run
+// the precision (cpu_precision_available).
 int ops_set_precision(Precision precision, char *err, size_t errlen);
-// Whether this processor can run the precision, as ops_set_precision would say, without
-// setting it.
-int ops_precision_available(Precision precision, char *err, size_t errlen);
 Precision ops_precision(void);
 
 // out[M,N] = inp[M,K] · weight[N,K]ᵀ + bias[N] (bias may be NULL)

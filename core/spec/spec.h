@@ -7,10 +7,10 @@
 
 #include <stdint.h>
 
+#include "base/cpu.h"
 #include "config/config.h"
 #include "data/augment.h"
 #include "data/data.h"
-#include "ops/ops.h"
 
 enum { SPEC_PATH_MAX = 4096, SPEC_NAME_MAX = 128 };
 

@@ -1,72 +1,11 @@
-// Checkpoint files; see checkpoint.h. Tensors are written straight from the flat parameter
-// buffer: the model's layouts are PyTorch's ([D, C, p, p] for the patch convolution is the
-// same memory as our [D, C·p·p]).
+// Saving and restoring a live model; see checkpoint.h. Tensors are written straight from the
+// flat parameter buffer: the model's layouts are PyTorch's ([D, C, p, p] for the patch
+// convolution is the same memory as our [D, C·p·p]).
 #include "train/checkpoint.h"
 
-#include <dirent.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include "base/version.h"
-
-enum { META_MAX = 16 };
-
-typedef struct {
-    const char *keys[META_MAX];
-    char *values[META_MAX];
-    int count;
-} Meta;
-
-static void meta_add(Meta *m, const char *key, char *owned_value)
-{
-    m->keys[m->count] = key;
-    m->values[m->count++] = owned_value;
-}
-
-static char *string_of_long(long v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%ld", v);
-    return strdup(buf);
-}
-
-static char *json_text(json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(j);
-    return s;
-}
-
-static char *config_json(const ModelConfig *c)
-{
-    return json_text(json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}", "arch", "vit",
-                               "img_size", c->img_size, "patch_size", c->patch_size, "in_chans",
-                               c->in_chans, "embed_dim", c->embed_dim, "depth", c->depth,
-                               "num_heads", c->num_heads, "mlp_ratio", c->mlp_ratio,
-                               "num_classes", c->num_classes));
-}
-
-static char *doubles_json(const double *v, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
-    return json_text(a);
-}
-
-static void meta_free(Meta *m)
-{
-    for (int i = 0; i < m->count; i++) free(m->values[i]);
-}
-
-static int meta_complete(const Meta *m)
-{
-    for (int i = 0; i < m->count; i++)
-        if (!m->values[i]) return 0;
-    return 1;
-}
 
 // One StTensor per parameter, pointing into the model's flat buffer.
 static StTensor *param_tensors(const Model *m)
@@ -87,129 +26,19 @@ static StTensor *param_tensors(const Model *m)
 int checkpoint_write_weights(const char *path, const Model *m, const CheckpointMeta *meta,
                              char *err, size_t errlen)
 {
-    Meta md = {0};
-    meta_add(&md, "format", strdup("simmimd-1"));
-    meta_add(&md, "version", strdup(SIMMIMD_VERSION));
-    meta_add(&md, "config", config_json(&m->cfg));
-    meta_add(&md, "kind", strdup(meta->kind));
-    meta_add(&md, "step", string_of_long(meta->step));
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)meta->seed);
-    meta_add(&md, "seed", strdup(seed));
-    meta_add(&md, "mean", doubles_json(meta->mean, meta->channels));
-    meta_add(&md, "std", doubles_json(meta->std, meta->channels));
-    meta_add(&md, "pad", string_of_long(meta->pad));
-    if (meta->job_id) meta_add(&md, "job_id", string_of_long(meta->job_id));
-    if (meta->dataset) meta_add(&md, "dataset", strdup(meta->dataset));
-    if (meta->mask_json) meta_add(&md, "mask", strdup(meta->mask_json));
-    if (meta->loss_json) meta_add(&md, "loss", strdup(meta->loss_json));
     StTensor *tensors = param_tensors(m);
-    int rc = -1;
-    if (!tensors || !meta_complete(&md))
+    if (!tensors) {
         snprintf(err, errlen, "%s: out of memory", path);
-    else
-        rc = safetensors_write(path, tensors, m->num_tensors, md.keys,
-                               (const char *const *)md.values, md.count, err, errlen);
+        return -1;
+    }
+    int rc = checkpoint_file_write(path, tensors, m->num_tensors, &m->cfg, meta, err, errlen);
     free(tensors);
-    meta_free(&md);
     return rc;
 }
 
-int checkpoint_write_state(const char *path, const Model *m, const AdamW *opt, long step,
-                           char *err, size_t errlen)
+int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *err, size_t errlen)
 {
-    StTensor t[2] = {
-        {.name = "adamw.m", .ndim = 1, .shape = {(int64_t)opt->n}, .numel = opt->n, .data = opt->m},
-        {.name = "adamw.v", .ndim = 1, .shape = {(int64_t)opt->n}, .numel = opt->n, .data = opt->v},
-    };
-    Meta md = {0};
-    meta_add(&md, "format", strdup("simmimd-state-1"));
-    meta_add(&md, "step", string_of_long(step));
-    meta_add(&md, "adamw_step", string_of_long(opt->step));
-    meta_add(&md, "num_params", string_of_long((long)m->num_params));
-    int rc = -1;
-    if (!meta_complete(&md))
-        snprintf(err, errlen, "%s: out of memory", path);
-    else
-        rc = safetensors_write(path, t, 2, md.keys, (const char *const *)md.values, md.count, err,
-                               errlen);
-    meta_free(&md);
-    return rc;
-}
-
-static int json_int_field(json_t *obj, const char *key, int *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1 << 30) return -1;
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-static int parse_config(const char *text, ModelConfig *cfg)
-{
-    json_t *j = json_loads(text, 0, NULL);
-    json_t *mlp = json_object_get(j, "mlp_ratio");
-    int rc = json_is_object(j) && json_is_number(mlp) &&
-                     !json_int_field(j, "img_size", &cfg->img_size) &&
-                     !json_int_field(j, "patch_size", &cfg->patch_size) &&
-                     !json_int_field(j, "in_chans", &cfg->in_chans) &&
-                     !json_int_field(j, "embed_dim", &cfg->embed_dim) &&
-                     !json_int_field(j, "depth", &cfg->depth) &&
-                     !json_int_field(j, "num_heads", &cfg->num_heads) &&
-                     !json_int_field(j, "num_classes", &cfg->num_classes)
-                 ? 0
-                 : -1;
-    if (rc == 0) cfg->mlp_ratio = json_number_value(mlp);
-    json_decref(j);
-    return rc;
-}
-
-static int parse_doubles(const char *text, double *out, int n)
-{
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    int rc = json_is_array(j) && (int)json_array_size(j) == n ? 0 : -1;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        json_t *v = json_array_get(j, i);
-        if (!json_is_number(v)) rc = -1;
-        else out[i] = json_number_value(v);
-    }
-    json_decref(j);
-    return rc;
-}
-
-int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, CheckpointMeta *meta,
-                    char *err, size_t errlen)
-{
-    if (safetensors_read(path, st, err, errlen)) return -1;
-    const char *format = safetensors_meta(st, "format"), *config = safetensors_meta(st, "config");
-    const char *kind = safetensors_meta(st, "kind"), *pad = safetensors_meta(st, "pad");
-    char cerr[256];
-    memset(meta, 0, sizeof *meta);
-    *cfg = model_config_default();
-    if (!format || strcmp(format, "simmimd-1") != 0 || !config || !kind || !pad) {
-        snprintf(err, errlen, "%s: not a simmimd checkpoint (its __metadata__ lacks format "
-                              "\"simmimd-1\", config, kind or pad)", path);
-        goto fail;
-    }
-    if (parse_config(config, cfg) || model_config_validate(cfg, cerr, sizeof cerr)) {
-        snprintf(err, errlen, "%s: invalid model config in __metadata__", path);
-        goto fail;
-    }
-    meta->kind = strcmp(kind, "finetune") == 0 ? "finetune" : strcmp(kind, "pretrain") == 0 ? "pretrain" : NULL;
-    meta->channels = cfg->in_chans;
-    meta->pad = atoi(pad);
-    const char *step = safetensors_meta(st, "step");
-    meta->step = step ? atol(step) : 0;
-    if (!meta->kind || cfg->in_chans > DATA_MAX_CHANS || meta->pad < 0 ||
-        parse_doubles(safetensors_meta(st, "mean"), meta->mean, cfg->in_chans) ||
-        parse_doubles(safetensors_meta(st, "std"), meta->std, cfg->in_chans)) {
-        snprintf(err, errlen, "%s: invalid kind, mean, std or pad in __metadata__", path);
-        goto fail;
-    }
-    return 0;
-fail:
-    safetensors_free(st);
-    return -1;
+    return checkpoint_state_write(path, opt->m, opt->v, opt->n, step, opt->step, err, errlen);
 }
 
 static int is_encoder_param(const char *name)
@@ -242,74 +71,12 @@ int checkpoint_load_params(Model *m, const SafeTensors *st, int encoder_only, ch
 
 long checkpoint_read_state(const char *path, const Model *m, AdamW *opt, char *err, size_t errlen)
 {
-    SafeTensors st;
-    if (safetensors_read(path, &st, err, errlen)) return -1;
-    const StTensor *mo = safetensors_find(&st, "adamw.m"), *v = safetensors_find(&st, "adamw.v");
-    const char *format = safetensors_meta(&st, "format"), *step = safetensors_meta(&st, "step");
-    const char *adamw_step = safetensors_meta(&st, "adamw_step");
-    long result = -1;
-    if (!format || strcmp(format, "simmimd-state-1") != 0 || !step || !adamw_step || !mo || !v ||
-        mo->numel != m->num_params || v->numel != m->num_params || opt->n != m->num_params) {
+    if (opt->n != m->num_params) {
         snprintf(err, errlen, "%s: not a training state for this model", path);
-    } else {
-        memcpy(opt->m, mo->data, opt->n * sizeof(float));
-        memcpy(opt->v, v->data, opt->n * sizeof(float));
-        opt->step = atol(adamw_step);
-        result = atol(step);
+        return -1;
     }
-    safetensors_free(&st);
-    return result;
-}
-
-// Parses "step-<N>.<ext>"; -1 if the name is not of that form.
-static long checkpoint_step_of(const char *name, const char *ext)
-{
-    long step;
-    int end = 0;
-    if (sscanf(name, "step-%ld%n", &step, &end) != 1 || step < 0) return -1;
-    return strcmp(name + end, ext) == 0 ? step : -1;
-}
-
-static int compare_descending(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x < y) - (x > y);
-}
-
-int checkpoint_steps(const char *run_dir, long **steps)
-{
-    char dir_path[4096];
-    snprintf(dir_path, sizeof dir_path, "%s/checkpoints", run_dir);
-    *steps = NULL;
-    DIR *dir = opendir(dir_path);
-    if (!dir) return 0;
-    int count = 0, capacity = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        long step = checkpoint_step_of(e->d_name, ".safetensors");
-        if (step < 0) continue;
-        if (count == capacity) {
-            capacity = capacity ? 2 * capacity : 16;
-            long *grown = realloc(*steps, sizeof(long) * capacity);
-            if (!grown) break;
-            *steps = grown;
-        }
-        (*steps)[count++] = step;
-    }
-    closedir(dir);
-    qsort(*steps, count, sizeof(long), compare_descending);
-    return count;
-}
-
-long checkpoint_find_latest(const char *run_dir)
-{
-    long *steps, latest = -1;
-    int count = checkpoint_steps(run_dir, &steps);
-    char state_path[4200];
-    for (int i = 0; i < count && latest < 0; i++) {
-        snprintf(state_path, sizeof state_path, "%s/checkpoints/step-%ld.state", run_dir, steps[i]);
-        if (access(state_path, R_OK) == 0) latest = steps[i];
-    }
-    free(steps);
-    return latest;
+    long adamw_step, step = checkpoint_state_read(path, opt->m, opt->v, opt->n, &adamw_step, err,
+                                                  errlen);
+    if (step >= 0) opt->step = adamw_step;
+    return step;
 }

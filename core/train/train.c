@@ -418,7 +418,7 @@ static int write_checkpoint(Trainer *tr, long step)
     const JobSpec *s = tr->spec;
     char rel[64], path[PATH_BUF], err[1024], sha[65];
     snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, step);
-    if (checkpoint_write_state(path, &tr->model, &tr->opt, step, err, sizeof err))
+    if (checkpoint_write_state(path, &tr->opt, step, err, sizeof err))
         return fail(tr, "checkpoint: %s", err);
     CheckpointMeta meta = {.kind = s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", .step = step,
                            .seed = s->train.seed, .channels = tr->model.cfg.in_chans,

@@ -94,7 +94,7 @@ int main(void)
     for (size_t i = 0; i < m.num_params; i++) opt.m[i] = (float)i * 1e-3f, opt.v[i] = (float)i * 1e-6f;
     opt.step = 99;
     snprintf(path, sizeof path, "%s/checkpoints/step-100.state", dir);
-    int rc = checkpoint_write_state(path, &m, &opt, 100, err, sizeof err);
+    int rc = checkpoint_write_state(path, &opt, 100, err, sizeof err);
     long step = rc ? -1 : checkpoint_read_state(path, &m, &restored, err, sizeof err);
     test_report(step == 100 && restored.step == 99 &&
                     memcmp(opt.m, restored.m, m.num_params * sizeof(float)) == 0 &&

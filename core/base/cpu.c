@@ -1,0 +1,31 @@
+// The processor probe; see cpu.h.
+#include "base/cpu.h"
+
+#include <cpuid.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+
+int cpu_has_amx_bf16(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    int avx512bw = b >> 30 & 1, amx_bf16 = d >> 22 & 1, amx_tile = d >> 24 & 1;
+    if (!avx512bw || !amx_bf16 || !amx_tile || a < 1) return 0;
+    __get_cpuid_count(7, 1, &a, &b, &c, &d);
+    int avx512_bf16 = a >> 5 & 1;
+    // Linux hands out the tiles' 8 KiB of register state only to processes that ask.
+    return avx512_bf16 && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+int cpu_precision_available(Precision precision, char *err, size_t errlen)
+{
+    if (precision == PRECISION_BF16 && !cpu_has_amx_bf16()) {
+        snprintf(err, errlen, "bf16 needs a processor with AMX-BF16 (Intel Xeon 4th generation or "
+                              "later) and a kernel that grants it; this one has none");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,22 @@
+// What this processor can run: the arithmetic of the matrix products (Precision) and the
+// probe for the Intel AMX tiles that bf16 needs. The kernels (ops/) run a precision; the spec
+// names one, and the daemon refuses at submission one this machine cannot run — so the enum
+// and the probe live here, below both.
+#ifndef SIMMIM_CPU_H
+#define SIMMIM_CPU_H
+
+#include <stddef.h>
+
+// The arithmetic of the matrix products: fp32 throughout, or bf16 operands (rounded to
+// nearest even) with fp32 accumulation, as PyTorch's autocast does; everything else (and
+// the parameters, gradients and optimizer state) stays fp32.
+typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
+
+// 1 if this processor runs AMX-BF16 and the kernel lets this process use its tiles.
+int cpu_has_amx_bf16(void);
+
+// Whether this processor can run the precision: 0, or -1 with err filled (bf16 needs
+// AMX-BF16).
+int cpu_precision_available(Precision precision, char *err, size_t errlen);
+
+#endif

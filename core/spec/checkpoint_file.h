@@ -1,0 +1,56 @@
+// Checkpoint files (docs "Checkpoints", a contract): model weights as timm-named safetensors
+// with simmimd's __metadata__, and the training state beside them (AdamW moments and step,
+// also a safetensors file). In a run dir: checkpoints/step-<N>.state is written first, then
+// checkpoints/step-<N>.safetensors, each atomically; a checkpoint is complete when both exist.
+// This is the file and its metadata, what the daemon reads too; moving weights between a
+// live model and these files is train/checkpoint.h's.
+#ifndef SIMMIM_CHECKPOINT_FILE_H
+#define SIMMIM_CHECKPOINT_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/safetensors.h"
+#include "config/config.h"
+#include "data/data.h"
+
+typedef struct {
+    const char *kind;     // "pretrain" | "finetune"
+    long step;
+    uint64_t seed;
+    int channels;
+    double mean[DATA_MAX_CHANS], std[DATA_MAX_CHANS];
+    int pad;
+    long job_id;          // 0: absent
+    const char *dataset;  // NULL: absent
+    const char *mask_json, *loss_json; // pretraining: the spec's sections as JSON
+} CheckpointMeta;
+
+// Writes a weights file: the tensors, in order, under their names, with the metadata of the
+// model config cfg and meta, atomically.
+int checkpoint_file_write(const char *path, const StTensor *tensors, int count,
+                          const ModelConfig *cfg, const CheckpointMeta *meta, char *err,
+                          size_t errlen);
+
+// Reads a weights file and its metadata: the model config (num_classes from the file's
+// head, 0 for pretraining), kind, mean, std, pad. The caller frees st.
+int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, CheckpointMeta *meta,
+                    char *err, size_t errlen);
+
+// Writes a training state: the AdamW moments m and v of n parameters, the training step and
+// AdamW's own step count, atomically.
+int checkpoint_state_write(const char *path, const float *m, const float *v, size_t n, long step,
+                           long adamw_step, char *err, size_t errlen);
+// Reads a training state of n parameters into m and v (untouched on error) and *adamw_step;
+// returns the training step it holds, or -1 with err filled if the file is not a training
+// state of n parameters.
+long checkpoint_state_read(const char *path, float *m, float *v, size_t n, long *adamw_step,
+                           char *err, size_t errlen);
+
+// The steps N of every checkpoints/step-N.safetensors in run_dir, newest first, in *steps
+// (the caller frees it); returns the count (0 when there are none or the dir is unreadable).
+int checkpoint_steps(const char *run_dir, long **steps);
+// The highest N with both checkpoints/step-N.state and .safetensors in run_dir; -1 if none.
+long checkpoint_find_latest(const char *run_dir);
+
+#endif
