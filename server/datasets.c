@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include "api.h"
 #include "data/augment.h"
@@ -21,7 +20,7 @@
 #include "data/preview.h"
 #include "store.h"
 
-enum { SAMPLE_COUNT = 16, SAMPLE_COLS = 8, IDX_FALLBACK_SIZE = 28, IDX_MAX_SIZE = 4096 };
+enum { SAMPLE_COUNT = 16, SAMPLE_COLS = 8, IDX_FALLBACK_SIZE = 28 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -94,26 +93,13 @@ static int resolve_path(const App *app, const char *path, char *real, Outcome *o
 
 // ------------------------------------------------------------------ loading
 
-// The side of an IDX dataset's training images, from its header (raw or .gz): the larger of
-// rows and columns. IDX_FALLBACK_SIZE when it cannot be read (the loader then names the
-// problem).
+// The side of an IDX dataset's training images; IDX_FALLBACK_SIZE when its header cannot be
+// read (the loader then names the problem).
 static int idx_natural_size(const char *dir)
 {
-    static const char *const names[] = {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"};
-    unsigned char h[16];
-    for (int i = 0; i < 2; i++) {
-        char path[PATH_MAX + 32];
-        gzFile gz = path_printf(path, sizeof path, "%s/%s", dir, names[i]) ? NULL : gzopen(path, "rb");
-        if (!gz) continue;
-        int n = gzread(gz, h, sizeof h);
-        gzclose(gz);
-        if (n != (int)sizeof h || h[2] != 0x08 || h[3] != 0x03) break;
-        uint32_t rows = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
-        uint32_t cols = (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
-        uint32_t side = rows > cols ? rows : cols;
-        return side >= 1 && side <= IDX_MAX_SIZE ? (int)side : IDX_FALLBACK_SIZE;
-    }
-    return IDX_FALLBACK_SIZE;
+    int side;
+    char err[512];
+    return dataset_idx_image_side(dir, &side, err, sizeof err) ? IDX_FALLBACK_SIZE : side;
 }
 
 // 16 test images spread over the split (8 per row), normalized as training sees them.

@@ -56,6 +56,11 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
                  char *err, size_t errlen);
 void dataset_free(Dataset *ds);
 
+// The side of an IDX dataset's training images (the larger of rows and columns), from the
+// header of dir's train-images-idx3-ubyte (raw or .gz) alone. -1 with a message naming the
+// file if it is missing or not an IDX file of images.
+int dataset_idx_image_side(const char *dir, int *side, char *err, size_t errlen);
+
 // Keeps only the first k images of each class of the training split, in dataset order
 // (the few-labels setting); mean and std stay those of the full split. -1 with a message if
 // the split is unlabelled or a class has fewer than k images.

@@ -15,6 +15,8 @@
 
 enum { IDX_MAX_SIDE = 4096, IDX_CHUNK = 64 << 20, IDX_IMAGES = 0x803, IDX_LABELS = 0x801 };
 
+static const char IDX_TRAIN_IMAGES[] = "train-images-idx3-ubyte";
+
 typedef struct {
     char path[4096];
     gzFile gz;
@@ -141,19 +143,25 @@ static void idx_split_free(IdxSplit *s)
     free(s->labels);
 }
 
+// Reads an images file's header into dims (count, rows, cols) and checks the sides.
+static int idx_read_images_header(IdxFile *f, uint32_t *dims, char *err, size_t errlen)
+{
+    if (idx_read_header(f, IDX_IMAGES, 3, dims, err, errlen)) return -1;
+    if (dims[1] < 1 || dims[1] > IDX_MAX_SIDE || dims[2] < 1 || dims[2] > IDX_MAX_SIDE) {
+        snprintf(err, errlen, "%s: images of %u×%u pixels (each side must be 1 to %d)", f->path,
+                 dims[1], dims[2], IDX_MAX_SIDE);
+        return -1;
+    }
+    return 0;
+}
+
 static int idx_read_images(const char *dir, const char *name, IdxSplit *s, char *err,
                            size_t errlen)
 {
     IdxFile f;
     uint32_t dims[3] = {0};
     if (idx_open(dir, name, &f, err, errlen)) return -1;
-    int rc = idx_read_header(&f, IDX_IMAGES, 3, dims, err, errlen);
-    if (rc == 0 && (dims[1] < 1 || dims[1] > IDX_MAX_SIDE || dims[2] < 1 ||
-                    dims[2] > IDX_MAX_SIDE)) {
-        snprintf(err, errlen, "%s: images of %u×%u pixels (each side must be 1 to %d)", f.path,
-                 dims[1], dims[2], IDX_MAX_SIDE);
-        rc = -1;
-    }
+    int rc = idx_read_images_header(&f, dims, err, errlen);
     size_t bytes = (size_t)dims[0] * dims[1] * dims[2]; // < 2^24 · 2^24: no overflow
     if (rc == 0 && bytes > DATA_MAX_CACHE_BYTES) {
         snprintf(err, errlen, "%s: %zu bytes of pixels, more than the limit of %zu GiB", f.path,
@@ -248,11 +256,22 @@ static int idx_class_names(Dataset *ds, int max_label, char *err, size_t errlen)
     return -1;
 }
 
+int dataset_idx_image_side(const char *dir, int *side, char *err, size_t errlen)
+{
+    IdxFile f;
+    uint32_t dims[3] = {0};
+    if (idx_open(dir, IDX_TRAIN_IMAGES, &f, err, errlen)) return -1;
+    int rc = idx_read_images_header(&f, dims, err, errlen);
+    gzclose(f.gz);
+    if (rc == 0) *side = (int)(dims[1] > dims[2] ? dims[1] : dims[2]);
+    return rc;
+}
+
 int idx_load(const char *dir, int img_size, Dataset *ds, char *err, size_t errlen)
 {
     IdxSplit train = {0}, test = {0};
     int max_label = 0, rc = -1;
-    if (idx_read_images(dir, "train-images-idx3-ubyte", &train, err, errlen) ||
+    if (idx_read_images(dir, IDX_TRAIN_IMAGES, &train, err, errlen) ||
         idx_read_labels(dir, "train-labels-idx1-ubyte", &train, &max_label, err, errlen) ||
         idx_read_images(dir, "t10k-images-idx3-ubyte", &test, err, errlen) ||
         idx_read_labels(dir, "t10k-labels-idx1-ubyte", &test, &max_label, err, errlen))
