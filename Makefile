@@ -23,9 +23,8 @@ SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 SERVER_OBJ := $(SERVER_SRC:%.c=build/obj/%.o) build/obj/gen/migrations.o
 SERVER_SAN_OBJ := $(SERVER_SRC:%.c=build/san/%.o) build/san/gen/migrations.o
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
-UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
-GOLDEN_TESTS := $(patsubst tests/golden/%.c,%,$(wildcard tests/golden/test_*.c))
-C_TESTS := $(UNIT_TESTS) $(GOLDEN_TESTS)
+# Unit tests live in the folder of the layer they test (tests/unit/ops/, ..., tests/unit/server/).
+C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 
 .PHONY: all deps run test bench fixtures clean
@@ -76,15 +75,14 @@ build/simmimd: build/obj/server/main.o build/libsimmimserver.a build/libsimmimco
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-# Tests link both libraries; unit and golden tests share one rule through vpath.
-vpath test_%.c tests/unit tests/golden
+# Tests link both libraries.
 TEST_LIBS := build/libsimmimserver.a build/libsimmimcore.a
 SAN_TEST_LIBS := build/san/libsimmimserver.a build/san/libsimmimcore.a
-build/tests/%: %.c tests/test.h $(TEST_LIBS)
+build/tests/%: tests/%.c tests/test.h $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -Iserver -Itests $< $(TEST_LIBS) $(LDLIBS) -o $@
-build/san/tests/%: %.c tests/test.h $(SAN_TEST_LIBS)
+build/san/tests/%: tests/%.c tests/test.h $(SAN_TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@ (asan+ubsan)"
 	@$(CC) $(CFLAGS) $(SANFLAGS) -Iserver -Itests $< $(SAN_TEST_LIBS) $(LDLIBS) -o $@
