@@ -1,6 +1,7 @@
 // Configuration validation: model_config_validate, mask_config_validate and model_create
 // refuse each bad value with a message that starts with the offending field; the presets
-// validate; the learning-rate schedule has its documented shape.
+// validate. (config/ is tested here, beside the model: every refused config is also
+// checked against model_create.)
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,7 +9,6 @@
 #include "config/config.h"
 #include "model/model.h"
 #include "test.h"
-#include "train/optim.h"
 
 // One change to the default configuration: a ModelConfig or MaskConfig member, or "batch".
 typedef struct {
@@ -209,36 +209,10 @@ static void check_presets(void)
                 "an unknown preset returns -1 and leaves the config alone", "rc %d", rc);
 }
 
-static void check_lr_schedule(void)
-{
-    OptimConfig oc = {.lr = 1e-3, .min_lr = 1e-5, .warmup_steps = 10, .total_steps = 100};
-    double at0 = lr_at(&oc, 0), at_warm = lr_at(&oc, 10), at_total = lr_at(&oc, 100);
-    test_report(at0 == 0.0, "lr_at(0) is 0", "%g", at0);
-    test_report(fabs(at_warm - oc.lr) <= 1e-15, "lr_at(warmup) is lr", "%.17g", at_warm);
-    test_report(fabs(at_total - oc.min_lr) <= 1e-15, "lr_at(total) is min_lr", "%.17g", at_total);
-    test_report(fabs(lr_at(&oc, 5) - 0.5 * oc.lr) <= 1e-15, "warmup is linear", "lr_at(5) %g",
-                lr_at(&oc, 5));
-    test_report(fabs(lr_at(&oc, 55) - 0.5 * (oc.lr + oc.min_lr)) <= 1e-15,
-                "the cosine is halfway at the middle", "lr_at(55) %.17g", lr_at(&oc, 55));
-    int rising = 1, falling = 1;
-    for (long t = 1; t <= 10; t++) rising &= lr_at(&oc, t) > lr_at(&oc, t - 1);
-    for (long t = 11; t <= 100; t++) falling &= lr_at(&oc, t) < lr_at(&oc, t - 1);
-    test_report(rising, "lr rises strictly during warmup", "");
-    test_report(falling, "lr falls strictly after warmup", "");
-    int stays = 1;
-    for (long t = 100; t <= 120; t++) stays &= lr_at(&oc, t) == at_total;
-    test_report(stays, "lr stays at min_lr after total", "");
-    OptimConfig no_warmup = oc;
-    no_warmup.warmup_steps = 0;
-    test_report(lr_at(&no_warmup, 0) == oc.lr, "without warmup lr_at(0) is lr", "%g",
-                lr_at(&no_warmup, 0));
-}
-
 int main(void)
 {
     for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) check_refused(&bad_cases[i]);
     check_batch_too_large();
     check_presets();
-    check_lr_schedule();
     TEST_EXIT();
 }
