@@ -110,9 +110,10 @@ run: all
 
 INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/test_*.py)
 
-# Unit and golden tests on both builds; the slower integration tests once, on the normal one.
+# The layering rule first (docs/architecture.md); unit and golden tests on both builds; the
+# slower integration tests once, on the normal one.
 test: all $(TEST_BINS)
-	@tests/run_tests.sh $(TEST_BINS) $(INTEGRATION_TESTS)
+	@tests/run_tests.sh tests/structure/test_layers.sh $(TEST_BINS) $(INTEGRATION_TESTS)
 
 bench: all build/make_images
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
