@@ -45,9 +45,9 @@ typedef struct {
     const char **field;
 } Outcome;
 
-static int fail(Outcome *o, int status, const char *field, const char *fmt, ...)
+static int registration_fail(Outcome *o, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int fail(Outcome *o, int status, const char *field, const char *fmt, ...)
+static int registration_fail(Outcome *o, int status, const char *field, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -79,15 +79,16 @@ static int inside_a_root(const App *app, const char *path)
 // that the answers do not reveal what exists elsewhere.
 static int resolve_path(const App *app, const char *path, char *real, Outcome *o)
 {
-    if (path[0] != '/') return fail(o, 400, "path", "path: must be absolute (got \"%.200s\")", path);
+    if (path[0] != '/')
+        return registration_fail(o, 400, "path", "path: must be absolute (got \"%.200s\")", path);
     if (!realpath(path, real)) {
         int err = errno;
         if (!without_dotdot(path) || !inside_a_root(app, path))
-            return fail(o, 403, "path", "path: outside the data roots");
-        return fail(o, 400, "path", "path: %s: %s", path, strerror(err));
+            return registration_fail(o, 403, "path", "path: outside the data roots");
+        return registration_fail(o, 400, "path", "path: %s: %s", path, strerror(err));
     }
     if (!inside_a_root(app, real))
-        return fail(o, 403, "path", "path: resolves outside the data roots");
+        return registration_fail(o, 403, "path", "path: resolves outside the data roots");
     return 0;
 }
 
@@ -122,10 +123,10 @@ static int write_sample(const Dataset *ds, const char *path, char *err, size_t e
     return rc;
 }
 
-static int make_dir(const char *path, Outcome *o)
+static int dataset_dir_make(const char *path, Outcome *o)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
-    return fail(o, 500, NULL, "cannot create %s: %s", path, strerror(errno));
+    return registration_fail(o, 500, NULL, "cannot create %s: %s", path, strerror(errno));
 }
 
 // Loads the dataset at row->path for its counts, then writes its sample into dir.
@@ -136,13 +137,13 @@ static int load_and_sample(DatasetRow *row, const char *root, const char *dir, O
     int folder = row->format == DATA_FORMAT_IMAGEFOLDER;
     int size = folder ? DATASET_FOLDER_SIZE : idx_natural_size(row->path);
     if (dataset_load(row->format, row->path, size, folder ? 3 : 1, &ds, msg, sizeof msg))
-        return fail(o, 400, "path", "path: %s", msg);
+        return registration_fail(o, 400, "path", "path: %s", msg);
     row->train_count = ds.train.count, row->test_count = ds.test.count;
     row->num_classes = ds.num_classes, row->channels = ds.channels;
     row->image_size = ds.stored_size;
-    int status = make_dir(root, o) || make_dir(dir, o) ? 500 : 0;
+    int status = dataset_dir_make(root, o) || dataset_dir_make(dir, o) ? 500 : 0;
     if (!status && write_sample(&ds, row->sample_path, msg, sizeof msg))
-        status = fail(o, 500, NULL, "cannot write the sample: %s", msg);
+        status = registration_fail(o, 500, NULL, "cannot write the sample: %s", msg);
     dataset_free(&ds);
     return status;
 }
@@ -153,18 +154,19 @@ static int register_locked(const App *app, DatasetRow *row, Outcome *o)
     char root[PATH_MAX], dir[PATH_MAX], msg[PATH_MAX + 64];
     int rc = store_dataset_get(app->db, row->name, &(DatasetRow){0});
     if (rc == STORE_OK)
-        return fail(o, 409, "name", "name: a dataset named \"%s\" is already registered",
-                    row->name);
-    if (rc != STORE_NOT_FOUND) return fail(o, 500, NULL, "cannot read the datasets");
+        return registration_fail(o, 409, "name",
+                                 "name: a dataset named \"%s\" is already registered", row->name);
+    if (rc != STORE_NOT_FOUND) return registration_fail(o, 500, NULL, "cannot read the datasets");
     if (dataset_paths(app, row->name, root, dir, sizeof root) ||
         path_printf(row->sample_path, sizeof row->sample_path, "%s/sample.png", dir))
-        return fail(o, 500, NULL, "the state dir's path is too long");
+        return registration_fail(o, 500, NULL, "the state dir's path is too long");
     int status = load_and_sample(row, root, dir, o);
     if (!status && (rc = store_dataset_insert(app->db, row)) != STORE_OK)
-        status = rc == STORE_CONFLICT
-                     ? fail(o, 409, "name", "name: a dataset named \"%s\" is already registered",
-                            row->name)
-                     : fail(o, 500, NULL, "the dataset could not be stored");
+        status =
+            rc == STORE_CONFLICT
+                ? registration_fail(o, 409, "name",
+                                    "name: a dataset named \"%s\" is already registered", row->name)
+                : registration_fail(o, 500, NULL, "the dataset could not be stored");
     if (status && status != 400 && remove_tree(root, dir, msg, sizeof msg))
         fprintf(stderr, "simmimd: dataset %s: %s\n", row->name, msg);
     return status ? status : 201;
@@ -176,19 +178,22 @@ static int check_request(const App *app, const char *name, const char *format, c
 {
     char real[PATH_MAX];
     if (!name || !dataset_name_valid(name))
-        return fail(o, 400, "name", "name: 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and "
-                    "'-' (got \"%.80s\")", DATASET_NAME_MAX, name ? name : "");
+        return registration_fail(o, 400, "name",
+                                 "name: 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and "
+                                 "'-' (got \"%.80s\")",
+                                 DATASET_NAME_MAX, name ? name : "");
     if (format && strcmp(format, "idx") == 0)
         row->format = DATA_FORMAT_IDX;
     else if (format && strcmp(format, "imagefolder") == 0)
         row->format = DATA_FORMAT_IMAGEFOLDER;
     else
-        return fail(o, 400, "format", "format: idx or imagefolder (got \"%.40s\")",
-                    format ? format : "");
-    if (!path) return fail(o, 400, "path", "path: required");
+        return registration_fail(o, 400, "format", "format: idx or imagefolder (got \"%.40s\")",
+                                 format ? format : "");
+    if (!path) return registration_fail(o, 400, "path", "path: required");
     int status = resolve_path(app, path, real, o);
     if (status) return status;
-    if (strlen(real) >= sizeof row->path) return fail(o, 400, "path", "path: too long");
+    if (strlen(real) >= sizeof row->path)
+        return registration_fail(o, 400, "path", "path: too long");
     snprintf(row->name, sizeof row->name, "%s", name);
     snprintf(row->path, sizeof row->path, "%s", real);
     return 0;
@@ -200,7 +205,7 @@ int datasets_register(App *app, const char *name, const char *format, const char
     Outcome o = {err, errlen, field};
     DatasetRow *row = calloc(1, sizeof *row);
     *field = NULL;
-    if (!row) return fail(&o, 500, NULL, "out of memory");
+    if (!row) return registration_fail(&o, 500, NULL, "out of memory");
     int status = check_request(app, name, format, path, row, &o);
     if (!status) {
         pthread_mutex_lock(&registry_lock);
@@ -217,16 +222,16 @@ int datasets_unregister(App *app, const char *name, char *err, size_t errlen)
     const char *field;
     Outcome o = {err, errlen, &field};
     if (dataset_paths(app, name, root, dir, sizeof root))
-        return fail(&o, 500, NULL, "the state dir's path is too long");
+        return registration_fail(&o, 500, NULL, "the state dir's path is too long");
     pthread_mutex_lock(&registry_lock);
     int rc = store_dataset_delete(app->db, name), status = 204;
     if (rc == STORE_NOT_FOUND)
-        status = fail(&o, 404, NULL, "no dataset named \"%s\"", name);
+        status = registration_fail(&o, 404, NULL, "no dataset named \"%s\"", name);
     else if (rc == STORE_CONFLICT)
-        status = fail(&o, 409, NULL, "dataset \"%s\" is used by a queued, running or paused job",
-                      name);
+        status = registration_fail(
+            &o, 409, NULL, "dataset \"%s\" is used by a queued, running or paused job", name);
     else if (rc != STORE_OK)
-        status = fail(&o, 500, NULL, "cannot delete dataset \"%s\"", name);
+        status = registration_fail(&o, 500, NULL, "cannot delete dataset \"%s\"", name);
     else if (remove_tree(root, dir, err, errlen))
         status = 500;
     pthread_mutex_unlock(&registry_lock);

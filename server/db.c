@@ -19,7 +19,7 @@ struct Db {
     int version;
 };
 
-static int fail(sqlite3 *conn, char *err, size_t errlen, const char *what)
+static int db_fail(sqlite3 *conn, char *err, size_t errlen, const char *what)
 {
     snprintf(err, errlen, "%s: %s", what, conn ? sqlite3_errmsg(conn) : "out of memory");
     return -1;
@@ -32,12 +32,12 @@ static int run_script(sqlite3 *conn, const char *sql, char *err, size_t errlen, 
     while (tail && *tail) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(conn, tail, -1, &st, &tail) != SQLITE_OK)
-            return fail(conn, err, errlen, what);
+            return db_fail(conn, err, errlen, what);
         if (!st) break; // only whitespace or comments remain
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {}
         sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) return fail(conn, err, errlen, what);
+        if (rc != SQLITE_DONE) return db_fail(conn, err, errlen, what);
     }
     return 0;
 }
@@ -46,7 +46,8 @@ static int run_script(sqlite3 *conn, const char *sql, char *err, size_t errlen, 
 static int pragma(sqlite3 *conn, const char *sql, const char *expect, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK) return fail(conn, err, errlen, sql);
+    if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(conn, err, errlen, sql);
     int rc = sqlite3_step(st), ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
     if (ok && expect) {
         const char *got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
@@ -57,14 +58,14 @@ static int pragma(sqlite3 *conn, const char *sql, const char *expect, char *err,
         }
     }
     sqlite3_finalize(st);
-    return ok ? 0 : fail(conn, err, errlen, sql);
+    return ok ? 0 : db_fail(conn, err, errlen, sql);
 }
 
 static int configure(sqlite3 *conn, char *err, size_t errlen)
 {
     if (sqlite3_extended_result_codes(conn, 1) != SQLITE_OK ||
         sqlite3_busy_timeout(conn, BUSY_TIMEOUT_MS) != SQLITE_OK)
-        return fail(conn, err, errlen, "configure");
+        return db_fail(conn, err, errlen, "configure");
     return pragma(conn, "PRAGMA journal_mode=WAL", "wal", err, errlen) ||
            pragma(conn, "PRAGMA synchronous=NORMAL", NULL, err, errlen) ||
            pragma(conn, "PRAGMA foreign_keys=ON", NULL, err, errlen) ||
@@ -73,7 +74,7 @@ static int configure(sqlite3 *conn, char *err, size_t errlen)
 
 // One integer from a query with at most one integer parameter (< 0: none); -1 on error,
 // `none` when there is no row or the value is NULL.
-static long query_long(sqlite3 *conn, const char *sql, long param, long none)
+static long db_query_long(sqlite3 *conn, const char *sql, long param, long none)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK) return -1;
@@ -96,8 +97,9 @@ static int apply_migration(sqlite3 *conn, int version, char *err, size_t errlen)
     char what[64];
     snprintf(what, sizeof what, "migration %04d", version);
     if (run_script(conn, "BEGIN IMMEDIATE", err, errlen, what)) return -1;
-    long done = query_long(conn, "SELECT 1 FROM schema_migrations WHERE version = ?", version, 0);
-    int rc = done < 0 ? fail(conn, err, errlen, what) : 0;
+    long done =
+        db_query_long(conn, "SELECT 1 FROM schema_migrations WHERE version = ?", version, 0);
+    int rc = done < 0 ? db_fail(conn, err, errlen, what) : 0;
     if (rc == 0 && done == 0) {
         sqlite3_stmt *st = NULL;
         rc = run_script(conn, simmimd_migrations[version - 1], err, errlen, what);
@@ -105,7 +107,7 @@ static int apply_migration(sqlite3 *conn, int version, char *err, size_t errlen)
             (sqlite3_prepare_v2(conn, "INSERT INTO schema_migrations(version, applied_at) "
                                       "VALUES (?, (julianday('now') - 2440587.5) * 86400.0)", -1, &st, NULL) != SQLITE_OK ||
              sqlite3_bind_int(st, 1, version) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE))
-            rc = fail(conn, err, errlen, what);
+            rc = db_fail(conn, err, errlen, what);
         sqlite3_finalize(st);
     }
     if (rc == 0) return run_script(conn, "COMMIT", err, errlen, what);
@@ -121,8 +123,8 @@ static int migrate(sqlite3 *conn, int *version, char *err, size_t errlen)
                          "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)",
                    err, errlen, "schema_migrations"))
         return -1;
-    long newest = query_long(conn, "SELECT MAX(version) FROM schema_migrations", -1, 0);
-    if (newest < 0) return fail(conn, err, errlen, "schema_migrations");
+    long newest = db_query_long(conn, "SELECT MAX(version) FROM schema_migrations", -1, 0);
+    if (newest < 0) return db_fail(conn, err, errlen, "schema_migrations");
     if (newest > simmimd_migration_count) {
         snprintf(err, errlen, "database schema version %ld is newer than this simmimd (%d); upgrade simmimd",
                  newest, simmimd_migration_count);
@@ -130,8 +132,8 @@ static int migrate(sqlite3 *conn, int *version, char *err, size_t errlen)
     }
     for (int v = 1; v <= simmimd_migration_count; v++)
         if (apply_migration(conn, v, err, errlen)) return -1;
-    newest = query_long(conn, "SELECT MAX(version) FROM schema_migrations", -1, 0);
-    if (newest < 0) return fail(conn, err, errlen, "schema_migrations");
+    newest = db_query_long(conn, "SELECT MAX(version) FROM schema_migrations", -1, 0);
+    if (newest < 0) return db_fail(conn, err, errlen, "schema_migrations");
     *version = (int)newest;
     return 0;
 }
@@ -148,7 +150,7 @@ Db *db_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
-        fail(conn, err, errlen, what);
+        db_fail(conn, err, errlen, what);
     } else if (configure(conn, err, errlen) == 0 && migrate(conn, &db->version, err, errlen) == 0) {
         if (pthread_mutex_init(&db->lock, NULL) == 0) {
             db->conn = conn;

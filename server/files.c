@@ -177,7 +177,7 @@ int path_is_inside(const char *root, const char *path)
     return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int remove_tree_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)st, (void)type, (void)ftw;
     return remove(path) == 0 || errno == ENOENT ? 0 : -1;
@@ -192,7 +192,7 @@ int remove_tree(const char *root, const char *dir, char *err, size_t errlen)
     }
     if (lstat(dir, &st) != 0 && errno == ENOENT) return 0;
     // Depth first, never following a link: a link inside is removed, not its target.
-    if (nftw(dir, remove_entry, NFTW_FDS, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) {
+    if (nftw(dir, remove_tree_entry, NFTW_FDS, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) {
         snprintf(err, errlen, "cannot remove %s: %s", dir, strerror(errno));
         return -1;
     }

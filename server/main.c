@@ -23,7 +23,7 @@
 
 static const char *const FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
 
-static int die(const char *what, const char *err)
+static int daemon_die(const char *what, const char *err)
 {
     fprintf(stderr, "simmimd: %s: %s\n", what, err);
     return 1;
@@ -106,15 +106,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return rc > 0 ? 0 : 2;
     }
-    if (prepare_state_dir(cfg.state_dir, state_dir, err, sizeof err)) return die("state dir", err);
+    if (prepare_state_dir(cfg.state_dir, state_dir, err, sizeof err))
+        return daemon_die("state dir", err);
     int lock_fd = lock_state_dir(state_dir, err, sizeof err);
-    if (lock_fd < 0) return die("state dir", err);
+    if (lock_fd < 0) return daemon_die("state dir", err);
     sigset_t signals;
     block_signals(&signals);
 
     snprintf(db_path, sizeof db_path, "%s/simmimd.db", state_dir);
     Db *db = db_open(db_path, err, sizeof err);
-    if (!db) return die("database", err);
+    if (!db) return daemon_die("database", err);
     Hub *hub = hub_create(4096);
     App app = {.db = db, .hub = hub, .state_dir = state_dir, .token = cfg.token[0] ? cfg.token : NULL,
                .started_at = (double)time(NULL)};
@@ -124,11 +125,11 @@ int main(int argc, char **argv)
 
     SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir, .max_jobs = cfg.max_jobs};
     app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
-    if (!app.supervisor) return die("supervisor", err);
+    if (!app.supervisor) return daemon_die("supervisor", err);
     Http *http = http_start(&app, cfg.listen, err, sizeof err);
     if (!http) {
         supervisor_stop(app.supervisor);
-        return die("listen", err);
+        return daemon_die("listen", err);
     }
     fprintf(stderr, "simmimd: listening on http://%s (state in %s, %d job%s at a time%s)\n", cfg.listen,
             state_dir, cfg.max_jobs, cfg.max_jobs == 1 ? "" : "s", app.token ? ", token required" : "");

@@ -40,7 +40,7 @@ int store_dataset_insert(Db *db, const DatasetRow *row)
     "SELECT name, format, path, train_count, test_count, num_classes, channels, image_size, " \
     "sample_path FROM datasets "
 
-static int read_dataset(sqlite3_stmt *st, DatasetRow *row)
+static int dataset_row_read(sqlite3_stmt *st, DatasetRow *row)
 {
     memset(row, 0, sizeof *row);
     if (column_copy(st, 0, row->name, sizeof row->name) ||
@@ -61,7 +61,7 @@ typedef struct {
 static int get_dataset(sqlite3_stmt *st, void *ctx)
 {
     DatasetGet *g = ctx;
-    int rc = read_dataset(st, g->row);
+    int rc = dataset_row_read(st, g->row);
     g->found = rc == STORE_OK;
     return rc == STORE_OK ? SQL_STOP : rc;
 }
@@ -78,7 +78,7 @@ int store_dataset_get(Db *db, const char *name, DatasetRow *row)
 static int append_dataset(sqlite3_stmt *st, void *ctx)
 {
     DatasetRow row;
-    json_t *obj = read_dataset(st, &row) == STORE_OK ? store_dataset_json(&row) : NULL;
+    json_t *obj = dataset_row_read(st, &row) == STORE_OK ? store_dataset_json(&row) : NULL;
     return obj && json_array_append_new(ctx, obj) == 0 ? STORE_OK : STORE_ERROR;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SIMMIM_TEST_H
 #define SIMMIM_TEST_H
 
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -21,5 +22,18 @@ static void test_report(int ok, const char *name, const char *fmt, ...)
 }
 
 #define TEST_EXIT() return test_failures ? 1 : 0
+
+static inline int test_remove_entry(const char *path, const struct stat *st, int type,
+                                    struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+// Removes a test's scratch tree (never following a link out of it); 0 on success.
+static inline int test_remove_tree(const char *dir)
+{
+    return nftw(dir, test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #endif

@@ -12,14 +12,14 @@
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 
-static int usage(void)
+static int eval_usage(void)
 {
     fprintf(stderr, "usage: simmim-eval --checkpoint FILE --format idx|imagefolder --data DIR "
                     "[--batch N] [--threads N]\n");
     return 2;
 }
 
-static int die(const char *what, const char *err)
+static int eval_die(const char *what, const char *err)
 {
     fprintf(stderr, "simmim-eval: error: %s%s%s\n", what, err ? ": " : "", err ? err : "");
     return 1;
@@ -35,34 +35,38 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--data") == 0) data = argv[i + 1];
         else if (strcmp(argv[i], "--batch") == 0) batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
-        else return usage();
+        else
+            return eval_usage();
     }
-    if (argc % 2 == 0 || !ckpt || !format || !data || batch < 1) return usage();
-    if (strcmp(format, "idx") && strcmp(format, "imagefolder")) return usage();
+    if (argc % 2 == 0 || !ckpt || !format || !data || batch < 1) return eval_usage();
+    if (strcmp(format, "idx") && strcmp(format, "imagefolder")) return eval_usage();
     ops_set_threads(threads);
 
     char err[1024];
     SafeTensors st;
     ModelConfig cfg;
     CheckpointMeta meta;
-    if (checkpoint_read(ckpt, &st, &cfg, &meta, err, sizeof err)) return die("checkpoint", err);
-    if (strcmp(meta.kind, "finetune") != 0) return die("only fine-tuning checkpoints are evaluated", NULL);
+    if (checkpoint_read(ckpt, &st, &cfg, &meta, err, sizeof err))
+        return eval_die("checkpoint", err);
+    if (strcmp(meta.kind, "finetune") != 0)
+        return eval_die("only fine-tuning checkpoints are evaluated", NULL);
     Dataset ds;
     if (dataset_load(strcmp(format, "idx") ? DATA_FORMAT_IMAGEFOLDER : DATA_FORMAT_IDX, data,
                      cfg.img_size, cfg.in_chans, &ds, err, sizeof err))
-        return die("dataset", err);
-    if (ds.num_classes != cfg.num_classes) return die("dataset and checkpoint disagree on the classes", NULL);
+        return eval_die("dataset", err);
+    if (ds.num_classes != cfg.num_classes)
+        return eval_die("dataset and checkpoint disagree on the classes", NULL);
     memcpy(ds.mean, meta.mean, sizeof ds.mean);
     memcpy(ds.std, meta.std, sizeof ds.std);
     Model m;
     if (model_create(&m, &cfg, batch, err, sizeof err) || checkpoint_load_params(&m, &st, 0, err, sizeof err))
-        return die("model", err);
+        return eval_die("model", err);
     safetensors_free(&st);
 
     size_t pixels = (size_t)batch * cfg.in_chans * cfg.img_size * cfg.img_size;
     float *images = malloc(pixels * sizeof(float));
     int *labels = malloc(sizeof(int) * batch), *indices = malloc(sizeof(int) * batch);
-    if (!images || !labels || !indices) return die("out of memory", NULL);
+    if (!images || !labels || !indices) return eval_die("out of memory", NULL);
     long correct = 0;
     double loss_sum = 0.0;
     for (int first = 0; first < ds.test.count; first += batch) {

@@ -16,7 +16,7 @@ enum { MAX_SPEC_BYTES = 1 << 20 };
 
 static void on_signal(int signal) { train_request_stop(signal); }
 
-static int usage(void)
+static int train_usage(void)
 {
     fprintf(stderr, "usage: simmim-train --spec FILE --run-dir DIR [--resume] [--die-with-parent]\n");
     return 2;
@@ -53,9 +53,10 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) run_dir = argv[++i];
         else if (strcmp(argv[i], "--resume") == 0) resume = 1;
         else if (strcmp(argv[i], "--die-with-parent") == 0) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        else return usage();
+        else
+            return train_usage();
     }
-    if (!spec_path || !run_dir) return usage();
+    if (!spec_path || !run_dir) return train_usage();
 
     size_t len;
     char *text = read_spec_file(spec_path, &len);

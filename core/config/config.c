@@ -50,7 +50,8 @@ float model_drop_path_rate(const ModelConfig *cfg, int block)
     return cfg->drop_path * (float)block / (float)(cfg->depth - 1);
 }
 
-static int fail(char *err, size_t errlen, const char *field, const char *what, long a, long b)
+static int config_refuse(char *err, size_t errlen, const char *field, const char *what, long a,
+                         long b)
 {
     snprintf(err, errlen, "%s: %s (got %ld", field, what, a);
     if (b >= 0) snprintf(err + strlen(err), errlen - strlen(err), " and %ld", b);
@@ -76,11 +77,11 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
         check_range("model.num_classes", cfg->num_classes, 0, MAX_CLASSES, err, errlen))
         return -1;
     if (cfg->img_size % cfg->patch_size)
-        return fail(err, errlen, "model.img_size", "must be divisible by model.patch_size",
-                    cfg->img_size, cfg->patch_size);
+        return config_refuse(err, errlen, "model.img_size", "must be divisible by model.patch_size",
+                             cfg->img_size, cfg->patch_size);
     if (cfg->embed_dim % cfg->num_heads)
-        return fail(err, errlen, "model.embed_dim", "must be divisible by model.num_heads",
-                    cfg->embed_dim, cfg->num_heads);
+        return config_refuse(err, errlen, "model.embed_dim", "must be divisible by model.num_heads",
+                             cfg->embed_dim, cfg->num_heads);
     if (!(cfg->mlp_ratio > 0.0 && cfg->mlp_ratio <= 64.0) || model_mlp_hidden(cfg) < 1) {
         snprintf(err, errlen, "model.mlp_ratio: must be in (0, 64] and give at least one hidden "
                               "unit (got %g)", cfg->mlp_ratio);
@@ -91,8 +92,8 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
         return -1;
     }
     if ((long)model_num_patches(cfg) > 65536)
-        return fail(err, errlen, "model.patch_size", "gives more than 65536 patches per image",
-                    model_num_patches(cfg), -1);
+        return config_refuse(err, errlen, "model.patch_size",
+                             "gives more than 65536 patches per image", model_num_patches(cfg), -1);
     return 0;
 }
 
@@ -102,11 +103,12 @@ int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *e
     if (check_range("mask.mask_patch_size", mask->mask_patch_size, 1, cfg->img_size, err, errlen))
         return -1;
     if (cfg->img_size % mask->mask_patch_size)
-        return fail(err, errlen, "mask.mask_patch_size", "must divide model.img_size",
-                    mask->mask_patch_size, cfg->img_size);
+        return config_refuse(err, errlen, "mask.mask_patch_size", "must divide model.img_size",
+                             mask->mask_patch_size, cfg->img_size);
     if (mask->mask_patch_size % cfg->patch_size)
-        return fail(err, errlen, "mask.mask_patch_size", "must be a multiple of model.patch_size",
-                    mask->mask_patch_size, cfg->patch_size);
+        return config_refuse(err, errlen, "mask.mask_patch_size",
+                             "must be a multiple of model.patch_size", mask->mask_patch_size,
+                             cfg->patch_size);
     if (!(mask->ratio > 0.0 && mask->ratio < 1.0)) {
         snprintf(err, errlen, "mask.ratio: must be in (0, 1) (got %g)", mask->ratio);
         return -1;

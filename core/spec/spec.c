@@ -58,8 +58,8 @@ static void sanitize(char *text)
 }
 
 // Fills *err: the field ("" for the document itself) and "field: <text>". Returns -1.
-__attribute__((format(printf, 3, 4)))
-static int fail(SpecError *err, const char *field, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int spec_refuse(SpecError *err, const char *field,
+                                                             const char *fmt, ...)
 {
     snprintf(err->field, sizeof err->field, "%s", field);
     size_t n = field[0] ? (size_t)snprintf(err->message, sizeof err->message, "%s: ", field) : 0;
@@ -124,7 +124,7 @@ static const char *describe(json_t *v, char *buf, size_t size)
 static int expected(SpecError *err, const char *path, const char *what, json_t *v)
 {
     char buf[64];
-    return fail(err, path, "expected %s (got %s)", what, describe(v, buf, sizeof buf));
+    return spec_refuse(err, path, "expected %s (got %s)", what, describe(v, buf, sizeof buf));
 }
 
 // ---- Field tables ------------------------------------------------------------------------
@@ -206,7 +206,8 @@ static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full
 static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
 
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
-static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path,
+                             SpecError *err);
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static json_t *write_preset(const JobSpec *s);
 static json_t *write_dataset(const JobSpec *s);
@@ -286,7 +287,7 @@ static const Field SCHEDULE_FIELDS[] = {
 static const Field TOP_FIELDS[] = {
     ENUM_F("kind", kind, KINDS, 0),
     STRING_F("name", name, NO_CONTROL),
-    CUSTOM_F("dataset", read_dataset, write_dataset),
+    CUSTOM_F("dataset", spec_read_dataset, write_dataset),
     INT_F("priority", priority, -1000, 1000),
     SECTION_F("model", MODEL_FIELDS),
     SECTION_F("mask", MASK_FIELDS),
@@ -368,8 +369,8 @@ static int in_range(const Field *f, double x)
 static int integer_range_error(const Field *f, json_t *v, const char *path, SpecError *err)
 {
     char got[64];
-    return fail(err, path, "must be between %lld and %lld (got %s)", f->imin, f->imax,
-                describe(v, got, sizeof got));
+    return spec_refuse(err, path, "must be between %lld and %lld (got %s)", f->imin, f->imax,
+                       describe(v, got, sizeof got));
 }
 
 static int read_integer(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
@@ -400,8 +401,8 @@ static int read_double(const Field *f, json_t *v, JobSpec *s, const char *path, 
     if (!json_is_number(v)) return expected(err, path, "a number", v);
     double x = json_number_value(v) + 0.0;
     if (!in_range(f, x))
-        return fail(err, path, "must be in %s (got %s)", range_text(f, range, sizeof range),
-                    describe(v, got, sizeof got));
+        return spec_refuse(err, path, "must be in %s (got %s)", range_text(f, range, sizeof range),
+                           describe(v, got, sizeof got));
     *(double *)field_at(s, f) = x;
     return 0;
 }
@@ -415,17 +416,17 @@ static int read_pair(const Field *f, json_t *v, JobSpec *s, const char *path, Sp
     for (size_t i = 0; i < 2; i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_number(e))
-            return fail(err, path, "each value must be a number (got %s)",
-                        describe(e, got, sizeof got));
+            return spec_refuse(err, path, "each value must be a number (got %s)",
+                               describe(e, got, sizeof got));
         x[i] = json_number_value(e) + 0.0;
         if (!in_range(f, x[i]))
-            return fail(err, path, "each value must be in %s (got %s)",
-                        range_text(f, range, sizeof range), describe(e, got, sizeof got));
+            return spec_refuse(err, path, "each value must be in %s (got %s)",
+                               range_text(f, range, sizeof range), describe(e, got, sizeof got));
     }
     if ((f->flags & ORDERED) && x[0] > x[1])
-        return fail(err, path, "the first value must not exceed the second (got [%s, %s])",
-                    describe(json_array_get(v, 0), got, sizeof got),
-                    describe(json_array_get(v, 1), other, sizeof other));
+        return spec_refuse(err, path, "the first value must not exceed the second (got [%s, %s])",
+                           describe(json_array_get(v, 0), got, sizeof got),
+                           describe(json_array_get(v, 1), other, sizeof other));
     memcpy(field_at(s, f), x, sizeof x);
     return 0;
 }
@@ -452,12 +453,12 @@ static int read_string(const Field *f, json_t *v, JobSpec *s, const char *path, 
     if (!json_is_string(v)) return expected(err, path, "a string", v);
     const char *text = json_string_value(v);
     size_t len = json_string_length(v);
-    if (memchr(text, 0, len)) return fail(err, path, "must not contain NUL bytes");
+    if (memchr(text, 0, len)) return spec_refuse(err, path, "must not contain NUL bytes");
     if (len >= f->cap)
-        return fail(err, path, "must be at most %zu bytes (got %zu)", f->cap - 1, len);
-    if ((f->flags & NONEMPTY) && len == 0) return fail(err, path, "must not be empty");
+        return spec_refuse(err, path, "must be at most %zu bytes (got %zu)", f->cap - 1, len);
+    if ((f->flags & NONEMPTY) && len == 0) return spec_refuse(err, path, "must not be empty");
     if ((f->flags & NO_CONTROL) && has_control(text, len))
-        return fail(err, path, "must not contain control characters");
+        return spec_refuse(err, path, "must not contain control characters");
     memcpy(field_at(s, f), text, len + 1);
     return 0;
 }
@@ -487,7 +488,8 @@ static int read_enum(const Field *f, json_t *v, JobSpec *s, const char *path, Sp
     char list[128];
     if (!json_is_string(v)) return expected(err, path, "a string", v);
     int i = choice_index(f->choices, json_string_value(v));
-    if (i < 0) return fail(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
+    if (i < 0)
+        return spec_refuse(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
     if (f->offset != NO_STORE) *(int *)field_at(s, f) = i;
     return 0;
 }
@@ -528,12 +530,12 @@ static int read_section(const Field *table, json_t *obj, JobSpec *s, const char 
     json_object_foreach(obj, key, v) {
         if (find_field(table, key)) continue;
         join_path(sub, sizeof sub, path, key);
-        return fail(err, sub, "unknown field");
+        return spec_refuse(err, sub, "unknown field");
     }
     for (const Field *f = table; f->key; f++) {
         join_path(sub, sizeof sub, path, f->key);
         v = json_object_get(obj, f->key);
-        if (!v && (f->flags & REQUIRED)) return fail(err, sub, "required");
+        if (!v && (f->flags & REQUIRED)) return spec_refuse(err, sub, "required");
         if (v && read_value(f, v, s, sub, err)) return -1;
     }
     return 0;
@@ -548,14 +550,15 @@ static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, 
     if (!json_is_string(v)) return expected(err, path, "a preset name or null", v);
     const char *name = json_string_value(v);
     if (strlen(name) >= sizeof s->preset || model_config_preset(name, &s->model) != 0)
-        return fail(err, path,
-                    "unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224 or vit-s16-224)");
+        return spec_refuse(err, path,
+                           "unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224 or vit-s16-224)");
     strcpy(s->preset, name);
     return 0;
 }
 
 // dataset: a registered name (API form) or {"format", "path", "name"} (file form).
-static int read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path,
+                             SpecError *err)
 {
     (void)f;
     if (json_is_string(v)) {
@@ -586,7 +589,7 @@ static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *pat
         return expected(err, path, "null, a job id, {\"checkpoint\": id} or {\"path\": file}", v);
     if (read_section(INIT_FROM_FIELDS, v, s, path, err)) return -1;
     if (json_object_size(v) != 1)
-        return fail(err, path, "give exactly one of \"checkpoint\" and \"path\"");
+        return spec_refuse(err, path, "give exactly one of \"checkpoint\" and \"path\"");
     s->finetune.init_from_form = json_object_get(v, "checkpoint") ? REF_CHECKPOINT_ID : REF_PATH;
     return 0;
 }
@@ -632,7 +635,7 @@ static void set_finetune_defaults(JobSpec *s)
 
 // The model a job trains: pretraining validates model and mask; fine-tuning from scratch the
 // model only (no masks); fine-tuning from a checkpoint waits for spec_adopt_model.
-static int check_model(const JobSpec *s, SpecError *err)
+static int spec_check_model(const JobSpec *s, SpecError *err)
 {
     char message[256];
     if (s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE) return 0;
@@ -650,18 +653,19 @@ static int check_spec(JobSpec *s, SpecError *err)
     char a[32], b[32];
     if (s->train.min_lr > s->train.lr) {
         format_double(s->train.lr, a, sizeof a), format_double(s->train.min_lr, b, sizeof b);
-        return fail(err, "train.min_lr", "must not exceed train.lr (%s) (got %s)", a, b);
+        return spec_refuse(err, "train.min_lr", "must not exceed train.lr (%s) (got %s)", a, b);
     }
     if (s->train.warmup_epochs > s->train.epochs) {
         format_double(s->train.warmup_epochs, b, sizeof b);
-        return fail(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
-                    s->train.epochs, b);
+        return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
+                           s->train.epochs, b);
     }
     if (s->kind == JOB_PRETRAIN && s->finetune.init_from_form != REF_NONE)
-        return fail(err, "finetune.init_from", "only a finetune job starts from a checkpoint");
+        return spec_refuse(err, "finetune.init_from",
+                           "only a finetune job starts from a checkpoint");
     // Drop path is a fine-tuning regularizer; the model carries it for the block rates.
     s->model.drop_path = s->kind == JOB_FINETUNE ? (float)s->finetune.drop_path : 0.0f;
-    return check_model(s, err);
+    return spec_check_model(s, err);
 }
 
 // Duplicate keys are refused (which one would win is a guess); any JSON value parses so that
@@ -671,16 +675,17 @@ static json_t *load_document(const char *text, size_t len, SpecError *err)
     json_error_t je;
     char got[64];
     if (!text) {
-        fail(err, "", "no spec document");
+        spec_refuse(err, "", "no spec document");
         return NULL;
     }
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!root) {
-        fail(err, "", "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        spec_refuse(err, "", "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
         return NULL;
     }
     if (!json_is_object(root)) {
-        fail(err, "", "the spec must be a JSON object (got %s)", describe(root, got, sizeof got));
+        spec_refuse(err, "", "the spec must be a JSON object (got %s)",
+                    describe(root, got, sizeof got));
         json_decref(root);
         return NULL;
     }
@@ -745,10 +750,12 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
         if ((!explicit_size && !preset) || w == h) continue;
         format_double(w, want, sizeof want), format_double(h, have, sizeof have);
         if (!explicit_size)
-            return fail(err, "model.preset", "the starting checkpoint has %s %s, preset %s has %s",
-                        f->key, have, spec->preset, want);
+            return spec_refuse(err, "model.preset",
+                               "the starting checkpoint has %s %s, preset %s has %s", f->key, have,
+                               spec->preset, want);
         join_path(path, sizeof path, "model", f->key);
-        return fail(err, path, "the starting checkpoint has %s, the spec says %s", have, want);
+        return spec_refuse(err, path, "the starting checkpoint has %s, the spec says %s", have,
+                           want);
     }
     ModelConfig m = *from;
     m.num_classes = spec->model.num_classes;

@@ -89,7 +89,7 @@ static void emit(Trainer *tr, const char *name, json_t *fields)
     free(line);
 }
 
-static int fail(Trainer *tr, const char *fmt, ...)
+static int train_fail(Trainer *tr, const char *fmt, ...)
 {
     char message[1024];
     va_list ap;
@@ -103,7 +103,7 @@ static int fail(Trainer *tr, const char *fmt, ...)
     return 1;
 }
 
-static int make_dir(const char *path)
+static int run_dir_mkdir(const char *path)
 {
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
@@ -113,20 +113,22 @@ static int make_dir(const char *path)
 static int open_run_dir(Trainer *tr)
 {
     char path[PATH_BUF];
-    if (make_dir(tr->run_dir)) return fail(tr, "run dir %s: %s", tr->run_dir, strerror(errno));
+    if (run_dir_mkdir(tr->run_dir))
+        return train_fail(tr, "run dir %s: %s", tr->run_dir, strerror(errno));
     snprintf(path, sizeof path, "%s/checkpoints", tr->run_dir);
-    if (make_dir(path)) return fail(tr, "run dir %s: %s", path, strerror(errno));
+    if (run_dir_mkdir(path)) return train_fail(tr, "run dir %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/previews", tr->run_dir);
-    if (make_dir(path)) return fail(tr, "run dir %s: %s", path, strerror(errno));
+    if (run_dir_mkdir(path)) return train_fail(tr, "run dir %s: %s", path, strerror(errno));
     snprintf(path, sizeof path, "%s/events.jsonl", tr->run_dir);
     tr->events = fopen(path, "a");
-    if (!tr->events) return fail(tr, "run dir %s is not writable: %s", tr->run_dir, strerror(errno));
+    if (!tr->events)
+        return train_fail(tr, "run dir %s is not writable: %s", tr->run_dir, strerror(errno));
     snprintf(path, sizeof path, "%s/.lock", tr->run_dir);
     tr->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (tr->lock_fd < 0) return fail(tr, "run dir lock %s: %s", path, strerror(errno));
+    if (tr->lock_fd < 0) return train_fail(tr, "run dir lock %s: %s", path, strerror(errno));
     for (int tries = 0; flock(tr->lock_fd, LOCK_EX | LOCK_NB); tries++) {
         if (errno != EWOULDBLOCK || tries >= 600)
-            return fail(tr, "run dir %s is locked by another simmim-train", tr->run_dir);
+            return train_fail(tr, "run dir %s is locked by another simmim-train", tr->run_dir);
         usleep(100000);
     }
     return 0;
@@ -140,15 +142,17 @@ static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, Sa
     *cfg = s->model;
     if (s->kind != JOB_FINETUNE || s->finetune.init_from_form == REF_NONE) return 0;
     if (s->finetune.init_from_form != REF_PATH)
-        return fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
+        return train_fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
     if (checkpoint_read(s->finetune.init_from_path, init, cfg, from, err, sizeof err))
-        return fail(tr, "finetune.init_from: %s", err);
+        return train_fail(tr, "finetune.init_from: %s", err);
     if (strcmp(from->kind, "pretrain") != 0)
-        return fail(tr, "finetune.init_from: %s is a fine-tuning checkpoint; start from a "
-                        "pretraining one", s->finetune.init_from_path);
+        return train_fail(tr,
+                          "finetune.init_from: %s is a fine-tuning checkpoint; start from a "
+                          "pretraining one",
+                          s->finetune.init_from_path);
     SpecError serr;
     JobSpec adopted = *s;
-    if (spec_adopt_model(&adopted, cfg, &serr)) return fail(tr, "%s", serr.message);
+    if (spec_adopt_model(&adopted, cfg, &serr)) return train_fail(tr, "%s", serr.message);
     *cfg = adopted.model;
     return 0;
 }
@@ -159,26 +163,27 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
     char err[1024];
     if (dataset_load(s->dataset_format, s->dataset_path, cfg->img_size, cfg->in_chans, &tr->ds,
                      err, sizeof err))
-        return fail(tr, "dataset: %s", err);
+        return train_fail(tr, "dataset: %s", err);
     if (s->kind == JOB_FINETUNE) {
         if (tr->ds.num_classes < 2)
-            return fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
-                            "classes (one subfolder per class)");
+            return train_fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
+                                  "classes (one subfolder per class)");
         cfg->num_classes = tr->ds.num_classes;
         if (s->finetune.labels_per_class > 0 &&
             dataset_limit_per_class(&tr->ds, s->finetune.labels_per_class, err, sizeof err))
-            return fail(tr, "finetune.labels_per_class: %s", err);
+            return train_fail(tr, "finetune.labels_per_class: %s", err);
     }
     if (from->kind) { // normalization travels with the encoder
         if (from->pad != tr->ds.pad)
-            return fail(tr, "finetune.init_from: checkpoint pads images by %d, this dataset needs %d",
-                        from->pad, tr->ds.pad);
+            return train_fail(
+                tr, "finetune.init_from: checkpoint pads images by %d, this dataset needs %d",
+                from->pad, tr->ds.pad);
         memcpy(tr->ds.mean, from->mean, sizeof tr->ds.mean);
         memcpy(tr->ds.std, from->std, sizeof tr->ds.std);
     }
     if (tr->ds.train.count < s->train.batch_size)
-        return fail(tr, "train.batch_size: %d is more than the %d training images",
-                    s->train.batch_size, tr->ds.train.count);
+        return train_fail(tr, "train.batch_size: %d is more than the %d training images",
+                          s->train.batch_size, tr->ds.train.count);
     return 0;
 }
 
@@ -219,11 +224,11 @@ static int setup(Trainer *tr, int resume)
     ops_set_threads(s->train.threads);
     // Before model_create, which sizes the bf16 packing buffers for the precision.
     if (ops_set_precision(s->train.precision, err, sizeof err))
-        return fail(tr, "train.precision: %s", err);
+        return train_fail(tr, "train.precision: %s", err);
     int rc = resolve_model(tr, &cfg, &from, &init);
     if (!rc) rc = load_data(tr, &cfg, &from);
     if (!rc && model_create(&tr->model, &cfg, s->train.batch_size, err, sizeof err))
-        rc = fail(tr, "%s", err);
+        rc = train_fail(tr, "%s", err);
     if (rc) {
         if (from.kind) safetensors_free(&init);
         return rc;
@@ -237,7 +242,7 @@ static int setup(Trainer *tr, int resume)
     if (from.kind) {
         rc = checkpoint_load_params(m, &init, 1, err, sizeof err);
         safetensors_free(&init);
-        if (rc) return fail(tr, "finetune.init_from: %s", err);
+        if (rc) return train_fail(tr, "finetune.init_from: %s", err);
     }
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
@@ -257,7 +262,7 @@ static int setup(Trainer *tr, int resume)
         alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
         !(tr->order = malloc(sizeof(int) * tr->ds.train.count)) ||
         !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
-        return fail(tr, "out of memory");
+        return train_fail(tr, "out of memory");
     tr->order_epoch = -1;
     if (!finetune) {
         tr->mask_json = section_json(s, "mask");
@@ -266,8 +271,10 @@ static int setup(Trainer *tr, int resume)
 
     long latest = checkpoint_find_latest(tr->run_dir);
     if (latest >= 0 && !resume)
-        return fail(tr, "run dir %s already holds checkpoints; pass --resume to continue it or "
-                        "use a new run dir", tr->run_dir);
+        return train_fail(tr,
+                          "run dir %s already holds checkpoints; pass --resume to continue it or "
+                          "use a new run dir",
+                          tr->run_dir);
     tr->start_step = 0;
     if (latest >= 0) {
         char path[PATH_BUF];
@@ -275,13 +282,14 @@ static int setup(Trainer *tr, int resume)
         ModelConfig saved;
         CheckpointMeta meta;
         snprintf(path, sizeof path, "%s/checkpoints/step-%ld.safetensors", tr->run_dir, latest);
-        if (checkpoint_read(path, &st, &saved, &meta, err, sizeof err)) return fail(tr, "resume: %s", err);
+        if (checkpoint_read(path, &st, &saved, &meta, err, sizeof err))
+            return train_fail(tr, "resume: %s", err);
         rc = checkpoint_load_params(m, &st, 0, err, sizeof err);
         safetensors_free(&st);
-        if (rc) return fail(tr, "resume: %s: %s", path, err);
+        if (rc) return train_fail(tr, "resume: %s: %s", path, err);
         snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, latest);
         if (checkpoint_read_state(path, m, &tr->opt, err, sizeof err) != latest)
-            return fail(tr, "resume: %s", err);
+            return train_fail(tr, "resume: %s", err);
         tr->start_step = tr->last_checkpoint_step = latest;
     }
     return 0;
@@ -367,7 +375,8 @@ static int evaluate(Trainer *tr, long step)
     tr->top1 = 100.0 * correct / n_test;
     tr->eval_epoch = (int)(step / tr->steps_per_epoch);
     tr->has_eval = 1;
-    if (!isfinite(tr->val_loss)) return fail(tr, "validation loss is not finite at step %ld", step);
+    if (!isfinite(tr->val_loss))
+        return train_fail(tr, "validation loss is not finite at step %ld", step);
     json_t *ev = json_pack("{s:I, s:i, s:f}", "step", (json_int_t)step, "epoch", tr->eval_epoch,
                            "val_loss", tr->val_loss);
     if (tr->spec->kind == JOB_FINETUNE) json_object_set_new(ev, "top1", json_real(tr->top1));
@@ -392,7 +401,7 @@ static int write_preview(Trainer *tr, long step)
     snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
     if (preview_write_png(path, b.images, m->acts.pred, b.token_mask, n, c->in_chans, c->img_size,
                           c->patch_size, tr->ds.mean, tr->ds.std, err, sizeof err))
-        return fail(tr, "preview: %s", err);
+        return train_fail(tr, "preview: %s", err);
     emit(tr, "preview", json_pack("{s:I, s:s}", "step", (json_int_t)step, "path", rel));
     return 0;
 }
@@ -419,7 +428,7 @@ static int write_checkpoint(Trainer *tr, long step)
     char rel[64], path[PATH_BUF], err[1024], sha[65];
     snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, step);
     if (checkpoint_write_state(path, &tr->opt, step, err, sizeof err))
-        return fail(tr, "checkpoint: %s", err);
+        return train_fail(tr, "checkpoint: %s", err);
     CheckpointMeta meta = {.kind = s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", .step = step,
                            .seed = s->train.seed, .channels = tr->model.cfg.in_chans,
                            .pad = tr->ds.pad, .job_id = s->job_id,
@@ -430,9 +439,10 @@ static int write_checkpoint(Trainer *tr, long step)
     snprintf(rel, sizeof rel, "checkpoints/step-%ld.safetensors", step);
     snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
     if (checkpoint_write_weights(path, &tr->model, &meta, err, sizeof err))
-        return fail(tr, "checkpoint: %s", err);
+        return train_fail(tr, "checkpoint: %s", err);
     struct stat sb;
-    if (stat(path, &sb) || sha256_file(path, sha)) return fail(tr, "checkpoint: cannot read back %s", path);
+    if (stat(path, &sb) || sha256_file(path, sha))
+        return train_fail(tr, "checkpoint: cannot read back %s", path);
     tr->last_checkpoint_step = step;
     emit(tr, "checkpoint", json_pack("{s:I, s:s, s:I, s:s}", "step", (json_int_t)step, "path", rel,
                                      "bytes", (json_int_t)sb.st_size, "sha256", sha));
@@ -472,11 +482,11 @@ static int train_step(Trainer *tr, long t, const BatchBuffers *b)
     tr->last_lr = lr_at(&tr->optim, t);
     model_zero_grad(m);
     float loss = model_forward(m, &batch);
-    if (!isfinite(loss)) return fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
+    if (!isfinite(loss)) return train_fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
     model_backward(m);
     tr->last_grad_norm = clip_grad_norm(m->grads_mem, m->num_params, tr->optim.clip_grad);
     if (!isfinite(tr->last_grad_norm))
-        return fail(tr, "gradient norm is not finite at step %ld", t + 1);
+        return train_fail(tr, "gradient norm is not finite at step %ld", t + 1);
     adamw_step(&tr->opt, m, tr->last_lr);
     tr->loss_sum += loss;
     tr->loss_steps++;
@@ -513,7 +523,7 @@ static int run_loop(Trainer *tr)
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;
     Loader *loader = loader_start(fill_train_batch, tr, tr->start_step, tr->end_step);
-    if (!loader) return fail(tr, "cannot start the data loader thread");
+    if (!loader) return train_fail(tr, "cannot start the data loader thread");
     int rc = 0;
     long t = tr->start_step;
     for (; t < tr->end_step && !stop_signal; t++) {
@@ -557,8 +567,8 @@ int train_run(const JobSpec *spec, const char *run_dir, int resume)
     Trainer tr = {.spec = spec, .run_dir = run_dir, .lock_fd = -1};
     int rc = open_run_dir(&tr);
     if (!rc && spec->dataset_form != REF_PATH)
-        rc = fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
-                       "\"path\": DIR}; names are resolved by simmimd");
+        rc = train_fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
+                             "\"path\": DIR}; names are resolved by simmimd");
     if (!rc) rc = setup(&tr, resume);
     if (!rc) rc = run_loop(&tr);
     teardown(&tr);

@@ -55,7 +55,7 @@ static double sgemm_peak_gflops(void)
     return best;
 }
 
-static int usage(void)
+static int bench_usage(void)
 {
     fprintf(stderr, "usage: bench_step --preset NAME [--kind pretrain|finetune] [--batch B] "
                     "[--threads T] [--precision fp32|bf16] [--steps S] [--reps R] "
@@ -71,7 +71,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--sgemm-peak") == 0) peak = 1;
-        else if (!v) return usage();
+        else if (!v)
+            return bench_usage();
         else if (strcmp(a, "--preset") == 0) preset = v, i++;
         else if (strcmp(a, "--kind") == 0) kind = v, i++;
         else if (strcmp(a, "--batch") == 0) batch = atoi(v), i++;
@@ -79,9 +80,10 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--precision") == 0 && spec_precision_parse(v, &precision) == 0) i++;
         else if (strcmp(a, "--steps") == 0) steps = atoi(v), i++;
         else if (strcmp(a, "--reps") == 0) reps = atoi(v), i++;
-        else return usage();
+        else
+            return bench_usage();
     }
-    if (peak && precision != PRECISION_FP32) return usage(); // the peak is sgemm's: fp32
+    if (peak && precision != PRECISION_FP32) return bench_usage(); // the peak is sgemm's: fp32
     ops_set_threads(threads);
     // Before model_create, which sizes the bf16 packing buffers. bench.sh skips a config
     // whose precision this processor cannot run by this exit status.
@@ -95,7 +97,7 @@ int main(int argc, char **argv)
         return 0;
     }
     ModelConfig cfg = model_config_default();
-    if (!preset || model_config_preset(preset, &cfg) || steps < 1 || reps < 1) return usage();
+    if (!preset || model_config_preset(preset, &cfg) || steps < 1 || reps < 1) return bench_usage();
     int finetune = strcmp(kind, "finetune") == 0;
     if (finetune) cfg.num_classes = 10, cfg.drop_path = 0.1f;
     if (batch <= 0) batch = cfg.img_size == 224 ? (cfg.embed_dim > 192 ? 16 : 32) : (cfg.embed_dim > 128 ? 128 : 256);

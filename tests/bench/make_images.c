@@ -27,7 +27,7 @@ static void paint(unsigned char *rgb, int index, int cls)
         }
 }
 
-static int write_png(const char *path, const unsigned char *rgb)
+static int write_png_rgb(const char *path, const unsigned char *rgb)
 {
     FILE *f = fopen(path, "wb");
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -46,7 +46,7 @@ static int write_png(const char *path, const unsigned char *rgb)
     return fclose(f);
 }
 
-static int write_jpeg(const char *path, unsigned char *rgb)
+static int write_jpeg_rgb(const char *path, unsigned char *rgb)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -82,7 +82,7 @@ static int write_split(const char *dir, const char *split, int count, int classe
         paint(rgb, i, cls);
         int jpeg = (i / classes) % 2; // every class gets both formats
         snprintf(path, sizeof path, "%s/%s/class%d/%04d.%s", dir, split, cls, i, jpeg ? "jpg" : "png");
-        if (jpeg ? write_jpeg(path, rgb) : write_png(path, rgb)) return -1;
+        if (jpeg ? write_jpeg_rgb(path, rgb) : write_png_rgb(path, rgb)) return -1;
     }
     return 0;
 }

@@ -319,7 +319,7 @@ static const Hostile hostile[] = {
 };
 
 // safetensors_read refuses the file with a message and leaves st empty.
-static void expect_refused(const char *what, const char *path)
+static void expect_file_refused(const char *what, const char *path)
 {
     SafeTensors st;
     char err[512] = "", name[200];
@@ -330,23 +330,23 @@ static void expect_refused(const char *what, const char *path)
     if (rc == 0) safetensors_free(&st);
 }
 
-static void check_hostile(void)
+static void check_hostile_files(void)
 {
     Path file = in_dir("hostile.safetensors");
     const char *path = file.s;
     write_bytes(path, "", 0);
-    expect_refused("an empty file", path);
+    expect_file_refused("an empty file", path);
     write_bytes(path, "\x02\0\0\0\0\0\0", 7);
-    expect_refused("a 7-byte file", path);
+    expect_file_refused("a 7-byte file", path);
     for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
         write_safetensors(path, hostile[i].header, hostile[i].data_len, hostile[i].declared);
-        expect_refused(hostile[i].what, path);
+        expect_file_refused(hostile[i].what, path);
     }
     unlink(path);
-    expect_refused("a file that does not exist", in_dir("missing.safetensors").s);
+    expect_file_refused("a file that does not exist", in_dir("missing.safetensors").s);
     Path sub = in_dir("subdir");
     mkdir(sub.s, 0700);
-    expect_refused("a directory", sub.s);
+    expect_file_refused("a directory", sub.s);
     rmdir(sub.s);
 }
 
@@ -359,7 +359,7 @@ int main(void)
     check_round_trip();
     check_truncations();
     check_valid_unusual();
-    check_hostile();
+    check_hostile_files();
     remove_dir();
     TEST_EXIT();
 }

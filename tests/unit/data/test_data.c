@@ -3,7 +3,6 @@
 // temporary directory (every PNG flavour libpng reads, JPEG gray and RGB, odd sizes, resizing,
 // padding, statistics, flat-folder splits), and hostile input: each bad file must give an
 // error that names it.
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h> // before jpeglib.h, which needs FILE
@@ -27,7 +26,7 @@ static char root[64]; // the test's temporary directory
 
 // ---- files ----
 
-static void die(const char *what)
+static void test_data_die(const char *what)
 {
     fprintf(stderr, "test setup failed: %s\n", what);
     exit(2);
@@ -72,21 +71,21 @@ static void make_dirs(const char *path)
     mkdir(tmp, 0755);
 }
 
-static void write_bytes(const char *path, const void *data, size_t len)
+static void write_file_bytes(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, len, f) != len || fclose(f)) die(path);
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f)) test_data_die(path);
 }
 
 static unsigned char *read_bytes(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) die(path);
+    if (!f) test_data_die(path);
     fseek(f, 0, SEEK_END);
     *len = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
     unsigned char *data = malloc(*len);
-    if (!data || fread(data, 1, *len, f) != *len) die(path);
+    if (!data || fread(data, 1, *len, f) != *len) test_data_die(path);
     fclose(f);
     return data;
 }
@@ -96,14 +95,8 @@ static void write_truncated(const char *src, const char *dst, size_t keep)
 {
     size_t len;
     unsigned char *data = read_bytes(src, &len);
-    write_bytes(dst, data, keep < len ? keep : len);
+    write_file_bytes(dst, data, keep < len ? keep : len);
     free(data);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 // ---- test images: the RGB pixels a decoder must produce, and writers for every format ----
@@ -116,7 +109,7 @@ typedef struct {
 static Truth truth_new(int w, int h)
 {
     Truth t = {w, h, calloc((size_t)w * h * 3, 1)};
-    if (!t.rgb) die("memory");
+    if (!t.rgb) test_data_die("memory");
     return t;
 }
 
@@ -160,7 +153,7 @@ static void write_png(const char *path, const Truth *t, PngKind kind)
     FILE *f = fopen(path, "wb");
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(png);
-    if (!f || !png || !info || setjmp(png_jmpbuf(png))) die(path);
+    if (!f || !png || !info || setjmp(png_jmpbuf(png))) test_data_die(path);
     png_init_io(png, f);
     png_set_IHDR(png, info, t->w, t->h, k[kind].depth, k[kind].color, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -210,7 +203,7 @@ static void write_jpeg(const char *path, const Truth *t, int components,
     c.err = jpeg_std_error(&jerr);
     jpeg_create_compress(&c);
     FILE *f = fopen(path, "wb");
-    if (!f) die(path);
+    if (!f) test_data_die(path);
     jpeg_stdio_dest(&c, f);
     c.image_width = t->w, c.image_height = t->h, c.input_components = components;
     c.in_color_space = components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
@@ -346,14 +339,14 @@ static void write_idx(const char *dir, const char *prefix, int n, int rows, int 
         size_t j = i - 16, img = j / ((size_t)rows * cols);
         b[i] = (uint8_t)(img * 3 + j % ((size_t)rows * cols));
     }
-    write_bytes(pathf("%s/%s-images-idx3-ubyte", dir, prefix), b, len);
+    write_file_bytes(pathf("%s/%s-images-idx3-ubyte", dir, prefix), b, len);
     free(b);
     uint8_t *l = malloc(8 + (size_t)label_n);
     uint32_t lhead[2] = {0x801, (uint32_t)label_n};
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 4; k++) l[4 * i + k] = (uint8_t)(lhead[i] >> (24 - 8 * k));
     for (int i = 0; i < label_n; i++) l[8 + i] = (uint8_t)(i % classes);
-    write_bytes(pathf("%s/%s-labels-idx1-ubyte", dir, prefix), l, 8 + (size_t)label_n);
+    write_file_bytes(pathf("%s/%s-labels-idx1-ubyte", dir, prefix), l, 8 + (size_t)label_n);
     free(l);
 }
 
@@ -370,7 +363,8 @@ static void gzip_file(const char *dir, const char *name)
     size_t len;
     unsigned char *data = read_bytes(pathf("%s/%s", dir, name), &len);
     gzFile gz = gzopen(pathf("%s/%s.gz", dir, name), "wb");
-    if (!gz || gzwrite(gz, data, (unsigned)len) != (int)len || gzclose(gz) != Z_OK) die("gzip");
+    if (!gz || gzwrite(gz, data, (unsigned)len) != (int)len || gzclose(gz) != Z_OK)
+        test_data_die("gzip");
     unlink(pathf("%s/%s", dir, name));
     free(data);
 }
@@ -449,7 +443,7 @@ static void test_idx_written(void)
     gzip_file(bad, "train-images-idx3-ubyte");
     unsigned char *gz = read_bytes(gzp.s, &gz_len);
     for (size_t i = gz_len / 3; i < gz_len / 3 + 8; i++) gz[i] ^= 0x5a;
-    write_bytes(gzp.s, gz, gz_len);
+    write_file_bytes(gzp.s, gz, gz_len);
     free(gz);
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte.gz", "corrupt", "IDX: corrupt .gz data");
@@ -468,22 +462,22 @@ static void test_idx_written(void)
     write_idx(bad, "t10k", 10, 8, 8, 3, 0x803, 10);
     write_idx(bad, "train", 0, 8, 8, 3, 0x803, 0);
     uint8_t huge[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28};
-    write_bytes(images, huge, sizeof huge);
+    write_file_bytes(images, huge, sizeof huge);
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "limit", "IDX: 4 billion images declared");
 
     uint8_t big[16] = {0, 0, 8, 3, 0, 0x98, 0x96, 0x80, 0, 0, 0x10, 0, 0, 0, 0x10, 0}; // 10M × 4096²
-    write_bytes(images, big, sizeof big);
+    write_file_bytes(images, big, sizeof big);
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "limit", "IDX: 160 TB of pixels declared");
 
     uint8_t wide[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 1, 0, 0}; // 65536 columns
-    write_bytes(images, wide, sizeof wide);
+    write_file_bytes(images, wide, sizeof wide);
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "4096", "IDX: side over 4096");
 
     uint8_t many[16] = {0, 0, 8, 3, 0, 0x0f, 0x42, 0x40, 0, 0, 0, 28, 0, 0, 0, 28}; // 1M, no data
-    write_bytes(images, many, sizeof many);
+    write_file_bytes(images, many, sizeof many);
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "truncated",
                  "IDX: 784 MB declared, none present");
@@ -529,10 +523,10 @@ static void write_folder(const char *dir, Truth *train)
             for (int j = 0; j < 3 * spec[i].w * spec[i].h; j++) train[i].rgb[j] &= 0xc0;
         write_png(pathf("%s/%s", dir, spec[i].name), &train[i], spec[i].kind);
     }
-    write_bytes(pathf("%s/train/b/.hidden.png", dir), "garbage", 7);
-    write_bytes(pathf("%s/train/b/notes.txt", dir), "notes", 5);
+    write_file_bytes(pathf("%s/train/b/.hidden.png", dir), "garbage", 7);
+    write_file_bytes(pathf("%s/train/b/notes.txt", dir), "notes", 5);
     write_png(pathf("%s/train/b/nested/skip.png", dir), &train[0], PNG_GRAY8);
-    write_bytes(pathf("%s/train/.DS_Store", dir), "x", 1);
+    write_file_bytes(pathf("%s/train/.DS_Store", dir), "x", 1);
 
     Truth t;
     t = truth_uniform(24, 24, 180, 180, 180);
@@ -641,7 +635,7 @@ static void write_flat(const char *dir, int n)
         write_png(pathf("%s/img%04d.png", dir, i), &t, PNG_GRAY8);
         free(t.rgb);
     }
-    write_bytes(pathf("%s/readme.txt", dir), "r", 1);
+    write_file_bytes(pathf("%s/readme.txt", dir), "r", 1);
 }
 
 static int flat_index(const ImageSet *s, int i)
@@ -743,19 +737,19 @@ static void write_huge_png(const char *path)
     put_chunk(b, &at, "IHDR", ihdr, sizeof ihdr);
     put_chunk(b, &at, "IDAT", NULL, 0);
     put_chunk(b, &at, "IEND", NULL, 0);
-    write_bytes(path, b, at);
+    write_file_bytes(path, b, at);
 }
 
 static void test_bad_folders(void)
 {
     Path dir;
     dir = make_case("garbage_png");
-    write_bytes(pathf("%s/train/a/bad.png", dir.s), "this is not a png at all", 24);
+    write_file_bytes(pathf("%s/train/a/bad.png", dir.s), "this is not a png at all", 24);
     expect_folder_error(dir.s, "bad.png", "PNG", "garbage .png is an error naming it");
 
     dir = make_case("two_bad");
-    write_bytes(pathf("%s/train/a/b2.png", dir.s), "garbage", 7);
-    write_bytes(pathf("%s/train/a/b1.png", dir.s), "garbage", 7);
+    write_file_bytes(pathf("%s/train/a/b2.png", dir.s), "garbage", 7);
+    write_file_bytes(pathf("%s/train/a/b1.png", dir.s), "garbage", 7);
     expect_folder_error(dir.s, "b1.png", NULL, "the first bad file in order is reported");
 
     Truth t = truth_pattern(64, 64, 0, 3);
@@ -775,11 +769,11 @@ static void test_bad_folders(void)
     expect_folder_error(dir.s, "huge.png", "100000", "PNG declaring 100000×100000 is refused");
 
     dir = make_case("garbage_jpeg");
-    write_bytes(pathf("%s/train/a/bad.jpg", dir.s), "\xff\xd8\xff garbage garbage", 19);
+    write_file_bytes(pathf("%s/train/a/bad.jpg", dir.s), "\xff\xd8\xff garbage garbage", 19);
     expect_folder_error(dir.s, "bad.jpg", "JPEG", "garbage .jpg is an error naming it");
 
     dir = make_case("not_jpeg");
-    write_bytes(pathf("%s/train/a/bad.jpeg", dir.s), "GIF89a", 6);
+    write_file_bytes(pathf("%s/train/a/bad.jpeg", dir.s), "GIF89a", 6);
     expect_folder_error(dir.s, "bad.jpeg", "JPEG", "non-JPEG .jpeg is an error naming it");
 
     dir = make_case("truncated_jpeg");
@@ -807,7 +801,7 @@ static void test_bad_folders(void)
     expect_folder_error(dir.s, "zebra", NULL, "test class missing from train/ is an error");
 
     dir = make_case("no_test");
-    nftw(pathf("%s/test", dir.s), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_tree(pathf("%s/test", dir.s));
     expect_folder_error(dir.s, dir.s, "test/", "train/ without test/ is an error");
 
     dir = keep_path(pathf("%s/bad/empty", root));
@@ -821,12 +815,12 @@ static void test_bad_folders(void)
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/test_data_XXXXXX");
-    if (!mkdtemp(root)) die("mkdtemp");
+    if (!mkdtemp(root)) test_data_die("mkdtemp");
     test_fashion();
     test_idx_written();
     test_folder();
     test_flat();
     test_bad_folders();
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_tree(root);
     TEST_EXIT();
 }

@@ -2,7 +2,6 @@
 // reads them back with libpng and checks the grid size, the denormalized original, the
 // masked input (mask gray where masked, original elsewhere), the prediction column, the
 // pasted column, the borders, and that bad arguments and unwritable paths fail cleanly.
-#include <ftw.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -204,14 +203,6 @@ static void check_samples(const char *dir, int S, int count, int cols, int want_
     free(images);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
 static void check_bad_arguments(const char *dir)
@@ -275,7 +266,7 @@ int main(int argc, char **argv)
     check_samples(dir, 40, 3, 5, 3);   // fewer images than columns: one row of 3; scale 3 → 120 px
     check_samples(dir, 100, 2, 2, 2);  // already ≥ 96 px: no upscaling
     check_bad_arguments(dir);
-    if (argc <= 1 && nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+    if (argc <= 1 && test_remove_tree(dir) != 0)
         test_report(0, "cleanup", "cannot remove %s", dir);
     TEST_EXIT();
 }

@@ -603,7 +603,8 @@ static void randomize_params(Model *m, double noise)
 
 // Checks the model's loss against the reference and its gradient of each named parameter
 // (a NULL-terminated list) against central differences.
-static void check_model(const char *what, Model *m, const Batch *batch, const char *const *names)
+static void gradcheck_model(const char *what, Model *m, const Batch *batch,
+                            const char *const *names)
 {
     ModelCase c = {m, batch};
     char name[160];
@@ -667,7 +668,7 @@ static void test_model_pretrain(void)
                            "blocks.1.mlp.fc1.weight", "blocks.1.mlp.fc2.bias",
                            "blocks.1.norm2.bias",
                            "norm.weight", "norm.bias", "decoder.0.weight", "decoder.0.bias", NULL};
-    check_model("model (pretrain, token mask)", &m, &batch, names);
+    gradcheck_model("model (pretrain, token mask)", &m, &batch, names);
     free(images);
     free(token_mask);
     model_free(&m);
@@ -698,7 +699,7 @@ static void test_model_classifier(void)
                            "blocks.1.mlp.fc2.weight", "blocks.2.attn.qkv.bias",
                            "blocks.2.norm2.weight",
                            "fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias", NULL};
-    check_model("model (classifier, drop path, smoothing)", &m, &batch, names);
+    gradcheck_model("model (classifier, drop path, smoothing)", &m, &batch, names);
     free(images);
     free(drop_keep);
     model_free(&m);

@@ -52,7 +52,7 @@ static StepResult run_step(const ModelConfig *cfg, int B, int threads, int finet
     return r;
 }
 
-static void check(const char *name, ModelConfig cfg, int B, int finetune)
+static void check_same_bits(const char *name, ModelConfig cfg, int B, int finetune)
 {
     if (finetune) cfg.num_classes = 10, cfg.drop_path = 0.2f;
     Model probe;
@@ -78,13 +78,17 @@ int main(void)
     // fmnist-q's shape at a small batch: 65 tokens, 13 images → 845 rows, not a multiple of 8;
     // at 50 images, 3250 rows: weight gradients summed in 3 row parts, fewer than 8.
     ModelConfig cfg = model_config_default();
-    check("pretraining step is bit-identical across thread counts", cfg, 13, 0);
-    check("pretraining step, weight gradients in row parts, is bit-identical across thread counts",
-          cfg, 50, 0);
-    check("fine-tuning step (drop path, label smoothing) is bit-identical across thread counts", cfg, 13, 1);
+    check_same_bits("pretraining step is bit-identical across thread counts", cfg, 13, 0);
+    check_same_bits(
+        "pretraining step, weight gradients in row parts, is bit-identical across thread counts",
+        cfg, 50, 0);
+    check_same_bits(
+        "fine-tuning step (drop path, label smoothing) is bit-identical across thread counts", cfg,
+        13, 1);
     // fmnist-vit-t's widths (192, 576, 768) at batch 5.
     if (model_config_preset("fmnist-vit-t", &cfg)) return 2;
-    check("pretraining step, fmnist-vit-t, is bit-identical across thread counts", cfg, 5, 0);
+    check_same_bits("pretraining step, fmnist-vit-t, is bit-identical across thread counts", cfg, 5,
+                    0);
     // The bf16 products (AMX) split rows in blocks of 32 instead: the same must hold.
     char err[256];
     if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
@@ -92,8 +96,9 @@ int main(void)
         TEST_EXIT();
     }
     cfg = model_config_default();
-    check("bf16 pretraining step, weight gradients in row parts, is bit-identical across thread counts",
-          cfg, 50, 0);
-    check("bf16 fine-tuning step is bit-identical across thread counts", cfg, 13, 1);
+    check_same_bits("bf16 pretraining step, weight gradients in row parts, is bit-identical across "
+                    "thread counts",
+                    cfg, 50, 0);
+    check_same_bits("bf16 fine-tuning step is bit-identical across thread counts", cfg, 13, 1);
     TEST_EXIT();
 }

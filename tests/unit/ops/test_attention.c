@@ -90,7 +90,7 @@ static void compare(Deviation *dev, const float *ours, long ld, const double *re
         }
 }
 
-static void check_shape(const Shape *s, Rng *rng)
+static void check_attention_shape(const Shape *s, Rng *rng)
 {
     int B = s->B, T = s->T, D = s->D, H = s->H, hd = D / H, threads = ops_threads();
     size_t BT = (size_t)B * T;
@@ -134,6 +134,7 @@ int main(void)
     Rng rng;
     rng_seed(&rng, 11);
     ops_set_threads(2);
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(&shapes[i], &rng);
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        check_attention_shape(&shapes[i], &rng);
     TEST_EXIT();
 }

@@ -80,7 +80,7 @@ static int same(const Results *a, const Results *b, int M, int K, int N)
 
 static void free_results(Results *r) { free(r->out), free(r->dinp), free(r->dweight), free(r->dbias); }
 
-static void check_shape(int M, int K, int N, int with_bias)
+static void check_product_shape(int M, int K, int N, int with_bias)
 {
     Rng rng;
     rng_seed(&rng, (uint64_t)M * 1000003 + K * 1009 + N);
@@ -144,10 +144,11 @@ int main(void)
         TEST_EXIT();
     }
     check_rounding();
-    check_shape(37, 20, 45, 1);   // smaller than a block in every dimension but N
-    check_shape(70, 64, 32, 0);   // whole blocks in K and N, ragged M
-    check_shape(2100, 17, 100, 1); // odd reduction; the weight gradient in 2 row parts of ragged chunks
-    check_shape(1030, 96, 10, 0); // a classifier-like head: N under a tile's 16 columns
+    check_product_shape(37, 20, 45, 1); // smaller than a block in every dimension but N
+    check_product_shape(70, 64, 32, 0); // whole blocks in K and N, ragged M
+    // odd reduction; the weight gradient in 2 row parts of ragged chunks
+    check_product_shape(2100, 17, 100, 1);
+    check_product_shape(1030, 96, 10, 0); // a classifier-like head: N under a tile's 16 columns
     ops_set_precision(PRECISION_FP32, err, sizeof err);
     TEST_EXIT();
 }

@@ -7,7 +7,6 @@
 // errors naming their field, a job's life to deletion, the dashboard's files and traversal,
 // /metrics, and an event stream that receives what the hub publishes.
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -217,12 +216,6 @@ static void make_tree(void)
     write_file(path, "no", 2);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
 // ------------------------------------------------------------------ checks
 
 static void test_routing_and_auth(void)
@@ -283,7 +276,7 @@ static void test_body_limit(void)
     free(big);
 }
 
-static void test_datasets(void)
+static void test_dataset_routes(void)
 {
     char body[512], etag[128], range[128], length[64], hdr[256];
     static const struct {
@@ -475,7 +468,7 @@ int main(void)
         port = http_port(http);
         test_routing_and_auth();
         test_body_limit();
-        test_datasets();
+        test_dataset_routes();
         test_jobs();
         test_static_and_metrics();
         test_event_stream(hub);
@@ -484,6 +477,6 @@ int main(void)
     if (sup) supervisor_stop(sup);
     if (hub) hub_destroy(hub);
     if (db) db_close(db);
-    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_remove_tree(root);
     TEST_EXIT();
 }

@@ -690,7 +690,7 @@ static void test_hostile_events(Db *db, long id)
 
 // --- datasets ------------------------------------------------------------------------------
 
-static void test_datasets(Db *db)
+static void test_dataset_rows(Db *db)
 {
     DatasetRow row = {.format = DATA_FORMAT_IDX, .train_count = 60000, .test_count = 10000, .num_classes = 10,
                       .channels = 1, .image_size = 28};
@@ -873,7 +873,7 @@ int main(void)
     test_metrics(db, id);
     test_checkpoints(db, id);
     test_hostile_events(db, id);
-    test_datasets(db);
+    test_dataset_rows(db);
     test_delete(db, id);
     test_counts_and_prometheus(db);
     db_close(db);

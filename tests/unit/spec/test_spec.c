@@ -215,7 +215,7 @@ static void check_mask_patch_default(void)
     test_report(rc == 0 && s.mask.mask_patch_size == 8, "patch 4 keeps mask_patch_size 8", "8");
 }
 
-static void check_presets(void)
+static void check_spec_presets(void)
 {
     static const struct {
         const char *doc, *preset;
@@ -773,7 +773,7 @@ static char *repeat(const char *prefix, const char *unit, size_t count, const ch
 }
 
 // A hostile document gets -1 and a clean message naming `field`.
-static void expect_refused(const char *what, const char *text, size_t len, const char *field)
+static void expect_spec_refused(const char *what, const char *text, size_t len, const char *field)
 {
     JobSpec s;
     SpecError err;
@@ -782,30 +782,30 @@ static void expect_refused(const char *what, const char *text, size_t len, const
                 err.field, err.message);
 }
 
-static void check_hostile(void)
+static void check_hostile_specs(void)
 {
     enum { MB = 1 << 20 };
     JobSpec s;
     SpecError err;
     int rc;
     char *t = repeat("", "[", 100000, "");
-    expect_refused("100000 nested arrays", t, strlen(t), "");
+    expect_spec_refused("100000 nested arrays", t, strlen(t), "");
     free(t);
     t = repeat("{\"model\": ", "[", 2000, "");
     char *u = repeat(t, "]", 2000, "}");
-    expect_refused("2000 nested arrays in a section", u, strlen(u), "model");
+    expect_spec_refused("2000 nested arrays in a section", u, strlen(u), "model");
     free(t);
     free(u);
     t = repeat("", "{\"a\": ", 2000, "1");
     u = repeat(t, "}", 2000, "");
-    expect_refused("2000 nested objects", u, strlen(u), "a");
+    expect_spec_refused("2000 nested objects", u, strlen(u), "a");
     free(t);
     free(u);
     t = repeat("{\"name\": \"", "x", MB, "\"}");
-    expect_refused("a 1 MB name", t, strlen(t), "name");
+    expect_spec_refused("a 1 MB name", t, strlen(t), "name");
     free(t);
     t = repeat("{\"dataset\": {\"format\": \"idx\", \"path\": \"", "p", MB, "\"}}");
-    expect_refused("a 1 MB path", t, strlen(t), "dataset.path");
+    expect_spec_refused("a 1 MB path", t, strlen(t), "dataset.path");
     free(t);
     // SPEC_PATH_MAX − 1 bytes fit; one more does not.
     t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
@@ -816,7 +816,7 @@ static void check_hostile(void)
     free(t);
     t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
                SPEC_PATH_MAX - 1, "\"}}}");
-    expect_refused("a path of SPEC_PATH_MAX bytes", t, strlen(t), "finetune.init_from.path");
+    expect_spec_refused("a path of SPEC_PATH_MAX bytes", t, strlen(t), "finetune.init_from.path");
     free(t);
     t = repeat("{\"train\": {\"", "k", MB, "\": 1}}");
     rc = spec_parse(t, strlen(t), &s, &err);
@@ -824,10 +824,10 @@ static void check_hostile(void)
                 "a 1 MB unknown key is named, truncated", "[%s]", err.field);
     free(t);
     t = repeat("{\"train\": {\"lr\": 1", "0", MB, "}}");
-    expect_refused("a 1 MB number", t, strlen(t), "");
+    expect_spec_refused("a 1 MB number", t, strlen(t), "");
     free(t);
     t = repeat("{\"name\": \"", "\xc3\xa9", MB / 2, "\"}");
-    expect_refused("a long multi-byte name (message stays valid UTF-8)", t, strlen(t), "name");
+    expect_spec_refused("a long multi-byte name (message stays valid UTF-8)", t, strlen(t), "name");
     free(t);
     t = repeat("{\"train\": {\"", "\xc3\xa9", 100, "\": 1}}");
     rc = spec_parse(t, strlen(t), &s, &err);
@@ -857,10 +857,10 @@ static void check_hostile(void)
         {"trailing garbage", "{}garbage", ""},
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++)
-        expect_refused(docs[i].what, docs[i].text, strlen(docs[i].text), docs[i].field);
+        expect_spec_refused(docs[i].what, docs[i].text, strlen(docs[i].text), docs[i].field);
 
-    expect_refused("no text", NULL, 0, "");
-    expect_refused("an empty buffer", "{}", 0, "");
+    expect_spec_refused("no text", NULL, 0, "");
+    expect_spec_refused("an empty buffer", "{}", 0, "");
     // len is honoured: the bytes after it are not read (ASan would see it).
     char *exact = malloc(2);
     memcpy(exact, "{}", 2);
@@ -896,7 +896,7 @@ int main(void)
     check_defaults();
     check_kind_defaults();
     check_mask_patch_default();
-    check_presets();
+    check_spec_presets();
     check_forms();
     check_precision_words();
     check_bad_specs();
@@ -905,6 +905,6 @@ int main(void)
     check_round_trips();
     check_round_trip_values();
     check_adopt();
-    check_hostile();
+    check_hostile_specs();
     TEST_EXIT();
 }
