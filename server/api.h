@@ -35,7 +35,7 @@ typedef struct {
     enum MHD_Result result;
 } Request;
 
-// --- answers (http.c) --- each queues exactly one response on the request.
+// --- answers (reply.c) --- each queues exactly one response on the request.
 // Queues `response` (destroyed here) with `status`; counts it for /metrics.
 void reply(Request *r, unsigned status, struct MHD_Response *response);
 // body is stolen; NULL (out of memory, or a record that vanished) answers 500.
@@ -51,7 +51,7 @@ void reply_error_header(Request *r, unsigned status, const char *field, const ch
 void reply_text(Request *r, unsigned status, const char *content_type, const char *text,
                 size_t len);
 
-// --- query parameters (http.c) ---
+// --- query parameters (reply.c) ---
 const char *query_string(Request *r, const char *key); // NULL if absent
 // An integer in [min, max], def if absent; -1 after answering 400 (field = key).
 int query_long(Request *r, const char *key, long def, long min, long max, long *out);
@@ -77,6 +77,8 @@ int path_is_inside(const char *root, const char *path);
 int remove_tree(const char *root, const char *dir, char *err, size_t errlen);
 
 // --- metrics of the HTTP layer (http.c) ---
+// Counts an answer of `status` to a request of route (-1: none matched) for /metrics.
+void http_count_answer(Http *http, int route, unsigned status);
 // Appends the request counters as Prometheus text; the new length or -1 if it does not fit.
 long http_prometheus(Http *http, char *buf, size_t cap, size_t len);
 

@@ -214,7 +214,9 @@ static char *section_json(const JobSpec *s, const char *section)
     return out;
 }
 
-static int setup(Trainer *tr, int resume)
+// The model (from scratch or a fine-tuning start), the data, the optimizer and the batch
+// buffers of a run.
+static int setup(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
     ModelConfig cfg;
@@ -268,13 +270,20 @@ static int setup(Trainer *tr, int resume)
         tr->mask_json = section_json(s, "mask");
         tr->loss_json = section_json(s, "loss");
     }
+    return 0;
+}
 
+// Continues from the run dir's newest complete checkpoint, if there is one: with --resume
+// its weights and AdamW state replace the fresh ones; without, a run dir that holds
+// checkpoints is refused rather than overwritten.
+static int resume_from_checkpoint(Trainer *tr, int requested)
+{
+    Model *m = &tr->model;
+    char err[1024];
     long latest = checkpoint_find_latest(tr->run_dir);
-    if (latest >= 0 && !resume)
-        return train_fail(tr,
-                          "run dir %s already holds checkpoints; pass --resume to continue it or "
-                          "use a new run dir",
-                          tr->run_dir);
+    if (latest >= 0 && !requested)
+        return train_fail(tr, "run dir %s already holds checkpoints; pass --resume to continue "
+                              "it or use a new run dir", tr->run_dir);
     tr->start_step = 0;
     if (latest >= 0) {
         char path[PATH_BUF];
@@ -284,7 +293,7 @@ static int setup(Trainer *tr, int resume)
         snprintf(path, sizeof path, "%s/checkpoints/step-%ld.safetensors", tr->run_dir, latest);
         if (checkpoint_read(path, &st, &saved, &meta, err, sizeof err))
             return train_fail(tr, "resume: %s", err);
-        rc = checkpoint_load_params(m, &st, 0, err, sizeof err);
+        int rc = checkpoint_load_params(m, &st, 0, err, sizeof err);
         safetensors_free(&st);
         if (rc) return train_fail(tr, "resume: %s: %s", path, err);
         snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, latest);
@@ -569,7 +578,8 @@ int train_run(const JobSpec *spec, const char *run_dir, int resume)
     if (!rc && spec->dataset_form != REF_PATH)
         rc = train_fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
                              "\"path\": DIR}; names are resolved by simmimd");
-    if (!rc) rc = setup(&tr, resume);
+    if (!rc) rc = setup(&tr);
+    if (!rc) rc = resume_from_checkpoint(&tr, resume);
     if (!rc) rc = run_loop(&tr);
     teardown(&tr);
     return rc;
