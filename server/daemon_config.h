@@ -1,4 +1,4 @@
-// The daemon's configuration (core/config.h is the model's): defaults, then a config file
+// The daemon's configuration (core/config/config.h is the model's): defaults, then a config file
 // (`key = value` lines), then the environment (SIMMIMD_TOKEN), then command-line flags, each
 // overriding the one before.
 #ifndef SIMMIMD_DAEMON_CONFIG_H

@@ -1,6 +1,6 @@
-// Pieces shared by the dataset loaders behind dataset_load (core/data.c): the IDX loader
-// (core/idx.c), the image-folder loader (core/imagefolder.c), the cache allocation with its
-// limits, and exact integer pixel statistics. Internal to core/.
+// Pieces shared by the dataset loaders behind dataset_load (data.c): the IDX loader (idx.c),
+// the image-folder loader (imagefolder.c), the cache allocation with its limits, and exact
+// integer pixel statistics. Internal to data/.
 #ifndef SIMMIM_DATA_LOAD_H
 #define SIMMIM_DATA_LOAD_H
 

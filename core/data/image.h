@@ -1,7 +1,7 @@
 // Single images for the dataset loaders: PNG and JPEG decoding into 8-bit planar pixels of a
 // requested channel count, and the one routine that brings any image to the cache's square
 // size (shorter side resized with an antialiased bilinear filter, centre crop, zero padding).
-// Internal to core/ (used by the IDX and image-folder loaders).
+// Internal to data/ (used by the IDX and image-folder loaders).
 #ifndef SIMMIM_IMAGE_H
 #define SIMMIM_IMAGE_H
 

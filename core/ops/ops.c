@@ -98,7 +98,7 @@ static void thread_share(long n, long *begin, long *end) { thread_share_aligned(
 // OpenBLAS rounds a row of a product (a column, in its column-major view) differently
 // depending on its place in the blocks of 12 it packs (3 × the ZEN kernels' unroll of 4);
 // products split between threads at multiples of 12 round every element as one call does, so
-// results do not depend on the thread count (tests/unit/test_threads.c).
+// results do not depend on the thread count (tests/unit/model/test_threads.c).
 enum { MATMUL_SPLIT_ALIGN = 12 };
 
 // Parameter gradients are sums over rows. The rows split into a fixed number of parts,

@@ -8,7 +8,7 @@ import collections
 import re
 import sys
 
-# The ops a step is made of (core/ops.h, core/optim.h, the masker); a sample whose stack holds
+# The ops a step is made of (core/ops/ops.h, core/train/optim.h, the masker); a sample whose stack holds
 # none of them but one of STEP's frames is the step's own glue.
 OPS = re.compile(r"^(\w+_(forward|backward)|adamw_step|clip_grad_norm|simmim_mask|model_zero_grad)$")
 STEP = {"model_forward", "model_backward", "vit_forward", "vit_backward"}

@@ -1,4 +1,4 @@
-// Batch assembly (core/augment.h) on small synthetic caches: evaluation is exactly
+// Batch assembly (core/data/augment.h) on small synthetic caches: evaluation is exactly
 // pad + normalize; the identity crop reproduces it and a flip mirrors it bit for bit; every
 // training crop matches a direct double-precision evaluation of RECIPES' RandomResizedCrop
 // formula; batches are reproducible from (seed, step) whatever the thread count; values stay

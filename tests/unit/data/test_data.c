@@ -1,4 +1,4 @@
-// Dataset loading (core/data.h): Fashion-MNIST as installed (counts, padding, the reference
+// Dataset loading (core/data/data.h): Fashion-MNIST as installed (counts, padding, the reference
 // mean/std), the few-labels subset, IDX files and PNG/JPEG folders written by this test in a
 // temporary directory (every PNG flavour libpng reads, JPEG gray and RGB, odd sizes, resizing,
 // padding, statistics, flat-folder splits), and hostile input: each bad file must give an

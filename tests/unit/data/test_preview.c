@@ -1,4 +1,4 @@
-// Reconstruction and sample previews (core/preview.h): writes PNGs into a temporary directory,
+// Reconstruction and sample previews (core/data/preview.h): writes PNGs into a temporary directory,
 // reads them back with libpng and checks the grid size, the denormalized original, the
 // masked input (mask gray where masked, original elsewhere), the prediction column, the
 // pasted column, the borders, and that bad arguments and unwritable paths fail cleanly.

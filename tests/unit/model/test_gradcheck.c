@@ -1,4 +1,4 @@
-// Finite-difference gradient checks: every op's _backward in core/ops.h, then the whole model
+// Finite-difference gradient checks: every op's _backward in core/ops/ops.h, then the whole model
 // (pretraining with a token mask; classification with drop path and label smoothing) against
 // model_backward.
 //

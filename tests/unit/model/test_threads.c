@@ -1,4 +1,4 @@
-// A training step's results do not depend on the thread count (core/ops.c splits every
+// A training step's results do not depend on the thread count (core/ops/ops.c splits every
 // reduction in a fixed way): the loss, the predictions and every parameter gradient of a
 // pretraining and a fine-tuning step are bit-identical on 1, 2 and 3 threads. This is what
 // lets a job resume bit-exactly on a machine with a different number of cores. Shapes are

@@ -1,6 +1,6 @@
 // attention_forward and attention_backward against a direct double-precision evaluation of
 // softmax(q·kᵀ/√hd)·v and its gradient, at shapes that exercise every edge of the blocked
-// kernel in core/attention.c: token counts that leave partial row blocks, partial vectors and
+// kernel in core/ops/attention.c: token counts that leave partial row blocks, partial vectors and
 // partial 8 × 8 transpose tiles, and head widths that are and are not whole vectors.
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// The bf16 matrix products (precision bf16, core/matmul_amx.c) against products computed here
+// The bf16 matrix products (precision bf16, core/ops/matmul_amx.c) against products computed here
 // in double from the same operands rounded to bf16: they must agree to fp32 accumulation's
 // rounding, so a wrong packing, padding or tile edge shows as an error of order 1, not 1e-3.
 // Shapes are ragged (no dimension a multiple of the 32-wide blocks, odd reductions, several

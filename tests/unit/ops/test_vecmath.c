@@ -1,4 +1,4 @@
-// Accuracy of the vectorizable exp and normal CDF (core/vecmath.h) against libm in double:
+// Accuracy of the vectorizable exp and normal CDF (core/ops/vecmath.h) against libm in double:
 // they replace expf and erff in GELU and softmax, so they must be as exact as float allows.
 #include <math.h>
 
