@@ -1,6 +1,7 @@
 # simmimd — build, test and benchmark.
 #   make            build everything (installs missing Debian packages first)
-#   make run        build and start the daemon on 127.0.0.1:8080 (LISTEN=host:port to change)
+#   make run        build and start the daemon on 127.0.0.1:8080 (LISTEN=host:port to change,
+#                   DATA_ROOT="DIR ..." for folders of your own images)
 #   make test       every test; the last line is "N passed, N failed"
 #   make bench      training-step throughput beside PyTorch (needs python3-torch)
 #   make fixtures   regenerate the golden fixtures from PyTorch
@@ -104,9 +105,11 @@ web/vendor/.built: web/package.json web/package-lock.json web/build.sh | build/.
 	@web/build.sh
 	@touch $@
 
-# The daemon in the foreground with Fashion-MNIST registered; state in ./var.
+# The daemon in the foreground with Fashion-MNIST registered; state in ./var. Folders of
+# your own images: DATA_ROOT="/srv/images /mnt/more" (each becomes a --data-root).
 run: all
-	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir var
+	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir var \
+	    $(foreach root,$(DATA_ROOT),--data-root $(root))
 
 INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/test_*.py)
 

@@ -74,6 +74,21 @@ static int inside_a_root(const App *app, const char *path)
     return 0;
 }
 
+// The 403 for a path outside the data roots: which roots there are, and how to add one.
+static int outside_the_roots(const App *app, const char *what, Outcome *o)
+{
+    char roots[1024] = "";
+    size_t len = 0;
+    for (int i = 0; i < app->data_root_count && len < sizeof roots; i++)
+        len += (size_t)snprintf(roots + len, sizeof roots - len, "%s%s", i ? ", " : "",
+                                app->data_roots[i]);
+    return registration_fail(o, 403, "path",
+                             "path: %s the data roots (%s); to add one, start simmimd with "
+                             "--data-root DIR (data-root = DIR in its config file; make run "
+                             "DATA_ROOT=\"DIR ...\")",
+                             what, app->data_root_count ? roots : "none");
+}
+
 // Resolves path into real (PATH_MAX) and checks that it lies inside a data root: 0, or a
 // status. A path that does not resolve answers 400 only where it would lie inside a root, so
 // that the answers do not reveal what exists elsewhere.
@@ -84,11 +99,11 @@ static int resolve_path(const App *app, const char *path, char *real, Outcome *o
     if (!realpath(path, real)) {
         int err = errno;
         if (!without_dotdot(path) || !inside_a_root(app, path))
-            return registration_fail(o, 403, "path", "path: outside the data roots");
+            return outside_the_roots(app, "outside", o);
         return registration_fail(o, 400, "path", "path: %s: %s", path, strerror(err));
     }
     if (!inside_a_root(app, real))
-        return registration_fail(o, 403, "path", "path: resolves outside the data roots");
+        return outside_the_roots(app, "resolves outside", o);
     return 0;
 }
 
