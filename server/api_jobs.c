@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "base/cpu.h"
+#include "data/data.h"
 #include "pins.h"
 #include "spec/checkpoint_file.h"
 #include "spec/spec.h"
@@ -62,6 +63,7 @@ typedef struct {
     DatasetRow dataset;
     long checkpoint_id;                // 0: none
     char checkpoint_path[SPEC_PATH_MAX];
+    int checkpoint_pad;                // the starting checkpoint's image padding
 } Resolved;
 
 static void reply_spec_error(Request *r, unsigned status, const SpecError *e)
@@ -131,7 +133,7 @@ static int resolve_checkpoint(Request *r, Resolved *res)
 }
 
 // The model of a fine-tuning job is the starting checkpoint's.
-static int adopt_checkpoint_model(Request *r, JobSpec *spec, const Resolved *res)
+static int adopt_checkpoint_model(Request *r, JobSpec *spec, Resolved *res)
 {
     SafeTensors st;
     ModelConfig cfg;
@@ -144,6 +146,7 @@ static int adopt_checkpoint_model(Request *r, JobSpec *spec, const Resolved *res
         return -1;
     }
     int rc = spec_adopt_model(spec, &cfg, &se);
+    res->checkpoint_pad = meta.pad;
     safetensors_free(&st);
     if (rc) reply_spec_error(r, 400, &se);
     return rc ? -1 : 0;
@@ -188,8 +191,9 @@ static int check_spec_precision(Request *r, const JobSpec *spec)
 }
 
 // What the trainer would only find out after starting: the dataset must suit the spec.
-static int check_spec_dataset(Request *r, const JobSpec *spec, const DatasetRow *d)
+static int check_spec_dataset(Request *r, const JobSpec *spec, const Resolved *res)
 {
+    const DatasetRow *d = &res->dataset;
     int finetune = spec->kind == JOB_FINETUNE, per_class = spec->finetune.labels_per_class;
     if (finetune && d->num_classes < 1) {
         reply_error(r, 400, "dataset", "dataset: \"%s\" is unlabelled; fine-tuning needs classes",
@@ -202,13 +206,18 @@ static int check_spec_dataset(Request *r, const JobSpec *spec, const DatasetRow 
                     "images of dataset \"%s\"", spec->train.batch_size, images, d->name);
         return -1;
     }
-    // Square IDX images no larger than the model are padded, evenly on both sides (the
-    // record keeps the larger side; IDX datasets are square in practice).
-    int img = spec->model.img_size;
-    if (d->format == DATA_FORMAT_IDX && d->image_size <= img && (img - d->image_size) % 2) {
-        reply_error(r, 400, "model.img_size", "model.img_size: the %d×%d images of dataset \"%s\" "
-                    "cannot be padded evenly to %d×%d", d->image_size, d->image_size, d->name, img,
-                    img);
+    // The padding the trainer will give the images (the record keeps an IDX dataset's larger
+    // side; IDX datasets are square in practice), and a starting checkpoint's must match it.
+    int pad;
+    char why[512];
+    if (dataset_pad_for(d->format, d->image_size, spec->model.img_size, &pad, why, sizeof why)) {
+        reply_error(r, 400, "model.img_size", "model.img_size: dataset \"%s\": %s", d->name, why);
+        return -1;
+    }
+    if (res->checkpoint_id &&
+        checkpoint_suits_dataset(&spec->model, res->checkpoint_pad, pad, why, sizeof why)) {
+        reply_error(r, 400, "finetune.init_from", "finetune.init_from: checkpoint %ld does not "
+                    "suit dataset \"%s\": %s", res->checkpoint_id, d->name, why);
         return -1;
     }
     return 0;
@@ -256,6 +265,13 @@ static void create_job(Request *r, JobSpec *spec, const Resolved *res)
     reply_json(r, 201, store_job_json(r->app->db, id));
 }
 
+// A job submitted without a name is named by the store (<kind>-<dataset>-<id>), not after the
+// spec's default, which says nothing about the job.
+static void name_unless_given(JobSpec *spec)
+{
+    if (!(spec->given & NAME_GIVEN)) spec->name[0] = '\0';
+}
+
 void api_jobs_create(Request *r)
 {
     JobSpec *spec = malloc(sizeof *spec);
@@ -267,7 +283,8 @@ void api_jobs_create(Request *r)
         reply_spec_error(r, 400, &se);
     else if (check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
              resolve_init_from(r, spec, res) == 0 &&
-             check_spec_dataset(r, spec, &res->dataset) == 0) {
+             check_spec_dataset(r, spec, res) == 0) {
+        name_unless_given(spec);
         pins_lock();
         if (!res->checkpoint_id || pin_checkpoint(r, res) == 0) create_job(r, spec, res);
         pins_unlock();

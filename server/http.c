@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+// libmicrohttpd's error log, without the lines that only say a client went away (a browser
+// closing an event stream, a download cut short): a normal disconnect is not an error.
+static void log_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    static const char *const disconnects[] = {
+        "no longer available for sending", "forcibly closed by remote peer",
+        "socket is not connected", "disconnected when reading request",
+    };
+    (void)cls;
+    char message[512];
+    vsnprintf(message, sizeof message, fmt, ap);
+    for (size_t i = 0; i < sizeof disconnects / sizeof *disconnects; i++)
+        if (strstr(message, disconnects[i])) return;
+    size_t len = strlen(message);
+    fprintf(stderr, "simmimd: http: %s%s", message, len && message[len - 1] == '\n' ? "" : "\n");
+}
+
 long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
 {
     static const char head[] =
@@ -343,7 +361,8 @@ Http *http_start(App *app, const char *listen, char *err, size_t errlen)
                      MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, http, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_END);
     if (!http->daemon) {

@@ -154,6 +154,9 @@ static int ingest_done(Event *e) { return update_eval_fields(e, 1); }
 
 // A checkpoint written again at the same step (a run resumed from an earlier one) replaces
 // the row's file facts and revives it; the same event ingested again changes nothing.
+// A checkpoint is written where the run is: a job that stops (pause, cancel) checkpoints a
+// step its last progress event had not reached, and its progress moves on to it (the epoch in
+// proportion).
 static int ingest_checkpoint(Event *e)
 {
     const char *path = field_rel_path(e->ev, "path");
@@ -161,6 +164,11 @@ static int ingest_checkpoint(Event *e)
     char sha[65];
     if (!path || field_count(e->ev, "bytes", BYTES_MAX, &bytes) || field_sha256(e->ev, "sha256", sha))
         return STORE_INVALID;
+    int rc = sql_exec(e->c,
+                      "UPDATE jobs SET epoch = CASE WHEN step > 0 THEN epoch * ?1 / step ELSE epoch END, "
+                      "step = ?1 WHERE id = ?2 AND step < ?1",
+                      "ll", e->step, e->job_id);
+    if (rc < 0) return rc;
     return done_ok(sql_exec(e->c,
                             "INSERT INTO checkpoints (job_id, step, path, bytes, sha256, created_at) "
                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET "

@@ -76,9 +76,12 @@ static long job_insert(sqlite3 *c, const JobSpec *spec, const char *api_spec, co
     char run_dir[sizeof ((JobRuntime *)0)->run_dir];
     char *spec_text = child_spec_with_id(child_spec, id);
     int n = snprintf(run_dir, sizeof run_dir, "%s/%ld", runs_dir, id);
+    // A job without a name is named after what it is: <kind>-<dataset>-<id>.
     int rc = spec_text && n > 0 && (size_t)n < sizeof run_dir &&
-                     sql_exec(c, "UPDATE jobs SET run_dir = ?, child_spec = ? WHERE id = ?", "ssl", run_dir,
-                              spec_text, id) == 1
+                     sql_exec(c, "UPDATE jobs SET run_dir = ?, child_spec = ?, name = CASE name "
+                                 "WHEN '' THEN kind || '-' || COALESCE(dataset, 'data') || '-' || id "
+                                 "ELSE name END WHERE id = ?",
+                              "ssl", run_dir, spec_text, id) == 1
                  ? STORE_OK
                  : STORE_ERROR;
     free(spec_text);

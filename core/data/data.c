@@ -14,6 +14,20 @@
 
 enum { MAX_IMG_SIZE = 4096 };
 
+int dataset_pad_for(DataFormat format, int stored_side, int img_size, int *pad, char *err,
+                    size_t errlen)
+{
+    *pad = 0;
+    if (format != DATA_FORMAT_IDX || stored_side > img_size) return 0;
+    if ((img_size - stored_side) % 2 != 0) {
+        snprintf(err, errlen, "%d×%d images cannot be padded evenly to %d×%d", stored_side,
+                 stored_side, img_size, img_size);
+        return -1;
+    }
+    *pad = (img_size - stored_side) / 2;
+    return 0;
+}
+
 void pixel_sums_add(PixelSums *s, const uint8_t *planar, size_t plane, size_t pixels)
 {
     for (int c = 0; c < s->channels; c++) {

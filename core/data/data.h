@@ -56,6 +56,13 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
                  char *err, size_t errlen);
 void dataset_free(Dataset *ds);
 
+// The zero padding on each side that dataset_load gives a dataset's images for a model of
+// img_size: IDX images of stored_side pixels no larger than img_size are padded by
+// (img_size − stored_side) / 2, larger ones resized (0); image folders are always brought to
+// img_size by resizing (0). -1 with a message if the difference is odd (no even padding).
+int dataset_pad_for(DataFormat format, int stored_side, int img_size, int *pad, char *err,
+                    size_t errlen);
+
 // The side of an IDX dataset's training images (the larger of rows and columns), from the
 // header of dir's train-images-idx3-ubyte (raw or .gz) alone. -1 with a message naming the
 // file if it is missing or not an IDX file of images.

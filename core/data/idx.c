@@ -283,13 +283,12 @@ int idx_load(const char *dir, int img_size, Dataset *ds, char *err, size_t errle
     }
     // Square images no larger than the model stay as stored and are padded per batch.
     int keep = train.rows == train.cols && train.rows <= img_size;
-    if (keep && (img_size - train.rows) % 2 != 0) {
-        snprintf(err, errlen, "%s: %d×%d images cannot be padded evenly to %d×%d", dir,
-                 train.rows, train.rows, img_size, img_size);
+    char why[160];
+    if (keep && dataset_pad_for(DATA_FORMAT_IDX, train.rows, img_size, &ds->pad, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", dir, why);
         goto done;
     }
     ds->stored_size = keep ? train.rows : img_size;
-    ds->pad = keep ? (img_size - train.rows) / 2 : 0;
     // Statistics of the stored (gray) training pixels, before any conversion or resizing.
     PixelSums sums = {.channels = 1};
     pixel_sums_add(&sums, train.pixels, 0, (size_t)train.count * train.rows * train.cols);

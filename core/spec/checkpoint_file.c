@@ -97,6 +97,29 @@ int checkpoint_file_write(const char *path, const StTensor *tensors, int count,
     return rc;
 }
 
+// "28×28 images padded by 2 to 32×32" or "images of 32×32, not padded".
+static void describe_padding(char *out, size_t cap, int img_size, int pad)
+{
+    int original = img_size - 2 * pad;
+    if (pad)
+        snprintf(out, cap, "%d×%d images padded by %d to %d×%d", original, original, pad,
+                 img_size, img_size);
+    else
+        snprintf(out, cap, "images of %d×%d, not padded", img_size, img_size);
+}
+
+int checkpoint_suits_dataset(const ModelConfig *cfg, int checkpoint_pad, int dataset_pad,
+                             char *err, size_t errlen)
+{
+    if (checkpoint_pad == dataset_pad) return 0;
+    char trained[96], given[96];
+    describe_padding(trained, sizeof trained, cfg->img_size, checkpoint_pad);
+    describe_padding(given, sizeof given, cfg->img_size, dataset_pad);
+    snprintf(err, errlen, "the checkpoint's encoder was pretrained on %s; this dataset would give "
+             "it %s (start from a pretraining on images of this dataset's size)", trained, given);
+    return -1;
+}
+
 int checkpoint_state_write(const char *path, const float *m, const float *v, size_t n, long step,
                            long adamw_step, char *err, size_t errlen)
 {

@@ -37,6 +37,14 @@ int checkpoint_file_write(const char *path, const StTensor *tensors, int count,
 int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, CheckpointMeta *meta,
                     char *err, size_t errlen);
 
+// Whether a fine-tuning can start from a checkpoint — its model cfg, its images padded by
+// checkpoint_pad — on a dataset whose images dataset_load pads by dataset_pad at cfg's image
+// size (data.h's dataset_pad_for). The encoder's normalization, position embedding and
+// padding were learned together, so the padding must be the same. 0, or -1 with a message
+// saying what differs. The one check of the trainer and of the daemon at submission.
+int checkpoint_suits_dataset(const ModelConfig *cfg, int checkpoint_pad, int dataset_pad,
+                             char *err, size_t errlen);
+
 // Writes a training state: the AdamW moments m and v of n parameters, the training step and
 // AdamW's own step count, atomically.
 int checkpoint_state_write(const char *path, const float *m, const float *v, size_t n, long step,

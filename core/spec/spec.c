@@ -147,7 +147,7 @@ enum {
     HI_OPEN = 1 << 1,      // numbers: …, hi) instead of …, hi]
     ORDERED = 1 << 2,      // F_PAIR: first ≤ second
     NULLABLE = 1 << 3,     // null means "the default" (or, for model sizes, "the checkpoint's")
-    NULL_IS_ZERO = 1 << 4, // F_LONG: null is stored as 0, and 0 written as null (job_id)
+    NULL_IS_ZERO = 1 << 4, // F_INT, F_LONG: null is stored as 0, and 0 written as null
     REQUIRED = 1 << 5,     // must be present (inside the dataset and init_from objects)
     NONEMPTY = 1 << 6,     // strings
     NO_CONTROL = 1 << 7,   // strings shown to people: no control characters
@@ -172,7 +172,7 @@ struct Field {
     const Field *section;       // F_SECTION
     ReadFn read;                // F_CUSTOM
     WriteFn write;              // F_CUSTOM
-    unsigned given;             // MODEL_GIVEN_* bit set when present and not null
+    unsigned given;             // JobSpec.given bit set when present and not null
 };
 
 #define AT(member) offsetof(JobSpec, member)
@@ -244,7 +244,9 @@ static const Field LOSS_FIELDS[] = {
 };
 
 static const Field TRAIN_FIELDS[] = {
-    INT_F("epochs", train.epochs, 1, 100000),
+    // 0 (null): the schedule's length is train.total_steps (parse_document).
+    {.key = "epochs", .type = F_INT, .offset = AT(train.epochs), .imin = 1, .imax = 100000,
+     .flags = NULLABLE | NULL_IS_ZERO},
     INT_F("batch_size", train.batch_size, 1, 65536),
     DOUBLE_F("lr", train.lr, 0, 10, LO_OPEN),
     DOUBLE_F("min_lr", train.min_lr, 0, 10, 0),              // and ≤ lr (check_spec)
@@ -255,6 +257,7 @@ static const Field TRAIN_FIELDS[] = {
     U64_F("seed", train.seed, 0, 1LL << 53), // 2^53: exact in any JSON reader's double
     INT_F("threads", train.threads, 0, 1024),
     LONG_F("max_steps", train.max_steps, 0, LONG_MAX, 0),
+    LONG_F("total_steps", train.total_steps, 0, 1000000000000, 0),
     ENUM_F("precision", train.precision, PRECISIONS, 0),
     {0},
 };
@@ -286,7 +289,8 @@ static const Field SCHEDULE_FIELDS[] = {
 // kind must stay first: spec_parse reads it before the rest (kind-dependent defaults).
 static const Field TOP_FIELDS[] = {
     ENUM_F("kind", kind, KINDS, 0),
-    STRING_F("name", name, NO_CONTROL),
+    {.key = "name", .type = F_STRING, .offset = AT(name), .cap = CAP(name), .flags = NO_CONTROL,
+     .given = NAME_GIVEN},
     CUSTOM_F("dataset", spec_read_dataset, write_dataset),
     INT_F("priority", priority, -1000, 1000),
     SECTION_F("model", MODEL_FIELDS),
@@ -340,7 +344,7 @@ static void join_path(char *buf, size_t size, const char *parent, const char *ke
 static int model_from_checkpoint(const JobSpec *s)
 {
     return s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE &&
-           (s->model_given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
+           (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
 }
 
 // ---- Reading -----------------------------------------------------------------------------
@@ -499,7 +503,8 @@ static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, S
 {
     int rc;
     if (f->type != F_CUSTOM && json_is_null(v) && (f->flags & NULLABLE)) {
-        if (f->flags & NULL_IS_ZERO) *(long *)field_at(s, f) = 0;
+        if (f->flags & NULL_IS_ZERO && f->type == F_INT) *(int *)field_at(s, f) = 0;
+        if (f->flags & NULL_IS_ZERO && f->type == F_LONG) *(long *)field_at(s, f) = 0;
         return 0;
     }
     switch (f->type) {
@@ -514,8 +519,45 @@ static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, S
     case F_SECTION: rc = read_section(f->section, v, s, path, err); break;
     default: rc = f->read(f, v, s, path, err); break;
     }
-    if (rc == 0 && !json_is_null(v)) s->model_given |= f->given;
+    if (rc == 0 && !json_is_null(v)) s->given |= f->given;
     return rc;
+}
+
+// Appends "place" to a hint being built ("did you mean a, b or c?" when finished).
+static void hint_add(char *hint, size_t cap, int *count, const char *place)
+{
+    size_t len = strlen(hint);
+    snprintf(hint + len, cap - len, "%s%s", *count ? " or " : "", place);
+    (*count)++;
+}
+
+// Where else `key` is a field, for an unknown key: "train.epochs", or, for a key of the
+// object forms of init_from and dataset, that form with the value given ("finetune.init_from:
+// {\"checkpoint\": 3}"). Fills hint with " (did you mean ...?)", or "" when nowhere.
+static void unknown_field_hint(const char *key, json_t *v, char *hint, size_t cap)
+{
+    static const struct {
+        const char *path;
+        const Field *table;
+    } object_forms[] = {{"finetune.init_from", INIT_FROM_FIELDS}, {"dataset", DATASET_FIELDS}};
+    char places[200] = "", place[120];
+    int count = 0;
+    for (const Field *f = TOP_FIELDS; f->key; f++) {
+        if (strcmp(f->key, key) == 0) hint_add(places, sizeof places, &count, f->key);
+        if (f->type != F_SECTION || !find_field(f->section, key)) continue;
+        snprintf(place, sizeof place, "%s.%s", f->key, key);
+        hint_add(places, sizeof places, &count, place);
+    }
+    char *value = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    for (size_t i = 0; i < sizeof object_forms / sizeof *object_forms; i++) {
+        if (!find_field(object_forms[i].table, key)) continue;
+        snprintf(place, sizeof place, "%s: {\"%s\": %.40s}", object_forms[i].path, key,
+                 value ? value : "...");
+        hint_add(places, sizeof places, &count, place);
+    }
+    free(value);
+    if (count) snprintf(hint, cap, " (did you mean %s?)", places);
+    else hint[0] = '\0';
 }
 
 // Reads an object by its table: every key must be in the table (checked first, so a typo is
@@ -530,7 +572,9 @@ static int read_section(const Field *table, json_t *obj, JobSpec *s, const char 
     json_object_foreach(obj, key, v) {
         if (find_field(table, key)) continue;
         join_path(sub, sizeof sub, path, key);
-        return spec_refuse(err, sub, "unknown field");
+        char hint[224];
+        unknown_field_hint(key, v, hint, sizeof hint);
+        return spec_refuse(err, sub, "unknown field%s", hint);
     }
     for (const Field *f = table; f->key; f++) {
         join_path(sub, sizeof sub, path, f->key);
@@ -655,7 +699,7 @@ static int check_spec(JobSpec *s, SpecError *err)
         format_double(s->train.lr, a, sizeof a), format_double(s->train.min_lr, b, sizeof b);
         return spec_refuse(err, "train.min_lr", "must not exceed train.lr (%s) (got %s)", a, b);
     }
-    if (s->train.warmup_epochs > s->train.epochs) {
+    if (!s->train.total_steps && s->train.warmup_epochs > s->train.epochs) {
         format_double(s->train.warmup_epochs, b, sizeof b);
         return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
                            s->train.epochs, b);
@@ -699,6 +743,22 @@ static int default_mask_patch(const ModelConfig *m)
     return m->patch_size <= 8 ? 8 : 2 * m->patch_size;
 }
 
+// The schedule is epochs × steps per epoch, or train.total_steps steps; one of the two, never
+// both given. With total_steps, epochs is 0 (null, as spec_to_json writes it); without, a
+// null epochs is the error it always was.
+static int schedule_length(json_t *root, JobSpec *s, SpecError *err)
+{
+    json_t *epochs = json_object_get(json_object_get(root, "train"), "epochs");
+    if (!s->train.total_steps)
+        return s->train.epochs ? 0 : expected(err, "train.epochs", "an integer", epochs);
+    if (epochs && !json_is_null(epochs))
+        return spec_refuse(err, "train.total_steps", "give train.epochs or train.total_steps, "
+                           "not both (got epochs %d and total_steps %ld)", s->train.epochs,
+                           s->train.total_steps);
+    s->train.epochs = 0;
+    return 0;
+}
+
 static int parse_document(json_t *root, JobSpec *s, SpecError *err)
 {
     set_defaults(s);
@@ -708,6 +768,7 @@ static int parse_document(json_t *root, JobSpec *s, SpecError *err)
     s->mask.mask_patch_size = 0; // absent until read; its default depends on the model
     if (read_section(TOP_FIELDS, root, s, "", err)) return -1;
     if (!s->mask.mask_patch_size) s->mask.mask_patch_size = default_mask_patch(&s->model);
+    if (schedule_length(root, s, err)) return -1;
     return check_spec(s, err);
 }
 
@@ -742,10 +803,10 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
     char path[64], want[32], have[32], message[256];
     if (!err) err = &unused;
     memset(err, 0, sizeof *err);
-    int preset = (spec->model_given & MODEL_GIVEN_PRESET) != 0;
+    int preset = (spec->given & MODEL_GIVEN_PRESET) != 0;
     for (const Field *f = MODEL_FIELDS; f->key; f++) {
         if (!(f->given & MODEL_GIVEN_SIZES)) continue;
-        int explicit_size = (spec->model_given & f->given) != 0;
+        int explicit_size = (spec->given & f->given) != 0;
         double w = model_value(&spec->model, f), h = model_value(from, f);
         if ((!explicit_size && !preset) || w == h) continue;
         format_double(w, want, sizeof want), format_double(h, have, sizeof have);
@@ -762,7 +823,7 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
     m.drop_path = spec->model.drop_path;
     if (model_config_validate(&m, message, sizeof message)) return fail_config(err, message);
     spec->model = m;
-    spec->model_given |= MODEL_GIVEN_SIZES;
+    spec->given |= MODEL_GIVEN_SIZES;
     return 0;
 }
 
@@ -827,8 +888,11 @@ static json_t *write_enum(const Field *f, const JobSpec *s)
 static int written_as_null(const Field *f, const JobSpec *s)
 {
     int unknown_size = (f->given & MODEL_GIVEN_SIZES) && model_from_checkpoint(s) &&
-                       !(s->model_given & f->given);
-    return unknown_size || ((f->flags & NULL_IS_ZERO) && *(const long *)field_in(s, f) == 0);
+                       !(s->given & f->given);
+    long value = !(f->flags & NULL_IS_ZERO) ? 1
+                 : f->type == F_INT           ? *(const int *)field_in(s, f)
+                                              : *(const long *)field_in(s, f);
+    return unknown_size || value == 0;
 }
 
 static json_t *write_value(const Field *f, const JobSpec *s)

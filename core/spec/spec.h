@@ -20,12 +20,15 @@ typedef enum { JOB_PRETRAIN, JOB_FINETUNE } JobKind;
 // or checkpoint id; the file form the daemon writes for simmim-train names paths.
 typedef enum { REF_NONE, REF_NAME, REF_PATH, REF_JOB_ID, REF_CHECKPOINT_ID } RefForm;
 
-// Bits of JobSpec.model_given: which model fields the spec set explicitly.
+// Bits of JobSpec.given: which fields the spec set explicitly (not null) — the model's, and
+// the name (a job the daemon receives without one gets a name of its own).
 enum {
     MODEL_GIVEN_IMG = 1 << 0, MODEL_GIVEN_PATCH = 1 << 1, MODEL_GIVEN_CHANS = 1 << 2,
     MODEL_GIVEN_DIM = 1 << 3, MODEL_GIVEN_DEPTH = 1 << 4, MODEL_GIVEN_HEADS = 1 << 5,
     MODEL_GIVEN_MLP = 1 << 6, MODEL_GIVEN_PRESET = 1 << 7,
     MODEL_GIVEN_SIZES = MODEL_GIVEN_PRESET - 1, // every size bit (not the preset)
+    MODEL_GIVEN_ALL = MODEL_GIVEN_SIZES | MODEL_GIVEN_PRESET,
+    NAME_GIVEN = 1 << 8,
 };
 
 typedef struct {
@@ -40,7 +43,7 @@ typedef struct {
 
     char preset[32];                      // "" when null
     ModelConfig model;                    // preset, then explicit fields; num_classes 0
-    unsigned model_given;                 // MODEL_GIVEN_* bits
+    unsigned given;                       // MODEL_GIVEN_* and NAME_GIVEN bits
     MaskConfig mask;
     int loss_full_image;                  // loss.scope: "masked" 0, "full" 1
 
@@ -49,7 +52,8 @@ typedef struct {
         double lr, min_lr, warmup_epochs, weight_decay, betas[2], clip_grad;
         uint64_t seed;
         int threads;
-        long max_steps;
+        long max_steps;   // 0: none; otherwise the run stops there, the schedule unchanged
+        long total_steps; // 0: epochs × steps per epoch; else the schedule's length (epochs 0)
         Precision precision;
     } train;
     AugmentConfig augment;
@@ -78,7 +82,7 @@ typedef struct {
 // non-objects are document errors. Kind-dependent defaults (min_lr, crop_scale) apply when
 // absent. Null means the default for model.preset, finetune.init_from, job_id and the model
 // sizes. A pretraining spec's model and mask are validated; a finetune spec's model too unless
-// it starts from a checkpoint: then the explicit sizes are only kept in model_given for
+// it starts from a checkpoint: then the explicit sizes are only kept in given for
 // spec_adopt_model. Returns 0, or -1 with *err filled (err may be NULL) and *spec untouched.
 int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err);
 

@@ -57,7 +57,7 @@ typedef struct {
     int *eval_indices;
     long order_epoch;
     char *mask_json, *loss_json;
-    double loss_sum, last_grad_norm, last_lr, data_wait, progress_time;
+    double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
     double val_loss, top1;
@@ -174,10 +174,8 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
             return train_fail(tr, "finetune.labels_per_class: %s", err);
     }
     if (from->kind) { // normalization travels with the encoder
-        if (from->pad != tr->ds.pad)
-            return train_fail(
-                tr, "finetune.init_from: checkpoint pads images by %d, this dataset needs %d",
-                from->pad, tr->ds.pad);
+        if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))
+            return train_fail(tr, "finetune.init_from: %s", err);
         memcpy(tr->ds.mean, from->mean, sizeof tr->ds.mean);
         memcpy(tr->ds.std, from->std, sizeof tr->ds.std);
     }
@@ -214,6 +212,13 @@ static char *section_json(const JobSpec *s, const char *section)
     return out;
 }
 
+// warmup_epochs in steps; laid over train.total_steps, at most half of them.
+static long warmup_steps(const JobSpec *s, long steps_per_epoch, long total_steps)
+{
+    long warmup = (long)llround(s->train.warmup_epochs * steps_per_epoch);
+    return s->train.total_steps && warmup > total_steps / 2 ? total_steps / 2 : warmup;
+}
+
 // The model (from scratch or a fine-tuning start), the data, the optimizer and the batch
 // buffers of a run.
 static int setup(Trainer *tr)
@@ -248,13 +253,14 @@ static int setup(Trainer *tr)
     }
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
-    tr->total_steps = tr->steps_per_epoch * s->train.epochs;
+    tr->total_steps = s->train.total_steps ? s->train.total_steps
+                                           : tr->steps_per_epoch * s->train.epochs;
     tr->end_step = s->train.max_steps > 0 && s->train.max_steps < tr->total_steps ? s->train.max_steps
                                                                                 : tr->total_steps;
     int finetune = s->kind == JOB_FINETUNE;
     tr->optim = (OptimConfig){
         .lr = s->train.lr, .min_lr = s->train.min_lr,
-        .warmup_steps = (long)llround(s->train.warmup_epochs * tr->steps_per_epoch),
+        .warmup_steps = warmup_steps(s, tr->steps_per_epoch, tr->total_steps),
         .total_steps = tr->total_steps, .weight_decay = s->train.weight_decay,
         .beta1 = s->train.betas[0], .beta2 = s->train.betas[1], .eps = 1e-8,
         .clip_grad = s->train.clip_grad, .layer_decay = finetune ? s->finetune.layer_decay : 1.0};
@@ -463,6 +469,8 @@ static void report_progress(Trainer *tr, long step)
 {
     double now = wall_time(), elapsed = now - tr->progress_time;
     long steps = step - tr->progress_step;
+    if (steps == 0) // only the start-up step so far: the rate it gives is all there is
+        elapsed = now - tr->startup_time, steps = 1;
     double img_per_s = elapsed > 0 ? steps * (double)tr->spec->train.batch_size / elapsed : 0.0;
     double eta = steps > 0 ? elapsed / steps * (tr->end_step - step) : 0.0;
     double loss = tr->loss_sum / (tr->loss_steps ? tr->loss_steps : 1);
@@ -519,14 +527,24 @@ static int after_step(Trainer *tr, long done)
     return 0;
 }
 
+// A process's first step pays for its start-up (threads, the first touch of the buffers, the
+// loader's first batch): the rate and ETA of the progress events are measured after it.
+static void leave_out_startup(Trainer *tr, long done)
+{
+    tr->startup_time = tr->progress_time;
+    tr->progress_time = wall_time();
+    tr->progress_step = done;
+}
+
 static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
+    int epochs = (int)((tr->total_steps + tr->steps_per_epoch - 1) / tr->steps_per_epoch);
     emit(tr, "start", json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
                                 s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
                                 (json_int_t)tr->end_step, "steps_per_epoch",
-                                (json_int_t)tr->steps_per_epoch, "epochs", s->train.epochs,
-                                "params", (json_int_t)tr->model.num_params, "threads", ops_threads(),
+                                (json_int_t)tr->steps_per_epoch, "epochs", epochs, "params",
+                                (json_int_t)tr->model.num_params, "threads", ops_threads(),
                                 "precision", spec_precision_name(ops_precision()),
                                 "resumed_from_step", (json_int_t)tr->start_step));
     tr->progress_time = wall_time();
@@ -537,7 +555,9 @@ static int run_loop(Trainer *tr)
     long t = tr->start_step;
     for (; t < tr->end_step && !stop_signal; t++) {
         int slot = loader_next(loader, t, &tr->data_wait);
-        if ((rc = train_step(tr, t, &tr->slots[slot])) || (rc = after_step(tr, t + 1))) break;
+        if ((rc = train_step(tr, t, &tr->slots[slot]))) break;
+        if (t == tr->start_step) leave_out_startup(tr, t + 1);
+        if ((rc = after_step(tr, t + 1))) break;
     }
     loader_stop(loader);
     if (rc) return rc;

@@ -21,7 +21,7 @@ static const char CONTRACT[] =
     " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\"},"
     " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
     " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
-    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"precision\": \"fp32\"},"
+    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"total_steps\": 0, \"precision\": \"fp32\"},"
     " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
     " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
     " \"drop_path\": 0.1, \"labels_per_class\": 0},"
@@ -89,7 +89,7 @@ static void check_common_defaults(const JobSpec *s)
     expect_int("default model.num_heads", s->model.num_heads, 4);
     expect_double("default model.mlp_ratio", s->model.mlp_ratio, 4.0);
     expect_int("default model.num_classes", s->model.num_classes, 0);
-    expect_int("default model_given", s->model_given, 0);
+    expect_int("default given", s->given, 0);
     expect_int("default mask.mask_patch_size", s->mask.mask_patch_size, 8);
     expect_double("default mask.ratio", s->mask.ratio, 0.6);
     expect_int("default loss.scope masked", s->loss_full_image, 0);
@@ -250,10 +250,10 @@ static void check_spec_presets(void)
                  m->img_size == cases[i].img && m->patch_size == cases[i].patch &&
                  m->in_chans == cases[i].chans && m->embed_dim == cases[i].dim &&
                  m->depth == cases[i].depth && m->num_heads == cases[i].heads &&
-                 m->mlp_ratio == cases[i].mlp && s.model_given == cases[i].given;
+                 m->mlp_ratio == cases[i].mlp && s.given == cases[i].given;
         test_report(ok, "preset and explicit sizes", "%s → %s %d/%d/%d/%d/%d/%d/%g given %#x %s",
                     cases[i].doc, s.preset, m->img_size, m->patch_size, m->in_chans,
-                    m->embed_dim, m->depth, m->num_heads, m->mlp_ratio, s.model_given,
+                    m->embed_dim, m->depth, m->num_heads, m->mlp_ratio, s.given,
                     rc ? err.message : "");
     }
 }
@@ -462,6 +462,18 @@ static void check_messages(void)
         const char *doc, *message;
     } cases[] = {
         {"{'train': {'epocs': 1}}", "train.epocs: unknown field"},
+        // An unknown key that is a field elsewhere says where.
+        {"{'kind': 'finetune', 'finetune': {'checkpoint': 3}}",
+         "finetune.checkpoint: unknown field (did you mean finetune.init_from: {\"checkpoint\": 3}?)"},
+        {"{'epochs': 3}", "epochs: unknown field (did you mean train.epochs?)"},
+        {"{'model': {'type': 'x'}}", "model.type: unknown field (did you mean mask.type or loss.type?)"},
+        {"{'train': {'ratio': 0.5}}", "train.ratio: unknown field (did you mean mask.ratio?)"},
+        // The schedule's length is epochs or total_steps, not both.
+        {"{'train': {'epochs': 3, 'total_steps': 30}}",
+         "train.total_steps: give train.epochs or train.total_steps, not both (got epochs 3 and "
+         "total_steps 30)"},
+        {"{'train': {'total_steps': -1}}",
+         "train.total_steps: must be between 0 and 1000000000000 (got -1)"},
         {"{'train': {'epochs': 0}}", "train.epochs: must be between 1 and 100000 (got 0)"},
         {"{'train': {'epochs': 3.5}}", "train.epochs: expected an integer (got 3.5)"},
         {"{'train': {'epochs': '10'}}", "train.epochs: expected an integer (got a string)"},
@@ -508,6 +520,7 @@ static void check_good_specs(void)
 {
     static const char *const docs[] = {
         "{'train': {'epochs': 3.0}}",
+        "{'train': {'total_steps': 30, 'epochs': null, 'warmup_epochs': 50}}",
         "{'train': {'lr': 1, 'min_lr': 1, 'epochs': 5, 'warmup_epochs': 5}}",
         "{'train': {'lr': 10, 'clip_grad': 0, 'weight_decay': 0, 'betas': [0, 0]}}",
         "{'train': {'seed': 9007199254740992, 'threads': 1024, 'max_steps': 9223372036854775807}}",
@@ -536,6 +549,35 @@ static void check_good_specs(void)
         int rc = parse(q(docs[i]), &s, &err);
         test_report(rc == 0, "accepts", "%s %s", q(docs[i]), rc ? err.message : "");
     }
+}
+
+// train.total_steps replaces epochs (stored as 0, written as null) and reads back the same.
+static void check_schedule_length(void)
+{
+    JobSpec s, back;
+    SpecError err;
+    int rc = parse(q("{'train': {'total_steps': 30}}"), &s, &err);
+    char *text = rc ? NULL : spec_to_json(&s);
+    test_report(rc == 0 && s.train.total_steps == 30 && s.train.epochs == 0 && text &&
+                    strstr(text, "\"epochs\": null") && strstr(text, "\"total_steps\": 30"),
+                "total_steps: epochs is 0, written as null", "%s", text ? text : err.message);
+    rc = text ? parse(text, &back, &err) : -1;
+    test_report(rc == 0 && back.train.total_steps == 30 && back.train.epochs == 0,
+                "total_steps reads back from the written spec", "%s", rc ? err.message : "");
+    free(text);
+}
+
+// NAME_GIVEN tells a name the document gave from the default.
+static void check_name_given(void)
+{
+    JobSpec s;
+    SpecError err;
+    int rc = parse("{}", &s, &err);
+    test_report(rc == 0 && !(s.given & NAME_GIVEN) && !strcmp(s.name, "fmnist-simmim"),
+                "no name: the default, not marked given", "given %#x", s.given);
+    rc = parse(q("{'name': 'mine'}"), &s, &err);
+    test_report(rc == 0 && (s.given & NAME_GIVEN) && !strcmp(s.name, "mine"),
+                "a name is marked given", "given %#x", s.given);
 }
 
 // The forms of dataset and init_from land in the right fields.
@@ -601,10 +643,10 @@ static void round_trip(const char *doc)
     char *ja = NULL, *jb = NULL;
     int ok = parse(doc, &a, &err) == 0 && (ja = spec_to_json(&a)) != NULL &&
              parse(ja, &b, &err) == 0 && (jb = spec_to_json(&b)) != NULL && !strcmp(ja, jb);
-    // Only a finetune model still to come from a checkpoint keeps model_given exactly (the
+    // Only a finetune model still to come from a checkpoint keeps given exactly (the
     // others are written in full, so every size reads back as given).
     int pending = a.kind == JOB_FINETUNE && a.finetune.init_from_form != REF_NONE;
-    if (ok && pending) ok = a.model_given == b.model_given;
+    if (ok && pending) ok = (a.given & MODEL_GIVEN_ALL) == (b.given & MODEL_GIVEN_ALL);
     ok = ok && a.model.drop_path == b.model.drop_path && a.model.num_classes == b.model.num_classes;
     test_report(ok, "round trip", "%s → %s", doc, ja ? ja : err.message);
     free(ja);
@@ -725,7 +767,7 @@ static void check_adopt(void)
     ModelConfig want = vit_t;
     want.num_classes = 10, want.drop_path = 0.2f;
     test_report(rc == 0 && !memcmp(&s.model, &want, sizeof want) &&
-                    s.model_given == (MODEL_GIVEN_SIZES),
+                    s.given == (MODEL_GIVEN_SIZES),
                 "adopt takes the checkpoint's model, keeps drop_path and num_classes", "%s",
                 rc ? err.message : "");
     char *after = spec_to_json(&s);
@@ -898,6 +940,8 @@ int main(void)
     check_mask_patch_default();
     check_spec_presets();
     check_forms();
+    check_schedule_length();
+    check_name_given();
     check_precision_words();
     check_bad_specs();
     check_messages();
