@@ -3,34 +3,55 @@
 // reconstruction previews with a slider over their steps, checkpoints with download links,
 // the log tail and the spec. Everything live from the job's event stream.
 import { api, subscribe, withToken } from './api.js';
-import { lineChart } from './charts.js';
-import { applyEvent, freshness, liveDuration, metricText, progressView, received, stateBadge } from './jobs.js';
+import { fitRange, lineChart } from './charts.js';
+import { ACTIONS, applyEvent, freshness, liveDuration, metricText, progressView, received, runAction, stateBadge } from './jobs.js';
 import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
 const LOG_LINES = 200;
 const LOG_POLL_MS = 5000;
 const FINISHED = ['succeeded', 'failed', 'cancelled'];
-
-// Which action each state allows, with its confirmation.
-const ACTIONS = [
-  { name: 'pause', label: 'Pause', states: ['running'], ask: 'Pause job #{id}? It checkpoints and stops; resume continues from there.' },
-  { name: 'resume', label: 'Resume', states: ['paused'], ask: 'Resume job #{id}? It is queued again.' },
-  { name: 'cancel', label: 'Cancel', states: ['queued', 'running', 'paused'], ask: 'Cancel job #{id}? This cannot be undone.' },
-];
+// Column labels of the reconstruction preview, left to right (core/data/preview.c's layout).
+export const PREVIEW_COLUMNS = ['original', 'masked', 'prediction', 'prediction in context'];
 
 // The metric points of a job by step: training (progress events) and evaluation (eval events).
 // Maps make a point that arrives twice (fetch and event stream overlap) count once.
-function metricStore() {
+//
+// An evaluation is placed at its real epoch, step / steps per epoch: its event's "epoch" is
+// the whole epochs completed (an evaluation at the end of a run cut short by max_steps, at
+// 0.64 epoch, says 0). Steps per epoch come, by preference, from the start event when the
+// page saw it, from the progress points (whose epoch is step / steps per epoch, a fraction),
+// or from the job's progress.
+export function metricStore() {
   const train = new Map();
   const evals = new Map();
+  const perEpoch = { start: null, train: null, job: null };
+  const ratio = (step, epoch) => (step > 0 && epoch > 0 && Number.isFinite(step / epoch) ? Math.round(step / epoch) : null);
+  const stepsPerEpoch = () => perEpoch.start ?? perEpoch.train ?? perEpoch.job;
   return {
     train,
     evals,
     add(p) {
-      if (p.loss !== undefined) train.set(p.step, { loss: p.loss, lr: p.lr, img_per_s: p.img_per_s });
-      if (p.val_loss !== undefined || p.top1 !== undefined) {
-        evals.set(p.step, { epoch: Math.round(p.epoch), val_loss: p.val_loss ?? null, top1: p.top1 ?? null });
+      if (p.loss !== undefined) {
+        train.set(p.step, { loss: p.loss, lr: p.lr, img_per_s: p.img_per_s });
+        perEpoch.train ??= ratio(p.step, p.epoch);
       }
+      if (p.val_loss !== undefined || p.top1 !== undefined) {
+        evals.set(p.step, { epoch: p.epoch ?? null, val_loss: p.val_loss ?? null, top1: p.top1 ?? null });
+      }
+    },
+    // From a start event's steps_per_epoch.
+    setStepsPerEpoch(n) {
+      if (n > 0) perEpoch.start = n;
+    },
+    // From a job's progress {step, epoch}.
+    learnFrom(progress) {
+      perEpoch.job = ratio(progress.step, progress.epoch) ?? perEpoch.job;
+    },
+    stepsPerEpoch,
+    // The epoch of the evaluation at step (null: not known).
+    evalEpoch(step) {
+      const n = stepsPerEpoch();
+      return n ? step / n : evals.get(step)?.epoch ?? null;
     },
     lastStep() {
       return Math.max(0, ...train.keys(), ...evals.keys());
@@ -62,7 +83,10 @@ export function mountJob(root, id) {
     val: h('div', { class: 'chart', id: 'chart-val' }),
     speed: h('div', { class: 'chart', id: 'chart-speed' }),
   };
-  const previewImg = h('img', { id: 'preview-img', alt: 'Reconstruction preview: original, masked, prediction, prediction in context', hidden: true });
+  const previewImg = h('img', { id: 'preview-img', alt: 'Reconstruction preview, one test image per row; columns: original, masked, prediction, prediction in context', hidden: true });
+  // Labels over the preview's four columns, as wide as the image (shown with it).
+  const previewColumns = h('div', { class: 'preview-columns', id: 'preview-columns', 'aria-hidden': 'true', hidden: true },
+    PREVIEW_COLUMNS.map((c) => h('span', {}, c)));
   const slider = h('input', { type: 'range', id: 'preview-slider', min: 0, max: 0, value: 0, step: 1, disabled: true });
   const previewLabel = h('output', { for: 'preview-slider', id: 'preview-step' }, 'no preview yet');
   const checkpointsBody = h('tbody');
@@ -70,16 +94,7 @@ export function mountJob(root, id) {
   const specPre = h('pre', { class: 'spec' });
 
   // --- header, actions, progress ---
-  const act = async (action) => {
-    if (!(await confirmAction(action.ask.replace('{id}', id), `${action.label} job`))) return;
-    try {
-      const started = fresh.start();
-      const updated = await api(`/api/v1/jobs/${id}/${action.name}`, { method: 'POST' });
-      if (!fresh.stale(id, started)) showJob(updated);
-    } catch (e) {
-      flashError(`${action.label} failed: ${e.message}`);
-    }
-  };
+  const act = (action) => runAction(id, action, fresh, showJob);
   const remove = async () => {
     if (!(await confirmAction(`Delete job #${id} with its checkpoints, previews and logs?`, 'Delete'))) return;
     try {
@@ -133,22 +148,33 @@ export function mountJob(root, id) {
   // --- charts ---
   const makeCharts = () => {
     const val = [{ label: 'validation loss', points: true }];
-    if (job.kind === 'finetune') val.push({ label: 'top-1 %', scale: '%', points: true });
+    // Top-1 on an axis fitted to its values (±1 point at least), not 0–100 where a fine-tune's
+    // few percent of change is a flat line.
+    if (job.kind === 'finetune') val.push({ label: 'top-1 %', scale: '%', points: true, range: fitRange({ share: 0.15, minPad: 1, floor: 0, ceil: 100 }) });
+    // Epochs from 0 to just past the latest evaluation (from the data: for a lone point
+    // uPlot passes a widened range).
+    const epochs = (u) => {
+      const hi = Math.max(0, ...u.data[0]);
+      return [0, hi > 0 ? hi * 1.05 : 1];
+    };
     charts = [
       ['loss', lineChart(chartBoxes.loss, { title: 'Training loss', x: 'step', series: [{ label: 'loss' }] })],
       ['lr', lineChart(chartBoxes.lr, { title: 'Learning rate', x: 'step', series: [{ label: 'lr', exp: true }] })],
-      ['val', lineChart(chartBoxes.val, { title: job.kind === 'finetune' ? 'Validation loss and top-1 per epoch' : 'Validation loss per epoch', x: 'epoch', series: val })],
+      ['val', lineChart(chartBoxes.val, { title: job.kind === 'finetune' ? 'Validation loss and top-1 by epoch' : 'Validation loss by epoch', x: 'epoch', xRange: epochs, series: val })],
       ['speed', lineChart(chartBoxes.speed, { title: 'Throughput (img/s)', x: 'step', series: [{ label: 'img/s' }] })],
     ];
   };
   const drawCharts = () => {
     drawQueued = false;
     const trainSteps = sortedKeys(metrics.train);
-    const evalSteps = sortedKeys(metrics.evals);
+    metrics.learnFrom(job.progress);
+    const evalSteps = sortedKeys(metrics.evals).filter((s) => metrics.evalEpoch(s) !== null);
+    const val = columns(metrics.evals, evalSteps, null, 'val_loss', ...(job.kind === 'finetune' ? ['top1'] : []));
+    val[0] = evalSteps.map((s) => metrics.evalEpoch(s));
     const data = {
       loss: columns(metrics.train, trainSteps, null, 'loss'),
       lr: columns(metrics.train, trainSteps, null, 'lr'),
-      val: columns(metrics.evals, evalSteps, 'epoch', 'val_loss', ...(job.kind === 'finetune' ? ['top1'] : [])),
+      val,
       speed: columns(metrics.train, trainSteps, null, 'img_per_s'),
     };
     for (const [name, chart] of charts) chart.setData(data[name]);
@@ -174,6 +200,7 @@ export function mountJob(root, id) {
     previewLabel.textContent = `step ${step} (${index + 1} of ${previews.length})`;
     previewImg.src = withToken(`/api/v1/jobs/${id}/preview.png?step=${step}`);
     previewImg.hidden = false;
+    previewColumns.hidden = false;
   };
   const addPreview = (step) => {
     if (previews.includes(step)) return;
@@ -224,6 +251,7 @@ export function mountJob(root, id) {
   };
   const onTrainerEvent = (name) => (ev) => {
     applyEvent(job, name, ev);
+    if (name === 'start') metrics.setStepsPerEpoch(ev.steps_per_epoch);
     if (name === 'progress' || name === 'eval') {
       metrics.add(ev);
       queueDraw();
@@ -262,9 +290,9 @@ export function mountJob(root, id) {
         h('div', { class: 'charts' }, Object.values(chartBoxes))),
       h('section', { class: 'panel preview', 'aria-label': 'Reconstruction preview' },
         h('h2', {}, 'Reconstruction preview'),
-        h('p', { class: 'muted' }, 'Rows: original, masked input, prediction, prediction in context.'),
+        h('p', { class: 'muted', id: 'preview-caption' }, 'One test image per row. Columns: the original, the masked input, the prediction, and the prediction pasted into the visible patches.'),
         h('div', { class: 'field' }, h('label', { for: 'preview-slider' }, 'Preview step'), slider, previewLabel),
-        previewImg),
+        h('figure', { class: 'preview-grid' }, previewColumns, previewImg)),
       h('section', { class: 'panel', 'aria-label': 'Checkpoints' }, h('h2', {}, 'Checkpoints'),
         h('div', { class: 'table-wrap' }, h('table', { class: 'cards', id: 'checkpoints' },
           h('thead', {}, h('tr', {}, ['Step', 'Size', 'SHA-256', 'Written', ''].map((t) => h('th', { scope: 'col' }, t)))),

@@ -1,12 +1,33 @@
 // The jobs view: every job with its state, kind, dataset, progress, latest metric, creation
-// time and duration, filtered by state and kind, kept current by the all-jobs event stream.
-// Also the pieces of a job's display that the job view shares (state badge, progress, metric).
+// time and duration, and its actions (pause, resume, cancel, each confirmed; clone), filtered
+// by state and kind, kept current by the all-jobs event stream. Also the pieces of a job's
+// display that the job view shares (state badge, progress, metric, actions).
 import { api, subscribe } from './api.js';
-import { fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
+import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
 const STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 export const KINDS = ['pretrain', 'finetune'];
 const LIST_LIMIT = 200;
+
+// Which action each state allows, with its confirmation.
+export const ACTIONS = [
+  { name: 'pause', label: 'Pause', states: ['running'], ask: 'Pause job #{id}? It checkpoints and stops; resume continues from there.' },
+  { name: 'resume', label: 'Resume', states: ['paused'], ask: 'Resume job #{id}? It is queued again.' },
+  { name: 'cancel', label: 'Cancel', states: ['queued', 'running', 'paused'], ask: 'Cancel job #{id}? This cannot be undone.' },
+];
+
+// Asks for confirmation, then POSTs the action; show(job) gets the job the daemon answers
+// with unless a newer one came meanwhile (fresh: the view's freshness()).
+export async function runAction(id, action, fresh, show) {
+  if (!(await confirmAction(action.ask.replace('{id}', id), `${action.label} job`))) return;
+  try {
+    const started = fresh.start();
+    const updated = await api(`/api/v1/jobs/${id}/${action.name}`, { method: 'POST' });
+    if (!fresh.stale(id, started)) show(updated);
+  } catch (e) {
+    flashError(`${action.label} failed: ${e.message}`);
+  }
+}
 
 // A job object as the API sends it, stamped with when it arrived so that a running job's
 // duration can tick on without trusting the browser's clock against the daemon's.
@@ -39,6 +60,12 @@ export function applyEvent(job, name, ev) {
     if (ev.top1 !== undefined) job.metrics.top1 = ev.top1;
   }
   if (name === 'done') Object.assign(p, { step: ev.step, eta_s: 0 });
+  // Paused or cancelled: the run stopped at the step of the checkpoint it just wrote, which
+  // may be past its last progress event (the daemon's job object then says the same).
+  if (name === 'stopped' && Number.isFinite(ev.step)) {
+    const epoch = p.step > 0 && p.epoch > 0 ? (p.epoch / p.step) * ev.step : p.epoch;
+    Object.assign(p, { step: ev.step, epoch, eta_s: null });
+  }
 }
 
 // Job objects come from fetches and from the event stream, over different connections, so
@@ -80,8 +107,13 @@ export function metricText(job) {
   return '—';
 }
 
-function jobRow(job) {
+// onAction(id, action): a button of the row was pressed.
+function jobRow(job, onAction) {
   const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  // The handlers name the job by id only: a redraw keeps equal buttons, with their listeners.
+  const actions = ACTIONS.filter((a) => a.states.includes(job.state)).map((a) =>
+    h('button', { type: 'button', class: `small ${a.name === 'cancel' ? 'danger' : 'secondary'}`, 'data-action': a.name,
+      'aria-label': `${a.label} job #${job.id}`, onclick: () => onAction(job.id, a) }, a.label));
   return h('tr', { 'data-job-id': job.id },
     cell('Job', h('a', { href: `#/jobs/${job.id}` }, `#${job.id} ${job.name || ''}`)),
     cell('State', stateBadge(job.state)),
@@ -91,7 +123,8 @@ function jobRow(job) {
     cell('Metric', h('span', { class: 'metric' }, metricText(job))),
     cell('Created', fmtTime(job.created_at)),
     cell('Duration', h('span', { class: 'duration' }, fmtDuration(liveDuration(job)))),
-    cell('', h('a', { href: `#/new?from=${job.id}`, class: 'button small secondary' }, 'Clone')));
+    cell('', h('div', { class: 'buttons row-actions', role: 'group', 'aria-label': `Job #${job.id} actions` },
+      actions, h('a', { href: `#/new?from=${job.id}`, class: 'button small secondary', 'aria-label': `Clone job #${job.id}` }, 'Clone'))));
 }
 
 function filterSelect(label, name, options, value, onchange) {
@@ -112,7 +145,7 @@ export function mountJobs(root, query) {
 
   const render = () => {
     const sorted = [...jobs.values()].sort((a, b) => b.id - a.id);
-    fill(tbody, sorted.map(jobRow));
+    fill(tbody, sorted.map((job) => jobRow(job, onAction)));
     if (!sorted.length) fill(tbody, h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No jobs. ', h('a', { href: '#/new' }, 'Submit one.'))));
     summary.textContent = `${sorted.length} of ${Math.max(total, sorted.length)} job(s)`;
   };
@@ -122,7 +155,7 @@ export function mountJobs(root, query) {
   const renderRow = (job) => {
     const old = tbody.querySelector(`tr[data-job-id="${job.id}"]`);
     if (!old) return render();
-    [...jobRow(job).children].forEach((cell, i) => {
+    [...jobRow(job, onAction).children].forEach((cell, i) => {
       if (!cell.isEqualNode(old.children[i])) old.children[i].replaceWith(cell);
     });
   };
@@ -151,8 +184,8 @@ export function mountJobs(root, query) {
     load();
   };
 
-  const onState = (job) => {
-    fresh.event(job.id);
+  // A newer job object (a state event, or the answer to an action).
+  const show = (job) => {
     received(job);
     if (matches(job)) {
       if (!jobs.has(job.id)) total++;
@@ -163,6 +196,11 @@ export function mountJobs(root, query) {
       render();
     }
   };
+  const onState = (job) => {
+    fresh.event(job.id);
+    show(job);
+  };
+  const onAction = (id, action) => runAction(id, action, fresh, show);
   const onTrainerEvent = (name) => (ev) => {
     const job = jobs.get(ev.job_id);
     if (!job) return;
@@ -187,6 +225,7 @@ export function mountJobs(root, query) {
     progress: onTrainerEvent('progress'),
     eval: onTrainerEvent('eval'),
     done: onTrainerEvent('done'),
+    stopped: onTrainerEvent('stopped'),
   }, load);
   // Running jobs' durations tick between events.
   const ticker = setInterval(() => {
