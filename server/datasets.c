@@ -15,12 +15,13 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "base/json_out.h"
 #include "data/augment.h"
 #include "data/data.h"
 #include "data/preview.h"
 #include "store.h"
 
-enum { SAMPLE_COUNT = 16, SAMPLE_COLS = 8, IDX_FALLBACK_SIZE = 28 };
+enum { IDX_FALLBACK_SIZE = 28 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -118,23 +119,38 @@ static int idx_natural_size(const char *dir)
     return dataset_idx_image_side(dir, &side, err, sizeof err) ? IDX_FALLBACK_SIZE : side;
 }
 
-// 16 test images spread over the split (8 per row), normalized as training sees them.
-static int write_sample(const Dataset *ds, const char *path, char *err, size_t errlen)
+// The sample: DATASET_SAMPLE_COUNT test images spread over the split
+// (DATASET_SAMPLE_COLS per row), normalized as training sees them, and their classes as a JSON
+// array into labels ("" when the dataset is unlabelled).
+static int write_sample(const Dataset *ds, const char *path, char *labels, size_t labels_cap,
+                        char *err, size_t errlen)
 {
     const ImageSet *set = ds->test.count > 0 ? &ds->test : &ds->train;
-    int n = set->count < SAMPLE_COUNT ? set->count : SAMPLE_COUNT;
+    int n = set->count < DATASET_SAMPLE_COUNT ? set->count : DATASET_SAMPLE_COUNT;
     int S = ds->stored_size + 2 * ds->pad, C = ds->channels;
-    int indices[SAMPLE_COUNT];
+    int indices[DATASET_SAMPLE_COUNT];
     float *images = malloc((size_t)n * (size_t)C * (size_t)S * (size_t)S * sizeof *images);
-    if (!images) {
+    json_t *names = ds->num_classes ? json_array() : NULL;
+    if (!images || (ds->num_classes && !names)) {
+        free(images);
+        json_decref(names);
         snprintf(err, errlen, "out of memory for the sample");
         return -1;
     }
-    for (int i = 0; i < n; i++) indices[i] = (int)((long)i * set->count / n);
+    for (int i = 0; i < n; i++) {
+        indices[i] = (int)((long)i * set->count / n);
+        int label = set->labels[indices[i]];
+        if (names) json_array_append_new(names, json_text(label >= 0 ? ds->class_names[label] : ""));
+    }
     augment_batch(ds, set, indices, n, NULL, 0, 0, images, NULL);
-    int rc = preview_write_samples_png(path, images, n, C, S, SAMPLE_COLS, ds->mean, ds->std,
-                                       err, errlen);
+    int rc = preview_write_samples_png(path, images, n, C, S, DATASET_SAMPLE_COLS, ds->mean,
+                                       ds->std, err, errlen);
     free(images);
+    char *text = names ? json_dumps(names, JSON_COMPACT) : NULL;
+    json_decref(names);
+    // Class names longer than the record allows leave the sample unlabelled, not the dataset.
+    snprintf(labels, labels_cap, "%s", text && strlen(text) < labels_cap ? text : "");
+    free(text);
     return rc;
 }
 
@@ -156,8 +172,10 @@ static int load_and_sample(DatasetRow *row, const char *root, const char *dir, O
     row->train_count = ds.train.count, row->test_count = ds.test.count;
     row->num_classes = ds.num_classes, row->channels = ds.channels;
     row->image_size = ds.stored_size;
+    row->sizes = ds.sizes;
     int status = dataset_dir_make(root, o) || dataset_dir_make(dir, o) ? 500 : 0;
-    if (!status && write_sample(&ds, row->sample_path, msg, sizeof msg))
+    if (!status && write_sample(&ds, row->sample_path, row->sample_labels,
+                                sizeof row->sample_labels, msg, sizeof msg))
         status = registration_fail(o, 500, NULL, "cannot write the sample: %s", msg);
     dataset_free(&ds);
     return status;

@@ -103,12 +103,16 @@ json_t *store_previews_json(Db *db, long job_id);
 int store_preview_file(Db *db, long job_id, long step, char *path, size_t pathlen);
 
 // --- datasets ---
+// A dataset's sample.png: DATASET_SAMPLE_COUNT test images, DATASET_SAMPLE_COLS per row.
+enum { DATASET_SAMPLE_COUNT = 16, DATASET_SAMPLE_COLS = 8, DATASET_SAMPLE_LABELS_MAX = 4608 };
 typedef struct {
     char name[SPEC_NAME_MAX];
     DataFormat format;
     char path[SPEC_PATH_MAX];       // realpath, inside a data root
     int train_count, test_count, num_classes, channels, image_size;
     char sample_path[SPEC_PATH_MAX]; // sample.png written at registration
+    ImageSizes sizes;                // of the training images on disk; 0s: not recorded
+    char sample_labels[DATASET_SAMPLE_LABELS_MAX]; // JSON array of the sample's classes; "": none
 } DatasetRow;
 int store_dataset_insert(Db *db, const DatasetRow *row); // STORE_CONFLICT if the name exists
 int store_dataset_get(Db *db, const char *name, DatasetRow *row);

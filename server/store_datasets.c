@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/json_out.h"
 #include "store.h"
 #include "store_sql.h"
 
@@ -26,19 +27,26 @@ int store_dataset_insert(Db *db, const DatasetRow *row)
     const char *format = format_name(row->format);
     if (!format) return STORE_ERROR;
     db_lock(db);
+    const ImageSizes *z = &row->sizes;
     int rc = sql_exec(db_sqlite(db),
                       "INSERT INTO datasets (name, format, path, train_count, test_count, num_classes, "
-                      "channels, image_size, sample_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                      "channels, image_size, sample_path, created_at, min_width, min_height, "
+                      "max_width, max_height, common_width, common_height, sample_labels) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                       "ON CONFLICT (name) DO NOTHING",
-                      "sssiiiiisd", row->name, format, row->path, row->train_count, row->test_count,
-                      row->num_classes, row->channels, row->image_size, row->sample_path, store_now());
+                      "sssiiiiisdiiiiiis", row->name, format, row->path, row->train_count,
+                      row->test_count, row->num_classes, row->channels, row->image_size,
+                      row->sample_path, store_now(), z->min_width, z->min_height, z->max_width,
+                      z->max_height, z->common_width, z->common_height,
+                      row->sample_labels[0] ? row->sample_labels : NULL);
     db_unlock(db);
     return rc < 0 ? rc : rc == 0 ? STORE_CONFLICT : STORE_OK;
 }
 
 #define DATASET_SELECT                                                                    \
     "SELECT name, format, path, train_count, test_count, num_classes, channels, image_size, " \
-    "sample_path FROM datasets "
+    "sample_path, min_width, min_height, max_width, max_height, common_width, common_height, " \
+    "sample_labels FROM datasets "
 
 static int dataset_row_read(sqlite3_stmt *st, DatasetRow *row)
 {
@@ -48,8 +56,16 @@ static int dataset_row_read(sqlite3_stmt *st, DatasetRow *row)
         column_copy(st, 2, row->path, sizeof row->path) ||
         column_copy(st, 8, row->sample_path, sizeof row->sample_path))
         return STORE_ERROR;
-    int *counts[] = {&row->train_count, &row->test_count, &row->num_classes, &row->channels, &row->image_size};
+    int *counts[] = {&row->train_count, &row->test_count, &row->num_classes, &row->channels,
+                     &row->image_size};
     for (int i = 0; i < 5; i++) *counts[i] = sqlite3_column_int(st, 3 + i);
+    ImageSizes *z = &row->sizes; // NULL (a row from before they were recorded) reads as 0
+    int *sizes[] = {&z->min_width, &z->min_height, &z->max_width, &z->max_height,
+                    &z->common_width, &z->common_height};
+    for (int i = 0; i < 6; i++) *sizes[i] = sqlite3_column_int(st, 9 + i);
+    if (sqlite3_column_type(st, 15) != SQLITE_NULL &&
+        column_copy(st, 15, row->sample_labels, sizeof row->sample_labels))
+        return STORE_ERROR;
     return STORE_OK;
 }
 
@@ -124,10 +140,25 @@ json_t *store_dataset_json(const DatasetRow *row)
         json_decref(path_text);
         return NULL;
     }
-    return json_pack("{s:o, s:s, s:o, s:i, s:i, s:i, s:i, s:i, s:s}", "name", name_text, "format", format,
-                     "path", path_text, "train_count", row->train_count, "test_count", row->test_count,
-                     "num_classes", row->num_classes, "channels", row->channels, "image_size",
-                     row->image_size, "sample", sample);
+    json_t *d = json_pack("{s:o, s:s, s:o, s:i, s:i, s:i, s:i, s:i, s:s, s:i}", "name", name_text,
+                          "format", format, "path", path_text, "train_count", row->train_count,
+                          "test_count", row->test_count, "num_classes", row->num_classes,
+                          "channels", row->channels, "image_size", row->image_size, "sample",
+                          sample, "sample_cols", DATASET_SAMPLE_COLS);
+    const ImageSizes *z = &row->sizes;
+    json_t *sizes = z->min_width ? json_pack("{s:[ii], s:[ii], s:[ii]}", "min", z->min_width,
+                                             z->min_height, "max", z->max_width, z->max_height,
+                                             "most_common", z->common_width, z->common_height)
+                                 : json_null();
+    json_t *labels = row->sample_labels[0] ? json_loads(row->sample_labels, 0, NULL) : json_null();
+    // json_object_set_new takes the value even when it fails (or d is NULL).
+    int failed = json_object_set_new(d, "image_sizes", sizes ? sizes : json_null());
+    failed |= json_object_set_new(d, "sample_labels", labels ? labels : json_null());
+    if (failed) {
+        json_decref(d);
+        return NULL;
+    }
+    return d;
 }
 
 // Refused while a queued, running or paused job names it.

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/json_out.h"
 #include "store.h"
 #include "store_sql.h"
 
@@ -129,21 +130,6 @@ int sql_each(sqlite3 *c, SqlRowFn row, void *ctx, const char *sql, const char *t
     int rc = vprepare(c, &st, sql, types, ap);
     va_end(ap);
     return rc == STORE_OK ? run_rows(c, st, row, ctx) : rc;
-}
-
-json_t *json_text(const char *s)
-{
-    if (!s) return NULL;
-    json_t *j = json_string(s);
-    if (j) return j;
-    // Not UTF-8: keep the ASCII bytes, mark the others.
-    size_t n = strlen(s);
-    char *copy = malloc(n + 1);
-    if (!copy) return NULL;
-    for (size_t i = 0; i <= n; i++) copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
 }
 
 json_t *sql_row_object(sqlite3_stmt *st)

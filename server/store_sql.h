@@ -39,8 +39,6 @@ json_t *sql_row_object(sqlite3_stmt *st);
 int sql_begin(sqlite3 *c);
 long sql_end(sqlite3 *c, long rc);
 
-// A JSON string for text that may not be valid UTF-8 (bad bytes become '?').
-json_t *json_text(const char *s);
 // Copies a text column into a fixed buffer: 0, or -1 when NULL or too long.
 int column_copy(sqlite3_stmt *st, int col, char *out, size_t cap);
 // run_dir + "/" + rel into out: STORE_OK, or STORE_ERROR when it does not fit.

@@ -130,3 +130,18 @@ char *json_out_spaced(const json_t *value, size_t *len)
 {
     return write_text(value, len, ", ", ": ");
 }
+
+json_t *json_text(const char *s)
+{
+    if (!s) return NULL;
+    json_t *j = json_string(s);
+    if (j) return j;
+    // Not UTF-8: keep the ASCII bytes, mark the others.
+    size_t n = strlen(s);
+    char *copy = malloc(n + 1);
+    if (!copy) return NULL;
+    for (size_t i = 0; i <= n; i++) copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}

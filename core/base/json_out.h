@@ -16,4 +16,8 @@ char *json_out(const json_t *value, size_t *len);
 // the job spec's form, meant to be read by people too.
 char *json_out_spaced(const json_t *value, size_t *len);
 
+// A JSON string for text that may not be valid UTF-8, such as a file or folder name (each
+// byte of a non-UTF-8 text that is not ASCII becomes '?'); NULL for NULL or out of memory.
+json_t *json_text(const char *s);
+
 #endif

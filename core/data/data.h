@@ -22,6 +22,14 @@ typedef struct {
     int *labels;
 } ImageSet;
 
+// The sizes of the training images as they are on disk (before any resizing): the smallest
+// and largest width and height (each on its own) and the most common width × height (the
+// smallest such size on a tie).
+typedef struct {
+    int min_width, min_height, max_width, max_height;
+    int common_width, common_height;
+} ImageSizes;
+
 typedef struct {
     DataFormat format;
     ImageSet train, test;     // a flat folder: test is the held-out validation split
@@ -31,6 +39,7 @@ typedef struct {
     int stored_size;          // side of the cached images (28 for Fashion-MNIST)
     int pad;                  // zero pixels added on each side to reach the model's size
     double mean[DATA_MAX_CHANS], std[DATA_MAX_CHANS]; // of the training pixels / 255, as stored
+    ImageSizes sizes;         // of the training images on disk
 } Dataset;
 
 // Loads a dataset for a model of img_size × img_size × channels (1 or 3).
@@ -46,10 +55,10 @@ typedef struct {
 //    9 are needed). Splits are in folder order: class by class, files sorted bytewise by
 //    name; dotfiles and files other than .png/.jpg/.jpeg are skipped. Every image is
 //    converted to `channels` (gray → RGB by replication, RGB → gray by ITU-R 601 luma;
-//    alpha dropped; 16-bit scaled to 8), then brought to img_size: if its shorter side is
-//    longer than img_size it is resized to img_size (bilinear, antialiased like PIL), then
-//    each side is centre-cropped or zero-padded (centred) to img_size. stored_size =
-//    img_size, pad = 0.
+//    alpha composited over white (image.h's IMAGE_BACKGROUND); 16-bit scaled to 8), then
+//    brought to img_size: if its shorter side is longer than img_size it is resized to
+//    img_size (bilinear, antialiased like PIL), then each side is centre-cropped or
+//    zero-padded (centred) to img_size. stored_size = img_size, pad = 0.
 // mean and std are computed on the training images before padding or resizing (for a
 // folder: every decoded pixel of every training image). A constant channel is an error.
 int dataset_load(DataFormat format, const char *path, int img_size, int channels, Dataset *ds,

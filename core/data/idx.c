@@ -289,6 +289,7 @@ int idx_load(const char *dir, int img_size, Dataset *ds, char *err, size_t errle
         goto done;
     }
     ds->stored_size = keep ? train.rows : img_size;
+    ds->sizes = (ImageSizes){train.cols, train.rows, train.cols, train.rows, train.cols, train.rows};
     // Statistics of the stored (gray) training pixels, before any conversion or resizing.
     PixelSums sums = {.channels = 1};
     pixel_sums_add(&sums, train.pixels, 0, (size_t)train.count * train.rows * train.cols);

@@ -11,6 +11,10 @@
 // Decoders refuse larger images before allocating anything for their pixels.
 enum { IMAGE_MAX_SIDE = 16384, IMAGE_MAX_PIXELS = 64 << 20 };
 
+// Transparent pixels are composited over white: in training, previews and dataset samples
+// alike, an image looks as it does on a white page.
+enum { IMAGE_BACKGROUND = 255 };
+
 typedef struct {
     int width, height, channels;
     uint8_t *pixels; // planar: [channels][height][width]
@@ -20,7 +24,8 @@ typedef struct {
 int image_has_extension(const char *name);
 
 // Decodes a PNG or JPEG file (chosen by extension) into `channels` (1 or 3) planar channels:
-// gray → RGB by replication, RGB → gray by ITU-R 601 luma, alpha dropped, 16-bit scaled to 8.
+// gray → RGB by replication, RGB → gray by ITU-R 601 luma, alpha composited over
+// IMAGE_BACKGROUND, 16-bit scaled to 8.
 // -1 with a message naming the file on any problem; *img is then empty.
 int image_decode_file(const char *path, int channels, Image *img, char *err, size_t errlen);
 void image_free(Image *img);

@@ -67,7 +67,8 @@ static int check_dimensions(const char *path, unsigned long width, unsigned long
     return 0;
 }
 
-// The decoders' common output: interleaved 8-bit rows of 1 (gray) or 3 (RGB) channels.
+// The decoders' common output: interleaved 8-bit rows of 1 (gray) or 3 (RGB) channels (while
+// a PNG is read, 2 or 4 with alpha, until it is composited).
 typedef struct {
     const char *path;
     char *err;
@@ -94,6 +95,21 @@ static uint8_t *decoded_row(const Decoded *d, int y)
 }
 
 // ---- PNG ----
+
+// Interleaved pixels whose last channel is alpha, composited over IMAGE_BACKGROUND in place:
+// each colour value c becomes (c·a + background·(255 − a)) / 255, rounded to nearest; the
+// alpha channel goes (the pixels close up, so each is written at or before where it was read).
+static void composite_over_background(uint8_t *px, size_t pixels, int channels_with_alpha)
+{
+    int colours = channels_with_alpha - 1;
+    for (size_t i = 0; i < pixels; i++) {
+        const uint8_t *in = px + i * (size_t)channels_with_alpha;
+        unsigned a = in[colours];
+        for (int c = 0; c < colours; c++)
+            px[i * (size_t)colours + (size_t)c] =
+                (uint8_t)((in[c] * a + IMAGE_BACKGROUND * (255 - a) + 127) / 255);
+    }
+}
 
 typedef struct {
     Decoded *out;
@@ -137,15 +153,18 @@ static int png_read_pixels(PngState *s)
     png_uint_32 width = png_get_image_width(s->png, s->info);
     png_uint_32 height = png_get_image_height(s->png, s->info);
     if (check_dimensions(d->path, width, height, d->err, d->errlen)) return -1;
-    // Palette → RGB, gray below 8 bits → 8, tRNS → alpha; 16 → 8 bits; then alpha dropped.
-    int color = png_get_color_type(s->png, s->info);
+    // Palette → RGB, gray below 8 bits → 8, tRNS → alpha; 16 → 8 bits. Alpha is composited
+    // over the background below.
     png_set_expand(s->png);
     png_set_scale_16(s->png);
-    png_set_strip_alpha(s->png);
     png_set_interlace_handling(s->png);
     png_read_update_info(s->png, s->info);
     d->width = (int)width, d->height = (int)height;
-    d->src_channels = (color & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+    d->src_channels = png_get_channels(s->png, s->info); // 1, 2 (gray, alpha), 3 or 4 (RGBA)
+    if (d->src_channels < 1 || d->src_channels > 4) {
+        snprintf(d->err, d->errlen, "%s: unsupported PNG pixel layout", d->path);
+        return -1;
+    }
     // The row buffers below are sized for this; libpng must agree before it writes into them.
     if (png_get_rowbytes(s->png, s->info) != (size_t)width * (size_t)d->src_channels) {
         snprintf(d->err, d->errlen, "%s: unsupported PNG pixel layout", d->path);
@@ -160,6 +179,10 @@ static int png_read_pixels(PngState *s)
     for (int y = 0; y < d->height; y++) s->rows[y] = decoded_row(d, y);
     png_read_image(s->png, s->rows);
     png_read_end(s->png, NULL); // also catches a file cut after the image data
+    if (d->src_channels % 2 == 0) { // gray + alpha, RGBA
+        composite_over_background(d->interleaved, (size_t)width * height, d->src_channels);
+        d->src_channels--;
+    }
     return 0;
 }
 

@@ -5,6 +5,7 @@
 // parallel, each straight into its slot of the cache.
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,12 +253,14 @@ static int collect_flat(const char *dir, FileList *train, FileList *test, char *
     return rc;
 }
 
-// Decodes one image into its cache slot, adding its pixels (before resizing) to *sums.
+// Decodes one image into its cache slot, adding its pixels (before resizing) to *sums and
+// recording its size as width << 16 | height in *size_on_disk.
 static int decode_into(const char *path, int channels, int size, uint8_t *slot,
-                       PixelSums *sums, char *err, size_t errlen)
+                       PixelSums *sums, uint32_t *size_on_disk, char *err, size_t errlen)
 {
     Image img;
     if (image_decode_file(path, channels, &img, err, errlen)) return -1;
+    *size_on_disk = (uint32_t)img.width << 16 | (uint32_t)img.height;
     if (sums) {
         PixelSums mine = {.channels = channels};
         size_t plane = (size_t)img.width * (size_t)img.height;
@@ -271,13 +274,44 @@ static int decode_into(const char *path, int channels, int size, uint8_t *slot,
     return rc;
 }
 
-// Decodes a split into *set. On failure the message is that of the first bad file in
-// order, whichever thread met it first: files after a known failure are skipped, files
-// before it still run.
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+// The statistics of `count` sizes packed as width << 16 | height (sorted here).
+static ImageSizes image_sizes_of(uint32_t *packed, int count)
+{
+    qsort(packed, (size_t)count, sizeof *packed, compare_u32);
+    ImageSizes s = {INT_MAX, INT_MAX, 0, 0, 0, 0};
+    int best = 0;
+    for (int i = 0, run = 0; i < count; i++) {
+        int w = (int)(packed[i] >> 16), h = (int)(packed[i] & 0xFFFF);
+        if (w < s.min_width) s.min_width = w;
+        if (w > s.max_width) s.max_width = w;
+        if (h < s.min_height) s.min_height = h;
+        if (h > s.max_height) s.max_height = h;
+        run = i > 0 && packed[i] == packed[i - 1] ? run + 1 : 1;
+        if (run > best) best = run, s.common_width = w, s.common_height = h;
+    }
+    return s;
+}
+
+// Decodes a split into *set; for the training split (sums given) also the statistics of the
+// images' sizes into *sizes. On failure the message is that of the first bad file in order,
+// whichever thread met it first: files after a known failure are skipped, files before it
+// still run.
 static int decode_split(const FileList *files, int channels, int size, ImageSet *set,
-                        PixelSums *sums, const char *what, char *err, size_t errlen)
+                        PixelSums *sums, ImageSizes *sizes, const char *what, char *err,
+                        size_t errlen)
 {
     if (imageset_alloc(set, files->count, channels, size, what, err, errlen)) return -1;
+    uint32_t *sizes_on_disk = malloc((size_t)files->count * sizeof *sizes_on_disk);
+    if (!sizes_on_disk) {
+        snprintf(err, errlen, "%s: out of memory", what);
+        return -1;
+    }
     memcpy(set->labels, files->labels, (size_t)files->count * sizeof *files->labels);
     size_t image = (size_t)channels * (size_t)size * (size_t)size;
     int first_bad = files->count;
@@ -289,7 +323,7 @@ static int decode_split(const FileList *files, int channels, int size, ImageSet 
         if (i > bad) continue;
         char msg[1024];
         if (decode_into(files->paths[i], channels, size, set->pixels + (size_t)i * image, sums,
-                        msg, sizeof msg) == 0)
+                        &sizes_on_disk[i], msg, sizeof msg) == 0)
             continue;
 #pragma omp critical(imagefolder_error)
         if (i < first_bad) {
@@ -298,6 +332,8 @@ static int decode_split(const FileList *files, int channels, int size, ImageSet 
             snprintf(err, errlen, "%s", msg);
         }
     }
+    if (first_bad == files->count && sizes) *sizes = image_sizes_of(sizes_on_disk, files->count);
+    free(sizes_on_disk);
     return first_bad < files->count ? -1 : 0;
 }
 
@@ -318,9 +354,11 @@ int imagefolder_load(const char *path, int img_size, Dataset *ds, char *err, siz
     ds->stored_size = img_size;
     ds->pad = 0;
     if (rc == 0)
-        rc = decode_split(&train, ds->channels, img_size, &ds->train, &sums, path, err, errlen) ||
+        rc = decode_split(&train, ds->channels, img_size, &ds->train, &sums, &ds->sizes, path,
+                          err, errlen) ||
              pixel_sums_finish(&sums, ds, path, err, errlen) ||
-             decode_split(&test, ds->channels, img_size, &ds->test, NULL, path, err, errlen);
+             decode_split(&test, ds->channels, img_size, &ds->test, NULL, NULL, path, err,
+                          errlen);
     file_list_free(&train);
     file_list_free(&test);
     free(train_dir);

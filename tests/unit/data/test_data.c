@@ -137,8 +137,22 @@ static Truth truth_pattern(int w, int h, int gray, int seed)
 typedef enum { PNG_GRAY1, PNG_GRAY8, PNG_GRAY16, PNG_GRAY_ALPHA, PNG_RGB8, PNG_RGB16, PNG_RGBA,
                PNG_PALETTE } PngKind;
 
-// Encodes t in the given PNG flavour (alpha = a pattern the decoder must drop; 16-bit values
-// v·257 so that they scale back to v exactly).
+// The alpha of pixel i in the PNGs with alpha: every level from opaque to clear occurs.
+static uint8_t alpha_of(int i) { return (uint8_t)(i * 37); }
+
+// What the decoder must make of truth pixels written with alpha_of: composited over white,
+// (c·a + 255·(255 − a)) / 255 rounded.
+static void composite_truth_over_white(Truth *t)
+{
+    for (int i = 0; i < t->w * t->h; i++)
+        for (int c = 0; c < 3; c++) {
+            unsigned v = t->rgb[3 * i + c], a = alpha_of(i);
+            t->rgb[3 * i + c] = (uint8_t)((v * a + 255 * (255 - a) + 127) / 255);
+        }
+}
+
+// Encodes t in the given PNG flavour (alpha: alpha_of, which the decoder composites over
+// white; 16-bit values v·257 so that they scale back to v exactly).
 static void write_png(const char *path, const Truth *t, PngKind kind)
 {
     static const struct { int color, depth, samples; } k[] = {
@@ -176,7 +190,7 @@ static void write_png(const char *path, const Truth *t, PngKind kind)
             o[x] = (uint8_t)c;
         } else {
             for (int s = 0; s < k[kind].samples; s++) {
-                uint8_t v = s < 3 && k[kind].samples >= 3 ? p[s] : s == 0 ? p[0] : (uint8_t)(i * 37);
+                uint8_t v = s < 3 && k[kind].samples >= 3 ? p[s] : s == 0 ? p[0] : alpha_of(i);
                 if (k[kind].depth == 16)
                     o[2 * (x * k[kind].samples + s)] = v, o[2 * (x * k[kind].samples + s) + 1] = v;
                 else
@@ -522,6 +536,8 @@ static void write_folder(const char *dir, Truth *train)
         if (spec[i].kind == PNG_PALETTE) // few colours
             for (int j = 0; j < 3 * spec[i].w * spec[i].h; j++) train[i].rgb[j] &= 0xc0;
         write_png(pathf("%s/%s", dir, spec[i].name), &train[i], spec[i].kind);
+        if (spec[i].kind == PNG_RGBA || spec[i].kind == PNG_GRAY_ALPHA)
+            composite_truth_over_white(&train[i]);
     }
     write_file_bytes(pathf("%s/train/b/.hidden.png", dir), "garbage", 7);
     write_file_bytes(pathf("%s/train/b/notes.txt", dir), "notes", 5);
@@ -563,6 +579,13 @@ static void test_folder(void)
                 ds.train.count, ds.test.count);
     test_report(ds.stored_size == 16 && ds.pad == 0 && ds.train.size == 16 && ds.train.channels == 3,
                 "image folder: cached at 16, no pad", "stored %d pad %d", ds.stored_size, ds.pad);
+    // Sizes on disk of the eight training images: each unique, so the smallest is the mode.
+    const ImageSizes *z = &ds.sizes;
+    test_report(z->min_width == 5 && z->min_height == 9 && z->max_width == 37 &&
+                    z->max_height == 40 && z->common_width == 5 && z->common_height == 9,
+                "image folder: the training images' sizes on disk (range per side, most common)",
+                "%d×%d to %d×%d, mostly %d×%d", z->min_width, z->min_height, z->max_width,
+                z->max_height, z->common_width, z->common_height);
 
     int grey100[3] = {100, 100, 100};
     test_report(image_is_uniform(&ds.train, 1, grey100, 0),
@@ -584,7 +607,8 @@ static void test_folder(void)
     test_report(matches_truth(&ds.train, 6, &truth[6], 0, 0) &&
                     matches_truth(&ds.train, 5, &truth[5], -2, 1) &&
                     matches_truth(&ds.train, 4, &truth[4], 0, 0),
-                "palette, gray+alpha and 1-bit PNGs decode exactly; mixed crop and pad", "%s",
+                "palette, gray+alpha (composited over white) and 1-bit PNGs decode "
+                "exactly; mixed crop and pad", "%s",
                 "exact");
 
     int jpeg_gray[3] = {180, 180, 180}, jpeg_rgb[3] = {30, 140, 220}, progressive[3] = {250, 250, 0};
