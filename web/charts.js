@@ -72,6 +72,7 @@ export function lineChart(el, { title, x, xRange, series }) {
     setData(columns) {
       plot.setData(columns);
       el.dataset.points = columns[0].length; // how many points are drawn, for people and tests
+      el.columns = columns; // what is drawn, for tests
     },
     destroy() {
       resize.disconnect();

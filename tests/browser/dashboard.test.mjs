@@ -1,11 +1,15 @@
 // The dashboard end to end in Debian's headless chromium (driven by playwright-core from
 // web/node_modules), against a running simmimd that has the small dataset "fm-small":
 // an invalid value's error beside its field; a job submitted through the form, its row and
-// live progress bar; its page with curves, preview (and the slider back through earlier ones),
-// checkpoints whose download matches the listed sha256, and the log; a clone of it, longer,
-// cancelled from its page; the datasets page; progress going back when a run resumes behind
-// what it reported; a narrow screen; and, against a second daemon with a token, the token
-// prompt. Prints "ok - ..." / "not ok - ..." lines; saves a screenshot of each page to SHOT_DIR.
+// live progress bar; its page with curves, preview (its four columns labelled; the slider back
+// through earlier ones), checkpoints whose download matches the listed sha256, and the log; a
+// clone of it, longer, paused (showing the job's step) and cancelled from its page; a
+// fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; pause,
+// resume and cancel from the jobs list; the datasets page (image sizes and the samples' classes,
+// from the daemon and from a stubbed answer with and without the fields); progress going back
+// when a run resumes behind what it reported, forward to the checkpoint when it stops; a narrow
+// screen; and, against a second daemon with a token, the token prompt. Prints "ok - ..." /
+// "not ok - ..." lines; saves a screenshot of each page to SHOT_DIR.
 //
 // Environment: BASE_URL (required), SHOT_DIR (required), TOKEN_BASE_URL and TOKEN (optional:
 // the token scenario), CHROMIUM (default /usr/bin/chromium).
@@ -167,6 +171,28 @@ async function scenarioFormAndJob(page) {
     return `${firstSrc} ${size.join('×')}`;
   });
 
+  await check("the preview's caption speaks of columns, and its four columns are labelled", async () => {
+    const caption = await page.textContent('#preview-caption');
+    assert(/Columns:/.test(caption) && !/Rows:/.test(caption), `caption "${caption}"`);
+    const layout = await page.evaluate(() => {
+      const img = document.querySelector('#preview-img').getBoundingClientRect();
+      const labels = [...document.querySelectorAll('#preview-columns span')].map((el) => {
+        const r = el.getBoundingClientRect();
+        return { text: el.textContent, center: (r.left + r.right) / 2, bottom: r.bottom };
+      });
+      return { left: img.left, width: img.width, top: img.top, labels };
+    });
+    const texts = layout.labels.map((l) => l.text);
+    assert(texts.join('|') === 'original|masked|prediction|prediction in context', `labels ${texts.join('|')}`);
+    // Each label is centred over its quarter of the image, just above it.
+    layout.labels.forEach((l, i) => {
+      const want = layout.left + (i + 0.5) * (layout.width / 4);
+      assert(Math.abs(l.center - want) <= 3, `"${l.text}" centred at ${l.center.toFixed(1)}, its column at ${want.toFixed(1)}`);
+      assert(l.bottom <= layout.top + 1 && l.bottom >= layout.top - 12, `"${l.text}" ends at y ${l.bottom}, the image starts at ${layout.top}`);
+    });
+    return `${texts.join(' | ')} over a ${layout.width}px image`;
+  });
+
   await check('the slider steps back to earlier previews', async () => {
     const max = Number(await page.getAttribute('#preview-slider', 'max'));
     assert(max >= 1, `only ${max + 1} preview(s)`);
@@ -243,7 +269,11 @@ async function scenarioFormAndJob(page) {
     await progressPast(0);
     await confirmed('pause');
     await page.locator('#job-state [data-state="paused"]').waitFor({ timeout: 30000 });
-    const pausedAt = Number(await page.getAttribute('.progress progress', 'value'));
+    // The page shows the job's step as the daemon has it once paused (the step of the
+    // checkpoint the pause wrote, where the daemon moves it).
+    const shown = await sameStepAsApi(page, cloneId, '.progress progress');
+    assert(shown.page === shown.api, `the page shows step ${shown.page}, the job object ${shown.api}`);
+    const pausedAt = shown.page;
     const points = () => page.getAttribute('#chart-loss', 'data-points').then(Number);
     const before = await points();
     await confirmed('resume');
@@ -281,6 +311,168 @@ async function scenarioFormAndJob(page) {
   });
 }
 
+// The step a progress bar shows and the job object's, once they agree (or after 5 s).
+async function sameStepAsApi(page, id, bar) {
+  let seen = null;
+  for (let i = 0; i < 50; i++) {
+    const shown = Number(await page.getAttribute(bar, 'value'));
+    const job = await (await page.request.get(`${BASE}/api/v1/jobs/${id}`)).json();
+    seen = { page: shown, api: job.progress.step };
+    if (seen.page === seen.api) break;
+    await page.waitForTimeout(100);
+  }
+  return seen;
+}
+
+async function apiPost(page, path, body) {
+  const res = await page.request.post(`${BASE}${path}`, { data: body });
+  const json = await res.json();
+  assert(res.status() === 201 || res.status() === 200, `POST ${path} answered ${res.status()} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function waitForState(page, id, states, ms) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const job = await (await page.request.get(`${BASE}/api/v1/jobs/${id}`)).json();
+    if (states.includes(job.state)) return job;
+    assert(Date.now() < until, `job #${id} still ${job.state} after ${ms / 1000} s`);
+    await page.waitForTimeout(500);
+  }
+}
+
+// A fine-tune of the tiny job, 2 epochs of 40 steps cut at step 66: evaluations at step 40
+// (epoch 1) and 66 (epoch 1.65, whose event says 1).
+async function scenarioFinetuneCharts(page) {
+  let ft = null;
+  await check('a fine-tune from the tiny job runs to its end', async () => {
+    const list = await (await page.request.get(`${BASE}/api/v1/jobs?kind=pretrain&state=succeeded`)).json();
+    const tiny = list.jobs.find((j) => j.name === JOB_NAME);
+    assert(tiny, `no succeeded job named ${JOB_NAME}`);
+    ft = await apiPost(page, '/api/v1/jobs', {
+      kind: 'finetune', name: `${JOB_NAME}-finetune`, dataset: DATASET, finetune: { init_from: tiny.id },
+      train: { epochs: 2, max_steps: 66, batch_size: 50, warmup_epochs: 0, threads: 2 },
+      schedule: { progress_every_steps: 5, checkpoint_every_steps: 100 },
+    });
+    const done = await waitForState(page, ft.id, ['succeeded', 'failed', 'cancelled'], 180000);
+    assert(done.state === 'succeeded', `job #${ft.id} ${done.state}: ${done.error}`);
+    return `job #${ft.id} from job #${tiny.id}, top-1 ${done.metrics.top1}%`;
+  });
+
+  await check('its evaluations are drawn at their real epoch (step / steps per epoch)', async () => {
+    await page.goto(`${BASE}/#/jobs/${ft.id}`);
+    await page.waitForFunction(() => Number(document.querySelector('#chart-val')?.dataset.points) === 2, null, { timeout: 10000 });
+    const xs = await page.evaluate(() => document.querySelector('#chart-val').columns[0]);
+    assert(Math.abs(xs[0] - 1) < 1e-9 && Math.abs(xs[1] - 66 / 40) < 1e-9, `epochs ${xs}`);
+    return `epochs ${xs.join(', ')}`;
+  });
+
+  await check("its top-1 axis is fitted to the values, not 0–100", async () => {
+    const { top1, range, painted } = await page.evaluate(() => {
+      const el = document.querySelector('#chart-val');
+      const canvas = el.querySelector('canvas');
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let red = 0; // the top-1 series' colour (#dc2626)
+      for (let i = 0; i < data.length; i += 4) red += data[i] > 180 && data[i + 1] < 90 && data[i + 2] < 90 && data[i + 3] > 200;
+      return { top1: el.columns[2], range: JSON.parse(el.dataset.ranges)['%'], painted: red };
+    });
+    const lo = Math.min(...top1);
+    const hi = Math.max(...top1);
+    assert(range[0] <= lo && range[1] >= hi, `axis ${range} leaves out ${top1}`);
+    assert(range[1] - range[0] <= Math.max((hi - lo) * 1.3, hi - lo + 2) + 1e-6, `axis ${range} is wider than the values ${top1} need`);
+    assert(painted > 20, `only ${painted} top-1 pixels drawn`);
+    await shot(page, 'job-finetune');
+    return `top-1 ${top1.join(', ')} on ${range.map((v) => v.toFixed(2)).join('–')}`;
+  });
+}
+
+// Pause, resume and cancel from the jobs list, each confirmed as on the job page.
+async function scenarioListActions(page) {
+  let id = null;
+  const row = () => page.locator(`tr[data-job-id="${id}"]`);
+  const actionsOf = () => row().locator('button[data-action]').evaluateAll((bs) => bs.map((b) => b.dataset.action).join(' '));
+  const press = async (action, answer) => {
+    await row().locator(`button[data-action="${action}"]`).click();
+    await page.locator('#confirm-dialog[open]').waitFor();
+    const question = await page.textContent('#confirm-text');
+    await page.click(answer === 'yes' ? '#confirm-yes' : '#confirm-no');
+    return question;
+  };
+
+  await check('a running job\'s row offers pause and cancel; declining the cancel keeps it', async () => {
+    const job = await apiPost(page, '/api/v1/jobs', {
+      name: `${JOB_NAME}-list`, dataset: DATASET, model: { embed_dim: 64, depth: 2, num_heads: 2 },
+      train: { epochs: 100, batch_size: 50, warmup_epochs: 0, threads: 2 },
+      schedule: { progress_every_steps: 5, checkpoint_every_steps: 1000, preview_every_steps: 1000 },
+    });
+    id = job.id;
+    await page.goto(`${BASE}/#/jobs`);
+    await row().locator('[data-state="running"]').waitFor({ timeout: 60000 });
+    await page.waitForFunction((i) => document.querySelector(`tr[data-job-id="${i}"] progress`)?.value > 0, id, { timeout: 60000 });
+    const offered = await actionsOf();
+    assert(offered === 'pause cancel', `running row offers "${offered}"`);
+    const question = await press('cancel', 'no');
+    assert(question === `Cancel job #${id}? This cannot be undone.`, `asked "${question}"`);
+    await page.waitForTimeout(500);
+    const state = (await (await page.request.get(`${BASE}/api/v1/jobs/${id}`)).json()).state;
+    assert(state === 'running', `after "Keep" the job is ${state}`);
+    await shot(page, 'jobs-actions');
+    return `job #${id}: ${offered}; "${question}" → Keep: still ${state}`;
+  });
+
+  await check('pausing from the list: the row shows paused, the job\'s step, and resume', async () => {
+    const question = await press('pause', 'yes');
+    assert(question.startsWith(`Pause job #${id}?`), `asked "${question}"`);
+    await row().locator('[data-state="paused"]').waitFor({ timeout: 30000 });
+    const shown = await sameStepAsApi(page, id, `tr[data-job-id="${id}"] progress`);
+    assert(shown.page === shown.api, `the row shows step ${shown.page}, the job object ${shown.api}`);
+    const checkpoints = (await (await page.request.get(`${BASE}/api/v1/jobs/${id}/checkpoints`)).json()).checkpoints;
+    const newest = Math.max(...checkpoints.map((c) => c.step));
+    await page.waitForFunction((i) => [...document.querySelectorAll(`tr[data-job-id="${i}"] button[data-action]`)].map((b) => b.dataset.action).join(' ') === 'resume cancel', id, { timeout: 5000 });
+    return `paused at step ${shown.page} (newest checkpoint: step ${newest}); offers resume cancel`;
+  });
+
+  await check('resuming and cancelling from the list', async () => {
+    await press('resume', 'yes');
+    await row().locator('[data-state="queued"], [data-state="running"]').first().waitFor({ timeout: 30000 });
+    await row().locator('button[data-action="cancel"]').waitFor({ timeout: 30000 });
+    await press('cancel', 'yes');
+    await row().locator('[data-state="cancelled"]').waitFor({ timeout: 30000 });
+    const left = await actionsOf();
+    assert(left === '', `a cancelled row still offers "${left}"`);
+    assert(await row().locator('a:has-text("Clone")').count() === 1, 'no clone link');
+    const state = (await (await page.request.get(`${BASE}/api/v1/jobs/${id}`)).json()).state;
+    assert(state === 'cancelled', `the API says ${state}`);
+    return `job #${id} resumed, then cancelled; its row offers only Clone`;
+  });
+}
+
+const FASHION = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+
+// Where each class label is drawn against its cell of the sample grid: [] when none.
+async function labelPlacement(page, name) {
+  return page.evaluate((n) => {
+    const card = document.querySelector(`[data-dataset="${n}"]`);
+    const img = card.querySelector('img.sample').getBoundingClientRect();
+    return [...card.querySelectorAll('.sample-labels li:not([hidden])')].map((li) => {
+      const r = li.getBoundingClientRect();
+      return { text: li.textContent, cx: (r.left + r.right) / 2 - img.left, top: r.top - img.top, bottom: r.bottom - img.top, imgW: img.width, imgH: img.height };
+    });
+  }, name);
+}
+
+// Each label inside its cell (row-major, cols per row), at the cell's bottom.
+function assertInCells(labels, cols, rows) {
+  labels.forEach((l, i) => {
+    const cell = l.imgW / cols;
+    const height = l.imgH / rows;
+    const col = i % cols;
+    const r = Math.floor(i / cols);
+    assert(l.cx > col * cell && l.cx < (col + 1) * cell, `label ${i} "${l.text}" centred at x ${l.cx.toFixed(1)}, outside cell ${col} (${cell.toFixed(1)} px wide)`);
+    assert(l.top >= r * height + height / 2 - 1 && l.bottom <= (r + 1) * height + 1, `label ${i} "${l.text}" at y ${l.top.toFixed(1)}–${l.bottom.toFixed(1)}, not at the bottom of row ${r}`);
+  });
+}
+
 async function scenarioDatasets(page) {
   await check('the datasets page shows counts and the sample grid', async () => {
     await page.goto(`${BASE}/#/datasets`);
@@ -293,6 +485,80 @@ async function scenarioDatasets(page) {
       return img && img.complete && img.naturalWidth > 0;
     }, DATASET, { timeout: 10000 });
     return 'fm-small: 2000 train, 500 test, 28×28';
+  });
+
+  // Against the daemon as it is: with image_sizes and sample_labels, or (before the daemon
+  // sends them) with image_size and no labels.
+  await check("the datasets page shows the images' size and the samples' classes the daemon gives", async () => {
+    const d = await (await page.request.get(`${BASE}/api/v1/datasets/${DATASET}`)).json();
+    const size = (await page.textContent(`[data-dataset="${DATASET}"] dd[data-fact="image-size"]`)).trim();
+    assert(size === '28×28', `image size "${size}" (API: image_sizes ${JSON.stringify(d.image_sizes)}, image_size ${d.image_size})`);
+    const labels = await labelPlacement(page, DATASET);
+    if (!Array.isArray(d.sample_labels) || !d.sample_labels.length) {
+      assert(labels.length === 0, `${labels.length} labels drawn without sample_labels`);
+      return `28×28 from ${d.image_sizes ? 'image_sizes' : 'image_size'}; no sample_labels from the daemon, none drawn`;
+    }
+    const cols = d.sample_cols || 8;
+    // The grid's rows from the PNG: square cells, cols of them across.
+    const rows = await page.evaluate(([n, c]) => {
+      const img = document.querySelector(`[data-dataset="${n}"] img.sample`);
+      return Math.round(img.naturalHeight / (img.naturalWidth / c));
+    }, [DATASET, cols]);
+    const texts = labels.map((l) => l.text);
+    assert(texts.join('|') === d.sample_labels.slice(0, texts.length).join('|') && texts.length === d.sample_labels.length,
+      `labels ${texts.join('|')}, API ${d.sample_labels.join('|')}`);
+    assert(texts.every((t) => typeof t === 'string' && t.length > 0), `empty labels: ${texts.join('|')}`);
+    assertInCells(labels, cols, rows);
+    await shot(page, 'datasets-labels');
+    return `28×28 from ${d.image_sizes ? 'image_sizes' : 'image_size'}; ${texts.length} labels in their cells: ${texts.slice(0, 8).join(', ')}, ...`;
+  });
+
+  // The page's side of the new fields, whatever the daemon sends: the answer is stubbed.
+  await check('a stubbed answer: size range, one size, the old image_size, and labels over their cells', async () => {
+    const labels = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9, 5, 5, 7, 9].map((i) => FASHION[i]);
+    await page.route(`${BASE}/api/v1/datasets`, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      const real = body.datasets.find((d) => d.name === DATASET);
+      const stubs = [
+        { ...real, name: 'stub-range', image_sizes: { min: [120, 90], max: [640, 480], most_common: [640, 480] }, sample_labels: labels, sample_cols: 8 },
+        { ...real, name: 'stub-single', image_sizes: { min: [64, 48], max: [64, 48], most_common: [64, 48] }, sample_labels: null, sample_cols: 8 },
+        { ...real, name: 'stub-old', image_size: 28 },
+      ];
+      delete stubs[2].image_sizes;
+      delete stubs[2].sample_labels;
+      delete stubs[2].sample_cols;
+      await route.fulfill({ response: res, json: { datasets: [...body.datasets, ...stubs], total: body.total + stubs.length } });
+    });
+    try {
+      await page.goto(`${BASE}/#/datasets`);
+      await page.reload();
+      await page.locator('[data-dataset="stub-old"]').waitFor({ timeout: 10000 });
+      const fact = (n) => page.evaluate((name) => {
+        const dd = document.querySelector(`[data-dataset="${name}"] dd[data-fact="image-size"]`);
+        return `${dd.previousElementSibling.textContent}: ${dd.textContent}`;
+      }, n);
+      const facts = [await fact('stub-range'), await fact('stub-single'), await fact('stub-old')];
+      assert(facts[0] === 'Image sizes: 120×90 – 640×480, mostly 640×480', facts[0]);
+      assert(facts[1] === 'Image size: 64×48', facts[1]);
+      assert(facts[2] === 'Image size: 28×28', facts[2]);
+      await page.waitForFunction(() => {
+        const list = document.querySelector('[data-dataset="stub-range"] .sample-labels');
+        return list && !list.hidden;
+      }, null, { timeout: 10000 });
+      const placed = await labelPlacement(page, 'stub-range');
+      assert(placed.map((l) => l.text).join('|') === labels.join('|'), `labels ${placed.map((l) => l.text).join('|')}`);
+      assertInCells(placed, 8, 2);
+      for (const n of ['stub-single', 'stub-old']) {
+        assert((await labelPlacement(page, n)).length === 0, `${n} has labels`);
+      }
+      await page.locator('[data-dataset="stub-range"]').screenshot({ path: path.join(SHOTS, 'datasets-stub-labels.png') });
+      return `${facts.join('; ')}; 16 labels in their cells`;
+    } finally {
+      await page.unroute(`${BASE}/api/v1/datasets`);
+      await page.goto(`${BASE}/#/datasets`);
+      await page.reload();
+    }
   });
 
   await check('registering a dataset: an error beside the path, then a new card', async () => {
@@ -324,6 +590,36 @@ async function scenarioResumedStart(page) {
     });
     assert(progress.step === 234 && progress.epoch === 1 && progress.eta_s === null, JSON.stringify(progress));
     return JSON.stringify(progress);
+  });
+
+  await check("a stopped event (pause, cancel) moves progress to the step of the checkpoint it wrote", async () => {
+    const progress = await page.evaluate(async () => {
+      const { applyEvent } = await import(`${location.origin}/jobs.js`);
+      const job = { progress: { step: 230, total: 2340, epoch: 230 / 234, eta_s: 1634 }, metrics: {} };
+      applyEvent(job, 'stopped', { step: 237, signal: 15 });
+      return job.progress;
+    });
+    assert(progress.step === 237 && Math.abs(progress.epoch - 237 / 234) < 1e-12 && progress.eta_s === null, JSON.stringify(progress));
+    return JSON.stringify(progress);
+  });
+
+  await check('an evaluation at step 150 of 234 per epoch is placed at epoch 0.64, not 1 (or 0)', async () => {
+    const epochs = await page.evaluate(async () => {
+      const { metricStore } = await import(`${location.origin}/job.js`);
+      // From the progress points' fractional epochs (the metrics API), then from a start event.
+      const m = metricStore();
+      for (const step of [10, 20, 150]) m.add({ step, epoch: step / 234, loss: 1, lr: 1e-3, img_per_s: 100 });
+      m.add({ step: 150, epoch: 0, val_loss: 0.5 });
+      const s = metricStore();
+      s.setStepsPerEpoch(234);
+      s.add({ step: 150, epoch: 0, val_loss: 0.5 });
+      // Nothing to go by: the event's own epoch.
+      const none = metricStore();
+      none.add({ step: 150, epoch: 0, val_loss: 0.5 });
+      return [m.evalEpoch(150), s.evalEpoch(150), none.evalEpoch(150)];
+    });
+    assert(Math.abs(epochs[0] - 150 / 234) < 1e-12 && Math.abs(epochs[1] - 150 / 234) < 1e-12 && epochs[2] === 0, JSON.stringify(epochs));
+    return `${epochs[0].toFixed(3)} from progress points, ${epochs[1].toFixed(3)} from the start event`;
   });
 }
 
@@ -389,6 +685,10 @@ async function main() {
     watchErrors(page, errors);
     context.on('page', (p) => watchErrors(p, errors));
     await scenarioFormAndJob(page);
+    skipping = false;
+    await scenarioFinetuneCharts(page);
+    skipping = false;
+    await scenarioListActions(page);
     skipping = false;
     await scenarioDatasets(page);
     skipping = false;
