@@ -105,10 +105,11 @@ web/vendor/.built: web/package.json web/package-lock.json web/build.sh | build/.
 	@web/build.sh
 	@touch $@
 
-# The daemon in the foreground with Fashion-MNIST registered; state in ./var. Folders of
-# your own images: DATA_ROOT="/srv/images /mnt/more" (each becomes a --data-root).
+# The daemon in the foreground with Fashion-MNIST registered; state in ./var (STATE_DIR=DIR
+# to change). Folders of your own images: DATA_ROOT="/srv/images /mnt/more" (each becomes a
+# --data-root).
 run: all
-	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir var \
+	build/simmimd --listen $(or $(LISTEN),127.0.0.1:8080) --state-dir $(or $(STATE_DIR),var) \
 	    $(foreach root,$(DATA_ROOT),--data-root $(root))
 
 INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/test_*.py)
