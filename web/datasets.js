@@ -23,6 +23,15 @@ export function imageSizeFact(d) {
   return ['Image size', Number.isFinite(d.image_size) ? `${d.image_size}×${d.image_size}` : '—'];
 }
 
+// The same in few characters, for a dataset picker: "28×28", "120×90–640×480".
+export function imageSizeShort(d) {
+  const s = d.image_sizes;
+  if (s && isSize(s.min) && isSize(s.max)) {
+    return s.min[0] === s.max[0] && s.min[1] === s.max[1] ? sizeText(s.min) : `${sizeText(s.min)}–${sizeText(s.max)}`;
+  }
+  return Number.isFinite(d.image_size) ? `${d.image_size}×${d.image_size}` : '?';
+}
+
 // The sample grid: the PNG (sample_cols columns of equal square cells, row-major) and, when
 // the dataset names the samples' classes (sample_labels), each class over the bottom of its
 // cell. The labels' grid is sized from the image once it has loaded: cell = natural width /

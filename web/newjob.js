@@ -3,6 +3,7 @@
 // checkpoints for fine-tuning, and a JSON box for the rest of the spec. Cloning (#/new?from=ID)
 // fills it from a job's spec. The daemon validates; its error appears beside the field it names.
 import { api } from './api.js';
+import { imageSizeShort } from './datasets.js';
 import { KINDS } from './jobs.js';
 import { clearFieldErrors, field, fill, flash, flashError, fmtTime, h, showFieldError } from './ui.js';
 
@@ -162,7 +163,7 @@ export function mountNewJob(root, query) {
   const loadDatasets = async () => {
     const res = await api('/api/v1/datasets');
     fill(dataset, res.datasets.map((d) => h('option', { value: d.name },
-      `${d.name} (${d.train_count} train, ${d.image_size}px, ${d.channels} ch, ${d.num_classes} classes)`)));
+      `${d.name} (${d.train_count} train, ${imageSizeShort(d)}, ${d.channels} ch, ${d.num_classes} classes)`)));
     if (!res.datasets.length) fill(dataset, h('option', { value: '' }, 'no dataset registered'));
   };
 

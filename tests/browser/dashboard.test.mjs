@@ -553,7 +553,13 @@ async function scenarioDatasets(page) {
         assert((await labelPlacement(page, n)).length === 0, `${n} has labels`);
       }
       await page.locator('[data-dataset="stub-range"]').screenshot({ path: path.join(SHOTS, 'datasets-stub-labels.png') });
-      return `${facts.join('; ')}; 16 labels in their cells`;
+      // The new-job form's dataset picker says the same in short.
+      await page.goto(`${BASE}/#/new`);
+      const option = page.locator('select[name="dataset"] option[value="stub-range"]');
+      await option.waitFor({ state: 'attached', timeout: 10000 });
+      const picker = await option.textContent();
+      assert(picker.includes('120×90–640×480'), `picker says "${picker}"`);
+      return `${facts.join('; ')}; 16 labels in their cells; picker "${picker}"`;
     } finally {
       await page.unroute(`${BASE}/api/v1/datasets`);
       await page.goto(`${BASE}/#/datasets`);
