@@ -1,6 +1,6 @@
 // The HTTP server (libmicrohttpd, a thread per connection so that event streams may block):
-// routing of DESIGN.md's API, the token check, the 1 MiB body limit, JSON error bodies, and
-// the dashboard's static files from web/.
+// routing of the API (docs/http-api.md), the token check, the 1 MiB body limit, JSON error
+// bodies, and the dashboard's static files from web/.
 #ifndef SIMMIMD_HTTP_H
 #define SIMMIMD_HTTP_H
 

@@ -2,7 +2,7 @@
 // previews and datasets, and the ingestion of trainer events. Every function takes the
 // database lock itself, uses prepared statements, and returns errors instead of ignoring
 // them. Functions ending in _json return a new Jansson object shaped as the HTTP API
-// contract (DESIGN.md) shows it, or NULL when the record does not exist.
+// contract (docs/http-api.md) shows it, or NULL when the record does not exist.
 #ifndef SIMMIMD_STORE_H
 #define SIMMIMD_STORE_H
 

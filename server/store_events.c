@@ -1,4 +1,4 @@
-// Trainer events into the store (store.h, DESIGN.md "Trainer events"): each event line of
+// Trainer events into the store (store.h, docs/events.md): each event line of
 // simmim-train becomes metric, checkpoint and preview rows and moves the job's progress and
 // latest metrics forward. Idempotent — rows are unique per job and step, and the job's
 // progress moves back only at a resumed run's start, which an in-order re-read passes again —

@@ -1,5 +1,5 @@
 // Model and masking configuration: the sizes that define a ViT + SimMIM model, the named
-// presets of DESIGN.md, and validation that names the offending field.
+// presets of docs/job-spec.md, and validation that names the offending field.
 #ifndef SIMMIM_CONFIG_H
 #define SIMMIM_CONFIG_H
 

@@ -314,7 +314,7 @@ static void fill_value(float *x, size_t n, float v)
 
 void model_init_weights(Model *m, Rng *rng)
 {
-    // RECIPES.md: Linear weights N(0, 0.02) (cut at ±2, i.e. uncut), biases 0, LayerNorm 1/0;
+    // docs/recipes.md: Linear weights N(0, 0.02) (cut at ±2, i.e. uncut), biases 0, LayerNorm 1/0;
     // tokens and pos_embed N(0, 0.02) cut at ±0.02; the two convolutions PyTorch's default
     // uniform(±1/√fan_in) for weight and bias; a classification head N(0, 2e-5).
     for (int i = 0; i < m->num_tensors; i++) {

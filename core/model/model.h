@@ -88,7 +88,7 @@ size_t model_memory_bytes(const ModelConfig *cfg, int batch);
 // Validates cfg and batch, then allocates; -1 with a message naming the field on error.
 int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t errlen);
 void model_free(Model *m);
-// RECIPES.md's initialisation, drawn from rng.
+// docs/recipes.md's initialisation, drawn from rng.
 void model_init_weights(Model *m, Rng *rng);
 const ParamInfo *model_find_param(const Model *m, const char *name);
 void model_zero_grad(Model *m);

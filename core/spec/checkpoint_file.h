@@ -1,4 +1,4 @@
-// Checkpoint files (docs "Checkpoints", a contract): model weights as timm-named safetensors
+// Checkpoint files (docs/checkpoints.md, a contract): model weights as timm-named safetensors
 // with simmimd's __metadata__, and the training state beside them (AdamW moments and step,
 // also a safetensors file). In a run dir: checkpoints/step-<N>.state is written first, then
 // checkpoints/step-<N>.safetensors, each atomically; a checkpoint is complete when both exist.

@@ -1,4 +1,4 @@
-// Job specs (DESIGN.md "Job spec", a contract). One table per section describes every field:
+// Job specs (docs/job-spec.md, a contract). One table per section describes every field:
 // its key, type, range and place in JobSpec. One routine reads a section by its table (unknown
 // keys, types, ranges) and one builds its Jansson object, printed by json_out, so parsing,
 // validation and serialization cannot drift apart, and the output's key order is the

@@ -1,4 +1,4 @@
-// The job spec (DESIGN.md "Job spec", a contract): parsing JSON into a JobSpec with a
+// The job spec (docs/job-spec.md, a contract): parsing JSON into a JobSpec with a
 // default for every field, validation that names the offending field, and serialization of
 // the resolved spec. Shared by simmim-train (which reads the file form) and simmimd (which
 // accepts the API form and writes the file form for its child).

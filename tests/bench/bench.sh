@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: a full training step (forward, backward, clipping, AdamW) of simmimd beside
-# PyTorch on the same machine in the same run, for RECIPES.md's configs — the step alone on
+# PyTorch on the same machine in the same run, for docs/recipes.md's configs — the step alone on
 # synthetic inputs, and simmim-train itself through its loader on real images — and prints a
 # table of images/s and their ratio, the share of step time spent waiting for the loader,
 # achieved GFLOP/s (3× the forward pass's matrix-product FLOPs, 2·M·N·K each, attention

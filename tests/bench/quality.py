@@ -1,4 +1,4 @@
-"""The quality benchmark (issue 7): submits RECIPES.md's recipes as jobs to a running simmimd,
+"""The quality benchmark (issue 7): submits docs/recipes.md's recipes as jobs to a running simmimd,
 waits for them, and writes tests/bench/results/quality.json (a list of {recipe, top1,
 pretrain_loss_by_epoch, wall_s, img_per_s, date, machine, seed, finetune_seed}) and a readable
 table beside it.
@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 
-# recipe → (pretraining spec or None, fine-tuning spec); RECIPES.md's values, everything else
+# recipe → (pretraining spec or None, fine-tuning spec); docs/recipes.md's values, everything else
 # the job spec's defaults (which are the reference recipes). simmim-p10-ft10 and scratch-ft10
 # are submitted with nothing set: the defaults alone must give the reference's results.
 PRETRAIN = {
@@ -51,7 +51,7 @@ RECIPES = {
     "scratch-ft30-nold": (None, {"train": {"epochs": 30}, "finetune": {"layer_decay": 1.0}}),
 }
 
-# Issue 7's targets against RECIPES.md: recipe → (reference top-1, tolerance in pp, the seeds
+# Issue 7's targets against docs/recipes.md: recipe → (reference top-1, tolerance in pp, the seeds
 # behind the reference). Ours are read as the mean over the seeds run.
 TARGETS = {
     "scratch-ft10": (83.20, 0.8, "mean of 3 seeds"),
@@ -61,17 +61,17 @@ TARGETS = {
     "simmim-p5-ft20-6k": (72.37, 1.5, "one seed"),
 }
 FLOORS = {"simmim-p50-ft30": 91.5}  # the stretch: at least this top-1
-# Reported, not gated, beside what RECIPES.md has to compare them with.
-REPORTED = {"simmim-p10-ft10-full": "RECIPES.md: 84.03 (one seed)",
-            "simmim-p5-ft20-6k-nold": "RECIPES.md has no figure",
-            "scratch-ft30-nold": "RECIPES.md: scratch-ft30 (layer decay 0.75) 87.71"}
-# RECIPES.md's pretraining loss per epoch; ours within 5% at every epoch.
+# Reported, not gated, beside what docs/recipes.md has to compare them with.
+REPORTED = {"simmim-p10-ft10-full": "docs/recipes.md: 84.03 (one seed)",
+            "simmim-p5-ft20-6k-nold": "docs/recipes.md has no figure",
+            "scratch-ft30-nold": "docs/recipes.md: scratch-ft30 (layer decay 0.75) 87.71"}
+# docs/recipes.md's pretraining loss per epoch; ours within 5% at every epoch.
 REFERENCE_LOSS = {
     "p10": [0.544, 0.406, 0.364, 0.322, 0.279, 0.274, 0.258, 0.250, 0.246, 0.239],
     "p5": [0.544, 0.398, 0.365, 0.325, 0.297],
 }
 LOSS_TOLERANCE = 0.05
-# RECIPES.md's top-1 at epochs 5/10/15/20 of the few-label fine-tunes.
+# docs/recipes.md's top-1 at epochs 5/10/15/20 of the few-label fine-tunes.
 REFERENCE_TOP1_BY_EPOCH = {
     "scratch-ft20-6k-nold": {5: 41.32, 10: 61.19, 15: 63.61, 20: 67.37},
     "simmim-p5-ft20-6k": {5: 48.18, 10: 67.05, 15: 70.82, 20: 72.37},
@@ -374,7 +374,7 @@ def targets_table(results, torch_runs):
     for r in results:
         if r["finetune_seed"] == r["seed"]:
             by.setdefault(r["recipe"], {})[r["seed"]] = r
-    lines = ["Against the targets (RECIPES.md):", "",
+    lines = ["Against the targets (docs/recipes.md):", "",
              "| recipe | seeds | top-1 % per seed | mean | target | met |",
              "|---|---|---|---|---|---|"]
     for recipe in list(TARGETS) + list(FLOORS) + list(REPORTED):
@@ -404,7 +404,7 @@ def targets_table(results, torch_runs):
         for seed, diff in diffs:
             target = "reported" if least is None else f"≥ {least}: {met(diff >= least)}"
             lines.append(f"| {recipe} − {baseline} | {seed} | {diff:+.2f} | {target} |")
-    lines += ["", f"| pretraining | run | seed | loss by epoch | largest deviation from RECIPES.md's "
+    lines += ["", f"| pretraining | run | seed | loss by epoch | largest deviation from docs/recipes.md's "
               f"(epoch) | within {LOSS_TOLERANCE:.0%} at every epoch |",
               "|---|---|---|---|---|---|"]
     curves = {}
@@ -413,7 +413,7 @@ def targets_table(results, torch_runs):
         if pre_key in REFERENCE_LOSS and r["pretrain_loss_by_epoch"]:
             curves.setdefault(pre_key, {}).setdefault(r["seed"], r["pretrain_loss_by_epoch"])
     # Beside ours, PyTorch runs of the same recipe (torch_pretrain.py), often stopped part way:
-    # how far the reference implementation itself strays from RECIPES.md's one run.
+    # how far the reference implementation itself strays from docs/recipes.md's one run.
     by_pretraining = {}
     for pre_key, by_seed in curves.items():
         rows = [("simmimd", str(seed), by_seed[seed]) for seed in sorted(by_seed)]
@@ -427,7 +427,7 @@ def targets_table(results, torch_runs):
                 (f"PyTorch, epochs 1–{len(curve)}", str(run["seed"]), curve))
     for pre_key, rows in by_pretraining.items():
         reference = REFERENCE_LOSS[pre_key]
-        lines.append(f"| {pre_key} | RECIPES.md | 0 | {losses_text(reference)} | — | — |")
+        lines.append(f"| {pre_key} | docs/recipes.md | 0 | {losses_text(reference)} | — | — |")
         for implementation, seed, curve in rows:
             worst, epoch = max((abs(ours - ref) / ref, epoch) for epoch, (ours, ref)
                                in enumerate(zip(curve, reference), start=1))
@@ -439,7 +439,7 @@ def targets_table(results, torch_runs):
 def finetune_comparison(results, torch_runs):
     """The PyTorch fine-tunes (torch_finetune.py) beside simmimd's runs of the same recipe from
     the same start (a pretraining job's checkpoint, or random initialisation with the same
-    seed) on the same labels, and RECIPES.md's run, at the epochs PyTorch evaluated; with more
+    seed) on the same labels, and docs/recipes.md's run, at the epochs PyTorch evaluated; with more
     than one run of a kind, their mean."""
     groups = {}
     for run in torch_runs:
@@ -469,7 +469,7 @@ def finetune_comparison(results, torch_runs):
 
         ref = REFERENCE_TOP1_BY_EPOCH.get(recipe, {})
         if all(e in ref for e in epochs):
-            lines.append(row("RECIPES.md", "0", "its own pretraining" if kind == "job" else "random", ref))
+            lines.append(row("docs/recipes.md", "0", "its own pretraining" if kind == "job" else "random", ref))
         lines += rows("simmimd", [(seeds_text(r), {e: r["top1_by_epoch"][e - 1] for e in epochs})
                                   for r in sorted(ours, key=lambda r: r["finetune_seed"])])
         lines += rows("PyTorch", [(str(run["seed"]), {e: run["top1_by_epoch"][str(e)] for e in epochs})

@@ -1,16 +1,16 @@
 #!/usr/bin/python3
 """SimMIM fine-tuning on Fashion-MNIST in PyTorch, for comparing top-1 with simmimd's.
 
-torch_pretrain.py does this for the pretraining loss; this runs RECIPES.md's fine-tuning
+torch_pretrain.py does this for the pretraining loss; this runs docs/recipes.md's fine-tuning
 recipe (the golden model, initialisation, parameter groups with layer decay and schedule from
 tests/golden/simmim_torch.py; drop path, label smoothing, the data pipeline with crop scale
 [0.6, 1]) from random initialisation or from a simmimd pretraining checkpoint. Started from the
 checkpoint a simmimd fine-tune started from, on the same labelled images (labels_per_class
 takes the first K of each class, as the job spec does), it places a gap between a simmimd
-top-1 and RECIPES.md's: in simmimd's fine-tuning (this script agrees with RECIPES.md, simmimd
+top-1 and docs/recipes.md's: in simmimd's fine-tuning (this script agrees with docs/recipes.md, simmimd
 does not) or in what it starts from and the seed (this script agrees with simmimd).
 
-Prints the test-set top-1 every --eval-every epochs and after the last (RECIPES.md reports
+Prints the test-set top-1 every --eval-every epochs and after the last (docs/recipes.md reports
 epochs 5/10/15/20; a pass over the test set takes about as long as an epoch on 6,000 labels)
 and records the run in tests/bench/results/torch_finetune.json (replacing one of the same
 recipe, seed and start),

@@ -3,14 +3,14 @@
 
 The golden tests prove one step of the C core equals PyTorch's; this runs the whole recipe —
 the golden model, initialisation, parameter groups and schedule (tests/golden/simmim_torch.py)
-with RECIPES.md's data pipeline (pad, normalise, RandomResizedCrop, flip, masks after the
-crop) — so a gap between a simmimd loss curve and RECIPES.md's can be placed: in our
-implementation of the recipe (this script agrees with RECIPES.md, simmimd does not) or in
+with docs/recipes.md's data pipeline (pad, normalise, RandomResizedCrop, flip, masks after the
+crop) — so a gap between a simmimd loss curve and docs/recipes.md's can be placed: in our
+implementation of the recipe (this script agrees with docs/recipes.md, simmimd does not) or in
 the recipe's reference run (this script agrees with simmimd).
 
 Run with Debian's PyTorch; prints the mean loss over each 10 steps, then each epoch's mean,
 and records the run in tests/bench/results/torch_pretrain.json (replacing one of the same seed
-and schedule), which quality.py's table sets beside RECIPES.md's curve and simmimd's:
+and schedule), which quality.py's table sets beside docs/recipes.md's curve and simmimd's:
   /usr/bin/python3 tests/bench/torch_pretrain.py --epochs 10 --stop-after 6 --seed 0
 """
 
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "golden"))
 import simmim_torch as st  # noqa: E402
 from quality import machine, replace_result  # noqa: E402
 
-MEAN, STD = 0.2860, 0.3530  # RECIPES.md "Data"
+MEAN, STD = 0.2860, 0.3530  # docs/recipes.md "Data"
 BATCH, LR, WEIGHT_DECAY, CLIP = 256, 1e-3, 0.05, 5.0  # both recipes
 CROP_SCALE, MIN_LR = (0.67, 1.0), 1e-5  # pretraining's
 
@@ -50,7 +50,7 @@ def load_split(data_dir, split):
 
 
 def random_resized_crop_flip(batch, scale):
-    """RECIPES.md's RandomResizedCrop back to the same size and a flip with probability ½:
+    """docs/recipes.md's RandomResizedCrop back to the same size and a flip with probability ½:
     area a ~ U(scale), log aspect ~ U(log 3/4, log 4/3), side fractions w = min(1, √(a·r)),
     h = min(1, √(a/r)), centre uniform where the crop fits; bilinear, align_corners=False,
     border replication (an affine sampling grid does exactly that)."""

@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
 import simmim_torch as st  # noqa: E402
 
-# RECIPES.md "Throughput yardstick": img, patch, C, D, depth, heads, batch, mask_patch.
+# docs/recipes.md "Throughput yardstick": img, patch, C, D, depth, heads, batch, mask_patch.
 PRESETS = {
     "fmnist-q":     (32, 4, 1, 128, 4, 4, 256, 8),
     "fmnist-vit-t": (32, 4, 1, 192, 6, 3, 128, 8),

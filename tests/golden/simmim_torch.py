@@ -2,10 +2,10 @@
 
 This file owns the "what the C core must compute" definition on the Python side:
 the ViT encoder, the SimMIM pretraining head and loss, the fine-tuning classifier,
-the RECIPES.md initialisation, the parameter groups (weight decay, layer-wise lr
-decay) and the lr schedule, all as DESIGN.md ("Core", "Checkpoints") specifies.
+the docs/recipes.md initialisation, the parameter groups (weight decay, layer-wise lr
+decay) and the lr schedule, all as docs/job-spec.md and docs/checkpoints.md specify.
 
-It is written from DESIGN.md with plain torch.nn (no timm), for Debian's
+It is written from docs/job-spec.md with plain torch.nn (no timm), for Debian's
 PyTorch 1.13: run it with /usr/bin/python3. Module attribute names are chosen so
 that state_dict() keys are exactly the checkpoint contract's names
 (patch_embed.proj.weight, blocks.0.attn.qkv.weight, decoder.0.weight, ...).
@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-LN_EPS = 1e-6  # DESIGN.md: LayerNorm eps 1e-6 everywhere
+LN_EPS = 1e-6  # docs/job-spec.md: LayerNorm eps 1e-6 everywhere
 
 
 @dataclass
@@ -143,7 +143,7 @@ class SimMIMViT(nn.Module):
             self.mask_token = nn.Parameter(torch.zeros(1, 1, D))
             p, C = cfg.patch_size, cfg.in_chans
             # A 1x1 conv is the per-token linear map D -> p*p*C; PixelShuffle puts output
-            # channel c*p*p + i*p + j at pixel (i, j) of channel c, as DESIGN.md says.
+            # channel c*p*p + i*p + j at pixel (i, j) of channel c, as docs/job-spec.md says.
             self.decoder = nn.Sequential(nn.Conv2d(D, p * p * C, kernel_size=1), nn.PixelShuffle(p))
         else:
             # No final `norm` for the mean-pooled classifier (timm global_pool='avg').
@@ -241,7 +241,7 @@ def pretrain_loss(x, x_rec, mask, patch_size, in_chans, scope):
 
 
 def random_mask(batch, cfg, generator=None):
-    """DESIGN.md's masker: per image, a random permutation of the mask grid, the first
+    """docs/job-spec.md's masker: per image, a random permutation of the mask grid, the first
     ceil(ratio * count) cells masked, upsampled to the token grid. Returns [B, g, g] float32."""
     mg = cfg.img_size // cfg.mask_patch_size
     count = mg * mg
@@ -275,7 +275,7 @@ def _uniform_(t, bound, g):
 
 @torch.no_grad()
 def init_weights(model, seed=0):
-    """RECIPES.md "Initialisation", drawn from one torch.Generator seeded with `seed`."""
+    """docs/recipes.md "Initialisation", drawn from one torch.Generator seeded with `seed`."""
     g = torch.Generator().manual_seed(seed)
     for name, mod in model.named_modules():
         if isinstance(mod, nn.Conv2d):
@@ -341,7 +341,7 @@ def param_groups(model, lr, weight_decay, layer_decay):
 
 
 def lr_at(step, lr, min_lr, warm, total):
-    """DESIGN.md "Optimization": linear warmup from 0, then cosine to min_lr."""
+    """docs/job-spec.md "Optimization": linear warmup from 0, then cosine to min_lr."""
     if step < warm:
         return lr * step / warm
     if total <= warm:

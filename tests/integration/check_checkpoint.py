@@ -1,6 +1,6 @@
 """An independent reader of simmimd checkpoints: checks a .safetensors file against the
 safetensors format rules (as the Python `safetensors` package enforces them) and against
-DESIGN.md's checkpoint contract (exact tensor names, shapes, __metadata__ keys). Standard
+docs/checkpoints.md's contract (exact tensor names, shapes, __metadata__ keys). Standard
 library only. Usage: check_checkpoint.py FILE [--dump-tensor NAME]. Prints one line; exit 0
 when the file conforms, 1 (with the reason) when it does not."""
 import json

@@ -3,7 +3,7 @@
 inside or outside the tolerance, the gain per seed and its mean (with the seeds' standard
 deviation and the mean's standard error) against the ≥ 3.0 floor,
 fine-tuning-seed runs listed but kept out of targets and gains, the worst epoch of a loss
-curve, PyTorch's pretraining curves beside RECIPES.md's, the PyTorch fine-tuning table grouped
+curve, PyTorch's pretraining curves beside docs/recipes.md's, the PyTorch fine-tuning table grouped
 by start with means, finding the pretraining a recorded run started from, and the bf16 twins
 of the recipes. Prints
 "ok - ..." / "not ok - ..." lines for tests/run_tests.sh."""
@@ -31,7 +31,7 @@ def line_with(text, *parts):
     return next((line for line in text.splitlines() if all(p in line for p in parts)), "")
 
 
-P5 = [0.544, 0.398, 0.365, 0.325, 0.297]  # RECIPES.md's p5 curve
+P5 = [0.544, 0.398, 0.365, 0.325, 0.297]  # docs/recipes.md's p5 curve
 CURVE = [20.0 + e for e in range(20)]  # top-1 after epochs 1..20
 results = [
     run("scratch-ft20-6k-nold", 0, 68.0, [10]),
@@ -75,18 +75,18 @@ report("a bf16 twin runs the recipe in bf16, is held to its targets and set besi
 
 torch_pretraining = [{"epochs": 5, "seed": 3, "pretrain_loss_by_epoch": P5[:2]},
                      {"epochs": 10, "seed": 4, "pretrain_loss_by_epoch": [0.55]},  # no simmimd p10 run here
-                     {"epochs": 50, "seed": 5, "pretrain_loss_by_epoch": [0.6]}]  # RECIPES.md has no p50 curve
+                     {"epochs": 50, "seed": 5, "pretrain_loss_by_epoch": [0.6]}]  # docs/recipes.md has no p50 curve
 with_torch = quality.targets_table(results, torch_pretraining)
-report("PyTorch pretraining runs are listed for every recipe RECIPES.md has a curve for",
+report("PyTorch pretraining runs are listed for every recipe docs/recipes.md has a curve for",
        line_with(with_torch, "| p5 | PyTorch, epochs 1–2 | 3 |").endswith("| 0.0% (2) | yes |")
        and line_with(with_torch, "| p10 | PyTorch, epochs 1–1 | 4 |").endswith("| 1.1% (1) | yes |")
-       and line_with(with_torch, "| p10 | RECIPES.md |") and "| p50 |" not in with_torch)
+       and line_with(with_torch, "| p10 | docs/recipes.md |") and "| p50 |" not in with_torch)
 
 torch_runs = [{"recipe": "simmim-p5-ft20-6k", "seed": s, "init": "x.safetensors", "init_job": 1, "init_step": 1170,
                "top1": 70.0 + s, "top1_by_epoch": {"5": 40.0 + s, "20": 70.0 + s}} for s in (0, 1)]
 comparison = quality.finetune_comparison(results, torch_runs)
 report("PyTorch's fine-tunes stand beside simmimd's from the same start, with means",
-       line_with(comparison, "| RECIPES.md | 0 | its own pretraining |", "5: 48.18 / 20: 72.37")
+       line_with(comparison, "| docs/recipes.md | 0 | its own pretraining |", "5: 48.18 / 20: 72.37")
        and line_with(comparison, "| simmimd | 0 | pretraining job 1 |", "5: 24.00 / 20: 39.00")
        and line_with(comparison, "| simmimd | 0, fine-tune 7 |", "5: 25.00 / 20: 40.00")
        and line_with(comparison, "| simmimd | mean of 2 |", "5: 24.50 / 20: 39.50")

@@ -1,6 +1,6 @@
 // Batch assembly (core/data/augment.h) on small synthetic caches: evaluation is exactly
 // pad + normalize; the identity crop reproduces it and a flip mirrors it bit for bit; every
-// training crop matches a direct double-precision evaluation of RECIPES' RandomResizedCrop
+// training crop matches a direct double-precision evaluation of docs/recipes.md's RandomResizedCrop
 // formula; batches are reproducible from (seed, step) whatever the thread count; values stay
 // in range; the crop distribution has the right moments.
 #include <math.h>
@@ -51,7 +51,7 @@ static float normalized(const Dataset *ds, int c, double v)
     return (float)((v / 255.0 - ds->mean[c]) / ds->std[c]);
 }
 
-// RECIPES' sampling, literally: u = (j + ½)/S (mirrored: (S − j − ½)/S), source
+// docs/recipes.md's sampling, literally: u = (j + ½)/S (mirrored: (S − j − ½)/S), source
 // (left + u·w)·S − ½ clamped to [0, S − 1], bilinear on the padded image.
 static double reference_sample(const Dataset *ds, int img, int c, const AugmentCrop *k, int i,
                                int j)

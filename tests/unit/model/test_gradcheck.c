@@ -535,7 +535,7 @@ static void test_crossentropy(void)
 
 // ---------------------------------------------------------------------------------------------
 // End to end: model_backward against central differences of the model's loss. The objective
-// is the loss recomputed in double from the model's output (pred or logits) by DESIGN.md's
+// is the loss recomputed in double from the model's output (pred or logits) by docs/job-spec.md's
 // formula: model_forward returns it rounded to float, and that rounding (~1e-7 of a loss
 // near 2) divided by 2h would be several tenths of a percent of the small gradients that
 // reach the first layers. Both values are also compared.
@@ -611,7 +611,7 @@ static void gradcheck_model(const char *what, Model *m, const Batch *batch,
     for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] = PREV; // model_backward accumulates
     float loss = model_forward(m, batch);
     double ref = reference_loss(m, batch);
-    snprintf(name, sizeof name, "%s: loss matches DESIGN.md's formula", what);
+    snprintf(name, sizeof name, "%s: loss matches docs/job-spec.md's formula", what);
     test_report(fabs(loss - ref) <= 1e-6 * fabs(ref), name, "%.8g vs %.8g", loss, ref);
     model_backward(m);
     // Copy the gradient: the numeric forwards leave m's activations at the perturbed points.

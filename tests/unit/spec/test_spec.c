@@ -10,7 +10,7 @@
 #include "spec/spec.h"
 #include "test.h"
 
-// The contract's example spec (DESIGN.md "Job spec") and train.precision, added since: the
+// The contract's example spec (docs/job-spec.md) and train.precision, added since: the
 // defaults of a pretraining spec.
 static const char CONTRACT[] =
     "{\"kind\": \"pretrain\", \"name\": \"fmnist-simmim\", \"dataset\": \"fashion-mnist\","
