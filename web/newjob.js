@@ -1,5 +1,5 @@
 // The new-job form: kind, dataset, model preset and sizes, the main hyperparameters filled
-// with the kind's defaults (DESIGN.md's job spec), a picker of pretraining jobs and their
+// with the kind's defaults (docs/job-spec.md), a picker of pretraining jobs and their
 // checkpoints for fine-tuning, and a JSON box for the rest of the spec. Cloning (#/new?from=ID)
 // fills it from a job's spec. The daemon validates; its error appears beside the field it names.
 import { api } from './api.js';
