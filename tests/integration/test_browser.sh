@@ -19,7 +19,7 @@ trap cleanup EXIT
 
 shots="$root/build/test-output/browser"
 chromium=${CHROMIUM:-/usr/bin/chromium}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/integration/daemon_client.sh
 
 for need in build/simmimd "$chromium" "$(command -v node)"; do
   if [ ! -x "$need" ]; then

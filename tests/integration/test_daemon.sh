@@ -14,10 +14,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+. tests/integration/daemon_client.sh
 
-report() { if [ "$2" = 1 ]; then echo "ok - $1: ${3:-}"; else echo "not ok - $1: ${3:-}"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"):\n  d = d[int(k)] if isinstance(d, list) else d.get(k)\nprint(\"\" if d is None else (json.dumps(d) if isinstance(d,(dict,list)) else d))")' "$1"; }
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
@@ -30,21 +28,6 @@ start_daemon() { # start_daemon [extra flags]
     >> "$tmp/daemon.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do curl -s "$base/api/v1/health" > /dev/null && return 0; sleep 0.05; done
-  return 1
-}
-# api METHOD PATH [BODY]: prints the body; the status goes to $tmp/status
-api() {
-  local data=()
-  [ $# -ge 3 ] && data=(-H 'Content-Type: application/json' --data-binary "$3")
-  curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "${data[@]}" "$base$2" > "$tmp/status"
-  cat "$tmp/body"
-}
-status() { cat "$tmp/status"; }
-wait_state() { # wait_state JOB STATE SECONDS
-  for _ in $(seq $(($3 * 10))); do
-    [ "$(api GET /api/v1/jobs/$1 | json state)" = "$2" ] && return 0
-    sleep 0.1
-  done
   return 1
 }
 

@@ -16,27 +16,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-report() { if [ "$2" = 1 ]; then echo "ok - $1: ${3:-}"; else echo "not ok - $1: ${3:-}"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"):\n  d = d[int(k)] if isinstance(d, list) else d.get(k)\nprint(\"\" if d is None else (json.dumps(d) if isinstance(d,(dict,list)) else d))")' "$1"; }
+. tests/integration/daemon_client.sh
 yes_no() { if "$@"; then echo 1; else echo 0; fi; }
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
-api() { # api METHOD PATH [BODY]: prints the body; the status goes to $tmp/status
-  local data=()
-  [ $# -ge 3 ] && data=(-H 'Content-Type: application/json' --data-binary "$3")
-  curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" "${data[@]}" "$base$2" > "$tmp/status"
-  cat "$tmp/body"
-}
-status() { cat "$tmp/status"; }
-wait_state() { # wait_state JOB STATE SECONDS
-  for _ in $(seq $(($3 * 10))); do
-    [ "$(api GET "/api/v1/jobs/$1" | json state)" = "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 mkdir -p "$tmp/photos" "$tmp/more" "$tmp/elsewhere"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/more/fm" 2000 200
