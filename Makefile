@@ -5,6 +5,8 @@
 #   make test       every test; the last line is "N passed, N failed"
 #   make bench      training-step throughput beside PyTorch (needs python3-torch)
 #   make fixtures   regenerate the golden fixtures from PyTorch
+#   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (default 60) each
+#                   (installs clang first); figures in tests/bench/results/fuzz.md
 
 CC      ?= gcc
 OPT     ?= -O3 -march=native
@@ -27,8 +29,11 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 # Unit tests live in the folder of the layer they test (tests/unit/ops/, ..., tests/unit/server/).
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
+# The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
+FUZZ_ALL := spec idx png jpeg safetensors checkpoint state
+FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
-.PHONY: all deps run test bench fixtures clean
+.PHONY: all deps run test bench fixtures fuzz fuzz-build fuzz-seeds clean
 .SECONDARY:
 all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step \
      web/vendor/.built
@@ -116,8 +121,8 @@ INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/te
 
 # The layering rule first (docs/architecture.md); unit and golden tests on both builds; the
 # slower integration tests once, on the normal one.
-test: all $(TEST_BINS)
-	@tests/run_tests.sh tests/structure/test_layers.sh $(TEST_BINS) $(INTEGRATION_TESTS)
+test: all $(TEST_BINS) $(FUZZ_REPLAYS)
+	@tests/run_tests.sh tests/structure/test_layers.sh $(TEST_BINS) $(FUZZ_REPLAYS) $(INTEGRATION_TESTS)
 
 bench: all build/make_images
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
@@ -126,6 +131,60 @@ bench: all build/make_images
 fixtures:
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 	$(TORCH_PY) tests/golden/make_fixtures.py
+
+# Fuzzing (tests/fuzz/; README "Fuzzing"). The layers the daemon reads files with (base,
+# config, data, spec: the parsers and decoders, never ops, model or train) are compiled with
+# clang into one archive, and each libFuzzer harness links from it only the objects it needs;
+# the compute code keeps gcc and OpenMP (an OpenMP pragma in a decoder is ignored here, so it
+# runs on one thread). ASan and UBSan throughout. make test replays the seed corpora and the
+# regression inputs through the same harnesses built with gcc (build/san/fuzz/replay_<name>).
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES ?= $(FUZZ_ALL)
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
+               -Wno-unknown-pragmas -Icore -Itests/fuzz -fsanitize=address,undefined \
+               -fno-sanitize-recover=all
+FUZZ_LIBS := -ljansson -lpng -ljpeg -lz -lm
+FUZZ_HEADERS := tests/fuzz/fuzz.h tests/fuzz/fuzz_image.h
+FUZZ_SRC := $(wildcard core/base/*.c core/config/*.c core/data/*.c core/spec/*.c)
+
+build/.fuzzdeps: deploy/deps.sh
+	@deploy/deps.sh --check --fuzz 2>/dev/null || deploy/deps.sh --fuzz
+	@mkdir -p build && touch $@
+
+build/fuzz/obj/%.o: %.c $(HEADERS) | build/.fuzzdeps
+	@mkdir -p $(dir $@)
+	@echo "CC $< (clang, fuzzer)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libparsers.a: $(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
+	@rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) build/fuzz/libparsers.a
+	@echo "LD $@ (clang, libFuzzer)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libparsers.a $(FUZZ_LIBS) -o $@
+
+build/san/fuzz/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) \
+                         build/san/libsimmimcore.a
+	@mkdir -p $(dir $@)
+	@echo "LD $@ (asan+ubsan)"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' tests/fuzz/replay.c \
+	    tests/fuzz/fuzz_$*.c build/san/libsimmimcore.a $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_HARNESSES:%=build/fuzz/fuzz_%)
+
+# FUZZ_SECONDS per harness, one after another; new corpus entries and crash inputs go to
+# build/fuzz/, the figures to tests/bench/results/fuzz.md.
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_HARNESSES)
+
+# Rewrites the committed seed corpora (tests/fuzz/make_seeds.c).
+build/fuzz/make_seeds: tests/fuzz/make_seeds.c build/libsimmimcore.a
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+fuzz-seeds: build/fuzz/make_seeds
+	build/fuzz/make_seeds tests/fuzz/corpus
 
 clean:
 	rm -rf build

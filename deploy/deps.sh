@@ -4,6 +4,7 @@
 #   deploy/deps.sh --check  exit 1 if any build/test package is missing, install nothing
 #   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick) and linux-perf
 #                           (tests/bench/profile.sh)
+#   deploy/deps.sh --fuzz   also clang and its libFuzzer and sanitizer runtimes (`make fuzz`)
 set -euo pipefail
 
 packages=(build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev
@@ -17,6 +18,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
     --dev) packages+=(python3-torch linux-perf) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

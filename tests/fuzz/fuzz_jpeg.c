@@ -1,0 +1,12 @@
+// JPEG decoding (core/data/image_decode.c, image_decode_file) on any bytes written to a .jpg
+// file: gray and RGB output; a decoded image's pixels are read through, and fitted to a
+// small square (image_resize.c) as the loaders do.
+#include "data/image.h"
+#include "fuzz.h"
+#include "fuzz_image.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_decode_image(fuzz_write_file("in.jpg", data, size));
+    return 0;
+}

@@ -1,0 +1,479 @@
+// Writes the seed corpora of tests/fuzz/corpus/<harness>/ (committed; `make fuzz-seeds`
+// rewrites them, byte for byte the same): small valid inputs of every flavour the parsers
+// read, made with the project's own writers (spec_to_json, safetensors_write,
+// checkpoint_file_write, checkpoint_state_write), libpng, libjpeg and zlib, plus a few
+// near-misses that the parsers refuse at different checks.
+//   build/fuzz/make_seeds [DIR]   DIR defaults to tests/fuzz/corpus
+#include <stdarg.h>
+#include <stdio.h> // before jpeglib.h, which needs FILE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <jpeglib.h>
+#include <png.h>
+
+#include "base/safetensors.h"
+#include "spec/checkpoint_file.h"
+#include "spec/spec.h"
+
+static const char *out_dir = "tests/fuzz/corpus";
+
+static void die(const char *what)
+{
+    fprintf(stderr, "make_seeds: %s\n", what);
+    exit(1);
+}
+
+static const char *seed_path(const char *harness, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *seed_path(const char *harness, const char *fmt, ...)
+{
+    static char path[1024];
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s/%s", out_dir, harness);
+    mkdir(out_dir, 0755);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", out_dir, harness, name);
+    return path;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f)) die(path);
+}
+
+// A growable byte buffer.
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} Buf;
+
+static void buf_add(Buf *b, const void *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        b->cap = (b->len + len) * 2 + 64;
+        b->data = realloc(b->data, b->cap);
+        if (!b->data) die("out of memory");
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static void buf_be32(Buf *b, uint32_t v)
+{
+    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    buf_add(b, x, 4);
+}
+
+// ---- specs -------------------------------------------------------------------------------
+
+// Written with ' for ", as in tests/unit/spec/test_spec.c.
+static const char *const SPECS[] = {
+    "{}",
+    "{'kind': 'finetune'}",
+    "{'kind': 'pretrain', 'name': 'fmnist-simmim', 'dataset': 'fashion-mnist', 'priority': 0,"
+    " 'model': {'arch': 'vit', 'preset': null, 'img_size': 32, 'patch_size': 4, 'in_chans': 1,"
+    " 'embed_dim': 128, 'depth': 4, 'num_heads': 4, 'mlp_ratio': 4},"
+    " 'mask': {'type': 'random', 'mask_patch_size': 8, 'ratio': 0.6},"
+    " 'loss': {'type': 'l1', 'scope': 'masked'},"
+    " 'train': {'epochs': 10, 'batch_size': 256, 'lr': 1e-3, 'min_lr': 1e-5,"
+    " 'warmup_epochs': 1, 'weight_decay': 0.05, 'betas': [0.9, 0.999], 'clip_grad': 5.0,"
+    " 'seed': 0, 'threads': 0, 'max_steps': 0, 'total_steps': 0, 'precision': 'fp32'},"
+    " 'augment': {'crop_scale': [0.67, 1.0], 'crop_ratio': [0.75, 1.3333], 'hflip': true},"
+    " 'finetune': {'init_from': null, 'layer_decay': 0.75, 'label_smoothing': 0.1,"
+    " 'drop_path': 0.1, 'labels_per_class': 0},"
+    " 'schedule': {'progress_every_steps': 10, 'checkpoint_every_steps': 500,"
+    " 'preview_every_steps': 200, 'keep_checkpoints': 3}, 'job_id': null}",
+    "{'name': '\\u00fcn\\u00efc\\u00f6d\\u00e9 \\\"q\\\" \\\\ /', 'priority': -3, 'job_id': 42}",
+    "{'train': {'lr': 0.1, 'min_lr': 0.030000000000000002, 'weight_decay': 0.3333333333333333,"
+    " 'betas': [0.123456789012345678, 0.9999999999999999], 'clip_grad': 1e-300,"
+    " 'warmup_epochs': 0.1, 'seed': 9007199254740992, 'max_steps': 9223372036854775807}}",
+    "{'train': {'total_steps': 30, 'epochs': null, 'warmup_epochs': 50}}",
+    "{'train': {'min_lr': -0.0}, 'finetune': {'label_smoothing': -0.0}}",
+    "{'augment': {'crop_scale': [1e-9, 0.5], 'crop_ratio': [0.1, 99.99999999999999]}}",
+    "{'model': {'preset': 'vit-t16-224'}, 'mask': {'mask_patch_size': 32, 'ratio': 0.75}}",
+    "{'model': {'preset': 'fmnist-vit-t'}}",
+    "{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32}}",
+    "{'model': {'preset': null, 'img_size': 64, 'in_chans': 3, 'patch_size': 8}}",
+    "{'model': {'embed_dim': 96, 'num_heads': 3, 'mlp_ratio': 2.5}, 'loss': {'scope': 'full'}}",
+    "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'depth': 6}}",
+    "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 5}},"
+    " 'model': {'preset': 'fmnist-vit-t', 'mlp_ratio': 2}}",
+    "{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x/step-9.safetensors'},"
+    " 'drop_path': 0.25, 'labels_per_class': 600}, 'dataset': {'format': 'idx', 'path': '/d',"
+    " 'name': 'fashion-mnist'}, 'job_id': 17}",
+    "{'dataset': {'format': 'imagefolder', 'path': 'relative/dir'}}",
+    "{'train': {'precision': 'bf16', 'max_steps': 5}}",
+    "{'loss': {'scope': 'full', 'type': 'l1'}, 'mask': {'type': 'random', 'ratio': 0.999}}",
+    // Refused, each at a different check.
+    "{'train': {'epocs': 1}}",
+    "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'step': 2}}}",
+    "{'priority': 1001, 'name': 'a\\nb'}",
+    "{'model': {'img_size': 30, 'patch_size': 4}}",
+    "{'kind': 'pretrain', 'kind': 'finetune'}",
+    "[1, 2]",
+};
+
+static void write_specs(void)
+{
+    for (size_t i = 0; i < sizeof SPECS / sizeof *SPECS; i++) {
+        char *doc = strdup(SPECS[i]);
+        for (char *p = doc; *p; p++)
+            if (*p == '\'') *p = '"';
+        write_bytes(seed_path("spec", "spec-%02zu.json", i), doc, strlen(doc));
+        // The full form spec_to_json writes, as the daemon hands it to simmim-train.
+        JobSpec spec;
+        if (spec_parse(doc, strlen(doc), &spec, NULL) == 0) {
+            char *full = spec_to_json(&spec);
+            if (!full) die("spec_to_json");
+            write_bytes(seed_path("spec", "spec-%02zu-full.json", i), full, strlen(full));
+            free(full);
+        }
+        free(doc);
+    }
+}
+
+// ---- IDX ---------------------------------------------------------------------------------
+
+// gzip-compressed bytes of data, as gzip(1) would write them.
+static Buf gzip_bytes(const Buf *data)
+{
+    z_stream z = {0};
+    Buf out = {0};
+    unsigned char chunk[4096];
+    if (deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("deflateInit2");
+    z.next_in = data->data, z.avail_in = (uInt)data->len;
+    int rc;
+    do {
+        z.next_out = chunk, z.avail_out = sizeof chunk;
+        rc = deflate(&z, Z_FINISH);
+        buf_add(&out, chunk, sizeof chunk - z.avail_out);
+    } while (rc == Z_OK);
+    if (rc != Z_STREAM_END) die("deflate");
+    deflateEnd(&z);
+    return out;
+}
+
+// An IDX images file of count rows × cols images with varied pixels, or its labels file.
+static Buf idx_images(int count, int rows, int cols, int seed)
+{
+    Buf b = {0};
+    buf_be32(&b, 0x803), buf_be32(&b, (uint32_t)count), buf_be32(&b, (uint32_t)rows);
+    buf_be32(&b, (uint32_t)cols);
+    for (int i = 0; i < count * rows * cols; i++) {
+        unsigned char px = (unsigned char)((i * 37 + seed * 11) % 251);
+        buf_add(&b, &px, 1);
+    }
+    return b;
+}
+
+static Buf idx_labels(int count, int classes)
+{
+    Buf b = {0};
+    buf_be32(&b, 0x801), buf_be32(&b, (uint32_t)count);
+    for (int i = 0; i < count; i++) {
+        unsigned char label = (unsigned char)(i % classes);
+        buf_add(&b, &label, 1);
+    }
+    return b;
+}
+
+// The harness's input (tests/fuzz/fuzz_idx.c): modes, options, three lengths, four files.
+// mode 2 files are gzip-compressed here, so the harness writes compressed bytes to NAME.gz.
+static void write_idx_seed(const char *name, const int modes[4], int channels, int size_index,
+                           Buf files[4])
+{
+    Buf in = {0};
+    unsigned char head[8] = {0};
+    for (int i = 0; i < 4; i++) {
+        head[0] |= (unsigned char)(modes[i] << (2 * i));
+        if (modes[i] == 2) {
+            Buf gz = gzip_bytes(&files[i]);
+            free(files[i].data);
+            files[i] = gz;
+        }
+    }
+    head[1] = (unsigned char)((channels == 3) | size_index << 1);
+    for (int i = 0; i < 3; i++) {
+        if (files[i].len > 0xFFFF) die("IDX seed file too large");
+        head[2 + 2 * i] = (unsigned char)files[i].len;
+        head[3 + 2 * i] = (unsigned char)(files[i].len >> 8);
+    }
+    buf_add(&in, head, sizeof head);
+    for (int i = 0; i < 4; i++) {
+        buf_add(&in, files[i].data, files[i].len);
+        free(files[i].data);
+    }
+    write_bytes(seed_path("idx", "%s", name), in.data, in.len);
+    free(in.data);
+}
+
+// IMG_SIZES of fuzz_idx.c: {4, 8, 10, 12, 16, 28, 32, 64}.
+enum { SIZE_4, SIZE_8, SIZE_10, SIZE_12, SIZE_16, SIZE_28, SIZE_32, SIZE_64 };
+
+static void idx_seed(const char *name, int m0, int m1, int m2, int m3, int channels,
+                     int size_index, int train, int test, int rows, int cols, int classes)
+{
+    int modes[4] = {m0, m1, m2, m3};
+    Buf files[4] = {idx_images(train, rows, cols, 1), idx_labels(train, classes),
+                    idx_images(test, rows, cols, 2), idx_labels(test, classes)};
+    write_idx_seed(name, modes, channels, size_index, files);
+}
+
+static void write_idx(void)
+{
+    // Stored as they are and padded: 4×4 images for a model of 8.
+    idx_seed("raw-4x4-pad.idx", 0, 0, 0, 0, 1, SIZE_8, 6, 3, 4, 4, 3);
+    // gzip-compressed by the harness, 3 channels (replicated gray, so resized path).
+    idx_seed("gzwrite-rgb.idx", 1, 1, 1, 1, 3, SIZE_8, 6, 3, 4, 4, 3);
+    // Compressed bytes written as they are (mutations corrupt the deflate stream).
+    idx_seed("gzip-bytes.idx", 2, 2, 2, 2, 1, SIZE_4, 5, 2, 4, 4, 2);
+    // Mixed: raw and .gz side by side.
+    idx_seed("mixed.idx", 0, 2, 1, 0, 1, SIZE_12, 8, 4, 6, 6, 4);
+    // Larger than the model: resized; non-square: resized.
+    idx_seed("resize-12-to-8.idx", 0, 0, 0, 0, 1, SIZE_8, 4, 2, 12, 12, 2);
+    idx_seed("non-square.idx", 0, 0, 0, 0, 3, SIZE_10, 4, 2, 5, 9, 2);
+    // As stored at the model's size.
+    idx_seed("as-stored-8.idx", 0, 0, 0, 0, 1, SIZE_8, 4, 4, 8, 8, 4);
+    // Refused: odd padding (5 to 8), one file absent, labels that do not match.
+    idx_seed("odd-pad.idx", 0, 0, 0, 0, 1, SIZE_8, 4, 2, 5, 5, 2);
+    idx_seed("absent.idx", 0, 0, 3, 0, 1, SIZE_8, 4, 2, 4, 4, 2);
+    {
+        int modes[4] = {0, 0, 0, 0};
+        Buf files[4] = {idx_images(4, 4, 4, 1), idx_labels(5, 2), idx_images(2, 4, 4, 2),
+                        idx_labels(2, 2)};
+        write_idx_seed("label-count.idx", modes, 1, SIZE_8, files);
+    }
+    {
+        int modes[4] = {0, 0, 0, 0};
+        Buf files[4] = {idx_images(4, 4, 4, 1), idx_labels(4, 2), idx_images(2, 4, 4, 2),
+                        idx_labels(2, 2)};
+        files[0].len -= 5; // truncated payload
+        write_idx_seed("truncated.idx", modes, 1, SIZE_8, files);
+    }
+}
+
+// ---- PNG ---------------------------------------------------------------------------------
+
+static void png_write_mem(png_structp png, png_bytep data, size_t len)
+{
+    buf_add(png_get_io_ptr(png), data, len);
+}
+
+static void png_flush_mem(png_structp png) { (void)png; }
+
+// A w × h PNG of color_type and bit depth with varied samples; palette images get a
+// 4-entry palette (and a tRNS chunk when trns), any image interlaced on request.
+static void png_seed(const char *name, int w, int h, int color_type, int depth, int interlace,
+                     int trns)
+{
+    Buf out = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info || setjmp(png_jmpbuf(png))) die("libpng");
+    png_set_write_fn(png, &out, png_write_mem, png_flush_mem);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (color_type == PNG_COLOR_TYPE_PALETTE) {
+        png_color palette[4] = {{0, 0, 0}, {255, 0, 0}, {0, 200, 0}, {30, 60, 250}};
+        png_set_PLTE(png, info, palette, 4);
+        png_byte alpha[2] = {0, 128};
+        if (trns) png_set_tRNS(png, info, alpha, 2, NULL);
+    } else if (trns) {
+        png_color_16 key = {0};
+        key.gray = 1, key.red = 1, key.green = 2, key.blue = 3;
+        png_set_tRNS(png, info, NULL, 0, &key);
+    }
+    png_write_info(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    png_bytep row = malloc(rowbytes);
+    int passes = png_set_interlace_handling(png);
+    for (int pass = 0; pass < passes; pass++)
+        for (int y = 0; y < h; y++) {
+            for (size_t i = 0; i < rowbytes; i++)
+                row[i] = (png_byte)(color_type == PNG_COLOR_TYPE_PALETTE
+                                        ? (depth == 8 ? (i + (size_t)y) % 4 : 0x1B * (i + 1))
+                                        : (i * 29 + (size_t)y * 53) % 256);
+            png_write_row(png, row);
+        }
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    write_bytes(seed_path("png", "%s", name), out.data, out.len);
+    free(out.data);
+}
+
+static void write_png(void)
+{
+    png_seed("gray8.png", 5, 4, PNG_COLOR_TYPE_GRAY, 8, 0, 0);
+    png_seed("gray1.png", 9, 3, PNG_COLOR_TYPE_GRAY, 1, 0, 0);
+    png_seed("gray4-trns.png", 3, 3, PNG_COLOR_TYPE_GRAY, 4, 0, 1);
+    png_seed("gray16.png", 4, 4, PNG_COLOR_TYPE_GRAY, 16, 0, 0);
+    png_seed("gray-alpha.png", 4, 3, PNG_COLOR_TYPE_GRAY_ALPHA, 8, 0, 0);
+    png_seed("rgb8.png", 6, 5, PNG_COLOR_TYPE_RGB, 8, 0, 0);
+    png_seed("rgb16-trns.png", 3, 2, PNG_COLOR_TYPE_RGB, 16, 0, 1);
+    png_seed("rgba8.png", 4, 4, PNG_COLOR_TYPE_RGB_ALPHA, 8, 0, 0);
+    png_seed("rgba16.png", 2, 3, PNG_COLOR_TYPE_RGB_ALPHA, 16, 0, 0);
+    png_seed("palette8.png", 5, 5, PNG_COLOR_TYPE_PALETTE, 8, 0, 0);
+    png_seed("palette2-trns.png", 7, 2, PNG_COLOR_TYPE_PALETTE, 2, 0, 1);
+    png_seed("rgb-interlaced.png", 11, 9, PNG_COLOR_TYPE_RGB, 8, 1, 0);
+    png_seed("gray-interlaced.png", 9, 10, PNG_COLOR_TYPE_GRAY, 8, 1, 0);
+    png_seed("large-32x24.png", 32, 24, PNG_COLOR_TYPE_RGB, 8, 0, 0);
+}
+
+// ---- JPEG --------------------------------------------------------------------------------
+
+typedef struct {
+    int components;
+    J_COLOR_SPACE space;
+    int progressive, arithmetic, restart, subsample, optimize;
+} JpegKind;
+
+static void jpeg_seed(const char *name, int w, int h, JpegKind k)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    unsigned char *mem = NULL;
+    unsigned long len = 0;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &mem, &len);
+    c.image_width = (JDIMENSION)w, c.image_height = (JDIMENSION)h;
+    c.input_components = k.components;
+    c.in_color_space = k.space;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 85, TRUE);
+    if (k.progressive) jpeg_simple_progression(&c);
+    c.arith_code = k.arithmetic ? TRUE : FALSE;
+    c.restart_interval = (unsigned)k.restart;
+    c.optimize_coding = k.optimize ? TRUE : FALSE;
+    if (k.components == 3 && !k.subsample)
+        for (int i = 0; i < 3; i++) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+    jpeg_start_compress(&c, TRUE);
+    unsigned char *row = malloc((size_t)w * (size_t)k.components);
+    while (c.next_scanline < c.image_height) {
+        for (int i = 0; i < w * k.components; i++)
+            row[i] = (unsigned char)((i * 13 + (int)c.next_scanline * 21) % 256);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    write_bytes(seed_path("jpeg", "%s", name), mem, len);
+    free(mem);
+}
+
+static void write_jpeg(void)
+{
+    jpeg_seed("gray.jpg", 8, 8, (JpegKind){1, JCS_GRAYSCALE, 0, 0, 0, 0, 0});
+    jpeg_seed("rgb-420.jpg", 16, 16, (JpegKind){3, JCS_RGB, 0, 0, 0, 1, 0});
+    jpeg_seed("rgb-444-odd.jpg", 13, 7, (JpegKind){3, JCS_RGB, 0, 0, 0, 0, 0});
+    jpeg_seed("rgb-progressive.jpg", 16, 16, (JpegKind){3, JCS_RGB, 1, 0, 0, 1, 0});
+    jpeg_seed("gray-progressive.jpg", 9, 17, (JpegKind){1, JCS_GRAYSCALE, 1, 0, 0, 0, 0});
+    jpeg_seed("rgb-arithmetic.jpg", 16, 8, (JpegKind){3, JCS_RGB, 0, 1, 0, 1, 0});
+    jpeg_seed("rgb-restart.jpg", 24, 16, (JpegKind){3, JCS_RGB, 0, 0, 1, 1, 0});
+    jpeg_seed("rgb-optimized.jpg", 16, 16, (JpegKind){3, JCS_RGB, 0, 0, 0, 1, 1});
+    jpeg_seed("cmyk.jpg", 8, 8, (JpegKind){4, JCS_CMYK, 0, 0, 0, 0, 0});
+}
+
+// ---- safetensors, checkpoints, training states -------------------------------------------
+
+static float VALUES[64];
+
+static StTensor tensor(const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2)
+{
+    StTensor t = {.name = (char *)name, .ndim = ndim, .shape = {d0, d1, d2}, .numel = 1,
+                  .data = VALUES};
+    for (int i = 0; i < ndim; i++) t.numel *= (size_t)t.shape[i];
+    return t;
+}
+
+static void write_safetensors(void)
+{
+    char err[512];
+    StTensor two[2] = {tensor("a.weight", 2, 2, 3, 0), tensor("a.bias", 1, 3, 0, 0)};
+    StTensor odd[4] = {tensor("scalar", 0, 0, 0, 0), tensor("empty", 2, 0, 5, 0),
+                       tensor("cube", 3, 2, 2, 2), tensor("vector", 1, 7, 0, 0)};
+    const char *keys[2] = {"format", "note"}, *values[2] = {"pt", "seed \u00e9"};
+    if (safetensors_write(seed_path("safetensors", "two.safetensors"), two, 2, keys, values, 2,
+                          err, sizeof err) ||
+        safetensors_write(seed_path("safetensors", "shapes.safetensors"), odd, 4, NULL, NULL, 0,
+                          err, sizeof err) ||
+        safetensors_write(seed_path("safetensors", "metadata-only.safetensors"), NULL, 0, keys,
+                          values, 1, err, sizeof err))
+        die(err);
+    // A header the reference writer would not pad, and one with a gap between tensors.
+    static const char unpadded[] =
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    static const char gap[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
+                              "\"y\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}";
+    const char *texts[2] = {unpadded, gap}, *names[2] = {"unpadded.safetensors", "gap.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        Buf b = {0};
+        unsigned char len[8] = {(unsigned char)strlen(texts[i])};
+        buf_add(&b, len, 8);
+        buf_add(&b, texts[i], strlen(texts[i]));
+        buf_add(&b, VALUES, 8);
+        write_bytes(seed_path("safetensors", "%s", names[i]), b.data, b.len);
+        free(b.data);
+    }
+
+    ModelConfig q = model_config_default(), vit = q;
+    model_config_preset("vit-t16-224", &vit);
+    ModelConfig ft = q;
+    ft.num_classes = 10;
+    CheckpointMeta pre = {.kind = "pretrain", .step = 500, .seed = 7, .channels = 1,
+                          .mean = {0.286}, .std = {0.353}, .pad = 2, .job_id = 3,
+                          .dataset = "fashion-mnist",
+                          .mask_json = "{\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6}",
+                          .loss_json = "{\"type\": \"l1\", \"scope\": \"masked\"}"};
+    CheckpointMeta fine = {.kind = "finetune", .step = 2340, .channels = 1, .mean = {0.286},
+                           .std = {0.353}, .pad = 0};
+    CheckpointMeta rgb = {.kind = "pretrain", .step = 1, .channels = 3,
+                          .mean = {0.485, 0.456, 0.406}, .std = {0.229, 0.224, 0.225}};
+    StTensor weights[2] = {tensor("cls_token", 3, 1, 1, 4), tensor("head.bias", 1, 10, 0, 0)};
+    if (checkpoint_file_write(seed_path("checkpoint", "pretrain.safetensors"), weights, 1, &q,
+                              &pre, err, sizeof err) ||
+        checkpoint_file_write(seed_path("checkpoint", "finetune.safetensors"), weights, 2, &ft,
+                              &fine, err, sizeof err) ||
+        checkpoint_file_write(seed_path("checkpoint", "rgb-vit-t.safetensors"), NULL, 0, &vit,
+                              &rgb, err, sizeof err))
+        die(err);
+
+    float m[16], v[16];
+    for (int i = 0; i < 16; i++) m[i] = 0.01f * (float)i, v[i] = 0.001f * (float)(i * i);
+    if (checkpoint_state_write(seed_path("state", "step-500.state"), m, v, 16, 500, 500, err,
+                               sizeof err) ||
+        checkpoint_state_write(seed_path("state", "step-0.state"), m, v, 16, 0, 0, err,
+                               sizeof err) ||
+        checkpoint_state_write(seed_path("state", "eight-params.state"), m, v, 8, 20, 19, err,
+                               sizeof err))
+        die(err);
+    // A weights file is not a state.
+    if (checkpoint_file_write(seed_path("state", "weights.state"), weights, 1, &q, &pre, err,
+                              sizeof err))
+        die(err);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) out_dir = argv[1];
+    for (int i = 0; i < 64; i++) VALUES[i] = 0.25f * (float)i - 3.0f;
+    write_specs();
+    write_idx();
+    write_png();
+    write_jpeg();
+    write_safetensors();
+    printf("seeds written under %s\n", out_dir);
+    return 0;
+}
