@@ -13,6 +13,7 @@
 static const char *const USAGE =
     "usage: simmimd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--data-root DIR]...\n"
     "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--web-dir DIR]\n"
+    "               [--connections-per-ip N]\n"
     "The token may also come from SIMMIMD_TOKEN; /usr/share/datasets is always a data root.";
 
 typedef enum { OPT_STRING, OPT_INT, OPT_ROOT } OptionType;
@@ -22,19 +23,23 @@ typedef struct {
     OptionType type;
     size_t offset;   // of the field in DaemonConfig
     size_t size;     // of a string field
+    long min, max;   // of an integer
 } Option;
 
-#define STRING_OPTION(key, field) {key, OPT_STRING, offsetof(DaemonConfig, field), sizeof(((DaemonConfig *)0)->field)}
+#define STRING_OPTION(key, field) {key, OPT_STRING, offsetof(DaemonConfig, field), sizeof(((DaemonConfig *)0)->field), 0, 0}
+#define INT_OPTION(key, field, lo, hi) {key, OPT_INT, offsetof(DaemonConfig, field), 0, lo, hi}
 static const Option OPTIONS[] = {
     STRING_OPTION("listen", listen),
     STRING_OPTION("state-dir", state_dir),
-    {"data-root", OPT_ROOT, 0, 0},
-    {"max-jobs", OPT_INT, offsetof(DaemonConfig, max_jobs), 0},
+    {"data-root", OPT_ROOT, 0, 0, 0, 0},
+    INT_OPTION("max-jobs", max_jobs, 1, 64),
     STRING_OPTION("token", token),
     STRING_OPTION("train-binary", train_binary),
     STRING_OPTION("web-dir", web_dir),
+    INT_OPTION("connections-per-ip", connections_per_ip, 1, 100000),
 };
 #undef STRING_OPTION
+#undef INT_OPTION
 
 static const Option *find_option(const char *key)
 {
@@ -65,8 +70,9 @@ static int set_option(DaemonConfig *cfg, const Option *opt, const char *value, c
         char *end;
         errno = 0;
         long v = strtol(value, &end, 10);
-        if (errno || *end || end == value || v < 1 || v > 64) {
-            snprintf(err, errlen, "%s: expected an integer from 1 to 64 (got '%s')", opt->key, value);
+        if (errno || *end || end == value || v < opt->min || v > opt->max) {
+            snprintf(err, errlen, "%s: expected an integer from %ld to %ld (got '%s')", opt->key,
+                     opt->min, opt->max, value);
             return -1;
         }
         *(int *)(void *)field = (int)v;
@@ -108,8 +114,12 @@ static int load_file(DaemonConfig *cfg, const char *path, char *err, size_t errl
             opt = find_option(trim(s));
         }
         if (!opt) {
-            snprintf(err, errlen, "config %s line %d: expected one of listen, state-dir, data-root, "
-                                  "max-jobs, token, train-binary, web-dir = VALUE", path, lineno);
+            char keys[256] = "";
+            for (size_t i = 0, n = 0; i < sizeof OPTIONS / sizeof *OPTIONS && n < sizeof keys; i++)
+                n += (size_t)snprintf(keys + n, sizeof keys - n, "%s%s", i ? ", " : "",
+                                      OPTIONS[i].key);
+            snprintf(err, errlen, "config %s line %d: expected one of %s = VALUE", path, lineno,
+                     keys);
             rc = -1;
         } else {
             char msg[512];
@@ -150,6 +160,7 @@ int config_load(DaemonConfig *cfg, int argc, char **argv, char *err, size_t errl
     snprintf(cfg->listen, sizeof cfg->listen, "127.0.0.1:8080");
     snprintf(cfg->state_dir, sizeof cfg->state_dir, "./var");
     cfg->max_jobs = 1;
+    cfg->connections_per_ip = 64;
     for (int i = 1; i + 1 < argc; i++) // the file first, so flags override it
         if (strcmp(argv[i], "--config") == 0 && load_file(cfg, argv[i + 1], err, errlen)) return -1;
     const char *env_token = getenv("SIMMIMD_TOKEN");

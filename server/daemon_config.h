@@ -17,6 +17,7 @@ typedef struct {
     char token[256];                  // "" = no authentication
     char train_binary[4096];          // simmim-train; default: beside simmimd
     char web_dir[4096];               // the dashboard; default: ../web from simmimd, if present
+    int connections_per_ip;           // open connections one client address may hold (64)
 } DaemonConfig;
 
 // Fills cfg from argv (and the file named by --config); -1 with a message on bad input,

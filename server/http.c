@@ -1,7 +1,10 @@
-// The HTTP server (http.h): libmicrohttpd with a thread per connection, the routing table
-// (method + path pattern → handler, 404 and 405 in JSON), the token check, request bodies
-// with a hard 1 MiB cap, and the answer counters behind /metrics. The answers themselves
-// and query parameters are reply.c's.
+// The HTTP server (http.h): libmicrohttpd on a small pool of threads, each serving many
+// connections through epoll (so capacity ends at the open-file limit, not a thread count),
+// with a per-address connection limit and the connection guard's deadline for request heads;
+// the routing table (method + path pattern → handler, 404 and 405 in JSON), the token check,
+// request bodies with a hard 1 MiB cap, and the answer counters behind /metrics. The answers
+// themselves and query parameters are reply.c's. Handlers must not block their thread: the
+// event streams suspend their connections instead (sse.c).
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -17,9 +20,12 @@
 
 #include "api.h"
 #include "base/sha256.h"
+#include "conn_guard.h"
 
 enum {
-    CONNECTION_LIMIT = 256,
+    CONNECTION_LIMIT = 16384,   // all addresses together; the open-file limit is raised to fit
+    THREAD_POOL_SIZE = 4,       // more than the cores: a slow handler holds up only its share
+    HEAD_DEADLINE_S = 10,       // to send a whole request head (conn_guard.h)
     CONNECTION_TIMEOUT_S = 120, // idle keep-alive connections; event streams send keepalives
     STATUS_MIN = 100, STATUS_MAX = 599,
     // A body without Content-Length is read (and dropped) past BODY_MAX up to this size, so
@@ -67,6 +73,7 @@ enum { ROUTE_COUNT = sizeof ROUTES / sizeof ROUTES[0] };
 struct Http {
     App *app;
     struct MHD_Daemon *daemon;
+    ConnGuard *guard;
     int port;
     // Answers by route (ROUTE_COUNT: no route) and status.
     atomic_ulong answered[ROUTE_COUNT + 1][STATUS_MAX - STATUS_MIN + 1];
@@ -213,10 +220,33 @@ static void body_append(Request *r, const char *data, size_t len)
     r->body[r->body_len] = 0;
 }
 
-// The first call for a request: headers only. Authenticates, routes and refuses a declared
-// body over the limit before any of it is read.
+// libmicrohttpd's unescaping of paths and query arguments, except that %00 does not end the
+// string early (/index.html%00.png would reach a handler as /index.html): it becomes a control
+// character, which request_begin refuses in a path and parse_long in a number.
+static size_t unescape_keeping_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    size_t n = MHD_http_unescape(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0') s[i] = '\x01';
+    return n;
+}
+
+static int has_control_character(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+// The first call for a request: headers only. Refuses a path with control characters,
+// authenticates, routes and refuses a declared body over the limit before any of it is read.
 static void request_begin(Request *r)
 {
+    if (has_control_character(r->url)) {
+        reply_error(r, 400, NULL, "the path holds a control character (such as %%00)");
+        return;
+    }
     if (!authorized(r) || route_find(r) < 0) return;
     const char *length = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -239,6 +269,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *r = (Request){.app = http->app, .http = http, .conn = conn, .method = method,
                        .url = url, .route = -1, .result = MHD_YES};
         *con_cls = r;
+        conn_guard_head_received(conn);
         request_begin(r);
         return r->result;
     }
@@ -261,7 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls, (void)conn, (void)code;
+    (void)cls, (void)code;
+    conn_guard_request_done(conn);
     Request *r = *con_cls;
     if (!r) return;
     free(r->body);
@@ -270,12 +302,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 // libmicrohttpd's error log, without the lines that only say a client went away (a browser
-// closing an event stream, a download cut short): a normal disconnect is not an error.
+// closing an event stream, a download cut short) or was refused for holding too many
+// connections: a normal disconnect is not an error, and a flood must not flood the log.
 static void log_mhd_error(void *cls, const char *fmt, va_list ap)
 {
     static const char *const disconnects[] = {
         "no longer available for sending", "forcibly closed by remote peer",
         "socket is not connected", "disconnected when reading request",
+        "closed when reading request", // also the guard's cut of a late request head
+        "closed by remote side",
+        "connection limit", // a refused connection of a flood: one line each would be a flood
     };
     (void)cls;
     char message[512];
@@ -289,9 +325,13 @@ static void log_mhd_error(void *cls, const char *fmt, va_list ap)
 long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
 {
     static const char head[] =
+        "# HELP simmimd_http_head_deadline_cuts_total Connections closed for not sending a "
+        "request head in time.\n"
+        "# TYPE simmimd_http_head_deadline_cuts_total counter\n"
+        "simmimd_http_head_deadline_cuts_total %lu\n"
         "# HELP simmimd_http_requests_total HTTP requests answered, by route and status.\n"
         "# TYPE simmimd_http_requests_total counter\n";
-    int n = snprintf(buf + len, cap - len, "%s", head);
+    int n = snprintf(buf + len, cap - len, head, conn_guard_cut_count(http->guard));
     if (n < 0 || (size_t)n >= cap - len) return -1;
     len += (size_t)n;
     for (int route = 0; route <= ROUTE_COUNT; route++) {
@@ -310,6 +350,9 @@ long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
 }
 
 // ---------------------------------------------------------------- the daemon
+
+// The guard's tick: event streams whose keepalive is due are resumed to send it.
+static void wake_due_streams(void *hub) { hub_wake_due(hub, hub_now()); }
 
 // Parses "host:port" or "[v6]:port" into a socket address (names resolve; an empty host
 // means every interface).
@@ -357,16 +400,26 @@ Http *http_start(App *app, const char *listen, char *err, size_t errlen)
         return NULL;
     }
     http->app = app;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    http->guard = conn_guard_start(HEAD_DEADLINE_S, wake_due_streams, app->hub);
+    if (!http->guard) {
+        snprintf(err, errlen, "cannot start the connection watchdog");
+        free(http);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape_keeping_nul, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)THREAD_POOL_SIZE, MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, http->guard,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)app->connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (!http->daemon) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available?)", listen);
+        conn_guard_stop(http->guard);
         free(http);
         return NULL;
     }
@@ -380,7 +433,8 @@ int http_port(const Http *http) { return http->port; }
 void http_stop(Http *http)
 {
     if (!http) return;
-    hub_shutdown(http->app->hub); // ends the event streams, whose threads the stop joins
+    hub_shutdown(http->app->hub); // resumes and ends the event streams
     MHD_stop_daemon(http->daemon);
+    conn_guard_stop(http->guard);
     free(http);
 }

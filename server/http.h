@@ -1,4 +1,4 @@
-// The HTTP server (libmicrohttpd, a thread per connection so that event streams may block):
+// The HTTP server (libmicrohttpd on a pool of epoll threads; event streams suspend, never block):
 // routing of the API (docs/http-api.md), the token check, the 1 MiB body limit, JSON error
 // bodies, and the dashboard's static files from web/.
 #ifndef SIMMIMD_HTTP_H
@@ -20,6 +20,7 @@ typedef struct {
     const char *data_roots[MAX_DATA_ROOTS]; // realpaths
     int data_root_count;
     const char *token;       // NULL: no authentication
+    int connections_per_ip;  // open connections one client address may hold
     double started_at;       // unix seconds
 } App;
 

@@ -1,10 +1,9 @@
 // The event hub (hub.h): a fixed ring of the most recent events, each serialized once when
-// published and numbered by a sequence that starts at 1, under one mutex; readers wait on a
-// condition variable (monotonic clock) and format an event as a Server-Sent Events record.
+// published and numbered by a sequence that starts at 1, and the list of waiting readers,
+// under one mutex; a reader formats an event as a Server-Sent Events record.
 #include "hub.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +23,7 @@ typedef struct {
 
 struct Hub {
     pthread_mutex_t mutex;
-    pthread_cond_t cond;
+    HubWaiter *waiters; // registered, in no particular order
     HubEvent *ring;
     int capacity;
     unsigned long next; // the sequence number of the next event
@@ -37,15 +36,7 @@ Hub *hub_create(int capacity)
     Hub *hub = calloc(1, sizeof *hub);
     if (!hub) return NULL;
     hub->ring = calloc((size_t)capacity, sizeof *hub->ring);
-    pthread_condattr_t attr;
-    int ok = hub->ring && pthread_condattr_init(&attr) == 0;
-    if (ok) {
-        ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-             pthread_cond_init(&hub->cond, &attr) == 0;
-        pthread_condattr_destroy(&attr);
-    }
-    if (!ok || pthread_mutex_init(&hub->mutex, NULL) != 0) {
-        if (ok) pthread_cond_destroy(&hub->cond);
+    if (!hub->ring || pthread_mutex_init(&hub->mutex, NULL) != 0) {
         free(hub->ring);
         free(hub);
         return NULL;
@@ -60,9 +51,37 @@ void hub_destroy(Hub *hub)
     if (!hub) return;
     for (int i = 0; i < hub->capacity; i++) free(hub->ring[i].data);
     free(hub->ring);
-    pthread_cond_destroy(&hub->cond);
     pthread_mutex_destroy(&hub->mutex);
     free(hub);
+}
+
+double hub_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+// Under the lock.
+static void waiter_unlink(Hub *hub, HubWaiter *w)
+{
+    if (!w->registered) return;
+    if (w->prev) w->prev->next = w->next;
+    else hub->waiters = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->registered = 0;
+}
+
+// Under the lock: wakes (and unregisters) every waiter, or those due by `now` (now < 0: all).
+static void wake_waiters(Hub *hub, double now)
+{
+    for (HubWaiter *w = hub->waiters, *next; w; w = next) {
+        next = w->next;
+        if (now >= 0 && w->due > now) continue;
+        waiter_unlink(hub, w);
+        w->wake(w);
+    }
 }
 
 // The event's JSON: data with the job's id added to an object that lacks one.
@@ -103,7 +122,7 @@ void hub_publish(Hub *hub, long job_id, const char *name, json_t *data)
     e->job_id = job_id;
     memcpy(e->name, event, sizeof e->name);
     e->data = text;
-    pthread_cond_broadcast(&hub->cond);
+    wake_waiters(hub, -1);
     pthread_mutex_unlock(&hub->mutex);
 }
 
@@ -142,32 +161,42 @@ static int hub_take(Hub *hub, unsigned long *seq, long job_id, char *buf, size_t
     return 0;
 }
 
-static struct timespec deadline_after(int timeout_ms)
+int hub_read(Hub *hub, unsigned long *seq, long job_id, char *buf, size_t cap, HubWaiter *w,
+             double due, void (*park)(HubWaiter *w))
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += timeout_ms / 1000;
-    t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
-    return t;
-}
-
-int hub_wait(Hub *hub, unsigned long *seq, long job_id, int timeout_ms, char *buf, size_t cap)
-{
-    struct timespec deadline = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
-    int n = 0, timed_out = 0;
     pthread_mutex_lock(&hub->mutex);
-    while (!hub->shutdown && (n = hub_take(hub, seq, job_id, buf, cap)) == 0 && !timed_out)
-        timed_out = pthread_cond_timedwait(&hub->cond, &hub->mutex, &deadline) == ETIMEDOUT;
-    if (hub->shutdown) n = -1;
+    int n = hub->shutdown ? -1 : hub_take(hub, seq, job_id, buf, cap);
+    if (n == 0 && w) {
+        waiter_unlink(hub, w);
+        w->due = due;
+        w->prev = NULL, w->next = hub->waiters;
+        if (hub->waiters) hub->waiters->prev = w;
+        hub->waiters = w;
+        w->registered = 1;
+        if (park) park(w);
+    }
     pthread_mutex_unlock(&hub->mutex);
     return n;
+}
+
+void hub_forget(Hub *hub, HubWaiter *w)
+{
+    pthread_mutex_lock(&hub->mutex);
+    waiter_unlink(hub, w);
+    pthread_mutex_unlock(&hub->mutex);
+}
+
+void hub_wake_due(Hub *hub, double now)
+{
+    pthread_mutex_lock(&hub->mutex);
+    wake_waiters(hub, now);
+    pthread_mutex_unlock(&hub->mutex);
 }
 
 void hub_shutdown(Hub *hub)
 {
     pthread_mutex_lock(&hub->mutex);
     hub->shutdown = 1;
-    pthread_cond_broadcast(&hub->cond);
+    wake_waiters(hub, -1);
     pthread_mutex_unlock(&hub->mutex);
 }

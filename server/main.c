@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +97,18 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+// Every connection is an open file: take the whole hard limit, so that a flood meets the
+// per-address and head-deadline defences before it meets the open-file limit.
+static void raise_open_file_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+            fprintf(stderr, "simmimd: cannot raise the open-file limit: %s\n", strerror(errno));
+    }
+}
+
 int main(int argc, char **argv)
 {
     DaemonConfig cfg;
@@ -112,13 +125,14 @@ int main(int argc, char **argv)
     if (lock_fd < 0) return daemon_die("state dir", err);
     sigset_t signals;
     block_signals(&signals);
+    raise_open_file_limit();
 
     snprintf(db_path, sizeof db_path, "%s/simmimd.db", state_dir);
     Db *db = db_open(db_path, err, sizeof err);
     if (!db) return daemon_die("database", err);
     Hub *hub = hub_create(4096);
     App app = {.db = db, .hub = hub, .state_dir = state_dir, .token = cfg.token[0] ? cfg.token : NULL,
-               .started_at = (double)time(NULL)};
+               .connections_per_ip = cfg.connections_per_ip, .started_at = (double)time(NULL)};
     app.web_dir = realpath(cfg.web_dir, web_dir) ? web_dir : cfg.web_dir;
     resolve_data_roots(&cfg, &app, roots);
     register_fashion_mnist(&app);

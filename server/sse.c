@@ -1,8 +1,10 @@
 // Server-Sent Events: GET /api/v1/jobs/{id}/events (one job; it opens with an "event: job"
 // snapshot of the job) and GET /api/v1/events (every job). Each stream is a libmicrohttpd
-// callback response whose reader blocks in hub_wait on its connection's own thread, sends a
-// ": keepalive" comment when nothing happened for KEEPALIVE_MS, resumes after Last-Event-ID,
-// and ends when the hub shuts down.
+// callback response whose reader never blocks the server thread it shares with other
+// connections: with nothing to send, it suspends its connection and registers with the hub,
+// which resumes it at the next event, when a ": keepalive" comment is due (KEEPALIVE_S after
+// the last thing sent; http.c's watchdog asks the hub every second) or at shutdown. A stream
+// resumes after Last-Event-ID and ends when the hub shuts down.
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,30 +14,57 @@
 #include "base/json_out.h"
 #include "store.h"
 
-enum { SSE_BLOCK = 64 << 10, KEEPALIVE_MS = 15000, RETRY_MS = 3000 };
+enum { SSE_BLOCK = 64 << 10, KEEPALIVE_S = 15, RETRY_MS = 3000 };
 
 typedef struct {
+    HubWaiter waiter;     // first: the hub hands it back to wake and park
     Hub *hub;
+    struct MHD_Connection *conn;
     long job_id;          // 0: every job
     unsigned long seq;    // the next event to send
+    double last_sent;     // hub_now() when something was last queued
     size_t len, off;      // buf[off, len) is not sent yet
     char buf[SSE_BLOCK];
 } Stream;
+
+// Under the hub's lock (hub.h): the suspension comes before any wake can.
+static void stream_park(HubWaiter *w) { MHD_suspend_connection(((Stream *)w)->conn); }
+static void stream_wake(HubWaiter *w) { MHD_resume_connection(((Stream *)w)->conn); }
+
+// The next thing to send into buf: an event, a keepalive when one is due, 0 when the stream
+// parked until there is something (its connection suspended), -1 at shutdown.
+static int stream_next(Stream *s)
+{
+    double now = hub_now(), due = s->last_sent + KEEPALIVE_S;
+    int keepalive_due = now >= due;
+    int n = hub_read(s->hub, &s->seq, s->job_id, s->buf, sizeof s->buf,
+                     keepalive_due ? NULL : &s->waiter, due, stream_park);
+    if (n == 0 && keepalive_due) n = snprintf(s->buf, sizeof s->buf, ": keepalive\n\n");
+    if (n > 0) s->last_sent = now;
+    return n;
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
     Stream *s = cls;
     if (s->off == s->len) {
-        int n = hub_wait(s->hub, &s->seq, s->job_id, KEEPALIVE_MS, s->buf, sizeof s->buf);
+        int n = stream_next(s);
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (n == 0) n = snprintf(s->buf, sizeof s->buf, ": keepalive\n\n");
+        if (n == 0) return 0; // suspended: resumed by the hub
         s->len = (size_t)n, s->off = 0;
     }
     size_t k = s->len - s->off < max ? s->len - s->off : max;
     memcpy(out, s->buf + s->off, k);
     s->off += k;
     return (ssize_t)k;
+}
+
+static void stream_free(void *cls)
+{
+    Stream *s = cls;
+    hub_forget(s->hub, &s->waiter);
+    free(s);
 }
 
 // The first event to send: the one after Last-Event-ID, or the next one published.
@@ -64,14 +93,16 @@ static void stream_start(Request *r, long job_id, unsigned long seq, json_t *sna
         reply(r, 500, NULL);
         return;
     }
-    *s = (Stream){.hub = r->app->hub, .job_id = job_id, .seq = seq};
+    *s = (Stream){.waiter = {.wake = stream_wake}, .hub = r->app->hub, .conn = r->conn,
+                  .job_id = job_id, .seq = seq, .last_sent = hub_now()};
     int n = snprintf(s->buf, sizeof s->buf, "retry: %d\n: connected\n\n", RETRY_MS);
     if (text && (size_t)n + len + 32 < sizeof s->buf)
         n += snprintf(s->buf + n, sizeof s->buf - (size_t)n, "event: job\ndata: %s\n\n", text);
     free(text);
     s->len = (size_t)n;
     struct MHD_Response *res =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, stream_read, s, free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, stream_read, s,
+                                          stream_free);
     if (!res) {
         free(s);
         reply(r, 500, NULL);

@@ -1,9 +1,11 @@
 // The event hub (server/hub.h): events come out in order with their sequence numbers and in
 // the Server-Sent Events format; a reader that fell behind a small ring skips ahead to the
-// oldest event kept; the job filter; a timeout with nothing to read; shutdown wakes a blocked
-// reader; an event name that lives inside the stolen data, names made safe, job_id added;
-// an event too large for the reader's buffer skipped; a sequence number from the future; and
-// concurrent publishers: every event read once, each publisher's events in its order.
+// oldest event kept; the job filter; a waiting reader is parked under the hub's lock and woken
+// once by the next event, by its due time or by the shutdown, and not after it is forgotten;
+// an event name that lives inside the stolen data, names made safe, job_id added; an event too
+// large for the reader's buffer skipped; a sequence number from the future; and concurrent
+// publishers against a reader that sleeps until woken: every event read once, each
+// publisher's events in its order, no wake lost.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +16,6 @@
 #include "test.h"
 
 enum { BUF = 4096, PUBLISHERS = 4, PER_PUBLISHER = 2000 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 // The text with its line ends shown as '|', for one-line reports.
 static const char *oneline(char *text)
@@ -40,7 +35,7 @@ static unsigned long read_event(Hub *hub, unsigned long *seq, long job_id, json_
 {
     char buf[BUF];
     unsigned long id = 0;
-    if (hub_wait(hub, seq, job_id, 0, buf, sizeof buf) <= 0) return 0;
+    if (hub_read(hub, seq, job_id, buf, sizeof buf, NULL, 0, NULL) <= 0) return 0;
     const char *d = strstr(buf, "\ndata: ");
     if (sscanf(buf, "id: %lu\n", &id) != 1 || !d) return 0;
     if (data) *data = json_loads(d + 7, JSON_DISABLE_EOF_CHECK, NULL);
@@ -54,7 +49,7 @@ static void test_order_and_format(void)
     unsigned long seq = hub_next_seq(hub);
     test_report(seq == 1, "first seq", "%lu", seq);
     hub_publish(hub, 7, "state", json_pack("{s:s}", "state", "running"));
-    int n = hub_wait(hub, &seq, 0, 0, buf, sizeof buf);
+    int n = hub_read(hub, &seq, 0, buf, sizeof buf, NULL, 0, NULL);
     const char *want = "id: 1\nevent: state\ndata: {\"state\":\"running\",\"job_id\":7}\n\n";
     int ok = n == (int)strlen(want) && strcmp(buf, want) == 0;
     test_report(ok, "sse format", "%s", oneline(buf));
@@ -105,56 +100,63 @@ static void test_job_filter(void)
     hub_destroy(hub);
 }
 
-static void test_timeout(void)
+// A waiter that counts its wakes and its parkings.
+typedef struct {
+    HubWaiter w; // first: the hub hands back &w
+    int woken, parked;
+} Counted;
+
+static void counted_wake(HubWaiter *w) { ((Counted *)w)->woken++; }
+static void counted_park(HubWaiter *w) { ((Counted *)w)->parked++; }
+
+static void test_waiting(void)
 {
     Hub *hub = hub_create(8);
     char buf[BUF];
     unsigned long seq = hub_next_seq(hub);
-    double t0 = now_s();
-    int n = hub_wait(hub, &seq, 0, 80, buf, sizeof buf);
-    double waited = now_s() - t0;
-    test_report(n == 0 && waited >= 0.075 && waited < 2.0, "timeout", "%d after %.3f s", n, waited);
+    Counted a = {.w.wake = counted_wake}, b = {.w.wake = counted_wake};
+    double now = hub_now();
+    int n = hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, now + 1000, counted_park);
+    unsigned long seq_b = seq;
+    int m = hub_read(hub, &seq_b, 0, buf, sizeof buf, &b.w, now - 1, counted_park);
+    test_report(n == 0 && m == 0 && a.parked == 1 && b.parked == 1 && !a.woken && !b.woken,
+                "nothing to read: parked, not woken", "%d %d parked %d %d", n, m, a.parked,
+                b.parked);
+    hub_wake_due(hub, hub_now());
+    test_report(a.woken == 0 && b.woken == 1, "the due time wakes only the waiter due",
+                "woken %d %d", a.woken, b.woken);
     hub_publish(hub, 3, "eval", NULL);
+    hub_publish(hub, 3, "eval", NULL);
+    test_report(a.woken == 1 && b.woken == 1, "an event wakes each registered waiter once",
+                "woken %d %d", a.woken, b.woken);
+    n = hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, now + 1000, counted_park);
+    test_report(n > 0 && a.parked == 1, "a woken reader reads the event", "%d", n);
+    hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, now + 1000, counted_park);
+    n = hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, now + 1000, counted_park);
+    hub_forget(hub, &a.w);
+    hub_publish(hub, 3, "eval", NULL);
+    test_report(n == 0 && a.woken == 1, "a forgotten waiter is not woken", "woken %d", a.woken);
     seq = hub_next_seq(hub) + 100; // from the future (a restarted daemon): the next event
-    n = hub_wait(hub, &seq, 0, 0, buf, sizeof buf);
+    n = hub_read(hub, &seq, 0, buf, sizeof buf, NULL, 0, NULL);
+    unsigned long next = hub_next_seq(hub);
     hub_publish(hub, 3, "eval", NULL);
     unsigned long id = read_event(hub, &seq, 0, NULL);
-    test_report(n == 0 && id == 2, "future seq starts at the next event", "%d, then %lu", n, id);
+    test_report(n == 0 && id == next, "future seq starts at the next event", "%d, then %lu (%lu)",
+                n, id, next);
     hub_destroy(hub);
-}
-
-typedef struct {
-    Hub *hub;
-    int result;
-    double waited;
-} Waiter;
-
-static void *wait_long(void *arg)
-{
-    Waiter *w = arg;
-    char buf[BUF];
-    unsigned long seq = hub_next_seq(w->hub);
-    double t0 = now_s();
-    w->result = hub_wait(w->hub, &seq, 0, 10000, buf, sizeof buf);
-    w->waited = now_s() - t0;
-    return NULL;
 }
 
 static void test_shutdown(void)
 {
     Hub *hub = hub_create(8);
-    Waiter w = {.hub = hub};
-    pthread_t t;
-    pthread_create(&t, NULL, wait_long, &w);
-    struct timespec pause = {0, 50 * 1000000L};
-    nanosleep(&pause, NULL);
-    hub_shutdown(hub);
-    pthread_join(t, NULL);
-    test_report(w.result == -1 && w.waited < 5.0, "shutdown wakes readers", "%d after %.3f s",
-                w.result, w.waited);
     char buf[BUF];
-    unsigned long seq = 1;
-    test_report(hub_wait(hub, &seq, 0, 1000, buf, sizeof buf) == -1, "after shutdown", "-1");
+    unsigned long seq = hub_next_seq(hub);
+    Counted a = {.w.wake = counted_wake};
+    hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, hub_now() + 1000, NULL);
+    hub_shutdown(hub);
+    test_report(a.woken == 1, "shutdown wakes waiters", "woken %d", a.woken);
+    test_report(hub_read(hub, &seq, 0, buf, sizeof buf, &a.w, 0, NULL) == -1 && a.woken == 1,
+                "after shutdown a read ends and nothing waits", "-1");
     hub_destroy(hub);
 }
 
@@ -165,21 +167,21 @@ static void test_names_and_sizes(void)
     unsigned long seq = 1;
     json_t *ev = json_pack("{s:s, s:i}", "event", "checkpoint", "step", 5);
     hub_publish(hub, 4, json_string_value(json_object_get(ev, "event")), ev); // name inside data
-    hub_wait(hub, &seq, 0, 0, buf, sizeof buf);
+    hub_read(hub, &seq, 0, buf, sizeof buf, NULL, 0, NULL);
     int ok = strstr(buf, "event: checkpoint\n") != NULL;
     test_report(ok, "name inside stolen data", "%s", oneline(buf));
     hub_publish(hub, 4, "bad\nname: x", json_pack("{s:i}", "job_id", 9));
-    hub_wait(hub, &seq, 0, 0, buf, sizeof buf);
+    hub_read(hub, &seq, 0, buf, sizeof buf, NULL, 0, NULL);
     ok = strstr(buf, "event: bad_name__x\n") && strstr(buf, "\"job_id\":9");
     test_report(ok, "unsafe name, job_id kept", "%s", oneline(buf));
     json_t *big = json_pack("{s:s}", "text", "0123456789012345678901234567890123456789");
     hub_publish(hub, 4, "big", big);
     hub_publish(hub, 4, "ok", NULL);
-    int n = hub_wait(hub, &seq, 0, 0, small, sizeof small);
+    int n = hub_read(hub, &seq, 0, small, sizeof small, NULL, 0, NULL);
     ok = n > 0 && strstr(small, "event: ok\n") && seq == 5;
     test_report(ok, "too large skipped", "%s", oneline(small));
     hub_publish(hub, 4, "real", json_pack("{s:f}", "ratio", 0.6));
-    hub_wait(hub, &seq, 0, 0, buf, sizeof buf);
+    hub_read(hub, &seq, 0, buf, sizeof buf, NULL, 0, NULL);
     ok = strstr(buf, "\"ratio\":0.6,") != NULL;
     test_report(ok, "shortest reals", "%s", oneline(buf));
     hub_destroy(hub);
@@ -197,10 +199,44 @@ static void *publish_many(void *arg)
     return NULL;
 }
 
+// A reader that sleeps until the hub wakes it, as a suspended event stream does: a wake that
+// came before the sleep must not be lost.
 typedef struct {
+    HubWaiter w; // first
     Hub *hub;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int woken;
     int count, in_order, unique;
 } Reader;
+
+static void reader_wake(HubWaiter *w)
+{
+    Reader *rd = (Reader *)w;
+    pthread_mutex_lock(&rd->mutex);
+    rd->woken = 1;
+    pthread_cond_signal(&rd->cond);
+    pthread_mutex_unlock(&rd->mutex);
+}
+
+// The next event, sleeping while there is none (up to 5 s, then 0).
+static int reader_next(Reader *rd, unsigned long *seq, char *buf, size_t cap)
+{
+    int n;
+    while ((n = hub_read(rd->hub, seq, 0, buf, cap, &rd->w, hub_now() + 5, NULL)) == 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&rd->mutex);
+        int late = 0;
+        while (!rd->woken && !late)
+            late = pthread_cond_timedwait(&rd->cond, &rd->mutex, &until) != 0;
+        rd->woken = 0;
+        pthread_mutex_unlock(&rd->mutex);
+        if (late) return 0;
+    }
+    return n;
+}
 
 // Reads every event the publishers send, checking ids and per-publisher order.
 static void *read_all(void *arg)
@@ -211,7 +247,7 @@ static void *read_all(void *arg)
     long next_n[PUBLISHERS + 1] = {0};
     rd->in_order = rd->unique = 1;
     while (rd->count < PUBLISHERS * PER_PUBLISHER) {
-        int n = hub_wait(rd->hub, &seq, 0, 5000, buf, sizeof buf);
+        int n = reader_next(rd, &seq, buf, sizeof buf);
         if (n <= 0) break;
         unsigned long id;
         const char *d = strstr(buf, "\ndata: ");
@@ -230,7 +266,9 @@ static void *read_all(void *arg)
 static void test_concurrent(void)
 {
     Hub *hub = hub_create(PUBLISHERS * PER_PUBLISHER);
-    Reader rd = {.hub = hub};
+    Reader rd = {.w.wake = reader_wake, .hub = hub};
+    pthread_mutex_init(&rd.mutex, NULL);
+    pthread_cond_init(&rd.cond, NULL);
     Publisher pubs[PUBLISHERS];
     pthread_t reader, threads[PUBLISHERS];
     pthread_create(&reader, NULL, read_all, &rd);
@@ -245,6 +283,9 @@ static void test_concurrent(void)
                 rd.count, rd.unique, rd.in_order);
     test_report(hub_next_seq(hub) == PUBLISHERS * PER_PUBLISHER + 1, "sequence total", "%lu",
                 hub_next_seq(hub));
+    hub_forget(hub, &rd.w);
+    pthread_cond_destroy(&rd.cond);
+    pthread_mutex_destroy(&rd.mutex);
     hub_destroy(hub);
 }
 
@@ -254,7 +295,7 @@ int main(void)
     test_order_and_format();
     test_wrap_around();
     test_job_filter();
-    test_timeout();
+    test_waiting();
     test_shutdown();
     test_names_and_sizes();
     test_concurrent();

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The API holds under a connection flood (issue 24, point 1): with 1,000 connections open from
+# other loopback addresses — half idle, half trickling a request head one byte a second —
+# /api/v1/health and an authenticated request from 127.0.0.1 answer within 1 s; the trickling
+# connections are cut once their head is 10 s late; one address holds at most its 64
+# connections. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
+set -u
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+daemon_pid=
+cleanup() {
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+. tests/integration/daemon_client.sh
+
+port=$(free_port)
+base="http://127.0.0.1:$port"
+build/simmimd --listen "127.0.0.1:$port" --state-dir "$tmp/state" --token flood-test > "$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && break; sleep 0.05; done
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+out=$(python3 tests/reliability/flood.py --url "$base" --token flood-test --connections 1000 \
+        --mode mixed --hold 2 --probes 3 --timeout 3)
+worst=$(field "$out" worst_s)
+report "1,000 idle and trickling connections: health and an authenticated request answer within 1 s" \
+  $(python3 -c "import sys; sys.exit(0 if '$worst' != 'None' and float('$worst') < 1 else 1)" && echo 1 || echo 0) "$out"
+
+out=$(python3 tests/reliability/flood.py --url "$base" --token flood-test --connections 300 \
+        --mode trickle --hold 12 --probes 1 --timeout 3)
+report "connections trickling a request head are cut when it is 10 s late" \
+  $([ "$(field "$out" still_open)" = 0 ] && echo 1 || echo 0) "$out"
+curl -s -H 'Authorization: Bearer flood-test' "$base/metrics" | grep '^simmimd_http_head_deadline_cuts_total' > "$tmp/cuts"
+report "the cuts are counted in /metrics" $(awk '{ok = $2 >= 300} END {exit !ok}' "$tmp/cuts" && echo 1 || echo 0) "$(cat "$tmp/cuts")"
+
+out=$(python3 tests/reliability/flood.py --url "$base" --token flood-test --connections 100 \
+        --per-address 100 --mode idle --hold 1 --probes 1 --timeout 3)
+open=$(field "$out" still_open)
+report "one address holds at most 64 connections" $([ "$open" -le 64 ] && [ "$open" -ge 60 ] && echo 1 || echo 0) \
+  "$open of 100 still open"
+report "the flood leaves no error lines in the log" \
+  $(grep -qv '^simmimd: \(listening\|registered\)' "$tmp/daemon.log" && echo 0 || echo 1) "$(grep -cv '^simmimd: \(listening\|registered\)' "$tmp/daemon.log") other lines"
