@@ -1,8 +1,8 @@
 // Files over HTTP and on disk for the handlers (api.h): the one routine that serves a file
 // (checkpoint downloads, preview and sample PNGs, the dashboard) with Content-Length, ETag,
 // If-None-Match, If-Range and single byte ranges, streamed from its descriptor; the
-// trailing-slash-safe containment test of two realpaths; and removal of a directory tree
-// that never follows a symbolic link out of it.
+// trailing-slash-safe containment test of two realpaths (base/fileio's file_path_inside);
+// and removal of a directory tree that never follows a symbolic link out of it.
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "base/fileio.h"
 
 enum { NFTW_FDS = 16 };
 
@@ -169,13 +170,7 @@ int path_printf(char *out, size_t cap, const char *fmt, ...)
     return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 
-int path_is_inside(const char *root, const char *path)
-{
-    size_t n = strlen(root);
-    while (n > 1 && root[n - 1] == '/') n--; // "/data/" is "/data"; "/" stays
-    if (n == 1 && root[0] == '/') return path[0] == '/';
-    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
+int path_is_inside(const char *root, const char *path) { return file_path_inside(root, path); }
 
 static int remove_tree_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {

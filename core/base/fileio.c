@@ -1,4 +1,4 @@
-// Atomic file writes; see fileio.h.
+// Atomic file writes and path containment; see fileio.h.
 #include "base/fileio.h"
 
 #include <errno.h>
@@ -71,4 +71,12 @@ fail:
     if (fd >= 0) close(fd);
     unlink(tmp);
     return -1;
+}
+
+int file_path_inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') n--; // "/data/" is "/data"; "/" stays
+    if (n == 1 && root[0] == '/') return path[0] == '/';
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
