@@ -1,7 +1,8 @@
 // Datasets on disk (http.h's datasets_register and api.h's helpers): names, the realpath
 // check against the data roots, loading a dataset once at its natural size (IDX: as stored;
-// image folders: DATASET_FOLDER_SIZE) for its counts and a sample.png of 16 test images
-// (state_dir/datasets/<name>/sample.png), the record in the store, and unregistering.
+// image folders: DATASET_FOLDER_SIZE), confined to the data roots (class folders and images
+// that link outside are skipped and logged), for its counts and a sample.png of 16 test
+// images (state_dir/datasets/<name>/sample.png), the record in the store, and unregistering.
 // Registrations and removals are serialized by one lock, so a name's sample file and its
 // record always change together.
 #include <errno.h>
@@ -21,7 +22,7 @@
 #include "data/preview.h"
 #include "store.h"
 
-enum { IDX_FALLBACK_SIZE = 28 };
+enum { IDX_FALLBACK_SIZE = 28, SKIPS_LOGGED = 20 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -110,13 +111,36 @@ static int resolve_path(const App *app, const char *path, char *real, Outcome *o
 
 // ------------------------------------------------------------------ loading
 
+// What a load skips (outside the data roots) goes to the log, at most SKIPS_LOGGED lines a
+// dataset.
+typedef struct {
+    const char *name;
+    int logged;
+} SkipLog;
+
+static void log_skip(void *ctx, const char *path, const char *message)
+{
+    (void)path;
+    SkipLog *log = ctx;
+    if (log->logged++ < SKIPS_LOGGED)
+        fprintf(stderr, "simmimd: dataset %s: %s\n", log->name, message);
+}
+
+// log NULL: skips are not logged.
+static DataRoots app_roots(const App *app, SkipLog *log)
+{
+    return (DataRoots){.roots = app->data_roots, .root_count = app->data_root_count,
+                       .warn = log ? log_skip : NULL, .warn_ctx = log};
+}
+
 // The side of an IDX dataset's training images; IDX_FALLBACK_SIZE when its header cannot be
 // read (the loader then names the problem).
-static int idx_natural_size(const char *dir)
+static int idx_natural_size(const App *app, const char *dir)
 {
     int side;
     char err[512];
-    return dataset_idx_image_side(dir, &side, err, sizeof err) ? IDX_FALLBACK_SIZE : side;
+    DataRoots roots = app_roots(app, NULL); // the loader that follows logs
+    return dataset_idx_image_side(dir, &roots, &side, err, sizeof err) ? IDX_FALLBACK_SIZE : side;
 }
 
 // The sample: DATASET_SAMPLE_COUNT test images spread over the split
@@ -160,15 +184,22 @@ static int dataset_dir_make(const char *path, Outcome *o)
     return registration_fail(o, 500, NULL, "cannot create %s: %s", path, strerror(errno));
 }
 
-// Loads the dataset at row->path for its counts, then writes its sample into dir.
-static int load_and_sample(DatasetRow *row, const char *root, const char *dir, Outcome *o)
+// Loads the dataset at row->path for its counts, then writes its sample into dir. What lies
+// outside the data roots is left out of both (and logged).
+static int load_and_sample(const App *app, DatasetRow *row, const char *root, const char *dir,
+                           Outcome *o)
 {
     Dataset ds;
     char msg[1024];
     int folder = row->format == DATA_FORMAT_IMAGEFOLDER;
-    int size = folder ? DATASET_FOLDER_SIZE : idx_natural_size(row->path);
-    if (dataset_load(row->format, row->path, size, folder ? 3 : 1, &ds, msg, sizeof msg))
+    int size = folder ? DATASET_FOLDER_SIZE : idx_natural_size(app, row->path);
+    SkipLog log = {row->name, 0};
+    DataRoots roots = app_roots(app, &log);
+    if (dataset_load(row->format, row->path, size, folder ? 3 : 1, &roots, &ds, msg, sizeof msg))
         return registration_fail(o, 400, "path", "path: %s", msg);
+    if (log.logged > SKIPS_LOGGED)
+        fprintf(stderr, "simmimd: dataset %s: %d more skipped (%d in all)\n", row->name,
+                log.logged - SKIPS_LOGGED, ds.skipped);
     row->train_count = ds.train.count, row->test_count = ds.test.count;
     row->num_classes = ds.num_classes, row->channels = ds.channels;
     row->image_size = ds.stored_size;
@@ -193,7 +224,7 @@ static int register_locked(const App *app, DatasetRow *row, Outcome *o)
     if (dataset_paths(app, row->name, root, dir, sizeof root) ||
         path_printf(row->sample_path, sizeof row->sample_path, "%s/sample.png", dir))
         return registration_fail(o, 500, NULL, "the state dir's path is too long");
-    int status = load_and_sample(row, root, dir, o);
+    int status = load_and_sample(app, row, root, dir, o);
     if (!status && (rc = store_dataset_insert(app->db, row)) != STORE_OK)
         status =
             rc == STORE_CONFLICT

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         return eval_die("only fine-tuning checkpoints are evaluated", NULL);
     Dataset ds;
     if (dataset_load(strcmp(format, "idx") ? DATA_FORMAT_IMAGEFOLDER : DATA_FORMAT_IDX, data,
-                     cfg.img_size, cfg.in_chans, &ds, err, sizeof err))
+                     cfg.img_size, cfg.in_chans, NULL, &ds, err, sizeof err)) // no data roots
         return eval_die("dataset", err);
     if (ds.num_classes != cfg.num_classes)
         return eval_die("dataset and checkpoint disagree on the classes", NULL);

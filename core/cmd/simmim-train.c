@@ -1,5 +1,8 @@
 // simmim-train: runs one pretraining or fine-tuning job from a job-spec file into a run
-// directory. `simmim-train --spec FILE --run-dir DIR [--resume] [--die-with-parent]`.
+// directory. `simmim-train --spec FILE --run-dir DIR [--resume] [--data-root DIR]...
+// [--die-with-parent]`. Each --data-root confines the dataset to the folders given: what lies
+// outside them is skipped with a `warning` event (or, for the dataset's folder, an IDX file,
+// train/ or test/, is an error); with none, the dataset is not confined.
 // Exit 0 when done or stopped by SIGTERM/SIGINT (after a checkpoint), 1 on any error, 2 on
 // bad usage.
 #include <errno.h>
@@ -18,7 +21,12 @@ static void on_signal(int signal) { train_request_stop(signal); }
 
 static int train_usage(void)
 {
-    fprintf(stderr, "usage: simmim-train --spec FILE --run-dir DIR [--resume] [--die-with-parent]\n");
+    fprintf(stderr,
+            "usage: simmim-train --spec FILE --run-dir DIR [--resume] [--data-root DIR]...\n"
+            "                    [--die-with-parent]\n"
+            "  --data-root DIR  confine the dataset to DIR (repeatable): files and class folders\n"
+            "                   that resolve outside every DIR are skipped with a warning event;\n"
+            "                   without --data-root the dataset is not confined\n");
     return 2;
 }
 
@@ -47,10 +55,13 @@ static char *read_spec_file(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
     const char *spec_path = NULL, *run_dir = NULL;
-    int resume = 0;
+    const char *data_roots[argc]; // at most argc / 2 of them
+    int resume = 0, data_root_count = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--spec") == 0 && i + 1 < argc) spec_path = argv[++i];
         else if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) run_dir = argv[++i];
+        else if (strcmp(argv[i], "--data-root") == 0 && i + 1 < argc && argv[i + 1][0])
+            data_roots[data_root_count++] = argv[++i];
         else if (strcmp(argv[i], "--resume") == 0) resume = 1;
         else if (strcmp(argv[i], "--die-with-parent") == 0) prctl(PR_SET_PDEATHSIG, SIGTERM);
         else
@@ -76,5 +87,5 @@ int main(int argc, char **argv)
     // A daemon that dies leaves our stdout without a reader; the events still reach
     // events.jsonl, and the SIGTERM of --die-with-parent gets its checkpoint written.
     signal(SIGPIPE, SIG_IGN);
-    return train_run(&spec, run_dir, resume);
+    return train_run(&spec, run_dir, resume, data_roots, data_root_count);
 }

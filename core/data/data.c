@@ -1,6 +1,6 @@
-// Dataset entry points (see data.h): argument checks and dispatch to the IDX and image-folder
-// loaders, freeing, the few-labels subset, and the cache and statistics helpers the loaders
-// share (data_load.h).
+// Dataset entry points (see data.h): argument checks, the data roots, and dispatch to the IDX
+// and image-folder loaders, freeing, the few-labels subset, and the cache and statistics
+// helpers the loaders share (data_load.h).
 #include "data/data.h"
 
 #include <errno.h>
@@ -100,18 +100,27 @@ void dataset_free(Dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-static int check_folder(const char *path, char *err, size_t errlen)
+static int check_folder(const Confine *c, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
-    int exists = stat(path, &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) return 0;
+    mode_t mode;
+    ConfineWhere where = confine_lookup(c, path, &mode);
+    if (where == CONFINE_OUTSIDE) return confine_refuse(c, path, err, errlen);
+    if (where == CONFINE_INSIDE && S_ISDIR(mode)) return 0;
     snprintf(err, errlen, "%s: cannot open folder: %s", path,
-             exists ? "not a folder" : strerror(errno));
+             where == CONFINE_INSIDE ? "not a folder" : strerror(errno));
     return -1;
 }
 
-int dataset_load(DataFormat format, const char *path, int img_size, int channels, Dataset *ds,
-                 char *err, size_t errlen)
+static int load_confined(DataFormat format, const char *path, int img_size, Dataset *ds,
+                         const Confine *c, char *err, size_t errlen)
+{
+    if (check_folder(c, path, err, errlen)) return -1;
+    return format == DATA_FORMAT_IDX ? idx_load(path, img_size, ds, c, err, errlen)
+                                     : imagefolder_load(path, img_size, ds, c, err, errlen);
+}
+
+int dataset_load(DataFormat format, const char *path, int img_size, int channels,
+                 const DataRoots *roots, Dataset *ds, char *err, size_t errlen)
 {
     memset(ds, 0, sizeof *ds);
     if (channels != 1 && channels != 3) {
@@ -123,11 +132,12 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
                  img_size);
         return -1;
     }
-    if (check_folder(path, err, errlen)) return -1;
     ds->format = format;
     ds->channels = channels;
-    int rc = format == DATA_FORMAT_IDX ? idx_load(path, img_size, ds, err, errlen)
-                                       : imagefolder_load(path, img_size, ds, err, errlen);
+    Confine c;
+    int rc = confine_begin(&c, roots, ds, err, errlen);
+    if (rc == 0) rc = load_confined(format, path, img_size, ds, &c, err, errlen);
+    confine_end(&c);
     if (rc) dataset_free(ds);
     return rc;
 }

@@ -30,6 +30,35 @@ typedef struct {
     int common_width, common_height;
 } ImageSizes;
 
+// The data roots a dataset is confined to, and who hears of what is skipped. Every file and
+// folder dataset_load opens — the dataset's folder, the four IDX files, an image folder's
+// train/ and test/, its class folders and image files, a flat folder's image files — is
+// resolved with realpath (links followed) and must lie inside a root (base/fileio's
+// file_path_inside):
+//  - a class folder or an image file that resolves outside every root is skipped: it is
+//    counted in Dataset.skipped and reported to `warn`; a test/ class whose train/ folder
+//    was skipped so is skipped too (reported the same way). A dangling link is ignored, as
+//    a missing file is.
+//  - the dataset's folder, an IDX file, train/ or test/ that resolves outside is an error
+//    naming it (and the roots).
+// A file is checked again once it is open (the path of its descriptor, /proc/self/fd), so a
+// link swapped in after the folder was listed is an error rather than read. With no roots
+// (a NULL DataRoots or root_count 0) nothing is confined and nothing is resolved: paths are
+// used as given.
+typedef void (*DataWarnFn)(void *ctx, const char *path, const char *message);
+
+typedef struct {
+    const char *const *roots; // folders, resolved here with realpath; one that does not
+                              // resolve holds nothing (and is reported to warn)
+    int root_count;
+    // Called on the loading thread, in folder order, once per skipped file or folder (and
+    // per root that does not resolve): path as found (the link, not its target) and one line
+    // that names it and says why ("<path>: class folder skipped: it resolves outside the data
+    // roots"). NULL: skips are only counted.
+    DataWarnFn warn;
+    void *warn_ctx;
+} DataRoots;
+
 typedef struct {
     DataFormat format;
     ImageSet train, test;     // a flat folder: test is the held-out validation split
@@ -40,6 +69,7 @@ typedef struct {
     int pad;                  // zero pixels added on each side to reach the model's size
     double mean[DATA_MAX_CHANS], std[DATA_MAX_CHANS]; // of the training pixels / 255, as stored
     ImageSizes sizes;         // of the training images on disk
+    int skipped;              // class folders and image files skipped: outside the data roots
 } Dataset;
 
 // Loads a dataset for a model of img_size × img_size × channels (1 or 3).
@@ -61,8 +91,9 @@ typedef struct {
 //    zero-padded (centred) to img_size. stored_size = img_size, pad = 0.
 // mean and std are computed on the training images before padding or resizing (for a
 // folder: every decoded pixel of every training image). A constant channel is an error.
-int dataset_load(DataFormat format, const char *path, int img_size, int channels, Dataset *ds,
-                 char *err, size_t errlen);
+// roots: the data roots to confine the dataset to (see DataRoots); NULL confines nothing.
+int dataset_load(DataFormat format, const char *path, int img_size, int channels,
+                 const DataRoots *roots, Dataset *ds, char *err, size_t errlen);
 void dataset_free(Dataset *ds);
 
 // The zero padding on each side that dataset_load gives a dataset's images for a model of
@@ -74,8 +105,9 @@ int dataset_pad_for(DataFormat format, int stored_side, int img_size, int *pad, 
 
 // The side of an IDX dataset's training images (the larger of rows and columns), from the
 // header of dir's train-images-idx3-ubyte (raw or .gz) alone. -1 with a message naming the
-// file if it is missing or not an IDX file of images.
-int dataset_idx_image_side(const char *dir, int *side, char *err, size_t errlen);
+// file if it is missing, not an IDX file of images, or outside the roots (NULL: any place).
+int dataset_idx_image_side(const char *dir, const DataRoots *roots, int *side, char *err,
+                           size_t errlen);
 
 // Keeps only the first k images of each class of the training split, in dataset order
 // (the few-labels setting); mean and std stay those of the full split. -1 with a message if

@@ -1,11 +1,12 @@
 // Pieces shared by the dataset loaders behind dataset_load (data.c): the IDX loader (idx.c),
-// the image-folder loader (imagefolder.c), the cache allocation with its limits, and exact
-// integer pixel statistics. Internal to data/.
+// the image-folder loader (imagefolder.c), the confinement to the data roots (roots.c), the
+// cache allocation with its limits, and exact integer pixel statistics. Internal to data/.
 #ifndef SIMMIM_DATA_LOAD_H
 #define SIMMIM_DATA_LOAD_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "data/data.h"
 
@@ -36,8 +37,38 @@ int imageset_alloc(ImageSet *set, int count, int channels, int size, const char 
                    char *err, size_t errlen);
 void imageset_free(ImageSet *set);
 
+// A load's confinement: data.h's DataRoots, resolved (see there for the rules).
+typedef struct {
+    int active;              // 0: nothing is confined
+    char **real;             // the realpaths of the roots that resolve
+    int count;
+    const DataRoots *roots;  // as given, for messages and warn
+    Dataset *ds;             // counts the skips
+} Confine;
+
+typedef enum { CONFINE_INSIDE, CONFINE_OUTSIDE, CONFINE_MISSING } ConfineWhere;
+
+// Resolves roots (NULL or none: nothing confined) for a load into ds; reports a root that
+// does not resolve. -1 with a message if out of memory.
+int confine_begin(Confine *c, const DataRoots *roots, Dataset *ds, char *err, size_t errlen);
+void confine_end(Confine *c);
+// Where path leads: inside a root (always, when nothing is confined), outside every root, or
+// nowhere (it does not resolve; errno says why). *mode: the st_mode of what it leads to, 0
+// when that cannot be read.
+ConfineWhere confine_lookup(const Confine *c, const char *path, mode_t *mode);
+// Counts path, a `what` ("class folder", "image") skipped because `why`, and reports it.
+void confine_skip(const Confine *c, const char *path, const char *what, const char *why);
+// The message for a required path that resolves outside the roots; returns -1.
+int confine_refuse(const Confine *c, const char *path, char *err, size_t errlen);
+// Opens path (flags as open(2)'s; O_CLOEXEC is added) and, when confining, checks that what
+// was opened lies inside a root. -1 otherwise, with *outside = 1 if it lay outside (the
+// descriptor is then closed) or 0 with errno set.
+int confine_open(const Confine *c, const char *path, int flags, int *outside);
+
 // The loaders; on error they may leave partial allocations in *ds for dataset_free.
-int idx_load(const char *dir, int img_size, Dataset *ds, char *err, size_t errlen);
-int imagefolder_load(const char *path, int img_size, Dataset *ds, char *err, size_t errlen);
+int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char *err,
+             size_t errlen);
+int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine *c, char *err,
+                     size_t errlen);
 
 #endif

@@ -4,10 +4,12 @@
 // model's size. IDX is big-endian: magic 0x00000803 + count, rows, cols for images;
 // 0x00000801 + count for labels; then one unsigned byte per value.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/data_load.h"
@@ -22,27 +24,34 @@ typedef struct {
     gzFile gz;
 } IdxFile;
 
-// Opens dir/name, or else dir/name.gz.
-static int idx_open(const char *dir, const char *name, IdxFile *f, char *err, size_t errlen)
+// Opens dir/name, or else dir/name.gz: a regular file inside the data roots.
+static int idx_open(const char *dir, const char *name, const Confine *c, IdxFile *f, char *err,
+                    size_t errlen)
 {
-    struct stat st;
     int n = snprintf(f->path, sizeof f->path, "%s/%s.gz", dir, name);
     if (n < 0 || (size_t)n >= sizeof f->path) {
         snprintf(err, errlen, "%s: path too long", dir);
         return -1;
     }
     f->path[n - 3] = '\0'; // without .gz first
-    if (stat(f->path, &st) != 0) {
+    mode_t mode;
+    ConfineWhere where = confine_lookup(c, f->path, &mode);
+    if (where == CONFINE_MISSING) {
         f->path[n - 3] = '.';
-        if (stat(f->path, &st) != 0) {
-            snprintf(err, errlen, "%s: neither %s nor %s.gz found", dir, name, name);
-            return -1;
-        }
+        where = confine_lookup(c, f->path, &mode);
     }
-    f->gz = S_ISREG(st.st_mode) ? gzopen(f->path, "rb") : NULL;
+    if (where == CONFINE_MISSING) {
+        snprintf(err, errlen, "%s: neither %s nor %s.gz found", dir, name, name);
+        return -1;
+    }
+    if (where == CONFINE_OUTSIDE) return confine_refuse(c, f->path, err, errlen);
+    int outside = 0, fd = S_ISREG(mode) ? confine_open(c, f->path, O_RDONLY, &outside) : -1;
+    f->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
     if (!f->gz) {
+        if (fd >= 0) close(fd);
+        if (outside) return confine_refuse(c, f->path, err, errlen);
         snprintf(err, errlen, "%s: cannot open: %s", f->path,
-                 S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+                 S_ISREG(mode) ? strerror(errno) : "not a regular file");
         return -1;
     }
     return 0;
@@ -155,12 +164,12 @@ static int idx_read_images_header(IdxFile *f, uint32_t *dims, char *err, size_t 
     return 0;
 }
 
-static int idx_read_images(const char *dir, const char *name, IdxSplit *s, char *err,
-                           size_t errlen)
+static int idx_read_images(const char *dir, const char *name, const Confine *c, IdxSplit *s,
+                           char *err, size_t errlen)
 {
     IdxFile f;
     uint32_t dims[3] = {0};
-    if (idx_open(dir, name, &f, err, errlen)) return -1;
+    if (idx_open(dir, name, c, &f, err, errlen)) return -1;
     int rc = idx_read_images_header(&f, dims, err, errlen);
     size_t bytes = (size_t)dims[0] * dims[1] * dims[2]; // < 2^24 · 2^24: no overflow
     if (rc == 0 && bytes > DATA_MAX_CACHE_BYTES) {
@@ -183,12 +192,12 @@ static int idx_read_images(const char *dir, const char *name, IdxSplit *s, char 
 }
 
 // Reads the labels of s (their count must match) and raises *max_label to their maximum.
-static int idx_read_labels(const char *dir, const char *name, IdxSplit *s, int *max_label,
-                           char *err, size_t errlen)
+static int idx_read_labels(const char *dir, const char *name, const Confine *c, IdxSplit *s,
+                           int *max_label, char *err, size_t errlen)
 {
     IdxFile f;
     uint32_t count = 0;
-    if (idx_open(dir, name, &f, err, errlen)) return -1;
+    if (idx_open(dir, name, c, &f, err, errlen)) return -1;
     int rc = idx_read_header(&f, IDX_LABELS, 1, &count, err, errlen);
     if (rc == 0 && count != (uint32_t)s->count) {
         snprintf(err, errlen, "%s: %u labels for %d images", f.path, count, s->count);
@@ -256,25 +265,31 @@ static int idx_class_names(Dataset *ds, int max_label, char *err, size_t errlen)
     return -1;
 }
 
-int dataset_idx_image_side(const char *dir, int *side, char *err, size_t errlen)
+int dataset_idx_image_side(const char *dir, const DataRoots *roots, int *side, char *err,
+                           size_t errlen)
 {
     IdxFile f;
+    Confine c;
     uint32_t dims[3] = {0};
-    if (idx_open(dir, IDX_TRAIN_IMAGES, &f, err, errlen)) return -1;
-    int rc = idx_read_images_header(&f, dims, err, errlen);
+    int rc = confine_begin(&c, roots, NULL, err, errlen);
+    if (rc == 0) rc = idx_open(dir, IDX_TRAIN_IMAGES, &c, &f, err, errlen);
+    confine_end(&c);
+    if (rc) return -1;
+    rc = idx_read_images_header(&f, dims, err, errlen);
     gzclose(f.gz);
     if (rc == 0) *side = (int)(dims[1] > dims[2] ? dims[1] : dims[2]);
     return rc;
 }
 
-int idx_load(const char *dir, int img_size, Dataset *ds, char *err, size_t errlen)
+int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char *err,
+             size_t errlen)
 {
     IdxSplit train = {0}, test = {0};
     int max_label = 0, rc = -1;
-    if (idx_read_images(dir, IDX_TRAIN_IMAGES, &train, err, errlen) ||
-        idx_read_labels(dir, "train-labels-idx1-ubyte", &train, &max_label, err, errlen) ||
-        idx_read_images(dir, "t10k-images-idx3-ubyte", &test, err, errlen) ||
-        idx_read_labels(dir, "t10k-labels-idx1-ubyte", &test, &max_label, err, errlen))
+    if (idx_read_images(dir, IDX_TRAIN_IMAGES, c, &train, err, errlen) ||
+        idx_read_labels(dir, "train-labels-idx1-ubyte", c, &train, &max_label, err, errlen) ||
+        idx_read_images(dir, "t10k-images-idx3-ubyte", c, &test, err, errlen) ||
+        idx_read_labels(dir, "t10k-labels-idx1-ubyte", c, &test, &max_label, err, errlen))
         goto done;
     if (test.rows != train.rows || test.cols != train.cols) {
         snprintf(err, errlen, "%s: test images are %d×%d but training images %d×%d", dir,

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 // Decoders refuse larger images before allocating anything for their pixels.
 enum { IMAGE_MAX_SIDE = 16384, IMAGE_MAX_PIXELS = 64 << 20 };
@@ -28,6 +29,9 @@ int image_has_extension(const char *name);
 // IMAGE_BACKGROUND, 16-bit scaled to 8.
 // -1 with a message naming the file on any problem; *img is then empty.
 int image_decode_file(const char *path, int channels, Image *img, char *err, size_t errlen);
+// The same from a stream already open (and left open) on the file named path.
+int image_decode_stream(FILE *file, const char *path, int channels, Image *img, char *err,
+                        size_t errlen);
 void image_free(Image *img);
 
 // Converts interleaved pixels of src_channels (1 or 3) per pixel into planar `channels`

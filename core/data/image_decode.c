@@ -316,18 +316,31 @@ static int jpeg_decode(Decoded *d)
 int image_decode_file(const char *path, int channels, Image *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof *img);
+    if (image_kind(path) == IMAGE_UNKNOWN) {
+        snprintf(err, errlen, "%s: not a .png, .jpg or .jpeg file", path);
+        return -1;
+    }
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = image_decode_stream(file, path, channels, img, err, errlen);
+    fclose(file);
+    return rc;
+}
+
+int image_decode_stream(FILE *file, const char *path, int channels, Image *img, char *err,
+                        size_t errlen)
+{
+    memset(img, 0, sizeof *img);
     ImageKind kind = image_kind(path);
     if (kind == IMAGE_UNKNOWN) {
         snprintf(err, errlen, "%s: not a .png, .jpg or .jpeg file", path);
         return -1;
     }
-    Decoded d = {.path = path, .err = err, .errlen = errlen, .file = fopen(path, "rb")};
-    if (!d.file) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    Decoded d = {.path = path, .err = err, .errlen = errlen, .file = file};
     int rc = kind == IMAGE_PNG ? png_decode(&d) : jpeg_decode(&d);
-    fclose(d.file);
     if (rc == 0) {
         img->width = d.width, img->height = d.height, img->channels = channels;
         img->pixels = malloc((size_t)d.width * (size_t)d.height * (size_t)channels);

@@ -1,15 +1,18 @@
 // The image-folder loader: train/ and test/ with one subfolder per class, or a flat folder
 // of unlabelled images with a held-out split. Directory entries are sorted bytewise so that
 // labels and order never depend on the file system or the locale; dotfiles, subfolders of
-// class folders and files other than .png/.jpg/.jpeg are skipped. Images are decoded in
-// parallel, each straight into its slot of the cache.
+// class folders and files other than .png/.jpg/.jpeg are skipped, and so, with a warning, are
+// class folders and images that resolve outside the data roots (data.h's DataRoots). Images
+// are decoded in parallel, each straight into its slot of the cache.
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/rng.h"
 #include "data/data_load.h"
@@ -87,22 +90,19 @@ static char *path_join(const char *dir, const char *name)
     return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
 }
 
-static mode_t file_mode(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_mode : 0;
-}
-
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 // The entries of dir that do not start with a dot, sorted bytewise.
-static int list_dir(const char *dir, Names *out, char *err, size_t errlen)
+static int list_dir(const char *dir, const Confine *c, Names *out, char *err, size_t errlen)
 {
-    DIR *d = opendir(dir);
+    int outside, fd = confine_open(c, dir, O_RDONLY | O_DIRECTORY, &outside);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
+        if (fd >= 0) close(fd);
+        if (outside) return confine_refuse(c, dir, err, errlen);
         snprintf(err, errlen, "%s: cannot open folder: %s", dir, strerror(errno));
         return -1;
     }
@@ -119,34 +119,49 @@ static int list_dir(const char *dir, Names *out, char *err, size_t errlen)
     return rc;
 }
 
-// The subfolders of dir, sorted.
-static int list_subfolders(const char *dir, Names *out, char *err, size_t errlen)
+static const char OUTSIDE_THE_ROOTS[] = "it resolves outside the data roots";
+
+// The subfolders of dir, sorted; those that resolve outside the data roots are skipped with a
+// warning, and their names go to *outside (sorted too) unless it is NULL.
+static int list_subfolders(const char *dir, const Confine *c, Names *out, Names *outside,
+                           char *err, size_t errlen)
 {
     Names all = {0};
-    int rc = list_dir(dir, &all, err, errlen);
+    int rc = list_dir(dir, c, &all, err, errlen);
     for (int i = 0; rc == 0 && i < all.count; i++) {
         char *path = path_join(dir, all.items[i]);
-        int is_dir = path && S_ISDIR(file_mode(path));
+        mode_t mode = 0;
+        ConfineWhere where = path ? confine_lookup(c, path, &mode) : CONFINE_MISSING;
+        if (path && S_ISDIR(mode) && where == CONFINE_OUTSIDE)
+            confine_skip(c, path, "class folder", OUTSIDE_THE_ROOTS);
         free(path);
-        if (is_dir && names_push(out, all.items[i])) {
+        Names *to = !path || !S_ISDIR(mode) ? NULL : where == CONFINE_INSIDE ? out : outside;
+        if (!path || (to && names_push(to, all.items[i]))) {
             snprintf(err, errlen, "%s: out of memory", dir);
             rc = -1;
         }
-        if (is_dir) all.items[i] = NULL; // now owned by out (or freed)
+        if (to) all.items[i] = NULL; // now owned by *to (or freed)
     }
     names_free(&all);
     return rc;
 }
 
-// Appends dir's image files with `label`; -1 with a message naming dir if it has none.
-static int add_images(const char *dir, int label, FileList *files, char *err, size_t errlen)
+// Appends dir's image files with `label`, skipping with a warning those that resolve outside
+// the data roots; -1 with a message naming dir if it has none.
+static int add_images(const char *dir, const Confine *c, int label, FileList *files, char *err,
+                      size_t errlen)
 {
     Names names = {0};
-    int rc = list_dir(dir, &names, err, errlen), before = files->count;
+    int rc = list_dir(dir, c, &names, err, errlen), before = files->count;
     for (int i = 0; rc == 0 && i < names.count; i++) {
         if (!image_has_extension(names.items[i])) continue;
         char *path = path_join(dir, names.items[i]);
-        if (path && !S_ISREG(file_mode(path))) { // a folder or a device named like an image
+        mode_t mode = 0;
+        ConfineWhere where = path ? confine_lookup(c, path, &mode) : CONFINE_MISSING;
+        if (path && (!S_ISREG(mode) || where != CONFINE_INSIDE)) {
+            // a folder or a device named like an image, a dangling link, or outside the roots
+            if (S_ISREG(mode) && where == CONFINE_OUTSIDE)
+                confine_skip(c, path, "image", OUTSIDE_THE_ROOTS);
             free(path);
             continue;
         }
@@ -165,47 +180,67 @@ static int add_images(const char *dir, int label, FileList *files, char *err, si
 }
 
 // Appends the images of parent/name with `label`.
-static int add_class_images(const char *parent, const char *name, int label, FileList *files,
-                            char *err, size_t errlen)
+static int add_class_images(const char *parent, const char *name, const Confine *c, int label,
+                            FileList *files, char *err, size_t errlen)
 {
     char *dir = path_join(parent, name);
-    int rc = dir ? add_images(dir, label, files, err, errlen) : -1;
+    int rc = dir ? add_images(dir, c, label, files, err, errlen) : -1;
     if (!dir) snprintf(err, errlen, "%s: out of memory", parent);
     free(dir);
     return rc;
 }
 
-// train/<class>/ gives the classes (sorted: label = position); test/<class>/ must use them.
-static int collect_labelled(const char *train_dir, const char *test_dir, FileList *train,
-                            FileList *test, Dataset *ds, char *err, size_t errlen)
+// 1 if `name` is one of the sorted names.
+static int names_find(const Names *names, const char *name, int *index)
 {
-    Names classes = {0}, test_classes = {0};
-    int rc = list_subfolders(train_dir, &classes, err, errlen);
+    char **found = names->count ? bsearch(&name, names->items, (size_t)names->count,
+                                          sizeof *names->items, compare_names)
+                                : NULL;
+    if (found && index) *index = (int)(found - names->items);
+    return found != NULL;
+}
+
+// train/<class>/ gives the classes (sorted: label = position); test/<class>/ must use them.
+// A test/ class whose train/ folder was skipped (outside the data roots) is skipped too.
+static int collect_labelled(const char *train_dir, const char *test_dir, const Confine *c,
+                            FileList *train, FileList *test, Dataset *ds, char *err,
+                            size_t errlen)
+{
+    Names classes = {0}, test_classes = {0}, skipped = {0};
+    int rc = list_subfolders(train_dir, c, &classes, &skipped, err, errlen);
     if (rc == 0 && (classes.count < 1 || classes.count > DATA_MAX_CLASSES)) {
         snprintf(err, errlen, "%s: %d class subfolders (need 1 to %d)", train_dir, classes.count,
                  DATA_MAX_CLASSES);
         rc = -1;
     }
-    for (int c = 0; rc == 0 && c < classes.count; c++)
-        rc = add_class_images(train_dir, classes.items[c], c, train, err, errlen);
-    if (rc == 0) rc = list_subfolders(test_dir, &test_classes, err, errlen);
+    for (int k = 0; rc == 0 && k < classes.count; k++)
+        rc = add_class_images(train_dir, classes.items[k], c, k, train, err, errlen);
+    if (rc == 0) rc = list_subfolders(test_dir, c, &test_classes, NULL, err, errlen);
     if (rc == 0 && test_classes.count == 0) {
         snprintf(err, errlen, "%s: no class subfolders", test_dir);
         rc = -1;
     }
-    for (int i = 0; rc == 0 && i < test_classes.count; i++) {
-        char **found = bsearch(&test_classes.items[i], classes.items, (size_t)classes.count,
-                               sizeof *classes.items, compare_names);
-        if (found) {
-            rc = add_class_images(test_dir, *found, (int)(found - classes.items), test, err,
-                                  errlen);
+    for (int i = 0, label; rc == 0 && i < test_classes.count; i++) {
+        if (names_find(&classes, test_classes.items[i], &label)) {
+            rc = add_class_images(test_dir, test_classes.items[i], c, label, test, err, errlen);
+        } else if (names_find(&skipped, test_classes.items[i], NULL)) {
+            char *path = path_join(test_dir, test_classes.items[i]), why[PATH_MAX + 64];
+            snprintf(why, sizeof why, "its class's folder in %s resolves outside the data roots",
+                     train_dir);
+            if (path) confine_skip(c, path, "class folder", why);
+            free(path);
         } else {
             snprintf(err, errlen, "%s/%s: class '%s' has no folder in %s", test_dir,
                      test_classes.items[i], test_classes.items[i], train_dir);
             rc = -1;
         }
     }
+    if (rc == 0 && test->count == 0) {
+        snprintf(err, errlen, "%s: no images: every class folder was skipped", test_dir);
+        rc = -1;
+    }
     names_free(&test_classes);
+    names_free(&skipped);
     if (rc == 0) {
         ds->class_names = classes.items, ds->num_classes = classes.count;
         classes = (Names){0};
@@ -216,11 +251,11 @@ static int collect_labelled(const char *train_dir, const char *test_dir, FileLis
 
 // A flat folder: unlabelled; a fixed seeded shuffle picks the held-out images, and both
 // splits keep the folder's (sorted) order.
-static int collect_flat(const char *dir, FileList *train, FileList *test, char *err,
-                        size_t errlen)
+static int collect_flat(const char *dir, const Confine *c, FileList *train, FileList *test,
+                        char *err, size_t errlen)
 {
     FileList all = {0};
-    if (add_images(dir, -1, &all, err, errlen)) {
+    if (add_images(dir, c, -1, &all, err, errlen)) {
         snprintf(err + strlen(err), errlen - strlen(err),
                  " (expected image files, or train/ and test/ with class subfolders)");
         return -1;
@@ -255,11 +290,22 @@ static int collect_flat(const char *dir, FileList *train, FileList *test, char *
 
 // Decodes one image into its cache slot, adding its pixels (before resizing) to *sums and
 // recording its size as width << 16 | height in *size_on_disk.
-static int decode_into(const char *path, int channels, int size, uint8_t *slot,
-                       PixelSums *sums, uint32_t *size_on_disk, char *err, size_t errlen)
+static int decode_into(const char *path, const Confine *c, int channels, int size,
+                       uint8_t *slot, PixelSums *sums, uint32_t *size_on_disk, char *err,
+                       size_t errlen)
 {
     Image img;
-    if (image_decode_file(path, channels, &img, err, errlen)) return -1;
+    int outside, fd = confine_open(c, path, O_RDONLY, &outside);
+    FILE *file = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!file) {
+        if (fd >= 0) close(fd);
+        if (outside) return confine_refuse(c, path, err, errlen);
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int bad = image_decode_stream(file, path, channels, &img, err, errlen);
+    fclose(file);
+    if (bad) return -1;
     *size_on_disk = (uint32_t)img.width << 16 | (uint32_t)img.height;
     if (sums) {
         PixelSums mine = {.channels = channels};
@@ -302,9 +348,9 @@ static ImageSizes image_sizes_of(uint32_t *packed, int count)
 // images' sizes into *sizes. On failure the message is that of the first bad file in order,
 // whichever thread met it first: files after a known failure are skipped, files before it
 // still run.
-static int decode_split(const FileList *files, int channels, int size, ImageSet *set,
-                        PixelSums *sums, ImageSizes *sizes, const char *what, char *err,
-                        size_t errlen)
+static int decode_split(const FileList *files, const Confine *c, int channels, int size,
+                        ImageSet *set, PixelSums *sums, ImageSizes *sizes, const char *what,
+                        char *err, size_t errlen)
 {
     if (imageset_alloc(set, files->count, channels, size, what, err, errlen)) return -1;
     uint32_t *sizes_on_disk = malloc((size_t)files->count * sizeof *sizes_on_disk);
@@ -322,8 +368,8 @@ static int decode_split(const FileList *files, int channels, int size, ImageSet 
         bad = first_bad;
         if (i > bad) continue;
         char msg[1024];
-        if (decode_into(files->paths[i], channels, size, set->pixels + (size_t)i * image, sums,
-                        &sizes_on_disk[i], msg, sizeof msg) == 0)
+        if (decode_into(files->paths[i], c, channels, size, set->pixels + (size_t)i * image,
+                        sums, &sizes_on_disk[i], msg, sizeof msg) == 0)
             continue;
 #pragma omp critical(imagefolder_error)
         if (i < first_bad) {
@@ -337,27 +383,36 @@ static int decode_split(const FileList *files, int channels, int size, ImageSet 
     return first_bad < files->count ? -1 : 0;
 }
 
-int imagefolder_load(const char *path, int img_size, Dataset *ds, char *err, size_t errlen)
+int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine *c, char *err,
+                     size_t errlen)
 {
     char *train_dir = path_join(path, "train"), *test_dir = path_join(path, "test");
     FileList train = {0}, test = {0};
     PixelSums sums = {.channels = ds->channels};
+    mode_t train_mode = 0, test_mode = 0;
+    ConfineWhere train_at = train_dir ? confine_lookup(c, train_dir, &train_mode)
+                                      : CONFINE_MISSING;
+    ConfineWhere test_at = test_dir ? confine_lookup(c, test_dir, &test_mode) : CONFINE_MISSING;
     int rc = -1;
     if (!train_dir || !test_dir)
         snprintf(err, errlen, "%s: out of memory", path);
-    else if (!S_ISDIR(file_mode(train_dir)))
-        rc = collect_flat(path, &train, &test, err, errlen);
-    else if (!S_ISDIR(file_mode(test_dir)))
+    else if (train_at == CONFINE_OUTSIDE)
+        confine_refuse(c, train_dir, err, errlen);
+    else if (!S_ISDIR(train_mode))
+        rc = collect_flat(path, c, &train, &test, err, errlen);
+    else if (test_at == CONFINE_OUTSIDE)
+        confine_refuse(c, test_dir, err, errlen);
+    else if (!S_ISDIR(test_mode))
         snprintf(err, errlen, "%s: has train/ but no test/ folder", path);
     else
-        rc = collect_labelled(train_dir, test_dir, &train, &test, ds, err, errlen);
+        rc = collect_labelled(train_dir, test_dir, c, &train, &test, ds, err, errlen);
     ds->stored_size = img_size;
     ds->pad = 0;
     if (rc == 0)
-        rc = decode_split(&train, ds->channels, img_size, &ds->train, &sums, &ds->sizes, path,
-                          err, errlen) ||
+        rc = decode_split(&train, c, ds->channels, img_size, &ds->train, &sums, &ds->sizes,
+                          path, err, errlen) ||
              pixel_sums_finish(&sums, ds, path, err, errlen) ||
-             decode_split(&test, ds->channels, img_size, &ds->test, NULL, NULL, path, err,
+             decode_split(&test, c, ds->channels, img_size, &ds->test, NULL, NULL, path, err,
                           errlen);
     file_list_free(&train);
     file_list_free(&test);

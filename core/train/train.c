@@ -31,7 +31,7 @@
 
 // Evaluation masks do not depend on the job's seed, so validation losses of jobs compare.
 static const uint64_t EVAL_SEED = 0x5eed;
-enum { PREVIEW_IMAGES = 8, PATH_BUF = 4352 };
+enum { PREVIEW_IMAGES = 8, PATH_BUF = 4352, MAX_DATA_WARNINGS = 100 };
 
 static volatile sig_atomic_t stop_signal;
 
@@ -45,6 +45,8 @@ typedef struct {
 typedef struct {
     const JobSpec *spec;
     const char *run_dir;
+    const char *const *data_roots; // the dataset is confined to them; none: not confined
+    int data_root_count, warnings;
     FILE *events;
     int lock_fd;
     Dataset ds;
@@ -157,13 +159,39 @@ static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, Sa
     return 0;
 }
 
+// One warning: an event and a line on stderr.
+static void train_warn(Trainer *tr, const char *message)
+{
+    fprintf(stderr, "simmim-train: warning: %s\n", message);
+    emit(tr, "warning", json_pack("{s:s}", "message", message));
+}
+
+// A file or folder of the dataset skipped for lying outside the data roots (data.h's
+// DataRoots): a warning each, the first MAX_DATA_WARNINGS of them.
+static void warn_skipped(void *ctx, const char *path, const char *message)
+{
+    (void)path;
+    Trainer *tr = ctx;
+    char line[PATH_BUF + 64];
+    snprintf(line, sizeof line, "dataset: %s", message);
+    if (tr->warnings++ < MAX_DATA_WARNINGS) train_warn(tr, line);
+}
+
 static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
 {
     const JobSpec *s = tr->spec;
     char err[1024];
-    if (dataset_load(s->dataset_format, s->dataset_path, cfg->img_size, cfg->in_chans, &tr->ds,
-                     err, sizeof err))
+    DataRoots roots = {.roots = tr->data_roots, .root_count = tr->data_root_count,
+                       .warn = warn_skipped, .warn_ctx = tr};
+    if (dataset_load(s->dataset_format, s->dataset_path, cfg->img_size, cfg->in_chans, &roots,
+                     &tr->ds, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
+    if (tr->warnings > MAX_DATA_WARNINGS) {
+        snprintf(err, sizeof err, "dataset: %d more files and folders skipped (%d in all): they "
+                 "resolve outside the data roots", tr->warnings - MAX_DATA_WARNINGS,
+                 tr->ds.skipped);
+        train_warn(tr, err);
+    }
     if (s->kind == JOB_FINETUNE) {
         if (tr->ds.num_classes < 2)
             return train_fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
@@ -591,9 +619,11 @@ static void teardown(Trainer *tr)
     if (tr->lock_fd > 0) close(tr->lock_fd);
 }
 
-int train_run(const JobSpec *spec, const char *run_dir, int resume)
+int train_run(const JobSpec *spec, const char *run_dir, int resume,
+              const char *const *data_roots, int data_root_count)
 {
-    Trainer tr = {.spec = spec, .run_dir = run_dir, .lock_fd = -1};
+    Trainer tr = {.spec = spec, .run_dir = run_dir, .data_roots = data_roots,
+                  .data_root_count = data_root_count, .lock_fd = -1};
     int rc = open_run_dir(&tr);
     if (!rc && spec->dataset_form != REF_PATH)
         rc = train_fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "

@@ -6,8 +6,11 @@
 #include "spec/spec.h"
 
 // Runs the job; returns the process exit code: 0 when done or stopped by a signal, 1 on any
-// error (reported as an `error` event and one line on stderr).
-int train_run(const JobSpec *spec, const char *run_dir, int resume);
+// error (reported as an `error` event and one line on stderr). The dataset is confined to the
+// data_root_count data_roots (data.h's DataRoots: what resolves outside them is skipped with a
+// `warning` event, or is an error); with none, it is not confined.
+int train_run(const JobSpec *spec, const char *run_dir, int resume,
+              const char *const *data_roots, int data_root_count);
 
 // Asks a running train_run to finish its step, checkpoint and stop. Async-signal-safe.
 void train_request_stop(int signal);

@@ -1,8 +1,9 @@
 // Dataset loading (core/data/data.h): Fashion-MNIST as installed (counts, padding, the reference
 // mean/std), the few-labels subset, IDX files and PNG/JPEG folders written by this test in a
 // temporary directory (every PNG flavour libpng reads, JPEG gray and RGB, odd sizes, resizing,
-// padding, statistics, flat-folder splits), and hostile input: each bad file must give an
-// error that names it.
+// padding, statistics, flat-folder splits), hostile input: each bad file must give an
+// error that names it, and links that lead outside the data roots: skipped with a warning, or
+// an error for what the dataset cannot do without.
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h> // before jpeglib.h, which needs FILE
@@ -15,6 +16,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "base/fileio.h"
 #include "data/data.h"
 #include "test.h"
 
@@ -291,7 +293,7 @@ static void test_fashion(void)
 {
     Dataset ds;
     char err[512];
-    int rc = dataset_load(DATA_FORMAT_IDX, FASHION_DIR, 32, 1, &ds, err, sizeof err);
+    int rc = dataset_load(DATA_FORMAT_IDX, FASHION_DIR, 32, 1, NULL, &ds, err, sizeof err);
     test_report(rc == 0, "fashion-mnist loads", "%s", rc ? err : FASHION_DIR);
     if (rc) return;
     test_report(ds.train.count == 60000 && ds.test.count == 10000, "fashion-mnist counts",
@@ -397,7 +399,7 @@ static void test_idx_written(void)
     const char *dir = dirp.s;
     Dataset ds;
     write_idx_dataset(dir, 8, 8);
-    int rc = dataset_load(DATA_FORMAT_IDX, dir, 12, 1, &ds, err, sizeof err);
+    int rc = dataset_load(DATA_FORMAT_IDX, dir, 12, 1, NULL, &ds, err, sizeof err);
     int ok = rc == 0 && ds.train.count == 30 && ds.test.count == 10 && ds.num_classes == 3 &&
              ds.stored_size == 8 && ds.pad == 2 && ds.train.labels[4] == 1 &&
              pixel(&ds.train, 5, 0, 1, 2) == (uint8_t)(15 + 10);
@@ -414,19 +416,19 @@ static void test_idx_written(void)
     dataset_free(&ds);
 
     gzip_file(dir, "train-images-idx3-ubyte");
-    rc = dataset_load(DATA_FORMAT_IDX, dir, 8, 3, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, dir, 8, 3, NULL, &ds, err, sizeof err);
     ok = rc == 0 && ds.stored_size == 8 && ds.pad == 0 && ds.channels == 3 &&
          ds.train.channels == 3 && pixel(&ds.train, 5, 2, 1, 2) == 25 &&
          pixel(&ds.train, 5, 0, 1, 2) == 25 && ds.mean[2] == ds.mean[0];
     test_report(ok, "IDX (.gz) loads as 3 channels by replication", "%s", rc ? err : "ok");
     dataset_free(&ds);
 
-    rc = dataset_load(DATA_FORMAT_IDX, dir, 4, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, dir, 4, 1, NULL, &ds, err, sizeof err);
     ok = rc == 0 && ds.stored_size == 4 && ds.pad == 0 && ds.train.size == 4;
     test_report(ok, "IDX larger than the model is resized", "%s", rc ? err : "ok");
     dataset_free(&ds);
 
-    rc = dataset_load(DATA_FORMAT_IDX, dir, 11, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, dir, 11, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, dir, "evenly", "IDX: uneven padding is an error");
 
     // Hostile IDX files.
@@ -437,11 +439,11 @@ static void test_idx_written(void)
     write_idx_dataset(bad, 8, 8);
     rename(images, copy);
     write_truncated(copy, images, 16 + 30 * 64 - 5);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "truncated", "IDX: truncated raw file");
 
     write_truncated(copy, images, 10);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "truncated", "IDX: truncated header");
 
     // A .gz cut short in its compressed data.
@@ -450,7 +452,7 @@ static void test_idx_written(void)
     size_t gz_len;
     free(read_bytes(gzp.s, &gz_len));
     write_truncated(gzp.s, gzp.s, gz_len / 2);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte.gz", "truncated", "IDX: truncated .gz");
 
     write_truncated(copy, images, (size_t)-1);
@@ -459,17 +461,17 @@ static void test_idx_written(void)
     for (size_t i = gz_len / 3; i < gz_len / 3 + 8; i++) gz[i] ^= 0x5a;
     write_file_bytes(gzp.s, gz, gz_len);
     free(gz);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte.gz", "corrupt", "IDX: corrupt .gz data");
     unlink(gzp.s);
     rename(copy, images);
 
     write_idx(bad, "t10k", 10, 8, 8, 3, 0x804, 10);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "t10k-images-idx3-ubyte", "magic", "IDX: bad magic");
 
     write_idx(bad, "t10k", 10, 8, 8, 3, 0x803, 9);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "t10k-labels-idx1-ubyte", "9 labels for 10",
                  "IDX: label/image count mismatch");
 
@@ -477,30 +479,31 @@ static void test_idx_written(void)
     write_idx(bad, "train", 0, 8, 8, 3, 0x803, 0);
     uint8_t huge[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28};
     write_file_bytes(images, huge, sizeof huge);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "limit", "IDX: 4 billion images declared");
 
     uint8_t big[16] = {0, 0, 8, 3, 0, 0x98, 0x96, 0x80, 0, 0, 0x10, 0, 0, 0, 0x10, 0}; // 10M × 4096²
     write_file_bytes(images, big, sizeof big);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "limit", "IDX: 160 TB of pixels declared");
 
     uint8_t wide[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 1, 0, 0}; // 65536 columns
     write_file_bytes(images, wide, sizeof wide);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "4096", "IDX: side over 4096");
 
     uint8_t many[16] = {0, 0, 8, 3, 0, 0x0f, 0x42, 0x40, 0, 0, 0, 28, 0, 0, 0, 28}; // 1M, no data
     write_file_bytes(images, many, sizeof many);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "truncated",
                  "IDX: 784 MB declared, none present");
 
     unlink(images);
-    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "found", "IDX: missing file");
 
-    rc = dataset_load(DATA_FORMAT_IDX, pathf("%s/nowhere", root), 32, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IDX, pathf("%s/nowhere", root), 32, 1, NULL, &ds, err,
+                      sizeof err);
     expect_error(rc, err, "nowhere", NULL, "IDX: missing folder");
 }
 
@@ -568,7 +571,7 @@ static void test_folder(void)
     Truth truth[NTRAIN];
     write_folder(dir, truth);
     Dataset ds;
-    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 3, &ds, err, sizeof err);
+    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 3, NULL, &ds, err, sizeof err);
     test_report(rc == 0, "image folder loads (channels 3)", "%s", rc ? err : "ok");
     if (rc) return;
     int labels_ok = ds.train.count == NTRAIN && ds.test.count == 4 && ds.num_classes == 2 &&
@@ -637,7 +640,7 @@ static void test_folder(void)
                 "mean %.4f %.4f %.4f, worst error %.2g", ds.mean[0], ds.mean[1], ds.mean[2], worst);
     dataset_free(&ds);
 
-    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 1, NULL, &ds, err, sizeof err);
     int luma = (int)lround(0.299 * 200 + 0.587 * 50 + 0.114 * 10);
     int ok = rc == 0 && ds.channels == 1 && ds.train.channels == 1 &&
              image_is_uniform(&ds.train, 1, grey100, 0) && pixel(&ds.train, 2, 0, 7, 7) == luma &&
@@ -692,8 +695,8 @@ static void test_flat(void)
         Path dir = keep_path(pathf("%s/flat%d", root, sizes[k]));
         write_flat(dir.s, sizes[k]);
         Dataset a, b;
-        int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir.s, 4, 1, &a, err, sizeof err);
-        int rc2 = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir.s, 4, 1, &b, err, sizeof err);
+        int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir.s, 4, 1, NULL, &a, err, sizeof err);
+        int rc2 = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir.s, 4, 1, NULL, &b, err, sizeof err);
         int ok = rc == 0 && rc2 == 0 && a.test.count == held[k] && flat_split_ok(&a, sizes[k]) &&
                  b.test.count == a.test.count &&
                  memcmp(a.test.pixels, b.test.pixels, (size_t)a.test.count * 16) == 0;
@@ -705,9 +708,10 @@ static void test_flat(void)
     Path few = keep_path(pathf("%s/flat8", root));
     write_flat(few.s, 8);
     Dataset ds;
-    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, few.s, 4, 1, &ds, err, sizeof err);
+    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, few.s, 4, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, few.s, "at least 9", "flat folder of 8 images is an error");
-    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/flat20", root), 4, 1, &ds, err, sizeof err);
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/flat20", root), 4, 1, NULL, &ds, err,
+                      sizeof err);
     if (rc == 0) {
         rc = dataset_limit_per_class(&ds, 1, err, sizeof err);
         expect_error(rc, err, "unlabelled", NULL, "limit_per_class on an unlabelled set is an error");
@@ -735,7 +739,7 @@ static void expect_folder_error(const char *dir, const char *name, const char *n
 {
     char err[1024];
     Dataset ds;
-    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 3, &ds, err, sizeof err);
+    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir, 16, 3, NULL, &ds, err, sizeof err);
     expect_error(rc, err, name, needle, what);
     if (rc == 0) dataset_free(&ds);
 }
@@ -836,6 +840,193 @@ static void test_bad_folders(void)
                         "missing folder is an error naming it");
 }
 
+// ---- data roots: links that lead outside ----
+
+typedef struct {
+    int count;
+    char messages[8][1200];
+} Warnings;
+
+static void collect_warning(void *ctx, const char *path, const char *message)
+{
+    Warnings *w = ctx;
+    if (w->count < 8 && strstr(message, path))
+        snprintf(w->messages[w->count], sizeof w->messages[0], "%s", message);
+    else if (w->count < 8)
+        snprintf(w->messages[w->count], sizeof w->messages[0], "(does not name %s) %s", path,
+                 message);
+    w->count++;
+}
+
+// 1 if one of the warnings names `path` and holds `needle`.
+static int warned(const Warnings *w, const char *path, const char *needle)
+{
+    for (int i = 0; i < w->count && i < 8; i++)
+        if (strstr(w->messages[i], path) && strstr(w->messages[i], needle))
+            return 1;
+    return 0;
+}
+
+// A gray 8×8 PNG whose top-left pixel is `seed`: which image landed where, after loading.
+static void write_marked_png(const char *path, int seed)
+{
+    Truth t = truth_pattern(8, 8, 1, seed);
+    write_png(path, &t, PNG_GRAY8);
+    free(t.rgb);
+}
+
+static void link_to(const char *target, const char *link)
+{
+    if (symlink(target, link)) test_data_die(link);
+}
+
+// 1 if no image of the split has a top-left pixel of `seed` or more (the outside images').
+static int none_from(const ImageSet *s, int seed)
+{
+    for (int i = 0; i < s->count; i++)
+        if (pixel(s, i, 0, 0, 0) >= seed) return 0;
+    return 1;
+}
+
+static void test_data_roots(void)
+{
+    enum { OUTSIDE_SEED = 200 };
+    char err[1024];
+    test_report(file_path_inside("/data/", "/data/x") && file_path_inside("/data", "/data") &&
+                    file_path_inside("/data/", "/data") && file_path_inside("/", "/x") &&
+                    !file_path_inside("/data", "/database") &&
+                    !file_path_inside("/data/", "/database/x") && !file_path_inside("/data", "/"),
+                "path containment: trailing slashes, a shared prefix, the root /", "ok");
+    Path in = keep_path(pathf("%s/roots/in", root)), out = keep_path(pathf("%s/roots/out", root));
+    Path near = keep_path(pathf("%s/roots/inx", root)); // shares the root's prefix, not inside
+    Path ds_dir = keep_path(pathf("%s/parts", in.s));
+    const char *d = ds_dir.s;
+    make_dirs(pathf("%s/train/a", d)), make_dirs(pathf("%s/train/b", d));
+    make_dirs(pathf("%s/test/a", d)), make_dirs(pathf("%s/test/b", d));
+    make_dirs(pathf("%s/test/cats", d)), make_dirs(pathf("%s/shared/c", in.s));
+    make_dirs(pathf("%s/cats", out.s)), make_dirs(pathf("%s/cats-test", out.s)), make_dirs(near.s);
+    write_marked_png(pathf("%s/train/a/1.png", d), 1);
+    write_marked_png(pathf("%s/train/a/2.png", d), 2);
+    write_marked_png(pathf("%s/train/b/1.png", d), 3);
+    write_marked_png(pathf("%s/test/a/1.png", d), 4);
+    write_marked_png(pathf("%s/test/b/1.png", d), 5);
+    write_marked_png(pathf("%s/test/cats/1.png", d), 6);
+    write_marked_png(pathf("%s/shared/in.png", in.s), 7);
+    write_marked_png(pathf("%s/shared/c/1.png", in.s), 8);
+    write_marked_png(pathf("%s/cats/1.png", out.s), OUTSIDE_SEED);
+    write_marked_png(pathf("%s/cats/2.png", out.s), OUTSIDE_SEED + 1);
+    write_marked_png(pathf("%s/secret.png", out.s), OUTSIDE_SEED + 2);
+    write_marked_png(pathf("%s/near.png", near.s), OUTSIDE_SEED + 3);
+    link_to(pathf("%s/cats", out.s), pathf("%s/train/cats", d));            // class folder out
+    link_to(pathf("%s/secret.png", out.s), pathf("%s/train/a/leak.png", d)); // file out
+    link_to(pathf("%s/near.png", near.s), pathf("%s/train/b/near.png", d));  // "/in" vs "/inx"
+    link_to("../../../shared/in.png", pathf("%s/train/b/inside.png", d));    // stays inside
+    link_to(pathf("%s/shared/c", in.s), pathf("%s/train/c", d));             // stays inside
+    link_to(pathf("%s/nowhere.png", out.s), pathf("%s/train/a/dangling.png", d));
+
+    // Without roots nothing is confined: the links are followed wherever they lead.
+    Dataset ds;
+    int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, d, 8, 1, NULL, &ds, err, sizeof err);
+    test_report(rc == 0 && ds.num_classes == 4 && ds.train.count == 9 && ds.skipped == 0 &&
+                    !none_from(&ds.train, OUTSIDE_SEED),
+                "no data roots: links are followed (the trainer run by hand)", "%s",
+                rc ? err : pathf("%d classes, %d train", ds.num_classes, ds.train.count));
+    if (rc == 0) dataset_free(&ds);
+
+    // Confined (the root given with a trailing slash, beside one that does not exist).
+    Warnings w = {0};
+    const char *roots[] = {pathf("%s/roots/missing", root), pathf("%s/", in.s)};
+    Path missing_root = keep_path(roots[0]), slash_root = keep_path(roots[1]);
+    roots[0] = missing_root.s, roots[1] = slash_root.s;
+    DataRoots confine = {.roots = roots, .root_count = 2, .warn = collect_warning, .warn_ctx = &w};
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, d, 8, 1, &confine, &ds, err, sizeof err);
+    int classes_ok = rc == 0 && ds.num_classes == 3 && strcmp(ds.class_names[0], "a") == 0 &&
+                     strcmp(ds.class_names[1], "b") == 0 && strcmp(ds.class_names[2], "c") == 0;
+    test_report(classes_ok && ds.train.count == 5 && ds.test.count == 2,
+                "data roots: a class folder linked outside is left out, links inside are kept",
+                "%s", rc ? err : pathf("%d classes, %d train, %d test", ds.num_classes,
+                                       ds.train.count, ds.test.count));
+    test_report(rc == 0 && none_from(&ds.train, OUTSIDE_SEED) && none_from(&ds.test, OUTSIDE_SEED),
+                "data roots: no pixel from outside the roots is loaded", "%s", rc ? err : "ok");
+    int inside_kept = 0;
+    for (int i = 0; rc == 0 && i < ds.train.count; i++)
+        inside_kept += pixel(&ds.train, i, 0, 0, 0) == 7 || pixel(&ds.train, i, 0, 0, 0) == 8;
+    test_report(inside_kept == 2, "data roots: a file and a class folder linked inside the root load",
+                "%d of 2", inside_kept);
+    test_report(rc == 0 && ds.skipped == 4 &&
+                    warned(&w, pathf("%s/train/cats", d), "class folder skipped") &&
+                    warned(&w, pathf("%s/train/a/leak.png", d), "outside the data roots") &&
+                    warned(&w, pathf("%s/train/b/near.png", d), "outside the data roots") &&
+                    warned(&w, pathf("%s/test/cats", d), "class folder skipped") &&
+                    warned(&w, missing_root.s, "does not resolve") && w.count == 5,
+                "data roots: each skip is a warning naming the path as found", "%d skipped, %d "
+                "warnings: %s | %s | %s | %s | %s", rc ? -1 : ds.skipped, w.count, w.messages[0],
+                w.messages[1], w.messages[2], w.messages[3], w.messages[4]);
+    if (rc == 0) dataset_free(&ds);
+
+    // Required folders and files that lead outside are errors naming them.
+    DataRoots only_in = {.roots = (const char *[]){in.s}, .root_count = 1};
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/cats", out.s), 8, 1, &only_in, &ds, err,
+                      sizeof err);
+    expect_error(rc, err, pathf("%s/cats", out.s), "resolves outside the data roots",
+                 "data roots: a dataset folder outside is an error naming it");
+    link_to(pathf("%s/cats", out.s), pathf("%s/escape", in.s));
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/escape", in.s), 8, 1, &only_in, &ds, err,
+                      sizeof err);
+    expect_error(rc, err, "escape", "resolves outside the data roots",
+                 "data roots: a dataset folder linked outside is an error naming it");
+    Path linked_train = keep_path(pathf("%s/linked-train", in.s));
+    make_dirs(pathf("%s/test/a", linked_train.s));
+    write_marked_png(pathf("%s/test/a/1.png", linked_train.s), 9);
+    make_dirs(pathf("%s/train-out/a", out.s));
+    write_marked_png(pathf("%s/train-out/a/1.png", out.s), OUTSIDE_SEED);
+    link_to(pathf("%s/train-out", out.s), pathf("%s/train", linked_train.s));
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, linked_train.s, 8, 1, &only_in, &ds, err,
+                      sizeof err);
+    expect_error(rc, err, pathf("%s/train", linked_train.s), "resolves outside the data roots",
+                 "data roots: train/ linked outside is an error naming it");
+
+    // A flat folder: an image linked outside is skipped.
+    Path flat = keep_path(pathf("%s/flat", in.s));
+    write_flat(flat.s, 10);
+    link_to(pathf("%s/secret.png", out.s), pathf("%s/img9999.png", flat.s));
+    w = (Warnings){0};
+    only_in.warn = collect_warning, only_in.warn_ctx = &w;
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, flat.s, 4, 1, &only_in, &ds, err, sizeof err);
+    test_report(rc == 0 && ds.train.count + ds.test.count == 10 && ds.skipped == 1 &&
+                    warned(&w, pathf("%s/img9999.png", flat.s), "image skipped"),
+                "data roots: a flat folder's image linked outside is skipped with a warning", "%s",
+                rc ? err : pathf("%d + %d images, %d skipped", ds.train.count, ds.test.count,
+                                 ds.skipped));
+    if (rc == 0) dataset_free(&ds);
+
+    // IDX: every file is required; one linked outside is an error naming it. Linked inside: fine.
+    Path idx = keep_path(pathf("%s/idx", in.s)), idx_out = keep_path(pathf("%s/idx", out.s));
+    write_idx_dataset(idx.s, 8, 8);
+    write_idx_dataset(idx_out.s, 8, 8);
+    unlink(pathf("%s/train-labels-idx1-ubyte", idx.s));
+    link_to(pathf("%s/train-labels-idx1-ubyte", idx_out.s),
+            pathf("%s/train-labels-idx1-ubyte", idx.s));
+    rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, &only_in, &ds, err, sizeof err);
+    expect_error(rc, err, "train-labels-idx1-ubyte", "resolves outside the data roots",
+                 "data roots: an IDX file linked outside is an error naming it");
+    rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, NULL, &ds, err, sizeof err);
+    test_report(rc == 0, "no data roots: the same IDX dataset loads", "%s", rc ? err : "ok");
+    if (rc == 0) dataset_free(&ds);
+    int side = 0;
+    DataRoots only_out = {.roots = (const char *[]){out.s}, .root_count = 1};
+    rc = dataset_idx_image_side(idx.s, &only_out, &side, err, sizeof err);
+    expect_error(rc, err, "train-images-idx3-ubyte", "resolves outside the data roots",
+                 "data roots: the IDX header read is confined too");
+    unlink(pathf("%s/train-labels-idx1-ubyte", idx.s));
+    rename(pathf("%s/train-labels-idx1-ubyte", idx_out.s), pathf("%s/labels", in.s));
+    link_to("../labels", pathf("%s/train-labels-idx1-ubyte", idx.s));
+    rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, &only_in, &ds, err, sizeof err);
+    test_report(rc == 0 && ds.train.count == 30, "data roots: an IDX file linked inside loads",
+                "%s", rc ? err : "ok");
+    if (rc == 0) dataset_free(&ds);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/test_data_XXXXXX");
@@ -845,6 +1036,7 @@ int main(void)
     test_folder();
     test_flat();
     test_bad_folders();
+    test_data_roots();
     test_remove_tree(root);
     TEST_EXIT();
 }
