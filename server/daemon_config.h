@@ -18,6 +18,7 @@ typedef struct {
     char train_binary[4096];          // simmim-train; default: beside simmimd
     char web_dir[4096];               // the dashboard; default: ../web from simmimd, if present
     int connections_per_ip;           // open connections one client address may hold (64)
+    int max_restarts;                 // of a trainer killed by a signal nobody asked for (3)
 } DaemonConfig;
 
 // Fills cfg from argv (and the file named by --config); -1 with a message on bad input,

@@ -137,7 +137,8 @@ int main(int argc, char **argv)
     resolve_data_roots(&cfg, &app, roots);
     register_fashion_mnist(&app);
 
-    SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir, .max_jobs = cfg.max_jobs};
+    SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir,
+                           .max_jobs = cfg.max_jobs, .max_restarts = cfg.max_restarts};
     app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
     if (!app.supervisor) return daemon_die("supervisor", err);
     Http *http = http_start(&app, cfg.listen, err, sizeof err);

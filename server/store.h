@@ -54,6 +54,12 @@ int store_job_requeue_lost(Db *db, long id);
 // keeps the message an error event stored). From queued, running or paused only: else
 // STORE_CONFLICT (or STORE_NOT_FOUND).
 int store_job_finish(Db *db, long id, JobState state, int exit_status, const char *error);
+// A running job whose trainer was killed by a signal nobody asked for goes back to the queue,
+// held back for backoff_s doubled per restart since it last checkpointed past the step it was
+// killed at. STORE_CONFLICT (and no change) once it has had max_restarts such restarts;
+// otherwise *attempt is this restart's number (1 for the first) and *delay_s its backoff.
+int store_job_requeue_killed(Db *db, long id, int max_restarts, double backoff_s, int *attempt,
+                             double *delay_s);
 // The next job to run: highest priority, then oldest; 0 when none is queued.
 long store_job_next_queued(Db *db);
 int store_job_runtime(Db *db, long id, JobRuntime *rt); // caller frees rt->child_spec

@@ -156,7 +156,7 @@ static int ingest_done(Event *e) { return update_eval_fields(e, 1); }
 // the row's file facts and revives it; the same event ingested again changes nothing.
 // A checkpoint is written where the run is: a job that stops (pause, cancel) checkpoints a
 // step its last progress event had not reached, and its progress moves on to it (the epoch in
-// proportion).
+// proportion). A checkpoint past the step a killed trainer reached resets the job's restarts.
 static int ingest_checkpoint(Event *e)
 {
     const char *path = field_rel_path(e->ev, "path");
@@ -167,6 +167,11 @@ static int ingest_checkpoint(Event *e)
     int rc = sql_exec(e->c,
                       "UPDATE jobs SET epoch = CASE WHEN step > 0 THEN epoch * ?1 / step ELSE epoch END, "
                       "step = ?1 WHERE id = ?2 AND step < ?1",
+                      "ll", e->step, e->job_id);
+    // Past the step its trainer was killed at, a job has its restarts back (migration 0005).
+    if (rc >= 0)
+        rc = sql_exec(e->c, "UPDATE jobs SET restarts = 0, killed_at_step = NULL "
+                            "WHERE id = ?2 AND killed_at_step IS NOT NULL AND ?1 > killed_at_step",
                       "ll", e->step, e->job_id);
     if (rc < 0) return rc;
     return done_ok(sql_exec(e->c,

@@ -105,7 +105,7 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
 #define JOB_SELECT                                                                              \
     "SELECT id, name, kind, state, priority, dataset, api_spec, step, total_steps, epoch, eta_s, " \
     "loss, lr, img_per_s, val_loss, top1, error, exit_status, created_at, started_at, "         \
-    "finished_at, init_checkpoint_id, run_s, running_since FROM jobs "
+    "finished_at, init_checkpoint_id, run_s, running_since, restarts FROM jobs "
 #define JOB_FILTER "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) "
 
 // Where each column goes in the job object: a section ("progress", "metrics") or the top
@@ -122,6 +122,7 @@ static const struct {
     {NULL, "error", "error"}, {NULL, "exit_status", "exit_status"},
     {NULL, "created_at", "created_at"}, {NULL, "started_at", "started_at"},
     {NULL, "finished_at", "finished_at"}, {NULL, "init_checkpoint_id", "init_checkpoint_id"},
+    {NULL, "restarts", "restarts"},
 };
 
 // Seconds the job has spent running (not paused, queued again, or waiting out a daemon
@@ -238,6 +239,27 @@ int store_job_requeue_lost(Db *db, long id)
     return job_set_state(db, id, STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1, NULL, NULL, 1);
 }
 
+int store_job_requeue_killed(Db *db, long id, int max_restarts, double backoff_s, int *attempt,
+                             double *delay_s)
+{
+    long restarts = 0;
+    db_lock(db);
+    sqlite3 *c = db_sqlite(db);
+    int rc = sql_long(c, &restarts, "SELECT restarts FROM jobs WHERE id = ? AND state = 'running'",
+                      "l", id);
+    if (rc == STORE_OK && restarts >= max_restarts) rc = STORE_CONFLICT;
+    if (rc == STORE_OK) {
+        *attempt = (int)restarts + 1;
+        *delay_s = ldexp(backoff_s, (int)restarts);
+        rc = sql_exec(c, "UPDATE jobs SET restarts = restarts + 1, restart_after = ?, "
+                         "killed_at_step = MAX(COALESCE(killed_at_step, 0), step) WHERE id = ?",
+                      "dl", store_now() + *delay_s, id);
+    }
+    db_unlock(db);
+    if (rc < 0 || rc == STORE_CONFLICT || rc == STORE_NOT_FOUND) return rc;
+    return store_job_transition(db, id, STATE_BIT(JOB_RUNNING), JOB_QUEUED, 1);
+}
+
 int store_job_finish(Db *db, long id, JobState state, int exit_status, const char *error)
 {
     long status = exit_status;
@@ -251,8 +273,9 @@ long store_job_next_queued(Db *db)
     long id = 0;
     db_lock(db);
     int rc = sql_long(db_sqlite(db), &id,
-                      "SELECT id FROM jobs WHERE state = 'queued' "
-                      "ORDER BY priority DESC, created_at, id LIMIT 1", "");
+                      "SELECT id FROM jobs WHERE state = 'queued' AND "
+                      "(restart_after IS NULL OR restart_after <= ?) "
+                      "ORDER BY priority DESC, created_at, id LIMIT 1", "d", store_now());
     db_unlock(db);
     return rc == STORE_OK ? id : 0;
 }

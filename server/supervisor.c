@@ -22,7 +22,7 @@
 #include "store.h"
 
 enum { MAX_CHILDREN = 64, LINE_MAX_BYTES = 1 << 16, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
-       CHILD_NICENESS = 10 };
+       CHILD_NICENESS = 10, RESTART_BACKOFF_S = 10 };
 
 typedef enum { ASK_NONE, ASK_PAUSE, ASK_CANCEL, ASK_SHUTDOWN } Request;
 
@@ -66,6 +66,8 @@ void supervisor_announce_state(Supervisor *s, long job_id)
 
 // --- ingesting events --------------------------------------------------------------------
 
+static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir);
+
 static void ingest_line(Supervisor *s, Child *c, const char *line)
 {
     json_t *ev = json_loads(line, 0, NULL);
@@ -74,6 +76,11 @@ static void ingest_line(Supervisor *s, Child *c, const char *line)
         json_decref(ev);
         return; // not an event line; the trainer writes only events on stdout
     }
+    // A trainer starts once it holds its run dir's lock, so a previous trainer of the job has
+    // exited by then. One that outlived a killed daemon (it checkpoints on its SIGTERM) may
+    // have appended to events.jsonl after the new daemon re-read it at recovery: read it again
+    // now, before this run resumes past those steps.
+    if (strcmp(name, "start") == 0) ingest_events_file(s, c->job_id, c->run_dir);
     if (store_ingest_event(s->db, c->job_id, ev) != STORE_OK)
         fprintf(stderr, "simmimd: job %ld: could not store a %s event\n", c->job_id, name);
     if (strcmp(name, "done") == 0) c->saw_done = 1;
@@ -103,7 +110,9 @@ static int read_child(Supervisor *s, Child *c)
 }
 
 // Re-reads a run dir's events.jsonl; storing is idempotent, so only what the database
-// missed (a crash between the child's write and our read) is added.
+// missed (a crash between the child's write and our read) is added. Start events are left
+// out: storing an old one would move the job's progress back to where that run began, and
+// the next trainer's own start sets what they carry.
 static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir)
 {
     char path[4200], line[LINE_MAX_BYTES];
@@ -112,7 +121,9 @@ static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir)
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         json_t *ev = json_loads(line, 0, NULL);
-        if (json_is_object(ev)) store_ingest_event(s->db, job_id, ev);
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        if (json_is_object(ev) && (!name || strcmp(name, "start") != 0))
+            store_ingest_event(s->db, job_id, ev);
         json_decref(ev);
     }
     fclose(f);
@@ -244,13 +255,37 @@ static void log_tail(const char *run_dir, char *out, size_t cap)
         }
 }
 
+// A trainer killed by a signal nobody asked for (kill -9, the OOM killer; not one that
+// reported an error of its own) is started again from its last checkpoint after a backoff,
+// up to max_restarts times before it checkpoints past where it was killed. 1 if it was
+// queued again (and a `restarted` event published), 0 if it has had its restarts.
+static int restart_killed(Supervisor *s, Child *c, int signal)
+{
+    int attempt;
+    double delay;
+    if (store_job_requeue_killed(s->db, c->job_id, s->cfg.max_restarts, RESTART_BACKOFF_S,
+                                 &attempt, &delay) != STORE_OK)
+        return 0;
+    fprintf(stderr, "simmimd: job %ld: simmim-train killed by signal %d (%s); restart %d of %d "
+            "in %.0f s from its last checkpoint\n", c->job_id, signal, strsignal(signal), attempt,
+            s->cfg.max_restarts, delay);
+    hub_publish(s->hub, c->job_id, "restarted",
+                json_pack("{s:i, s:s, s:i, s:i, s:f}", "signal", signal, "signal_name",
+                          sigabbrev_np(signal) ? sigabbrev_np(signal) : "?", "attempt", attempt,
+                          "max_restarts", s->cfg.max_restarts, "delay_s", delay));
+    return 1;
+}
+
 // Turns a child's exit into its job's state.
 static void finish_child(Supervisor *s, Child *c, int status)
 {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     int clean = WIFEXITED(status) && code == 0;
+    int killed = WIFSIGNALED(status) && c->request == ASK_NONE && !c->error[0];
     char reason[2048];
-    if (c->request == ASK_CANCEL) {
+    if (killed && restart_killed(s, c, WTERMSIG(status))) {
+        // queued again, held back for its backoff
+    } else if (c->request == ASK_CANCEL) {
         store_job_finish(s->db, c->job_id, JOB_CANCELLED, code, NULL);
     } else if (clean && c->request == ASK_PAUSE) {
         store_job_transition(s->db, c->job_id, STATE_BIT(JOB_RUNNING), JOB_PAUSED, 1);
@@ -260,6 +295,11 @@ static void finish_child(Supervisor *s, Child *c, int status)
         store_job_finish(s->db, c->job_id, JOB_SUCCEEDED, 0, NULL);
     } else {
         if (c->error[0]) snprintf(reason, sizeof reason, "%s", c->error);
+        else if (killed)
+            snprintf(reason, sizeof reason, "simmim-train was killed by signal %d (%s) after %d "
+                     "restart%s without a checkpoint past where it was killed (max-restarts)",
+                     WTERMSIG(status), strsignal(WTERMSIG(status)), s->cfg.max_restarts,
+                     s->cfg.max_restarts == 1 ? "" : "s");
         else {
             char tail[1536];
             log_tail(c->run_dir, tail, sizeof tail);

@@ -1,7 +1,9 @@
 // The supervisor: schedules queued jobs (highest priority, then oldest; at most max_jobs at
 // once), runs each as a simmim-train child in its own run dir, reads its event lines into
-// the store and the hub, and turns its exit into the job's final state. Cancel and pause are
-// requests to a running child (SIGTERM: it checkpoints and exits). Runs on its own thread.
+// the store and the hub, and turns its exit into the job's final state — or, for a child
+// killed by a signal nobody asked for, into a restart from its last checkpoint after a
+// backoff. Cancel and pause are requests to a running child (SIGTERM: it checkpoints and
+// exits). Runs on its own thread.
 #ifndef SIMMIMD_SUPERVISOR_H
 #define SIMMIMD_SUPERVISOR_H
 
@@ -14,6 +16,7 @@ typedef struct {
     const char *train_binary; // path of simmim-train
     const char *state_dir;
     int max_jobs;
+    int max_restarts;         // of a trainer killed by a signal nobody asked for
 } SupervisorConfig;
 
 // Re-queues jobs a previous daemon left running (after ingesting their events.jsonl), then

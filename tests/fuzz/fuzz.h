@@ -18,6 +18,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+// The most one allocation may take for an input of a few kilobytes: more is a finding, in
+// make fuzz (libFuzzer's -malloc_limit_mb) as in the replay (ASan's max_allocation_size_mb).
+// The decoders' own limits stay below it (64 Mpixel × 4 bytes = 256 MB).
+enum { FUZZ_MALLOC_LIMIT_MB = 512 };
+
 static char fuzz_dir_path[256];
 
 static inline int fuzz_remove_entry(const char *path, const struct stat *st, int type,

@@ -21,6 +21,12 @@
 #error "build with -DFUZZ_NAME=\"<harness>\""
 #endif
 
+// The same allocation limit as make fuzz's -malloc_limit_mb (fuzz.h); the sanitizer reads
+// this before main.
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "max_allocation_size_mb=512"; }
+_Static_assert(FUZZ_MALLOC_LIMIT_MB == 512, "keep __asan_default_options in step");
+
 static char current[4096]; // the file being replayed, for the death line
 
 static void say_died(void)

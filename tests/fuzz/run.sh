@@ -50,7 +50,7 @@ for name in "$@"; do
   [ -f "tests/fuzz/$name.dict" ] && dict=("-dict=tests/fuzz/$name.dict")
   seeds=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
   TMPDIR=$scratch "$bin" -max_total_time="$seconds" -print_final_stats=1 \
-    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="build/fuzz/crashes/$name/" \
+    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -artifact_prefix="build/fuzz/crashes/$name/" \
     "${dict[@]}" "${dirs[@]}" > "$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
