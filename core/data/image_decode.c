@@ -198,6 +198,10 @@ static int png_decode(Decoded *d)
                                    png_warning_ignore);
     s.info = s.png ? png_create_info_struct(s.png) : NULL;
     int rc = -1;
+    // Only IHDR, PLTE, tRNS, IDAT and IEND make the pixels; libpng skips every other chunk
+    // unread. It would otherwise allocate what a text or palette chunk's header declares
+    // before reading it (2 GB for a 100-byte file's sPLT; its 8 MB chunk limit misses that).
+    if (s.png) png_set_keep_unknown_chunks(s.png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     if (!s.info)
         snprintf(d->err, d->errlen, "%s: out of memory", d->path);
     else
