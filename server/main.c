@@ -138,7 +138,8 @@ int main(int argc, char **argv)
     register_fashion_mnist(&app);
 
     SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir,
-                           .max_jobs = cfg.max_jobs, .max_restarts = cfg.max_restarts};
+                           .max_jobs = cfg.max_jobs, .max_restarts = cfg.max_restarts,
+                           .data_roots = app.data_roots, .data_root_count = app.data_root_count};
     app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
     if (!app.supervisor) return daemon_die("supervisor", err);
     Http *http = http_start(&app, cfg.listen, err, sizeof err);

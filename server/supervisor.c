@@ -150,8 +150,17 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return -1;
-    char *argv[] = {"simmim-train", "--spec", (char *)spec_path, "--run-dir", (char *)run_dir,
-                    "--resume", "--die-with-parent", NULL};
+    // The trainer opens the dataset confined to the daemon's data roots, as registration did.
+    char *argv[8 + 2 * s->cfg.data_root_count];
+    int n = 0;
+    char *fixed[] = {"simmim-train", "--spec", (char *)spec_path, "--run-dir", (char *)run_dir,
+                     "--resume", "--die-with-parent"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) argv[n++] = fixed[i];
+    for (int i = 0; i < s->cfg.data_root_count; i++) {
+        argv[n++] = "--data-root";
+        argv[n++] = (char *)s->cfg.data_roots[i];
+    }
+    argv[n] = NULL;
     pid_t pid = fork();
     if (pid == 0) { // only async-signal-safe calls until exec
         if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);

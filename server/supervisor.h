@@ -17,6 +17,8 @@ typedef struct {
     const char *state_dir;
     int max_jobs;
     int max_restarts;         // of a trainer killed by a signal nobody asked for
+    const char *const *data_roots; // passed to each trainer as --data-root
+    int data_root_count;
 } SupervisorConfig;
 
 // Re-queues jobs a previous daemon left running (after ingesting their events.jsonl), then
