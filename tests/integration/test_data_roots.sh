@@ -69,6 +69,16 @@ ln -s "$out/cats" "$in/cats-link"
 api POST /api/v1/datasets "{\"name\": \"cats\", \"format\": \"imagefolder\", \"path\": \"$in/cats-link\"}" > /dev/null
 report "a dataset path that links outside is still refused (403)" $([ "$(status)" = 403 ] && echo 1 || echo 0) \
   "$(status) $(cat "$tmp/body")"
+# A link swapped in after registration: the daemon's trainer is confined to its roots too.
+rm "$parts/train/b/000.png" && ln -s "$out/secret/000.png" "$parts/train/b/000.png"
+job=$(api POST /api/v1/jobs '{"dataset": "parts", "model": {"embed_dim": 64, "depth": 2, "num_heads": 2},
+  "train": {"total_steps": 2, "batch_size": 8, "threads": 2}}' | json id)
+wait_state "$job" succeeded 120
+ok=$?
+report "a job of the daemon skips a link that leads outside its roots, with a warning event" \
+  $([ $ok = 0 ] && grep -q "\"event\":\"warning\".*train/b/000.png" "$tmp/state/runs/$job/events.jsonl" && echo 1 || echo 0) \
+  "state $(api GET "/api/v1/jobs/$job" | json state): $(grep '"event":"warning"' "$tmp/state/runs/$job/events.jsonl" | head -n 1)"
+rm "$parts/train/b/000.png" && pngs "$parts/train/b" 12 1
 kill -TERM "$daemon_pid" && wait "$daemon_pid"
 daemon_pid=
 
