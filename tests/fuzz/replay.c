@@ -26,6 +26,9 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "max_allocation_size_mb=512"; }
 _Static_assert(FUZZ_MALLOC_LIMIT_MB == 512, "keep __asan_default_options in step");
+// UBSan's findings abort (rather than exit), so that on_abort names the file; with a stack.
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "abort_on_error=1:print_stacktrace=1"; }
 
 static char current[4096]; // the file being replayed, for the death line
 
@@ -99,7 +102,8 @@ static int replay_dir(const char *dir)
     for (size_t i = 0; i < count; i++) {
         char path[4096];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        size_t n = strlen(dir);
+        snprintf(path, sizeof path, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", names[i]);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) replayed += replay_file(path);
         free(names[i]);
     }
