@@ -2,13 +2,16 @@
 // allows no other); the config, mean and std are JSON inside them.
 #include "spec/checkpoint_file.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "base/version.h"
 
 enum { META_MAX = 16 };
@@ -290,4 +293,86 @@ long checkpoint_find_latest(const char *run_dir)
     }
     free(steps);
     return latest;
+}
+
+int checkpoint_verify_sha256(const char *path, const char *expected, char actual[65])
+{
+    char hex[65];
+    if (sha256_file(path, hex)) return -1;
+    if (actual) memcpy(actual, hex, sizeof hex);
+    return strlen(expected) == 64 && strncasecmp(hex, expected, 64) == 0 ? 0 : 1;
+}
+
+// The sha256 of a `checkpoint` event line of `step`; 0 with out filled, -1 if it is not one.
+static int checkpoint_event_sha256(const char *line, long step, char out[65])
+{
+    if (!strstr(line, "\"checkpoint\"")) return -1; // most lines: progress and the like
+    json_t *ev = json_loads(line, 0, NULL);
+    const char *name = json_string_value(json_object_get(ev, "event"));
+    const char *sha = json_string_value(json_object_get(ev, "sha256"));
+    json_t *at = json_object_get(ev, "step");
+    int rc = -1;
+    if (name && strcmp(name, "checkpoint") == 0 && json_is_integer(at) &&
+        json_integer_value(at) == step && sha && strlen(sha) == 64) {
+        for (int i = 0; i < 64; i++) out[i] = (char)tolower((unsigned char)sha[i]);
+        out[64] = 0;
+        rc = 0;
+    }
+    json_decref(ev);
+    return rc;
+}
+
+int checkpoint_recorded_sha256(const char *run_dir, long step, char out[65])
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/events.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char *line = NULL, sha[65];
+    size_t cap = 0;
+    int found = -1;
+    while (getline(&line, &cap, f) > 0)
+        if (checkpoint_event_sha256(line, step, sha) == 0) {
+            memcpy(out, sha, sizeof sha);
+            found = 0; // the last one of the step wins: a resumed run may write it again
+        }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+int checkpoint_recorded_sha256_of(const char *path, char out[65])
+{
+    const char *base = strrchr(path, '/');
+    long step = base ? checkpoint_step_of(base + 1, ".safetensors") : -1;
+    static const char dir_name[] = "/checkpoints";
+    size_t dir_len = (size_t)(base - path);
+    if (step < 0 || dir_len < sizeof dir_name - 1 ||
+        strncmp(base - (sizeof dir_name - 1), dir_name, sizeof dir_name - 1) != 0)
+        return -1;
+    size_t run_len = dir_len - (sizeof dir_name - 1);
+    char run_dir[4096];
+    if (run_len >= sizeof run_dir) return -1;
+    memcpy(run_dir, path, run_len);
+    run_dir[run_len] = 0;
+    return checkpoint_recorded_sha256(run_len ? run_dir : "/", step, out);
+}
+
+long checkpoint_find_resumable(const char *run_dir, CheckpointCorruptFn on_corrupt, void *ctx)
+{
+    long *steps, found = -1;
+    int count = checkpoint_steps(run_dir, &steps);
+    char state_path[4200], path[4200], expected[65], actual[65];
+    for (int i = 0; i < count && found < 0; i++) {
+        snprintf(state_path, sizeof state_path, "%s/checkpoints/step-%ld.state", run_dir, steps[i]);
+        if (access(state_path, R_OK) != 0) continue; // incomplete
+        snprintf(path, sizeof path, "%s/checkpoints/step-%ld.safetensors", run_dir, steps[i]);
+        if (checkpoint_recorded_sha256(run_dir, steps[i], expected) != 0 ||
+            checkpoint_verify_sha256(path, expected, actual) != 1)
+            found = steps[i];
+        else if (on_corrupt)
+            on_corrupt(ctx, steps[i], path, expected, actual);
+    }
+    free(steps);
+    return found;
 }

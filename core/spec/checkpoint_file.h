@@ -61,4 +61,28 @@ int checkpoint_steps(const char *run_dir, long **steps);
 // The highest N with both checkpoints/step-N.state and .safetensors in run_dir; -1 if none.
 long checkpoint_find_latest(const char *run_dir);
 
+// --- verifying a weights file against the SHA-256 recorded for it (docs/checkpoints.md) ---
+// Whether the file at path hashes to `expected` (64 hex digits, either case): 0 it does,
+// 1 it does not, -1 it cannot be read. `actual` (may be NULL) gets the file's hash when read.
+int checkpoint_verify_sha256(const char *path, const char *expected, char actual[65]);
+// The SHA-256 run_dir recorded for checkpoints/step-<step>.safetensors: that of the last
+// `checkpoint` event of that step in run_dir/events.jsonl (the trainer writes it after the
+// file). 0 with `out` filled; -1 when none is recorded (no events.jsonl, or no such event:
+// a run dir written without one, or a trainer that died between renaming the file into place
+// and writing the event).
+int checkpoint_recorded_sha256(const char *run_dir, long step, char out[65]);
+// The same for a weights file given by path, when it lies in a run dir's layout
+// (<run dir>/checkpoints/step-<N>.safetensors); -1 when it does not or nothing is recorded.
+int checkpoint_recorded_sha256_of(const char *path, char out[65]);
+
+// A complete checkpoint skipped by checkpoint_find_resumable: its step, weights file, the
+// SHA-256 recorded for it and the one the file has.
+typedef void (*CheckpointCorruptFn)(void *ctx, long step, const char *path, const char *expected,
+                                    const char *actual);
+// What --resume continues from: the highest N with both files whose weights file matches the
+// SHA-256 recorded for it (or has none recorded, or cannot be read: then loading it reports
+// why). Each newer complete checkpoint that does not match is passed to on_corrupt (may be
+// NULL) and skipped. -1 if none is left.
+long checkpoint_find_resumable(const char *run_dir, CheckpointCorruptFn on_corrupt, void *ctx);
+
 #endif

@@ -316,6 +316,7 @@ static const Field DATASET_NAME = STRING_F("dataset", dataset_name, NONEMPTY | N
 static const Field INIT_FROM_FIELDS[] = {
     LONG_F("checkpoint", finetune.init_from_id, 1, LONG_MAX, 0),
     STRING_F("path", finetune.init_from_path, NONEMPTY),
+    STRING_F("sha256", finetune.init_from_sha256, NONEMPTY), // with "path" only; hex (read_init_from)
     {0},
 };
 static const Field INIT_FROM_JOB = LONG_F("init_from", finetune.init_from_id, 1, LONG_MAX, 0);
@@ -616,7 +617,20 @@ static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *
     return read_section(DATASET_FIELDS, v, s, path, err);
 }
 
-// finetune.init_from: null, a job id, {"checkpoint": id} or {"path": file}.
+// A SHA-256 as 64 hexadecimal digits, lowered in place; 0, or -1 if it is not one.
+static int sha256_hex_lower(char *hex)
+{
+    size_t n = strlen(hex);
+    for (size_t i = 0; i < n; i++) {
+        char c = hex[i];
+        if (c >= 'A' && c <= 'F') hex[i] = (char)(c - 'A' + 'a');
+        else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return -1;
+    }
+    return n == 64 ? 0 : -1;
+}
+
+// finetune.init_from: null, a job id, {"checkpoint": id} or {"path": file, "sha256": hex}
+// ("sha256" optional: the file's expected SHA-256, which simmim-train checks before loading).
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path,
                           SpecError *err)
 {
@@ -624,6 +638,7 @@ static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *pat
     s->finetune.init_from_form = REF_NONE;
     s->finetune.init_from_id = 0;
     s->finetune.init_from_path[0] = 0;
+    s->finetune.init_from_sha256[0] = 0;
     if (json_is_null(v)) return 0;
     if (json_is_number(v)) {
         s->finetune.init_from_form = REF_JOB_ID;
@@ -632,9 +647,21 @@ static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *pat
     if (!json_is_object(v))
         return expected(err, path, "null, a job id, {\"checkpoint\": id} or {\"path\": file}", v);
     if (read_section(INIT_FROM_FIELDS, v, s, path, err)) return -1;
-    if (json_object_size(v) != 1)
+    int by_checkpoint = json_object_get(v, "checkpoint") != NULL;
+    if (by_checkpoint == (json_object_get(v, "path") != NULL))
         return spec_refuse(err, path, "give exactly one of \"checkpoint\" and \"path\"");
-    s->finetune.init_from_form = json_object_get(v, "checkpoint") ? REF_CHECKPOINT_ID : REF_PATH;
+    char sub[160];
+    join_path(sub, sizeof sub, path, "sha256");
+    if (s->finetune.init_from_sha256[0] && by_checkpoint)
+        return spec_refuse(err, sub, "only with \"path\" (the daemon knows a checkpoint's "
+                           "sha256 itself)");
+    size_t len = strlen(s->finetune.init_from_sha256);
+    if (len && sha256_hex_lower(s->finetune.init_from_sha256))
+        return len == 64 ? spec_refuse(err, sub, "must be 64 hexadecimal digits (got another "
+                                       "character)")
+                         : spec_refuse(err, sub, "must be 64 hexadecimal digits (got %zu "
+                                       "characters)", len);
+    s->finetune.init_from_form = by_checkpoint ? REF_CHECKPOINT_ID : REF_PATH;
     return 0;
 }
 
@@ -930,10 +957,11 @@ static json_t *write_init_from(const JobSpec *s)
     switch (s->finetune.init_from_form) {
     case REF_NONE: return json_null();
     case REF_JOB_ID: return write_value(&INIT_FROM_JOB, s);
-    case REF_CHECKPOINT_ID:
-    case REF_PATH:
-        return add_member(json_object(), &INIT_FROM_FIELDS[s->finetune.init_from_form == REF_PATH],
-                          s);
+    case REF_CHECKPOINT_ID: return add_member(json_object(), &INIT_FROM_FIELDS[0], s);
+    case REF_PATH: {
+        json_t *obj = add_member(json_object(), &INIT_FROM_FIELDS[1], s);
+        return obj && s->finetune.init_from_sha256[0] ? add_member(obj, &INIT_FROM_FIELDS[2], s) : obj;
+    }
     default: return NULL;
     }
 }

@@ -136,6 +136,24 @@ static int open_run_dir(Trainer *tr)
     return 0;
 }
 
+// A fine-tuning's starting file must hash to the spec's finetune.init_from.sha256 (the
+// daemon's record of it) or, without one, to what the run dir it lies in recorded for it.
+static int verify_init_from(Trainer *tr)
+{
+    const char *path = tr->spec->finetune.init_from_path;
+    char expected[65], actual[65];
+    const char *why = "the spec's finetune.init_from.sha256";
+    if (tr->spec->finetune.init_from_sha256[0])
+        memcpy(expected, tr->spec->finetune.init_from_sha256, sizeof expected);
+    else if (checkpoint_recorded_sha256_of(path, expected) == 0)
+        why = "its run dir's checkpoint event";
+    else
+        return 0; // nothing recorded to check against
+    if (checkpoint_verify_sha256(path, expected, actual) != 1) return 0; // unreadable: read says why
+    return train_fail(tr, "finetune.init_from: %s is corrupt: its sha256 is %s, %s says %s", path,
+                      actual, why, expected);
+}
+
 // The model config and, for a fine-tuning start, the checkpoint's normalization.
 static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, SafeTensors *init)
 {
@@ -145,6 +163,7 @@ static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, Sa
     if (s->kind != JOB_FINETUNE || s->finetune.init_from_form == REF_NONE) return 0;
     if (s->finetune.init_from_form != REF_PATH)
         return train_fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
+    if (verify_init_from(tr)) return 1;
     if (checkpoint_read(s->finetune.init_from_path, init, cfg, from, err, sizeof err))
         return train_fail(tr, "finetune.init_from: %s", err);
     if (strcmp(from->kind, "pretrain") != 0)
@@ -307,9 +326,49 @@ static int setup(Trainer *tr)
     return 0;
 }
 
-// Continues from the run dir's newest complete checkpoint, if there is one: with --resume
-// its weights and AdamW state replace the fresh ones; without, a run dir that holds
-// checkpoints is refused rather than overwritten.
+// A complete checkpoint whose weights do not hash to what events.jsonl recorded for them:
+// moved aside to step-<N>.safetensors.corrupt (kept for inspection; no longer a checkpoint to
+// resume from or to count among the kept ones) and reported with a checkpoint_corrupt event.
+typedef struct {
+    int count;
+    long steps[8];
+    char expected[8][65], actual[8][65];
+} CorruptCheckpoints;
+
+static void note_corrupt(void *ctx, long step, const char *path, const char *expected,
+                         const char *actual)
+{
+    CorruptCheckpoints *c = ctx;
+    char aside[PATH_BUF];
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    if (rename(path, aside))
+        fprintf(stderr, "simmim-train: cannot move %s aside: %s\n", path, strerror(errno));
+    if (c->count == 8) return;
+    c->steps[c->count] = step;
+    memcpy(c->expected[c->count], expected, 65);
+    memcpy(c->actual[c->count++], actual, 65);
+}
+
+static void report_corrupt(Trainer *tr, const CorruptCheckpoints *c, long resume_step)
+{
+    char rel[64];
+    if (resume_step < 0) resume_step = 0; // none left: from scratch
+    for (int i = 0; i < c->count; i++) {
+        snprintf(rel, sizeof rel, "checkpoints/step-%ld.safetensors", c->steps[i]);
+        fprintf(stderr, "simmim-train: %s is corrupt (sha256 %s, recorded %s); moved aside to "
+                "%s.corrupt; resuming from step %ld\n", rel, c->actual[i], c->expected[i], rel,
+                resume_step);
+        emit(tr, "checkpoint_corrupt",
+             json_pack("{s:I, s:s, s:s, s:s, s:I}", "step", (json_int_t)c->steps[i], "path", rel,
+                       "expected_sha256", c->expected[i], "actual_sha256", c->actual[i],
+                       "resume_step", (json_int_t)resume_step));
+    }
+}
+
+// Continues from the run dir's newest complete checkpoint whose weights match the sha256
+// recorded for them, if there is one: with --resume its weights and AdamW state replace the
+// fresh ones (newer ones that do not match are moved aside and reported); without, a run dir
+// that holds checkpoints is refused rather than overwritten.
 static int resume_from_checkpoint(Trainer *tr, int requested)
 {
     Model *m = &tr->model;
@@ -318,6 +377,11 @@ static int resume_from_checkpoint(Trainer *tr, int requested)
     if (latest >= 0 && !requested)
         return train_fail(tr, "run dir %s already holds checkpoints; pass --resume to continue "
                               "it or use a new run dir", tr->run_dir);
+    if (latest >= 0) {
+        CorruptCheckpoints corrupt = {0};
+        latest = checkpoint_find_resumable(tr->run_dir, note_corrupt, &corrupt);
+        report_corrupt(tr, &corrupt, latest);
+    }
     tr->start_step = 0;
     if (latest >= 0) {
         char path[PATH_BUF];

@@ -413,6 +413,24 @@ static const BadSpec bad_specs[] = {
     {"{'kind': 'finetune', 'finetune': {'init_from': {'path': 3}}}", "finetune.init_from.path"},
     {"{'finetune': {'init_from': 3}}", "finetune.init_from"}, // pretrain from a checkpoint
     {"{'finetune': {'init_from': {'path': '/c.safetensors'}}}", "finetune.init_from"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256': 'abc'}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256': ''}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256': 7}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256':"
+     " 'g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256':"
+     " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0'}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 3, 'sha256':"
+     " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+     "finetune.init_from.sha256"},
+    {"{'kind': 'finetune', 'finetune': {'init_from': {'sha256':"
+     " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+     "finetune.init_from"},
     // schedule.
     {"{'schedule': {'progress_every_steps': 0}}", "schedule.progress_every_steps"},
     {"{'schedule': {'checkpoint_every_steps': 1000000001}}", "schedule.checkpoint_every_steps"},
@@ -501,6 +519,12 @@ static void check_messages(void)
          "finetune.init_from: only a finetune job starts from a checkpoint"},
         {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'path': '/x'}}}",
          "finetune.init_from: give exactly one of \"checkpoint\" and \"path\""},
+        {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256': 'abc'}}}",
+         "finetune.init_from.sha256: must be 64 hexadecimal digits (got 3 characters)"},
+        {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 3, 'sha256':"
+         " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+         "finetune.init_from.sha256: only with \"path\" (the daemon knows a checkpoint's sha256 "
+         "itself)"},
         {"[]", "the spec must be a JSON object (got an array of 0 values)"},
         {"{'train': ", "invalid JSON at line 1, column 10: unexpected token near end of file"},
         {"{\n  'lr': 1,\n  'lr': 2}",
@@ -535,6 +559,8 @@ static void check_good_specs(void)
         "{'kind': 'finetune', 'finetune': {'init_from': 7.0}}",
         "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 12}}}",
         "{'kind': 'finetune', 'finetune': {'init_from': {'path': 'runs/1/step-500.safetensors'}}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'sha256':"
+        " '0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef', 'path': '/c'}}}",
         // From a checkpoint, the spec's sizes wait for spec_adopt_model (and masks are unused).
         "{'kind': 'finetune', 'finetune': {'init_from': 4}, 'model': {'embed_dim': 130}}",
         "{'kind': 'finetune', 'mask': {'mask_patch_size': 6}}",
@@ -594,6 +620,33 @@ static void check_forms(void)
                     s.finetune.init_from_form == REF_PATH &&
                     !strcmp(s.finetune.init_from_path, "/c.safetensors") && s.job_id == 9,
                 "file form: dataset and init_from paths", "%s", rc ? err.message : "");
+    test_report(rc == 0 && !s.finetune.init_from_sha256[0], "file form: init_from without sha256",
+                "\"%s\"", s.finetune.init_from_sha256);
+    rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': {'path': '/c.safetensors',"
+                 " 'sha256': 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789'}}}"),
+               &s, &err);
+    char *text = rc ? NULL : spec_to_json(&s);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *from = json_object_get(json_object_get(doc, "finetune"), "init_from");
+    test_report(rc == 0 && s.finetune.init_from_form == REF_PATH &&
+                    !strcmp(s.finetune.init_from_sha256,
+                            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789") &&
+                    json_object_size(from) == 2 &&
+                    !strcmp(json_string_value(json_object_get(from, "sha256")),
+                            s.finetune.init_from_sha256),
+                "file form: init_from sha256 stored lowercase and written back", "%s",
+                rc ? err.message : text);
+    free(text);
+    json_decref(doc);
+    rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': {'path': '/c.safetensors'}}}"),
+               &s, &err);
+    text = rc ? NULL : spec_to_json(&s);
+    doc = text ? json_loads(text, 0, NULL) : NULL;
+    from = json_object_get(json_object_get(doc, "finetune"), "init_from");
+    test_report(rc == 0 && json_object_size(from) == 1 && json_object_get(from, "path"),
+                "file form: init_from without sha256 written without it", "%s", text ? text : "");
+    free(text);
+    json_decref(doc);
     rc = parse(q("{'kind': 'finetune', 'dataset': 'cifar', 'finetune': {'init_from': 5}}"), &s,
                &err);
     test_report(rc == 0 && s.dataset_form == REF_NAME && !strcmp(s.dataset_name, "cifar") &&
@@ -675,6 +728,8 @@ static void check_round_trips(void)
         " 'name': 'fashion-mnist'}, 'job_id': 17}",
         "{'dataset': {'format': 'imagefolder', 'path': 'relative/dir'}}",
         "{'train': {'precision': 'bf16'}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': {'path': '/p/checkpoint-3.safetensors',"
+        " 'sha256': '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) round_trip(q(docs[i]));
 }

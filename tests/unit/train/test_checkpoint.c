@@ -1,12 +1,15 @@
 // Checkpoint files: weights and training state written and read back bit for bit, the
 // metadata round trip, the contract's names for both kinds, finding the newest complete
-// checkpoint, and clear errors for foreign or mismatched files.
+// checkpoint, the SHA-256 a run dir recorded for one and what --resume continues from when
+// the newest does not match it, and clear errors for foreign or mismatched files.
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/sha256.h"
 #include "test.h"
 #include "train/checkpoint.h"
 
@@ -42,6 +45,107 @@ static void touch(const char *name)
     snprintf(path, sizeof path, "%s/checkpoints/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (f) fclose(f);
+}
+
+// Writes `text` to dir/<name>.
+static void write_text(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+typedef struct {
+    int count;
+    long step;
+    char path[512], expected[65], actual[65];
+} Corrupt;
+
+static void on_corrupt(void *ctx, long step, const char *path, const char *expected,
+                       const char *actual)
+{
+    Corrupt *c = ctx;
+    c->count++;
+    c->step = step;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    memcpy(c->expected, expected, 65);
+    memcpy(c->actual, actual, 65);
+}
+
+// The SHA-256 a run dir recorded for a checkpoint (its events.jsonl), checking a file against
+// it, and what --resume continues from when the newest checkpoint does not match.
+static void test_integrity(void)
+{
+    char path[512], sha1[65], sha2[65], got[65], actual[65], events[2048];
+    // Two complete checkpoints with contents of their own (step-50 and step-100 from above
+    // are replaced).
+    write_text("checkpoints/step-50.safetensors", "weights at 50");
+    write_text("checkpoints/step-100.safetensors", "weights at 100");
+    snprintf(path, sizeof path, "%s/checkpoints/step-50.safetensors", dir);
+    sha256_file(path, sha1);
+    snprintf(path, sizeof path, "%s/checkpoints/step-100.safetensors", dir);
+    sha256_file(path, sha2);
+    test_report(checkpoint_recorded_sha256(dir, 100, got) == -1, "no events.jsonl: nothing recorded", "");
+    test_report(checkpoint_find_resumable(dir, NULL, NULL) == 100,
+                "resumable: nothing recorded, the newest complete one", "");
+    // An earlier write of step 100 with other contents, then the one that holds; uppercase
+    // hex, other events and a line that is not JSON around them.
+    char upper[65];
+    for (int i = 0; i < 65; i++) upper[i] = (char)toupper((unsigned char)sha2[i]);
+    snprintf(events, sizeof events,
+             "{\"event\":\"start\",\"t\":1,\"resumed_from_step\":0}\n"
+             "{\"event\":\"checkpoint\",\"t\":2,\"step\":50,\"path\":\"checkpoints/step-50.safetensors\","
+             "\"bytes\":13,\"sha256\":\"%s\"}\n"
+             "{\"event\":\"checkpoint\",\"t\":3,\"step\":100,\"path\":\"checkpoints/step-100.safetensors\","
+             "\"bytes\":14,\"sha256\":\"%s\"}\n"
+             "not json \"checkpoint\"\n"
+             "{\"event\":\"checkpoint_corrupt\",\"t\":4,\"step\":100,\"expected_sha256\":\"%s\"}\n"
+             "{\"event\":\"checkpoint\",\"t\":5,\"step\":100,\"path\":\"checkpoints/step-100.safetensors\","
+             "\"bytes\":14,\"sha256\":\"%s\"}\n",
+             sha1, sha1, sha1, upper);
+    write_text("events.jsonl", events);
+    test_report(checkpoint_recorded_sha256(dir, 100, got) == 0 && strcmp(got, sha2) == 0,
+                "recorded sha256: the last checkpoint event of the step, lowercase", "%s", got);
+    test_report(checkpoint_recorded_sha256(dir, 50, got) == 0 && strcmp(got, sha1) == 0,
+                "recorded sha256 of another step", "%s", got);
+    test_report(checkpoint_recorded_sha256(dir, 75, got) == -1, "recorded sha256: none for a step", "");
+    test_report(checkpoint_recorded_sha256_of(path, got) == 0 && strcmp(got, sha2) == 0,
+                "recorded sha256 of a file in a run dir's layout", "%s", path);
+    test_report(checkpoint_recorded_sha256_of("/tmp/step-100.safetensors", got) == -1 &&
+                    checkpoint_recorded_sha256_of("step-100.safetensors", got) == -1,
+                "recorded sha256: none for a file outside a run dir's layout", "");
+    test_report(checkpoint_verify_sha256(path, sha2, actual) == 0 && strcmp(actual, sha2) == 0 &&
+                    checkpoint_verify_sha256(path, upper, NULL) == 0,
+                "verify: a matching file", "");
+    test_report(checkpoint_verify_sha256(path, sha1, actual) == 1 && strcmp(actual, sha2) == 0,
+                "verify: a file that does not match, with its own hash", "%s", actual);
+    test_report(checkpoint_verify_sha256("/nonexistent/x", sha1, actual) == -1, "verify: an unreadable file", "");
+    Corrupt c = {0};
+    test_report(checkpoint_find_resumable(dir, on_corrupt, &c) == 100 && c.count == 0,
+                "resumable: the newest checkpoint matches", "");
+
+    // A byte changed in step-100: --resume falls back to step-50, reporting step-100.
+    write_text("checkpoints/step-100.safetensors", "weights at 10O");
+    char now[65];
+    sha256_file(path, now);
+    long step = checkpoint_find_resumable(dir, on_corrupt, &c);
+    test_report(step == 50 && c.count == 1 && c.step == 100 && strcmp(c.path, path) == 0 &&
+                    strcmp(c.expected, sha2) == 0 && strcmp(c.actual, now) == 0,
+                "resumable: a corrupt newest checkpoint is reported and skipped", "step %ld, %d reported",
+                step, c.count);
+    // Both corrupt: none left.
+    write_text("checkpoints/step-50.safetensors", "weights at 5O");
+    c.count = 0;
+    step = checkpoint_find_resumable(dir, on_corrupt, &c);
+    test_report(step == -1 && c.count == 2 && c.step == 50, "resumable: none left when every one is corrupt",
+                "step %ld, %d reported", step, c.count);
+    // A checkpoint without a recorded hash (its event lost) is taken as it is.
+    write_text("checkpoints/step-200.safetensors", "weights at 200");
+    write_text("checkpoints/step-200.state", "state at 200");
+    c.count = 0;
+    test_report(checkpoint_find_resumable(dir, on_corrupt, &c) == 200 && c.count == 0,
+                "resumable: a newer checkpoint with no recorded hash", "");
 }
 
 int main(void)
@@ -114,6 +218,7 @@ int main(void)
     test_report(checkpoint_find_latest(dir) == 100, "newest complete checkpoint", "%ld",
                 checkpoint_find_latest(dir));
     test_report(checkpoint_find_latest("/nonexistent") == -1, "no checkpoints dir", "-1");
+    test_integrity();
 
     // A weights file without simmimd metadata is refused with a message.
     StTensor t = {.name = "x", .ndim = 1, .shape = {1}, .numel = 1, .data = (float[]){1.0f}};
