@@ -1,10 +1,14 @@
 // The checkpoints resource of the API: a checkpoint's metadata (with sha256 and bytes) and the
 // download of its .safetensors file, whose ETag is its sha256 (so If-None-Match and If-Range
-// work across restarts) and which supports byte ranges for resumed downloads.
+// work across restarts) and which supports byte ranges for resumed downloads. The file is
+// checked against that sha256 before it is served (checkpoint_check.h): a file that no
+// longer matches is refused with 409, never served under the old ETag.
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
+#include "checkpoint_check.h"
 #include "spec/spec.h"
 #include "store.h"
 
@@ -34,19 +38,30 @@ static void download_name(const char *path, long job_id, long checkpoint_id, cha
 
 void api_checkpoint_download(Request *r)
 {
-    char path[SPEC_PATH_MAX], sha256[65], etag[68], name[160];
-    long bytes, job_id;
-    int rc = store_checkpoint_file(r->app->db, r->id, path, sizeof path, &bytes, sha256, &job_id);
+    char etag[68], name[160], message[512];
+    CheckpointCheck c;
+    int rc = checkpoint_check(r->app->db, r->id, NULL, CHECK_CACHED, &c);
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, 404, NULL, "no checkpoint %ld", r->id);
         return;
     }
-    if (rc != STORE_OK) {
+    if (rc == STORE_CONFLICT) {
+        checkpoint_check_message(r->id, &c, message, sizeof message);
+        reply_error(r, 409, NULL, "%s", message);
+        return;
+    }
+    if (rc != STORE_OK && c.file_errno && c.file_errno != ENOENT) {
+        reply_error(r, 500, NULL, "cannot read the file of checkpoint %ld: %s", r->id,
+                    strerror(c.file_errno));
+        return;
+    }
+    if (rc != STORE_OK && !c.file_errno) {
         reply_error(r, 500, NULL, "cannot read checkpoint %ld", r->id);
         return;
     }
-    snprintf(etag, sizeof etag, "\"%s\"", sha256);
-    download_name(path, job_id, r->id, name, sizeof name);
-    reply_file(r, &(FileReply){.path = path, .content_type = "application/octet-stream",
+    // Checked, or gone (reply_file answers 404).
+    snprintf(etag, sizeof etag, "\"%s\"", c.expected);
+    download_name(c.path, c.job_id, r->id, name, sizeof name);
+    reply_file(r, &(FileReply){.path = c.path, .content_type = "application/octet-stream",
                                .etag = etag, .download_name = name});
 }

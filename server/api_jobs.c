@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "base/cpu.h"
+#include "checkpoint_check.h"
 #include "data/data.h"
 #include "pins.h"
 #include "spec/checkpoint_file.h"
@@ -62,7 +63,8 @@ static const char *job_state_of(const json_t *job)
 typedef struct {
     DatasetRow dataset;
     long checkpoint_id;                // 0: none
-    char checkpoint_path[SPEC_PATH_MAX];
+    char checkpoint_path[SPEC_PATH_MAX]; // its file, then its pin
+    char checkpoint_sha256[65];        // checked against the pin, passed on to the trainer
     int checkpoint_pad;                // the starting checkpoint's image padding
 } Resolved;
 
@@ -152,16 +154,26 @@ static int adopt_checkpoint_model(Request *r, JobSpec *spec, Resolved *res)
     return rc ? -1 : 0;
 }
 
-// The starting checkpoint, pinned for the job (pins.h).
+// The starting checkpoint, pinned for the job and checked against its sha256 (pins.h) before
+// anything is read from it; the caller holds pins_lock until the job is stored.
 static int pin_checkpoint(Request *r, Resolved *res)
 {
-    char pinned[SPEC_PATH_MAX];
-    if (pins_link(r->app->state_dir, res->checkpoint_id, res->checkpoint_path, pinned, sizeof pinned)) {
-        reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", res->checkpoint_id,
-                    strerror(errno));
-        return -1;
+    char pinned[SPEC_PATH_MAX], message[512];
+    CheckpointCheck check;
+    long id = res->checkpoint_id;
+    int rc = pins_link(r->app->state_dir, r->app->db, id, res->checkpoint_path, pinned,
+                       sizeof pinned, &check);
+    if (rc == STORE_CONFLICT) {
+        checkpoint_check_message(id, &check, message, sizeof message);
+        reply_error(r, 409, "finetune.init_from", "finetune.init_from: %s", message);
+    } else if (rc == STORE_NOT_FOUND) {
+        reply_error(r, 404, "finetune.init_from", "finetune.init_from: no checkpoint %ld", id);
+    } else if (rc != STORE_OK) {
+        reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", id, strerror(errno));
     }
+    if (rc != STORE_OK) return -1;
     snprintf(res->checkpoint_path, sizeof res->checkpoint_path, "%s", pinned);
+    memcpy(res->checkpoint_sha256, check.expected, sizeof res->checkpoint_sha256);
     return 0;
 }
 
@@ -178,7 +190,8 @@ static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
                     "pretraining job id or {\"checkpoint\": id}");
         return -1;
     }
-    return resolve_checkpoint(r, res) || adopt_checkpoint_model(r, spec, res) ? -1 : 0;
+    return resolve_checkpoint(r, res) || pin_checkpoint(r, res) || adopt_checkpoint_model(r, spec, res)
+               ? -1 : 0;
 }
 
 // What the trainer would only find out after starting: this processor must run the precision.
@@ -238,6 +251,8 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
         child->finetune.init_from_form = REF_PATH;
         snprintf(child->finetune.init_from_path, sizeof child->finetune.init_from_path, "%s",
                  res->checkpoint_path);
+        memcpy(child->finetune.init_from_sha256, res->checkpoint_sha256,
+               sizeof child->finetune.init_from_sha256);
         child->finetune.init_from_id = 0;
     }
     child->job_id = 0;
@@ -246,8 +261,8 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
     return text;
 }
 
-// Inserts the job (queued) and answers 201 with it.
-static void create_job(Request *r, JobSpec *spec, const Resolved *res)
+// Inserts the job (queued) and answers 201 with it; 0, or -1 after answering 500.
+static int create_job(Request *r, JobSpec *spec, const Resolved *res)
 {
     char runs[SPEC_PATH_MAX];
     spec->job_id = 0; // the id is the store's to give
@@ -259,10 +274,11 @@ static void create_job(Request *r, JobSpec *spec, const Resolved *res)
     free(child_spec);
     if (id <= 0) {
         reply_error(r, 500, NULL, "the job could not be stored");
-        return;
+        return -1;
     }
     supervisor_wake(r->app->supervisor);
     reply_json(r, 201, store_job_json(r->app->db, id));
+    return 0;
 }
 
 // A job submitted without a name is named by the store (<kind>-<dataset>-<id>), not after the
@@ -281,12 +297,15 @@ void api_jobs_create(Request *r)
         reply_error(r, 500, NULL, "out of memory");
     else if (spec_parse(r->body, r->body_len, spec, &se))
         reply_spec_error(r, 400, &se);
-    else if (check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
-             resolve_init_from(r, spec, res) == 0 &&
-             check_spec_dataset(r, spec, res) == 0) {
-        name_unless_given(spec);
-        pins_lock();
-        if (!res->checkpoint_id || pin_checkpoint(r, res) == 0) create_job(r, spec, res);
+    else {
+        pins_lock(); // from the starting checkpoint's pin until its job is stored
+        int created = check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
+                      resolve_init_from(r, spec, res) == 0 && check_spec_dataset(r, spec, res) == 0;
+        if (created) {
+            name_unless_given(spec);
+            created = create_job(r, spec, res) == 0;
+        }
+        if (!created && res->checkpoint_sha256[0]) pins_drop_unused(r->app->db, res->checkpoint_path);
         pins_unlock();
     }
     free(spec);

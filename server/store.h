@@ -92,7 +92,8 @@ json_t *store_metrics_json(Db *db, long job_id, long since);
 // --- checkpoints and previews ---
 // Not-deleted checkpoints, newest first: {"checkpoints": [...], "total": N}, each as
 // store_checkpoint_json: {id, job_id, step, bytes, sha256, created_at, path (relative to the
-// run dir), kind (of its job), download (URL)}. A deleted checkpoint is not found by any
+// run dir), kind (of its job), download (URL), corrupt (true when the last check of the file,
+// which it still is, found another sha256)}. A deleted checkpoint is not found by any
 // function here.
 json_t *store_checkpoints_json(Db *db, long job_id);
 json_t *store_checkpoint_json(Db *db, long checkpoint_id);
@@ -103,6 +104,19 @@ int store_checkpoint_file(Db *db, long checkpoint_id, char *path, size_t pathlen
 int store_job_latest_checkpoint(Db *db, long job_id, long *checkpoint_id);
 // kind of the job that wrote a checkpoint, and the checkpoint file.
 int store_checkpoint_origin(Db *db, long checkpoint_id, JobKind *kind, char *path, size_t pathlen);
+// A file as the checks of checkpoints know it: it is taken to be unchanged while these are
+// (links made and removed — pins — leave them; a write changes mtime, a rename the inode).
+typedef struct {
+    long bytes, mtime_ns, inode;
+} FileStamp;
+int file_stamp(const char *path, FileStamp *stamp); // stat; -1 with errno
+// The SHA-256 the last check of a checkpoint's file found, if that check saw the file as
+// `stamp`: STORE_OK with `actual` filled, else STORE_NOT_FOUND.
+int store_checkpoint_checked(Db *db, long checkpoint_id, const FileStamp *stamp, char actual[65]);
+// Records a check: the file, as `stamp`, hashed to `actual` (lowercase hex); the checkpoint is
+// corrupt when that is not its sha256.
+int store_checkpoint_record_check(Db *db, long checkpoint_id, const FileStamp *stamp,
+                                  const char *actual);
 // {"previews": [{step, url}...], "total": N}, ascending by step.
 json_t *store_previews_json(Db *db, long job_id);
 // The preview PNG at `step` (< 0: the newest).

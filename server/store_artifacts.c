@@ -2,21 +2,85 @@
 // behind them for downloads and images — always found by id and step, the path taken from
 // the database (relative to the job's run dir, checked when the event was stored), never
 // from a request. A checkpoint the trainer deleted (keep_checkpoints) is no longer listed
-// or served.
+// or served. The last check of a checkpoint's file against its sha256 is kept with the
+// file's stamp then (size, mtime, inode), so that an unchanged file is not hashed again.
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store.h"
 #include "store_sql.h"
 
+// The columns after `download` are the file's stamp at its last check, for "corrupt" (see
+// finish_checkpoint); they are not part of the answer.
 #define CHECKPOINT_SELECT                                                                      \
     "SELECT k.id, k.job_id, k.step, k.bytes, k.sha256, k.created_at, k.path, j.kind, "         \
-    "'/api/v1/checkpoints/' || k.id || '/download' AS download "                              \
+    "'/api/v1/checkpoints/' || k.id || '/download' AS download, k.corrupt, "                  \
+    "j.run_dir AS _run_dir, k.verified_bytes AS _bytes, k.verified_mtime_ns AS _mtime, "       \
+    "k.verified_inode AS _inode "                                                          \
     "FROM checkpoints k JOIN jobs j ON j.id = k.job_id WHERE k.deleted = 0 "
 
 // {"<key>": rows, "total": N}, or NULL (rows NULL: an error).
 static json_t *list_json(const char *key, json_t *rows)
 {
     return rows ? json_pack("{s:o, s:I}", key, rows, "total", (json_int_t)json_array_size(rows)) : NULL;
+}
+
+// The hash a checkpoint's file had at its last check, if that check saw it as it is now.
+typedef struct {
+    int found;
+    char sha256[65];
+} RunCheck;
+
+static int read_check(sqlite3_stmt *st, void *ctx)
+{
+    RunCheck *c = ctx;
+    if (column_copy(st, 0, c->sha256, sizeof c->sha256)) return STORE_ERROR;
+    c->found = 1;
+    return SQL_STOP;
+}
+
+int file_stamp(const char *path, FileStamp *stamp)
+{
+    struct stat st;
+    if (stat(path, &st)) return -1;
+    stamp->bytes = (long)st.st_size;
+    stamp->mtime_ns = (long)st.st_mtim.tv_sec * 1000000000L + st.st_mtim.tv_nsec;
+    stamp->inode = (long)st.st_ino;
+    return 0;
+}
+
+static long row_long(const json_t *row, const char *key)
+{
+    return (long)json_integer_value(json_object_get(row, key));
+}
+
+// A checkpoint row as the API shows it: "corrupt" is true when its last check found the file
+// not to match and the file is still the one checked (or gone: nothing newer was seen); a
+// file written since (a resumed run writing that step again) is unchecked, not corrupt.
+static void finish_checkpoint(json_t *row)
+{
+    int corrupt = row_long(row, "corrupt") == 1;
+    char path[SPEC_PATH_MAX];
+    const char *run_dir = json_string_value(json_object_get(row, "_run_dir"));
+    const char *rel = json_string_value(json_object_get(row, "path"));
+    FileStamp now;
+    if (corrupt && run_dir && rel && join_run_path(run_dir, rel, path, sizeof path) == STORE_OK &&
+        file_stamp(path, &now) == 0)
+        corrupt = now.bytes == row_long(row, "_bytes") && now.mtime_ns == row_long(row, "_mtime") &&
+                  now.inode == row_long(row, "_inode");
+    json_object_set_new(row, "corrupt", json_boolean(corrupt));
+    json_object_del(row, "_run_dir");
+    json_object_del(row, "_bytes");
+    json_object_del(row, "_mtime");
+    json_object_del(row, "_inode");
+}
+
+static json_t *finish_checkpoints(json_t *rows)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) finish_checkpoint(row);
+    return rows;
 }
 
 json_t *store_checkpoints_json(Db *db, long job_id)
@@ -27,7 +91,7 @@ json_t *store_checkpoints_json(Db *db, long job_id)
                        ? NULL
                        : sql_rows_json(c, CHECKPOINT_SELECT "AND k.job_id = ? ORDER BY k.step DESC", "l", job_id);
     db_unlock(db);
-    return list_json("checkpoints", rows);
+    return list_json("checkpoints", finish_checkpoints(rows));
 }
 
 json_t *store_checkpoint_json(Db *db, long checkpoint_id)
@@ -35,9 +99,37 @@ json_t *store_checkpoint_json(Db *db, long checkpoint_id)
     db_lock(db);
     json_t *rows = sql_rows_json(db_sqlite(db), CHECKPOINT_SELECT "AND k.id = ?", "l", checkpoint_id);
     db_unlock(db);
-    json_t *checkpoint = json_incref(json_array_get(rows, 0));
+    json_t *checkpoint = json_incref(json_array_get(finish_checkpoints(rows), 0));
     json_decref(rows);
     return checkpoint;
+}
+
+int store_checkpoint_checked(Db *db, long checkpoint_id, const FileStamp *stamp, char actual[65])
+{
+    RunCheck found = {0};
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), read_check, &found,
+                      "SELECT verified_sha256 FROM checkpoints WHERE id = ? AND verified_bytes = ? "
+                      "AND verified_mtime_ns = ? AND verified_inode = ? AND verified_sha256 IS NOT NULL",
+                      "llll", checkpoint_id, stamp->bytes, stamp->mtime_ns, stamp->inode);
+    db_unlock(db);
+    if (rc != STORE_OK) return rc;
+    if (!found.found) return STORE_NOT_FOUND;
+    memcpy(actual, found.sha256, sizeof found.sha256);
+    return STORE_OK;
+}
+
+int store_checkpoint_record_check(Db *db, long checkpoint_id, const FileStamp *stamp,
+                                  const char *actual)
+{
+    db_lock(db);
+    int rc = sql_exec(db_sqlite(db),
+                      "UPDATE checkpoints SET verified_sha256 = ?1, verified_bytes = ?2, "
+                      "verified_mtime_ns = ?3, verified_inode = ?4, corrupt = (lower(sha256) <> ?1) "
+                      "WHERE id = ?5",
+                      "sllll", actual, stamp->bytes, stamp->mtime_ns, stamp->inode, checkpoint_id);
+    db_unlock(db);
+    return rc < 0 ? rc : rc == 0 ? STORE_NOT_FOUND : STORE_OK;
 }
 
 // A file of a job's run dir: columns 0 and 1 of a row are its run_dir and relative path;
