@@ -220,15 +220,22 @@ export function mountJob(root, id) {
   };
 
   // --- checkpoints and log ---
+  // A corrupt checkpoint (its file no longer hashes to the sha256 recorded when it was
+  // written; the daemon refuses to serve it) is marked, and its download disabled.
+  const CORRUPT_TITLE = 'The file no longer matches the SHA-256 recorded when it was written; the daemon will not serve or train from it.';
+  const checkpointRow = (c) => h('tr', { class: c.corrupt ? 'corrupt' : null, 'data-corrupt': c.corrupt ? 'true' : null },
+    h('td', { 'data-label': 'Step' }, c.step,
+      c.corrupt ? [' ', h('span', { class: 'badge state-failed', title: CORRUPT_TITLE }, 'corrupt')] : null),
+    h('td', { 'data-label': 'Size' }, fmtBytes(c.bytes)),
+    h('td', { 'data-label': 'SHA-256' }, h('code', { class: 'sha' }, c.sha256)),
+    h('td', { 'data-label': 'Written' }, fmtTime(c.created_at)),
+    h('td', { 'data-label': '' }, c.corrupt
+      ? h('button', { type: 'button', class: 'small secondary', disabled: true, title: CORRUPT_TITLE }, 'Download')
+      : h('a', { href: withToken(c.download), download: '', class: 'button small secondary' }, 'Download')));
   const loadCheckpoints = async () => {
     const res = await api(`/api/v1/jobs/${id}/checkpoints`);
     const rows = res.checkpoints.sort((a, b) => b.step - a.step);
-    fill(checkpointsBody, rows.length ? rows.map((c) => h('tr', {},
-      h('td', { 'data-label': 'Step' }, c.step),
-      h('td', { 'data-label': 'Size' }, fmtBytes(c.bytes)),
-      h('td', { 'data-label': 'SHA-256' }, h('code', { class: 'sha' }, c.sha256)),
-      h('td', { 'data-label': 'Written' }, fmtTime(c.created_at)),
-      h('td', { 'data-label': '' }, h('a', { href: withToken(c.download), download: '', class: 'button small secondary' }, 'Download'))))
+    fill(checkpointsBody, rows.length ? rows.map(checkpointRow)
       : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No checkpoint yet.')));
   };
   const loadLog = async () => {

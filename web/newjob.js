@@ -173,13 +173,23 @@ export function mountNewJob(root, query) {
       res.jobs.map((j) => h('option', { value: j.id }, `#${j.id} ${j.name} (${j.state}, step ${j.progress?.step ?? 0})`)));
   };
 
+  // A corrupt checkpoint (its file no longer matches its sha256; the daemon refuses to start
+  // from it) is not offered. When the job's newest one is corrupt, "its newest checkpoint"
+  // would name it: the newest good one is selected instead.
   const loadCheckpoints = async () => {
     fill(initCheckpoint, h('option', { value: '' }, 'its newest checkpoint'));
     if (!initJob.value) return;
     const res = await api(`/api/v1/jobs/${initJob.value}/checkpoints`);
-    for (const c of res.checkpoints.sort((a, b) => b.step - a.step)) {
+    const all = res.checkpoints.sort((a, b) => b.step - a.step);
+    const good = all.filter((c) => !c.corrupt);
+    if (all.length && all[0].corrupt) {
+      fill(initCheckpoint, good.length ? [] : h('option', { value: '', disabled: true }, 'no usable checkpoint (all corrupt)'));
+    }
+    for (const c of good) {
       initCheckpoint.append(h('option', { value: c.id }, `step ${c.step} (${fmtTime(c.created_at)})`));
     }
+    const skipped = all.length - good.length;
+    initCheckpoint.title = skipped ? `${skipped} corrupt checkpoint${skipped > 1 ? 's' : ''} not offered` : '';
   };
 
   // The spec the form describes: its visible fields over the JSON box.
@@ -262,7 +272,10 @@ export function mountNewJob(root, query) {
     const checkpoint = typeof from === 'object' ? await api(`/api/v1/checkpoints/${from.checkpoint}`) : null;
     initJob.value = String(checkpoint ? checkpoint.job_id : from);
     await loadCheckpoints();
-    if (checkpoint) initCheckpoint.value = String(checkpoint.id);
+    // (a corrupt one is not offered: the picker's default stays)
+    if (checkpoint && [...initCheckpoint.options].some((o) => o.value === String(checkpoint.id))) {
+      initCheckpoint.value = String(checkpoint.id);
+    }
   };
 
   fill(form,

@@ -4,7 +4,8 @@
 // live progress bar; its page with curves, preview (its four columns labelled; the slider back
 // through earlier ones), checkpoints whose download matches the listed sha256, and the log; a
 // clone of it, longer, paused (showing the job's step) and cancelled from its page; a
-// fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; pause,
+// fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; a
+// corrupt checkpoint marked and not offered for fine-tuning (a stubbed answer); pause,
 // resume and cancel from the jobs list; the datasets page (image sizes and the samples' classes,
 // from the daemon and from a stubbed answer with and without the fields); progress going back
 // when a run resumes behind what it reported, forward to the checkpoint when it stops; a narrow
@@ -386,6 +387,53 @@ async function scenarioFinetuneCharts(page) {
   });
 }
 
+// A corrupt checkpoint (the daemon found its file no longer matching its sha256), from a
+// stubbed answer: marked on the job page with its download disabled, and not offered by the
+// new-job form's checkpoint picker, which selects the newest good one instead.
+async function scenarioCorruptCheckpoint(page) {
+  await check('a corrupt checkpoint is marked, its download disabled, and not offered for fine-tuning', async () => {
+    const list = await (await page.request.get(`${BASE}/api/v1/jobs?kind=pretrain&state=succeeded`)).json();
+    const tiny = list.jobs.find((j) => j.name === JOB_NAME);
+    assert(tiny, `no succeeded job named ${JOB_NAME}`);
+    const pattern = `${BASE}/api/v1/jobs/${tiny.id}/checkpoints*`;
+    let stubs = null;
+    await page.route(pattern, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      const newest = body.checkpoints.reduce((a, b) => (b.step > a.step ? b : a));
+      stubs = [{ ...newest, corrupt: true }, { ...newest, id: newest.id + 100000, step: newest.step - 1, corrupt: false }];
+      await route.fulfill({ response: res, json: { checkpoints: stubs, total: stubs.length } });
+    });
+    try {
+      await page.goto(`${BASE}/#/jobs/${tiny.id}`);
+      const bad = page.locator('#checkpoints tbody tr[data-corrupt="true"]');
+      await bad.waitFor({ timeout: 10000 });
+      const badge = (await bad.locator('.badge').textContent()).trim();
+      assert(badge === 'corrupt', `badge "${badge}"`);
+      assert(await bad.locator('a').count() === 0, 'the corrupt row still has a download link');
+      assert(await bad.locator('button').isDisabled(), 'the corrupt row\'s download is not disabled');
+      const good = page.locator('#checkpoints tbody tr:not([data-corrupt])');
+      assert(await good.count() === 1 && await good.locator('a[download]').count() === 1, 'the good row lost its link');
+      await page.locator('#checkpoints').screenshot({ path: path.join(SHOTS, 'job-corrupt-checkpoint.png') });
+
+      await page.goto(`${BASE}/#/new`);
+      await page.selectOption('select[name="kind"]', 'finetune');
+      await page.locator(`select[name="finetune.init_from"] option[value="${tiny.id}"]`).waitFor({ state: 'attached', timeout: 10000 });
+      await page.selectOption('select[name="finetune.init_from"]', String(tiny.id));
+      const picker = page.locator('select[name="init_checkpoint"]');
+      await page.waitForFunction((id) => [...document.querySelectorAll('select[name="init_checkpoint"] option')]
+        .some((o) => o.value === id), String(stubs[1].id), { timeout: 10000 });
+      const options = await picker.locator('option').evaluateAll((os) => os.map((o) => o.value));
+      assert(!options.includes(String(stubs[0].id)), `the corrupt checkpoint is offered: ${options}`);
+      assert(!options.includes(''), `"its newest checkpoint" (the corrupt one) is offered: ${options}`);
+      assert(await picker.inputValue() === String(stubs[1].id), `selected ${await picker.inputValue()}`);
+      return `job #${tiny.id}: step ${stubs[0].step} marked, download disabled; picker offers ${options.join(', ')}`;
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
+}
+
 // Pause, resume and cancel from the jobs list, each confirmed as on the job page.
 async function scenarioListActions(page) {
   let id = null;
@@ -693,6 +741,8 @@ async function main() {
     await scenarioFormAndJob(page);
     skipping = false;
     await scenarioFinetuneCharts(page);
+    skipping = false;
+    await scenarioCorruptCheckpoint(page);
     skipping = false;
     await scenarioListActions(page);
     skipping = false;
