@@ -30,7 +30,7 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 # The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
-FUZZ_ALL := spec idx png jpeg safetensors checkpoint state
+FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
 .PHONY: all deps run test bench fixtures fuzz fuzz-build fuzz-seeds clean
@@ -142,11 +142,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_HARNESSES ?= $(FUZZ_ALL)
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
-               -Wno-unknown-pragmas -Icore -Itests/fuzz -fsanitize=address,undefined \
+               -Wno-unknown-pragmas -Icore -Iserver -Itests/fuzz -fsanitize=address,undefined \
                -fno-sanitize-recover=all
 FUZZ_LIBS := -ljansson -lpng -ljpeg -lz -lm
 FUZZ_HEADERS := tests/fuzz/fuzz.h tests/fuzz/fuzz_image.h
 FUZZ_SRC := $(wildcard core/base/*.c core/config/*.c core/data/*.c core/spec/*.c)
+# The HTTP harness runs the daemon's server in process: server/ too (never the compute code).
+FUZZ_SERVER_OBJ := $(SERVER_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/migrations.o
 
 build/.fuzzdeps: deploy/deps.sh
 	@deploy/deps.sh --check --fuzz 2>/dev/null || deploy/deps.sh --fuzz
@@ -163,6 +165,26 @@ build/fuzz/libparsers.a: $(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) build/fuzz/libparsers.a
 	@echo "LD $@ (clang, libFuzzer)"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libparsers.a $(FUZZ_LIBS) -o $@
+
+build/fuzz/obj/gen/migrations.o: build/gen/migrations.c | build/.fuzzdeps
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/libserver.a: $(FUZZ_SERVER_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HEADERS) build/fuzz/libserver.a \
+                      build/fuzz/libparsers.a
+	@echo "LD $@ (clang, libFuzzer)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libserver.a build/fuzz/libparsers.a \
+	    -lmicrohttpd -lsqlite3 $(FUZZ_LIBS) -lpthread -o $@
+
+build/san/fuzz/replay_http: tests/fuzz/replay.c tests/fuzz/fuzz_http.c $(FUZZ_HEADERS) \
+                            $(SAN_TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "LD $@ (asan+ubsan)"
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Iserver -Itests/fuzz -DFUZZ_NAME='"http"' tests/fuzz/replay.c \
+	    tests/fuzz/fuzz_http.c $(SAN_TEST_LIBS) $(LDLIBS) -o $@
 
 build/san/fuzz/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) \
                          build/san/libsimmimcore.a

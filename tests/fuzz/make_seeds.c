@@ -465,6 +465,67 @@ static void write_safetensors(void)
         die(err);
 }
 
+// ---- HTTP requests ----------------------------------------------------------------------
+
+// Requests as a client sends them to fuzz_http's server (token "tok", dataset "tiny"): every
+// route, query parameters, ranges, bodies, and some that are refused.
+static const char *const REQUESTS[] = {
+    "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /api/v1/jobs?state=running&kind=pretrain&limit=5&offset=0 HTTP/1.1\r\nHost: x\r\n"
+    "Authorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs?access_token=tok&limit=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Content-Type: application/json\r\nContent-Length: 95\r\n\r\n"
+    "{\"kind\": \"pretrain\", \"dataset\": \"tiny\", \"priority\": 3, \"train\": {\"batch_size\": 8, \"epochs\": 1}}",
+    "GET /api/v1/jobs/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs/1/metrics?since=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs/1/logs?tail=20 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs/1/previews HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs/1/preview.png?step=200 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/jobs/1/checkpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "POST /api/v1/jobs/1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Content-Length: 0\r\n\r\n",
+    "POST /api/v1/jobs/1/resume HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "POST /api/v1/jobs/1/cancel HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "DELETE /api/v1/jobs/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/checkpoints/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/checkpoints/1/download HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Range: bytes=0-99\r\n\r\n",
+    "GET /api/v1/datasets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/datasets/tiny HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/datasets/tiny/sample.png HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Range: bytes=10-20\r\n\r\n",
+    "GET /api/v1/datasets/tiny/sample.png HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Range: bytes=-16\r\nIf-Range: \"x\"\r\n\r\n",
+    "GET /api/v1/datasets/tiny/sample.png?access_token=tok HTTP/1.1\r\nHost: x\r\n"
+    "Range: bytes=100-\r\nIf-None-Match: \"abc\"\r\n\r\n",
+    "HEAD /api/v1/datasets/tiny/sample.png HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Range: bytes=5-1\r\n\r\n",
+    "POST /api/v1/datasets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Content-Length: 45\r\n\r\n{\"name\": \"t2\", \"format\": \"idx\", \"path\": \"..\"}",
+    "DELETE /api/v1/datasets/t2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Last-Event-ID: 3\r\n\r\n",
+    "GET /api/v1/jobs/1/events?since=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /app.js HTTP/1.1\r\nHost: x\r\nRange: bytes=0-4\r\n\r\n",
+    "GET /index.html%00.png HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /../state/simmimd.db HTTP/1.1\r\nHost: x\r\n\r\n",
+    "GET /api/v1/jobs/0x10 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "PUT /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n",
+    "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/jobs?limit=-1 HTTP/1.1\r\n"
+    "Host: x\r\nAuthorization: Bearer tok\r\n\r\n",
+    "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n",
+};
+
+static void write_http(void)
+{
+    for (size_t i = 0; i < sizeof REQUESTS / sizeof *REQUESTS; i++)
+        write_bytes(seed_path("http", "request-%02zu.http", i), REQUESTS[i], strlen(REQUESTS[i]));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) out_dir = argv[1];
@@ -474,6 +535,7 @@ int main(int argc, char **argv)
     write_png();
     write_jpeg();
     write_safetensors();
+    write_http();
     printf("seeds written under %s\n", out_dir);
     return 0;
 }
