@@ -151,12 +151,22 @@ Db *db_open(const char *path, char *err, size_t errlen)
     }
     if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
         db_fail(conn, err, errlen, what);
+    } else if (sqlite3_db_readonly(conn, "main") == 1) {
+        // SQLite opens a file it may not write read-only and says nothing; every write would
+        // fail later, a job's progress with it. Refuse to start instead.
+        snprintf(err, errlen, "%s: it is read-only (the file, or the file system holding it, "
+                              "cannot be written)", what);
     } else if (configure(conn, err, errlen) == 0 && migrate(conn, &db->version, err, errlen) == 0) {
         if (pthread_mutex_init(&db->lock, NULL) == 0) {
             db->conn = conn;
             return db;
         }
         snprintf(err, errlen, "%s: cannot create its mutex", what);
+    }
+    if (conn && (sqlite3_errcode(conn) & 0xff) == SQLITE_BUSY) {
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, " (another process holds %s locked; waited %d s)", path,
+                 BUSY_TIMEOUT_MS / 1000);
     }
     sqlite3_close(conn);
     free(db);
