@@ -86,7 +86,8 @@ void reply_error_header(Request *r, unsigned status, const char *field,
 {
     if (status >= 500)
         fprintf(stderr, "simmimd: %s %s: %u %s\n", r->method, r->url, status, message);
-    json_t *e = json_pack("{s:s, s:s}", "code", error_code(status), "message", message);
+    // A message may quote the request (its path, a query value), which need not be UTF-8.
+    json_t *e = json_pack("{s:s, s:o}", "code", error_code(status), "message", json_text(message));
     if (e && field && *field) json_object_set_new(e, "field", json_string(field));
     struct MHD_Response *res = e ? json_response(json_pack("{s:o}", "error", e)) : NULL;
     if (res && header) MHD_add_response_header(res, header, value);

@@ -205,10 +205,15 @@ int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, Checkpo
     }
     meta->kind = strcmp(kind, "finetune") == 0 ? "finetune" : strcmp(kind, "pretrain") == 0 ? "pretrain" : NULL;
     meta->channels = cfg->in_chans;
-    meta->pad = atoi(pad);
+    // The padding of each side is less than half the image (a hostile pad of 2^30 once
+    // overflowed the sizes computed from it).
+    char *pad_end;
+    long pad_value = strtol(pad, &pad_end, 10);
+    int pad_valid = *pad && !*pad_end && pad_value >= 0 && 2 * pad_value < cfg->img_size;
+    meta->pad = pad_valid ? (int)pad_value : -1;
     const char *step = safetensors_meta(st, "step");
     meta->step = step ? atol(step) : 0;
-    if (!meta->kind || cfg->in_chans > DATA_MAX_CHANS || meta->pad < 0 ||
+    if (!meta->kind || cfg->in_chans > DATA_MAX_CHANS || !pad_valid ||
         parse_doubles(safetensors_meta(st, "mean"), meta->mean, cfg->in_chans) ||
         parse_doubles(safetensors_meta(st, "std"), meta->std, cfg->in_chans)) {
         snprintf(err, errlen, "%s: invalid kind, mean, std or pad in __metadata__", path);

@@ -104,6 +104,7 @@ fi
 bad "unknown dataset" 404 not_found POST /api/v1/jobs '{"dataset": "no-such-set"}'
 bad "a %00 in the path (it once served /index.html for /index.html%00.png)" 400 invalid GET '/index.html%00.png'
 bad "a %00 in an id" 400 invalid GET '/api/v1/jobs/1%00'
+bad "a path that is not UTF-8 (it once got no answer at all)" 404 not_found GET '/api/v1/%9F%9F'
 bad "init_from pointing at nothing" 404 not_found POST /api/v1/jobs '{"kind": "finetune", "finetune": {"init_from": 99999}}'
 bad "init_from a fine-tuning job" 409 conflict POST /api/v1/jobs "{\"kind\": \"finetune\", \"dataset\": \"fm-small\", \"finetune\": {\"init_from\": $ft_id}}"
 head -c 1100000 /dev/zero | tr '\0' ' ' > "$tmp/big.json"
