@@ -2,6 +2,7 @@
 // hostile or mistyped spec is refused with a message instead of exhausting memory later.
 #include "config/config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,5 +114,23 @@ int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *e
         snprintf(err, errlen, "mask.ratio: must be in (0, 1) (got %g)", mask->ratio);
         return -1;
     }
+    int side = mask_grid(mask, cfg);
+    if (mask->type == MASK_BLOCK &&
+        check_range("mask.min_block", mask->min_block, 1, side * side, err, errlen))
+        return -1;
     return 0;
+}
+
+int mask_grid(const MaskConfig *mask, const ModelConfig *cfg)
+{
+    return cfg->img_size / mask->mask_patch_size;
+}
+
+int mask_target_cells(const MaskConfig *mask, const ModelConfig *cfg)
+{
+    int side = mask_grid(mask, cfg);
+    if (mask->type != MASK_SQUARE) return (int)ceil(side * side * mask->ratio);
+    int k = (int)lround(sqrt(mask->ratio) * side);
+    k = k < 1 ? 1 : k;
+    return k * k;
 }

@@ -104,10 +104,26 @@ void vit_backward(Model *m);
 float *vit_output(const Model *m);
 
 // SimMIM head and loss (simmim.c), classification head and loss (classifier.c).
-// The masker: per image a random permutation of the (img / mask_patch)² cells, the first
-// ceil(ratio · cells) masked, upsampled to the token grid. token_mask [B, N].
-void simmim_mask(float *token_mask, int B, const MaskConfig *mask, const ModelConfig *cfg,
-                 Rng *rng);
+// The masker (masker.c): per image, mask_target_cells cells of the M×M mask grid hidden by
+// mask.type — random (a uniformly random permutation, the first cells of it), square (one
+// k×k square at a uniformly random position) or block (mask_block_draw) — upsampled to the
+// token grid. token_mask [B, N]. Returns the cells masked over the batch (a block mask may
+// fall short of its target).
+int simmim_mask(float *token_mask, int B, const MaskConfig *mask, const ModelConfig *cfg,
+                Rng *rng);
+// BEiT's block-wise masking on a side×side grid of 0/1 cells (cleared by the caller):
+// rectangles of area uniform in [min_block, what is left of target] and aspect ratio
+// log-uniform in [0.3, 1/0.3], each placed strictly inside the grid where it adds at least one
+// cell and no more than are left, up to 10 attempts per rectangle, until target cells are
+// masked — or a rectangle finds no place in its 10 attempts, and the mask stays short of the
+// target (as BEiT's can). Returns the cells masked; rects (NULL: not wanted) receives each
+// rectangle placed, *rect_count their number.
+typedef struct {
+    int top, left, height, width;
+    double aspect; // as drawn (height and width are rounded from it)
+} MaskRect;
+int mask_block_draw(uint8_t *cells, int side, int target, int min_block, Rng *rng,
+                    MaskRect *rects, int *rect_count);
 float simmim_head_forward(Model *m);
 void simmim_head_backward(Model *m);
 float classifier_head_forward(Model *m);

@@ -42,21 +42,3 @@ void simmim_head_backward(Model *m)
     patch_tokens_backward(a->dres, a->dtokens, B, N, D);
 }
 
-void simmim_mask(float *token_mask, int B, const MaskConfig *mask, const ModelConfig *cfg,
-                 Rng *rng)
-{
-    int cells_side = cfg->img_size / mask->mask_patch_size, cells = cells_side * cells_side;
-    int masked = (int)ceil(cells * mask->ratio), scale = mask->mask_patch_size / cfg->patch_size;
-    int g = model_grid(cfg);
-    int order[cells];
-    for (int b = 0; b < B; b++) {
-        float *tm = token_mask + (size_t)b * g * g;
-        memset(tm, 0, sizeof(float) * g * g);
-        rng_permutation(rng, order, cells);
-        for (int i = 0; i < masked; i++) {
-            int cy = order[i] / cells_side, cx = order[i] % cells_side;
-            for (int y = cy * scale; y < (cy + 1) * scale; y++)
-                for (int x = cx * scale; x < (cx + 1) * scale; x++) tm[y * g + x] = 1.0f;
-        }
-    }
-}

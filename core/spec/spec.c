@@ -22,6 +22,7 @@
 _Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
 _Static_assert(sizeof(DataFormat) == sizeof(int), "DataFormat is stored as an int");
 _Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int");
+_Static_assert(sizeof(MaskType) == sizeof(int), "MaskType is stored as an int");
 
 // ---- Errors ------------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ struct Field {
 static const char *const KINDS[] = {"pretrain", "finetune", NULL};   // JobKind order
 static const char *const FORMATS[] = {"idx", "imagefolder", NULL};  // DataFormat order
 static const char *const ARCHS[] = {"vit", NULL};
-static const char *const MASK_TYPES[] = {"random", NULL};
+static const char *const MASK_TYPES[] = {"random", "square", "block", NULL}; // MaskType order
 static const char *const LOSS_TYPES[] = {"l1", NULL};
 static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full_image 0, 1
 static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
@@ -231,9 +232,10 @@ static const Field MODEL_FIELDS[] = {
 };
 
 static const Field MASK_FIELDS[] = {
-    WORD_F("type", MASK_TYPES),
+    ENUM_F("type", mask.type, MASK_TYPES, 0),
     INT_F("mask_patch_size", mask.mask_patch_size, 1, INT_MAX),
     DOUBLE_F("ratio", mask.ratio, 0, 1, LO_OPEN | HI_OPEN),
+    INT_F("min_block", mask.min_block, 1, INT_MAX), // and at most the grid's cells (config.c)
     {0},
 };
 
@@ -677,6 +679,7 @@ static void set_defaults(JobSpec *s)
     s->model = model_config_default();
     s->mask.mask_patch_size = 8;
     s->mask.ratio = 0.6;
+    s->mask.min_block = 4;
     s->train.epochs = 10;
     s->train.batch_size = 256;
     s->train.lr = 1e-3;

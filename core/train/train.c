@@ -628,17 +628,40 @@ static void leave_out_startup(Trainer *tr, long done)
     tr->progress_step = done;
 }
 
+// The share of the mask grid a pretraining's masks hide: exact for random and square masks;
+// block masks may fall short of their target, so for them the mean over MASK_RATIO_DRAWS
+// masks of a fixed seed.
+static double mask_ratio_effective(const MaskConfig *mask, const ModelConfig *cfg)
+{
+    enum { MASK_RATIO_DRAWS = 256 };
+    int side = mask_grid(mask, cfg), target = mask_target_cells(mask, cfg);
+    if (mask->type != MASK_BLOCK) return (double)target / (side * side);
+    Rng rng;
+    rng_seed(&rng, 0);
+    uint8_t cells[side * side];
+    long masked = 0;
+    for (int i = 0; i < MASK_RATIO_DRAWS; i++) {
+        memset(cells, 0, sizeof cells);
+        masked += mask_block_draw(cells, side, target, mask->min_block, &rng, NULL, NULL);
+    }
+    return (double)masked / ((double)MASK_RATIO_DRAWS * side * side);
+}
+
 static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
     int epochs = (int)((tr->total_steps + tr->steps_per_epoch - 1) / tr->steps_per_epoch);
-    emit(tr, "start", json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
-                                s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
-                                (json_int_t)tr->end_step, "steps_per_epoch",
-                                (json_int_t)tr->steps_per_epoch, "epochs", epochs, "params",
-                                (json_int_t)tr->model.num_params, "threads", ops_threads(),
-                                "precision", spec_precision_name(ops_precision()),
-                                "resumed_from_step", (json_int_t)tr->start_step));
+    json_t *start = json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
+                              s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
+                              (json_int_t)tr->end_step, "steps_per_epoch",
+                              (json_int_t)tr->steps_per_epoch, "epochs", epochs, "params",
+                              (json_int_t)tr->model.num_params, "threads", ops_threads(),
+                              "precision", spec_precision_name(ops_precision()),
+                              "resumed_from_step", (json_int_t)tr->start_step);
+    if (start && s->kind == JOB_PRETRAIN)
+        json_object_set_new(start, "mask_ratio_effective",
+                            json_real(mask_ratio_effective(&s->mask, &tr->model.cfg)));
+    emit(tr, "start", start);
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;
     Loader *loader = loader_start(fill_train_batch, tr, tr->start_step, tr->end_step);

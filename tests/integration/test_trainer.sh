@@ -113,6 +113,24 @@ independent=$($evaluate --checkpoint "$ft_ckpt" --format idx --data "$tmp/fm" --
 report "reported top-1 equals an independent evaluation of the checkpoint" \
   $(python3 -c "print(int(abs(${top1:-0} - $(field "$independent" top1)) < 1e-6))") "trainer $top1, simmim-eval $independent"
 
+# --- mask types ---------------------------------------------------------------------------
+for m in 'square 0.25 1.00' 'block 0.4'; do
+  set -- $m
+  cat > "$tmp/mask.json" <<JSON
+{"kind": "pretrain", "dataset": $data, $small_model,
+ "mask": {"type": "$1", "ratio": $2, "mask_patch_size": 4, "min_block": 4},
+ "train": {"total_steps": 6, "batch_size": 50, "threads": 2}}
+JSON
+  $train --spec "$tmp/mask.json" --run-dir "$tmp/mask-$1" > /dev/null 2> "$tmp/mask.err"
+  rc=$?
+  ev="$tmp/mask-$1/events.jsonl"
+  effective=$(field "$(last_event "$ev" start)" mask_ratio_effective)
+  want=$([ "$1" = square ] && echo 0.25 || echo "$2") # square: k = 4 of an 8×8 grid
+  report "a $1-mask pretraining runs and reports the ratio its masks reach" \
+    $([ $rc = 0 ] && python3 -c "import sys; sys.exit(0 if abs($effective - $want) < 0.02 else 1)" && echo 1 || echo 0) \
+    "exit $rc, mask_ratio_effective $effective (asked $2)"
+done
+
 # --- bad input --------------------------------------------------------------------------
 expect_error() { # expect_error NAME SPEC_JSON WORD [RUN_DIR]: one error line naming WORD, no new checkpoint
   local name=$1 spec=$2 word=$3 dir=${4:-$tmp/bad-$RANDOM}

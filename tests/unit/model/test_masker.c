@@ -222,12 +222,144 @@ static void check_rng_seeding(void)
     test_report(unit, "rng_uniform lies in [0, 1)", "");
 }
 
+// ---- square and block masks ----
+
+// The masked cells of image b of a token mask, back on the mask grid (side × side).
+static void cells_of(const float *token_mask, int b, int g, int scale, int side, uint8_t *cells)
+{
+    const float *tm = token_mask + (size_t)b * g * g;
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) cells[y * side + x] = tm[(y * scale) * g + x * scale] != 0;
+}
+
+// The paper's square masks: 2×2, 3×3 and 4×4 of a 6×6 grid (ratios 0.11, 0.25, 0.44); each
+// image one whole k×k square, its top-left corner uniform over the (7 − k)² places.
+static void check_square_masks(void)
+{
+    static const struct {
+        double ratio;
+        int k;
+    } cases[] = {{0.11, 2}, {0.25, 3}, {0.44, 4}};
+    enum { B = 64, ROUNDS = 200 };
+    ModelConfig cfg = model_config_default();
+    cfg.img_size = 48; // patch 4: a 12×12 token grid, 6×6 mask cells of 8 pixels
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        MaskConfig mask = {.type = MASK_SQUARE, .mask_patch_size = 8, .ratio = cases[i].ratio};
+        int k = cases[i].k, side = 6, places = (side - k + 1) * (side - k + 1), g = 12;
+        static float tm[B * 144];
+        long count[49] = {0};
+        int squares = 1, total = 0;
+        Rng rng;
+        rng_seed(&rng, 40 + i);
+        for (int r = 0; r < ROUNDS; r++) {
+            total += simmim_mask(tm, B, &mask, &cfg, &rng);
+            for (int b = 0; b < B; b++) {
+                uint8_t c[36];
+                cells_of(tm, b, g, 2, side, c);
+                int top = side, left = side, n = 0;
+                for (int y = 0; y < side; y++)
+                    for (int x = 0; x < side; x++)
+                        if (c[y * side + x]) n++, top = y < top ? y : top, left = x < left ? x : left;
+                int whole = n == k * k && top + k <= side && left + k <= side;
+                for (int y = top; whole && y < top + k; y++)
+                    for (int x = left; x < left + k; x++) whole &= c[y * side + x];
+                squares &= whole;
+                if (whole) count[top * (side - k + 1) + left]++;
+            }
+        }
+        // Each place's count is binomial(B·ROUNDS, 1/places): within 6 standard deviations.
+        double expect = (double)B * ROUNDS / places, sd = sqrt(expect * (1 - 1.0 / places));
+        double worst = 0;
+        for (int p = 0; p < places; p++) worst = fmax(worst, fabs(count[p] - expect) / sd);
+        char what[128];
+        snprintf(what, sizeof what, "square mask, ratio %.2f: one whole %d×%d square per image",
+                 cases[i].ratio, k, k);
+        test_report(squares && total == B * ROUNDS * k * k &&
+                        mask_target_cells(&mask, &cfg) == k * k,
+                    what, "effective ratio %d/36 = %.3f", k * k, k * k / 36.0);
+        snprintf(what, sizeof what, "square mask %d×%d: its place is uniform over the %d places",
+                 k, k, places);
+        test_report(worst < 6, what, "worst deviation %.2f sd", worst);
+    }
+}
+
+// BEiT's block masks on its own 14×14 grid (224 / 16): rectangles strictly inside the grid,
+// aspects as drawn within [0.3, 1/0.3], areas from min_block up; the target reached in nearly
+// every draw and never exceeded; every cell masked now and then; the same (seed, step) the
+// same mask.
+static void check_block_masks(void)
+{
+    enum { SIDE = 14, DRAWS = 4000 };
+    int target = (int)ceil(0.4 * SIDE * SIDE), min_block = 16;
+    long freq[SIDE * SIDE] = {0};
+    int rects_ok = 1, over = 0, reached = 0, rect_total = 0;
+    long masked_total = 0;
+    double worst_aspect = 1;
+    Rng rng;
+    rng_seed(&rng, 7);
+    for (int d = 0; d < DRAWS; d++) {
+        uint8_t cells[SIDE * SIDE] = {0};
+        MaskRect rects[SIDE * SIDE];
+        int n_rects, masked = mask_block_draw(cells, SIDE, target, min_block, &rng, rects, &n_rects);
+        int counted = 0;
+        for (int c = 0; c < SIDE * SIDE; c++) counted += cells[c], freq[c] += cells[c];
+        over += masked > target || counted != masked;
+        reached += masked == target;
+        masked_total += masked;
+        rect_total += n_rects;
+        for (int r = 0; r < n_rects; r++) {
+            const MaskRect *q = &rects[r];
+            rects_ok &= q->height >= 1 && q->width >= 1 && q->height < SIDE && q->width < SIDE &&
+                        q->top + q->height <= SIDE && q->left + q->width <= SIDE;
+            rects_ok &= q->aspect >= 0.3 - 1e-12 && q->aspect <= 1 / 0.3 + 1e-12;
+            worst_aspect = fmax(worst_aspect, fmax(q->aspect, 1 / q->aspect));
+        }
+    }
+    long least = DRAWS;
+    for (int c = 0; c < SIDE * SIDE; c++) least = freq[c] < least ? freq[c] : least;
+    // Near the end BEiT's draws ask for rectangles of at least min_block cells that add only
+    // the few cells left: some masks stop a little short (docs/job-spec.md says so).
+    double mean = (double)masked_total / DRAWS;
+    test_report(!over && mean >= 0.97 * target && reached > DRAWS / 2,
+                "block mask: never past the target, on average within 3% of it",
+                "%d cells: reached in %d of %d draws, %.2f on average", target, reached, DRAWS,
+                mean);
+    test_report(rects_ok, "block mask: rectangles strictly inside the grid, aspects in [0.3, 1/0.3]",
+                "%d rectangles, most elongated drawn %.3f", rect_total, worst_aspect);
+    test_report(least > 0, "block mask: every cell is masked now and then", "rarest cell %ld of %d",
+                least, DRAWS);
+
+    ModelConfig cfg = model_config_default(); // 32 px, patch 4; mask cells of 4: 8×8
+    MaskConfig mask = {.type = MASK_BLOCK, .mask_patch_size = 4, .ratio = 0.5, .min_block = 4};
+    float a[8 * 64], b[8 * 64], c[8 * 64];
+    Rng r1, r2, r3;
+    rng_seed(&r1, rng_stream_seed(5, RNG_STREAM_MASK, 11));
+    rng_seed(&r2, rng_stream_seed(5, RNG_STREAM_MASK, 11));
+    rng_seed(&r3, rng_stream_seed(5, RNG_STREAM_MASK, 12));
+    simmim_mask(a, 8, &mask, &cfg, &r1);
+    simmim_mask(b, 8, &mask, &cfg, &r2);
+    simmim_mask(c, 8, &mask, &cfg, &r3);
+    test_report(!memcmp(a, b, sizeof a) && memcmp(a, c, sizeof a),
+                "block mask: the same (seed, step) gives the same masks, another step others", "");
+
+    // A grid too small for the target's rectangles: BEiT's falls short, and so does ours.
+    int short_total = 0;
+    for (int d = 0; d < 200; d++) {
+        uint8_t cells[16] = {0};
+        short_total += mask_block_draw(cells, 4, 10, 4, &rng, NULL, NULL);
+    }
+    test_report(short_total < 200 * 10, "block mask: short of its target where no rectangle fits",
+                "4×4 grid, target 10 cells, min_block 4: %.2f cells on average", short_total / 200.0);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof mask_cases / sizeof *mask_cases; i++)
         check_mask_counts(&mask_cases[i]);
     check_mask_reproducible();
     check_mask_frequency();
+    check_square_masks();
+    check_block_masks();
     check_rng_below();
     check_rng_permutation();
     check_rng_seeding();

@@ -17,7 +17,7 @@ static const char CONTRACT[] =
     " \"priority\": 0,"
     " \"model\": {\"arch\": \"vit\", \"preset\": null, \"img_size\": 32, \"patch_size\": 4,"
     " \"in_chans\": 1, \"embed_dim\": 128, \"depth\": 4, \"num_heads\": 4, \"mlp_ratio\": 4},"
-    " \"mask\": {\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6},"
+    " \"mask\": {\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6, \"min_block\": 4},"
     " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\"},"
     " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
     " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
@@ -329,7 +329,9 @@ static const BadSpec bad_specs[] = {
      "mask.mask_patch_size"}, // 8 is no multiple of 16
     {"{'kind': 'finetune', 'model': {'embed_dim': 130}}", "model.embed_dim"}, // from scratch
     // mask and loss.
-    {"{'mask': {'type': 'block'}}", "mask.type"},
+    {"{'mask': {'type': 'blocks'}}", "mask.type"},
+    {"{'mask': {'type': 'block', 'min_block': 0}}", "mask.min_block"},
+    {"{'mask': {'type': 'block', 'min_block': 17}}", "mask.min_block"}, // 4×4 cells
     {"{'mask': {'ratio': 1}}", "mask.ratio"},
     {"{'mask': {'ratio': 0}}", "mask.ratio"},
     {"{'mask': {'ratio': '0.6'}}", "mask.ratio"},
@@ -553,6 +555,8 @@ static void check_good_specs(void)
         "{'priority': -1000, 'job_id': 9223372036854775807, 'name': ''}",
         "{'priority': 1000, 'job_id': null, 'name': 'ünïcödé ✓ \\\"quoted\\\"'}",
         "{'loss': {'scope': 'full', 'type': 'l1'}, 'mask': {'type': 'random', 'ratio': 0.999}}",
+        "{'mask': {'type': 'square', 'ratio': 0.11, 'mask_patch_size': 4}}",
+        "{'mask': {'type': 'block', 'min_block': 16}}",
         "{'finetune': {'layer_decay': 1, 'label_smoothing': 0, 'drop_path': 0,"
         " 'labels_per_class': 1000000}}",
         "{'kind': 'finetune', 'finetune': {'init_from': 1}}",
