@@ -112,12 +112,19 @@ static void start_server(void)
     register_tiny();
 }
 
+// The supervisor's children end with SIGCHLD, which interrupts our system calls: each is
+// retried on EINTR.
 static int connect_server(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port(http))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
+        int interrupted = errno == EINTR;
+        if (fd >= 0) close(fd);
+        if (!interrupted) break;
+    }
     fuzz_die("cannot connect to", "the server");
     return -1;
 }
@@ -150,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t sent = 0;
     while (sent < size) {
         ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break; // the server closed early (a bad request): fine
         sent += (size_t)n;
     }
@@ -159,8 +167,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int status = 0;
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int head_request = size >= 5 && memcmp(data, "HEAD ", 5) == 0;
-    while (got < sizeof buf && poll(&p, 1, IDLE_MS) > 0) {
+    for (;;) {
+        int ready = got < sizeof buf ? poll(&p, 1, IDLE_MS) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) break;
         ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         got += (size_t)n;
         if (got >= 12 && memcmp(buf, "HTTP/1.", 7) == 0) status = atoi(buf + 9);

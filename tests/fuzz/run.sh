@@ -33,6 +33,7 @@ scratch=build/fuzz/tmp
 [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
 mkdir -p "$scratch"
 scratch=$(cd "$scratch" && pwd)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=()
 crash_notes=()
 total_crashes=0
@@ -84,6 +85,8 @@ model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
   echo "under ASan and UBSan, starting from its seed corpus (tests/fuzz/corpus/) and the corpus"
   echo "kept in build/fuzz/corpus/ by earlier runs on this machine. cov: edges and ft: features"
   echo "are libFuzzer's, from its last stats line; corpus is seed files → inputs kept at the end."
+  echo "Load average before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "(other work on the machine slows the harnesses; exec/s are lower bounds)."
   echo
   echo "| harness | input | seconds | executions | exec/s | cov | ft | corpus | crashes |"
   echo "|---|---|---|---|---|---|---|---|---|"
