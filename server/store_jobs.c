@@ -158,21 +158,41 @@ static json_t *job_shape(const json_t *row)
     return bad ? NULL : job;
 }
 
-static int append_job(sqlite3_stmt *st, void *ctx)
+// Rows are read under the database lock and shaped into jobs after it (parsing each job's
+// spec is most of the work, and the trainers' events and every other request wait for the
+// lock meanwhile).
+static int append_job_row(sqlite3_stmt *st, void *ctx)
 {
-    json_t *row = sql_row_object(st), *job = row ? job_shape(row) : NULL;
-    json_decref(row);
-    return job && json_array_append_new(ctx, job) == 0 ? STORE_OK : STORE_ERROR;
+    json_t *row = sql_row_object(st);
+    return row && json_array_append_new(ctx, row) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+// The rows as jobs (rows is stolen); NULL on error.
+static json_t *shape_jobs(json_t *rows)
+{
+    json_t *jobs = rows ? json_array() : NULL, *row;
+    size_t i;
+    json_array_foreach(rows, i, row) {
+        json_t *job = jobs ? job_shape(row) : NULL;
+        if (!job || json_array_append_new(jobs, job)) {
+            json_decref(jobs);
+            jobs = NULL;
+            break;
+        }
+    }
+    json_decref(rows);
+    return jobs;
 }
 
 json_t *store_job_json(Db *db, long id)
 {
-    json_t *jobs = json_array();
-    if (!jobs) return NULL;
+    json_t *rows = json_array();
+    if (!rows) return NULL;
     db_lock(db);
-    int rc = sql_each(db_sqlite(db), append_job, jobs, JOB_SELECT "WHERE id = ?", "l", id);
+    int rc = sql_each(db_sqlite(db), append_job_row, rows, JOB_SELECT "WHERE id = ?", "l", id);
     db_unlock(db);
-    json_t *job = rc == STORE_OK ? json_incref(json_array_get(jobs, 0)) : NULL;
+    json_t *jobs = rc == STORE_OK ? shape_jobs(rows) : (json_decref(rows), NULL);
+    json_t *job = json_incref(json_array_get(jobs, 0));
     json_decref(jobs);
     return job;
 }
@@ -182,20 +202,17 @@ json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit,
     if (limit <= 0) limit = LIST_DEFAULT_LIMIT;
     if (limit > LIST_MAX_LIMIT) limit = LIST_MAX_LIMIT;
     if (offset < 0) offset = 0;
-    json_t *jobs = json_array();
+    json_t *rows = json_array();
     long total = 0;
     db_lock(db);
     sqlite3 *c = db_sqlite(db);
-    int rc = jobs ? sql_each(c, append_job, jobs, JOB_SELECT JOB_FILTER "ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+    int rc = rows ? sql_each(c, append_job_row, rows, JOB_SELECT JOB_FILTER "ORDER BY id DESC LIMIT ?3 OFFSET ?4",
                              "ssll", state, kind, limit, offset)
                   : STORE_ERROR;
     if (rc == STORE_OK) rc = sql_long(c, &total, "SELECT COUNT(*) FROM jobs " JOB_FILTER, "ss", state, kind);
     db_unlock(db);
-    if (rc != STORE_OK) {
-        json_decref(jobs);
-        return NULL;
-    }
-    return json_pack("{s:o, s:I}", "jobs", jobs, "total", (json_int_t)total);
+    json_t *jobs = rc == STORE_OK ? shape_jobs(rows) : (json_decref(rows), NULL);
+    return jobs ? json_pack("{s:o, s:I}", "jobs", jobs, "total", (json_int_t)total) : NULL;
 }
 
 // --- the state machine -------------------------------------------------------------------
