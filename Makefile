@@ -7,6 +7,8 @@
 #   make fixtures   regenerate the golden fixtures from PyTorch
 #   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (default 60) each
 #                   (installs clang first); figures in tests/bench/results/fuzz.md
+#   make reliability  fault injection, soak, load (wrk) and 50 kill -9 of the daemon
+#                   (tests/reliability/; minutes, as root); outputs in tests/bench/results/
 
 CC      ?= gcc
 OPT     ?= -O3 -march=native
@@ -33,7 +35,7 @@ TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
-.PHONY: all deps run test bench fixtures fuzz fuzz-build fuzz-seeds clean
+.PHONY: all deps run test bench fixtures fuzz fuzz-build fuzz-seeds reliability clean
 .SECONDARY:
 all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step \
      web/vendor/.built
@@ -207,6 +209,12 @@ build/fuzz/make_seeds: tests/fuzz/make_seeds.c build/libsimmimcore.a
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
 fuzz-seeds: build/fuzz/make_seeds
 	build/fuzz/make_seeds tests/fuzz/corpus
+
+# The standing reliability suites (tests/reliability/run.sh; README "Reliability"): not in make
+# test, they take minutes. deploy/deps.sh --reliability installs wrk.
+reliability: all
+	@deploy/deps.sh --check --reliability 2>/dev/null || deploy/deps.sh --reliability
+	@tests/reliability/run.sh
 
 clean:
 	rm -rf build

@@ -5,6 +5,7 @@
 #   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick) and linux-perf
 #                           (tests/bench/profile.sh)
 #   deploy/deps.sh --fuzz   also clang and its libFuzzer and sanitizer runtimes (`make fuzz`)
+#   deploy/deps.sh --reliability  also wrk, the HTTP load generator (`make reliability`)
 set -euo pipefail
 
 packages=(build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev
@@ -19,6 +20,7 @@ for arg in "$@"; do
     --check) check_only=1 ;;
     --dev) packages+=(python3-torch linux-perf) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    --reliability) packages+=(wrk) ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
