@@ -184,6 +184,19 @@ static int ingest_checkpoint(Event *e)
                             "llslsd", e->job_id, e->step, path, bytes, sha, e->t));
 }
 
+// The trainer found a checkpoint it was to resume from not to hash to what it recorded (and
+// moved the file aside): the row, if it is still that file's, is marked corrupt.
+static int ingest_checkpoint_corrupt(Event *e)
+{
+    char expected[65], actual[65];
+    if (field_sha256(e->ev, "expected_sha256", expected) || field_sha256(e->ev, "actual_sha256", actual))
+        return STORE_INVALID;
+    return done_ok(sql_exec(e->c,
+                            "UPDATE checkpoints SET corrupt = 1, verified_sha256 = ?1 "
+                            "WHERE job_id = ?2 AND step = ?3 AND lower(sha256) = ?4",
+                            "slls", actual, e->job_id, e->step, expected));
+}
+
 static int ingest_checkpoint_deleted(Event *e)
 {
     return done_ok(sql_exec(e->c, "UPDATE checkpoints SET deleted = 1 WHERE job_id = ? AND step = ?", "ll",
@@ -223,6 +236,7 @@ static const struct {
     {"eval", 1, ingest_eval},
     {"checkpoint", 1, ingest_checkpoint},
     {"checkpoint_deleted", 1, ingest_checkpoint_deleted},
+    {"checkpoint_corrupt", 1, ingest_checkpoint_corrupt},
     {"preview", 1, ingest_preview},
     {"done", 1, ingest_done},
     {"error", 0, ingest_error},
