@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api.h"
 #include "base/sha256.h"
@@ -301,6 +303,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+// At most LOG_LINES_PER_S of libmicrohttpd's lines a second: any client can make it write one
+// (a malformed request), and the log must not be theirs to flood. The lines left out are
+// counted in one line when their second is over (log_new_second, from the watchdog's tick or
+// the next line).
+enum { LOG_LINES_PER_S = 10 };
+
+static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static time_t log_second;
+static int log_written;
+static unsigned long log_dropped;
+
+// Under log_mutex.
+static void log_new_second(time_t now)
+{
+    if (now == log_second) return;
+    if (log_dropped)
+        fprintf(stderr, "simmimd: http: %lu more libmicrohttpd messages left out of the log\n",
+                log_dropped);
+    log_second = now, log_written = 0, log_dropped = 0;
+}
+
+static int log_allowed(void)
+{
+    pthread_mutex_lock(&log_mutex);
+    log_new_second(time(NULL));
+    int allowed = log_written < LOG_LINES_PER_S;
+    if (allowed) log_written++;
+    else log_dropped++;
+    pthread_mutex_unlock(&log_mutex);
+    return allowed;
+}
+
 // libmicrohttpd's error log, without the lines that only say a client went away (a browser
 // closing an event stream, a download cut short) or was refused for holding too many
 // connections: a normal disconnect is not an error, and a flood must not flood the log.
@@ -319,7 +353,9 @@ static void log_mhd_error(void *cls, const char *fmt, va_list ap)
     for (size_t i = 0; i < sizeof disconnects / sizeof *disconnects; i++)
         if (strstr(message, disconnects[i])) return;
     size_t len = strlen(message);
-    fprintf(stderr, "simmimd: http: %s%s", message, len && message[len - 1] == '\n' ? "" : "\n");
+    if (log_allowed())
+        fprintf(stderr, "simmimd: http: %s%s", message,
+                len && message[len - 1] == '\n' ? "" : "\n");
 }
 
 long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
@@ -351,8 +387,16 @@ long http_prometheus(Http *http, char *buf, size_t cap, size_t len)
 
 // ---------------------------------------------------------------- the daemon
 
-// The guard's tick: event streams whose keepalive is due are resumed to send it.
-static void wake_due_streams(void *hub) { hub_wake_due(hub, hub_now()); }
+// The guard's tick, every second: event streams whose keepalive is due are resumed to send
+// it, and the count of log lines left out in the last second is written.
+static void every_second(void *arg)
+{
+    Http *http = arg;
+    hub_wake_due(http->app->hub, hub_now());
+    pthread_mutex_lock(&log_mutex);
+    log_new_second(time(NULL));
+    pthread_mutex_unlock(&log_mutex);
+}
 
 // Parses "host:port" or "[v6]:port" into a socket address (names resolve; an empty host
 // means every interface).
@@ -400,7 +444,7 @@ Http *http_start(App *app, const char *listen, char *err, size_t errlen)
         return NULL;
     }
     http->app = app;
-    http->guard = conn_guard_start(HEAD_DEADLINE_S, wake_due_streams, app->hub);
+    http->guard = conn_guard_start(HEAD_DEADLINE_S, every_second, http);
     if (!http->guard) {
         snprintf(err, errlen, "cannot start the connection watchdog");
         free(http);

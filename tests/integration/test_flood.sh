@@ -42,3 +42,23 @@ report "one address holds at most 64 connections" $([ "$open" -le 64 ] && [ "$op
   "$open of 100 still open"
 report "the flood leaves no error lines in the log" \
   $(grep -qv '^simmimd: \(listening\|registered\)' "$tmp/daemon.log" && echo 0 || echo 1) "$(grep -cv '^simmimd: \(listening\|registered\)' "$tmp/daemon.log") other lines"
+
+# Malformed requests each make libmicrohttpd write a line: at most 10 a second reach the log,
+# the rest are counted.
+before=$(grep -c '^simmimd: http:' "$tmp/daemon.log")
+python3 - "$port" <<'PY'
+import socket, sys
+for i in range(300):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET /\x00 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+    s.close()
+PY
+for _ in $(seq 40); do grep -q 'left out of the log' "$tmp/daemon.log" && break; sleep 0.1; done
+lines=$(( $(grep -c '^simmimd: http:' "$tmp/daemon.log") - before ))
+report "300 malformed requests write at most 10 log lines a second, the rest counted" \
+  $([ "$lines" -le 40 ] && grep -q 'more libmicrohttpd messages left out of the log' "$tmp/daemon.log" && echo 1 || echo 0) \
+  "$lines lines; $(grep 'left out of the log' "$tmp/daemon.log" | head -n 1)"
