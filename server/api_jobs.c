@@ -404,8 +404,12 @@ void api_job_delete(Request *r)
 void api_job_metrics(Request *r)
 {
     long since;
+    size_t len;
     if (!path_job_exists(r) || query_long(r, "since", -1, -1, 1L << 53, &since)) return;
-    reply_json(r, 200, store_metrics_json(r->app->db, r->id, since));
+    char *text = store_metrics_text(r->app->db, r->id, since, &len);
+    if (text) reply_text(r, 200, "application/json", text, len);
+    else reply_error(r, 500, NULL, "the record could not be read (see the daemon's log)");
+    free(text);
 }
 
 void api_job_previews(Request *r)

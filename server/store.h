@@ -88,6 +88,9 @@ int store_ingest_event(Db *db, long job_id, const json_t *event);
 // fields it has). NULL when the job does not exist (likewise the job's checkpoint and
 // preview lists below).
 json_t *store_metrics_json(Db *db, long job_id, long since);
+// The same as the API answers it: one line of JSON text and a newline, malloc'd, *len bytes
+// (written without building the objects: a long job's series is thousands of them).
+char *store_metrics_text(Db *db, long job_id, long since, size_t *len);
 
 // --- checkpoints and previews ---
 // Not-deleted checkpoints, newest first: {"checkpoints": [...], "total": N}, each as

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_out.h"
 #include "store.h"
 #include "store_sql.h"
 
@@ -286,8 +287,9 @@ int store_ingest_event(Db *db, long job_id, const json_t *event)
 // is unique, so a field has at most one value per kind; each takes the larger where both
 // kinds have one, except epoch, which prefers the progress row's (fractional) value.
 enum { METRIC_EPOCH, METRIC_FIELDS = 7 };
-static const char *const METRIC_NAMES[METRIC_FIELDS] = {"epoch",     "loss",     "lr",  "grad_norm",
-                                                        "img_per_s", "val_loss", "top1"};
+static const char *const METRIC_KEYS[METRIC_FIELDS] = {
+    ",\"epoch\":", ",\"loss\":", ",\"lr\":", ",\"grad_norm\":", ",\"img_per_s\":", ",\"val_loss\":",
+    ",\"top1\":"};
 typedef struct {
     long step;
     unsigned has;           // bit i: field i has a value
@@ -330,11 +332,31 @@ static int collect_metric(sqlite3_stmt *st, void *ctx)
     return STORE_OK;
 }
 
-// The rows are read under the database lock and turned into JSON after it: a long job's
-// series is thousands of objects, and every other request and the trainers' events wait
-// for the lock. One query in step order, merged here, instead of a GROUP BY: a third of the
-// time.
-json_t *store_metrics_json(Db *db, long job_id, long since)
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} Text;
+
+static int text_put(Text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *grown = realloc(t->buf, cap);
+        if (!grown) return -1;
+        t->buf = grown, t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+    return 0;
+}
+
+// The rows are read under the database lock and written out after it, straight into text
+// (what json_out would make of the objects, without building them: a long job's series is
+// thousands of them, and every other request and the trainers' events wait for the lock
+// meanwhile). One query in step order, merged here, instead of a GROUP BY: a third of the time.
+char *store_metrics_text(Db *db, long job_id, long since, size_t *len)
 {
     MetricSeries m = {0};
     db_lock(db);
@@ -346,19 +368,34 @@ json_t *store_metrics_json(Db *db, long job_id, long since)
                       "FROM metrics WHERE job_id = ? AND step > ? ORDER BY step",
                       "ll", job_id, since);
     db_unlock(db);
-    json_t *rows = rc == STORE_OK ? json_array() : NULL;
-    for (size_t i = 0; rows && i < m.n; i++) {
-        json_t *row = json_object();
-        int bad = !row || json_object_set_new(row, "step", json_integer((json_int_t)m.rows[i].step));
-        for (int f = 0; !bad && f < METRIC_FIELDS; f++)
-            if (m.rows[i].has & (1u << f))
-                bad = json_object_set_new(row, METRIC_NAMES[f], json_real(m.rows[i].v[f])) != 0;
-        if (bad || json_array_append_new(rows, row)) {
-            if (bad) json_decref(row);
-            json_decref(rows);
-            rows = NULL;
+    Text t = {0};
+    int bad = rc != STORE_OK || text_put(&t, "{\"metrics\":[", 12);
+    for (size_t i = 0; !bad && i < m.n; i++) {
+        char item[64 + METRIC_FIELDS * (JSON_REAL_TEXT_MAX + 16)], real[JSON_REAL_TEXT_MAX];
+        size_t n = (size_t)snprintf(item, sizeof item, "%s{\"step\":%ld", i ? "," : "", m.rows[i].step);
+        for (int f = 0; f < METRIC_FIELDS; f++) {
+            if (!(m.rows[i].has & (1u << f))) continue;
+            size_t k = strlen(METRIC_KEYS[f]), r = json_out_real(m.rows[i].v[f], real);
+            memcpy(item + n, METRIC_KEYS[f], k), n += k;
+            memcpy(item + n, real, r), n += r;
         }
+        item[n++] = '}';
+        bad = text_put(&t, item, n);
     }
     free(m.rows);
-    return rows ? json_pack("{s:o}", "metrics", rows) : NULL;
+    if (bad || text_put(&t, "]}\n", 3)) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
+}
+
+json_t *store_metrics_json(Db *db, long job_id, long since)
+{
+    size_t len;
+    char *text = store_metrics_text(db, job_id, since, &len);
+    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return doc;
 }

@@ -201,12 +201,20 @@ static void real_text(char *text, size_t cap, double v)
     }
 }
 
-static void put_real(Out *o, double v)
+size_t json_out_real(double v, char out[JSON_REAL_TEXT_MAX])
 {
-    char text[40];
+    char text[JSON_REAL_TEXT_MAX];
     real_text(text, sizeof text, v);
     if (!strpbrk(text, ".eEn")) strcat(text, ".0"); // stays a real for typed readers
-    put_str(o, text);
+    size_t len = strlen(text);
+    memcpy(out, text, len + 1);
+    return len;
+}
+
+static void put_real(Out *o, double v)
+{
+    char text[JSON_REAL_TEXT_MAX];
+    put(o, text, json_out_real(v, text));
 }
 
 static void put_string(Out *o, const char *s, size_t n)

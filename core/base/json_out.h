@@ -16,6 +16,12 @@ char *json_out(const json_t *value, size_t *len);
 // the job spec's form, meant to be read by people too.
 char *json_out_spaced(const json_t *value, size_t *len);
 
+// A real as json_out writes it (the fewest of 15 to 17 significant digits that read back,
+// ".0" added to an integral text) into out with its NUL; returns its length. For writers of
+// long JSON texts that skip the Jansson tree (the daemon's metrics series).
+enum { JSON_REAL_TEXT_MAX = 40 };
+size_t json_out_real(double v, char out[JSON_REAL_TEXT_MAX]);
+
 // A JSON string for text that may not be valid UTF-8, such as a file or folder name (each
 // byte of a non-UTF-8 text that is not ASCII becomes '?'); NULL for NULL or out of memory.
 json_t *json_text(const char *s);
