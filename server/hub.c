@@ -73,12 +73,13 @@ static void waiter_unlink(Hub *hub, HubWaiter *w)
     w->registered = 0;
 }
 
-// Under the lock: wakes (and unregisters) every waiter, or those due by `now` (now < 0: all).
+// Under the lock: wakes (and unregisters) every waiter, or those due by `now` or whose reader
+// left (now < 0: all).
 static void wake_waiters(Hub *hub, double now)
 {
     for (HubWaiter *w = hub->waiters, *next; w; w = next) {
         next = w->next;
-        if (now >= 0 && w->due > now) continue;
+        if (now >= 0 && w->due > now && !(w->gone && w->gone(w))) continue;
         waiter_unlink(hub, w);
         w->wake(w);
     }

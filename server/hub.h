@@ -21,11 +21,13 @@ void hub_publish(Hub *hub, long job_id, const char *name, json_t *data);
 unsigned long hub_next_seq(Hub *hub);
 // A reader that never blocks (an event stream on a shared server thread) reads with
 // hub_read; when there is nothing for it, it is registered to be woken, exactly once, by the
-// next event, by hub_wake_due once its due time has passed, or by the shutdown. wake runs
-// under the hub's lock: it must not call into the hub (it resumes a connection, no more).
+// next event, by hub_wake_due once its due time has passed or its `gone` (optional) says its
+// reader left, or by the shutdown. wake and gone run under the hub's lock: they must not call
+// into the hub (wake resumes a connection, gone looks at its socket, no more).
 typedef struct HubWaiter HubWaiter;
 struct HubWaiter {
     void (*wake)(HubWaiter *w);
+    int (*gone)(HubWaiter *w); // NULL, or non-zero once the reader behind it has left
     double due;                // monotonic seconds
     HubWaiter *prev, *next;    // the hub's; a waiter is registered while in the list
     int registered;
@@ -39,7 +41,9 @@ int hub_read(Hub *hub, unsigned long *seq, long job_id, char *buf, size_t cap, H
              double due, void (*park)(HubWaiter *w));
 // Unregisters w if it is waiting (before w is freed).
 void hub_forget(Hub *hub, HubWaiter *w);
-// Wakes the waiters whose due time is at or before now (keepalives).
+// Wakes the waiters whose due time is at or before now (keepalives) and those whose reader
+// left (their gone says so): a stream whose client went away ends within a tick, not at its
+// next keepalives.
 void hub_wake_due(Hub *hub, double now);
 // Wakes every waiter and makes every read return -1 (daemon shutdown).
 void hub_shutdown(Hub *hub);

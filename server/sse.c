@@ -4,11 +4,17 @@
 // connections: with nothing to send, it suspends its connection and registers with the hub,
 // which resumes it at the next event, when a ": keepalive" comment is due (KEEPALIVE_S after
 // the last thing sent; http.c's watchdog asks the hub every second) or at shutdown. A stream
-// resumes after Last-Event-ID and ends when the hub shuts down.
+// resumes after Last-Event-ID and ends when the hub shuts down, or within a second of its
+// client leaving: a suspended connection is not watched by libmicrohttpd, so the hub's tick
+// asks each parked stream whether its socket reached the end (stream_gone), and the stream,
+// resumed, ends. Without that a closed stream stayed until its second keepalive (the first
+// one's send succeeds), 30 s, holding its buffers and a connection of its address's limit.
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "base/json_out.h"
@@ -20,6 +26,7 @@ typedef struct {
     HubWaiter waiter;     // first: the hub hands it back to wake and park
     Hub *hub;
     struct MHD_Connection *conn;
+    int fd;               // the connection's socket (-1: unknown), open while the stream is
     long job_id;          // 0: every job
     unsigned long seq;    // the next event to send
     double last_sent;     // hub_now() when something was last queued
@@ -30,6 +37,17 @@ typedef struct {
 // Under the hub's lock (hub.h): the suspension comes before any wake can.
 static void stream_park(HubWaiter *w) { MHD_suspend_connection(((Stream *)w)->conn); }
 static void stream_wake(HubWaiter *w) { MHD_resume_connection(((Stream *)w)->conn); }
+
+// Whether the client closed its end of the connection or reset it: a peek finds the end of
+// the stream or an error (a client sends nothing more on an event stream).
+static int stream_gone(HubWaiter *w)
+{
+    int fd = ((Stream *)w)->fd;
+    if (fd < 0) return 0; // its socket unknown: left to the keepalives
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
 
 // The next thing to send into buf: an event, a keepalive when one is due, 0 when the stream
 // parked until there is something (its connection suspended), -1 at shutdown.
@@ -49,6 +67,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     (void)pos;
     Stream *s = cls;
     if (s->off == s->len) {
+        if (stream_gone(&s->waiter)) return MHD_CONTENT_READER_END_OF_STREAM;
         int n = stream_next(s);
         if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
         if (n == 0) return 0; // suspended: resumed by the hub
@@ -93,8 +112,11 @@ static void stream_start(Request *r, long job_id, unsigned long seq, json_t *sna
         reply(r, 500, NULL);
         return;
     }
-    *s = (Stream){.waiter = {.wake = stream_wake}, .hub = r->app->hub, .conn = r->conn,
-                  .job_id = job_id, .seq = seq, .last_sent = hub_now()};
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *s = (Stream){.waiter = {.wake = stream_wake, .gone = stream_gone}, .hub = r->app->hub,
+                  .conn = r->conn, .fd = info ? info->connect_fd : -1, .job_id = job_id,
+                  .seq = seq, .last_sent = hub_now()};
     int n = snprintf(s->buf, sizeof s->buf, "retry: %d\n: connected\n\n", RETRY_MS);
     if (text && (size_t)n + len + 32 < sizeof s->buf)
         n += snprintf(s->buf + n, sizeof s->buf - (size_t)n, "event: job\ndata: %s\n\n", text);

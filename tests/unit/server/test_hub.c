@@ -1,7 +1,8 @@
 // The event hub (server/hub.h): events come out in order with their sequence numbers and in
 // the Server-Sent Events format; a reader that fell behind a small ring skips ahead to the
 // oldest event kept; the job filter; a waiting reader is parked under the hub's lock and woken
-// once by the next event, by its due time or by the shutdown, and not after it is forgotten;
+// once by the next event, by its due time, by its reader leaving or by the shutdown, and not
+// after it is forgotten;
 // an event name that lives inside the stolen data, names made safe, job_id added; an event too
 // large for the reader's buffer skipped; a sequence number from the future; and concurrent
 // publishers against a reader that sleeps until woken: every event read once, each
@@ -108,6 +109,8 @@ typedef struct {
 
 static void counted_wake(HubWaiter *w) { ((Counted *)w)->woken++; }
 static void counted_park(HubWaiter *w) { ((Counted *)w)->parked++; }
+static int reader_left(HubWaiter *w) { (void)w; return 1; }
+static int reader_stays(HubWaiter *w) { (void)w; return 0; }
 
 static void test_waiting(void)
 {
@@ -125,6 +128,16 @@ static void test_waiting(void)
     hub_wake_due(hub, hub_now());
     test_report(a.woken == 0 && b.woken == 1, "the due time wakes only the waiter due",
                 "woken %d %d", a.woken, b.woken);
+    Counted left = {.w = {.wake = counted_wake, .gone = reader_left}},
+            stays = {.w = {.wake = counted_wake, .gone = reader_stays}};
+    unsigned long seq_l = seq, seq_s = seq;
+    hub_read(hub, &seq_l, 0, buf, sizeof buf, &left.w, now + 1000, NULL);
+    hub_read(hub, &seq_s, 0, buf, sizeof buf, &stays.w, now + 1000, NULL);
+    hub_wake_due(hub, hub_now());
+    test_report(left.woken == 1 && stays.woken == 0 && a.woken == 0,
+                "a waiter whose reader left is woken before its due time", "woken %d %d",
+                left.woken, stays.woken);
+    hub_forget(hub, &stays.w);
     hub_publish(hub, 3, "eval", NULL);
     hub_publish(hub, 3, "eval", NULL);
     test_report(a.woken == 1 && b.woken == 1, "an event wakes each registered waiter once",
