@@ -21,3 +21,30 @@ wait_state() { # wait_state JOB STATE SECONDS
   done
   return 1
 }
+
+# daemon_session: a scratch directory and a daemon of the test's own. Sets $tmp (removed at
+# exit), $port, $base and $state ($tmp/state), and defines start_daemon [FLAGS]: simmimd on
+# 127.0.0.1:$port with its state in $state and FLAGS, its output appended to $tmp/daemon.log,
+# its pid in $daemon_pid; returns once it answers /api/v1/health (1 if it never does). At exit
+# the daemon gets SIGTERM, cleanup_extra runs if the script defines one, the script's
+# background jobs are killed and $tmp goes.
+daemon_session() {
+  tmp=$(mktemp -d)
+  daemon_pid=
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  state="$tmp/state"
+  trap daemon_session_end EXIT
+}
+daemon_session_end() {
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  declare -F cleanup_extra > /dev/null && cleanup_extra
+  jobs -p | xargs -r kill 2>/dev/null
+  rm -rf "$tmp"
+}
+start_daemon() {
+  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" "$@" >> "$tmp/daemon.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && return 0; sleep 0.05; done
+  return 1
+}

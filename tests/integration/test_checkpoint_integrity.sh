@@ -10,14 +10,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 train=build/simmim-train
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
+daemon_session
 
 events_of() { # events_of FILE NAME → those event lines
   grep "\"event\":\"$2\"" "$1"
@@ -123,12 +117,7 @@ report "fine-tuning: init_from matching its sha256 trains" \
   $([ $rc = 0 ] && [ -n "$(events_of "$tmp/ok/events.jsonl" done)" ] && echo 1 || echo 0) "exit $rc; $(tail -n 1 "$tmp/ok.err")"
 
 # --- the daemon -------------------------------------------------------------------------------
-port=$(free_port)
-base="http://127.0.0.1:$port"
-state="$tmp/state"
-build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" --data-root "$tmp/data" > "$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do curl -s "$base/api/v1/health" > /dev/null && break; sleep 0.05; done
+start_daemon --data-root "$tmp/data"
 api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
 pre=$(api POST /api/v1/jobs "{\"kind\": \"pretrain\", \"dataset\": \"fm\", $small,
   \"train\": {\"epochs\": 1, \"batch_size\": 50, \"threads\": 2},

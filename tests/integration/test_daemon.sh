@@ -6,32 +6,15 @@
 set -u
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  jobs -p | xargs -r kill 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
+daemon_session
 
 
-port=$(free_port)
-base="http://127.0.0.1:$port"
-state="$tmp/state"
 mkdir -p "$tmp/data"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 2000 500
 
-start_daemon() { # start_daemon [extra flags]
-  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" --data-root "$tmp/data" "$@" \
-    >> "$tmp/daemon.log" 2>&1 &
-  daemon_pid=$!
-  for _ in $(seq 200); do curl -s "$base/api/v1/health" > /dev/null && return 0; sleep 0.05; done
-  return 1
-}
 
-start_daemon
+start_daemon --data-root "$tmp/data"
 report "daemon starts and answers /health" $([ "$(api GET /api/v1/health | json db)" = ok ] && echo 1 || echo 0) "$(cat "$tmp/body")"
 reg=$(api POST /api/v1/datasets "{\"name\": \"fm-small\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}")
 report "dataset registration" $([ "$(status)" = 201 ] && [ "$(echo "$reg" | json train_count)" = 2000 ] && echo 1 || echo 0) "$(status) $reg"
@@ -166,7 +149,7 @@ for _ in $(seq 600); do
 done
 kill -9 "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
-start_daemon
+start_daemon --data-root "$tmp/data"
 wait_state "$long_id" succeeded 180
 ok=$?
 resumed=$(grep -c '"resumed_from_step":[1-9]' "$state/runs/$long_id/events.jsonl")
@@ -218,14 +201,14 @@ wait "$daemon_pid"
 rc=$?
 report "SIGTERM while a job trains: the daemon exits 0 and the job checkpoints" \
   $([ $rc = 0 ] && ls "$state/runs/$term/checkpoints/"*.safetensors > /dev/null 2>&1 && echo 1 || echo 0) "exit $rc"
-start_daemon
+start_daemon --data-root "$tmp/data"
 wait_state "$term" succeeded 120
 report "after a restart the stopped job resumes and succeeds" \
   $([ $? = 0 ] && grep -q '"resumed_from_step":[1-9]' "$state/runs/$term/events.jsonl" && echo 1 || echo 0) "$(api GET /api/v1/jobs/$term | json state)"
 
 # --- token ------------------------------------------------------------------------------
 kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
-start_daemon --token s3cret
+start_daemon --data-root "$tmp/data" --token s3cret
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 report "token: missing → 401" $([ "$(code "$base/api/v1/jobs")" = 401 ] && echo 1 || echo 0) ""
 report "token: wrong → 401" $([ "$(code -H 'Authorization: Bearer nope' "$base/api/v1/jobs")" = 401 ] && echo 1 || echo 0) ""

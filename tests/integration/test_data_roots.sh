@@ -7,14 +7,8 @@
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
+daemon_session
 
 # pngs DIR COUNT SEED: COUNT gray 16×16 PNGs of seeded noise, DIR/000.png ...
 pngs() {
@@ -43,12 +37,7 @@ ln -s "$out/secret/000.png" "$parts/train/a/leak.png"  # an image that leads out
 # 24 training images inside the root; 37 with what the links lead to.
 
 # --- the daemon -----------------------------------------------------------------------------
-port=$(free_port)
-base="http://127.0.0.1:$port"
-build/simmimd --listen "127.0.0.1:$port" --state-dir "$tmp/state" --data-root "$in" \
-  > "$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && break; sleep 0.05; done
+start_daemon --data-root "$in"
 reg=$(api POST /api/v1/datasets "{\"name\": \"parts\", \"format\": \"imagefolder\", \"path\": \"$parts\"}")
 report "a folder with links outside the roots registers (201)" $([ "$(status)" = 201 ] && echo 1 || echo 0) \
   "$(status) $reg"

@@ -8,19 +8,12 @@
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-make_pid=
-cleanup() {
-  [ -n "$make_pid" ] && kill -TERM -- "-$make_pid" 2>/dev/null && wait "$make_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 . tests/integration/daemon_client.sh
+daemon_session
+make_pid=
+cleanup_extra() { [ -n "$make_pid" ] && kill -TERM -- "-$make_pid" 2>/dev/null && wait "$make_pid" 2>/dev/null; }
 yes_no() { if "$@"; then echo 1; else echo 0; fi; }
 
-port=$(free_port)
-base="http://127.0.0.1:$port"
 
 mkdir -p "$tmp/photos" "$tmp/more" "$tmp/elsewhere"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/more/fm" 2000 200

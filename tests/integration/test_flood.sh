@@ -6,20 +6,9 @@
 # connections. Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
-
-port=$(free_port)
-base="http://127.0.0.1:$port"
-build/simmimd --listen "127.0.0.1:$port" --state-dir "$tmp/state" --token flood-test > "$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && break; sleep 0.05; done
+daemon_session
+start_daemon --token flood-test
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 out=$(python3 tests/reliability/flood.py --url "$base" --token flood-test --connections 1000 \

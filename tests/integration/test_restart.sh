@@ -11,29 +11,11 @@
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  pkill -CONT -f "simmim-train.*$tmp" 2>/dev/null
-  jobs -p | xargs -r kill 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
-
-port=$(free_port)
-base="http://127.0.0.1:$port"
-state="$tmp/state"
+daemon_session
+cleanup_extra() { pkill -CONT -f "simmim-train.*$tmp" 2>/dev/null; }
 mkdir -p "$tmp/data"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 1000 200
-start_daemon() { # start_daemon [flags]
-  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" --data-root "$tmp/data" "$@" \
-    >> "$tmp/daemon.log" 2>&1 &
-  daemon_pid=$!
-  for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && return 0; sleep 0.05; done
-  return 1
-}
 trainer_pid() { pgrep -f "simmim-train --spec $state/runs/$1/" | head -n 1; }
 wait_step() { # wait_step JOB STEP
   for _ in $(seq 600); do
@@ -49,7 +31,7 @@ print(" ".join(str(m["step"]) for m in json.load(sys.stdin)["metrics"] if "loss"
 }
 small='"model": {"embed_dim": 32, "depth": 1, "num_heads": 2}'
 
-start_daemon --max-restarts 1
+start_daemon --data-root "$tmp/data" --max-restarts 1
 api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
 
 # --- 5. the old trainer's last events, written after the new daemon's recovery ---------------
@@ -60,7 +42,7 @@ old=$(trainer_pid "$job")
 kill -STOP "$old"          # the SIGTERM of its parent's death waits until it runs again
 kill -9 "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
-start_daemon --max-restarts 1
+start_daemon --data-root "$tmp/data" --max-restarts 1
 for _ in $(seq 100); do [ "$(api GET "/api/v1/jobs/$job" | json state)" != running ] && break; sleep 0.1; done
 held=$(grep -c '"event":"stopped"' "$state/runs/$job/events.jsonl")
 kill -CONT "$old"          # now it finishes its step, checkpoints, writes its last events, exits

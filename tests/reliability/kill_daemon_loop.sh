@@ -8,27 +8,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 runs=${1:-50}
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
-port=$(free_port)
-base="http://127.0.0.1:$port"
-state="$tmp/state"
+daemon_session
 mkdir -p "$tmp/data"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 2000 500
-start_daemon() {
-  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" --data-root "$tmp/data" \
-    >> "$tmp/daemon.log" 2>&1 &
-  daemon_pid=$!
-  for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && return 0; sleep 0.05; done
-  return 1
-}
-start_daemon
+start_daemon --data-root "$tmp/data"
 api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
 good=0
 expected=$(seq -s ' ' 10 10 160)
@@ -42,7 +26,7 @@ for run in $(seq "$runs"); do
   done
   kill -9 "$daemon_pid"
   wait "$daemon_pid" 2>/dev/null
-  start_daemon
+  start_daemon --data-root "$tmp/data"
   wait_state "$id" succeeded 180
   state_ok=$?
   steps=$(api GET "/api/v1/jobs/$id/metrics" | python3 -c '
