@@ -7,7 +7,7 @@
 #   make fixtures   regenerate the golden fixtures from PyTorch
 #   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (default 60) each
 #                   (installs clang first); figures in tests/bench/results/fuzz.md
-#   make reliability  fault injection, soak, load (wrk) and 50 kill -9 of the daemon
+#   make reliability  the fuzzers (make fuzz), fault injection, soak, load (wrk) and 50 kill -9 of the daemon
 #                   (tests/reliability/; minutes, as root); outputs in tests/bench/results/
 
 CC      ?= gcc
@@ -210,9 +210,10 @@ build/fuzz/make_seeds: tests/fuzz/make_seeds.c build/libsimmimcore.a
 fuzz-seeds: build/fuzz/make_seeds
 	build/fuzz/make_seeds tests/fuzz/corpus
 
-# The standing reliability suites (tests/reliability/run.sh; README "Reliability"): not in make
-# test, they take minutes. deploy/deps.sh --reliability installs wrk.
+# The standing reliability suites: the fuzzers, then tests/reliability/run.sh (README
+# "Reliability"); not in make test, they take minutes. deploy/deps.sh --reliability installs wrk.
 reliability: all
+	@$(MAKE) --no-print-directory fuzz
 	@deploy/deps.sh --check --reliability 2>/dev/null || deploy/deps.sh --reliability
 	@tests/reliability/run.sh
 
