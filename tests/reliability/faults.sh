@@ -6,12 +6,12 @@
 #     checkpoint every 20), then FAULT_RUNS runs (default 20) of the same job, each with one
 #     SIGKILL at a moment drawn from FAULT_SEED (default: the clock; printed) — of the daemon
 #     (started again at once) or of the trainer (the daemon restarts it after its backoff;
-#     --max-restarts 100). Most moments are a random step; some are inside a checkpoint write
-#     (fault_kill.py: when the trainer creates step-N.state.tmp.<pid> or
-#     step-N.safetensors.tmp.<pid>, or has just renamed step-N.safetensors into place and not
-#     yet written its checkpoint event). Every run must succeed with final weights bit-identical
-#     to the reference (tensor_digest.py: the tensor data and table, not the metadata) and
-#     every progress step stored once.
+#     --max-restarts 100). Most moments are a random step; six are inside a checkpoint write,
+#     four of them the trainer's (fault_kill.py: when the trainer creates step-N.state.tmp.<pid>
+#     or step-N.safetensors.tmp.<pid>, or has just renamed step-N.safetensors into place and
+#     not yet written its checkpoint event; each at least once). Every run must succeed with
+#     final weights bit-identical to the reference (tensor_digest.py: the tensor data and
+#     table, not the metadata) and every progress step stored once.
 #  2. A full disk: the state dir is a 6 MB tmpfs that the job's checkpoints fill. The job
 #     fails with an error naming the full disk, the last complete checkpoint is intact (its
 #     sha256 as recorded), `pragma integrity_check` says ok, and the API answers, also once the
@@ -90,22 +90,26 @@ check "the reference run (uninterrupted) succeeds" $([ $ok = 0 ] && [ -n "$ref_d
   "job $ref, $ref_s s, final weights' tensor data sha256 ${ref_digest%% *}"
 expected_steps=$(seq -s ' ' 1 300)
 
-# The plan: half the kills of each target, six at a checkpoint write (two of the state file,
-# two of the weights, two just after the rename), the others at a random step.
+# The plan: half the kills of each target; the trainer's include one inside the write of
+# each file of a checkpoint (its state file, its weights, just after the weights' rename) and
+# one more at a checkpoint, the daemon's two at a checkpoint; the others at a random step; in
+# a random order.
 python3 - "$seed" "$runs" > "$tmp/plan" <<'EOF'
 import random, sys
 r = random.Random(int(sys.argv[1]))
 n = int(sys.argv[2])
-targets = ["daemon", "trainer"] * (n // 2) + ["trainer"] * (n % 2)
-r.shuffle(targets)
-moments = ["state", "weights", "renamed"] * 2 + ["step"] * max(0, n - 6)
-moments = moments[:n]
-r.shuffle(moments)
-for t, m in zip(targets, moments):
-    if m == "step":
-        print(t, "step", r.randint(1, 299))
+moments = {"trainer": ["state", "weights", "renamed", r.choice(["state", "weights", "renamed"])],
+           "daemon": [r.choice(["state", "weights", "renamed"]) for _ in range(2)]}
+plan = []
+for target, count in (("trainer", n - n // 2), ("daemon", n // 2)):
+    kinds = (moments[target] + ["step"] * count)[:count]
+    plan += [(target, kind) for kind in kinds]
+r.shuffle(plan)
+for target, kind in plan:
+    if kind == "step":
+        print(target, "step", r.randint(1, 299))
     else:
-        print(t, "checkpoint", 20 * r.randint(1, 15), m)
+        print(target, "checkpoint", 20 * r.randint(1, 15), kind)
 EOF
 
 good=0 interrupted=0 write_kills=0 steps_once=0 daemon_kills=0 trainer_kills=0 total_s=0
