@@ -1,8 +1,14 @@
 # Shell helpers for the tests that drive a daemon with curl; sourced, not run. They expect
 # $tmp (a scratch directory) and, for api and wait_state, $base (http://127.0.0.1:PORT).
 
-# report NAME OK DETAIL: one "ok - ..." or "not ok - ..." line (OK is 1 or 0).
+# report NAME OK DETAIL: one "ok - ..." or "not ok - ..." line (OK is 1 or 0); check does the
+# same and counts the failures in $failures, for a script whose exit status must say them.
 report() { if [ "$2" = 1 ]; then echo "ok - $1: ${3:-}"; else echo "not ok - $1: ${3:-}"; fi; }
+failures=0
+check() { # check NAME OK DETAIL
+  report "$@"
+  [ "$2" = 1 ] || failures=$((failures + 1))
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # json PATH: the value at a dotted path (list indices as numbers) of the JSON on stdin.
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"):\n  d = d[int(k)] if isinstance(d, list) else d.get(k)\nprint(\"\" if d is None else (json.dumps(d) if isinstance(d,(dict,list)) else d))")' "$1"; }
@@ -42,8 +48,8 @@ daemon_session_end() {
   jobs -p | xargs -r kill 2>/dev/null
   rm -rf "$tmp"
 }
-start_daemon() {
-  build/simmimd --listen "127.0.0.1:$port" --state-dir "$state" "$@" >> "$tmp/daemon.log" 2>&1 &
+start_daemon() { # SIMMIMD names another daemon binary (an A/B comparison)
+  "${SIMMIMD:-build/simmimd}" --listen "127.0.0.1:$port" --state-dir "$state" "$@" >> "$tmp/daemon.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && return 0; sleep 0.05; done
   return 1

@@ -36,11 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 . tests/integration/daemon_client.sh
-failures=0
-check() { # check NAME OK DETAIL
-  report "$@"
-  [ "$2" = 1 ] || failures=$((failures + 1))
-}
 if [ "$(id -u)" != 0 ]; then
   echo "not ok - faults.sh needs root (tmpfs and bind mounts)"
   exit 1

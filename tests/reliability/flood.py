@@ -102,23 +102,23 @@ def main():
     trickling = [s for i, s in enumerate(conns)
                  if a.mode == "trickle" or (a.mode == "mixed" and i % 2 == 1)]
     sent = 0
-    t_end = time.monotonic() + a.hold
-    while time.monotonic() < t_end:  # one byte a second on each trickling connection
+
+    def trickle():  # the next byte of the head on each trickling connection
+        nonlocal sent
         for s in trickling:
             try:
                 s.send(head[sent:sent + 1])
             except OSError:
                 pass
         sent += 1
+
+    t_end = time.monotonic() + a.hold
+    while time.monotonic() < t_end:  # one byte a second
+        trickle()
         time.sleep(1)
     health, jobs = [], []
     for _ in range(a.probes):
-        for s in trickling:
-            try:
-                s.send(head[sent:sent + 1])
-            except OSError:
-                pass
-        sent += 1
+        trickle()
         health.append(probe(host, port, "/api/v1/health", a.token, a.timeout))
         jobs.append(probe(host, port, "/api/v1/jobs?limit=1", a.token, a.timeout))
     answered = [x for x in health + jobs if x is not None]

@@ -16,29 +16,13 @@ set -u
 cd "$(dirname "$0")/../.."
 seconds=${LOAD_SECONDS:-20}
 connections=${LOAD_CONNECTIONS:-4}
-tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 . tests/integration/daemon_client.sh
-failures=0
-check() { # check NAME OK DETAIL
-  report "$@"
-  [ "$2" = 1 ] || failures=$((failures + 1))
-}
+daemon_session
 command -v wrk > /dev/null || { echo "not ok - wrk is not installed (deploy/deps.sh --reliability)"; exit 1; }
 
-port=$(free_port)
-base="http://127.0.0.1:$port"
 mkdir -p "$tmp/data"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 1000 200
-"${SIMMIMD:-build/simmimd}" --listen "127.0.0.1:$port" --state-dir "$tmp/state" --data-root "$tmp/data" \
-  --train-binary build/simmim-train > "$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 300); do curl -s -o /dev/null "$base/api/v1/health" && break; sleep 0.05; done
+start_daemon --data-root "$tmp/data" --train-binary build/simmim-train
 api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
 
 # A job with many metric rows.

@@ -32,10 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 . tests/integration/daemon_client.sh
-check() { # check NAME OK DETAIL
-  report "$@"
-  [ "$2" = 1 ] || failures=$((failures + 1))
-}
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
