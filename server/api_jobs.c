@@ -179,12 +179,12 @@ static int pin_checkpoint(Request *r, Resolved *res)
 
 static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
 {
-    switch (spec->finetune.init_from_form) {
+    switch (spec->init_from.form) {
     case REF_NONE: return 0;
     case REF_JOB_ID:
-        if (resolve_init_job(r, spec->finetune.init_from_id, res)) return -1;
+        if (resolve_init_job(r, spec->init_from.id, res)) return -1;
         break;
-    case REF_CHECKPOINT_ID: res->checkpoint_id = spec->finetune.init_from_id; break;
+    case REF_CHECKPOINT_ID: res->checkpoint_id = spec->init_from.id; break;
     default:
         reply_error(r, 400, "finetune.init_from", "finetune.init_from: through the API, give a "
                     "pretraining job id or {\"checkpoint\": id}");
@@ -248,12 +248,12 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
     snprintf(child->dataset_path, sizeof child->dataset_path, "%s", res->dataset.path);
     snprintf(child->dataset_name, sizeof child->dataset_name, "%s", res->dataset.name);
     if (res->checkpoint_id) {
-        child->finetune.init_from_form = REF_PATH;
-        snprintf(child->finetune.init_from_path, sizeof child->finetune.init_from_path, "%s",
+        child->init_from.form = REF_PATH;
+        snprintf(child->init_from.path, sizeof child->init_from.path, "%s",
                  res->checkpoint_path);
-        memcpy(child->finetune.init_from_sha256, res->checkpoint_sha256,
-               sizeof child->finetune.init_from_sha256);
-        child->finetune.init_from_id = 0;
+        memcpy(child->init_from.sha256, res->checkpoint_sha256,
+               sizeof child->init_from.sha256);
+        child->init_from.id = 0;
     }
     child->job_id = 0;
     char *text = spec_to_json(child);

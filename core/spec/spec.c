@@ -316,12 +316,12 @@ static const Field DATASET_FIELDS[] = {
 };
 static const Field DATASET_NAME = STRING_F("dataset", dataset_name, NONEMPTY | NO_CONTROL);
 static const Field INIT_FROM_FIELDS[] = {
-    LONG_F("checkpoint", finetune.init_from_id, 1, LONG_MAX, 0),
-    STRING_F("path", finetune.init_from_path, NONEMPTY),
-    STRING_F("sha256", finetune.init_from_sha256, NONEMPTY), // with "path" only; hex (read_init_from)
+    LONG_F("checkpoint", init_from.id, 1, LONG_MAX, 0),
+    STRING_F("path", init_from.path, NONEMPTY),
+    STRING_F("sha256", init_from.sha256, NONEMPTY), // with "path" only; hex (read_init_from)
     {0},
 };
-static const Field INIT_FROM_JOB = LONG_F("init_from", finetune.init_from_id, 1, LONG_MAX, 0);
+static const Field INIT_FROM_JOB = LONG_F("init_from", init_from.id, 1, LONG_MAX, 0);
 
 static void *field_at(JobSpec *s, const Field *f) { return (char *)s + f->offset; }
 static const void *field_in(const JobSpec *s, const Field *f)
@@ -346,7 +346,7 @@ static void join_path(char *buf, size_t size, const char *parent, const char *ke
 // checkpoint's, so the ones the spec did not give are unknown (written as null).
 static int model_from_checkpoint(const JobSpec *s)
 {
-    return s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE &&
+    return s->kind == JOB_FINETUNE && s->init_from.form != REF_NONE &&
            (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
 }
 
@@ -637,13 +637,13 @@ static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *pat
                           SpecError *err)
 {
     (void)f;
-    s->finetune.init_from_form = REF_NONE;
-    s->finetune.init_from_id = 0;
-    s->finetune.init_from_path[0] = 0;
-    s->finetune.init_from_sha256[0] = 0;
+    s->init_from.form = REF_NONE;
+    s->init_from.id = 0;
+    s->init_from.path[0] = 0;
+    s->init_from.sha256[0] = 0;
     if (json_is_null(v)) return 0;
     if (json_is_number(v)) {
-        s->finetune.init_from_form = REF_JOB_ID;
+        s->init_from.form = REF_JOB_ID;
         return read_value(&INIT_FROM_JOB, v, s, path, err);
     }
     if (!json_is_object(v))
@@ -654,16 +654,16 @@ static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *pat
         return spec_refuse(err, path, "give exactly one of \"checkpoint\" and \"path\"");
     char sub[160];
     join_path(sub, sizeof sub, path, "sha256");
-    if (s->finetune.init_from_sha256[0] && by_checkpoint)
+    if (s->init_from.sha256[0] && by_checkpoint)
         return spec_refuse(err, sub, "only with \"path\" (the daemon knows a checkpoint's "
                            "sha256 itself)");
-    size_t len = strlen(s->finetune.init_from_sha256);
-    if (len && sha256_hex_lower(s->finetune.init_from_sha256))
+    size_t len = strlen(s->init_from.sha256);
+    if (len && sha256_hex_lower(s->init_from.sha256))
         return len == 64 ? spec_refuse(err, sub, "must be 64 hexadecimal digits (got another "
                                        "character)")
                          : spec_refuse(err, sub, "must be 64 hexadecimal digits (got %zu "
                                        "characters)", len);
-    s->finetune.init_from_form = by_checkpoint ? REF_CHECKPOINT_ID : REF_PATH;
+    s->init_from.form = by_checkpoint ? REF_CHECKPOINT_ID : REF_PATH;
     return 0;
 }
 
@@ -691,7 +691,7 @@ static void set_defaults(JobSpec *s)
     s->augment.crop_scale[0] = 0.67, s->augment.crop_scale[1] = 1.0;
     s->augment.crop_ratio[0] = 0.75, s->augment.crop_ratio[1] = 1.3333;
     s->augment.hflip = 1;
-    s->finetune.init_from_form = REF_NONE;
+    s->init_from.form = REF_NONE;
     s->finetune.layer_decay = 0.75;
     s->finetune.label_smoothing = 0.1;
     s->finetune.drop_path = 0.1;
@@ -712,7 +712,7 @@ static void set_finetune_defaults(JobSpec *s)
 static int spec_check_model(const JobSpec *s, SpecError *err)
 {
     char message[256];
-    if (s->kind == JOB_FINETUNE && s->finetune.init_from_form != REF_NONE) return 0;
+    if (s->kind == JOB_FINETUNE && s->init_from.form != REF_NONE) return 0;
     if (model_config_validate(&s->model, message, sizeof message))
         return fail_config(err, message);
     if (s->kind == JOB_PRETRAIN &&
@@ -734,7 +734,7 @@ static int check_spec(JobSpec *s, SpecError *err)
         return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
                            s->train.epochs, b);
     }
-    if (s->kind == JOB_PRETRAIN && s->finetune.init_from_form != REF_NONE)
+    if (s->kind == JOB_PRETRAIN && s->init_from.form != REF_NONE)
         return spec_refuse(err, "finetune.init_from",
                            "only a finetune job starts from a checkpoint");
     // Drop path is a fine-tuning regularizer; the model carries it for the block rates.
@@ -957,13 +957,13 @@ static json_t *write_dataset(const JobSpec *s)
 
 static json_t *write_init_from(const JobSpec *s)
 {
-    switch (s->finetune.init_from_form) {
+    switch (s->init_from.form) {
     case REF_NONE: return json_null();
     case REF_JOB_ID: return write_value(&INIT_FROM_JOB, s);
     case REF_CHECKPOINT_ID: return add_member(json_object(), &INIT_FROM_FIELDS[0], s);
     case REF_PATH: {
         json_t *obj = add_member(json_object(), &INIT_FROM_FIELDS[1], s);
-        return obj && s->finetune.init_from_sha256[0] ? add_member(obj, &INIT_FROM_FIELDS[2], s) : obj;
+        return obj && s->init_from.sha256[0] ? add_member(obj, &INIT_FROM_FIELDS[2], s) : obj;
     }
     default: return NULL;
     }

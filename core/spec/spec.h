@@ -57,11 +57,15 @@ typedef struct {
         Precision precision;
     } train;
     AugmentConfig augment;
+    // Where the weights start: finetune.init_from (a fine-tuning's encoder) or
+    // pretrain.init_from (continued pretraining), the kind says which; one place, one reader.
     struct {
-        RefForm init_from_form;           // REF_NONE, REF_PATH, REF_JOB_ID, REF_CHECKPOINT_ID
-        char init_from_path[SPEC_PATH_MAX];
-        char init_from_sha256[65];        // file form: the path's expected SHA-256, "" if none
-        long init_from_id;                // job or checkpoint id
+        RefForm form;                     // REF_NONE, REF_PATH, REF_JOB_ID, REF_CHECKPOINT_ID
+        char path[SPEC_PATH_MAX];
+        char sha256[65];                  // file form: the path's expected SHA-256, "" if none
+        long id;                          // job or checkpoint id
+    } init_from;
+    struct {
         double layer_decay, label_smoothing, drop_path;
         int labels_per_class;
     } finetune;
@@ -97,7 +101,7 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err);
 // The resolved spec as one line of JSON in the contract's shape and key order, every section
 // and field present; numbers in their shortest exact form, so spec_parse reads back the same
 // spec. dataset is a name (REF_NAME) or the file form's object; init_from null, a job id,
-// {"checkpoint": id} or {"path": file} (with "sha256" when init_from_sha256 is set). A finetune spec from a checkpoint whose model has not
+// {"checkpoint": id} or {"path": file} (with "sha256" when init_from.sha256 is set). A finetune spec from a checkpoint whose model has not
 // been adopted writes null for the sizes it did not give (they are the checkpoint's, unknown
 // yet), so the child that reads the file still takes them from the checkpoint. The caller frees
 // the text. NULL on allocation failure or a spec no JSON can express (a string that is not

@@ -140,11 +140,11 @@ static int open_run_dir(Trainer *tr)
 // daemon's record of it) or, without one, to what the run dir it lies in recorded for it.
 static int verify_init_from(Trainer *tr)
 {
-    const char *path = tr->spec->finetune.init_from_path;
+    const char *path = tr->spec->init_from.path;
     char expected[65], actual[65];
     const char *why = "the spec's finetune.init_from.sha256";
-    if (tr->spec->finetune.init_from_sha256[0])
-        memcpy(expected, tr->spec->finetune.init_from_sha256, sizeof expected);
+    if (tr->spec->init_from.sha256[0])
+        memcpy(expected, tr->spec->init_from.sha256, sizeof expected);
     else if (checkpoint_recorded_sha256_of(path, expected) == 0)
         why = "its run dir's checkpoint event";
     else
@@ -160,17 +160,17 @@ static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, Sa
     const JobSpec *s = tr->spec;
     char err[1024];
     *cfg = s->model;
-    if (s->kind != JOB_FINETUNE || s->finetune.init_from_form == REF_NONE) return 0;
-    if (s->finetune.init_from_form != REF_PATH)
+    if (s->kind != JOB_FINETUNE || s->init_from.form == REF_NONE) return 0;
+    if (s->init_from.form != REF_PATH)
         return train_fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
     if (verify_init_from(tr)) return 1;
-    if (checkpoint_read(s->finetune.init_from_path, init, cfg, from, err, sizeof err))
+    if (checkpoint_read(s->init_from.path, init, cfg, from, err, sizeof err))
         return train_fail(tr, "finetune.init_from: %s", err);
     if (strcmp(from->kind, "pretrain") != 0)
         return train_fail(tr,
                           "finetune.init_from: %s is a fine-tuning checkpoint; start from a "
                           "pretraining one",
-                          s->finetune.init_from_path);
+                          s->init_from.path);
     SpecError serr;
     JobSpec adopted = *s;
     if (spec_adopt_model(&adopted, cfg, &serr)) return train_fail(tr, "%s", serr.message);

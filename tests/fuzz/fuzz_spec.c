@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_note("accepted: %s job", spec.kind == JOB_FINETUNE ? "finetune" : "pretrain");
     round_trip(&spec, "parsed");
-    if (spec.kind == JOB_FINETUNE && spec.finetune.init_from_form != REF_NONE) {
+    if (spec.kind == JOB_FINETUNE && spec.init_from.form != REF_NONE) {
         ModelConfig from = model_config_default();
         if (spec_adopt_model(&spec, &from, &err) == 0) round_trip(&spec, "adopted");
         else

@@ -109,7 +109,7 @@ static void check_common_defaults(const JobSpec *s)
     expect_double("default augment.crop_ratio[0]", s->augment.crop_ratio[0], 0.75);
     expect_double("default augment.crop_ratio[1]", s->augment.crop_ratio[1], 1.3333);
     expect_int("default augment.hflip", s->augment.hflip, 1);
-    expect_int("default finetune.init_from", s->finetune.init_from_form, REF_NONE);
+    expect_int("default finetune.init_from", s->init_from.form, REF_NONE);
     expect_double("default finetune.layer_decay", s->finetune.layer_decay, 0.75);
     expect_double("default finetune.label_smoothing", s->finetune.label_smoothing, 0.1);
     expect_double("default finetune.drop_path", s->finetune.drop_path, 0.1);
@@ -621,23 +621,23 @@ static void check_forms(void)
     test_report(rc == 0 && s.dataset_form == REF_PATH &&
                     s.dataset_format == DATA_FORMAT_IMAGEFOLDER &&
                     !strcmp(s.dataset_path, "/d") && !s.dataset_name[0] &&
-                    s.finetune.init_from_form == REF_PATH &&
-                    !strcmp(s.finetune.init_from_path, "/c.safetensors") && s.job_id == 9,
+                    s.init_from.form == REF_PATH &&
+                    !strcmp(s.init_from.path, "/c.safetensors") && s.job_id == 9,
                 "file form: dataset and init_from paths", "%s", rc ? err.message : "");
-    test_report(rc == 0 && !s.finetune.init_from_sha256[0], "file form: init_from without sha256",
-                "\"%s\"", s.finetune.init_from_sha256);
+    test_report(rc == 0 && !s.init_from.sha256[0], "file form: init_from without sha256",
+                "\"%s\"", s.init_from.sha256);
     rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': {'path': '/c.safetensors',"
                  " 'sha256': 'ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789'}}}"),
                &s, &err);
     char *text = rc ? NULL : spec_to_json(&s);
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     json_t *from = json_object_get(json_object_get(doc, "finetune"), "init_from");
-    test_report(rc == 0 && s.finetune.init_from_form == REF_PATH &&
-                    !strcmp(s.finetune.init_from_sha256,
+    test_report(rc == 0 && s.init_from.form == REF_PATH &&
+                    !strcmp(s.init_from.sha256,
                             "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789") &&
                     json_object_size(from) == 2 &&
                     !strcmp(json_string_value(json_object_get(from, "sha256")),
-                            s.finetune.init_from_sha256),
+                            s.init_from.sha256),
                 "file form: init_from sha256 stored lowercase and written back", "%s",
                 rc ? err.message : text);
     free(text);
@@ -654,11 +654,11 @@ static void check_forms(void)
     rc = parse(q("{'kind': 'finetune', 'dataset': 'cifar', 'finetune': {'init_from': 5}}"), &s,
                &err);
     test_report(rc == 0 && s.dataset_form == REF_NAME && !strcmp(s.dataset_name, "cifar") &&
-                    s.finetune.init_from_form == REF_JOB_ID && s.finetune.init_from_id == 5,
+                    s.init_from.form == REF_JOB_ID && s.init_from.id == 5,
                 "API form: dataset name and init_from job id", "%s", rc ? err.message : "");
     rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 8}}}"), &s, &err);
-    test_report(rc == 0 && s.finetune.init_from_form == REF_CHECKPOINT_ID &&
-                    s.finetune.init_from_id == 8,
+    test_report(rc == 0 && s.init_from.form == REF_CHECKPOINT_ID &&
+                    s.init_from.id == 8,
                 "API form: init_from checkpoint id", "%s", rc ? err.message : "");
     rc = parse(q("{'loss': {'scope': 'full'}, 'augment': {'hflip': false},"
                  " 'train': {'seed': 9007199254740992, 'max_steps': 9223372036854775807}}"),
@@ -702,7 +702,7 @@ static void round_trip(const char *doc)
              parse(ja, &b, &err) == 0 && (jb = spec_to_json(&b)) != NULL && !strcmp(ja, jb);
     // Only a finetune model still to come from a checkpoint keeps given exactly (the
     // others are written in full, so every size reads back as given).
-    int pending = a.kind == JOB_FINETUNE && a.finetune.init_from_form != REF_NONE;
+    int pending = a.kind == JOB_FINETUNE && a.init_from.form != REF_NONE;
     if (ok && pending) ok = (a.given & MODEL_GIVEN_ALL) == (b.given & MODEL_GIVEN_ALL);
     ok = ok && a.model.drop_path == b.model.drop_path && a.model.num_classes == b.model.num_classes;
     test_report(ok, "round trip", "%s → %s", doc, ja ? ja : err.message);
@@ -912,7 +912,7 @@ static void check_hostile_specs(void)
     t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
                SPEC_PATH_MAX - 2, "\"}}}");
     rc = spec_parse(t, strlen(t), &s, &err);
-    test_report(rc == 0 && strlen(s.finetune.init_from_path) == SPEC_PATH_MAX - 1,
+    test_report(rc == 0 && strlen(s.init_from.path) == SPEC_PATH_MAX - 1,
                 "a path of SPEC_PATH_MAX - 1 bytes", "%s", rc ? err.message : "");
     free(t);
     t = repeat("{\"kind\": \"finetune\", \"finetune\": {\"init_from\": {\"path\": \"/", "d",
