@@ -2,6 +2,7 @@
 #include "base/cpu.h"
 
 #include <cpuid.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,4 +29,35 @@ int cpu_precision_available(Precision precision, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+// A cgroup's memory limit from one of its files; 0 when absent or unlimited ("max" in v2).
+static double cgroup_limit(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    double limit = 0;
+    if (f && fscanf(f, "%lf", &limit) != 1) limit = 0;
+    if (f) fclose(f);
+    return limit > 0 ? limit : 0;
+}
+
+double machine_memory_bytes(void)
+{
+    double bytes = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    // cgroup v2, then v1 (whose "unlimited" is a huge number, above any machine's memory)
+    static const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                         "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
+        double limit = cgroup_limit(limits[i]);
+        if (limit > 0 && limit < bytes) bytes = limit;
+    }
+    return bytes;
 }

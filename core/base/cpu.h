@@ -1,7 +1,7 @@
-// What this processor can run: the arithmetic of the matrix products (Precision) and the
-// probe for the Intel AMX tiles that bf16 needs. The kernels (ops/) run a precision; the spec
-// names one, and the daemon refuses at submission one this machine cannot run — so the enum
-// and the probe live here, below both.
+// What this machine can run: the arithmetic of the matrix products (Precision) and the
+// probe for the Intel AMX tiles that bf16 needs, its processors and its memory. The kernels
+// (ops/) run a precision; the spec names one, and the daemon refuses at submission one this
+// machine cannot run or a job larger than its memory — so the probes live here, below both.
 #ifndef SIMMIM_CPU_H
 #define SIMMIM_CPU_H
 
@@ -18,5 +18,12 @@ int cpu_has_amx_bf16(void);
 // Whether this processor can run the precision: 0, or -1 with err filled (bf16 needs
 // AMX-BF16).
 int cpu_precision_available(Precision precision, char *err, size_t errlen);
+
+// The processors this process may run on (its affinity mask, as OpenMP's omp_get_num_procs,
+// which sizes train.threads 0); at least 1.
+int cpu_count(void);
+
+// Physical memory in bytes, or the cgroup's limit when a container sets a lower one.
+double machine_memory_bytes(void);
 
 #endif

@@ -2,6 +2,7 @@
 // parameter table, initialisation, and the forward/backward entry points that tie the
 // encoder (vit.c) to the pretraining (simmim.c) or classification (classifier.c) head.
 #include "model/model.h"
+#include "base/cpu.h"
 #include "ops/ops.h"
 
 #include <sys/mman.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 // Hands out consecutive regions of a buffer; with base NULL it only counts, so one walk
 // both sizes and carves a buffer.
@@ -201,17 +201,6 @@ size_t model_memory_bytes(const ModelConfig *cfg, int batch)
     double floats = 2.0 * params.used_estimate + acts.used_estimate;
     if (floats * sizeof(float) > 0x1p60) return 0;
     return (2 * params.used + acts.used) * sizeof(float);
-}
-
-// Physical memory, or the cgroup's limit when a container sets a lower one.
-static double machine_memory_bytes(void)
-{
-    double bytes = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
-    double limit;
-    if (f && fscanf(f, "%lf", &limit) == 1 && limit > 0 && limit < bytes) bytes = limit;
-    if (f) fclose(f);
-    return bytes;
 }
 
 // The activations are hundreds of MB swept several times a step: on 2 MB pages they cost
