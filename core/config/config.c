@@ -8,11 +8,24 @@
 
 enum { MAX_IMG = 4096, MAX_DIM = 16384, MAX_DEPTH = 256, MAX_CHANS = 64, MAX_CLASSES = 100000 };
 
+DecoderConfig decoder_config_default(void)
+{
+    return (DecoderConfig){.type = DECODER_LINEAR, .hidden = 0, .depth = 2, .embed_dim = 0,
+                           .num_heads = 0};
+}
+
+LossConfig loss_config_default(void)
+{
+    return (LossConfig){.type = LOSS_L1, .full_image = 0, .beta = 1.0, .bins = 256,
+                        .palette = 512};
+}
+
 ModelConfig model_config_default(void)
 {
     return (ModelConfig){.img_size = 32, .patch_size = 4, .in_chans = 1, .embed_dim = 128,
                          .depth = 4, .num_heads = 4, .mlp_ratio = 4.0, .num_classes = 0,
-                         .drop_path = 0.0f};
+                         .drop_path = 0.0f, .decoder = decoder_config_default(),
+                         .target_resolution = 0, .loss = loss_config_default()};
 }
 
 int model_config_preset(const char *name, ModelConfig *cfg)
@@ -32,6 +45,9 @@ int model_config_preset(const char *name, ModelConfig *cfg)
     }
     c.num_classes = cfg->num_classes;
     c.drop_path = cfg->drop_path;
+    c.decoder = cfg->decoder; // a preset sizes the encoder; the head is the spec's own
+    c.target_resolution = cfg->target_resolution;
+    c.loss = cfg->loss;
     *cfg = c;
     return 0;
 }
@@ -49,6 +65,51 @@ float model_drop_path_rate(const ModelConfig *cfg, int block)
 {
     if (cfg->depth < 2) return 0.0f;
     return cfg->drop_path * (float)block / (float)(cfg->depth - 1);
+}
+
+int simmim_target_resolution(const ModelConfig *cfg)
+{
+    return cfg->target_resolution ? cfg->target_resolution : cfg->img_size;
+}
+
+int simmim_target_per_token(const ModelConfig *cfg)
+{
+    return simmim_target_resolution(cfg) / model_grid(cfg);
+}
+
+int simmim_pred_channels(const ModelConfig *cfg)
+{
+    switch (cfg->loss.type) {
+    case LOSS_BINS: return cfg->in_chans * cfg->loss.bins;
+    case LOSS_PALETTE: return cfg->loss.palette;
+    default: return cfg->in_chans;
+    }
+}
+
+int simmim_decoder_out(const ModelConfig *cfg)
+{
+    int s = simmim_target_per_token(cfg);
+    return s * s * simmim_pred_channels(cfg);
+}
+
+int decoder_hidden(const ModelConfig *cfg)
+{
+    return cfg->decoder.hidden ? cfg->decoder.hidden : cfg->embed_dim;
+}
+
+int decoder_embed_dim(const ModelConfig *cfg)
+{
+    return cfg->decoder.embed_dim ? cfg->decoder.embed_dim : cfg->embed_dim;
+}
+
+int decoder_num_heads(const ModelConfig *cfg)
+{
+    return cfg->decoder.num_heads ? cfg->decoder.num_heads : cfg->num_heads;
+}
+
+int decoder_mlp_hidden(const ModelConfig *cfg)
+{
+    return (int)(decoder_embed_dim(cfg) * cfg->mlp_ratio);
 }
 
 static int config_refuse(char *err, size_t errlen, const char *field, const char *what, long a,
@@ -98,6 +159,59 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
     return 0;
 }
 
+enum { MAX_BINS = 256, MAX_PALETTE = 1024 };
+
+int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
+{
+    const DecoderConfig *d = &cfg->decoder;
+    const LossConfig *l = &cfg->loss;
+    // a field is checked for the type that uses it: a zeroed head is the default one
+    int transformer = d->type == DECODER_TRANSFORMER;
+    if ((d->type == DECODER_MLP && check_range("decoder.hidden", d->hidden, 0, MAX_DIM, err, errlen)) ||
+        (transformer && (check_range("decoder.depth", d->depth, 1, MAX_DEPTH, err, errlen) ||
+                         check_range("decoder.embed_dim", d->embed_dim, 0, MAX_DIM, err, errlen) ||
+                         check_range("decoder.num_heads", d->num_heads, 0, decoder_embed_dim(cfg),
+                                     err, errlen))) ||
+        check_range("target.resolution", cfg->target_resolution, 0, cfg->img_size, err, errlen) ||
+        (l->type == LOSS_BINS && check_range("loss.bins", l->bins, 2, MAX_BINS, err, errlen)) ||
+        (l->type == LOSS_PALETTE &&
+         check_range("loss.palette", l->palette, 2, MAX_PALETTE, err, errlen)))
+        return -1;
+    if (transformer && decoder_embed_dim(cfg) % decoder_num_heads(cfg))
+        return config_refuse(err, errlen, "decoder.embed_dim",
+                             "must be divisible by decoder.num_heads", decoder_embed_dim(cfg),
+                             decoder_num_heads(cfg));
+    if (transformer && decoder_mlp_hidden(cfg) < 1)
+        return config_refuse(err, errlen, "decoder.embed_dim",
+                             "times model.mlp_ratio must give at least one hidden unit",
+                             decoder_embed_dim(cfg), -1);
+    int r = simmim_target_resolution(cfg), grid = model_grid(cfg);
+    if (r % grid) {
+        snprintf(err, errlen, "target.resolution: must be a multiple of the token grid "
+                              "(model.img_size / model.patch_size = %d; got %d)", grid, r);
+        return -1;
+    }
+    if (cfg->img_size % r) {
+        snprintf(err, errlen, "target.resolution: must divide model.img_size (%d; got %d)",
+                 cfg->img_size, r);
+        return -1;
+    }
+    if (!(l->beta >= 0.0 && l->beta <= 1e6)) {
+        snprintf(err, errlen, "loss.beta: must be in [0, 1e6] (got %g)", l->beta);
+        return -1;
+    }
+    // In double: s²·C·K of a large patch overflows an int (simmim_decoder_out's, valid only
+    // once this check has passed).
+    double s = simmim_target_per_token(cfg), out = s * s * simmim_pred_channels(cfg);
+    if (out > (1 << 24)) {
+        snprintf(err, errlen, "loss.type: with target.resolution %d and model.patch_size %d each "
+                              "token would predict %.0f values, more than %d", r, cfg->patch_size,
+                 out, 1 << 24);
+        return -1;
+    }
+    return 0;
+}
+
 int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *err, size_t errlen)
 {
     if (model_config_validate(cfg, err, errlen)) return -1; // its sizes are divisors below
@@ -133,4 +247,117 @@ int mask_target_cells(const MaskConfig *mask, const ModelConfig *cfg)
     int k = (int)lround(sqrt(mask->ratio) * side);
     k = k < 1 ? 1 : k;
     return k * k;
+}
+
+// --- sizing: the model's flat buffers (model/model.c lays them out; tests/unit/model checks
+// that this count is what it allocates) ---
+
+enum { ATTENTION_ROW_ALIGN = 16, WEIGHT_GRAD_PARTS = 8, ACT_ALIGN_FLOATS = 16 };
+
+// One pre-norm transformer block's kept activations over R = B·T rows: LayerNorm statistics,
+// qkv, attention probabilities, attention output, two residuals, MLP hidden and its GELU.
+static double block_act_floats(double B, double T, double D, double heads, double H)
+{
+    double R = B * T;
+    return 4 * R + 3 * R * D + B * heads * T * T + 3 * R * D + 2 * R * H;
+}
+
+static double attention_scratch(double T, double hd)
+{
+    double a = ATTENTION_ROW_ALIGN;
+    return hd * (T + a) + 3 * T * (hd + a) + T * (T + a);
+}
+
+static double param_floats(const ModelConfig *c)
+{
+    double D = c->embed_dim, C = c->in_chans, p = c->patch_size, T = model_num_tokens(c);
+    double H = model_mlp_hidden(c), L = c->depth;
+    double block = 2 * D + 3 * D * D + 3 * D + D * D + D + 2 * D + H * D + H + D * H + D;
+    double n = D * C * p * p + D + D + T * D + L * block;
+    if (c->num_classes) return n + 2 * D + c->num_classes * (D + 1);
+    double out = simmim_decoder_out(c), N = model_num_patches(c);
+    n += D + 2 * D; // mask token, final norm
+    switch (c->decoder.type) {
+    case DECODER_LINEAR: n += out * D + out; break;
+    case DECODER_MLP: n += decoder_hidden(c) * (D + 1.0) + out * (decoder_hidden(c) + 1.0); break;
+    case DECODER_TRANSFORMER: {
+        double E = decoder_embed_dim(c), Hm = decoder_mlp_hidden(c);
+        double dblock = 2 * E + 3 * E * E + 3 * E + E * E + E + 2 * E + Hm * E + Hm + E * Hm + E;
+        n += E * D + E + N * E + c->decoder.depth * dblock + 2 * E + out * E + out;
+        break;
+    }
+    }
+    if (c->loss.type == LOSS_PALETTE) n += (double)c->loss.palette * C;
+    return n;
+}
+
+// The pretraining head's activations (model.c's layout_head_acts); widens the blocks'
+// shared buffers and scratch for a transformer decoder.
+static double head_act_floats(const ModelConfig *c, double B, double *rows_wide,
+                              double *rows_hidden, double *attention, double *weight_grad)
+{
+    double D = c->embed_dim, N = model_num_patches(c), BN = B * N, C = c->in_chans;
+    double out = simmim_decoder_out(c), r = simmim_target_resolution(c);
+    double acts = 4 * BN * D + 2 * BN + 4 * BN * out; // tokens, lnf, stats, dec, pred + grads
+    if (r < c->img_size) acts += B * C * r * r;
+    if (c->loss.type == LOSS_BINS) acts += B * C * r * r;
+    if (c->loss.type == LOSS_PALETTE) acts += B * r * r;
+    *weight_grad = fmax(*weight_grad, out * D);
+    if (c->decoder.type == DECODER_MLP) {
+        double Hd = decoder_hidden(c);
+        acts += 3 * BN * Hd; // fc1, GELU and their gradient
+        *weight_grad = fmax(*weight_grad, fmax(Hd * D, out * Hd));
+    } else if (c->decoder.type == DECODER_TRANSFORMER) {
+        double E = decoder_embed_dim(c), Hm = decoder_mlp_hidden(c), heads = decoder_num_heads(c);
+        acts += 2 * BN * E + 2 * BN + c->decoder.depth * block_act_floats(B, N, E, heads, Hm);
+        *rows_wide = fmax(*rows_wide, BN * E);
+        *rows_hidden = fmax(*rows_hidden, BN * fmax(Hm, 3 * E));
+        *attention = fmax(*attention, attention_scratch(N, E / heads));
+        *weight_grad = fmax(*weight_grad, fmax(fmax(E * D, 3 * E * E), fmax(Hm * E, out * E)));
+    }
+    return acts;
+}
+
+MemoryEstimate model_memory_estimate(const ModelConfig *c, int batch, int threads)
+{
+    double B = batch, D = c->embed_dim, T = model_num_tokens(c), N = model_num_patches(c);
+    double H = model_mlp_hidden(c), P = model_patch_dim(c), heads = c->num_heads;
+    double BT = B * T, BN = B * N, L = c->depth;
+    double rows_wide = BT * D, rows_hidden = BT * fmax(H, 3 * D);
+    double attention = attention_scratch(T, D / heads);
+    double weight_grad = fmax(fmax(3 * D * D, H * D), P * D); // the largest N·K of a product
+    double acts = BN * P + 2 * BN * D + BT * D + L * block_act_floats(B, T, D, heads, H) + L * 2 * B;
+    if (c->num_classes) {
+        double K = c->num_classes;
+        acts += 4 * B * D + 2 * B + 3 * B * K;
+        weight_grad = fmax(weight_grad, K * D);
+    } else {
+        acts += head_act_floats(c, B, &rows_wide, &rows_hidden, &attention, &weight_grad);
+    }
+    // the blocks' shared buffers: ln, dres, dln, datty, dqkv|dhidden, and dbranch
+    acts += 4 * rows_wide + rows_hidden + (c->drop_path > 0 ? BT * D : 0);
+    acts += threads * attention + (WEIGHT_GRAD_PARTS - 1) * weight_grad;
+    acts += 64.0 * ACT_ALIGN_FLOATS; // each buffer's alignment, bounded
+    double params = param_floats(c);
+    return (MemoryEstimate){.params = 2 * params * sizeof(float),
+                            .optimizer = 2 * params * sizeof(float),
+                            .activations = acts * sizeof(float)};
+}
+
+double memory_estimate_total(const MemoryEstimate *m)
+{
+    return m->params + m->optimizer + m->activations;
+}
+
+void memory_drivers(const ModelConfig *c, char *out, size_t outlen)
+{
+    // A classification target multiplies the values per target pixel by K: its resolution
+    // drives the size as much as K does (the paper's N/A: 256 bins at full resolution).
+    int classes = c->loss.type == LOSS_BINS || c->loss.type == LOSS_PALETTE;
+    snprintf(out, outlen, "train.batch_size, model.img_size, model.embed_dim, model.depth%s%s%s",
+             c->num_classes == 0 && (c->target_resolution != 0 || classes) ? ", target.resolution"
+                                                                             : "",
+             c->num_classes == 0 && c->loss.type == LOSS_BINS ? ", loss.bins" :
+             c->num_classes == 0 && c->loss.type == LOSS_PALETTE ? ", loss.palette" : "",
+             c->num_classes == 0 && c->decoder.type != DECODER_LINEAR ? ", decoder" : "");
 }

@@ -5,6 +5,31 @@
 
 #include <stddef.h>
 
+// The SimMIM head (docs/job-spec.md, decoder): linear (a 1×1 convolution, the reference's),
+// a 2-layer MLP, or a small transformer over the token grid (the paper's heavier decoders).
+typedef enum { DECODER_LINEAR, DECODER_MLP, DECODER_TRANSFORMER } DecoderType;
+
+typedef struct {
+    DecoderType type;
+    int hidden;    // mlp: the hidden width; 0 = the encoder's embed_dim
+    int depth;     // transformer: blocks
+    int embed_dim; // transformer: its width E; 0 = the encoder's
+    int num_heads; // transformer: 0 = the encoder's
+} DecoderConfig;
+
+// What the head predicts and how it is scored (docs/job-spec.md, loss): a regression of the
+// normalized pixels (l1, l2, smooth_l1) or a classification of each pixel — per channel into
+// `bins` equal bins of [0, 1], or into one of `palette` colours (k-means at job start).
+typedef enum { LOSS_L1, LOSS_L2, LOSS_SMOOTH_L1, LOSS_BINS, LOSS_PALETTE } LossType;
+
+typedef struct {
+    LossType type;
+    int full_image; // loss.scope: 0 the masked area, 1 the whole image
+    double beta;    // smooth_l1: where the quadratic part ends, as PyTorch's
+    int bins;       // bins: K
+    int palette;    // palette: K
+} LossConfig;
+
 typedef struct {
     int img_size;
     int patch_size;
@@ -15,6 +40,10 @@ typedef struct {
     double mlp_ratio;
     int num_classes;   // 0: pretraining model (norm, mask token, SimMIM decoder)
     float drop_path;   // the last block's rate; block i gets drop_path * i / (depth - 1)
+    // pretraining only (num_classes 0): the head and its target
+    DecoderConfig decoder;
+    int target_resolution; // r: the side of the predicted image; 0 = img_size
+    LossConfig loss;
 } ModelConfig;
 
 // How the mask cells of an image are chosen (docs/job-spec.md, mask.type): random cells
@@ -28,7 +57,10 @@ typedef struct {
     int min_block; // block: the smallest rectangle drawn, in cells (BEiT's min_num_patches)
 } MaskConfig;
 
-// The default model (preset fmnist-q).
+// The default model (preset fmnist-q), with today's head: linear decoder, full-resolution
+// target, l1 on the masked area.
+DecoderConfig decoder_config_default(void);
+LossConfig loss_config_default(void);
 ModelConfig model_config_default(void);
 // Fills *cfg with a named preset's sizes; -1 if the name is unknown.
 int model_config_preset(const char *name, ModelConfig *cfg);
@@ -40,8 +72,23 @@ int model_mlp_hidden(const ModelConfig *cfg);  // H = mlp_ratio * D
 int model_patch_dim(const ModelConfig *cfg);   // C * p * p
 float model_drop_path_rate(const ModelConfig *cfg, int block);
 
+// The SimMIM head's sizes, defaults resolved. r = target resolution, s = r / grid the target
+// pixels per token side; a token predicts s²·C values (regression), s²·C·K logits (bins) or
+// s²·K logits (palette).
+int simmim_target_resolution(const ModelConfig *cfg); // r
+int simmim_target_per_token(const ModelConfig *cfg);  // s
+int simmim_pred_channels(const ModelConfig *cfg);     // C, C·K or K: channels of the r×r output
+int simmim_decoder_out(const ModelConfig *cfg);       // s²·pred channels, per token
+int decoder_hidden(const ModelConfig *cfg);           // mlp H
+int decoder_embed_dim(const ModelConfig *cfg);        // transformer E
+int decoder_num_heads(const ModelConfig *cfg);        // transformer heads
+int decoder_mlp_hidden(const ModelConfig *cfg);       // transformer blocks' MLP: mlp_ratio · E
+
 // 0 if valid; otherwise -1 and a message starting with the field ("model.embed_dim: ...").
 int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen);
+// The head's fields (decoder, target, loss) of a pretraining cfg; each message starts with its
+// field, and a combination that cannot work names both fields.
+int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen);
 int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *err, size_t errlen);
 
 // The mask grid's side M (img_size / mask_patch_size) and the cells a mask of this config
@@ -49,5 +96,19 @@ int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *e
 // same target as random, which a draw may fall short of (model.h's simmim_mask).
 int mask_grid(const MaskConfig *mask, const ModelConfig *cfg);
 int mask_target_cells(const MaskConfig *mask, const ModelConfig *cfg);
+
+// The memory a training run of cfg at this batch size needs, in bytes: parameters, their
+// gradients and AdamW's two moments, and the activations of one step for `threads` threads
+// (the model's flat buffers, laid out in model/). The one sizing function: the daemon refuses
+// a spec above train.max_memory_mb with it, the trainer too before it allocates, and the
+// trainer's start event reports it beside what it allocated. 0 when the size overflows.
+typedef struct {
+    double params, optimizer, activations; // bytes: parameters + gradients, AdamW, one step
+} MemoryEstimate;
+MemoryEstimate model_memory_estimate(const ModelConfig *cfg, int batch, int threads);
+double memory_estimate_total(const MemoryEstimate *m);
+// The fields that drive the activation size of cfg, for a refusal's message
+// ("model.img_size, loss.bins and target.resolution").
+void memory_drivers(const ModelConfig *cfg, char *out, size_t outlen);
 
 #endif

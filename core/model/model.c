@@ -50,45 +50,98 @@ static float *param(Carver *c, ParamInfo *info, int *count, const char *name, in
     return carve(c, numel);
 }
 
+// One pre-norm block's tensors under `prefix` (timm's names), width D, MLP hidden H.
+static BlockParams layout_block(Carver *c, ParamInfo *info, int *n, const char *prefix,
+                                int layer_id, int D, int H)
+{
+    BlockParams b;
+    char name[2 * PARAM_NAME_MAX]; // room for any prefix; param() keeps PARAM_NAME_MAX of it
+#define BLOCK_PARAM(field, suffix, decay, ndim, d0, d1)                                   \
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);                                  \
+    b.field = param(c, info, n, name, layer_id, decay, ndim, d0, d1, 0, 0)
+    BLOCK_PARAM(ln1_w, "norm1.weight", 0, 1, D, 0);
+    BLOCK_PARAM(ln1_b, "norm1.bias", 0, 1, D, 0);
+    BLOCK_PARAM(qkv_w, "attn.qkv.weight", 1, 2, 3 * D, D);
+    BLOCK_PARAM(qkv_b, "attn.qkv.bias", 0, 1, 3 * D, 0);
+    BLOCK_PARAM(proj_w, "attn.proj.weight", 1, 2, D, D);
+    BLOCK_PARAM(proj_b, "attn.proj.bias", 0, 1, D, 0);
+    BLOCK_PARAM(ln2_w, "norm2.weight", 0, 1, D, 0);
+    BLOCK_PARAM(ln2_b, "norm2.bias", 0, 1, D, 0);
+    BLOCK_PARAM(fc1_w, "mlp.fc1.weight", 1, 2, H, D);
+    BLOCK_PARAM(fc1_b, "mlp.fc1.bias", 0, 1, H, 0);
+    BLOCK_PARAM(fc2_w, "mlp.fc2.weight", 1, 2, D, H);
+    BLOCK_PARAM(fc2_b, "mlp.fc2.bias", 0, 1, D, 0);
+#undef BLOCK_PARAM
+    return b;
+}
+
+// The SimMIM decoder's tensors (docs/checkpoints.md), all in the top layer.
+static void layout_decoder(const ModelConfig *cfg, Carver *c, Params *P, BlockParams *dec_blocks,
+                           ParamInfo *info, int *n)
+{
+    int D = cfg->embed_dim, out = simmim_decoder_out(cfg), top = cfg->depth + 1;
+    switch (cfg->decoder.type) {
+    case DECODER_LINEAR:
+        P->out_w = param(c, info, n, "decoder.0.weight", top, 1, 4, out, D, 1, 1);
+        P->out_b = param(c, info, n, "decoder.0.bias", top, 0, 1, out, 0, 0, 0);
+        break;
+    case DECODER_MLP: {
+        int Hd = decoder_hidden(cfg);
+        P->dec_fc1_w = param(c, info, n, "decoder.fc1.weight", top, 1, 2, Hd, D, 0, 0);
+        P->dec_fc1_b = param(c, info, n, "decoder.fc1.bias", top, 0, 1, Hd, 0, 0, 0);
+        P->out_w = param(c, info, n, "decoder.fc2.weight", top, 1, 2, out, Hd, 0, 0);
+        P->out_b = param(c, info, n, "decoder.fc2.bias", top, 0, 1, out, 0, 0, 0);
+        break;
+    }
+    case DECODER_TRANSFORMER: {
+        int E = decoder_embed_dim(cfg), N = model_num_patches(cfg);
+        char prefix[PARAM_NAME_MAX];
+        P->dec_embed_w = param(c, info, n, "decoder.embed.weight", top, 1, 2, E, D, 0, 0);
+        P->dec_embed_b = param(c, info, n, "decoder.embed.bias", top, 0, 1, E, 0, 0, 0);
+        P->dec_pos_embed = param(c, info, n, "decoder.pos_embed", top, 0, 3, 1, N, E, 0);
+        for (int l = 0; l < cfg->decoder.depth; l++) {
+            snprintf(prefix, sizeof prefix, "decoder.blocks.%d.", l);
+            BlockParams b = layout_block(c, info, n, prefix, top, E, decoder_mlp_hidden(cfg));
+            if (dec_blocks) dec_blocks[l] = b;
+        }
+        P->dec_norm_w = param(c, info, n, "decoder.norm.weight", top, 0, 1, E, 0, 0, 0);
+        P->dec_norm_b = param(c, info, n, "decoder.norm.bias", top, 0, 1, E, 0, 0, 0);
+        P->out_w = param(c, info, n, "decoder.pred.weight", top, 1, 2, out, E, 0, 0);
+        P->out_b = param(c, info, n, "decoder.pred.bias", top, 0, 1, out, 0, 0, 0);
+        break;
+    }
+    }
+    // Not trained: the k-means colours the targets are classes of, kept with the weights so a
+    // checkpoint's predictions can be read; no weight decay and a zero gradient leave it as set.
+    if (cfg->loss.type == LOSS_PALETTE)
+        P->palette = param(c, info, n, "decoder.palette", top, 0, 2, cfg->loss.palette,
+                           cfg->in_chans, 0, 0);
+}
+
 // Walks every parameter tensor in checkpoint order; fills `out` (if not NULL) with pointers
-// into c->base and `info` (if not NULL) with the table. Returns the tensor count.
+// into c->base, `blocks` and `dec_blocks` with the blocks' and `info` (if not NULL) with the
+// table. Returns the tensor count.
 static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockParams *blocks,
-                         ParamInfo *info)
+                         BlockParams *dec_blocks, ParamInfo *info)
 {
     int D = cfg->embed_dim, C = cfg->in_chans, p = cfg->patch_size, T = model_num_tokens(cfg);
     int H = model_mlp_hidden(cfg), L = cfg->depth, top = L + 1, n = 0;
     Params P = {0};
-    char name[PARAM_NAME_MAX];
+    char prefix[PARAM_NAME_MAX];
     P.patch_w = param(c, info, &n, "patch_embed.proj.weight", 0, 1, 4, D, C, p, p);
     P.patch_b = param(c, info, &n, "patch_embed.proj.bias", 0, 0, 1, D, 0, 0, 0);
     P.cls_token = param(c, info, &n, "cls_token", 0, 0, 3, 1, 1, D, 0);
     P.pos_embed = param(c, info, &n, "pos_embed", 0, 0, 3, 1, T, D, 0);
     if (cfg->num_classes == 0) P.mask_token = param(c, info, &n, "mask_token", 0, 0, 3, 1, 1, D, 0);
     for (int l = 0; l < L; l++) {
-        BlockParams b;
-#define BLOCK_PARAM(field, suffix, decay, ndim, d0, d1)                                   \
-    snprintf(name, sizeof name, "blocks.%d.%s", l, suffix);                               \
-    b.field = param(c, info, &n, name, l + 1, decay, ndim, d0, d1, 0, 0)
-        BLOCK_PARAM(ln1_w, "norm1.weight", 0, 1, D, 0);
-        BLOCK_PARAM(ln1_b, "norm1.bias", 0, 1, D, 0);
-        BLOCK_PARAM(qkv_w, "attn.qkv.weight", 1, 2, 3 * D, D);
-        BLOCK_PARAM(qkv_b, "attn.qkv.bias", 0, 1, 3 * D, 0);
-        BLOCK_PARAM(proj_w, "attn.proj.weight", 1, 2, D, D);
-        BLOCK_PARAM(proj_b, "attn.proj.bias", 0, 1, D, 0);
-        BLOCK_PARAM(ln2_w, "norm2.weight", 0, 1, D, 0);
-        BLOCK_PARAM(ln2_b, "norm2.bias", 0, 1, D, 0);
-        BLOCK_PARAM(fc1_w, "mlp.fc1.weight", 1, 2, H, D);
-        BLOCK_PARAM(fc1_b, "mlp.fc1.bias", 0, 1, H, 0);
-        BLOCK_PARAM(fc2_w, "mlp.fc2.weight", 1, 2, D, H);
-        BLOCK_PARAM(fc2_b, "mlp.fc2.bias", 0, 1, D, 0);
-#undef BLOCK_PARAM
+        snprintf(prefix, sizeof prefix, "blocks.%d.", l);
+        BlockParams b = layout_block(c, info, &n, prefix, l + 1, D, H);
         if (blocks) blocks[l] = b;
     }
     if (cfg->num_classes == 0) {
         P.norm_w = param(c, info, &n, "norm.weight", top, 0, 1, D, 0, 0, 0);
         P.norm_b = param(c, info, &n, "norm.bias", top, 0, 1, D, 0, 0, 0);
-        P.decoder_w = param(c, info, &n, "decoder.0.weight", top, 1, 4, p * p * C, D, 1, 1);
-        P.decoder_b = param(c, info, &n, "decoder.0.bias", top, 0, 1, p * p * C, 0, 0, 0);
+        layout_decoder(cfg, c, &P, dec_blocks, info, &n);
     } else {
         int K = cfg->num_classes;
         P.fc_norm_w = param(c, info, &n, "fc_norm.weight", top, 0, 1, D, 0, 0, 0);
@@ -98,73 +151,135 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
     }
     if (out) {
         P.blocks = blocks;
+        P.dec_blocks = dec_blocks;
         *out = P;
     }
     return n;
 }
 
-enum { MATMUL_SHAPES = 7 };
+enum { MATMUL_SHAPES_MAX = 16 };
 
-// The (M, K, N) of every matrix product the model computes.
-static void matmul_shapes(const ModelConfig *cfg, int B, long shapes[MATMUL_SHAPES][3])
+// The (M, K, N) of every matrix product the model computes; returns their count.
+static int matmul_shapes(const ModelConfig *cfg, int B, long shapes[MATMUL_SHAPES_MAX][3])
 {
     long D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
-    long H = model_mlp_hidden(cfg), BT = B * T, BN = B * N;
-    long dec_dim = (long)cfg->in_chans * cfg->patch_size * cfg->patch_size;
-    long all[MATMUL_SHAPES][3] = {{BT, D, 3 * D}, {BT, D, D}, {BT, D, H}, {BT, H, D},
-                                  {BN, model_patch_dim(cfg), D}, {BN, D, dec_dim}, {B, D, cfg->num_classes}};
-    memcpy(shapes, all, sizeof all);
+    long H = model_mlp_hidden(cfg), BT = B * T, BN = B * N, n = 0;
+#define SHAPE(m, k, nn) (shapes[n][0] = (m), shapes[n][1] = (k), shapes[n][2] = (nn), n++)
+    SHAPE(BT, D, 3 * D), SHAPE(BT, D, D), SHAPE(BT, D, H), SHAPE(BT, H, D);
+    SHAPE(BN, model_patch_dim(cfg), D);
+    if (cfg->num_classes) {
+        SHAPE(B, D, cfg->num_classes);
+    } else {
+        long out = simmim_decoder_out(cfg);
+        if (cfg->decoder.type == DECODER_LINEAR) SHAPE(BN, D, out);
+        if (cfg->decoder.type == DECODER_MLP) {
+            long Hd = decoder_hidden(cfg);
+            SHAPE(BN, D, Hd), SHAPE(BN, Hd, out);
+        }
+        if (cfg->decoder.type == DECODER_TRANSFORMER) {
+            long E = decoder_embed_dim(cfg), Hm = decoder_mlp_hidden(cfg);
+            SHAPE(BN, D, E), SHAPE(BN, E, 3 * E), SHAPE(BN, E, E), SHAPE(BN, E, Hm);
+            SHAPE(BN, Hm, E), SHAPE(BN, E, out);
+        }
+    }
+#undef SHAPE
+    return (int)n;
 }
 
 // The largest scratch any of the model's matmul_backward calls needs.
 static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
 {
-    long shapes[MATMUL_SHAPES][3];
-    matmul_shapes(cfg, B, shapes);
+    long shapes[MATMUL_SHAPES_MAX][3];
+    int count = matmul_shapes(cfg, B, shapes);
     size_t most = 0;
-    for (int i = 0; i < MATMUL_SHAPES; i++) {
+    for (int i = 0; i < count; i++) {
         size_t floats = matmul_backward_scratch_floats(shapes[i][0], shapes[i][1], shapes[i][2]);
         most = floats > most ? floats : most;
     }
     return most;
 }
 
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+// One block's kept activations over B images of T rows of D (heads, MLP hidden H).
+static BlockActs carve_block_acts(Carver *c, size_t B, size_t T, size_t D, size_t heads, size_t H)
+{
+    size_t BT = B * T;
+    return (BlockActs){
+        .ln1_mean = carve(c, BT), .ln1_rstd = carve(c, BT),
+        .qkv = carve(c, BT * 3 * D), .att = carve(c, B * heads * T * T),
+        .atty = carve(c, BT * D), .res1 = carve(c, BT * D),
+        .ln2_mean = carve(c, BT), .ln2_rstd = carve(c, BT),
+        .fc1 = carve(c, BT * H), .gelu = carve(c, BT * H), .res2 = carve(c, BT * D),
+    };
+}
+
+// The pretraining head's activations: final norm, decoder, prediction, target.
+static void layout_head_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *a,
+                             BlockActs *dec_blocks)
+{
+    size_t D = cfg->embed_dim, N = model_num_patches(cfg), BN = B * N, C = cfg->in_chans;
+    size_t out = simmim_decoder_out(cfg), r = simmim_target_resolution(cfg);
+    a->tokens = carve(c, BN * D);
+    a->lnf = carve(c, BN * D);
+    a->lnf_mean = carve(c, BN);
+    a->lnf_rstd = carve(c, BN);
+    if (cfg->decoder.type == DECODER_MLP) {
+        size_t Hd = decoder_hidden(cfg);
+        a->dec_hidden = carve(c, BN * Hd);
+        a->dec_gelu = carve(c, BN * Hd);
+        a->ddec_hidden = carve(c, BN * Hd);
+    } else if (cfg->decoder.type == DECODER_TRANSFORMER) {
+        size_t E = decoder_embed_dim(cfg);
+        a->dec_x0 = carve(c, BN * E);
+        for (int l = 0; l < cfg->decoder.depth; l++) {
+            BlockActs b = carve_block_acts(c, B, N, E, decoder_num_heads(cfg),
+                                           decoder_mlp_hidden(cfg));
+            if (dec_blocks) dec_blocks[l] = b;
+        }
+        a->dec_normed = carve(c, BN * E);
+        a->dec_norm_mean = carve(c, BN);
+        a->dec_norm_rstd = carve(c, BN);
+    }
+    a->dec = carve(c, BN * out);
+    a->pred = carve(c, BN * out); // [B, C', r, r]: the same count
+    if (r < (size_t)cfg->img_size) a->target = carve(c, B * C * r * r);
+    if (cfg->loss.type == LOSS_BINS) a->classes = carve(c, B * C * r * r);
+    if (cfg->loss.type == LOSS_PALETTE) a->classes = carve(c, B * r * r);
+    a->dlnf = carve(c, BN * D);
+    a->dtokens = carve(c, BN * D);
+    a->dpred = carve(c, BN * out);
+    a->ddec = carve(c, BN * out);
+}
+
 // `threads`: how many threads the attention ops may use, each with its own scratch.
 static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, Acts *out,
-                        BlockActs *blocks)
+                        BlockActs *blocks, BlockActs *dec_blocks)
 {
     size_t D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
     size_t H = model_mlp_hidden(cfg), heads = cfg->num_heads, BT = (size_t)B * T;
-    size_t BN = (size_t)B * N, pix = (size_t)B * cfg->in_chans * cfg->img_size * cfg->img_size;
-    size_t dec_dim = (size_t)cfg->in_chans * cfg->patch_size * cfg->patch_size;
-    size_t K = cfg->num_classes;
+    size_t BN = (size_t)B * N, K = cfg->num_classes;
+    // the blocks' shared buffers serve the encoder and a transformer decoder
+    size_t rows_wide = BT * D, rows_hidden = BT * (H > 3 * D ? H : 3 * D);
+    size_t attention = attention_scratch_floats(T, D / heads);
+    if (K == 0 && cfg->decoder.type == DECODER_TRANSFORMER) {
+        size_t E = decoder_embed_dim(cfg), Hm = decoder_mlp_hidden(cfg);
+        rows_wide = max_size(rows_wide, BN * E);
+        rows_hidden = max_size(rows_hidden, BN * (Hm > 3 * E ? Hm : 3 * E));
+        attention = max_size(attention, attention_scratch_floats(N, E / decoder_num_heads(cfg)));
+    }
     Acts a = {0};
     a.patches = carve(c, BN * model_patch_dim(cfg));
     a.patch_out = carve(c, BN * D);
     a.x0 = carve(c, BT * D);
-    a.ln = carve(c, BT * D);
+    a.ln = carve(c, rows_wide);
     for (int l = 0; l < cfg->depth; l++) {
-        BlockActs b = {
-            .ln1_mean = carve(c, BT), .ln1_rstd = carve(c, BT),
-            .qkv = carve(c, BT * 3 * D), .att = carve(c, (size_t)B * heads * T * T),
-            .atty = carve(c, BT * D), .res1 = carve(c, BT * D),
-            .ln2_mean = carve(c, BT), .ln2_rstd = carve(c, BT),
-            .fc1 = carve(c, BT * H), .gelu = carve(c, BT * H), .res2 = carve(c, BT * D),
-        };
+        BlockActs b = carve_block_acts(c, B, T, D, heads, H);
         if (blocks) blocks[l] = b;
     }
     a.drop_scale = carve(c, (size_t)cfg->depth * 2 * B);
     if (K == 0) {
-        a.tokens = carve(c, BN * D);
-        a.lnf = carve(c, BN * D);
-        a.lnf_mean = carve(c, BN);
-        a.lnf_rstd = carve(c, BN);
-        a.dec = carve(c, BN * dec_dim);
-        a.pred = carve(c, pix);
-        a.dlnf = carve(c, BN * D);
-        a.dtokens = carve(c, BN * D);
-        a.dpred = carve(c, pix);
-        a.ddec = carve(c, BN * dec_dim);
+        layout_head_acts(cfg, B, c, &a, dec_blocks);
     } else {
         a.pooled = carve(c, (size_t)B * D);
         a.fcn = carve(c, (size_t)B * D);
@@ -176,17 +291,18 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
         a.dfcn = carve(c, (size_t)B * D);
         a.dlogits = carve(c, (size_t)B * K);
     }
-    a.dres = carve(c, BT * D);
+    a.dres = carve(c, rows_wide);
     if (cfg->drop_path > 0.0f) a.dbranch = carve(c, BT * D); // only a dropped branch needs its own
-    a.dln = carve(c, BT * D);
-    a.datty = carve(c, BT * D);
-    a.attention_scratch = carve(c, threads * attention_scratch_floats(T, D / heads));
+    a.dln = carve(c, rows_wide);
+    a.datty = carve(c, rows_wide);
+    a.attention_scratch = carve(c, threads * attention);
     a.weight_grad_scratch = carve(c, weight_grad_scratch_floats(cfg, B));
     // The MLP's backward is done with dhidden before the attention's begins with dqkv: one buffer.
-    a.dhidden = a.dqkv = carve(c, BT * (H > 3 * D ? H : 3 * D));
+    a.dhidden = a.dqkv = carve(c, rows_hidden);
     a.dpatch_out = carve(c, BN * D);
     if (out) {
         a.blocks = blocks;
+        a.dec_blocks = dec_blocks;
         *out = a;
     }
 }
@@ -196,8 +312,8 @@ enum { ACT_ALIGN = 16, MAX_BATCH = 1 << 20 };
 size_t model_memory_bytes(const ModelConfig *cfg, int batch)
 {
     Carver params = {0}, acts = {.align = ACT_ALIGN};
-    layout_params(cfg, &params, NULL, NULL, NULL);
-    layout_acts(cfg, batch, ops_threads(), &acts, NULL, NULL);
+    layout_params(cfg, &params, NULL, NULL, NULL, NULL);
+    layout_acts(cfg, batch, ops_threads(), &acts, NULL, NULL, NULL);
     double floats = 2.0 * params.used_estimate + acts.used_estimate;
     if (floats * sizeof(float) > 0x1p60) return 0;
     return (2 * params.used + acts.used) * sizeof(float);
@@ -217,6 +333,7 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
 {
     memset(m, 0, sizeof *m);
     if (model_config_validate(cfg, err, errlen)) return -1;
+    if (cfg->num_classes == 0 && head_config_validate(cfg, err, errlen)) return -1;
     if (batch < 1 || batch > MAX_BATCH) {
         snprintf(err, errlen, "train.batch_size: must be between 1 and %d (got %d)", MAX_BATCH, batch);
         return -1;
@@ -233,20 +350,23 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     m->batch = batch;
     m->attention_threads = ops_threads();
     Carver count = {0}, acts_count = {.align = ACT_ALIGN};
-    m->num_tensors = layout_params(cfg, &count, NULL, NULL, NULL);
-    layout_acts(cfg, batch, m->attention_threads, &acts_count, NULL, NULL);
+    m->num_tensors = layout_params(cfg, &count, NULL, NULL, NULL, NULL);
+    layout_acts(cfg, batch, m->attention_threads, &acts_count, NULL, NULL, NULL);
     m->num_params = count.used;
     m->acts_floats = acts_count.used;
     m->info = calloc(m->num_tensors, sizeof *m->info);
     m->params_mem = calloc(m->num_params, sizeof(float));
     m->grads_mem = calloc(m->num_params, sizeof(float));
     m->acts_mem = alloc_huge(m->acts_floats * sizeof(float));
-    BlockParams *pb = calloc(cfg->depth, sizeof *pb), *gb = calloc(cfg->depth, sizeof *gb);
-    BlockActs *ab = calloc(cfg->depth, sizeof *ab);
-    long shapes[MATMUL_SHAPES][3];
-    matmul_shapes(cfg, batch, shapes);
-    int reserved = 1;
-    for (int i = 0; i < MATMUL_SHAPES; i++) reserved &= !matmul_reserve(shapes[i][1], shapes[i][2]);
+    // the encoder's blocks, then a transformer decoder's, in one array each
+    int dec_depth = cfg->num_classes == 0 && cfg->decoder.type == DECODER_TRANSFORMER
+                        ? cfg->decoder.depth : 0;
+    int all_blocks = cfg->depth + dec_depth;
+    BlockParams *pb = calloc(all_blocks, sizeof *pb), *gb = calloc(all_blocks, sizeof *gb);
+    BlockActs *ab = calloc(all_blocks, sizeof *ab);
+    long shapes[MATMUL_SHAPES_MAX][3];
+    int shape_count = matmul_shapes(cfg, batch, shapes), reserved = 1;
+    for (int i = 0; i < shape_count; i++) reserved &= !matmul_reserve(shapes[i][1], shapes[i][2]);
     if (!m->info || !m->params_mem || !m->grads_mem || !m->acts_mem || !pb || !gb || !ab || !reserved) {
         free(pb), free(gb), free(ab);
         model_free(m);
@@ -255,9 +375,11 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     }
     Carver pc = {.base = m->params_mem}, gc = {.base = m->grads_mem};
     Carver ac = {.base = m->acts_mem, .align = ACT_ALIGN};
-    layout_params(cfg, &pc, &m->params, pb, m->info);
-    layout_params(cfg, &gc, &m->grads, gb, NULL);
-    layout_acts(cfg, batch, m->attention_threads, &ac, &m->acts, ab);
+    layout_params(cfg, &pc, &m->params, pb, dec_depth ? pb + cfg->depth : NULL, m->info);
+    layout_params(cfg, &gc, &m->grads, gb, dec_depth ? gb + cfg->depth : NULL, NULL);
+    layout_acts(cfg, batch, m->attention_threads, &ac, &m->acts, ab,
+                dec_depth ? ab + cfg->depth : NULL);
+    for (int c = 0; c < MODEL_MAX_TARGET_CHANS; c++) m->pixel_mean[c] = 0.0f, m->pixel_std[c] = 1.0f;
     m->label_smoothing = 0.0f;
     return 0;
 }
@@ -304,8 +426,9 @@ static void fill_value(float *x, size_t n, float v)
 void model_init_weights(Model *m, Rng *rng)
 {
     // docs/recipes.md: Linear weights N(0, 0.02) (cut at ±2, i.e. uncut), biases 0, LayerNorm 1/0;
-    // tokens and pos_embed N(0, 0.02) cut at ±0.02; the two convolutions PyTorch's default
-    // uniform(±1/√fan_in) for weight and bias; a classification head N(0, 2e-5).
+    // tokens and position embeddings N(0, 0.02) cut at ±0.02; the two convolutions (patch
+    // embedding, the linear decoder) PyTorch's default uniform(±1/√fan_in) for weight and bias;
+    // a classification head N(0, 2e-5). The mlp and transformer decoders are Linear layers.
     for (int i = 0; i < m->num_tensors; i++) {
         const ParamInfo *p = &m->info[i];
         float *x = m->params_mem + p->offset;
@@ -314,10 +437,12 @@ void model_init_weights(Model *m, Rng *rng)
         int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
         if (strncmp(name, "patch_embed.", 12) == 0)
             fill_uniform(x, p->numel, 1.0 / sqrt(model_patch_dim(&m->cfg)), rng);
-        else if (strncmp(name, "decoder.", 8) == 0)
+        else if (strncmp(name, "decoder.0.", 10) == 0)
             fill_uniform(x, p->numel, 1.0 / sqrt(m->cfg.embed_dim), rng);
+        else if (strcmp(name, "decoder.palette") == 0)
+            continue; // the trainer's k-means sets it
         else if (strcmp(name, "cls_token") == 0 || strcmp(name, "pos_embed") == 0 ||
-                 strcmp(name, "mask_token") == 0)
+                 strcmp(name, "mask_token") == 0 || strcmp(name, "decoder.pos_embed") == 0)
             fill_normal(x, p->numel, 0.02, 0.02, rng);
         else if (strstr(name, "norm") && !is_bias)
             fill_value(x, p->numel, 1.0f);

@@ -16,15 +16,22 @@ typedef struct {
     float *ln2_w, *ln2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } BlockParams;
 
-// Pointers into a flat buffer; the head fields of the other kind are NULL.
+// Pointers into a flat buffer; the fields of another kind or decoder type are NULL.
 typedef struct {
     float *patch_w, *patch_b, *cls_token, *pos_embed;
     BlockParams *blocks;
-    float *mask_token, *norm_w, *norm_b, *decoder_w, *decoder_b; // pretraining
+    // pretraining: mask token, final norm, then the decoder. out_w/out_b is its last linear
+    // map (linear: decoder.0, mlp: decoder.fc2, transformer: decoder.pred).
+    float *mask_token, *norm_w, *norm_b, *out_w, *out_b;
+    float *dec_fc1_w, *dec_fc1_b;                                // mlp
+    float *dec_embed_w, *dec_embed_b, *dec_pos_embed;            // transformer
+    BlockParams *dec_blocks;
+    float *dec_norm_w, *dec_norm_b;
+    float *palette;                                              // loss palette [K, C], fixed
     float *fc_norm_w, *fc_norm_b, *head_w, *head_b;              // classification
 } Params;
 
-enum { PARAM_NAME_MAX = 48, PARAM_MAX_DIMS = 4 };
+enum { PARAM_NAME_MAX = 48, PARAM_MAX_DIMS = 4, MODEL_MAX_TARGET_CHANS = 64 };
 
 typedef struct {
     char name[PARAM_NAME_MAX]; // the checkpoint contract's (timm's) name
@@ -44,12 +51,20 @@ typedef struct {
     float *ln2_mean, *ln2_rstd, *fc1, *gelu, *res2;
 } BlockActs;
 
+// The sizes below are the encoder's (B·T rows of D) or, for the blocks' shared buffers, those
+// of the widest of the encoder and a transformer decoder (B·N rows of E).
 typedef struct {
     float *patches, *patch_out, *x0;
     BlockActs *blocks;
-    float *ln;                                                     // [B·T, D]: see BlockActs
+    float *ln;                                                     // shared: see BlockActs
     float *drop_scale;                                             // [depth, 2, B]
-    float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred;        // pretraining
+    // pretraining: tokens [B·N, D] → lnf → decoder → dec [B·N, out] → pred [B, C', r, r];
+    // target [B, C, r, r] is the pooled image (NULL at full resolution: the images),
+    // classes [B, G, r, r] the class of each target pixel (bins, palette)
+    float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred, *target, *classes;
+    float *dec_hidden, *dec_gelu, *ddec_hidden;                    // mlp [B·N, Hd]
+    float *dec_x0, *dec_normed, *dec_norm_mean, *dec_norm_rstd;    // transformer [B·N, E]
+    BlockActs *dec_blocks;
     float *pooled, *fcn, *fcn_mean, *fcn_rstd, *logits, *probs;    // classification
     // backward scratch, shared by all blocks; dqkv and dhidden are one buffer, dbranch only with
     // drop path
@@ -70,8 +85,9 @@ typedef struct {
     ModelConfig cfg;
     int batch;              // activation capacity
     int attention_threads;  // threads the attention scratch serves (ops_threads() at creation)
-    int loss_full_image;    // pretraining loss scope: 0 masked area, 1 full image
     float label_smoothing;  // classification
+    // bins and palette targets: pixel = normalized · pixel_std[c] + pixel_mean[c], in [0, 1]
+    float pixel_mean[MODEL_MAX_TARGET_CHANS], pixel_std[MODEL_MAX_TARGET_CHANS];
     ParamInfo *info;
     int num_tensors;
     size_t num_params;
@@ -83,7 +99,8 @@ typedef struct {
     float loss;
 } Model;
 
-// Bytes the three buffers need for (cfg, batch); 0 if the size overflows.
+// Bytes the three buffers need for (cfg, batch) with ops_threads() threads; 0 if the size
+// overflows. config.h's model_memory_estimate is the estimate of the same, for the daemon.
 size_t model_memory_bytes(const ModelConfig *cfg, int batch);
 // Validates cfg and batch, then allocates; -1 with a message naming the field on error.
 int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t errlen);
@@ -96,6 +113,22 @@ void model_zero_grad(Model *m);
 float model_forward(Model *m, const Batch *batch);
 // Backward pass of the last forward; accumulates into m->grads.
 void model_backward(Model *m);
+
+// A stack of pre-norm transformer blocks (block.c) over B images of `tokens` rows of `dim`:
+// the encoder's (with drop path) or a transformer decoder's.
+typedef struct {
+    const BlockParams *params, *grads;
+    const BlockActs *acts;
+    int depth, tokens, dim, heads, hidden;
+    int drop_path; // the encoder's: the batch's drop_keep applies
+} BlockStack;
+BlockStack vit_block_stack(const Model *m);
+// Runs the stack on x [B·tokens, dim]; the output is the last block's res2.
+void blocks_forward(Model *m, const BlockStack *s, const float *x);
+// acts.dres holds the gradient of the output on entry, that of x on exit.
+void blocks_backward(Model *m, const BlockStack *s, const float *x);
+// The per-sample drop-path scales (vit.c) of encoder block l's branch j, or NULL.
+const float *vit_drop_scale(const Model *m, int l, int j);
 
 // Encoder (vit.c): patch embedding through the last block; the output is the last block's res2.
 void vit_forward(Model *m);
@@ -126,6 +159,12 @@ int mask_block_draw(uint8_t *cells, int side, int target, int min_block, Rng *rn
                     MaskRect *rects, int *rect_count);
 float simmim_head_forward(Model *m);
 void simmim_head_backward(Model *m);
+// The last forward's prediction as an image at the model's image size for display:
+// out [B, C, S, S], normalized as the input; bins and palette as the expected colour under
+// the predicted distribution; a lower target resolution upsampled (nearest). scratch holds
+// simmim_prediction_scratch_floats(cfg, B) floats. Allocates nothing.
+size_t simmim_prediction_scratch_floats(const ModelConfig *cfg, int B);
+void simmim_prediction_image(const Model *m, float *out, float *scratch);
 float classifier_head_forward(Model *m);
 void classifier_head_backward(Model *m);
 

@@ -476,18 +476,81 @@ static float pixel_weight(const float *token_mask, long b, int y, int x, int S, 
     return token_mask[b * g * g + (y / p) * g + x / p];
 }
 
-// The divisor that turns the weighted sum of |x − x̂| into the loss.
-static double l1_loss_denominator(const float *token_mask, int B, int C, int S, int p)
+// The divisor that turns a weighted sum of per-element losses over G groups (channels, or
+// one palette class) into the loss.
+static double masked_loss_denominator(const float *token_mask, int B, int G, int S, int p)
 {
-    if (!token_mask) return (double)B * C * S * S;
+    if (!token_mask) return (double)B * G * S * S;
     int g = S / p;
     double masked = 0.0;
     for (long i = 0; i < (long)B * g * g; i++) masked += token_mask[i];
-    return (masked * p * p + 1e-5) * C;
+    return (masked * p * p + 1e-5) * G;
 }
 
-float l1_loss_forward(const float *pred, const float *target, const float *token_mask,
-                      int B, int C, int S, int p)
+void add_position_forward(float *x, const float *pos, int B, int N, int D)
+{
+    long n = (long)N * D;
+#pragma omp parallel for
+    for (long b = 0; b < B; b++)
+        for (long i = 0; i < n; i++) x[b * n + i] += pos[i];
+}
+
+void add_position_backward(float *dpos, const float *dx, int B, int N, int D)
+{
+    long n = (long)N * D;
+#pragma omp parallel for
+    for (long i = 0; i < n; i++) {
+        float sum = 0.0f; // in batch order, so any thread count gives the same bits
+        for (long b = 0; b < B; b++) sum += dx[b * n + i];
+        dpos[i] += sum;
+    }
+}
+
+void upsample_nearest_forward(float *out, const float *in, int B, int C, int R, int f)
+{
+    int S = R * f;
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) out[(bc * S + y) * S + x] = in[(bc * R + y / f) * R + x / f];
+}
+
+void avg_pool_forward(float *out, const float *img, int B, int C, int S, int f)
+{
+    int R = S / f;
+#pragma omp parallel for
+    for (long bc = 0; bc < (long)B * C; bc++)
+        for (int y = 0; y < R; y++)
+            for (int x = 0; x < R; x++) {
+                double sum = 0.0;
+                for (int i = 0; i < f; i++)
+                    for (int j = 0; j < f; j++) sum += img[(bc * S + y * f + i) * S + x * f + j];
+                out[(bc * R + y) * R + x] = (float)(sum / ((double)f * f));
+            }
+}
+
+static float regression_loss_value(RegressionLoss kind, float beta, float d)
+{
+    float a = fabsf(d);
+    switch (kind) {
+    case REGRESSION_L2: return d * d;
+    case REGRESSION_SMOOTH_L1: return a < beta ? 0.5f * d * d / beta : a - 0.5f * beta;
+    default: return a;
+    }
+}
+
+static float regression_loss_slope(RegressionLoss kind, float beta, float d)
+{
+    float sign = (float)((d > 0.0f) - (d < 0.0f));
+    switch (kind) {
+    case REGRESSION_L2: return 2.0f * d;
+    case REGRESSION_SMOOTH_L1: return fabsf(d) < beta ? d / beta : sign;
+    default: return sign;
+    }
+}
+
+float regression_loss_forward(RegressionLoss kind, float beta, const float *pred,
+                              const float *target, const float *token_mask, int B, int C, int S,
+                              int p)
 {
     double sum = 0.0;
 #pragma omp parallel for reduction(+ : sum)
@@ -495,24 +558,126 @@ float l1_loss_forward(const float *pred, const float *target, const float *token
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++) {
                 long i = (bc * S + y) * S + x;
-                sum += fabsf(pred[i] - target[i]) * pixel_weight(token_mask, bc / C, y, x, S, p);
+                sum += regression_loss_value(kind, beta, pred[i] - target[i]) *
+                       pixel_weight(token_mask, bc / C, y, x, S, p);
             }
-    return (float)(sum / l1_loss_denominator(token_mask, B, C, S, p));
+    return (float)(sum / masked_loss_denominator(token_mask, B, C, S, p));
 }
 
-void l1_loss_backward(float *dpred, const float *pred, const float *target,
-                      const float *token_mask, int B, int C, int S, int p)
+void regression_loss_backward(RegressionLoss kind, float beta, float *dpred, const float *pred,
+                              const float *target, const float *token_mask, int B, int C, int S,
+                              int p)
 {
-    float inv = (float)(1.0 / l1_loss_denominator(token_mask, B, C, S, p));
+    float inv = (float)(1.0 / masked_loss_denominator(token_mask, B, C, S, p));
 #pragma omp parallel for
     for (long bc = 0; bc < (long)B * C; bc++)
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++) {
                 long i = (bc * S + y) * S + x;
-                float diff = pred[i] - target[i];
-                float sign = (float)((diff > 0.0f) - (diff < 0.0f));
-                dpred[i] = sign * pixel_weight(token_mask, bc / C, y, x, S, p) * inv;
+                dpred[i] = regression_loss_slope(kind, beta, pred[i] - target[i]) *
+                           pixel_weight(token_mask, bc / C, y, x, S, p) * inv;
             }
+}
+
+// log Σ_k exp z_k over the K logits of one pixel, strided by S² in the [.., K, S, S] layout.
+static double pixel_log_sum_exp(const float *z, int K, long stride)
+{
+    float mx = z[0];
+    for (int k = 1; k < K; k++) mx = z[k * stride] > mx ? z[k * stride] : mx;
+    double sum = 0.0;
+    for (int k = 0; k < K; k++) sum += exp((double)z[k * stride] - mx);
+    return log(sum) + mx;
+}
+
+float pixel_crossentropy_forward(const float *logits, const float *classes,
+                                 const float *token_mask, int B, int G, int K, int S, int p)
+{
+    long plane = (long)S * S;
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum)
+    for (long bg = 0; bg < (long)B * G; bg++)
+        for (long i = 0; i < plane; i++) {
+            float w = pixel_weight(token_mask, bg / G, (int)(i / S), (int)(i % S), S, p);
+            if (w == 0.0f) continue;
+            const float *z = logits + bg * K * plane + i;
+            int cls = (int)classes[bg * plane + i];
+            sum += w * (pixel_log_sum_exp(z, K, plane) - z[cls * plane]);
+        }
+    return (float)(sum / masked_loss_denominator(token_mask, B, G, S, p));
+}
+
+void pixel_crossentropy_backward(float *dlogits, const float *logits, const float *classes,
+                                 const float *token_mask, int B, int G, int K, int S, int p)
+{
+    long plane = (long)S * S;
+    double inv = 1.0 / masked_loss_denominator(token_mask, B, G, S, p);
+#pragma omp parallel for
+    for (long bg = 0; bg < (long)B * G; bg++)
+        for (long i = 0; i < plane; i++) {
+            const float *z = logits + bg * K * plane + i;
+            float *dz = dlogits + bg * K * plane + i;
+            double w = pixel_weight(token_mask, bg / G, (int)(i / S), (int)(i % S), S, p) * inv;
+            double log_sum = w == 0.0 ? 0.0 : pixel_log_sum_exp(z, K, plane);
+            int cls = (int)classes[bg * plane + i];
+            for (int k = 0; k < K; k++)
+                dz[k * plane] = w == 0.0 ? 0.0f
+                                         : (float)(w * (exp((double)z[k * plane] - log_sum) -
+                                                        (k == cls)));
+        }
+}
+
+void pixel_expectation_forward(float *out, const float *logits, const float *values, int B,
+                               int G, int K, int V, int S)
+{
+    long plane = (long)S * S;
+#pragma omp parallel for
+    for (long bg = 0; bg < (long)B * G; bg++)
+        for (long i = 0; i < plane; i++) {
+            const float *z = logits + bg * K * plane + i;
+            double log_sum = pixel_log_sum_exp(z, K, plane);
+            for (int v = 0; v < V; v++) {
+                double e = 0.0;
+                for (int k = 0; k < K; k++) e += exp((double)z[k * plane] - log_sum) * values[k * V + v];
+                out[(bg * V + v) * plane + i] = (float)e;
+            }
+        }
+}
+
+void bin_classes_forward(float *classes, const float *x, const float *mean, const float *std,
+                         int B, int C, int S, int K)
+{
+    long plane = (long)S * S;
+    for (long bc = 0; bc < (long)B * C; bc++) {
+        int c = (int)(bc % C);
+        for (long i = 0; i < plane; i++) {
+            float pixel = x[bc * plane + i] * std[c] + mean[c];
+            float bin = floorf(pixel * K);
+            classes[bc * plane + i] = bin < 0.0f ? 0.0f : bin > K - 1 ? (float)(K - 1) : bin;
+        }
+    }
+}
+
+void palette_classes_forward(float *classes, const float *x, const float *mean, const float *std,
+                             const float *palette, int B, int C, int S, int K)
+{
+    long plane = (long)S * S;
+#pragma omp parallel for
+    for (long b = 0; b < B; b++)
+        for (long i = 0; i < plane; i++) {
+            float pixel[C];
+            for (int c = 0; c < C; c++) pixel[c] = x[(b * C + c) * plane + i] * std[c] + mean[c];
+            int best = 0;
+            float best_dist = INFINITY;
+            for (int k = 0; k < K; k++) {
+                float dist = 0.0f;
+                for (int c = 0; c < C; c++) {
+                    float d = pixel[c] - palette[k * C + c];
+                    dist += d * d;
+                }
+                if (dist < best_dist) best_dist = dist, best = k;
+            }
+            classes[b * plane + i] = (float)best;
+        }
 }
 
 void mean_pool_forward(float *out, const float *x, int B, int N, int D)

@@ -101,14 +101,54 @@ void patch_tokens_backward(float *dx, const float *dout, int B, int N, int D);
 void pixel_shuffle_forward(float *img, const float *dec, int B, int C, int S, int p);
 void pixel_shuffle_backward(float *ddec, const float *dimg, int B, int C, int S, int p);
 
-// SimMIM reconstruction loss, L1. pred, target [B, C, S, S]; token_mask [B, N] in {0,1} at
-// the token grid (p pixels per token). With a mask: Σ|x − x̂|·m / (Σ_{b,h,w} m + 1e-5) / C;
-// token_mask NULL: the mean of |x − x̂| over every element.
-float l1_loss_forward(const float *pred, const float *target, const float *token_mask,
-                      int B, int C, int S, int p);
+// A learned position embedding added to the rows of every image (a transformer decoder's):
+// x [B, N, D] += pos [N, D]
+void add_position_forward(float *x, const float *pos, int B, int N, int D);
+// dpos [N, D] += Σ_b dx[b] (the gradient of x is dx itself)
+void add_position_backward(float *dpos, const float *dx, int B, int N, int D);
+
+// Nearest-neighbour upsampling by f, for display: in [B, C, R, R] → out [B, C, R·f, R·f]
+void upsample_nearest_forward(float *out, const float *in, int B, int C, int R, int f);
+
+// SimMIM's target at a lower resolution: the image average-pooled by f.
+// img [B, C, S, S] → out [B, C, S/f, S/f] (the target takes no gradient: no backward)
+void avg_pool_forward(float *out, const float *img, int B, int C, int S, int f);
+
+// SimMIM's regression losses on the pixels: l1 |d|, l2 d², smooth_l1 d²/(2β) where |d| < β
+// and |d| − β/2 elsewhere (PyTorch's; β = 0 is l1), d = x̂ − x. pred, target [B, C, S, S];
+// token_mask [B, N] in {0,1} at the token grid (p pixels per token side). With a mask:
+// Σ loss·m / (Σ_{b,h,w} m + 1e-5) / C; token_mask NULL: the mean over every element.
+typedef enum { REGRESSION_L1, REGRESSION_L2, REGRESSION_SMOOTH_L1 } RegressionLoss;
+float regression_loss_forward(RegressionLoss kind, float beta, const float *pred,
+                              const float *target, const float *token_mask, int B, int C, int S,
+                              int p);
 // dpred [B, C, S, S] = ∂loss/∂pred
-void l1_loss_backward(float *dpred, const float *pred, const float *target,
-                      const float *token_mask, int B, int C, int S, int p);
+void regression_loss_backward(RegressionLoss kind, float beta, float *dpred, const float *pred,
+                              const float *target, const float *token_mask, int B, int C, int S,
+                              int p);
+
+// SimMIM's classification targets: G groups of K-way softmax cross-entropy per pixel.
+// logits [B, G·K, S, S] (channel g·K + k), classes [B, G, S, S] (class indices, as floats),
+// token_mask as regression_loss's. With a mask: Σ CE·m / (Σ_{b,h,w} m + 1e-5) / G; NULL: the
+// mean over B·G·S·S.
+float pixel_crossentropy_forward(const float *logits, const float *classes,
+                                 const float *token_mask, int B, int G, int K, int S, int p);
+// dlogits [B, G·K, S, S] = ∂loss/∂logits
+void pixel_crossentropy_backward(float *dlogits, const float *logits, const float *classes,
+                                 const float *token_mask, int B, int G, int K, int S, int p);
+// The expected value under each pixel's softmax: out [B, G·V, S, S] (channel g·V + v) =
+// Σ_k softmax(logits[b, g·K .. g·K+K, y, x])_k · values[k·V + v]; values [K, V].
+void pixel_expectation_forward(float *out, const float *logits, const float *values, int B,
+                               int G, int K, int V, int S);
+
+// The classes of the pixel targets, from normalized pixels x [B, C, S, S] and the
+// normalization (pixel = x·std[c] + mean[c], in [0, 1]):
+// bins: classes [B, C, S, S] = clamp(floor(pixel·K), 0, K − 1);
+// palette [K, C]: classes [B, 1, S, S] = the nearest colour (squared distance; ties the lower k).
+void bin_classes_forward(float *classes, const float *x, const float *mean, const float *std,
+                         int B, int C, int S, int K);
+void palette_classes_forward(float *classes, const float *x, const float *mean, const float *std,
+                             const float *palette, int B, int C, int S, int K);
 
 // Mean of the patch tokens (cls excluded): x [B, T, D] → out [B, D]
 void mean_pool_forward(float *out, const float *x, int B, int N, int D);

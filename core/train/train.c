@@ -22,6 +22,7 @@
 #include "base/sha256.h"
 #include "data/augment.h"
 #include "data/data.h"
+#include "data/palette.h"
 #include "data/preview.h"
 #include "model/model.h"
 #include "ops/ops.h"
@@ -59,6 +60,7 @@ typedef struct {
     int *eval_indices;
     long order_epoch;
     char *mask_json, *loss_json;
+    float *preview_image, *preview_scratch; // the prediction as an image (pretraining)
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
@@ -288,11 +290,15 @@ static int setup(Trainer *tr)
         return rc;
     }
     Model *m = &tr->model;
-    m->loss_full_image = s->loss_full_image;
     m->label_smoothing = (float)s->finetune.label_smoothing;
+    for (int c = 0; c < cfg.in_chans; c++)
+        m->pixel_mean[c] = (float)tr->ds.mean[c], m->pixel_std[c] = (float)tr->ds.std[c];
     Rng init_rng;
     rng_seed(&init_rng, s->train.seed);
     model_init_weights(m, &init_rng);
+    if (m->params.palette && palette_kmeans(&tr->ds.train, cfg.loss.palette, s->train.seed,
+                                            m->params.palette))
+        return train_fail(tr, "out of memory");
     if (from.kind) {
         rc = checkpoint_load_params(m, &init, 1, err, sizeof err);
         safetensors_free(&init);
@@ -317,6 +323,12 @@ static int setup(Trainer *tr)
         alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
         !(tr->order = malloc(sizeof(int) * tr->ds.train.count)) ||
         !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
+        return train_fail(tr, "out of memory");
+    if (!finetune &&
+        (!(tr->preview_image = malloc(sizeof(float) * (size_t)PREVIEW_IMAGES * cfg.in_chans *
+                                      cfg.img_size * cfg.img_size)) ||
+         !(tr->preview_scratch = malloc(sizeof(float) *
+                                        simmim_prediction_scratch_floats(&cfg, PREVIEW_IMAGES)))))
         return train_fail(tr, "out of memory");
     tr->order_epoch = -1;
     if (!finetune) {
@@ -503,11 +515,12 @@ static int write_preview(Trainer *tr, long step)
     if (n > tr->ds.test.count) n = tr->ds.test.count;
     Batch b = eval_batch(tr, 0, n, 0);
     model_forward(m, &b);
+    simmim_prediction_image(m, tr->preview_image, tr->preview_scratch);
     char rel[64], path[PATH_BUF], err[1024];
     snprintf(rel, sizeof rel, "previews/step-%ld.png", step);
     snprintf(path, sizeof path, "%s/%s", tr->run_dir, rel);
-    if (preview_write_png(path, b.images, m->acts.pred, b.token_mask, n, c->in_chans, c->img_size,
-                          c->patch_size, tr->ds.mean, tr->ds.std, err, sizeof err))
+    if (preview_write_png(path, b.images, tr->preview_image, b.token_mask, n, c->in_chans,
+                          c->img_size, c->patch_size, tr->ds.mean, tr->ds.std, err, sizeof err))
         return train_fail(tr, "preview: %s", err);
     emit(tr, "preview", json_pack("{s:I, s:s}", "step", (json_int_t)step, "path", rel));
     return 0;
@@ -647,6 +660,17 @@ static double mask_ratio_effective(const MaskConfig *mask, const ModelConfig *cf
     return (double)masked / ((double)MASK_RATIO_DRAWS * side * side);
 }
 
+// The memory of the run as config.h's sizing function estimates it (what the daemon checks
+// train.max_memory_mb against) and as the model and optimizer actually allocated, in MB.
+static json_t *memory_report(const Trainer *tr)
+{
+    const Model *m = &tr->model;
+    MemoryEstimate e = model_memory_estimate(&m->cfg, m->batch, m->attention_threads);
+    double allocated = (4.0 * m->num_params + m->acts_floats) * sizeof(float);
+    return json_pack("{s:f, s:f}", "memory_estimate_mb", memory_estimate_total(&e) / 0x1p20,
+                     "memory_allocated_mb", allocated / 0x1p20);
+}
+
 static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
@@ -661,6 +685,7 @@ static int run_loop(Trainer *tr)
     if (start && s->kind == JOB_PRETRAIN)
         json_object_set_new(start, "mask_ratio_effective",
                             json_real(mask_ratio_effective(&s->mask, &tr->model.cfg)));
+    if (start) json_object_update_new(start, memory_report(tr));
     emit(tr, "start", start);
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;
@@ -699,6 +724,8 @@ static void teardown(Trainer *tr)
     free(tr->eval_indices);
     free(tr->mask_json);
     free(tr->loss_json);
+    free(tr->preview_image);
+    free(tr->preview_scratch);
     adamw_free(&tr->opt);
     model_free(&tr->model);
     dataset_free(&tr->ds);

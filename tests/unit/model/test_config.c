@@ -209,8 +209,54 @@ static void check_presets(void)
                 "an unknown preset returns -1 and leaves the config alone", "rc %d", rc);
 }
 
+// config.h's sizing function, which the daemon checks train.max_memory_mb with, against what
+// model_create lays out (parameters, gradients, AdamW's two moments, activations) for every
+// decoder, loss and target resolution: never below it, and within 5% + 4 MB above (the
+// estimate bounds the products' partial-sum scratch, which small batches do not use).
+static void check_memory_estimate(void)
+{
+    static const DecoderType decoders[] = {DECODER_LINEAR, DECODER_MLP, DECODER_TRANSFORMER};
+    static const LossType losses[] = {LOSS_L1, LOSS_BINS, LOSS_PALETTE};
+    static const int resolutions[] = {0, 8, 16}; // full, the token grid, half the image
+    int cases = 0, within = 0;
+    char worst[512] = "";
+    for (int d = 0; d < 3; d++)
+        for (int l = 0; l < 3; l++)
+            for (int r = 0; r < 3; r++)
+                for (int batch = 1; batch <= 64; batch *= 8) {
+                    ModelConfig cfg = model_config_default();
+                    cfg.decoder.type = decoders[d];
+                    cfg.decoder.embed_dim = d == 2 ? 96 : 0;
+                    cfg.decoder.num_heads = d == 2 ? 3 : 0;
+                    cfg.loss.type = losses[l];
+                    cfg.loss.bins = 8, cfg.loss.palette = 16;
+                    cfg.target_resolution = resolutions[r];
+                    char err[256];
+                    Model m;
+                    if (model_create(&m, &cfg, batch, err, sizeof err)) {
+                        snprintf(worst, sizeof worst, "model_create: %s", err);
+                        continue;
+                    }
+                    MemoryEstimate e = model_memory_estimate(&cfg, batch, m.attention_threads);
+                    double actual = (4.0 * m.num_params + m.acts_floats) * sizeof(float);
+                    double estimate = memory_estimate_total(&e);
+                    cases++;
+                    if (estimate >= actual && estimate <= actual * 1.05 + 0x1p22)
+                        within++;
+                    else
+                        snprintf(worst, sizeof worst, "decoder %d loss %d r %d batch %d: estimate "
+                                 "%.0f, allocated %.0f", d, l, resolutions[r], batch, estimate,
+                                 actual);
+                    model_free(&m);
+                }
+    test_report(cases == 81 && within == cases,
+                "model_memory_estimate is what model_create allocates (within 5% + 4 MB above)",
+                "%d of %d within; %s", within, cases, worst);
+}
+
 int main(void)
 {
+    check_memory_estimate();
     for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) check_refused(&bad_cases[i]);
     check_batch_too_large();
     check_presets();
