@@ -30,6 +30,9 @@ static StepResult run_step(const ModelConfig *cfg, int B, int threads, int finet
     Rng rng;
     rng_seed(&rng, 7);
     model_init_weights(&m, &rng);
+    if (m.params.palette) // the trainer's k-means would set it: any colours in [0, 1] will do
+        for (int i = 0; i < cfg->loss.palette * cfg->in_chans; i++)
+            m.params.palette[i] = (float)rng_uniform(&rng);
     int N = model_num_patches(cfg), pixels = B * cfg->in_chans * cfg->img_size * cfg->img_size;
     float *images = malloc(sizeof(float) * pixels), *token_mask = malloc(sizeof(float) * B * N);
     float *drop_keep = malloc(sizeof(float) * cfg->depth * 2 * B);
@@ -89,6 +92,27 @@ int main(void)
     if (model_config_preset("fmnist-vit-t", &cfg)) return 2;
     check_same_bits("pretraining step, fmnist-vit-t, is bit-identical across thread counts", cfg, 5,
                     0);
+    // The SimMIM head's choices (docs/job-spec.md): each decoder, a lower target resolution,
+    // each loss and the full-image scope.
+    cfg = model_config_default();
+    cfg.decoder.type = DECODER_MLP, cfg.decoder.hidden = 96, cfg.target_resolution = 8;
+    cfg.loss.type = LOSS_L2;
+    check_same_bits("pretraining step, mlp decoder, 8x8 target, l2, is bit-identical across thread "
+                    "counts", cfg, 13, 0);
+    cfg = model_config_default();
+    cfg.decoder.type = DECODER_TRANSFORMER, cfg.decoder.depth = 2, cfg.decoder.embed_dim = 96;
+    cfg.decoder.num_heads = 3, cfg.target_resolution = 16, cfg.loss.type = LOSS_SMOOTH_L1;
+    cfg.loss.beta = 0.5;
+    check_same_bits("pretraining step, transformer decoder, 16x16 target, smooth_l1, is "
+                    "bit-identical across thread counts", cfg, 13, 0);
+    cfg = model_config_default();
+    cfg.loss.type = LOSS_BINS, cfg.loss.bins = 8, cfg.loss.full_image = 1;
+    check_same_bits("pretraining step, 8 bins on the full image, is bit-identical across thread "
+                    "counts", cfg, 13, 0);
+    cfg = model_config_default();
+    cfg.loss.type = LOSS_PALETTE, cfg.loss.palette = 16, cfg.target_resolution = 16;
+    check_same_bits("pretraining step, 16-colour palette, is bit-identical across thread counts",
+                    cfg, 13, 0);
     // The bf16 products (AMX) split rows in blocks of 32 instead: the same must hold.
     char err[256];
     if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
