@@ -90,52 +90,53 @@ static int resolve_dataset(Request *r, const JobSpec *spec, Resolved *res)
     return rc == STORE_OK ? 0 : -1;
 }
 
-// A job id as init_from: a pretraining job that has written a checkpoint.
-static int resolve_init_job(Request *r, long job_id, Resolved *res)
+// A job id as init_from (field: finetune.init_from or pretrain.init_from): a pretraining job
+// that has written a checkpoint.
+static int resolve_init_job(Request *r, const char *field, long job_id, Resolved *res)
 {
     JobRuntime rt = {0};
     int rc = store_job_runtime(r->app->db, job_id, &rt);
     free(rt.child_spec);
     if (rc != STORE_OK) {
         if (rc == STORE_NOT_FOUND)
-            reply_error(r, 404, "finetune.init_from", "finetune.init_from: no job %ld", job_id);
+            reply_error(r, 404, field, "%s: no job %ld", field, job_id);
         else
             reply_error(r, 500, NULL, "cannot read job %ld", job_id);
         return -1;
     }
     if (rt.kind != JOB_PRETRAIN) {
-        reply_error(r, 409, "finetune.init_from", "finetune.init_from: job %ld is a fine-tuning "
-                    "job; start from a pretraining job", job_id);
+        reply_error(r, 409, field, "%s: job %ld is a fine-tuning job; start from a pretraining "
+                    "job", field, job_id);
         return -1;
     }
     rc = store_job_latest_checkpoint(r->app->db, job_id, &res->checkpoint_id);
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 409, "finetune.init_from", "finetune.init_from: job %ld has no checkpoint "
-                    "yet", job_id);
+        reply_error(r, 409, field, "%s: job %ld has no checkpoint yet", field, job_id);
     else if (rc != STORE_OK)
         reply_error(r, 500, NULL, "cannot read the checkpoints of job %ld", job_id);
     return rc == STORE_OK ? 0 : -1;
 }
 
 // res->checkpoint_id must be a checkpoint of a pretraining job; fills its path.
-static int resolve_checkpoint(Request *r, Resolved *res)
+static int resolve_checkpoint(Request *r, const char *field, Resolved *res)
 {
     JobKind kind;
     long id = res->checkpoint_id;
     int rc = store_checkpoint_origin(r->app->db, id, &kind, res->checkpoint_path,
                                      sizeof res->checkpoint_path);
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 404, "finetune.init_from", "finetune.init_from: no checkpoint %ld", id);
+        reply_error(r, 404, field, "%s: no checkpoint %ld", field, id);
     else if (rc != STORE_OK)
         reply_error(r, 500, NULL, "cannot read checkpoint %ld", id);
     else if (kind != JOB_PRETRAIN)
-        reply_error(r, 409, "finetune.init_from", "finetune.init_from: checkpoint %ld is from a "
-                    "fine-tuning job; start from a pretraining checkpoint", id);
+        reply_error(r, 409, field, "%s: checkpoint %ld is from a fine-tuning job; start from a "
+                    "pretraining checkpoint", field, id);
     return rc == STORE_OK && kind == JOB_PRETRAIN ? 0 : -1;
 }
 
-// The model of a fine-tuning job is the starting checkpoint's.
-static int adopt_checkpoint_model(Request *r, JobSpec *spec, Resolved *res)
+// The encoder of a job from a checkpoint is the checkpoint's; a continued pretraining's head
+// must be the checkpoint's too (checkpoint_suits_pretraining, as the trainer checks it).
+static int adopt_checkpoint_model(Request *r, const char *field, JobSpec *spec, Resolved *res)
 {
     SafeTensors st;
     ModelConfig cfg;
@@ -143,20 +144,29 @@ static int adopt_checkpoint_model(Request *r, JobSpec *spec, Resolved *res)
     SpecError se;
     char err[512];
     if (checkpoint_read(res->checkpoint_path, &st, &cfg, &meta, err, sizeof err)) {
-        reply_error(r, 409, "finetune.init_from", "finetune.init_from: checkpoint %ld cannot be "
-                    "read: %s", res->checkpoint_id, err);
+        reply_error(r, 409, field, "%s: checkpoint %ld cannot be read: %s", field,
+                    res->checkpoint_id, err);
         return -1;
     }
     int rc = spec_adopt_model(spec, &cfg, &se);
     res->checkpoint_pad = meta.pad;
     safetensors_free(&st);
-    if (rc) reply_spec_error(r, 400, &se);
-    return rc ? -1 : 0;
+    if (rc) {
+        reply_spec_error(r, 400, &se);
+        return -1;
+    }
+    if (spec->kind == JOB_PRETRAIN &&
+        checkpoint_suits_pretraining(&cfg, &spec->model, err, sizeof err)) {
+        reply_error(r, 400, field, "%s: checkpoint %ld cannot be continued by this spec: %s",
+                    field, res->checkpoint_id, err);
+        return -1;
+    }
+    return 0;
 }
 
 // The starting checkpoint, pinned for the job and checked against its sha256 (pins.h) before
 // anything is read from it; the caller holds pins_lock until the job is stored.
-static int pin_checkpoint(Request *r, Resolved *res)
+static int pin_checkpoint(Request *r, const char *field, Resolved *res)
 {
     char pinned[SPEC_PATH_MAX], message[512];
     CheckpointCheck check;
@@ -165,9 +175,9 @@ static int pin_checkpoint(Request *r, Resolved *res)
                        sizeof pinned, &check);
     if (rc == STORE_CONFLICT) {
         checkpoint_check_message(id, &check, message, sizeof message);
-        reply_error(r, 409, "finetune.init_from", "finetune.init_from: %s", message);
+        reply_error(r, 409, field, "%s: %s", field, message);
     } else if (rc == STORE_NOT_FOUND) {
-        reply_error(r, 404, "finetune.init_from", "finetune.init_from: no checkpoint %ld", id);
+        reply_error(r, 404, field, "%s: no checkpoint %ld", field, id);
     } else if (rc != STORE_OK) {
         reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", id, strerror(errno));
     }
@@ -179,19 +189,22 @@ static int pin_checkpoint(Request *r, Resolved *res)
 
 static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
 {
+    const char *field = spec_init_from_field(spec);
     switch (spec->init_from.form) {
     case REF_NONE: return 0;
     case REF_JOB_ID:
-        if (resolve_init_job(r, spec->init_from.id, res)) return -1;
+        if (resolve_init_job(r, field, spec->init_from.id, res)) return -1;
         break;
     case REF_CHECKPOINT_ID: res->checkpoint_id = spec->init_from.id; break;
     default:
-        reply_error(r, 400, "finetune.init_from", "finetune.init_from: through the API, give a "
-                    "pretraining job id or {\"checkpoint\": id}");
+        reply_error(r, 400, field, "%s: through the API, give a pretraining job id or "
+                    "{\"checkpoint\": id}", field);
         return -1;
     }
-    return resolve_checkpoint(r, res) || pin_checkpoint(r, res) || adopt_checkpoint_model(r, spec, res)
-               ? -1 : 0;
+    return resolve_checkpoint(r, field, res) || pin_checkpoint(r, field, res) ||
+                   adopt_checkpoint_model(r, field, spec, res)
+               ? -1
+               : 0;
 }
 
 // What the trainer would only find out after starting: this processor must run the precision.
@@ -227,13 +240,26 @@ static int check_spec_dataset(Request *r, const JobSpec *spec, const Resolved *r
         reply_error(r, 400, "model.img_size", "model.img_size: dataset \"%s\": %s", d->name, why);
         return -1;
     }
+    const char *field = spec_init_from_field(spec);
     if (res->checkpoint_id &&
         checkpoint_suits_dataset(&spec->model, res->checkpoint_pad, pad, why, sizeof why)) {
-        reply_error(r, 400, "finetune.init_from", "finetune.init_from: checkpoint %ld does not "
-                    "suit dataset \"%s\": %s", res->checkpoint_id, d->name, why);
+        reply_error(r, 400, field, "%s: checkpoint %ld does not suit dataset \"%s\": %s", field,
+                    res->checkpoint_id, d->name, why);
         return -1;
     }
     return 0;
+}
+
+// A fine-tuning's classifier is sized by the dataset's classes, known only now: the memory
+// check of spec_parse again with them.
+static int check_spec_memory(Request *r, JobSpec *spec, const Resolved *res)
+{
+    SpecError se;
+    if (spec->kind != JOB_FINETUNE) return 0;
+    spec->model.num_classes = res->dataset.num_classes;
+    if (spec_check_memory(spec, &se) == 0) return 0;
+    reply_spec_error(r, 400, &se);
+    return -1;
 }
 
 // The file form simmim-train reads: the dataset and the starting checkpoint by path (the
@@ -300,7 +326,8 @@ void api_jobs_create(Request *r)
     else {
         pins_lock(); // from the starting checkpoint's pin until its job is stored
         int created = check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
-                      resolve_init_from(r, spec, res) == 0 && check_spec_dataset(r, spec, res) == 0;
+                      resolve_init_from(r, spec, res) == 0 &&
+                      check_spec_dataset(r, spec, res) == 0 && check_spec_memory(r, spec, res) == 0;
         if (created) {
             name_unless_given(spec);
             created = create_job(r, spec, res) == 0;

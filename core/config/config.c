@@ -161,18 +161,28 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
 
 enum { MAX_BINS = 256, MAX_PALETTE = 1024 };
 
+// A size whose 0 means "the encoder's" (or the image's): 0, or in [1, hi], the range a person
+// can give, which the message names.
+static int check_size_or_default(const char *field, long v, long hi, char *err, size_t errlen)
+{
+    return v == 0 ? 0 : check_range(field, v, 1, hi, err, errlen);
+}
+
 int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
 {
     const DecoderConfig *d = &cfg->decoder;
     const LossConfig *l = &cfg->loss;
     // a field is checked for the type that uses it: a zeroed head is the default one
     int transformer = d->type == DECODER_TRANSFORMER;
-    if ((d->type == DECODER_MLP && check_range("decoder.hidden", d->hidden, 0, MAX_DIM, err, errlen)) ||
+    if ((d->type == DECODER_MLP &&
+         check_size_or_default("decoder.hidden", d->hidden, MAX_DIM, err, errlen)) ||
         (transformer && (check_range("decoder.depth", d->depth, 1, MAX_DEPTH, err, errlen) ||
-                         check_range("decoder.embed_dim", d->embed_dim, 0, MAX_DIM, err, errlen) ||
-                         check_range("decoder.num_heads", d->num_heads, 0, decoder_embed_dim(cfg),
-                                     err, errlen))) ||
-        check_range("target.resolution", cfg->target_resolution, 0, cfg->img_size, err, errlen) ||
+                         check_size_or_default("decoder.embed_dim", d->embed_dim, MAX_DIM, err,
+                                               errlen) ||
+                         check_size_or_default("decoder.num_heads", d->num_heads,
+                                               decoder_embed_dim(cfg), err, errlen))) ||
+        check_size_or_default("target.resolution", cfg->target_resolution, cfg->img_size, err,
+                              errlen) ||
         (l->type == LOSS_BINS && check_range("loss.bins", l->bins, 2, MAX_BINS, err, errlen)) ||
         (l->type == LOSS_PALETTE &&
          check_range("loss.palette", l->palette, 2, MAX_PALETTE, err, errlen)))

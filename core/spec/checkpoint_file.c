@@ -13,6 +13,7 @@
 
 #include "base/sha256.h"
 #include "base/version.h"
+#include "spec/spec.h"
 
 enum { META_MAX = 16 };
 
@@ -89,6 +90,8 @@ int checkpoint_file_write(const char *path, const StTensor *tensors, int count,
     if (meta->job_id) meta_add(&md, "job_id", string_of_long(meta->job_id));
     if (meta->dataset) meta_add(&md, "dataset", strdup(meta->dataset));
     if (meta->mask_json) meta_add(&md, "mask", strdup(meta->mask_json));
+    if (meta->decoder_json) meta_add(&md, "decoder", strdup(meta->decoder_json));
+    if (meta->target_json) meta_add(&md, "target", strdup(meta->target_json));
     if (meta->loss_json) meta_add(&md, "loss", strdup(meta->loss_json));
     int rc = -1;
     if (!meta_complete(&md))
@@ -120,6 +123,78 @@ int checkpoint_suits_dataset(const ModelConfig *cfg, int checkpoint_pad, int dat
     describe_padding(given, sizeof given, cfg->img_size, dataset_pad);
     snprintf(err, errlen, "the checkpoint's encoder was pretrained on %s; this dataset would give "
              "it %s (start from a pretraining on images of this dataset's size)", trained, given);
+    return -1;
+}
+
+// "mlp (hidden 128)": a decoder with its shape, defaults resolved.
+static void describe_decoder(const ModelConfig *c, char *out, size_t cap)
+{
+    switch (c->decoder.type) {
+    case DECODER_MLP: snprintf(out, cap, "mlp (hidden %d)", decoder_hidden(c)); break;
+    case DECODER_TRANSFORMER:
+        snprintf(out, cap, "transformer (depth %d, embed_dim %d, num_heads %d)", c->decoder.depth,
+                 decoder_embed_dim(c), decoder_num_heads(c));
+        break;
+    default: snprintf(out, cap, "linear"); break;
+    }
+}
+
+// What the decoder predicts: "a regression of the pixels", "bins 256", "palette 512".
+static void describe_prediction(const ModelConfig *c, char *out, size_t cap)
+{
+    if (c->loss.type == LOSS_BINS) snprintf(out, cap, "bins %d", c->loss.bins);
+    else if (c->loss.type == LOSS_PALETTE) snprintf(out, cap, "palette %d", c->loss.palette);
+    else snprintf(out, cap, "a regression of the pixels (l1, l2 or smooth_l1)");
+}
+
+// "32×32 images, patch 4, 1 channel(s), embed_dim 128, depth 4, num_heads 4, mlp_ratio 4".
+static void describe_encoder(const ModelConfig *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "%d×%d images, patch_size %d, in_chans %d, embed_dim %d, depth %d, "
+             "num_heads %d, mlp_ratio %g", c->img_size, c->img_size, c->patch_size, c->in_chans,
+             c->embed_dim, c->depth, c->num_heads, c->mlp_ratio);
+}
+
+static int same_encoder(const ModelConfig *a, const ModelConfig *b)
+{
+    return a->img_size == b->img_size && a->patch_size == b->patch_size &&
+           a->in_chans == b->in_chans && a->embed_dim == b->embed_dim && a->depth == b->depth &&
+           a->num_heads == b->num_heads && a->mlp_ratio == b->mlp_ratio;
+}
+
+int checkpoint_suits_pretraining(const ModelConfig *ckpt_cfg, const ModelConfig *spec_cfg,
+                                 char *err, size_t errlen)
+{
+    char have[160], want[160];
+    const char *what = NULL;
+    if (ckpt_cfg->num_classes) {
+        snprintf(err, errlen, "it is a fine-tuning checkpoint (a classifier of %d classes); "
+                 "continue from a pretraining checkpoint", ckpt_cfg->num_classes);
+        return -1;
+    }
+    if (!same_encoder(ckpt_cfg, spec_cfg)) {
+        what = "encoder";
+        describe_encoder(ckpt_cfg, have, sizeof have);
+        describe_encoder(spec_cfg, want, sizeof want);
+    } else {
+        // the type and the sizes it uses, resolved: equal descriptions are equal decoders
+        describe_decoder(ckpt_cfg, have, sizeof have);
+        describe_decoder(spec_cfg, want, sizeof want);
+        what = strcmp(have, want) ? "decoder" : NULL;
+    }
+    if (!what && simmim_target_resolution(ckpt_cfg) != simmim_target_resolution(spec_cfg)) {
+        what = "target.resolution";
+        snprintf(have, sizeof have, "%d", simmim_target_resolution(ckpt_cfg));
+        snprintf(want, sizeof want, "%d", simmim_target_resolution(spec_cfg));
+    }
+    if (!what) {
+        describe_prediction(ckpt_cfg, have, sizeof have);
+        describe_prediction(spec_cfg, want, sizeof want);
+        what = strcmp(have, want) ? "loss" : NULL;
+    }
+    if (!what) return 0;
+    snprintf(err, errlen, "its %s is %s, the spec's is %s; a continued pretraining keeps the "
+             "checkpoint's", what, have, want);
     return -1;
 }
 
@@ -201,6 +276,14 @@ int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, Checkpo
     }
     if (parse_config(config, cfg) || model_config_validate(cfg, cerr, sizeof cerr)) {
         snprintf(err, errlen, "%s: invalid model config in __metadata__", path);
+        goto fail;
+    }
+    SpecError head;
+    if (spec_read_head(safetensors_meta(st, "decoder"), safetensors_meta(st, "target"),
+                       safetensors_meta(st, "loss"), cfg, &head) ||
+        head_config_validate(cfg, head.message, sizeof head.message)) {
+        snprintf(err, errlen, "%s: invalid decoder, target or loss in __metadata__: %s", path,
+                 head.message);
         goto fail;
     }
     meta->kind = strcmp(kind, "finetune") == 0 ? "finetune" : strcmp(kind, "pretrain") == 0 ? "pretrain" : NULL;

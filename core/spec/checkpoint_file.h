@@ -23,7 +23,9 @@ typedef struct {
     int pad;
     long job_id;          // 0: absent
     const char *dataset;  // NULL: absent
-    const char *mask_json, *loss_json; // pretraining: the spec's sections as JSON
+    // pretraining: the spec's sections as JSON (written; checkpoint_read reads the head's
+    // three into the model config instead)
+    const char *mask_json, *decoder_json, *target_json, *loss_json;
 } CheckpointMeta;
 
 // Writes a weights file: the tensors, in order, under their names, with the metadata of the
@@ -33,7 +35,9 @@ int checkpoint_file_write(const char *path, const StTensor *tensors, int count,
                           size_t errlen);
 
 // Reads a weights file and its metadata: the model config (num_classes from the file's
-// head, 0 for pretraining), kind, mean, std, pad. The caller frees st.
+// head, 0 for pretraining; the SimMIM head from the decoder, target and loss sections, each
+// absent one today's default: linear, full resolution, l1), kind, mean, std, pad. The caller
+// frees st.
 int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, CheckpointMeta *meta,
                     char *err, size_t errlen);
 
@@ -44,6 +48,14 @@ int checkpoint_read(const char *path, SafeTensors *st, ModelConfig *cfg, Checkpo
 // saying what differs. The one check of the trainer and of the daemon at submission.
 int checkpoint_suits_dataset(const ModelConfig *cfg, int checkpoint_pad, int dataset_pad,
                              char *err, size_t errlen);
+
+// Whether a pretraining of the model spec_cfg (its encoder adopted, spec_adopt_model) can
+// continue from a checkpoint of ckpt_cfg: a pretraining checkpoint with the same encoder, the
+// same decoder (type and shape), target resolution and prediction (a regression — l1, l2 and
+// smooth_l1 predict the same values — or bins or a palette of the same K). 0, or -1 with a
+// message saying what differs. The one check of the trainer and of the daemon at submission.
+int checkpoint_suits_pretraining(const ModelConfig *ckpt_cfg, const ModelConfig *spec_cfg,
+                                 char *err, size_t errlen);
 
 // Writes a training state: the AdamW moments m and v of n parameters, the training step and
 // AdamW's own step count, atomically.

@@ -3,8 +3,8 @@
 // keys, types, ranges) and one builds its Jansson object, printed by json_out, so parsing,
 // validation and serialization cannot drift apart, and the output's key order is the
 // contract's because the tables are in it.
-// Cross-field rules (min_lr ≤ lr, the model's divisibility, init_from only for finetune) run
-// after the tables; model and mask sizes are judged by config.c, the authority on them.
+// Cross-field rules (min_lr ≤ lr, the model's divisibility, the memory a job needs) run
+// after the tables; model, mask and head sizes are judged by config.c, the authority on them.
 #include "spec/spec.h"
 
 #include <jansson.h>
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/json_out.h"
 
 // Enumerations are stored through int pointers by the one enum reader.
@@ -23,6 +24,8 @@ _Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
 _Static_assert(sizeof(DataFormat) == sizeof(int), "DataFormat is stored as an int");
 _Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int");
 _Static_assert(sizeof(MaskType) == sizeof(int), "MaskType is stored as an int");
+_Static_assert(sizeof(DecoderType) == sizeof(int), "DecoderType is stored as an int");
+_Static_assert(sizeof(LossType) == sizeof(int), "LossType is stored as an int");
 
 // ---- Errors ------------------------------------------------------------------------------
 
@@ -152,6 +155,9 @@ enum {
     REQUIRED = 1 << 5,     // must be present (inside the dataset and init_from objects)
     NONEMPTY = 1 << 6,     // strings
     NO_CONTROL = 1 << 7,   // strings shown to people: no control characters
+    // Used by one value (used_by) of its table's "type" only: given (not null) with another
+    // type it is an error naming both, and it is written as null there.
+    TYPE_ONLY = 1 << 8,
 };
 
 // A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
@@ -159,7 +165,7 @@ enum {
 
 typedef struct Field Field;
 typedef int (*ReadFn)(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
-typedef json_t *(*WriteFn)(const JobSpec *s);
+typedef json_t *(*WriteFn)(const Field *f, const JobSpec *s);
 
 struct Field {
     const char *key;
@@ -174,6 +180,7 @@ struct Field {
     ReadFn read;                // F_CUSTOM
     WriteFn write;              // F_CUSTOM
     unsigned given;             // JobSpec.given bit set when present and not null
+    int used_by;                // TYPE_ONLY: the type that uses it; init_from: the JobKind
 };
 
 #define AT(member) offsetof(JobSpec, member)
@@ -197,22 +204,33 @@ struct Field {
 #define SIZE_F(k, m, bit) \
     {.key = k, .type = F_INT, .offset = AT(model.m), .imin = 1, .imax = INT_MAX, \
      .flags = NULLABLE, .given = bit}
+// The head's sizes, the same way: config.c's head_config_validate judges them (pretraining
+// only). Null: the default (0 with NULL_IS_ZERO: "the encoder's", "the image size").
+#define HEAD_F(k, m, fl, type_value) \
+    {.key = k, .type = F_INT, .offset = AT(model.m), .imin = 1, .imax = INT_MAX, \
+     .flags = NULLABLE | TYPE_ONLY | (fl), .used_by = type_value}
+// finetune.init_from and pretrain.init_from: one place in JobSpec, set by the kind's section.
+#define INIT_FROM_F(kind) \
+    {.key = "init_from", .type = F_CUSTOM, .read = read_init_from, .write = write_init_from, \
+     .used_by = kind}
 
 static const char *const KINDS[] = {"pretrain", "finetune", NULL};   // JobKind order
 static const char *const FORMATS[] = {"idx", "imagefolder", NULL};  // DataFormat order
 static const char *const ARCHS[] = {"vit", NULL};
 static const char *const MASK_TYPES[] = {"random", "square", "block", NULL}; // MaskType order
-static const char *const LOSS_TYPES[] = {"l1", NULL};
-static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss_full_image 0, 1
+// In the order of DecoderType and LossType.
+static const char *const DECODER_TYPES[] = {"linear", "mlp", "transformer", NULL};
+static const char *const LOSS_TYPES[] = {"l1", "l2", "smooth_l1", "bins", "palette", NULL};
+static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss.full_image 0, 1
 static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
 
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path,
                              SpecError *err);
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
-static json_t *write_preset(const JobSpec *s);
-static json_t *write_dataset(const JobSpec *s);
-static json_t *write_init_from(const JobSpec *s);
+static json_t *write_preset(const Field *f, const JobSpec *s);
+static json_t *write_dataset(const Field *f, const JobSpec *s);
+static json_t *write_init_from(const Field *f, const JobSpec *s);
 
 // The preset comes before the sizes: the table's order is the reading order, so explicit
 // sizes override the preset wherever they appear in the document.
@@ -233,15 +251,36 @@ static const Field MODEL_FIELDS[] = {
 
 static const Field MASK_FIELDS[] = {
     ENUM_F("type", mask.type, MASK_TYPES, 0),
-    INT_F("mask_patch_size", mask.mask_patch_size, 1, INT_MAX),
+    // Null (0): the default by model.patch_size, set once the model is known (parse_document).
+    {.key = "mask_patch_size", .type = F_INT, .offset = AT(mask.mask_patch_size), .imin = 1,
+     .imax = INT_MAX, .flags = NULLABLE | NULL_IS_ZERO},
     DOUBLE_F("ratio", mask.ratio, 0, 1, LO_OPEN | HI_OPEN),
     INT_F("min_block", mask.min_block, 1, INT_MAX), // and at most the grid's cells (config.c)
     {0},
 };
 
+static const Field DECODER_FIELDS[] = {
+    ENUM_F("type", model.decoder.type, DECODER_TYPES, 0),
+    HEAD_F("hidden", decoder.hidden, NULL_IS_ZERO, DECODER_MLP),
+    HEAD_F("depth", decoder.depth, 0, DECODER_TRANSFORMER),
+    HEAD_F("embed_dim", decoder.embed_dim, NULL_IS_ZERO, DECODER_TRANSFORMER),
+    HEAD_F("num_heads", decoder.num_heads, NULL_IS_ZERO, DECODER_TRANSFORMER),
+    {0},
+};
+
+static const Field TARGET_FIELDS[] = {
+    {.key = "resolution", .type = F_INT, .offset = AT(model.target_resolution), .imin = 1,
+     .imax = INT_MAX, .flags = NULLABLE | NULL_IS_ZERO},
+    {0},
+};
+
 static const Field LOSS_FIELDS[] = {
-    WORD_F("type", LOSS_TYPES),
-    ENUM_F("scope", loss_full_image, LOSS_SCOPES, 0),
+    ENUM_F("type", model.loss.type, LOSS_TYPES, 0),
+    ENUM_F("scope", model.loss.full_image, LOSS_SCOPES, 0),
+    {.key = "beta", .type = F_DOUBLE, .offset = AT(model.loss.beta), .dmin = -INFINITY,
+     .dmax = INFINITY, .flags = NULLABLE | TYPE_ONLY, .used_by = LOSS_SMOOTH_L1},
+    HEAD_F("bins", loss.bins, 0, LOSS_BINS),
+    HEAD_F("palette", loss.palette, 0, LOSS_PALETTE),
     {0},
 };
 
@@ -261,6 +300,7 @@ static const Field TRAIN_FIELDS[] = {
     LONG_F("max_steps", train.max_steps, 0, LONG_MAX, 0),
     LONG_F("total_steps", train.total_steps, 0, 1000000000000, 0),
     ENUM_F("precision", train.precision, PRECISIONS, 0),
+    INT_F("max_memory_mb", train.max_memory_mb, 0, 1 << 30), // 0: half the machine's
     {0},
 };
 
@@ -271,8 +311,13 @@ static const Field AUGMENT_FIELDS[] = {
     {0},
 };
 
+static const Field PRETRAIN_FIELDS[] = {
+    INIT_FROM_F(JOB_PRETRAIN),
+    {0},
+};
+
 static const Field FINETUNE_FIELDS[] = {
-    CUSTOM_F("init_from", read_init_from, write_init_from),
+    INIT_FROM_F(JOB_FINETUNE),
     DOUBLE_F("layer_decay", finetune.layer_decay, 0, 1, LO_OPEN),
     DOUBLE_F("label_smoothing", finetune.label_smoothing, 0, 1, HI_OPEN),
     DOUBLE_F("drop_path", finetune.drop_path, 0, 1, HI_OPEN),
@@ -297,9 +342,12 @@ static const Field TOP_FIELDS[] = {
     INT_F("priority", priority, -1000, 1000),
     SECTION_F("model", MODEL_FIELDS),
     SECTION_F("mask", MASK_FIELDS),
+    {.key = "decoder", .type = F_SECTION, .section = DECODER_FIELDS, .flags = NULLABLE},
+    {.key = "target", .type = F_SECTION, .section = TARGET_FIELDS, .flags = NULLABLE},
     SECTION_F("loss", LOSS_FIELDS),
     SECTION_F("train", TRAIN_FIELDS),
     SECTION_F("augment", AUGMENT_FIELDS),
+    SECTION_F("pretrain", PRETRAIN_FIELDS),
     SECTION_F("finetune", FINETUNE_FIELDS),
     SECTION_F("schedule", SCHEDULE_FIELDS),
     LONG_F("job_id", job_id, 1, LONG_MAX, NULLABLE | NULL_IS_ZERO),
@@ -342,12 +390,17 @@ static void join_path(char *buf, size_t size, const char *parent, const char *ke
     snprintf(buf, size, "%s%s%s", parent, parent[0] ? "." : "", key);
 }
 
-// A finetune job from a checkpoint whose model has not been adopted yet: its sizes are the
+// A job from a checkpoint whose model has not been adopted yet: its sizes are the
 // checkpoint's, so the ones the spec did not give are unknown (written as null).
 static int model_from_checkpoint(const JobSpec *s)
 {
-    return s->kind == JOB_FINETUNE && s->init_from.form != REF_NONE &&
-           (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
+    return s->init_from.form != REF_NONE && (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
+}
+
+// Whether a TYPE_ONLY field of `table` is used: its table's "type" has the value it serves.
+static int type_uses(const Field *table, const Field *f, const JobSpec *s)
+{
+    return *(const int *)field_in(s, find_field(table, "type")) == f->used_by;
 }
 
 // ---- Reading -----------------------------------------------------------------------------
@@ -490,6 +543,14 @@ static int choice_index(const char *const *choices, const char *word)
     return -1;
 }
 
+// choices[i] of a NULL-terminated list, NULL when i is out of range.
+static const char *choice_name(const char *const *choices, int i)
+{
+    int count = 0;
+    while (choices[count]) count++;
+    return i >= 0 && i < count ? choices[i] : NULL;
+}
+
 static int read_enum(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
 {
     char list[128];
@@ -535,14 +596,16 @@ static void hint_add(char *hint, size_t cap, int *count, const char *place)
 }
 
 // Where else `key` is a field, for an unknown key: "train.epochs", or, for a key of the
-// object forms of init_from and dataset, that form with the value given ("finetune.init_from:
-// {\"checkpoint\": 3}"). Fills hint with " (did you mean ...?)", or "" when nowhere.
-static void unknown_field_hint(const char *key, json_t *v, char *hint, size_t cap)
+// object forms of init_from (the kind's) and dataset, that form with the value given
+// ("finetune.init_from: {\"checkpoint\": 3}"). Fills hint with " (did you mean ...?)", or ""
+// when nowhere.
+static void unknown_field_hint(const char *key, json_t *v, const JobSpec *s, char *hint,
+                               size_t cap)
 {
-    static const struct {
+    const struct {
         const char *path;
         const Field *table;
-    } object_forms[] = {{"finetune.init_from", INIT_FROM_FIELDS}, {"dataset", DATASET_FIELDS}};
+    } object_forms[] = {{spec_init_from_field(s), INIT_FROM_FIELDS}, {"dataset", DATASET_FIELDS}};
     char places[200] = "", place[120];
     int count = 0;
     for (const Field *f = TOP_FIELDS; f->key; f++) {
@@ -563,8 +626,28 @@ static void unknown_field_hint(const char *key, json_t *v, char *hint, size_t ca
     else hint[0] = '\0';
 }
 
+// A field given for a type that does not use it is a mistake the paper's users make
+// (decoder.depth with an mlp decoder): refused, naming both, once the whole section is read.
+static int check_type_only(const Field *table, json_t *obj, const JobSpec *s, const char *path,
+                           SpecError *err)
+{
+    char sub[160], type_path[160];
+    for (const Field *f = table; f->key; f++) {
+        json_t *v = json_object_get(obj, f->key);
+        if (!(f->flags & TYPE_ONLY) || !v || json_is_null(v) || type_uses(table, f, s)) continue;
+        const Field *type = find_field(table, "type");
+        join_path(sub, sizeof sub, path, f->key);
+        join_path(type_path, sizeof type_path, path, "type");
+        return spec_refuse(err, sub, "only used by %s \"%s\" (got %s \"%s\")", type_path,
+                           choice_name(type->choices, f->used_by), type_path,
+                           choice_name(type->choices, *(const int *)field_in(s, type)));
+    }
+    return 0;
+}
+
 // Reads an object by its table: every key must be in the table (checked first, so a typo is
-// reported even when it also hides a required field), then the table's fields in its order.
+// reported even when it also hides a required field), then the table's fields in its order,
+// then the TYPE_ONLY rule.
 static int read_section(const Field *table, json_t *obj, JobSpec *s, const char *path,
                         SpecError *err)
 {
@@ -576,7 +659,7 @@ static int read_section(const Field *table, json_t *obj, JobSpec *s, const char 
         if (find_field(table, key)) continue;
         join_path(sub, sizeof sub, path, key);
         char hint[224];
-        unknown_field_hint(key, v, hint, sizeof hint);
+        unknown_field_hint(key, v, s, hint, sizeof hint);
         return spec_refuse(err, sub, "unknown field%s", hint);
     }
     for (const Field *f = table; f->key; f++) {
@@ -585,7 +668,7 @@ static int read_section(const Field *table, json_t *obj, JobSpec *s, const char 
         if (!v && (f->flags & REQUIRED)) return spec_refuse(err, sub, "required");
         if (v && read_value(f, v, s, sub, err)) return -1;
     }
-    return 0;
+    return check_type_only(table, obj, s, path, err);
 }
 
 // model.preset: null or a preset name, applied to the model before the explicit sizes.
@@ -631,17 +714,24 @@ static int sha256_hex_lower(char *hex)
     return n == 64 ? 0 : -1;
 }
 
-// finetune.init_from: null, a job id, {"checkpoint": id} or {"path": file, "sha256": hex}
-// ("sha256" optional: the file's expected SHA-256, which simmim-train checks before loading).
+// finetune.init_from and pretrain.init_from: null, a job id, {"checkpoint": id} or
+// {"path": file, "sha256": hex} ("sha256" optional: the file's expected SHA-256, which
+// simmim-train checks before loading). Only the kind's own section may set it (kind is read
+// first); the other's is null.
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path,
                           SpecError *err)
 {
-    (void)f;
+    if (json_is_null(v)) return 0;
+    if (s->kind != (JobKind)f->used_by)
+        return s->kind == JOB_PRETRAIN
+                   ? spec_refuse(err, path, "only a finetune job starts from a checkpoint (a "
+                                 "pretraining continues from pretrain.init_from)")
+                   : spec_refuse(err, path, "only a pretrain job continues from a checkpoint (a "
+                                 "fine-tuning starts from finetune.init_from)");
     s->init_from.form = REF_NONE;
     s->init_from.id = 0;
     s->init_from.path[0] = 0;
     s->init_from.sha256[0] = 0;
-    if (json_is_null(v)) return 0;
     if (json_is_number(v)) {
         s->init_from.form = REF_JOB_ID;
         return read_value(&INIT_FROM_JOB, v, s, path, err);
@@ -707,18 +797,49 @@ static void set_finetune_defaults(JobSpec *s)
     s->augment.crop_scale[0] = 0.6;
 }
 
-// The model a job trains: pretraining validates model and mask; fine-tuning from scratch the
-// model only (no masks); fine-tuning from a checkpoint waits for spec_adopt_model.
+// The model a job trains, once it is known: pretraining validates model, mask and head;
+// fine-tuning the model only (masks and the head are unused); then the memory both need. A
+// model still to come from a checkpoint waits for spec_adopt_model.
 static int spec_check_model(const JobSpec *s, SpecError *err)
 {
     char message[256];
-    if (s->kind == JOB_FINETUNE && s->init_from.form != REF_NONE) return 0;
+    if (model_from_checkpoint(s)) return 0;
     if (model_config_validate(&s->model, message, sizeof message))
         return fail_config(err, message);
     if (s->kind == JOB_PRETRAIN &&
-        mask_config_validate(&s->mask, &s->model, message, sizeof message))
+        (mask_config_validate(&s->mask, &s->model, message, sizeof message) ||
+         head_config_validate(&s->model, message, sizeof message)))
         return fail_config(err, message);
-    return 0;
+    return spec_check_memory(s, err);
+}
+
+enum { MB = 1 << 20 };
+
+int spec_check_memory(const JobSpec *spec, SpecError *err)
+{
+    SpecError unused;
+    if (!err) err = &unused;
+    ModelConfig m = spec->model;
+    // A fine-tuning's classifier is sized by the dataset's classes; until they are known, the
+    // fewest a fine-tuning has.
+    if (spec->kind == JOB_FINETUNE && m.num_classes < 2) m.num_classes = 2;
+    int threads = spec->train.threads ? spec->train.threads : cpu_count();
+    MemoryEstimate estimate = model_memory_estimate(&m, spec->train.batch_size, threads);
+    double need = memory_estimate_total(&estimate);
+    double limit = spec->train.max_memory_mb ? (double)spec->train.max_memory_mb * MB
+                                             : machine_memory_bytes() / 2;
+    if (need <= limit) return 0;
+    char drivers[160];
+    memory_drivers(&m, drivers, sizeof drivers);
+    return spec_refuse(err, "train.max_memory_mb", "the job needs about %.0f MB, more than the "
+                       "limit of %.0f MB%s; it grows with %s", ceil(need / MB), floor(limit / MB),
+                       spec->train.max_memory_mb ? "" : " (half of this machine's memory)",
+                       drivers);
+}
+
+const char *spec_init_from_field(const JobSpec *spec)
+{
+    return spec->kind == JOB_PRETRAIN ? "pretrain.init_from" : "finetune.init_from";
 }
 
 // Rules across fields, after every field has been read and range-checked.
@@ -734,9 +855,6 @@ static int check_spec(JobSpec *s, SpecError *err)
         return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
                            s->train.epochs, b);
     }
-    if (s->kind == JOB_PRETRAIN && s->init_from.form != REF_NONE)
-        return spec_refuse(err, "finetune.init_from",
-                           "only a finetune job starts from a checkpoint");
     // Drop path is a fine-tuning regularizer; the model carries it for the block rates.
     s->model.drop_path = s->kind == JOB_FINETUNE ? (float)s->finetune.drop_path : 0.0f;
     return spec_check_model(s, err);
@@ -797,7 +915,8 @@ static int parse_document(json_t *root, JobSpec *s, SpecError *err)
     if (s->kind == JOB_FINETUNE) set_finetune_defaults(s);
     s->mask.mask_patch_size = 0; // absent until read; its default depends on the model
     if (read_section(TOP_FIELDS, root, s, "", err)) return -1;
-    if (!s->mask.mask_patch_size) s->mask.mask_patch_size = default_mask_patch(&s->model);
+    if (!s->mask.mask_patch_size && !model_from_checkpoint(s))
+        s->mask.mask_patch_size = default_mask_patch(&s->model);
     if (schedule_length(root, s, err)) return -1;
     return check_spec(s, err);
 }
@@ -830,7 +949,7 @@ static double model_value(const ModelConfig *m, const Field *f)
 int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
 {
     SpecError unused;
-    char path[64], want[32], have[32], message[256];
+    char path[64], want[32], have[32];
     if (!err) err = &unused;
     memset(err, 0, sizeof *err);
     int preset = (spec->given & MODEL_GIVEN_PRESET) != 0;
@@ -848,13 +967,53 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
         return spec_refuse(err, path, "the starting checkpoint has %s, the spec says %s", have,
                            want);
     }
-    ModelConfig m = *from;
-    m.num_classes = spec->model.num_classes;
-    m.drop_path = spec->model.drop_path;
-    if (model_config_validate(&m, message, sizeof message)) return fail_config(err, message);
-    spec->model = m;
-    spec->given |= MODEL_GIVEN_SIZES;
-    return 0;
+    // The checkpoint gives the encoder; the head stays the spec's (a pretraining's must suit
+    // the checkpoint's: checkpoint_suits_pretraining).
+    JobSpec *adopted = malloc(sizeof *adopted);
+    if (!adopted) return spec_refuse(err, "", "out of memory");
+    *adopted = *spec;
+    ModelConfig *m = &adopted->model;
+    *m = *from;
+    m->num_classes = spec->model.num_classes;
+    m->drop_path = spec->model.drop_path;
+    m->decoder = spec->model.decoder;
+    m->target_resolution = spec->model.target_resolution;
+    m->loss = spec->model.loss;
+    adopted->given |= MODEL_GIVEN_SIZES;
+    if (!adopted->mask.mask_patch_size) adopted->mask.mask_patch_size = default_mask_patch(m);
+    int rc = spec_check_model(adopted, err);
+    if (rc == 0) *spec = *adopted;
+    free(adopted);
+    return rc;
+}
+
+// ---- Reading a checkpoint's head ---------------------------------------------------------
+
+int spec_read_head(const char *decoder, const char *target, const char *loss, ModelConfig *cfg,
+                   SpecError *err)
+{
+    const char *const texts[] = {decoder, target, loss};
+    const char *const keys[] = {"decoder", "target", "loss"};
+    SpecError unused;
+    if (!err) err = &unused;
+    JobSpec *s = malloc(sizeof *s);
+    if (!s) return spec_refuse(err, "", "out of memory");
+    set_defaults(s);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof *keys && rc == 0; i++) {
+        if (!texts[i]) continue;
+        json_t *v = json_loads(texts[i], JSON_REJECT_DUPLICATES, NULL);
+        rc = v ? read_value(find_field(TOP_FIELDS, keys[i]), v, s, keys[i], err)
+               : spec_refuse(err, keys[i], "not a JSON object");
+        json_decref(v);
+    }
+    if (rc == 0) {
+        cfg->decoder = s->model.decoder;
+        cfg->target_resolution = s->model.target_resolution;
+        cfg->loss = s->model.loss;
+    }
+    free(s);
+    return rc;
 }
 
 // ---- Writing -----------------------------------------------------------------------------
@@ -864,10 +1023,11 @@ int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
 
 static json_t *write_value(const Field *f, const JobSpec *s);
 
-// Adds f's member to obj and returns obj; on failure (obj NULL included) frees it: NULL.
-static json_t *add_member(json_t *obj, const Field *f, const JobSpec *s)
+// Adds f's member with a new value (NULL: a failure) to obj and returns obj; on failure (obj
+// NULL included) frees both: NULL.
+static json_t *add_member(json_t *obj, const Field *f, json_t *value)
 {
-    if (json_object_set_new(obj, f->key, write_value(f, s)) == 0) return obj;
+    if (json_object_set_new(obj, f->key, value) == 0) return obj;
     json_decref(obj);
     return NULL;
 }
@@ -875,7 +1035,10 @@ static json_t *add_member(json_t *obj, const Field *f, const JobSpec *s)
 static json_t *write_section(const Field *table, const JobSpec *s)
 {
     json_t *obj = json_object();
-    for (const Field *f = table; obj && f->key; f++) obj = add_member(obj, f, s);
+    for (const Field *f = table; obj && f->key; f++) {
+        int unused = (f->flags & TYPE_ONLY) && !type_uses(table, f, s);
+        obj = add_member(obj, f, unused ? json_null() : write_value(f, s));
+    }
     return obj;
 }
 
@@ -897,14 +1060,6 @@ static json_t *write_pair(const double *p)
         return NULL;
     }
     return pair;
-}
-
-// choices[i] of a NULL-terminated list, NULL when i is out of range.
-static const char *choice_name(const char *const *choices, int i)
-{
-    int count = 0;
-    while (choices[count]) count++;
-    return i >= 0 && i < count ? choices[i] : NULL;
 }
 
 static json_t *write_enum(const Field *f, const JobSpec *s)
@@ -939,31 +1094,39 @@ static json_t *write_value(const Field *f, const JobSpec *s)
     case F_STRING: return json_string((const char *)p);
     case F_ENUM: return write_enum(f, s);
     case F_SECTION: return write_section(f->section, s);
-    default: return f->write(s);
+    default: return f->write(f, s);
     }
 }
 
-static json_t *write_preset(const JobSpec *s)
+static json_t *write_preset(const Field *f, const JobSpec *s)
 {
+    (void)f;
     return s->preset[0] ? json_string(s->preset) : json_null();
 }
 
-static json_t *write_dataset(const JobSpec *s)
+static json_t *write_dataset(const Field *f, const JobSpec *s)
 {
+    (void)f;
     if (s->dataset_form == REF_NAME) return json_string(s->dataset_name);
     if (s->dataset_form == REF_PATH) return write_section(DATASET_FIELDS, s);
     return NULL;
 }
 
-static json_t *write_init_from(const JobSpec *s)
+// The kind's section holds init_from; the other kind's is null.
+static json_t *write_init_from(const Field *f, const JobSpec *s)
 {
+    const Field *checkpoint = &INIT_FROM_FIELDS[0], *path = &INIT_FROM_FIELDS[1],
+                *sha256 = &INIT_FROM_FIELDS[2];
+    if (s->kind != (JobKind)f->used_by) return json_null();
     switch (s->init_from.form) {
     case REF_NONE: return json_null();
     case REF_JOB_ID: return write_value(&INIT_FROM_JOB, s);
-    case REF_CHECKPOINT_ID: return add_member(json_object(), &INIT_FROM_FIELDS[0], s);
+    case REF_CHECKPOINT_ID:
+        return add_member(json_object(), checkpoint, write_value(checkpoint, s));
     case REF_PATH: {
-        json_t *obj = add_member(json_object(), &INIT_FROM_FIELDS[1], s);
-        return obj && s->init_from.sha256[0] ? add_member(obj, &INIT_FROM_FIELDS[2], s) : obj;
+        json_t *obj = add_member(json_object(), path, write_value(path, s));
+        return obj && s->init_from.sha256[0] ? add_member(obj, sha256, write_value(sha256, s))
+                                             : obj;
     }
     default: return NULL;
     }

@@ -42,10 +42,12 @@ typedef struct {
     char dataset_path[SPEC_PATH_MAX];     // file form
 
     char preset[32];                      // "" when null
-    ModelConfig model;                    // preset, then explicit fields; num_classes 0
+    // preset, then explicit fields; num_classes 0; the head (sections decoder, target and
+    // loss: model.decoder, model.target_resolution, model.loss) is the pretraining's
+    ModelConfig model;
     unsigned given;                       // MODEL_GIVEN_* and NAME_GIVEN bits
-    MaskConfig mask;
-    int loss_full_image;                  // loss.scope: "masked" 0, "full" 1
+    MaskConfig mask;                      // mask_patch_size 0: the model's default, not known
+                                          // yet (a model still to come from a checkpoint)
 
     struct {
         int epochs, batch_size;
@@ -55,6 +57,7 @@ typedef struct {
         long max_steps;   // 0: none; otherwise the run stops there, the schedule unchanged
         long total_steps; // 0: epochs × steps per epoch; else the schedule's length (epochs 0)
         Precision precision;
+        int max_memory_mb; // 0: half of this machine's memory (spec_check_memory)
     } train;
     AugmentConfig augment;
     // Where the weights start: finetune.init_from (a fine-tuning's encoder) or
@@ -85,25 +88,55 @@ typedef struct {
 // Parses and validates a spec document (len bytes, no NUL terminator needed). Unknown keys,
 // wrong types and out-of-range values are errors naming the field; duplicate keys and
 // non-objects are document errors. Kind-dependent defaults (min_lr, crop_scale) apply when
-// absent. Null means the default for model.preset, finetune.init_from, job_id and the model
-// sizes. A pretraining spec's model and mask are validated; a finetune spec's model too unless
-// it starts from a checkpoint: then the explicit sizes are only kept in given for
-// spec_adopt_model. Returns 0, or -1 with *err filled (err may be NULL) and *spec untouched.
+// absent. Null means the default where docs/job-spec.md says so (model.preset, the model
+// sizes, mask.mask_patch_size, the decoder and target sections and their sizes, loss.beta,
+// bins and palette, init_from, job_id). A field of the head that its type does not use
+// (decoder.hidden with decoder.type "linear", loss.bins with loss.type "l1") is an error naming
+// both. A pretraining spec's model, mask, head and memory (spec_check_memory) are validated; a
+// finetune spec's model and memory too. A job from a checkpoint (finetune.init_from,
+// pretrain.init_from) waits for spec_adopt_model: its explicit sizes are only kept in given.
+// Returns 0, or -1 with *err filled (err may be NULL) and *spec untouched.
 int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err);
 
-// A fine-tuning job takes its model from the checkpoint. Every size the spec determines (given
+// A job from a checkpoint takes its encoder from it. Every size the spec determines (given
 // explicitly, or through its preset) must equal `from`'s: an explicit one that differs is an
 // error naming it ("model.embed_dim: the starting checkpoint has 128, the spec says 192"), one
-// from the preset names model.preset. On success spec->model = from with num_classes and
-// drop_path kept, and every MODEL_GIVEN_SIZES bit is set (the spec now states the model).
+// from the preset names model.preset. The model is then validated as spec_parse validates a
+// model it knows (a pretraining's mask and head with it, and the memory). On success
+// spec->model = from's sizes with num_classes, drop_path and the spec's head kept (whether the
+// checkpoint's head suits it is checkpoint_suits_pretraining's question), mask_patch_size
+// defaulted by the model if the spec left it, and every MODEL_GIVEN_SIZES bit set (the spec now
+// states the model). On error *spec is untouched.
 int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err);
+
+// Whether the job fits train.max_memory_mb (0: half of this machine's memory, or of its
+// cgroup's limit): config.h's model_memory_estimate of the spec's model at train.batch_size on
+// train.threads (0: every core), for a fine-tuning with spec->model.num_classes classes (0: the
+// dataset's are not known yet, counted as 2). 0, or -1 with *err naming train.max_memory_mb,
+// the estimate, the limit and the fields that drive it. spec_parse and spec_adopt_model call
+// it; the daemon again once it knows a fine-tuning dataset's classes.
+int spec_check_memory(const JobSpec *spec, SpecError *err);
+
+// The head sections of a checkpoint's metadata (docs/checkpoints.md: the spec's decoder,
+// target and loss as spec_to_json writes them; NULL: absent) into cfg's decoder,
+// target_resolution and loss, each absent section today's default (linear, full resolution,
+// l1 on the masked area). The spec's own reader, so the metadata means what the spec meant.
+// 0, or -1 with *err naming the field (cfg untouched).
+int spec_read_head(const char *decoder, const char *target, const char *loss, ModelConfig *cfg,
+                   SpecError *err);
+
+// "pretrain.init_from" or "finetune.init_from": where the spec's kind takes init_from from, for
+// messages about the starting checkpoint.
+const char *spec_init_from_field(const JobSpec *spec);
 
 // The resolved spec as one line of JSON in the contract's shape and key order, every section
 // and field present; numbers in their shortest exact form, so spec_parse reads back the same
 // spec. dataset is a name (REF_NAME) or the file form's object; init_from null, a job id,
-// {"checkpoint": id} or {"path": file} (with "sha256" when init_from.sha256 is set). A finetune spec from a checkpoint whose model has not
-// been adopted writes null for the sizes it did not give (they are the checkpoint's, unknown
-// yet), so the child that reads the file still takes them from the checkpoint. The caller frees
+// {"checkpoint": id} or {"path": file} (with "sha256" when init_from.sha256 is set), in the
+// kind's section (the other kind's is null). A spec from a checkpoint whose model has not been
+// adopted writes null for the sizes it did not give and for a defaulted mask_patch_size (they
+// are the checkpoint's, unknown yet), so the child that reads the file still takes them from
+// the checkpoint. A head field its type does not use is written as null. The caller frees
 // the text. NULL on allocation failure or a spec no JSON can express (a string that is not
 // UTF-8, an enum or RefForm out of range, a non-finite number).
 char *spec_to_json(const JobSpec *spec);

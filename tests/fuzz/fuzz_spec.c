@@ -1,7 +1,7 @@
 // The job-spec parser (core/spec/spec.h) on any bytes: spec_parse must not crash, and its
 // error is one line of valid UTF-8 naming a field; a spec it accepts must survive the round
-// trip spec_to_json → spec_parse → spec_to_json unchanged, and so must a fine-tuning spec
-// after spec_adopt_model of a checkpoint's model.
+// trip spec_to_json → spec_parse → spec_to_json unchanged, and so must a spec from a
+// checkpoint (fine-tuning or continued pretraining) after spec_adopt_model of its model.
 #include <string.h>
 
 #include "fuzz.h"
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_note("accepted: %s job", spec.kind == JOB_FINETUNE ? "finetune" : "pretrain");
     round_trip(&spec, "parsed");
-    if (spec.kind == JOB_FINETUNE && spec.init_from.form != REF_NONE) {
+    if (spec.init_from.form != REF_NONE) {
         ModelConfig from = model_config_default();
         if (spec_adopt_model(&spec, &from, &err) == 0) round_trip(&spec, "adopted");
         else

@@ -10,19 +10,24 @@
 #include "spec/spec.h"
 #include "test.h"
 
-// The contract's example spec (docs/job-spec.md) and train.precision, added since: the
-// defaults of a pretraining spec.
+// The contract's example spec (docs/job-spec.md): the defaults of a pretraining spec.
 static const char CONTRACT[] =
     "{\"kind\": \"pretrain\", \"name\": \"fmnist-simmim\", \"dataset\": \"fashion-mnist\","
     " \"priority\": 0,"
     " \"model\": {\"arch\": \"vit\", \"preset\": null, \"img_size\": 32, \"patch_size\": 4,"
     " \"in_chans\": 1, \"embed_dim\": 128, \"depth\": 4, \"num_heads\": 4, \"mlp_ratio\": 4},"
     " \"mask\": {\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6, \"min_block\": 4},"
-    " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\"},"
+    " \"decoder\": {\"type\": \"linear\", \"hidden\": null, \"depth\": null, \"embed_dim\": null,"
+    " \"num_heads\": null},"
+    " \"target\": {\"resolution\": null},"
+    " \"loss\": {\"type\": \"l1\", \"scope\": \"masked\", \"beta\": null, \"bins\": null,"
+    " \"palette\": null},"
     " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
     " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
-    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"total_steps\": 0, \"precision\": \"fp32\"},"
+    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"total_steps\": 0, \"precision\": \"fp32\","
+    " \"max_memory_mb\": 0},"
     " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
+    " \"pretrain\": {\"init_from\": null},"
     " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
     " \"drop_path\": 0.1, \"labels_per_class\": 0},"
     " \"schedule\": {\"progress_every_steps\": 10, \"checkpoint_every_steps\": 500,"
@@ -92,7 +97,17 @@ static void check_common_defaults(const JobSpec *s)
     expect_int("default given", s->given, 0);
     expect_int("default mask.mask_patch_size", s->mask.mask_patch_size, 8);
     expect_double("default mask.ratio", s->mask.ratio, 0.6);
-    expect_int("default loss.scope masked", s->loss_full_image, 0);
+    expect_int("default decoder.type linear", s->model.decoder.type, DECODER_LINEAR);
+    expect_int("default decoder.hidden: the encoder's", s->model.decoder.hidden, 0);
+    expect_int("default decoder.depth", s->model.decoder.depth, 2);
+    expect_int("default decoder.embed_dim: the encoder's", s->model.decoder.embed_dim, 0);
+    expect_int("default decoder.num_heads: the encoder's", s->model.decoder.num_heads, 0);
+    expect_int("default target.resolution: the image's", s->model.target_resolution, 0);
+    expect_int("default loss.type l1", s->model.loss.type, LOSS_L1);
+    expect_int("default loss.scope masked", s->model.loss.full_image, 0);
+    expect_double("default loss.beta", s->model.loss.beta, 1.0);
+    expect_int("default loss.bins", s->model.loss.bins, 256);
+    expect_int("default loss.palette", s->model.loss.palette, 512);
     expect_int("default train.epochs", s->train.epochs, 10);
     expect_int("default train.batch_size", s->train.batch_size, 256);
     expect_double("default train.lr", s->train.lr, 1e-3);
@@ -105,11 +120,12 @@ static void check_common_defaults(const JobSpec *s)
     expect_int("default train.threads", s->train.threads, 0);
     expect_int("default train.max_steps", s->train.max_steps, 0);
     expect_int("default train.precision fp32", s->train.precision, PRECISION_FP32);
+    expect_int("default train.max_memory_mb: half the machine's", s->train.max_memory_mb, 0);
     expect_double("default augment.crop_scale[1]", s->augment.crop_scale[1], 1.0);
     expect_double("default augment.crop_ratio[0]", s->augment.crop_ratio[0], 0.75);
     expect_double("default augment.crop_ratio[1]", s->augment.crop_ratio[1], 1.3333);
     expect_int("default augment.hflip", s->augment.hflip, 1);
-    expect_int("default finetune.init_from", s->init_from.form, REF_NONE);
+    expect_int("default init_from", s->init_from.form, REF_NONE);
     expect_double("default finetune.layer_decay", s->finetune.layer_decay, 0.75);
     expect_double("default finetune.label_smoothing", s->finetune.label_smoothing, 0.1);
     expect_double("default finetune.drop_path", s->finetune.drop_path, 0.1);
@@ -234,8 +250,9 @@ static void check_spec_presets(void)
          MODEL_GIVEN_PRESET},
         {"{'model': {'preset': 'fmnist-q', 'embed_dim': 64, 'num_heads': 2}}", "fmnist-q", 32, 4,
          1, 64, 4, 2, 4, MODEL_GIVEN_PRESET | MODEL_GIVEN_DIM | MODEL_GIVEN_HEADS},
-        {"{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32}}", "vit-s16-224",
-         224, 16, 3, 384, 12, 6, 4, MODEL_GIVEN_PRESET},
+        {"{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32},"
+         " 'train': {'max_memory_mb': 1048576}}",
+         "vit-s16-224", 224, 16, 3, 384, 12, 6, 4, MODEL_GIVEN_PRESET},
         {"{'model': {'preset': null, 'img_size': 64, 'in_chans': 3, 'patch_size': 8}}", "", 64, 8,
          3, 128, 4, 4, 4, MODEL_GIVEN_IMG | MODEL_GIVEN_CHANS | MODEL_GIVEN_PATCH},
         {"{'model': {'embed_dim': null, 'depth': 2}}", "", 32, 4, 1, 128, 2, 4, 4,
@@ -338,9 +355,76 @@ static const BadSpec bad_specs[] = {
     {"{'mask': {'mask_patch_size': 6}}", "mask.mask_patch_size"},
     {"{'mask': {'mask_patch_size': 2}}", "mask.mask_patch_size"},
     {"{'mask': {'mask_patch_size': 0}}", "mask.mask_patch_size"},
-    {"{'loss': {'type': 'l2'}}", "loss.type"},
+    {"{'loss': {'type': 'l3'}}", "loss.type"},
+    {"{'loss': {'type': null}}", "loss.type"},
     {"{'loss': {'scope': 'all'}}", "loss.scope"},
     {"{'loss': []}", "loss"},
+    // The head: decoder, target and loss (pretraining).
+    {"{'decoder': 3}", "decoder"},
+    {"{'decoder': {'type': 'conv'}}", "decoder.type"},
+    {"{'decoder': {'type': null}}", "decoder.type"},
+    {"{'decoder': {'type': 'mlp', 'width': 64}}", "decoder.width"},
+    {"{'decoder': {'type': 'mlp', 'hidden': 0}}", "decoder.hidden"},
+    {"{'decoder': {'type': 'mlp', 'hidden': 16385}}", "decoder.hidden"},
+    {"{'decoder': {'type': 'mlp', 'hidden': 1.5}}", "decoder.hidden"},
+    {"{'decoder': {'type': 'transformer', 'depth': 0}}", "decoder.depth"},
+    {"{'decoder': {'type': 'transformer', 'depth': 257}}", "decoder.depth"},
+    {"{'decoder': {'type': 'transformer', 'embed_dim': 16385}}", "decoder.embed_dim"},
+    {"{'decoder': {'type': 'transformer', 'embed_dim': 96, 'num_heads': 5}}",
+     "decoder.embed_dim"}, // not divisible
+    {"{'decoder': {'type': 'transformer', 'embed_dim': 8, 'num_heads': 16}}",
+     "decoder.num_heads"},
+    {"{'decoder': {'type': 'transformer', 'num_heads': '4'}}", "decoder.num_heads"},
+    // A field its type does not use names both.
+    {"{'decoder': {'hidden': 64}}", "decoder.hidden"},
+    {"{'decoder': {'type': 'mlp', 'depth': 2}}", "decoder.depth"},
+    {"{'decoder': {'type': 'mlp', 'embed_dim': 64}}", "decoder.embed_dim"},
+    {"{'decoder': {'type': 'linear', 'num_heads': 4}}", "decoder.num_heads"},
+    {"{'decoder': {'type': 'transformer', 'hidden': 64}}", "decoder.hidden"},
+    {"{'kind': 'finetune', 'decoder': {'type': 'mlp', 'depth': 2}}", "decoder.depth"},
+    {"{'loss': {'beta': 0.5}}", "loss.beta"},
+    {"{'loss': {'type': 'l2', 'beta': 0.5}}", "loss.beta"},
+    {"{'loss': {'bins': 8}}", "loss.bins"},
+    {"{'loss': {'type': 'palette', 'bins': 8}}", "loss.bins"},
+    {"{'loss': {'type': 'bins', 'palette': 16}}", "loss.palette"},
+    {"{'loss': {'type': 'smooth_l1', 'beta': -0.5}}", "loss.beta"},
+    {"{'loss': {'type': 'smooth_l1', 'beta': 2e6}}", "loss.beta"},
+    {"{'loss': {'type': 'smooth_l1', 'beta': 'one'}}", "loss.beta"},
+    {"{'loss': {'type': 'bins', 'bins': 1}}", "loss.bins"},
+    {"{'loss': {'type': 'bins', 'bins': 257}}", "loss.bins"},
+    {"{'loss': {'type': 'bins', 'bins': 0}}", "loss.bins"},
+    {"{'loss': {'type': 'palette', 'palette': 1}}", "loss.palette"},
+    {"{'loss': {'type': 'palette', 'palette': 1025}}", "loss.palette"},
+    {"{'target': 32}", "target"},
+    {"{'target': {'resolution': 0}}", "target.resolution"},
+    {"{'target': {'resolution': 12}}", "target.resolution"}, // no multiple of the 8×8 grid
+    {"{'target': {'resolution': 24}}", "target.resolution"}, // does not divide 32
+    {"{'target': {'resolution': 64}}", "target.resolution"}, // above the image
+    {"{'target': {'resolution': '16'}}", "target.resolution"},
+    {"{'target': {'size': 16}}", "target.size"},
+    {"{'model': {'preset': 'vit-t16-224'}, 'target': {'resolution': 16}}",
+     "target.resolution"}, // the 14×14 grid
+    // Memory: the paper's N/A (256 bins at full resolution, batch 128), and any job above an
+    // explicit limit.
+    {"{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins', 'bins': 256},"
+     " 'train': {'batch_size': 128, 'max_memory_mb': 65536}}", "train.max_memory_mb"},
+    {"{'train': {'max_memory_mb': 100}}", "train.max_memory_mb"},
+    {"{'kind': 'finetune', 'train': {'max_memory_mb': 100}}", "train.max_memory_mb"},
+    {"{'train': {'max_memory_mb': -1}}", "train.max_memory_mb"},
+    {"{'train': {'max_memory_mb': 1073741825}}", "train.max_memory_mb"},
+    {"{'train': {'max_memory_mb': 1.5}}", "train.max_memory_mb"},
+    {"{'train': {'max_memory_mb': null}}", "train.max_memory_mb"},
+    // pretrain.init_from: the forms of finetune.init_from, for a pretraining only.
+    {"{'pretrain': {'init_from': 0}}", "pretrain.init_from"},
+    {"{'pretrain': {'init_from': 'job3'}}", "pretrain.init_from"},
+    {"{'pretrain': {'init_from': {'checkpoint': 1, 'path': '/x'}}}", "pretrain.init_from"},
+    {"{'pretrain': {'init_from': {'checkpoint': 0}}}", "pretrain.init_from.checkpoint"},
+    {"{'pretrain': {'init_from': {'path': '/x', 'sha256': 'abc'}}}", "pretrain.init_from.sha256"},
+    {"{'pretrain': {'init_from': {'path': '/x', 'step': 3}}}", "pretrain.init_from.step"},
+    {"{'pretrain': {'checkpoint': 3}}", "pretrain.checkpoint"},
+    {"{'pretrain': 3}", "pretrain"},
+    {"{'kind': 'finetune', 'pretrain': {'init_from': 3}}", "pretrain.init_from"},
+    {"{'pretrain': {'init_from': 3}, 'finetune': {'init_from': 3}}", "finetune.init_from"},
     // train.
     {"{'train': {'epochs': 0}}", "train.epochs"},
     {"{'train': {'epochs': 100001}}", "train.epochs"},
@@ -486,7 +570,32 @@ static void check_messages(void)
         {"{'kind': 'finetune', 'finetune': {'checkpoint': 3}}",
          "finetune.checkpoint: unknown field (did you mean finetune.init_from: {\"checkpoint\": 3}?)"},
         {"{'epochs': 3}", "epochs: unknown field (did you mean train.epochs?)"},
-        {"{'model': {'type': 'x'}}", "model.type: unknown field (did you mean mask.type or loss.type?)"},
+        {"{'model': {'type': 'x'}}",
+         "model.type: unknown field (did you mean mask.type or decoder.type or loss.type?)"},
+        {"{'model': {'hidden': 64}}", "model.hidden: unknown field (did you mean decoder.hidden?)"},
+        {"{'loss': {'resolution': 16}}",
+         "loss.resolution: unknown field (did you mean target.resolution?)"},
+        {"{'init_from': 3}",
+         "init_from: unknown field (did you mean pretrain.init_from or finetune.init_from?)"},
+        {"{'pretrain': {'checkpoint': 3}}",
+         "pretrain.checkpoint: unknown field (did you mean pretrain.init_from: "
+         "{\"checkpoint\": 3}?)"},
+        {"{'decoder': {'type': 'mlp', 'depth': 4}}",
+         "decoder.depth: only used by decoder.type \"transformer\" (got decoder.type \"mlp\")"},
+        {"{'decoder': {'hidden': 64}}",
+         "decoder.hidden: only used by decoder.type \"mlp\" (got decoder.type \"linear\")"},
+        {"{'loss': {'type': 'palette', 'bins': 8}}",
+         "loss.bins: only used by loss.type \"bins\" (got loss.type \"palette\")"},
+        {"{'loss': {'beta': 0.5}}",
+         "loss.beta: only used by loss.type \"smooth_l1\" (got loss.type \"l1\")"},
+        {"{'target': {'resolution': 12}}",
+         "target.resolution: must be a multiple of the token grid (model.img_size / "
+         "model.patch_size = 8; got 12)"},
+        {"{'loss': {'type': 'bins', 'bins': 512}}",
+         "loss.bins: must be between 2 and 256 (got 512)"},
+        {"{'kind': 'finetune', 'pretrain': {'init_from': 3}}",
+         "pretrain.init_from: only a pretrain job continues from a checkpoint (a fine-tuning "
+         "starts from finetune.init_from)"},
         {"{'train': {'ratio': 0.5}}", "train.ratio: unknown field (did you mean mask.ratio?)"},
         // The schedule's length is epochs or total_steps, not both.
         {"{'train': {'epochs': 3, 'total_steps': 30}}",
@@ -518,7 +627,8 @@ static void check_messages(void)
         {"{'model': {'embed_dim': 130}}",
          "model.embed_dim: must be divisible by model.num_heads (got 130 and 4)"},
         {"{'finetune': {'init_from': 3}}",
-         "finetune.init_from: only a finetune job starts from a checkpoint"},
+         "finetune.init_from: only a finetune job starts from a checkpoint (a pretraining "
+         "continues from pretrain.init_from)"},
         {"{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'path': '/x'}}}",
          "finetune.init_from: give exactly one of \"checkpoint\" and \"path\""},
         {"{'kind': 'finetune', 'finetune': {'init_from': {'path': '/x', 'sha256': 'abc'}}}",
@@ -550,13 +660,47 @@ static void check_good_specs(void)
         "{'train': {'lr': 1, 'min_lr': 1, 'epochs': 5, 'warmup_epochs': 5}}",
         "{'train': {'lr': 10, 'clip_grad': 0, 'weight_decay': 0, 'betas': [0, 0]}}",
         "{'train': {'seed': 9007199254740992, 'threads': 1024, 'max_steps': 9223372036854775807}}",
-        "{'train': {'epochs': 100000, 'batch_size': 65536, 'warmup_epochs': 0.5}}",
+        "{'train': {'epochs': 100000, 'batch_size': 65536, 'warmup_epochs': 0.5,"
+        " 'max_memory_mb': 1073741824}}",
         "{'augment': {'crop_scale': [1, 1], 'crop_ratio': [100, 100], 'hflip': false}}",
         "{'priority': -1000, 'job_id': 9223372036854775807, 'name': ''}",
         "{'priority': 1000, 'job_id': null, 'name': 'ünïcödé ✓ \\\"quoted\\\"'}",
         "{'loss': {'scope': 'full', 'type': 'l1'}, 'mask': {'type': 'random', 'ratio': 0.999}}",
         "{'mask': {'type': 'square', 'ratio': 0.11, 'mask_patch_size': 4}}",
         "{'mask': {'type': 'block', 'min_block': 16}}",
+        // The head: every type, its own fields, nulls for the defaults.
+        "{'decoder': null, 'target': null}",
+        "{'decoder': {'type': 'linear', 'hidden': null, 'depth': null}}",
+        "{'decoder': {'type': 'mlp'}}",
+        "{'decoder': {'type': 'mlp', 'hidden': 16384}}",
+        "{'decoder': {'type': 'transformer', 'depth': 8, 'embed_dim': 64, 'num_heads': 1}}",
+        "{'decoder': {'type': 'transformer', 'num_heads': 128}}",
+        "{'target': {'resolution': 8}}",
+        "{'target': {'resolution': 16}}",
+        "{'target': {'resolution': 32}}",
+        "{'model': {'preset': 'vit-t16-224'}, 'target': {'resolution': 112},"
+        " 'train': {'batch_size': 32}}",
+        "{'loss': {'type': 'l2', 'scope': 'full'}}",
+        "{'loss': {'type': 'smooth_l1'}}",
+        "{'loss': {'type': 'smooth_l1', 'beta': 0}}",
+        "{'loss': {'type': 'smooth_l1', 'beta': 1e6}}",
+        "{'loss': {'type': 'bins', 'bins': 2}}",
+        "{'loss': {'type': 'bins', 'bins': 256, 'palette': null}, 'target': {'resolution': 8}}",
+        "{'loss': {'type': 'palette', 'palette': 1024}, 'target': {'resolution': 8}}",
+        // Fine-tuning has no head: its sections are read, not judged (as mask and loss always
+        // were).
+        "{'kind': 'finetune', 'decoder': {'type': 'mlp', 'hidden': 99999},"
+        " 'target': {'resolution': 3}, 'loss': {'type': 'bins', 'bins': 1000}}",
+        "{'train': {'max_memory_mb': 1024}}",
+        "{'train': {'max_memory_mb': 0}}",
+        "{'pretrain': {'init_from': 1}}",
+        "{'pretrain': {'init_from': {'checkpoint': 12}}, 'finetune': {'init_from': null}}",
+        "{'pretrain': {'init_from': {'path': '/c', 'sha256':"
+        " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+        "{'pretrain': {'init_from': null}}",
+        "{'kind': 'finetune', 'pretrain': {'init_from': null}, 'finetune': {'init_from': 2}}",
+        // From a checkpoint the model, and so the head's sizes, wait for spec_adopt_model.
+        "{'pretrain': {'init_from': 4}, 'target': {'resolution': 16}, 'model': {'depth': 2}}",
         "{'finetune': {'layer_decay': 1, 'label_smoothing': 0, 'drop_path': 0,"
         " 'labels_per_class': 1000000}}",
         "{'kind': 'finetune', 'finetune': {'init_from': 1}}",
@@ -663,7 +807,7 @@ static void check_forms(void)
     rc = parse(q("{'loss': {'scope': 'full'}, 'augment': {'hflip': false},"
                  " 'train': {'seed': 9007199254740992, 'max_steps': 9223372036854775807}}"),
                &s, &err);
-    test_report(rc == 0 && s.loss_full_image == 1 && s.augment.hflip == 0 &&
+    test_report(rc == 0 && s.model.loss.full_image == 1 && s.augment.hflip == 0 &&
                     s.train.seed == 9007199254740992ULL &&
                     s.train.max_steps == 9223372036854775807L,
                 "scope, hflip, seed and max_steps stored", "%s", rc ? err.message : "");
@@ -673,6 +817,109 @@ static void check_forms(void)
     rc = parse(q("{'train': {'precision': 'fp32'}}"), &s, &err);
     test_report(rc == 0 && s.train.precision == PRECISION_FP32, "train.precision fp32 stored",
                 "%s", rc ? err.message : "");
+}
+
+// The head's sections land in spec->model (decoder, target_resolution, loss).
+static void check_head_values(void)
+{
+    JobSpec s;
+    SpecError err;
+    const DecoderConfig *d = &s.model.decoder;
+    const LossConfig *l = &s.model.loss;
+    int rc = parse(q("{'decoder': {'type': 'mlp', 'hidden': 64}, 'target': {'resolution': 16},"
+                     " 'loss': {'type': 'bins', 'scope': 'full', 'bins': 8}}"), &s, &err);
+    test_report(rc == 0 && d->type == DECODER_MLP && d->hidden == 64 && d->depth == 2 &&
+                    s.model.target_resolution == 16 && l->type == LOSS_BINS &&
+                    l->full_image == 1 && l->bins == 8 && l->palette == 512 && l->beta == 1.0,
+                "mlp decoder, target 16, bins 8 stored", "%s", rc ? err.message : "");
+    rc = parse(q("{'decoder': {'type': 'transformer', 'depth': 3, 'embed_dim': 96,"
+                 " 'num_heads': 3}, 'loss': {'type': 'smooth_l1', 'beta': 0.25}}"), &s, &err);
+    test_report(rc == 0 && d->type == DECODER_TRANSFORMER && d->depth == 3 &&
+                    d->embed_dim == 96 && d->num_heads == 3 && d->hidden == 0 &&
+                    s.model.target_resolution == 0 && l->type == LOSS_SMOOTH_L1 &&
+                    l->beta == 0.25 && l->full_image == 0,
+                "transformer decoder, smooth_l1 beta stored", "%s", rc ? err.message : "");
+    rc = parse(q("{'decoder': {'type': 'transformer'}, 'loss': {'type': 'palette',"
+                 " 'palette': 16}}"), &s, &err);
+    test_report(rc == 0 && d->depth == 2 && d->embed_dim == 0 && d->num_heads == 0 &&
+                    l->type == LOSS_PALETTE && l->palette == 16 && l->bins == 256,
+                "transformer defaults (depth 2, the encoder's width and heads), palette 16",
+                "%s", rc ? err.message : "");
+    rc = parse(q("{'loss': {'type': 'l2'}, 'train': {'max_memory_mb': 4096}}"), &s, &err);
+    test_report(rc == 0 && l->type == LOSS_L2 && s.train.max_memory_mb == 4096,
+                "l2 and train.max_memory_mb stored", "%s", rc ? err.message : "");
+    // Unused fields are written as null, used ones as given; defaults of "the encoder's" as null.
+    rc = parse(q("{'decoder': {'type': 'mlp'}, 'loss': {'type': 'bins', 'bins': 8}}"), &s, &err);
+    char *text = rc ? NULL : spec_to_json(&s);
+    test_report(text && strstr(text, "\"decoder\": {\"type\": \"mlp\", \"hidden\": null, "
+                                     "\"depth\": null, \"embed_dim\": null, "
+                                     "\"num_heads\": null}") &&
+                    strstr(text, "\"target\": {\"resolution\": null}") &&
+                    strstr(text, "\"loss\": {\"type\": \"bins\", \"scope\": \"masked\", \"beta\": "
+                                 "null, \"bins\": 8, \"palette\": null}"),
+                "the head written: unused fields null", "%s", text ? text : err.message);
+    free(text);
+}
+
+// train.max_memory_mb against the one sizing function: the paper's N/A (vit-t16-224, 256 bins at
+// full resolution, batch 128) is refused under the default limit, today's configurations fit.
+static void check_memory(void)
+{
+    JobSpec s;
+    SpecError err;
+    ModelConfig na = model_config_default();
+    model_config_preset("vit-t16-224", &na);
+    na.loss.type = LOSS_BINS;
+    MemoryEstimate e = model_memory_estimate(&na, 128, cpu_count());
+    int refused = parse(q("{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins'},"
+                          " 'train': {'batch_size': 128}}"), &s, &err) == -1;
+    // Half this machine is the default: the N/A config (tens of GB) exceeds it on any machine
+    // with less than twice its estimate.
+    int above = memory_estimate_total(&e) > machine_memory_bytes() / 2;
+    test_report(refused == above && (!refused || !strcmp(err.field, "train.max_memory_mb")),
+                "the paper's N/A refused under half this machine's memory",
+                "estimate %.0f MB, machine %.0f MB: %s", memory_estimate_total(&e) / 1048576,
+                machine_memory_bytes() / 1048576, refused ? err.message : "accepted");
+    test_report(memory_estimate_total(&e) > 32768.0 * 1048576, "the N/A config needs over 32 GB",
+                "%.0f MB", memory_estimate_total(&e) / 1048576);
+    int rc = parse(q("{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins'},"
+                     " 'train': {'batch_size': 128, 'threads': 2, 'max_memory_mb': 32768}}"), &s,
+                   &err);
+    const char *tail = ", more than the limit of 32768 MB; it grows with train.batch_size, "
+                       "model.img_size, model.embed_dim, model.depth, target.resolution, loss.bins";
+    size_t n = strlen(err.message), k = strlen(tail);
+    const char *head = "train.max_memory_mb: the job needs about ";
+    test_report(rc == -1 && !strncmp(err.message, head, strlen(head)) &&
+                    n > k && !strcmp(err.message + n - k, tail),
+                "the refusal names the estimate, the limit and what drives it", "%s",
+                rc ? err.message : "accepted");
+    // A lower target resolution makes it fit (the paper's 4×4 target: 14×14 here).
+    rc = parse(q("{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins'},"
+                 " 'target': {'resolution': 14}, 'train': {'batch_size': 128, 'threads': 2,"
+                 " 'max_memory_mb': 32768}}"), &s, &err);
+    test_report(rc == 0, "bins at the token grid's resolution fits", "%s", rc ? err.message : "");
+    // Today's configurations (the recipes, the defaults of each kind) within 2 GB.
+    static const char *const fits[] = {
+        "{'train': {'max_memory_mb': 2048}}",
+        "{'kind': 'finetune', 'train': {'max_memory_mb': 2048}}",
+        "{'model': {'preset': 'fmnist-vit-t'},"
+        " 'train': {'batch_size': 128, 'max_memory_mb': 2048}}",
+        "{'model': {'preset': 'vit-t16-224'}, 'train': {'batch_size': 32, 'max_memory_mb': 2048}}",
+        "{'kind': 'finetune', 'model': {'preset': 'vit-t16-224'},"
+        " 'train': {'batch_size': 32, 'max_memory_mb': 2048}}",
+    };
+    for (size_t i = 0; i < sizeof fits / sizeof *fits; i++) {
+        rc = parse(q(fits[i]), &s, &err);
+        test_report(rc == 0, "today's configurations fit in 2 GB", "%s %s", q(fits[i]),
+                    rc ? err.message : "");
+    }
+    // A fine-tuning's classes count once known: spec_check_memory with the dataset's.
+    rc = parse(q("{'kind': 'finetune', 'train': {'max_memory_mb': 700}}"), &s, &err);
+    int before = rc == 0 && spec_check_memory(&s, &err) == 0;
+    s.model.num_classes = 100000;
+    test_report(before && spec_check_memory(&s, &err) == -1 &&
+                    !strcmp(err.field, "train.max_memory_mb"),
+                "a fine-tuning's classes count", "%s", err.message);
 }
 
 // The precision words outside a spec (bench_step, the trainer's start event) are the spec's.
@@ -700,9 +947,9 @@ static void round_trip(const char *doc)
     char *ja = NULL, *jb = NULL;
     int ok = parse(doc, &a, &err) == 0 && (ja = spec_to_json(&a)) != NULL &&
              parse(ja, &b, &err) == 0 && (jb = spec_to_json(&b)) != NULL && !strcmp(ja, jb);
-    // Only a finetune model still to come from a checkpoint keeps given exactly (the
-    // others are written in full, so every size reads back as given).
-    int pending = a.kind == JOB_FINETUNE && a.init_from.form != REF_NONE;
+    // Only a model still to come from a checkpoint keeps given exactly (the others are
+    // written in full, so every size reads back as given).
+    int pending = a.init_from.form != REF_NONE;
     if (ok && pending) ok = (a.given & MODEL_GIVEN_ALL) == (b.given & MODEL_GIVEN_ALL);
     ok = ok && a.model.drop_path == b.model.drop_path && a.model.num_classes == b.model.num_classes;
     test_report(ok, "round trip", "%s → %s", doc, ja ? ja : err.message);
@@ -734,6 +981,23 @@ static void check_round_trips(void)
         "{'train': {'precision': 'bf16'}}",
         "{'kind': 'finetune', 'finetune': {'init_from': {'path': '/p/checkpoint-3.safetensors',"
         " 'sha256': '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
+        "{'decoder': {'type': 'mlp', 'hidden': 48}, 'target': {'resolution': 16},"
+        " 'loss': {'type': 'smooth_l1', 'beta': 0.1, 'scope': 'full'}}",
+        "{'decoder': {'type': 'transformer', 'depth': 1}, 'loss': {'type': 'palette'}}",
+        "{'decoder': {'type': 'transformer', 'embed_dim': 64, 'num_heads': 2},"
+        " 'loss': {'type': 'bins', 'bins': 16}, 'target': {'resolution': 8}}",
+        "{'decoder': null, 'target': null, 'loss': {'type': 'l2'},"
+        " 'train': {'max_memory_mb': 900}}",
+        "{'pretrain': {'init_from': 3}}",
+        "{'pretrain': {'init_from': 3}, 'model': {'depth': 6}, 'mask': {'ratio': 0.5}}",
+        "{'pretrain': {'init_from': 3}, 'mask': {'mask_patch_size': 16}}",
+        "{'pretrain': {'init_from': {'checkpoint': 5}}, 'decoder': {'type': 'mlp'}}",
+        "{'pretrain': {'init_from': {'path': '/x/step-9.safetensors', 'sha256':"
+        " 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789'}},"
+        " 'dataset': {'format': 'imagefolder', 'path': '/d'}, 'job_id': 4}",
+        "{'kind': 'finetune', 'decoder': {'type': 'mlp', 'hidden': 3},"
+        " 'target': {'resolution': 5}}",
+        "{'mask': {'mask_patch_size': null}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) round_trip(q(docs[i]));
 }
@@ -762,6 +1026,22 @@ static void check_round_trip_values(void)
     ok = ok && memcmp(&a, &b, sizeof a) == 0;
     test_report(ok, "every non-default field survives a round trip (memcmp)", "%s",
                 text ? text : err.message);
+    free(text);
+    // The head, train.max_memory_mb and pretrain.init_from, in a pretraining spec.
+    doc = q("{'name': 'p', 'model': {'img_size': 64, 'patch_size': 8, 'in_chans': 3,"
+            " 'embed_dim': 96, 'depth': 3, 'num_heads': 6, 'mlp_ratio': 3},"
+            " 'mask': {'type': 'block', 'mask_patch_size': 16, 'ratio': 0.5, 'min_block': 2},"
+            " 'decoder': {'type': 'transformer', 'depth': 3, 'embed_dim': 64, 'num_heads': 4},"
+            " 'target': {'resolution': 16}, 'loss': {'type': 'bins', 'scope': 'full', 'bins': 8},"
+            " 'train': {'batch_size': 9, 'threads': 2, 'max_memory_mb': 4096},"
+            " 'pretrain': {'init_from': {'path': '/c', 'sha256':"
+            " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}},"
+            " 'job_id': 98}");
+    text = NULL;
+    ok = parse(doc, &a, &err) == 0 && (text = spec_to_json(&a)) && parse(text, &b, &err) == 0;
+    ok = ok && memcmp(&a, &b, sizeof a) == 0;
+    test_report(ok, "a pretraining's head and pretrain.init_from survive a round trip (memcmp)",
+                "%s", text ? text : err.message);
     free(text);
 }
 
@@ -858,6 +1138,56 @@ static void check_adopt(void)
     rc = rc ? rc : spec_adopt_model(&s, &broken, &err);
     test_report(rc == -1 && !strcmp(err.field, "model.embed_dim"),
                 "adopt refuses an invalid checkpoint config", "%s", err.message);
+}
+
+// A pretraining from a checkpoint adopts its encoder as a fine-tuning does, keeps its own head,
+// defaults mask_patch_size by the adopted patch, and validates the head and memory then.
+static void check_adopt_pretrain(void)
+{
+    JobSpec s;
+    SpecError err;
+    ModelConfig vit_t = model_config_default(), big = model_config_default();
+    model_config_preset("fmnist-vit-t", &vit_t);
+    model_config_preset("vit-t16-224", &big);
+    big.decoder.type = DECODER_MLP; // the checkpoint's head is not the spec's business here
+    int rc = parse(q("{'pretrain': {'init_from': 3}, 'decoder': {'type': 'transformer'},"
+                     " 'target': {'resolution': 16}}"), &s, &err);
+    char *before = rc == 0 ? spec_to_json(&s) : NULL;
+    test_report(before && strstr(before, "\"embed_dim\": null, \"depth\": null") &&
+                    strstr(before, "\"mask_patch_size\": null") &&
+                    strstr(before, "\"pretrain\": {\"init_from\": 3}") &&
+                    strstr(before, "\"finetune\": {\"init_from\": null"),
+                "pretrain from a checkpoint: unknown sizes and mask_patch_size written as null",
+                "%s", before ? before : err.message);
+    free(before);
+    rc = rc ? rc : spec_adopt_model(&s, &vit_t, &err);
+    test_report(rc == 0 && s.model.embed_dim == 192 && s.model.depth == 6 &&
+                    s.model.decoder.type == DECODER_TRANSFORMER &&
+                    s.model.target_resolution == 16 && s.mask.mask_patch_size == 8 &&
+                    s.model.num_classes == 0 && s.given == MODEL_GIVEN_SIZES,
+                "pretrain adopts the encoder, keeps its head, defaults mask_patch_size", "%s",
+                rc ? err.message : "");
+    // The 14×14 grid of vit-t16-224 does not take a 16×16 target: refused at adoption, the
+    // spec untouched.
+    rc = parse(q("{'pretrain': {'init_from': 3}, 'target': {'resolution': 16}}"), &s, &err);
+    JobSpec kept = s;
+    rc = rc ? rc : spec_adopt_model(&s, &big, &err);
+    test_report(rc == -1 && !strcmp(err.field, "target.resolution") && !memcmp(&kept, &s, sizeof s),
+                "adoption judges the head against the checkpoint's grid", "%s", err.message);
+    rc = parse(q("{'pretrain': {'init_from': 3}, 'train': {'batch_size': 64}}"), &s, &err);
+    rc = rc ? rc : spec_adopt_model(&s, &big, &err);
+    test_report(rc == 0 && s.mask.mask_patch_size == 32 && s.model.decoder.type == DECODER_LINEAR,
+                "mask_patch_size defaults by the checkpoint's patch (32 for 16)", "%s",
+                rc ? err.message : "");
+    rc = parse(q("{'pretrain': {'init_from': 3}, 'loss': {'type': 'bins'},"
+                 " 'train': {'batch_size': 128, 'max_memory_mb': 32768}}"), &s, &err);
+    rc = rc ? rc : spec_adopt_model(&s, &big, &err);
+    test_report(rc == -1 && !strcmp(err.field, "train.max_memory_mb"),
+                "adoption checks the memory of the adopted model", "%s", err.message);
+    rc = parse(q("{'pretrain': {'init_from': 3}, 'model': {'preset': 'fmnist-q'}}"), &s, &err);
+    rc = rc ? rc : spec_adopt_model(&s, &vit_t, &err);
+    test_report(rc == -1 && !strcmp(err.field, "model.preset"),
+                "a pretraining's preset must match the checkpoint", "%s", err.message);
 }
 
 // ---- Hostile input -----------------------------------------------------------------------
@@ -1002,12 +1332,15 @@ int main(void)
     check_schedule_length();
     check_name_given();
     check_precision_words();
+    check_head_values();
+    check_memory();
     check_bad_specs();
     check_messages();
     check_good_specs();
     check_round_trips();
     check_round_trip_values();
     check_adopt();
+    check_adopt_pretrain();
     check_hostile_specs();
     TEST_EXIT();
 }
