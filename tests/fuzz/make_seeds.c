@@ -101,7 +101,8 @@ static const char *const SPECS[] = {
     "{'augment': {'crop_scale': [1e-9, 0.5], 'crop_ratio': [0.1, 99.99999999999999]}}",
     "{'model': {'preset': 'vit-t16-224'}, 'mask': {'mask_patch_size': 32, 'ratio': 0.75}}",
     "{'model': {'preset': 'fmnist-vit-t'}}",
-    "{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32}}",
+    "{'model': {'preset': 'vit-s16-224'}, 'mask': {'mask_patch_size': 32},"
+    " 'train': {'max_memory_mb': 65536}}", // fits in the limit on any machine
     "{'model': {'preset': null, 'img_size': 64, 'in_chans': 3, 'patch_size': 8}}",
     "{'model': {'embed_dim': 96, 'num_heads': 3, 'mlp_ratio': 2.5}, 'loss': {'scope': 'full'}}",
     "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'depth': 6}}",
@@ -113,12 +114,27 @@ static const char *const SPECS[] = {
     "{'dataset': {'format': 'imagefolder', 'path': 'relative/dir'}}",
     "{'train': {'precision': 'bf16', 'max_steps': 5}}",
     "{'loss': {'scope': 'full', 'type': 'l1'}, 'mask': {'type': 'random', 'ratio': 0.999}}",
+    // The head (issue 25): each decoder, target and loss; memory; continued pretraining.
+    "{'decoder': {'type': 'mlp', 'hidden': 64}, 'target': {'resolution': 16},"
+    " 'loss': {'type': 'smooth_l1', 'beta': 0.5}}",
+    "{'decoder': {'type': 'transformer', 'depth': 2, 'embed_dim': 64, 'num_heads': 2},"
+    " 'loss': {'type': 'bins', 'bins': 8, 'scope': 'full'}, 'target': {'resolution': 8}}",
+    "{'decoder': null, 'target': null, 'loss': {'type': 'palette', 'palette': 16},"
+    " 'train': {'max_memory_mb': 4096}}",
+    "{'pretrain': {'init_from': {'checkpoint': 4}}, 'decoder': {'type': 'mlp'},"
+    " 'mask': {'mask_patch_size': null}}",
+    "{'pretrain': {'init_from': {'path': '/x/step-9.safetensors', 'sha256':"
+    " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}},"
+    " 'loss': {'type': 'l2'}}",
     // Refused, each at a different check.
     "{'train': {'epocs': 1}}",
     "{'kind': 'finetune', 'finetune': {'init_from': {'checkpoint': 1, 'step': 2}}}",
     "{'priority': 1001, 'name': 'a\\nb'}",
     "{'model': {'img_size': 30, 'patch_size': 4}}",
     "{'kind': 'pretrain', 'kind': 'finetune'}",
+    "{'decoder': {'type': 'mlp', 'depth': 3}}",
+    "{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins'}, 'train': {'batch_size': 128,"
+    " 'max_memory_mb': 65536}}",
     "[1, 2]",
 };
 
@@ -436,7 +452,11 @@ static void write_safetensors(void)
                           .mean = {0.286}, .std = {0.353}, .pad = 2, .job_id = 3,
                           .dataset = "fashion-mnist",
                           .mask_json = "{\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6}",
-                          .loss_json = "{\"type\": \"l1\", \"scope\": \"masked\"}"};
+                          .decoder_json = "{\"type\": \"mlp\", \"hidden\": 64, \"depth\": "
+                                          "null, \"embed_dim\": null, \"num_heads\": null}",
+                          .target_json = "{\"resolution\": 16}",
+                          .loss_json = "{\"type\": \"bins\", \"scope\": \"masked\", \"beta\": "
+                                       "null, \"bins\": 8, \"palette\": null}"};
     CheckpointMeta fine = {.kind = "finetune", .step = 2340, .channels = 1, .mean = {0.286},
                            .std = {0.353}, .pad = 0};
     CheckpointMeta rgb = {.kind = "pretrain", .step = 1, .channels = 3,
