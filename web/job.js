@@ -1,9 +1,11 @@
 // The job view: state and actions (pause, resume, cancel, delete, each confirmed; clone),
-// progress, live training-loss / learning-rate / validation / throughput curves, the
-// reconstruction previews with a slider over their steps, checkpoints with download links,
-// the log tail and the spec. Everything live from the job's event stream.
+// a pretraining's design settings (mask, decoder, target, loss: design.js), progress, live
+// training-loss / learning-rate / validation / throughput curves, the reconstruction previews
+// with a slider over their steps, checkpoints with download links, the log tail and the spec.
+// Everything live from the job's event stream.
 import { api, subscribe, withToken } from './api.js';
 import { fitRange, lineChart } from './charts.js';
+import { designRows, initFromText, previewNote } from './design.js';
 import { ACTIONS, applyEvent, freshness, liveDuration, metricText, progressView, received, runAction, stateBadge } from './jobs.js';
 import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
@@ -118,9 +120,16 @@ export function mountJob(root, id) {
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
       ['Finished', fmtTime(job.finished_at)], ['Duration', h('span', { id: 'duration' }, fmtDuration(liveDuration(job)))],
     ];
+    const from = job.spec?.[job.kind]?.init_from;
     if (job.init_checkpoint_id) {
       meta.push(['Starts from', h('a', { href: withToken(`/api/v1/checkpoints/${job.init_checkpoint_id}/download`), download: '' },
         `checkpoint ${job.init_checkpoint_id}`)]);
+    } else if (initFromText(from)) {
+      meta.push(['Starts from', initFromText(from)]);
+    }
+    // A pretraining's design choices, from its spec (an old job's lacks them: the defaults).
+    if (job.kind === 'pretrain') {
+      for (const [key, label, text] of designRows(job.spec)) meta.push([label, h('span', { 'data-setting': key }, text)]);
     }
     fill(header,
       h('div', { class: 'title-row' },
@@ -297,7 +306,8 @@ export function mountJob(root, id) {
         h('div', { class: 'charts' }, Object.values(chartBoxes))),
       h('section', { class: 'panel preview', 'aria-label': 'Reconstruction preview' },
         h('h2', {}, 'Reconstruction preview'),
-        h('p', { class: 'muted', id: 'preview-caption' }, 'One test image per row. Columns: the original, the masked input, the prediction, and the prediction pasted into the visible patches.'),
+        h('p', { class: 'muted', id: 'preview-caption' }, 'One test image per row. Columns: the original, the masked input, the prediction, and the prediction pasted into the visible patches.',
+          previewNote(job.spec) ? [' ', h('span', { id: 'preview-note' }, previewNote(job.spec))] : null),
         h('div', { class: 'field' }, h('label', { for: 'preview-slider' }, 'Preview step'), slider, previewLabel),
         h('figure', { class: 'preview-grid' }, previewColumns, previewImg)),
       h('section', { class: 'panel', 'aria-label': 'Checkpoints' }, h('h2', {}, 'Checkpoints'),

@@ -1,9 +1,13 @@
 // The new-job form: kind, dataset, model preset and sizes, the main hyperparameters filled
-// with the kind's defaults (docs/job-spec.md), a picker of pretraining jobs and their
-// checkpoints for fine-tuning, and a JSON box for the rest of the spec. Cloning (#/new?from=ID)
-// fills it from a job's spec. The daemon validates; its error appears beside the field it names.
+// with the kind's defaults (docs/job-spec.md), a pretraining's design choices (mask type,
+// decoder, target resolution, loss: design.js, the paper's values as choices, each field
+// shown only when its choice is made, defaults left out of the spec), a picker of pretraining
+// jobs and their checkpoints to start from (fine-tuning, or continuing a pretraining), and a
+// JSON box for the rest of the spec. Cloning (#/new?from=ID) fills it from a job's spec. The
+// daemon validates; its error appears beside the field it names.
 import { api } from './api.js';
 import { imageSizeShort } from './datasets.js';
+import { DESIGN_FIELDS, applies, designSpec, designValues, initialValue, modelSizes } from './design.js';
 import { KINDS } from './jobs.js';
 import { clearFieldErrors, field, fill, flash, flashError, fmtTime, h, showFieldError } from './ui.js';
 
@@ -30,9 +34,6 @@ const FORM_FIELDS = [
   { group: 'train', name: 'train.warmup_epochs', label: 'Warm-up epochs', kinds: KINDS, def: 1 },
   { group: 'train', name: 'train.weight_decay', label: 'Weight decay', kinds: KINDS, def: 0.05 },
   { group: 'train', name: 'train.seed', label: 'Seed', kinds: KINDS, def: 0 },
-  { group: 'mask', name: 'mask.ratio', label: 'Mask ratio', kinds: ['pretrain'], def: 0.6 },
-  { group: 'mask', name: 'mask.mask_patch_size', label: 'Mask patch size', kinds: ['pretrain'], def: null,
-    hint: 'Empty: 8, or two patches for patches above 8.' },
   { group: 'finetune', name: 'finetune.layer_decay', label: 'Layer-wise lr decay', kinds: ['finetune'], def: 0.75 },
   { group: 'finetune', name: 'finetune.label_smoothing', label: 'Label smoothing', kinds: ['finetune'], def: 0.1 },
   { group: 'finetune', name: 'finetune.drop_path', label: 'Drop path rate', kinds: ['finetune'], def: 0.1 },
@@ -57,6 +58,7 @@ const QUIET_DEFAULTS = {
   train: { betas: [0.9, 0.999] },
   augment: { crop_ratio: [0.75, 1.3333], hflip: true },
   finetune: { init_from: null },
+  pretrain: { init_from: null },
   job_id: null,
 };
 const CROP_SCALE = { pretrain: [0.67, 1], finetune: [0.6, 1] };
@@ -116,6 +118,62 @@ const formInput = (f) => (f.choices
   : numberInput(f.name));
 const formValue = (f, input) => (f.choices ? input.value : Number(input.value));
 
+const OTHER = 'other';
+
+// The control of a design field (design.js), as {el, field, value, refresh()}: a number box,
+// or a select of the choices design.js offers for the form's current values and model
+// (context() gives both), with the field's empty choice ("the default") first and, for a field
+// that takes other values, "other…" last, which shows a number box beside the select. A value
+// the choices lack (a cloned job's) is kept: in the box, or as one more choice.
+function designControl(f, context) {
+  const el = f.choices ? h('select', { name: f.name }) : numberInput(f.name);
+  const other = f.other ? h('input', { type: 'number', step: 'any', inputmode: 'decimal', class: 'other-value', hidden: true,
+    'aria-label': `${f.label}, another value` }) : null;
+  const fieldEl = field(f.label, el, f.hint ? ' ' : undefined);
+  if (other) el.after(other);
+  const hintEl = fieldEl.querySelector('.hint');
+  const read = () => (!f.choices ? el.value : el.value === OTHER ? other.value : el.value);
+  const control = {
+    el,
+    field: fieldEl,
+    get value() { return read(); },
+    set value(v) { control.refresh(String(v ?? '')); },
+    // Rebuilds the choices for the form as it is now, keeping the value (or setting want).
+    refresh(want = read()) {
+      const { values, model } = context();
+      if (hintEl) hintEl.textContent = typeof f.hint === 'function' ? f.hint(values, model) : f.hint;
+      if (!f.choices) {
+        el.value = want;
+        if (typeof f.def === 'function') el.placeholder = String(f.def(model));
+        return;
+      }
+      const wasOther = el.value === OTHER;
+      // A value equal to the default is the empty choice (a clone of a job whose spec says it).
+      if (f.empty && want !== '' && typeof f.def === 'function' && String(f.def(model)) === want) want = '';
+      const options = [...(f.empty ? [['', f.empty(values, model)]] : []), ...f.choices(values, model)]
+        .map(([v, label]) => [String(v), label]);
+      const listed = options.some(([v]) => v === want);
+      if (!listed && want !== '' && !other) options.push([want, want]);
+      if (other) options.push([OTHER, 'other…']);
+      fill(el, options.map(([v, label]) => h('option', { value: v }, label)));
+      if (other && ((!listed && want !== '') || (wasOther && want === other.value))) {
+        el.value = OTHER;
+        other.value = want;
+      } else {
+        el.value = listed || want !== '' ? want : options[0][0];
+      }
+      if (other) other.hidden = el.value !== OTHER;
+    },
+  };
+  if (other) {
+    el.addEventListener('change', () => {
+      other.hidden = el.value !== OTHER;
+      if (!other.hidden) other.focus();
+    });
+  }
+  return control;
+}
+
 export function mountNewJob(root, query) {
   const form = h('form', { class: 'job-form', novalidate: true });
   const summary = h('p', { class: 'form-error', role: 'alert', hidden: true, id: 'form-error' });
@@ -131,24 +189,58 @@ export function mountNewJob(root, query) {
   const initJob = h('select', { name: 'finetune.init_from' });
   const initCheckpoint = h('select', { name: 'init_checkpoint' });
   const extra = h('textarea', { name: 'extra', rows: 4, spellcheck: 'false', value: '{}' });
+  const pretrainJobs = new Map(); // id → job, those the starting-point picker offers
   let currentKind = 'pretrain';
+
+  // The model the design fields' choices and defaults are for: the starting job's when the
+  // job starts from one (its model is the checkpoint's), else the preset and sizes typed in.
+  const modelNow = () => {
+    if (initJob.value) return modelSizes(pretrainJobs.get(Number(initJob.value))?.spec?.model);
+    const m = { ...PRESETS[preset.value || DEFAULT_PRESET] };
+    for (const [key] of SIZES) if (sizeInputs[key].value !== '') m[key] = Number(sizeInputs[key].value);
+    return modelSizes(m);
+  };
+  const designValuesNow = () => Object.fromEntries(DESIGN_FIELDS.map((f) => [f.name, design[f.name].value]));
+  const design = {};
+  for (const f of DESIGN_FIELDS) design[f.name] = designControl(f, () => ({ values: designValuesNow(), model: modelNow() }));
+  const refreshDesign = () => {
+    for (const f of DESIGN_FIELDS) design[f.name].refresh();
+  };
 
   const fieldsOf = (group) => FORM_FIELDS.filter((f) => f.group === group)
     .map((f) => h('div', { 'data-kinds': f.kinds.join(' ') }, field(f.label, inputs[f.name], f.hint)));
+  const designFieldsOf = (group) => DESIGN_FIELDS.filter((f) => f.group === group)
+    .map((f) => h('div', { 'data-design': f.name }, design[f.name].field));
 
   // Placeholders show what an empty size means: the preset's value.
   const showPresetSizes = () => {
     const base = PRESETS[preset.value || DEFAULT_PRESET];
     for (const [key] of SIZES) sizeInputs[key].placeholder = String(base[key]);
-    const patch = Number(sizeInputs.patch_size.value) || base.patch_size;
-    inputs['mask.mask_patch_size'].placeholder = String(patch <= 8 ? 8 : 2 * patch);
+    refreshDesign();
   };
 
-  // Shows the sections that apply: kind-specific fields, and the model unless fine-tuning
-  // starts from a checkpoint (then the model is the checkpoint's).
+  // The starting-point picker is finetune.init_from or pretrain.init_from, by kind (the
+  // name the API's errors give): fine-tune a pretraining, or continue it.
+  const nameInitPicker = () => {
+    const path = `${kind.value}.init_from`;
+    initJob.name = path;
+    form.querySelector(`[data-error-for="${initJob.dataset.errorName || 'finetune.init_from'}"]`)?.setAttribute('data-error-for', path);
+    initJob.dataset.errorName = path;
+    initJob.title = kind.value === 'pretrain' ? 'Continue pretraining from its checkpoint (its model and decoder).'
+      : 'Fine-tune its checkpoint (its model).';
+  };
+
+  // Shows the sections that apply: kind-specific fields, the design fields of the choices
+  // made, and the model unless the job starts from a checkpoint (then the model is the
+  // checkpoint's).
   const showSections = () => {
     for (const el of form.querySelectorAll('[data-kinds]')) el.hidden = !el.dataset.kinds.split(' ').includes(kind.value);
-    form.querySelector('#model-section').hidden = kind.value === 'finetune' && initJob.value !== '';
+    const values = designValuesNow();
+    for (const el of form.querySelectorAll('[data-design]')) {
+      el.hidden = !applies(DESIGN_FIELDS.find((f) => f.name === el.dataset.design), values);
+    }
+    form.querySelector('#model-section').hidden = initJob.value !== '';
+    form.querySelector('#init-checkpoint').hidden = initJob.value === '';
   };
 
   // Switching kind replaces the defaults of the old kind, not what the user typed.
@@ -169,7 +261,8 @@ export function mountNewJob(root, query) {
 
   const loadPretrainJobs = async () => {
     const res = await api('/api/v1/jobs?kind=pretrain&limit=200');
-    fill(initJob, h('option', { value: '' }, 'none: train from scratch'),
+    for (const j of res.jobs) pretrainJobs.set(j.id, j);
+    fill(initJob, h('option', { value: '' }, 'none: from scratch'),
       res.jobs.map((j) => h('option', { value: j.id }, `#${j.id} ${j.name} (${j.state}, step ${j.progress?.step ?? 0})`)));
   };
 
@@ -213,8 +306,13 @@ export function mountNewJob(root, query) {
       const input = inputs[f.name];
       if (visible(input) && input.value !== '') setPath(spec, f.name, formValue(f, input));
     }
-    if (kind.value === 'finetune' && initJob.value) {
-      setPath(spec, 'finetune.init_from', initCheckpoint.value ? { checkpoint: Number(initCheckpoint.value) } : Number(initJob.value));
+    if (kind.value === 'pretrain') {
+      for (const [section, fields] of Object.entries(designSpec(designValuesNow(), modelNow()))) {
+        spec[section] = { ...spec[section], ...fields };
+      }
+    }
+    if (initJob.value) {
+      setPath(spec, `${kind.value}.init_from`, initCheckpoint.value ? { checkpoint: Number(initCheckpoint.value) } : Number(initJob.value));
     }
     return merge(extraSpec, spec);
   };
@@ -259,10 +357,12 @@ export function mountNewJob(root, query) {
     for (const [key] of SIZES) sizeInputs[key].value = m[key] !== null && m[key] !== base[key] ? str(m[key]) : '';
     // A job from before a field existed has none: the form shows the default it ran with.
     for (const f of FORM_FIELDS) inputs[f.name].value = str(getPath(spec, f.name) ?? defaultFor(f, kind.value));
-    const from = spec.finetune?.init_from;
+    const from = spec[spec.kind]?.init_from;
     if (from !== null && from !== undefined) await selectInit(from);
-    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from',
-      ...SIZES.map(([key]) => `model.${key}`), ...FORM_FIELDS.map((f) => f.name)]) deletePath(spec, path);
+    const values = designValues(spec);
+    for (const f of DESIGN_FIELDS) design[f.name].value = values[f.name];
+    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from', 'pretrain.init_from',
+      ...SIZES.map(([key]) => `model.${key}`), ...FORM_FIELDS.map((f) => f.name), ...DESIGN_FIELDS.map((f) => f.name)]) deletePath(spec, path);
     extra.value = JSON.stringify(prune(spec, merge(QUIET_DEFAULTS, { augment: { crop_scale: CROP_SCALE[kind.value] } })), null, 2);
     flash(`Form filled from job #${id}; change what you like and submit.`);
   };
@@ -283,29 +383,41 @@ export function mountNewJob(root, query) {
       h('div', { class: 'grid' },
         field('Kind', kind), field('Name', name), field('Dataset', dataset, h('a', { href: '#/datasets' }, 'Register a dataset')),
         field('Priority', priority, 'Higher runs first.'))),
-    h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Start from'),
+    // Where the model comes from: a pretraining's checkpoint (then its model; the sizes are
+    // hidden) or the preset and sizes.
+    h('fieldset', {}, h('legend', {}, 'Model'),
       h('div', { class: 'grid' },
-        field('Pretraining job', initJob, 'Empty: fine-tune a new model from scratch.'),
-        field('Checkpoint', initCheckpoint))),
-    h('fieldset', { id: 'model-section' }, h('legend', {}, 'Model'),
-      h('div', { class: 'grid' }, field('Preset', preset),
-        SIZES.map(([key, label]) => field(label, sizeInputs[key])))),
+        field('Start from', initJob),
+        h('div', { id: 'init-checkpoint' }, field('Checkpoint', initCheckpoint)),
+        h('div', { id: 'model-section', class: 'contents' }, field('Preset', preset),
+          SIZES.map(([key, label]) => field(label, sizeInputs[key]))))),
     h('fieldset', {}, h('legend', {}, 'Training'), h('div', { class: 'grid' }, fieldsOf('train'))),
-    h('fieldset', { 'data-kinds': 'pretrain' }, h('legend', {}, 'Masking'), h('div', { class: 'grid' }, fieldsOf('mask'))),
+    // The paper's design space: mask, decoder, prediction target, loss.
+    h('fieldset', { 'data-kinds': 'pretrain', id: 'design' }, h('legend', {}, 'Mask, decoder, target and loss'),
+      h('div', { class: 'grid' }, designFieldsOf('mask'), designFieldsOf('decoder'), designFieldsOf('target'))),
     h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Fine-tuning'), h('div', { class: 'grid' }, fieldsOf('finetune'))),
     h('details', { id: 'more' }, h('summary', {}, 'Schedule and more'),
       h('div', { class: 'grid' }, fieldsOf('more')),
-      field('Other spec fields (JSON, under the fields above)', extra, 'E.g. {"augment": {"hflip": false}, "loss": {"scope": "full"}}')),
+      field('Other spec fields (JSON, under the fields above)', extra, 'E.g. {"augment": {"hflip": false, "crop_scale": [0.5, 1]}}')),
     summary,
     h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Submit job')));
 
   kind.addEventListener('change', () => {
     applyKindDefaults();
+    nameInitPicker();
     showSections();
   });
   preset.addEventListener('change', showPresetSizes);
-  sizeInputs.patch_size.addEventListener('input', showPresetSizes);
+  for (const key of ['img_size', 'patch_size', 'embed_dim', 'num_heads']) sizeInputs[key].addEventListener('input', refreshDesign);
+  // A choice shows the fields it takes; the mask type and cell size relabel the ratios.
+  for (const f of DESIGN_FIELDS) {
+    design[f.name].el.addEventListener('change', () => {
+      if (f.name.startsWith('mask.')) refreshDesign();
+      showSections();
+    });
+  }
   initJob.addEventListener('change', () => {
+    refreshDesign();
     showSections();
     loadCheckpoints().catch((e) => flashError(e.message));
   });
@@ -313,13 +425,16 @@ export function mountNewJob(root, query) {
 
   fill(root, h('h1', {}, 'New job'), form);
   applyKindDefaults();
+  nameInitPicker();
+  for (const f of DESIGN_FIELDS) design[f.name].value = initialValue(f);
   showPresetSizes();
   showSections();
   const from = query.get('from');
   Promise.all([loadDatasets(), loadPretrainJobs(), loadCheckpoints()])
     .then(() => (from ? cloneFrom(Number(from)) : null))
-    .then(showSections)
+    .then(nameInitPicker)
     .then(showPresetSizes)
+    .then(showSections)
     .catch((e) => {
       fill(summary, e.message);
       summary.hidden = false;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The dashboard in Debian's headless chromium: starts simmimd with a small Fashion-MNIST subset
+# The dashboard in Debian's headless chromium: runs tests/browser/design.test.mjs (the form's
+# design-space module under node), starts simmimd with a small Fashion-MNIST subset
 # (and a second one with a token), runs tests/browser/dashboard.test.mjs against them, then
 # takes the one-line headless screenshot CI systems and docs tools use of every page (chromium
 # --headless ... --virtual-time-budget=5000 --screenshot=out.png URL: it must finish within
@@ -27,6 +28,10 @@ for need in build/simmimd "$chromium" "$(command -v node)"; do
     exit 1
   fi
 done
+# The dashboard's design-space module (web/design.js) on its own, under node.
+node tests/browser/design.test.mjs
+unit_rc=$?
+
 if [ ! -f web/vendor/uPlot.esm.js ] || [ ! -d web/node_modules/playwright-core ]; then
   web/build.sh > "$tmp/build.log" 2>&1 || { echo "not ok - browser: web/build.sh failed: $(tail -3 "$tmp/build.log")"; exit 1; }
 fi
@@ -202,4 +207,4 @@ fi
 [ -n "$live_id" ] && curl -s -o /dev/null -X POST "$base/api/v1/jobs/$live_id/cancel"
 
 echo "# screenshots: $(cd "$shots" && ls | tr '\n' ' ')"
-[ $rc -eq 0 ] && [ $shot_failed -eq 0 ]
+[ $rc -eq 0 ] && [ $shot_failed -eq 0 ] && [ $unit_rc -eq 0 ]

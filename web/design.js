@@ -1,0 +1,255 @@
+// The SimMIM design space of a pretraining job (issue 25; docs/job-spec.md): the mask type,
+// the decoder, the prediction target and the loss. Here are the fields with the paper's
+// values as choices, which fields apply to which choice, the spec a set of values makes
+// (defaults and fields of other choices left out, so that a spec without them runs as
+// before), and a job's settings in words. Plain functions of plain values, no DOM: the
+// new-job form (newjob.js) and the job page (job.js) use them, and
+// tests/browser/design.test.mjs runs them under node.
+
+// The paper's mask ratios (its Table 3 sweeps 0.1 … 0.9; 0.6 is SimMIM's default), and its
+// square masks: 2×2, 3×3 and 4×4 of a 6×6 grid.
+export const PAPER_RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+export const SQUARE_RATIOS = [0.11, 0.25, 0.44];
+// Classification targets: the paper's 8 and 256 bins per channel; palettes of 16 colours
+// (a quick run) and 512 (iGPT's colour clusters).
+export const PAPER_BINS = [8, 256];
+export const PAPER_PALETTES = [16, 512];
+
+// Sizes of the default model when the form leaves them empty (fmnist-q).
+export const DEFAULT_MODEL = { img_size: 32, patch_size: 4, embed_dim: 128, num_heads: 4 };
+
+const isInt = (v) => Number.isInteger(v) && v > 0;
+
+// The model sizes the design fields depend on, each a positive integer or the default's.
+export function modelSizes(m = {}) {
+  const out = {};
+  for (const [k, d] of Object.entries(DEFAULT_MODEL)) out[k] = isInt(m?.[k]) ? m[k] : d;
+  return out;
+}
+
+// The mask cell side the daemon picks when mask.mask_patch_size is not given.
+export const defaultMaskPatch = (patch) => (patch <= 8 ? 8 : 2 * patch);
+
+// Mask cell sides that work: multiples of the model patch that divide the image (for a
+// 192-pixel image with 4-pixel patches: 4, 8, 12, 16, …, 64, 96, 192 — the paper's 4…64
+// among them).
+export function maskPatchChoices(img, patch) {
+  const out = [];
+  if (!isInt(img) || !isInt(patch)) return out;
+  for (let s = patch; s <= img; s += patch) if (img % s === 0) out.push(s);
+  return out;
+}
+
+// Prediction resolutions that work: multiples of the token grid's side T = img / patch that
+// divide the image (a 192-pixel image with a 6×6 token grid: 6, 12, 24, 48, 96, 192; 32-pixel
+// fmnist-q with patch 4: 8, 16, 32).
+export function targetChoices(img, patch) {
+  const out = [];
+  if (!isInt(img) || !isInt(patch) || img % patch) return out;
+  const t = img / patch;
+  for (let r = t; r <= img; r += t) if (img % r === 0) out.push(r);
+  return out;
+}
+
+// The side k of a square mask on an M×M grid: max(1, round(√ratio · M)).
+export const squareSide = (ratio, m) => Math.max(1, Math.round(Math.sqrt(ratio) * m));
+
+// A few characters of a number: 0.6, 0.5625 → 0.56.
+const short = (x) => String(Number(x.toFixed(2)));
+
+// The grid side M of the mask for a spec's values (mask_patch_size given or the default).
+function maskGrid(values, model) {
+  const cell = Number(values['mask.mask_patch_size']) || defaultMaskPatch(model.patch_size);
+  return model.img_size % cell === 0 ? model.img_size / cell : null;
+}
+
+// The fields. name: spec path; type 'int', 'number' or 'text'; def: the default (a function
+// of the model sizes where it depends on them; null: none known, always sent); when: the
+// choice it belongs to; choices(values, model): [value, label] pairs offered in a select;
+// other: a select that also takes any other value typed in; empty: the label of the select's
+// empty choice ("the default", sent as nothing); hint: a line under the field.
+export const DESIGN_FIELDS = [
+  { group: 'mask', name: 'mask.type', label: 'Mask type', type: 'text', def: 'random',
+    choices: () => [['random', 'random (SimMIM)'], ['square', 'square (one k×k square)'], ['block', 'block-wise (BEiT)']] },
+  { group: 'mask', name: 'mask.ratio', label: 'Mask ratio', type: 'number', def: 0.6, other: true, sent: 'always',
+    choices: (v, model) => {
+      if (v['mask.type'] !== 'square') return PAPER_RATIOS.map((r) => [r, r === 0.6 ? '0.6 (default)' : String(r)]);
+      const m = maskGrid(v, model);
+      return SQUARE_RATIOS.map((r) => {
+        const k = m ? squareSide(r, m) : null;
+        return [r, k ? `${r}: ${k}×${k} of ${m}×${m} = ${short((k * k) / (m * m))}` : String(r)];
+      });
+    },
+    hint: (v, model) => {
+      const m = maskGrid(v, model);
+      if (v['mask.type'] === 'square') return `One k×k square, k = round(√ratio · ${m ?? 'M'}); the paper's are 2², 3², 4² of 6×6.`;
+      return 'The paper: 0.1 … 0.9.';
+    } },
+  { group: 'mask', name: 'mask.mask_patch_size', label: 'Mask patch size', type: 'int', def: null,
+    empty: (v, model) => `default (${defaultMaskPatch(model.patch_size)})`,
+    choices: (v, model) => maskPatchChoices(model.img_size, model.patch_size).map((s) => {
+      const m = model.img_size / s;
+      return [s, `${s} px (${m}×${m} grid)`];
+    }),
+    hint: 'The paper: 4 … 64 px.' },
+  { group: 'mask', name: 'mask.min_block', label: 'Smallest block (cells)', type: 'int', def: 4,
+    when: (v) => v['mask.type'] === 'block', hint: "BEiT's min_num_patches (16 on its 14×14 grid)." },
+
+  { group: 'decoder', name: 'decoder.type', label: 'Decoder', type: 'text', def: 'linear',
+    choices: () => [['linear', 'linear (SimMIM)'], ['mlp', '2-layer MLP'], ['transformer', 'transformer']] },
+  { group: 'decoder', name: 'decoder.hidden', label: 'MLP hidden width', type: 'int', def: (m) => m.embed_dim,
+    when: (v) => v['decoder.type'] === 'mlp', hint: "Empty: the encoder's width." },
+  { group: 'decoder', name: 'decoder.depth', label: 'Decoder blocks', type: 'int', def: 2,
+    when: (v) => v['decoder.type'] === 'transformer' },
+  { group: 'decoder', name: 'decoder.embed_dim', label: 'Decoder width', type: 'int', def: (m) => m.embed_dim,
+    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's width." },
+  { group: 'decoder', name: 'decoder.num_heads', label: 'Decoder heads', type: 'int', def: (m) => m.num_heads,
+    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's heads." },
+
+  { group: 'target', name: 'target.resolution', label: 'Prediction resolution', type: 'int', def: (m) => m.img_size,
+    empty: (v, model) => `${model.img_size}×${model.img_size} (default)`,
+    choices: (v, model) => targetChoices(model.img_size, model.patch_size).filter((r) => r !== model.img_size)
+      .map((r) => [r, `${r}×${r}${r === model.img_size / model.patch_size ? ' (one pixel per token)' : ''}`]),
+    hint: 'The image pooled to r×r; default: the image.' },
+  { group: 'target', name: 'loss.type', label: 'Loss', type: 'text', def: 'l1',
+    choices: () => [['l1', 'ℓ1 (SimMIM)'], ['l2', 'ℓ2'], ['smooth_l1', 'smooth ℓ1'], ['bins', 'bins (per channel)'],
+      ['palette', 'palette (colours)']] },
+  { group: 'target', name: 'loss.scope', label: 'Loss over', type: 'text', def: 'masked',
+    choices: () => [['masked', 'the masked pixels'], ['full', 'the whole image']] },
+  { group: 'target', name: 'loss.beta', label: 'Smooth ℓ1 β', type: 'number', def: 1,
+    when: (v) => v['loss.type'] === 'smooth_l1', hint: "As PyTorch's SmoothL1Loss." },
+  { group: 'target', name: 'loss.bins', label: 'Bins per channel', type: 'int', def: null, other: true, initial: 8,
+    when: (v) => v['loss.type'] === 'bins', choices: () => PAPER_BINS.map((k) => [k, String(k)]),
+    hint: '2 … 256; the paper: 8 and 256.' },
+  { group: 'target', name: 'loss.palette', label: 'Palette colours', type: 'int', def: null, other: true, initial: 16,
+    when: (v) => v['loss.type'] === 'palette',
+    choices: () => PAPER_PALETTES.map((k) => [k, k === 512 ? '512 (iGPT)' : k === 16 ? '16 (a quick run)' : String(k)]),
+    hint: '2 … 1024 k-means colours of the training pixels.' },
+];
+
+export const designField = (name) => DESIGN_FIELDS.find((f) => f.name === name);
+
+// Whether a field applies to these values (its choice is the one made).
+export const applies = (f, values) => !f.when || f.when(values);
+
+// The default of a field for this model (null: none).
+export const defaultOf = (f, model) => (typeof f.def === 'function' ? f.def(modelSizes(model)) : f.def);
+
+// What the form shows for a field before anything is chosen: the default, or an initial
+// choice for a field without one (bins, palette), or empty ("the default").
+export function initialValue(f) {
+  if (f.initial !== undefined) return String(f.initial);
+  return typeof f.def === 'function' || f.def === null ? '' : String(f.def);
+}
+
+// A form value as the spec takes it (NaN for a number that is not one).
+export function parseValue(f, text) {
+  return f.type === 'text' ? String(text) : Number(text);
+}
+
+// The spec fragment of a pretraining form's design fields. values: {spec path: text}, as
+// the controls hold them; model: the model sizes (the form's, or the starting checkpoint's).
+// Left out: an empty value, a field of another choice (the API refuses those), and a value
+// equal to its default, except mask.ratio (always sent, as before these fields existed).
+export function designSpec(values, model) {
+  const sizes = modelSizes(model);
+  const spec = {};
+  for (const f of DESIGN_FIELDS) {
+    const text = values[f.name];
+    if (text === undefined || text === null || String(text).trim() === '' || !applies(f, values)) continue;
+    const value = parseValue(f, String(text).trim());
+    const def = defaultOf(f, sizes);
+    if (f.sent !== 'always' && def !== null && value === def) continue;
+    const [section, key] = f.name.split('.');
+    (spec[section] ??= {})[key] = value;
+  }
+  return spec;
+}
+
+// The values a job's spec holds for the design fields, as text (what the form shows): the
+// spec's, or for a field the spec lacks (a job from before it existed) the form's initial.
+export function designValues(spec) {
+  const out = {};
+  for (const f of DESIGN_FIELDS) {
+    const [section, key] = f.name.split('.');
+    const v = spec?.[section]?.[key];
+    out[f.name] = v === null || v === undefined ? initialValue(f) : String(v);
+  }
+  return out;
+}
+
+// A job's design settings in words, for its page: [key, label, text] rows for the mask, the
+// decoder, the target and the loss. Fields the spec lacks take their defaults, those that
+// are null the model's (an old job's spec has none of the new fields: it ran with them).
+export function designRows(spec) {
+  const model = modelSizes(spec?.model);
+  const mask = spec?.mask || {};
+  const dec = spec?.decoder || {};
+  const loss = spec?.loss || {};
+  const num = (v, d) => (Number.isFinite(v) ? v : d);
+
+  const type = mask.type || 'random';
+  const ratio = num(mask.ratio, 0.6);
+  const cell = num(mask.mask_patch_size, defaultMaskPatch(model.patch_size));
+  const m = model.img_size % cell === 0 ? model.img_size / cell : null;
+  const grid = m ? `, ${cell}-px cells (${m}×${m} grid)` : `, ${cell}-px cells`;
+  let maskText;
+  if (type === 'square') {
+    const k = m ? squareSide(ratio, m) : null;
+    maskText = `square, ratio ${ratio}${k ? `: one ${k}×${k} square of ${m}×${m} (${short((k * k) / (m * m))})` : ''}${m ? '' : grid}`;
+  } else if (type === 'block') {
+    maskText = `block-wise, ratio ${ratio}${grid}, blocks of at least ${num(mask.min_block, 4)} cells`;
+  } else {
+    maskText = `${type}, ratio ${ratio}${grid}`;
+  }
+
+  const dtype = dec.type || 'linear';
+  let decText;
+  if (dtype === 'mlp') decText = `2-layer MLP, hidden width ${num(dec.hidden, model.embed_dim)}`;
+  else if (dtype === 'transformer') {
+    decText = `transformer, ${num(dec.depth, 2)} blocks, width ${num(dec.embed_dim, model.embed_dim)}, ${num(dec.num_heads, model.num_heads)} heads`;
+  } else decText = dtype === 'linear' ? 'linear' : dtype;
+
+  const r = num(spec?.target?.resolution, model.img_size);
+  const tokens = model.img_size % model.patch_size === 0 ? model.img_size / model.patch_size : null;
+  let targetText = `${r}×${r}`;
+  if (r === model.img_size) targetText += ' (the image)';
+  else targetText += ` (the ${model.img_size}×${model.img_size} image pooled ${model.img_size / r}×${model.img_size / r}${r === tokens ? '; one pixel per token' : ''})`;
+
+  const ltype = loss.type || 'l1';
+  const over = (loss.scope || 'masked') === 'full' ? 'over the whole image' : 'over the masked pixels';
+  const lossText = {
+    l1: 'ℓ1', l2: 'ℓ2', smooth_l1: `smooth ℓ1, β ${num(loss.beta, 1)}`,
+    bins: `${loss.bins ?? '?'} bins per channel, cross-entropy`,
+    palette: `a ${loss.palette ?? '?'}-colour palette, cross-entropy`,
+  }[ltype] ?? ltype;
+
+  return [
+    ['mask', 'Mask', maskText],
+    ['decoder', 'Decoder', decText],
+    ['target', 'Target', targetText],
+    ['loss', 'Loss', `${lossText} ${over}`],
+  ];
+}
+
+// pretrain.init_from (or finetune.init_from) in words: "job #3's newest checkpoint",
+// "checkpoint 7"; null when there is none.
+export function initFromText(from) {
+  if (from === null || from === undefined) return null;
+  if (typeof from === 'object' && Number.isInteger(from.checkpoint)) return `checkpoint ${from.checkpoint}`;
+  if (Number.isInteger(from)) return `job #${from}'s newest checkpoint`;
+  return null;
+}
+
+// What the preview's prediction columns show, when it is not the plain predicted pixels at
+// the image's size: the target at a lower resolution (the trainer enlarges it) or the
+// expected colour of a classification loss. null: nothing to add.
+export function previewNote(spec) {
+  const model = modelSizes(spec?.model);
+  const r = spec?.target?.resolution;
+  const notes = [];
+  if (Number.isFinite(r) && r !== model.img_size) notes.push(`The prediction is at the target's ${r}×${r}, shown enlarged to ${model.img_size}×${model.img_size}.`);
+  const t = spec?.loss?.type;
+  if (t === 'bins' || t === 'palette') notes.push(`Each predicted pixel is the expected colour under its predicted ${t === 'bins' ? 'bin' : 'palette'} distribution.`);
+  return notes.length ? notes.join(' ') : null;
+}
