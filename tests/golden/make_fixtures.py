@@ -113,13 +113,42 @@ def build_model(cfg, seed):
     return model.double()
 
 
+def head_json(cfg):
+    """The SimMIM head's keys of a fixture's config, each only where it is not the default
+    (linear decoder, full-resolution target, l1), so the fixtures of the default head keep
+    their config byte for byte:
+    "decoder": {"type", "hidden", "depth", "embed_dim", "num_heads"} (the job spec's decoder.*),
+    "target_resolution": r, "loss": {"type", "beta", "bins", "palette"} (loss.*; the scope stays
+    "loss_scope"), "pixel_mean"/"pixel_std": [C] (the normalization, pixel = x * std + mean),
+    "mask_type": how input.mask was drawn (documentation: the mask is given)."""
+    default = st.Config()
+    d = {}
+    if cfg.decoder_type != default.decoder_type:
+        d["decoder"] = {"type": cfg.decoder_type, "hidden": cfg.decoder_hidden,
+                        "depth": cfg.decoder_depth, "embed_dim": cfg.decoder_embed_dim,
+                        "num_heads": cfg.decoder_num_heads}
+    if cfg.target_resolution != default.target_resolution:
+        d["target_resolution"] = cfg.target_resolution
+    if cfg.loss_type != default.loss_type:
+        d["loss"] = {"type": cfg.loss_type, "beta": cfg.loss_beta, "bins": cfg.loss_bins,
+                     "palette": cfg.loss_palette}
+    if cfg.pixel_mean is not None:
+        d["pixel_mean"], d["pixel_std"] = list(cfg.pixel_mean), list(cfg.pixel_std)
+    if cfg.mask_type != default.mask_type:
+        d["mask_type"] = cfg.mask_type
+    return d
+
+
 def config_json(cfg, batch):
     d = cfg.as_dict()
     keys = ["img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
             "mlp_ratio", "num_classes", "drop_path", "batch", "mask_patch_size",
             "mask_ratio", "loss_scope", "label_smoothing"]
     d["batch"] = batch
-    return json.dumps({k: d[k] for k in keys}, separators=(",", ":"))
+    out = {k: d[k] for k in keys}
+    if cfg.num_classes == 0:
+        out.update(head_json(cfg))
+    return json.dumps(out, separators=(",", ":"))
 
 
 def param_tensors(model, prefix=""):
@@ -127,7 +156,16 @@ def param_tensors(model, prefix=""):
 
 
 def grad_tensors(model):
-    return [("grad." + n, f32(p.grad)) for n, p in model.named_parameters()]
+    """Every parameter's gradient; one that is never trained (decoder.palette) has none, and
+    its expected gradient is 0: the C model must leave it untouched."""
+    out = []
+    for n, p in model.named_parameters():
+        if p.grad is None:
+            assert not p.requires_grad, n
+            out.append(("grad." + n, torch.zeros_like(f32(p))))
+        else:
+            out.append(("grad." + n, f32(p.grad)))
+    return out
 
 
 def model_tensors(model, inputs_outputs):
@@ -159,6 +197,151 @@ def make_pretrain(path, cfg, batch, seed):
                                     ("output.loss", loss.reshape(1)), ("output.pred", pred)])
     save_fixture(path, tensors, {"kind": "pretrain", "config": config_json(cfg, batch)},
                  f"loss {loss.item():.6f}, masked tokens {int(mask.sum())}/{mask.numel()}")
+
+
+# The head fixtures (issue 25): the SimMIM head's choices, each on a small model (embed 16,
+# mlp_ratio 2: tens of KiB a file) with one choice changed from the default head, masks on a
+# 4 x 4 mask grid (mask_patch_size = patch_size = 4).
+HEAD_BASE = st.Config(img_size=16, patch_size=4, in_chans=1, embed_dim=16, depth=2, num_heads=2,
+                      mlp_ratio=2, num_classes=0, drop_path=0.0, mask_patch_size=4,
+                      mask_ratio=0.6, loss_scope="masked", label_smoothing=0.0)
+# The normalization of the classification fixtures, close to Fashion-MNIST's (0.29, 0.35) and
+# exact in float32, different per channel.
+PIXEL_MEAN = (0.28125, 0.3125, 0.25)
+PIXEL_STD = (0.34375, 0.375, 0.3125)
+# The smallest margin of a classification target's decision (pixel_classes) a fixture may
+# have: float32 on the C side moves a pooled pixel by ~1e-7, so no class can differ.
+CLASS_MARGIN = 1e-4
+
+
+def head_config(**changes):
+    c = {**HEAD_BASE.as_dict(), **changes}
+    if c["loss_type"] in ("bins", "palette"):
+        C = c["in_chans"]
+        c["pixel_mean"], c["pixel_std"] = PIXEL_MEAN[:C], PIXEL_STD[:C]
+    return st.Config(**c)
+
+
+def pixel_images(batch, cfg, g):
+    """Images as the loader gives them to a classification head: pixels in [0, 1] (some
+    saturated at 0 or 1), normalized per channel with cfg's mean and std, in float32. Each
+    patch has a colour of its own, uniform in [0, 1]^C, with noise, so the pooled targets
+    cover the bins and colours."""
+    B, C, S, p = batch, cfg.in_chans, cfg.img_size, cfg.patch_size
+    colours = torch.rand(B, C, S // p, S // p, generator=g)
+    colours = colours.repeat_interleave(p, 2).repeat_interleave(p, 3)
+    u = (colours + 0.2 * torch.randn(B, C, S, S, generator=g)).clamp(0.0, 1.0)
+    mean = torch.tensor(cfg.pixel_mean).view(1, -1, 1, 1)
+    std = torch.tensor(cfg.pixel_std).view(1, -1, 1, 1)
+    return (u - mean) / std
+
+
+def class_summary(images, cfg, palette):
+    """The classes' decision margin and how many distinct classes the target uses."""
+    target = st.pretrain_target(images.double(), cfg)
+    classes, margin = st.pixel_classes(target, cfg, None if palette is None else palette.double())
+    return margin, len(torch.unique(classes))
+
+
+@torch.no_grad()
+def sharpen_attention(model, factor=10.0):
+    """The init's qkv weights (std 0.02) give attention logits of std ~0.01: every softmax
+    nearly uniform, so that a wrong head split or head count moves the output by less than the
+    tolerance (a transformer decoder run with the encoder's head count moved pretrain_transformer's
+    prediction by 4e-4 relative, its loss by 3e-6). Ten times larger weights give logits of
+    std ~1 (the same mistake: 0.24 and 2e-3)."""
+    for mod in model.modules():
+        if isinstance(mod, st.Attention):
+            mod.qkv.weight.mul_(factor)
+
+
+def make_head_fixture(path, cfg, batch, seed, image_scale=1.0, rects=None):
+    """A pretraining fixture of the head fixtures: images N(0, image_scale^2), or pixel images
+    for a classification loss (redrawn until every target class is decided by more than
+    CLASS_MARGIN); the mask random, square, or the given rectangles (rects, in mask cells);
+    decoder.palette drawn uniform in [0, 1]^C; attention sharpened (sharpen_attention)."""
+    model = build_model(cfg, seed)
+    sharpen_attention(model)
+    g = torch.Generator().manual_seed(seed + 1)
+    palette = None
+    if cfg.loss_type == "palette":
+        palette = torch.rand(cfg.loss_palette, cfg.in_chans, generator=g)
+        with torch.no_grad():
+            model.decoder.palette.copy_(palette.double())
+    shape = (batch, cfg.in_chans, cfg.img_size, cfg.img_size)
+    notes = []
+    if cfg.loss_type in ("bins", "palette"):
+        for attempt in range(1, 100):
+            images = pixel_images(batch, cfg, g)
+            margin, used = class_summary(images, cfg, palette)
+            if margin > CLASS_MARGIN:
+                break
+        else:
+            raise RuntimeError("no images with a safe class margin")
+        notes.append(f"{used} classes used, margin {margin:.2g} (draw {attempt})")
+    else:
+        images = image_scale * torch.randn(shape, generator=g)
+    if rects is not None:
+        mask = st.rectangles_mask(rects, batch, cfg)
+    elif cfg.mask_type == "square":
+        mask = st.square_mask(batch, cfg, g)
+    else:
+        mask = st.random_mask(batch, cfg, g)
+    loss, pred = model(images.double(), mask.double())
+    loss.backward()
+    if cfg.loss_type == "smooth_l1":
+        # Both branches of smooth_l1 must be exercised.
+        d = (pred - st.pretrain_target(images.double(), cfg)).abs()
+        quadratic = (d < cfg.loss_beta).double().mean().item()
+        assert 0.1 < quadratic < 0.9, quadratic
+        notes.append(f"|d| < beta for {100 * quadratic:.0f}% of the elements")
+    tensors = model_tensors(model, [("input.images", images), ("input.mask", mask),
+                                    ("output.loss", loss.reshape(1)), ("output.pred", pred)])
+    save_fixture(path, tensors, {"kind": "pretrain", "config": config_json(cfg, batch)},
+                 ", ".join([f"loss {loss.item():.6f}", f"pred {list(pred.shape)}",
+                            f"masked tokens {int(mask.sum())}/{mask.numel()}"] + notes))
+
+
+# The given block masks (rectangles top, left, height, width on the 4 x 4 mask grid, as BEiT's
+# masking generator places them; they may overlap) of pretrain_block.
+BLOCK_RECTS = [[(0, 0, 2, 3), (2, 2, 2, 2)],
+               [(0, 0, 2, 2), (1, 1, 2, 2), (3, 0, 1, 4)],
+               [(0, 3, 4, 1), (1, 0, 1, 2), (3, 1, 1, 1)]]
+
+
+def make_head_fixtures(out):
+    """name -> (config, batch, seed, options); the names are test_golden.c's."""
+    c3 = {"in_chans": 3}
+    fixtures = {
+        # decoders
+        "pretrain_mlp": (head_config(decoder_type="mlp", decoder_hidden=24), 3, 50, {}),
+        # E = 24 (3 heads) beside D = 16 (2 heads): a mix-up of the two widths cannot pass.
+        "pretrain_transformer": (head_config(decoder_type="transformer", decoder_depth=2,
+                                             decoder_embed_dim=24, decoder_num_heads=3), 2, 52, {}),
+        # target resolutions: r = T (one pixel per token), r = img / 2
+        "pretrain_r4": (head_config(target_resolution=4, **c3), 2, 54, {}),
+        "pretrain_r8": (head_config(target_resolution=8, **c3), 2, 56, {}),
+        # regression losses
+        "pretrain_l2": (head_config(loss_type="l2"), 3, 58, {}),
+        "pretrain_smooth_l1": (head_config(loss_type="smooth_l1", loss_beta=0.5), 3, 60,
+                               {"image_scale": 0.7}),
+        # classification losses, masked and full
+        "pretrain_bins8": (head_config(loss_type="bins", loss_bins=8, target_resolution=8, **c3),
+                           2, 62, {}),
+        "pretrain_palette16": (head_config(loss_type="palette", loss_palette=16,
+                                           target_resolution=8, **c3), 2, 64, {}),
+        "pretrain_bins8_full": (head_config(loss_type="bins", loss_bins=8, target_resolution=8,
+                                            loss_scope="full", **c3), 2, 66, {}),
+        "pretrain_palette16_full": (head_config(loss_type="palette", loss_palette=16,
+                                                target_resolution=4, loss_scope="full", **c3),
+                                    2, 68, {}),
+        # mask types, given as masks, with the default head
+        "pretrain_square": (head_config(mask_type="square", mask_ratio=0.25), 3, 70, {}),
+        "pretrain_block": (head_config(mask_type="block", mask_ratio=0.4), 3, 72,
+                           {"rects": BLOCK_RECTS}),
+    }
+    for name, (cfg, batch, seed, options) in fixtures.items():
+        make_head_fixture(os.path.join(out, name + ".safetensors"), cfg, batch, seed, **options)
 
 
 def finetune_c1_config():
@@ -250,6 +433,7 @@ def main():
     make_pretrain(os.path.join(out, "pretrain_full.safetensors"), full, batch=3, seed=10)
     make_finetune(os.path.join(out, "finetune_c1.safetensors"))
     make_adamw(os.path.join(out, "adamw.safetensors"))
+    make_head_fixtures(out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Reference PyTorch model for simmimd's golden tests and throughput yardstick.
 
 This file owns the "what the C core must compute" definition on the Python side:
-the ViT encoder, the SimMIM pretraining head and loss, the fine-tuning classifier,
+the ViT encoder, the SimMIM pretraining head (linear, MLP or transformer decoder; regression
+or pixel-classification losses at a chosen target resolution) and loss, the fine-tuning classifier,
 the docs/recipes.md initialisation, the parameter groups (weight decay, layer-wise lr
 decay) and the lr schedule, all as docs/job-spec.md and docs/checkpoints.md specify.
 
@@ -34,12 +35,53 @@ class Config:
     drop_path: float = 0.0        # fine-tuning only; block i gets drop_path * i / (depth - 1)
     mask_patch_size: int = 8
     mask_ratio: float = 0.6
+    mask_type: str = "random"     # "random" | "square" | "block" (the fixtures give block masks)
     loss_scope: str = "masked"    # "masked" | "full" (pretraining)
     label_smoothing: float = 0.0  # fine-tuning
+    # The SimMIM head (pretraining; docs/job-spec.md decoder, target, loss). The defaults are
+    # the reference SimMIM's: linear decoder, full-resolution target, l1.
+    decoder_type: str = "linear"  # "linear" | "mlp" | "transformer"
+    decoder_hidden: int = 0       # mlp: hidden width (0 = embed_dim)
+    decoder_depth: int = 2        # transformer: blocks
+    decoder_embed_dim: int = 0    # transformer: width E (0 = embed_dim)
+    decoder_num_heads: int = 0    # transformer: heads (0 = num_heads)
+    target_resolution: int = 0    # r, the side of the predicted image (0 = img_size)
+    loss_type: str = "l1"         # "l1" | "l2" | "smooth_l1" | "bins" | "palette"
+    loss_beta: float = 1.0        # smooth_l1
+    loss_bins: int = 256          # bins: K
+    loss_palette: int = 512       # palette: K
+    # The normalization of the images (pixel = x * std + mean, in [0, 1]), per channel: the
+    # classification targets quantize pixels, not normalized values. None = 0 and 1.
+    pixel_mean: tuple = None
+    pixel_std: tuple = None
 
     @property
     def grid(self):
         return self.img_size // self.patch_size
+
+    @property
+    def resolution(self):
+        """r: the side of the target and of the prediction."""
+        return self.target_resolution or self.img_size
+
+    @property
+    def per_token(self):
+        """s = r / grid: target pixels per token side."""
+        return self.resolution // self.grid
+
+    @property
+    def pred_channels(self):
+        """C' of the prediction [B, C', r, r]: C values, C*K logits (bins) or K (palette)."""
+        if self.loss_type == "bins":
+            return self.in_chans * self.loss_bins
+        if self.loss_type == "palette":
+            return self.loss_palette
+        return self.in_chans
+
+    @property
+    def decoder_out(self):
+        """Values each token predicts: s*s*C'."""
+        return self.per_token ** 2 * self.pred_channels
 
     @property
     def num_patches(self):
@@ -100,13 +142,14 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg):
+    """timm's pre-norm block: the encoder's (width D) and the transformer decoder's (width E)."""
+
+    def __init__(self, dim, num_heads, mlp_ratio):
         super().__init__()
-        D = cfg.embed_dim
-        self.norm1 = nn.LayerNorm(D, eps=LN_EPS)
-        self.attn = Attention(D, cfg.num_heads)
-        self.norm2 = nn.LayerNorm(D, eps=LN_EPS)
-        self.mlp = Mlp(D, int(D * cfg.mlp_ratio))
+        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.attn = Attention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x, scale_attn=None, scale_mlp=None):
         """scale_* are per-sample branch multipliers [B] (drop path), or None."""
@@ -118,6 +161,56 @@ class Block(nn.Module):
         if scale_mlp is not None:
             m = m * scale_mlp.view(-1, 1, 1)
         return x + m
+
+
+# --------------------------------------------------------------------------- SimMIM decoders
+
+
+class MlpDecoder(nn.Module):
+    """The paper's 2-layer MLP per token: decoder.fc1 D -> H, exact GELU, decoder.fc2 H -> out."""
+
+    def __init__(self, dim, hidden, out):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, out)
+
+    def forward(self, t):                                               # [B, N, D] -> [B, N, out]
+        return self.fc2(self.act(self.fc1(t)))
+
+
+class TransformerDecoder(nn.Module):
+    """decoder.embed D -> E, + decoder.pos_embed over the token grid (no cls), decoder.blocks
+    (timm pre-norm blocks of width E), decoder.norm, decoder.pred E -> out."""
+
+    def __init__(self, dim, num_patches, embed_dim, depth, num_heads, mlp_ratio, out):
+        super().__init__()
+        self.embed = nn.Linear(dim, embed_dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, embed_dim))
+        self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)])
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.pred = nn.Linear(embed_dim, out)
+
+    def forward(self, t):                                               # [B, N, D] -> [B, N, out]
+        t = self.embed(t) + self.pos_embed
+        for blk in self.blocks:
+            t = blk(t)
+        return self.pred(self.norm(t))
+
+
+def make_decoder(cfg):
+    D, out = cfg.embed_dim, cfg.decoder_out
+    if cfg.decoder_type == "linear":
+        # A 1x1 conv is the per-token linear map D -> s*s*C'; PixelShuffle puts output channel
+        # c*s*s + i*s + j at pixel (i, j) of channel c, as docs/job-spec.md says.
+        return nn.Sequential(nn.Conv2d(D, out, kernel_size=1), nn.PixelShuffle(cfg.per_token))
+    if cfg.decoder_type == "mlp":
+        return MlpDecoder(D, cfg.decoder_hidden or D, out)
+    if cfg.decoder_type == "transformer":
+        return TransformerDecoder(D, cfg.num_patches, cfg.decoder_embed_dim or D,
+                                  cfg.decoder_depth, cfg.decoder_num_heads or cfg.num_heads,
+                                  cfg.mlp_ratio, out)
+    raise ValueError(f"unknown decoder type {cfg.decoder_type!r}")
 
 
 class SimMIMViT(nn.Module):
@@ -137,14 +230,17 @@ class SimMIMViT(nn.Module):
         self.patch_embed = PatchEmbed(cfg)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + N, D))
-        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
+        self.blocks = nn.ModuleList([Block(D, cfg.num_heads, cfg.mlp_ratio)
+                                     for _ in range(cfg.depth)])
         if self.pretrain:
             self.norm = nn.LayerNorm(D, eps=LN_EPS)
             self.mask_token = nn.Parameter(torch.zeros(1, 1, D))
-            p, C = cfg.patch_size, cfg.in_chans
-            # A 1x1 conv is the per-token linear map D -> p*p*C; PixelShuffle puts output
-            # channel c*p*p + i*p + j at pixel (i, j) of channel c, as docs/job-spec.md says.
-            self.decoder = nn.Sequential(nn.Conv2d(D, p * p * C, kernel_size=1), nn.PixelShuffle(p))
+            self.decoder = make_decoder(cfg)
+            if cfg.loss_type == "palette":
+                # decoder.palette [K, C]: the colours in [0, 1] pixel space (k-means at job
+                # start in the trainer; set by the caller here). Never trained.
+                self.decoder.palette = nn.Parameter(torch.zeros(cfg.loss_palette, cfg.in_chans),
+                                                    requires_grad=False)
         else:
             # No final `norm` for the mean-pooled classifier (timm global_pool='avg').
             self.fc_norm = nn.LayerNorm(D, eps=LN_EPS)
@@ -201,9 +297,15 @@ class SimMIMViT(nn.Module):
         t = self.norm(t)[:, 1:]                                         # drop cls
         B, N, D = t.shape
         g = cfg.grid
-        feat = t.transpose(1, 2).reshape(B, D, g, g)
-        x_rec = self.decoder(feat)                                      # [B, C, H, W]
-        loss = pretrain_loss(x, x_rec, mask, cfg.patch_size, cfg.in_chans, cfg.loss_scope)
+        if cfg.decoder_type == "linear":
+            feat = t.transpose(1, 2).reshape(B, D, g, g)
+            x_rec = self.decoder(feat)                                  # [B, C', r, r]
+        else:
+            y = self.decoder(t)                                         # [B, N, s*s*C']
+            y = y.transpose(1, 2).reshape(B, cfg.decoder_out, g, g)
+            x_rec = F.pixel_shuffle(y, cfg.per_token)                   # [B, C', r, r]
+        palette = getattr(self.decoder, "palette", None)
+        loss = pretrain_loss(x, x_rec, mask, cfg, palette)
         return loss, x_rec
 
     def forward_logits(self, x, drop_keep=None):
@@ -225,16 +327,80 @@ class SimMIMViT(nn.Module):
         return self.forward_finetune(x, arg, drop_keep)
 
 
-def pretrain_loss(x, x_rec, mask, patch_size, in_chans, scope):
-    """SimMIM L1: mean |x - x_rec| over masked pixels and channels, or over everything."""
-    if scope == "full":
-        return (x - x_rec).abs().mean()
-    if scope != "masked":
-        raise ValueError(f"unknown loss scope {scope!r}")
-    m = mask.to(x.dtype).repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2)
-    m = m.unsqueeze(1)                                                  # [B, 1, H, W]
+def pretrain_target(x, cfg):
+    """The normalized images average-pooled to r x r (the images themselves when r = img)."""
+    if cfg.resolution == cfg.img_size:
+        return x
+    return F.avg_pool2d(x, cfg.img_size // cfg.resolution)
+
+
+def _normalization(cfg, like):
+    C = cfg.in_chans
+    mean = torch.tensor(cfg.pixel_mean if cfg.pixel_mean else [0.0] * C, dtype=like.dtype)
+    std = torch.tensor(cfg.pixel_std if cfg.pixel_std else [1.0] * C, dtype=like.dtype)
+    return mean.view(1, C, 1, 1), std.view(1, C, 1, 1)
+
+
+def pixel_classes(target, cfg, palette=None):
+    """The class of each target pixel, from the pooled normalized target [B, C, r, r]:
+    bins: [B, C, r, r], clamp(floor(pixel * K), 0, K - 1) per channel;
+    palette [K, C]: [B, r, r], the nearest colour by squared distance (ties: the lower k).
+    Also returns the margin of the decision (bins: the distance of pixel * K to the nearest
+    inner bin edge; palette: the second-nearest squared distance minus the nearest), so that a
+    fixture can make sure float32 arithmetic on the C side cannot decide differently."""
+    mean, std = _normalization(cfg, target)
+    pixel = target * std + mean
+    if cfg.loss_type == "bins":
+        K = cfg.loss_bins
+        v = pixel * K
+        classes = v.floor().clamp(0, K - 1).long()
+        edge = v.round().clamp(1, K - 1)
+        return classes, (v - edge).abs().min().item()
+    if cfg.loss_type == "palette":
+        pal = palette.to(target.dtype)                                  # [K, C]
+        d = ((pixel.unsqueeze(1) - pal.view(1, *pal.shape, 1, 1)) ** 2).sum(2)  # [B, K, r, r]
+        classes = d.argmin(1)                                           # the first minimum
+        two = d.topk(2, dim=1, largest=False).values
+        return classes, (two[:, 1] - two[:, 0]).min().item()
+    raise ValueError(f"{cfg.loss_type!r} is not a classification loss")
+
+
+def pretrain_loss(x, x_rec, mask, cfg, palette=None):
+    """SimMIM's loss of the prediction x_rec [B, C', r, r] against the target, the normalized
+    images x average-pooled to r x r. Per element: l1, l2, smooth_l1 (beta) on each channel,
+    or the softmax cross-entropy of each channel's K bins (bins) or of the K colours (palette).
+    Scope "masked": the sum over masked target pixels (the token mask upsampled by s) divided
+    by (their count + 1e-5) and by the groups (C, or 1 for palette) -- the reference SimMIM's
+    formula; "full": the mean over every element."""
+    target = pretrain_target(x, cfg)
+    kind = cfg.loss_type
+    groups = cfg.in_chans
+    if kind == "l1":
+        err = (target - x_rec).abs()
+    elif kind == "l2":
+        err = F.mse_loss(x_rec, target, reduction="none")
+    elif kind == "smooth_l1":
+        err = F.smooth_l1_loss(x_rec, target, reduction="none", beta=cfg.loss_beta)
+    elif kind == "bins":
+        B, C, K, r = x.shape[0], cfg.in_chans, cfg.loss_bins, cfg.resolution
+        classes, _ = pixel_classes(target, cfg)                         # [B, C, r, r]
+        logits = x_rec.reshape(B, C, K, r, r).transpose(1, 2)           # [B, K, C, r, r]
+        err = F.cross_entropy(logits, classes, reduction="none")        # [B, C, r, r]
+    elif kind == "palette":
+        classes, _ = pixel_classes(target, cfg, palette)                # [B, r, r]
+        err = F.cross_entropy(x_rec, classes, reduction="none").unsqueeze(1)  # [B, 1, r, r]
+        groups = 1
+    else:
+        raise ValueError(f"unknown loss type {kind!r}")
+    if cfg.loss_scope == "full":
+        return err.mean()
+    if cfg.loss_scope != "masked":
+        raise ValueError(f"unknown loss scope {cfg.loss_scope!r}")
+    s = cfg.per_token
+    m = mask.to(x.dtype).repeat_interleave(s, 1).repeat_interleave(s, 2)
+    m = m.unsqueeze(1)                                                  # [B, 1, r, r]
     # m.sum() counts pixels once (not per channel), hence the final / C.
-    return ((x - x_rec).abs() * m).sum() / (m.sum() + 1e-5) / in_chans
+    return (err * m).sum() / (m.sum() + 1e-5) / groups
 
 
 # --------------------------------------------------------------------------- masking
@@ -253,6 +419,36 @@ def random_mask(batch, cfg, generator=None):
         out[b, perm[:n_mask]] = 1.0
     out = out.view(batch, mg, mg)
     return out.repeat_interleave(up, 1).repeat_interleave(up, 2).contiguous()
+
+
+def _upsample_cells(cells, cfg):
+    """[B, M, M] mask cells -> [B, g, g] token mask (float32)."""
+    up = cfg.mask_patch_size // cfg.patch_size
+    return cells.repeat_interleave(up, 1).repeat_interleave(up, 2).float().contiguous()
+
+
+def square_mask(batch, cfg, generator=None):
+    """docs/job-spec.md's square mask: per image one k x k square of mask cells,
+    k = max(1, round(sqrt(ratio) * M)), at a uniformly random position. [B, g, g] float32."""
+    mg = cfg.img_size // cfg.mask_patch_size
+    k = max(1, round(math.sqrt(cfg.mask_ratio) * mg))
+    out = torch.zeros(batch, mg, mg)
+    for b in range(batch):
+        top, left = (int(v) for v in torch.randint(0, mg - k + 1, (2,), generator=generator))
+        out[b, top:top + k, left:left + k] = 1.0
+    return _upsample_cells(out, cfg)
+
+
+def rectangles_mask(rects, batch, cfg):
+    """A block mask given as rectangles: rects[b] lists (top, left, height, width) in mask
+    cells, which may overlap (as BEiT's do). [B, g, g] float32."""
+    mg = cfg.img_size // cfg.mask_patch_size
+    out = torch.zeros(batch, mg, mg)
+    for b in range(batch):
+        for top, left, h, w in rects[b]:
+            assert 0 <= top and top + h <= mg and 0 <= left and left + w <= mg
+            out[b, top:top + h, left:left + w] = 1.0
+    return _upsample_cells(out, cfg)
 
 
 # --------------------------------------------------------------------------- init
@@ -296,6 +492,9 @@ def init_weights(model, seed=0):
     for name in ("cls_token", "pos_embed", "mask_token"):
         if hasattr(model, name):
             _trunc_normal_(getattr(model, name), 0.02, -0.02, 0.02, g)
+    decoder = getattr(model, "decoder", None)
+    if isinstance(decoder, TransformerDecoder):
+        _trunc_normal_(decoder.pos_embed, 0.02, -0.02, 0.02, g)
     return model
 
 

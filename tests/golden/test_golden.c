@@ -1,5 +1,8 @@
 // Golden tests: the C model against fixtures written by tests/golden/make_fixtures.py from
-// PyTorch (same weights, inputs, masks and drop decisions). The loss must agree within 1e-4
+// PyTorch (same weights, inputs, masks and drop decisions): the default SimMIM head, each of its
+// other choices (mlp and transformer decoders, target resolutions r = T and img / 2, l2,
+// smooth_l1, bins, palette, scope full; square and block masks given as masks) and the
+// classifier. The loss must agree within 1e-4
 // relative; every other tensor t within ‖t − t_ref‖ ≤ 1e-3·‖t_ref‖ + 1e-7. Also checks that
 // the parameter table has exactly the checkpoint contract's names and shapes.
 // Where the processor runs bf16 (AMX-BF16), the model fixtures run again with precision bf16
@@ -33,14 +36,59 @@ static json_t *meta_json(const SafeTensors *st, const char *key)
     return text ? json_loads(text, 0, NULL) : NULL;
 }
 
+// The index of name in names, or exits: a fixture naming a choice the test does not know.
+static int choice(const char *key, const char *name, const char *const *names, int count)
+{
+    for (int i = 0; name && i < count; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    fprintf(stderr, "fixture config: unknown %s \"%s\"\n", key, name ? name : "(none)");
+    exit(2);
+}
+
+// The fixture's config; the head's keys (make_fixtures.py's head_json) are written only where
+// they differ from the default head, which fills the rest.
 static ModelConfig fixture_config(json_t *c)
 {
-    return (ModelConfig){
+    ModelConfig cfg = {
         .img_size = (int)json_num(c, "img_size"), .patch_size = (int)json_num(c, "patch_size"),
         .in_chans = (int)json_num(c, "in_chans"), .embed_dim = (int)json_num(c, "embed_dim"),
         .depth = (int)json_num(c, "depth"), .num_heads = (int)json_num(c, "num_heads"),
         .mlp_ratio = json_num(c, "mlp_ratio"), .num_classes = (int)json_num(c, "num_classes"),
-        .drop_path = (float)json_num(c, "drop_path")};
+        .drop_path = (float)json_num(c, "drop_path"), .decoder = decoder_config_default(),
+        .target_resolution = (int)json_num(c, "target_resolution"),
+        .loss = loss_config_default()};
+    const char *scope = json_string_value(json_object_get(c, "loss_scope"));
+    cfg.loss.full_image = scope && strcmp(scope, "full") == 0;
+    json_t *d = json_object_get(c, "decoder"), *l = json_object_get(c, "loss");
+    if (d) {
+        static const char *const types[] = {[DECODER_LINEAR] = "linear", [DECODER_MLP] = "mlp",
+                                            [DECODER_TRANSFORMER] = "transformer"};
+        cfg.decoder = (DecoderConfig){
+            .type = choice("decoder.type", json_string_value(json_object_get(d, "type")), types, 3),
+            .hidden = (int)json_num(d, "hidden"), .depth = (int)json_num(d, "depth"),
+            .embed_dim = (int)json_num(d, "embed_dim"), .num_heads = (int)json_num(d, "num_heads")};
+    }
+    if (l) {
+        static const char *const types[] = {[LOSS_L1] = "l1", [LOSS_L2] = "l2",
+                                            [LOSS_SMOOTH_L1] = "smooth_l1", [LOSS_BINS] = "bins",
+                                            [LOSS_PALETTE] = "palette"};
+        cfg.loss.type = choice("loss.type", json_string_value(json_object_get(l, "type")), types, 5);
+        cfg.loss.beta = json_num(l, "beta");
+        cfg.loss.bins = (int)json_num(l, "bins");
+        cfg.loss.palette = (int)json_num(l, "palette");
+    }
+    return cfg;
+}
+
+// The normalization of the fixture's images (pixel_mean, pixel_std: per channel; 0 and 1
+// where the fixture has none), which the bins and palette targets undo.
+static void fixture_normalization(Model *m, json_t *c)
+{
+    json_t *mean = json_object_get(c, "pixel_mean"), *std = json_object_get(c, "pixel_std");
+    for (int ch = 0; ch < m->cfg.in_chans; ch++) {
+        m->pixel_mean[ch] = mean ? (float)json_number_value(json_array_get(mean, ch)) : 0.0f;
+        m->pixel_std[ch] = std ? (float)json_number_value(json_array_get(std, ch)) : 1.0f;
+    }
 }
 
 static const float *tensor(const SafeTensors *st, const char *name, size_t numel)
@@ -126,12 +174,16 @@ static void run_model_fixture(const char *fixture_name, Tolerance tol)
         test_report(0, fixture, "%s", err);
         exit(2);
     }
-    m.loss_full_image = strcmp(json_string_value(json_object_get(c, "loss_scope")), "full") == 0;
     m.label_smoothing = (float)json_num(c, "label_smoothing");
+    fixture_normalization(&m, c);
+    // decoder.palette too: a parameter (never trained) like any other.
     load_params(&m, &st, fixture, "");
 
     int C = cfg.in_chans, S = cfg.img_size, N = model_num_patches(&cfg), K = cfg.num_classes;
     size_t pixels = (size_t)B * C * S * S;
+    // The prediction [B, C', r, r]: values, or logits of the bins or palette colours.
+    int r = simmim_target_resolution(&cfg);
+    size_t pred_floats = (size_t)B * simmim_pred_channels(&cfg) * r * r;
     Batch batch = {.size = B, .images = tensor(&st, "input.images", pixels)};
     int *labels = calloc(B, sizeof(int));
     if (K == 0) {
@@ -151,7 +203,8 @@ static void run_model_fixture(const char *fixture_name, Tolerance tol)
                 ref_loss);
     if (K == 0) {
         snprintf(what, sizeof what, "%s: reconstruction", fixture);
-        check_close(what, m.acts.pred, tensor(&st, "output.pred", pixels), pixels, tol.tensors);
+        check_close(what, m.acts.pred, tensor(&st, "output.pred", pred_floats), pred_floats,
+                    tol.tensors);
     } else {
         snprintf(what, sizeof what, "%s: logits", fixture);
         check_close(what, m.acts.logits, tensor(&st, "output.logits", (size_t)B * K), (size_t)B * K,
@@ -243,7 +296,12 @@ static void run_adamw_fixture(void)
 int main(void)
 {
     ops_set_threads(2);
-    const char *fixtures[] = {"pretrain_c1", "pretrain_c3", "pretrain_full", "finetune_c1"};
+    const char *fixtures[] = {"pretrain_c1", "pretrain_c3", "pretrain_full", "finetune_c1",
+                              // the head's choices (make_fixtures.py's make_head_fixtures)
+                              "pretrain_mlp", "pretrain_transformer", "pretrain_r4", "pretrain_r8",
+                              "pretrain_l2", "pretrain_smooth_l1", "pretrain_bins8",
+                              "pretrain_palette16", "pretrain_bins8_full",
+                              "pretrain_palette16_full", "pretrain_square", "pretrain_block"};
     size_t count = sizeof fixtures / sizeof *fixtures;
     for (size_t i = 0; i < count; i++) run_model_fixture(fixtures[i], FP32);
     run_adamw_fixture();

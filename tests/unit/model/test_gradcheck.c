@@ -1,6 +1,8 @@
 // Finite-difference gradient checks: every op's _backward in core/ops/ops.h, then the whole model
-// (pretraining with a token mask; classification with drop path and label smoothing) against
-// model_backward.
+// (pretraining with a token mask: the default head, the mlp and transformer decoders, a lower
+// target resolution, l2 and bins; classification with drop path and label smoothing) against
+// model_backward. The ops without a backward (avg_pool, the class and expectation ops, the
+// display upsampling) are checked against hand-computed values in tests/unit/ops/.
 //
 // Method. Each op gets a scalar objective L, computed in double: L = Σ out·R for a fixed
 // random R (or the loss itself for the loss ops). The analytic gradient comes from the op's
@@ -12,16 +14,25 @@
 // ε·|L|·√n (ε ≈ 6e-8, n outputs); divided by 2H = 2e-2 that is ~1e-5 of a typical gradient
 // entry. The truncation error of a central difference, H²/6·|L‴|, is ~2e-5 relative for
 // these smooth ops (linear ops have none). Observed relative errors are 1e-14…5e-4, so
-// TOL = 1e-2 leaves a 20× margin against noise, while a real mistake moves the gradient by
+// TOL = 1e-2 leaves a 20× margin against noise; the one exception is the model with a
+// transformer decoder, whose mask_token and first layers see 1e-3…5e-3 — truncation through its
+// four blocks, not noise: with H halved they fall fourfold. A real mistake moves the gradient by
 // far more: sixteen deliberate mutations of ops.c and vit.c (dweight overwritten instead of
 // accumulated, embed without (1 − w), layernorm without its −norm·mean term, softmax
 // backward without its dot product, dq without 1/√hd, GELU' without x·pdf, residual or vit
 // ignoring the drop-path scale, patch_tokens overwriting, a transposed pixel_shuffle, L1
 // ignoring the mask, mean_pool without 1/N, cross-entropy without ε/K or 1/B, ...) each
-// fail here with relative errors from 0.05 (the missing ε/K, 0.02 per logit) to over 1.
+// fail here with relative errors from 0.05 (the missing ε/K, 0.02 per logit) to over 1; so
+// do mutations of the SimMIM head's choices: smooth_l1's slope without 1/β (0.12),
+// add_position_backward overwriting dpos (0.14), the mlp decoder without its GELU (0.06),
+// bins rounded instead of floored (0.4), the masked loss without its 1/C (0.5).
 //
 // The L1 loss is not differentiable where x = x̂; its inputs are kept ≥ 0.1 ≫ H apart, and the
-// model checks use images far from any prediction the model can make (checked below).
+// model checks use images far from any prediction the model can make (checked below). Smooth
+// L1's second derivative jumps at |x − x̂| = β: its points stay 0.15 away from there, on both
+// sides. The classification losses' classes do not move with the parameters; the model check
+// draws its pixels well inside their bins, so that the reference's classes (in double) are the
+// model's (in float).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,38 +480,121 @@ static void test_pixel_shuffle(void)
 }
 
 typedef struct {
+    RegressionLoss kind;
+    float beta;
     float *pred, *target, *token_mask;
     int B, C, S, p;
-} L1Case;
+} RegressionCase;
 
-static double l1_objective(const void *ctx)
+static double regression_objective(const void *ctx)
 {
-    const L1Case *c = ctx;
-    return l1_loss_forward(c->pred, c->target, c->token_mask, c->B, c->C, c->S, c->p);
+    const RegressionCase *c = ctx;
+    return regression_loss_forward(c->kind, c->beta, c->pred, c->target, c->token_mask, c->B,
+                                   c->C, c->S, c->p);
 }
 
-// masked: the loss on the masked area of a token mask; otherwise over the full image.
-static void test_l1_loss(int masked)
+// A random token mask [B, g·g] with both values (the first two tokens 1 and 0).
+static float *random_token_mask(Pool *pool, int B, int g)
 {
+    float *mask = zeros(pool, B * g * g);
+    for (int i = 0; i < B * g * g; i++) mask[i] = (float)rng_below(&rng, 2);
+    mask[0] = 1.0f, mask[1] = 0.0f;
+    return mask;
+}
+
+// The loss (l1, l2 or smooth_l1 with β = 0.5) on the masked area of a token mask (masked) or
+// over the full image.
+static void test_regression_loss(RegressionLoss kind, int masked)
+{
+    static const char *const names[] = {[REGRESSION_L1] = "l1", [REGRESSION_L2] = "l2",
+                                        [REGRESSION_SMOOTH_L1] = "smooth_l1 (beta 0.5)"};
     Pool pool = {0};
     int B = 2, C = 3, S = 8, p = 2, g = S / p, pixels = B * C * S * S;
-    L1Case c = {.pred = zeros(&pool, pixels), .target = randn(&pool, pixels, 0, 1),
-                .B = B, .C = C, .S = S, .p = p};
-    // |pred − target| ∈ [0.1, 0.6): away from the kink at 0 by far more than h.
+    RegressionCase c = {.kind = kind, .beta = 0.5f, .pred = zeros(&pool, pixels),
+                        .target = randn(&pool, pixels, 0, 1), .B = B, .C = C, .S = S, .p = p};
+    // l1: |pred − target| ∈ [0.1, 0.6), away from the kink at 0 by far more than h.
+    // l2 and smooth_l1: ∈ [0.05, 0.35) or [0.65, 1.25), half each, so smooth_l1's two
+    // branches (β = 0.5) both occur, neither within 0.15 of where they meet.
+    int quadratic = 0;
     for (int i = 0; i < pixels; i++) {
-        double gap = 0.1 + 0.5 * rng_uniform(&rng);
+        double u = rng_uniform(&rng);
+        double gap = kind == REGRESSION_L1 ? 0.1 + 0.5 * u
+                     : u < 0.5             ? 0.05 + 0.6 * u
+                                           : 0.65 + 1.2 * (u - 0.5);
+        quadratic += gap < c.beta;
         c.pred[i] = (float)(c.target[i] + (rng_below(&rng, 2) ? gap : -gap));
     }
-    if (masked) {
-        c.token_mask = zeros(&pool, B * g * g);
-        for (int i = 0; i < B * g * g; i++) c.token_mask[i] = (float)rng_below(&rng, 2);
-        c.token_mask[0] = 1.0f, c.token_mask[1] = 0.0f;
-    }
+    if (masked) c.token_mask = random_token_mask(&pool, B, g);
     float *dpred = grad_buffer(&pool, pixels);
-    l1_loss_backward(dpred, c.pred, c.target, c.token_mask, B, C, S, p);
+    regression_loss_backward(kind, c.beta, dpred, c.pred, c.target, c.token_mask, B, C, S, p);
     Wrt wrt[] = {{"pred", c.pred, dpred, pixels, 0}};
-    const char *op = masked ? "l1_loss (masked)" : "l1_loss (full image)";
-    check_gradients(op, l1_objective, &c, wrt, 1, 2 * MAX_SAMPLE);
+    char op[96];
+    snprintf(op, sizeof op, "regression_loss %s (%s)", names[kind], masked ? "masked" : "full image");
+    if (kind == REGRESSION_SMOOTH_L1)
+        test_report(quadratic > pixels / 4 && pixels - quadratic > pixels / 4, op,
+                    "%d of %d points below beta", quadratic, pixels);
+    check_gradients(op, regression_objective, &c, wrt, 1, 2 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *logits, *classes, *token_mask;
+    int B, G, K, S, p;
+} PixelCrossEntropyCase;
+
+static double pixel_crossentropy_objective(const void *ctx)
+{
+    const PixelCrossEntropyCase *c = ctx;
+    return pixel_crossentropy_forward(c->logits, c->classes, c->token_mask, c->B, c->G, c->K,
+                                      c->S, c->p);
+}
+
+// G groups of K classes per pixel: G = C for bins, 1 for a palette; masked or full image.
+static void test_pixel_crossentropy(int G, int K, int masked)
+{
+    Pool pool = {0};
+    int B = 2, S = 4, p = 2, g = S / p, logits = B * G * K * S * S;
+    PixelCrossEntropyCase c = {.logits = randn(&pool, logits, 0, 2),
+                               .classes = zeros(&pool, B * G * S * S), .B = B, .G = G, .K = K,
+                               .S = S, .p = p};
+    for (int i = 0; i < B * G * S * S; i++) c.classes[i] = (float)rng_below(&rng, K);
+    if (masked) c.token_mask = random_token_mask(&pool, B, g);
+    float *dlogits = grad_buffer(&pool, logits);
+    pixel_crossentropy_backward(dlogits, c.logits, c.classes, c.token_mask, B, G, K, S, p);
+    Wrt wrt[] = {{"logits", c.logits, dlogits, logits, 0}};
+    char op[96];
+    snprintf(op, sizeof op, "pixel_crossentropy G=%d K=%d (%s)", G, K,
+             masked ? "masked" : "full image");
+    check_gradients(op, pixel_crossentropy_objective, &c, wrt, 1, 2 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *x, *pos, *R;
+    int B, N, D;
+} PositionCase;
+
+static double add_position_objective(const void *ctx)
+{
+    const PositionCase *c = ctx;
+    size_t n = (size_t)c->B * c->N * c->D;
+    memcpy(c->out, c->x, n * sizeof(float)); // the op adds in place
+    add_position_forward(c->out, c->pos, c->B, c->N, c->D);
+    return dot(c->out, c->R, n);
+}
+
+static void test_add_position(void)
+{
+    Pool pool = {0};
+    int B = 3, N = 5, D = 4;
+    PositionCase c = {.out = zeros(&pool, B * N * D), .x = randn(&pool, B * N * D, 0, 1),
+                      .pos = randn(&pool, N * D, 0, 1), .R = randn(&pool, B * N * D, 0, 1),
+                      .B = B, .N = N, .D = D};
+    float *dpos = grad_buffer(&pool, N * D);
+    add_position_backward(dpos, c.R, B, N, D);
+    // The gradient of x is dout itself.
+    Wrt wrt[] = {{"pos", c.pos, dpos, N * D, 1}, {"x", c.x, c.R, B * N * D, 0}};
+    check_gradients("add_position", add_position_objective, &c, wrt, 2, 2 * MAX_SAMPLE);
     pool_free(&pool);
 }
 
@@ -545,23 +639,56 @@ typedef struct {
     const Batch *batch;
 } ModelCase;
 
-// SimMIM's L1 loss of m->acts.pred: over the masked pixels (or all of them), per channel.
-static double reference_l1(const Model *m, const Batch *batch)
+// SimMIM's loss of m->acts.pred [B, C', r, r]: the target is the images average-pooled to
+// r×r; per target pixel and channel l1, l2 or smooth_l1, or (bins) the cross-entropy of the
+// channel's K logits (channel c·K + k) at the bin of pixel = target·std + mean; over the masked
+// pixels (the token mask upsampled by s = r / grid) or all of them, per channel. (The palette
+// loss is checked against PyTorch in tests/golden, not here.)
+static double reference_simmim_loss(const Model *m, const Batch *batch)
 {
-    int B = batch->size, C = m->cfg.in_chans, S = m->cfg.img_size, p = m->cfg.patch_size, g = S / p;
-    double sum = 0.0, weight = 0.0;
+    const ModelConfig *cfg = &m->cfg;
+    int B = batch->size, C = cfg->in_chans, S = cfg->img_size, g = model_grid(cfg);
+    int r = simmim_target_resolution(cfg), s = simmim_target_per_token(cfg), f = S / r;
+    int P = simmim_pred_channels(cfg), K = cfg->loss.bins, full = cfg->loss.full_image;
+    double beta = cfg->loss.beta, sum = 0.0, weight = 0.0;
+    if (cfg->loss.type == LOSS_PALETTE) {
+        fprintf(stderr, "test_gradcheck: no reference for the palette loss\n");
+        exit(2);
+    }
     for (int b = 0; b < B; b++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                int token = (b * g + y / p) * g + x / p;
-                double w = m->loss_full_image ? 1.0 : batch->token_mask[token];
+        for (int y = 0; y < r; y++)
+            for (int x = 0; x < r; x++) {
+                int token = (b * g + y / s) * g + x / s;
+                double w = full ? 1.0 : batch->token_mask[token];
                 weight += w;
+                // channel k of the prediction at this pixel: pred[k·r·r]
+                const float *pred = m->acts.pred + (size_t)b * P * r * r + (size_t)y * r + x;
                 for (int c = 0; c < C; c++) {
-                    size_t i = (((size_t)b * C + c) * S + y) * S + x;
-                    sum += fabs((double)m->acts.pred[i] - batch->images[i]) * w;
+                    double t = 0.0;
+                    for (int i = 0; i < f; i++)
+                        for (int j = 0; j < f; j++)
+                            t += batch->images[(((size_t)b * C + c) * S + y * f + i) * S + x * f + j];
+                    t /= f * f;
+                    double loss;
+                    if (cfg->loss.type == LOSS_BINS) {
+                        double pixel = t * m->pixel_std[c] + m->pixel_mean[c];
+                        int k = (int)fmin(fmax(floor(pixel * K), 0.0), K - 1.0);
+                        double mx = -INFINITY, se = 0.0;
+                        for (int j = 0; j < K; j++) mx = fmax(mx, pred[(size_t)(c * K + j) * r * r]);
+                        for (int j = 0; j < K; j++) se += exp(pred[(size_t)(c * K + j) * r * r] - mx);
+                        loss = mx + log(se) - pred[(size_t)(c * K + k) * r * r];
+                    } else {
+                        double d = pred[(size_t)c * r * r] - t;
+                        loss = cfg->loss.type == LOSS_L2 ? d * d
+                               : cfg->loss.type == LOSS_SMOOTH_L1 && fabs(d) < beta
+                                   ? 0.5 * d * d / beta
+                               : cfg->loss.type == LOSS_SMOOTH_L1 ? fabs(d) - 0.5 * beta
+                                                                  : fabs(d);
+                    }
+                    sum += loss * w;
                 }
             }
-    return m->loss_full_image ? sum / (weight * C) : sum / (weight + 1e-5) / C;
+    return full ? sum / (weight * C) : sum / (weight + 1e-5) / C;
 }
 
 // Cross-entropy of m->acts.logits with label smoothing ε: (1−ε)·(−log p_y) + ε·mean_k(−log p_k).
@@ -582,7 +709,7 @@ static double reference_crossentropy(const Model *m, const Batch *batch)
 
 static double reference_loss(const Model *m, const Batch *batch)
 {
-    return m->cfg.num_classes ? reference_crossentropy(m, batch) : reference_l1(m, batch);
+    return m->cfg.num_classes ? reference_crossentropy(m, batch) : reference_simmim_loss(m, batch);
 }
 
 static double model_objective(const void *ctx)
@@ -635,43 +762,104 @@ static ModelConfig tiny_config(int depth, int num_classes, float drop_path)
 {
     return (ModelConfig){.img_size = 8, .patch_size = 2, .in_chans = 2, .embed_dim = 8,
                          .depth = depth, .num_heads = 2, .mlp_ratio = 2.0,
-                         .num_classes = num_classes, .drop_path = drop_path};
+                         .num_classes = num_classes, .drop_path = drop_path,
+                         .decoder = decoder_config_default(), .loss = loss_config_default()};
 }
 
-static void test_model_pretrain(void)
+// The images of a pretraining check, normalized as the model's pixel_mean and pixel_std say:
+// l1: of magnitude 2..3, far from any prediction, so the L1 kink is never crossed; bins: each
+// pixel a quarter of a bin or more from the edges of its bin, so that no target pixel is near
+// a change of class; otherwise N(0, 1).
+static void pretrain_images(float *images, const Model *m, int B)
 {
-    ModelConfig cfg = tiny_config(2, 0, 0.0f);
+    const ModelConfig *cfg = &m->cfg;
+    int C = cfg->in_chans, S = cfg->img_size, K = cfg->loss.bins;
+    for (int i = 0; i < B * C * S * S; i++) {
+        int c = i / (S * S) % C;
+        if (cfg->loss.type == LOSS_L1)
+            images[i] = (float)((rng_below(&rng, 2) ? 1 : -1) * (2.0 + rng_uniform(&rng)));
+        else if (cfg->loss.type == LOSS_BINS)
+            images[i] = (float)(((rng_below(&rng, K) + 0.25 + 0.5 * rng_uniform(&rng)) / K -
+                                 m->pixel_mean[c]) / m->pixel_std[c]);
+        else
+            images[i] = (float)rng_normal(&rng);
+    }
+}
+
+// A pretraining model of cfg against finite differences, for the parameters named.
+static void test_model_pretrain(const char *what, ModelConfig cfg, const char *const *names)
+{
     MaskConfig mask = {.mask_patch_size = 4, .ratio = 0.5};
     int B = 2, N = model_num_patches(&cfg), pixels = B * cfg.in_chans * cfg.img_size * cfg.img_size;
-    char err[256];
+    char err[256], name[160];
     Model m;
     if (model_create(&m, &cfg, B, err, sizeof err)) {
-        test_report(0, "model (pretrain): create", "%s", err);
+        snprintf(name, sizeof name, "%s: create", what);
+        test_report(0, name, "%s", err);
         return;
     }
+    for (int c = 0; c < cfg.in_chans; c++) m.pixel_mean[c] = 0.3f, m.pixel_std[c] = 0.35f - 0.05f * c;
     randomize_params(&m, 0.1);
     float *images = malloc(pixels * sizeof(float)), *token_mask = malloc(N * B * sizeof(float));
     if (!images || !token_mask) exit(2);
-    // Images of magnitude 2..3: far from any prediction, so the L1 kink is never crossed.
-    for (int i = 0; i < pixels; i++)
-        images[i] = (float)((rng_below(&rng, 2) ? 1 : -1) * (2.0 + rng_uniform(&rng)));
+    pretrain_images(images, &m, B);
     simmim_mask(token_mask, B, &mask, &cfg, &rng);
     Batch batch = {.size = B, .images = images, .token_mask = token_mask};
     model_forward(&m, &batch);
-    double margin = INFINITY;
-    for (int i = 0; i < pixels; i++) margin = fmin(margin, fabs(m.acts.pred[i] - images[i]));
-    test_report(margin > 0.5, "model (pretrain): |x - pred| stays away from the L1 kink",
-                "smallest gap %.3g", margin);
+    if (cfg.loss.type == LOSS_L1) { // at full resolution: the target is the images
+        double margin = INFINITY;
+        for (int i = 0; i < pixels; i++) margin = fmin(margin, fabs(m.acts.pred[i] - images[i]));
+        snprintf(name, sizeof name, "%s: |x - pred| stays away from the L1 kink", what);
+        test_report(margin > 0.5, name, "smallest gap %.3g", margin);
+    }
+    gradcheck_model(what, &m, &batch, names);
+    free(images);
+    free(token_mask);
+    model_free(&m);
+}
+
+static void test_model_pretrain_default(void)
+{
     const char *names[] = {"patch_embed.proj.weight", "patch_embed.proj.bias", "cls_token",
                            "pos_embed", "mask_token", "blocks.0.norm1.weight",
                            "blocks.0.attn.qkv.weight", "blocks.0.attn.proj.bias",
                            "blocks.1.mlp.fc1.weight", "blocks.1.mlp.fc2.bias",
                            "blocks.1.norm2.bias",
                            "norm.weight", "norm.bias", "decoder.0.weight", "decoder.0.bias", NULL};
-    gradcheck_model("model (pretrain, token mask)", &m, &batch, names);
-    free(images);
-    free(token_mask);
-    model_free(&m);
+    test_model_pretrain("model (pretrain, token mask)", tiny_config(2, 0, 0.0f), names);
+}
+
+// The other heads: an MLP decoder (hidden 12 ≠ D = 8) with l2 at r = T (one target pixel per
+// token, the image pooled 2×2); a transformer decoder (E = 12 with 3 heads beside D = 8 with 2)
+// with l1 at full resolution; the linear decoder with 4 bins per channel.
+static void test_model_heads(void)
+{
+    ModelConfig mlp = tiny_config(2, 0, 0.0f);
+    mlp.decoder.type = DECODER_MLP, mlp.decoder.hidden = 12;
+    mlp.loss.type = LOSS_L2, mlp.target_resolution = 4;
+    const char *mlp_names[] = {"decoder.fc1.weight", "decoder.fc1.bias", "decoder.fc2.weight",
+                               "decoder.fc2.bias", "norm.weight", "blocks.1.mlp.fc2.weight",
+                               "mask_token", "patch_embed.proj.weight", NULL};
+    test_model_pretrain("model (pretrain, mlp decoder, l2, r = T)", mlp, mlp_names);
+
+    ModelConfig tr = tiny_config(2, 0, 0.0f);
+    tr.decoder = (DecoderConfig){.type = DECODER_TRANSFORMER, .depth = 2, .embed_dim = 12,
+                                 .num_heads = 3};
+    const char *tr_names[] = {"decoder.embed.weight", "decoder.embed.bias", "decoder.pos_embed",
+                              "decoder.blocks.0.norm1.weight", "decoder.blocks.0.attn.qkv.weight",
+                              "decoder.blocks.0.mlp.fc2.bias", "decoder.blocks.1.attn.proj.bias",
+                              "decoder.blocks.1.mlp.fc1.weight", "decoder.blocks.1.norm2.bias",
+                              "decoder.norm.weight", "decoder.norm.bias", "decoder.pred.weight",
+                              "decoder.pred.bias", "norm.bias", "blocks.1.attn.qkv.weight",
+                              "mask_token", "patch_embed.proj.weight", NULL};
+    test_model_pretrain("model (pretrain, transformer decoder)", tr, tr_names);
+
+    ModelConfig bins = tiny_config(2, 0, 0.0f);
+    bins.loss.type = LOSS_BINS, bins.loss.bins = 4;
+    const char *bins_names[] = {"decoder.0.weight", "decoder.0.bias", "norm.weight",
+                                "blocks.1.mlp.fc2.weight", "blocks.0.attn.qkv.bias", "mask_token",
+                                "patch_embed.proj.weight", NULL};
+    test_model_pretrain("model (pretrain, bins 4)", bins, bins_names);
 }
 
 static void test_model_classifier(void)
@@ -722,14 +910,25 @@ int main(void)
     test_token_op(0);
     test_token_op(1);
     test_pixel_shuffle();
-    test_l1_loss(1);
-    test_l1_loss(0);
+    test_regression_loss(REGRESSION_L1, 1);
+    test_regression_loss(REGRESSION_L1, 0);
     test_crossentropy();
-    test_model_pretrain();
+    test_model_pretrain_default();
     test_model_classifier();
     // Every test draws from the one stream, so a new test goes last: the draws before it, and
     // the margins the model checks above were set up with, stay as they were.
     test_layernorm_apply(5, 24);
     test_layernorm_apply(300, 131);
+    // The SimMIM head's choices (issue 25).
+    test_regression_loss(REGRESSION_L2, 1);
+    test_regression_loss(REGRESSION_L2, 0);
+    test_regression_loss(REGRESSION_SMOOTH_L1, 1);
+    test_regression_loss(REGRESSION_SMOOTH_L1, 0);
+    test_pixel_crossentropy(3, 4, 1); // bins: a group per channel
+    test_pixel_crossentropy(3, 4, 0);
+    test_pixel_crossentropy(1, 6, 1); // palette: one group
+    test_pixel_crossentropy(1, 6, 0);
+    test_add_position();
+    test_model_heads();
     TEST_EXIT();
 }
