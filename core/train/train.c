@@ -38,13 +38,17 @@ static volatile sig_atomic_t stop_signal;
 
 void train_request_stop(int signal) { stop_signal = signal; }
 
+enum { HEAD_SECTIONS = 4 };
+static const char *const HEAD_SECTION_NAMES[HEAD_SECTIONS] = {"mask", "decoder", "target", "loss"};
+
 typedef struct {
     float *images, *token_mask, *drop_keep;
     int *labels;
 } BatchBuffers;
 
 typedef struct {
-    const JobSpec *spec;
+    const JobSpec *spec;    // the caller's, or `adopted` once a checkpoint gave the model
+    JobSpec adopted;
     const char *run_dir;
     const char *const *data_roots; // the dataset is confined to them; none: not confined
     int data_root_count, warnings;
@@ -59,7 +63,7 @@ typedef struct {
     int *order;        // the current epoch's permutation (loader thread only)
     int *eval_indices;
     long order_epoch;
-    char *mask_json, *loss_json;
+    char *head_json[HEAD_SECTIONS]; // pretraining: HEAD_SECTION_NAMES of the run, as JSON
     float *preview_image, *preview_scratch; // the prediction as an image (pretraining)
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
     long loss_steps, progress_step, last_checkpoint_step;
@@ -138,45 +142,59 @@ static int open_run_dir(Trainer *tr)
     return 0;
 }
 
-// A fine-tuning's starting file must hash to the spec's finetune.init_from.sha256 (the
-// daemon's record of it) or, without one, to what the run dir it lies in recorded for it.
+// The spec field a run's starting checkpoint came from: a fine-tuning's encoder, or the whole
+// model of a continued pretraining.
+static const char *init_from_field(const JobSpec *s)
+{
+    return s->kind == JOB_FINETUNE ? "finetune.init_from" : "pretrain.init_from";
+}
+
+// The starting file must hash to the spec's init_from.sha256 (the daemon's record of it) or,
+// without one, to what the run dir it lies in recorded for it.
 static int verify_init_from(Trainer *tr)
 {
-    const char *path = tr->spec->init_from.path;
-    char expected[65], actual[65];
-    const char *why = "the spec's finetune.init_from.sha256";
+    const char *path = tr->spec->init_from.path, *field = init_from_field(tr->spec);
+    char expected[65], actual[65], why[96];
+    snprintf(why, sizeof why, "the spec's %s.sha256", field);
     if (tr->spec->init_from.sha256[0])
         memcpy(expected, tr->spec->init_from.sha256, sizeof expected);
     else if (checkpoint_recorded_sha256_of(path, expected) == 0)
-        why = "its run dir's checkpoint event";
+        snprintf(why, sizeof why, "its run dir's checkpoint event");
     else
         return 0; // nothing recorded to check against
     if (checkpoint_verify_sha256(path, expected, actual) != 1) return 0; // unreadable: read says why
-    return train_fail(tr, "finetune.init_from: %s is corrupt: its sha256 is %s, %s says %s", path,
-                      actual, why, expected);
+    return train_fail(tr, "%s: %s is corrupt: its sha256 is %s, %s says %s", field, path, actual,
+                      why, expected);
 }
 
-// The model config and, for a fine-tuning start, the checkpoint's normalization.
+// The model config and, for a start from a checkpoint, the checkpoint's normalization: a
+// fine-tuning takes its encoder, a continued pretraining the whole model, whose head must be
+// the spec's (checkpoint_suits_pretraining, the daemon's check at submission too).
 static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, SafeTensors *init)
 {
     const JobSpec *s = tr->spec;
+    const char *field = init_from_field(s);
     char err[1024];
     *cfg = s->model;
-    if (s->kind != JOB_FINETUNE || s->init_from.form == REF_NONE) return 0;
+    if (s->init_from.form == REF_NONE) return 0;
     if (s->init_from.form != REF_PATH)
-        return train_fail(tr, "finetune.init_from: simmim-train needs {\"path\": FILE}");
+        return train_fail(tr, "%s: simmim-train needs {\"path\": FILE}", field);
     if (verify_init_from(tr)) return 1;
-    if (checkpoint_read(s->init_from.path, init, cfg, from, err, sizeof err))
-        return train_fail(tr, "finetune.init_from: %s", err);
+    ModelConfig saved;
+    if (checkpoint_read(s->init_from.path, init, &saved, from, err, sizeof err))
+        return train_fail(tr, "%s: %s", field, err);
+    // on an error below, the caller frees init (from->kind is set)
     if (strcmp(from->kind, "pretrain") != 0)
-        return train_fail(tr,
-                          "finetune.init_from: %s is a fine-tuning checkpoint; start from a "
-                          "pretraining one",
-                          s->init_from.path);
+        return train_fail(tr, "%s: %s is a fine-tuning checkpoint; start from a pretraining one",
+                          field, s->init_from.path);
     SpecError serr;
-    JobSpec adopted = *s;
-    if (spec_adopt_model(&adopted, cfg, &serr)) return train_fail(tr, "%s", serr.message);
-    *cfg = adopted.model;
+    tr->adopted = *s;
+    if (spec_adopt_model(&tr->adopted, &saved, &serr)) return train_fail(tr, "%s", serr.message);
+    if (s->kind == JOB_PRETRAIN &&
+        checkpoint_suits_pretraining(&saved, &tr->adopted.model, err, sizeof err))
+        return train_fail(tr, "%s: %s", field, err);
+    tr->spec = &tr->adopted; // the mask patch a spec left to the model is resolved now too
+    *cfg = tr->adopted.model;
     return 0;
 }
 
@@ -224,7 +242,7 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
     }
     if (from->kind) { // normalization travels with the encoder
         if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))
-            return train_fail(tr, "finetune.init_from: %s", err);
+            return train_fail(tr, "%s: %s", init_from_field(s), err);
         memcpy(tr->ds.mean, from->mean, sizeof tr->ds.mean);
         memcpy(tr->ds.std, from->std, sizeof tr->ds.std);
     }
@@ -249,16 +267,24 @@ static void free_batch(BatchBuffers *b)
     free(b->images), free(b->labels), free(b->token_mask), free(b->drop_keep);
 }
 
-static char *section_json(const JobSpec *s, const char *section)
+// The spec sections a pretraining checkpoint records (docs/checkpoints.md), of the model the
+// run built (a continued pretraining's encoder is its checkpoint's). -1 when out of memory.
+static int head_sections_json(Trainer *tr)
 {
-    char *text = spec_to_json(s);
+    JobSpec resolved = *tr->spec;
+    resolved.model = tr->model.cfg;
+    char *text = spec_to_json(&resolved);
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
-    json_t *part = json_object_get(doc, section);
-    size_t len;
-    char *out = part ? json_out(part, &len) : NULL;
+    int rc = doc ? 0 : -1;
+    for (int i = 0; i < HEAD_SECTIONS; i++) {
+        json_t *part = json_object_get(doc, HEAD_SECTION_NAMES[i]);
+        size_t len;
+        tr->head_json[i] = part ? json_out(part, &len) : NULL;
+        if (!tr->head_json[i]) rc = -1;
+    }
     json_decref(doc);
-    return out;
+    return rc;
 }
 
 // warmup_epochs in steps; laid over train.total_steps, at most half of them.
@@ -282,6 +308,7 @@ static int setup(Trainer *tr)
     if (ops_set_precision(s->train.precision, err, sizeof err))
         return train_fail(tr, "train.precision: %s", err);
     int rc = resolve_model(tr, &cfg, &from, &init);
+    s = tr->spec; // adopted from a checkpoint
     if (!rc) rc = load_data(tr, &cfg, &from);
     if (!rc && model_create(&tr->model, &cfg, s->train.batch_size, err, sizeof err))
         rc = train_fail(tr, "%s", err);
@@ -296,13 +323,13 @@ static int setup(Trainer *tr)
     Rng init_rng;
     rng_seed(&init_rng, s->train.seed);
     model_init_weights(m, &init_rng);
-    if (m->params.palette && palette_kmeans(&tr->ds.train, cfg.loss.palette, s->train.seed,
-                                            m->params.palette))
+    if (m->params.palette && !from.kind &&
+        palette_kmeans(&tr->ds.train, cfg.loss.palette, s->train.seed, m->params.palette))
         return train_fail(tr, "out of memory");
-    if (from.kind) {
-        rc = checkpoint_load_params(m, &init, 1, err, sizeof err);
+    if (from.kind) { // a continued pretraining takes every tensor, its palette too
+        rc = checkpoint_load_params(m, &init, s->kind == JOB_FINETUNE, err, sizeof err);
         safetensors_free(&init);
-        if (rc) return train_fail(tr, "finetune.init_from: %s", err);
+        if (rc) return train_fail(tr, "%s: %s", init_from_field(s), err);
     }
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
@@ -331,10 +358,7 @@ static int setup(Trainer *tr)
                                         simmim_prediction_scratch_floats(&cfg, PREVIEW_IMAGES)))))
         return train_fail(tr, "out of memory");
     tr->order_epoch = -1;
-    if (!finetune) {
-        tr->mask_json = section_json(s, "mask");
-        tr->loss_json = section_json(s, "loss");
-    }
+    if (!finetune && head_sections_json(tr)) return train_fail(tr, "out of memory");
     return 0;
 }
 
@@ -553,7 +577,8 @@ static int write_checkpoint(Trainer *tr, long step)
                            .seed = s->train.seed, .channels = tr->model.cfg.in_chans,
                            .pad = tr->ds.pad, .job_id = s->job_id,
                            .dataset = s->dataset_name[0] ? s->dataset_name : NULL,
-                           .mask_json = tr->mask_json, .loss_json = tr->loss_json};
+                           .mask_json = tr->head_json[0], .decoder_json = tr->head_json[1],
+                           .target_json = tr->head_json[2], .loss_json = tr->head_json[3]};
     memcpy(meta.mean, tr->ds.mean, sizeof meta.mean);
     memcpy(meta.std, tr->ds.std, sizeof meta.std);
     snprintf(rel, sizeof rel, "checkpoints/step-%ld.safetensors", step);
@@ -722,8 +747,7 @@ static void teardown(Trainer *tr)
     free_batch(&tr->eval);
     free(tr->order);
     free(tr->eval_indices);
-    free(tr->mask_json);
-    free(tr->loss_json);
+    for (int i = 0; i < HEAD_SECTIONS; i++) free(tr->head_json[i]);
     free(tr->preview_image);
     free(tr->preview_scratch);
     adamw_free(&tr->opt);
