@@ -49,22 +49,60 @@ def read(path):
     return header, meta, data, 8 + n
 
 
-def expected_tensors(cfg, kind):
+def block_tensors(prefix, D, H):
+    return {prefix + "norm1.weight": [D], prefix + "norm1.bias": [D],
+            prefix + "attn.qkv.weight": [3 * D, D], prefix + "attn.qkv.bias": [3 * D],
+            prefix + "attn.proj.weight": [D, D], prefix + "attn.proj.bias": [D],
+            prefix + "norm2.weight": [D], prefix + "norm2.bias": [D],
+            prefix + "mlp.fc1.weight": [H, D], prefix + "mlp.fc1.bias": [H],
+            prefix + "mlp.fc2.weight": [D, H], prefix + "mlp.fc2.bias": [D]}
+
+
+def section(meta, key):
+    """A head section of the metadata, its nulls dropped (null and absent: the default)."""
+    return {k: v for k, v in json.loads(meta.get(key, "{}")).items() if v is not None}
+
+
+def decoder_tensors(cfg, meta):
+    """The SimMIM decoder's tensors for the metadata's decoder, target and loss sections."""
+    D, C, p, heads = cfg["embed_dim"], cfg["in_chans"], cfg["patch_size"], cfg["num_heads"]
+    grid = cfg["img_size"] // p
+    dec, loss = section(meta, "decoder"), section(meta, "loss")
+    s = section(meta, "target").get("resolution", cfg["img_size"]) // grid
+    kind = loss.get("type", "l1")
+    P = {"bins": C * loss.get("bins", 256), "palette": loss.get("palette", 512)}.get(kind, C)
+    out = s * s * P
+    t = {}
+    dtype = dec.get("type", "linear")
+    if dtype == "linear":
+        t.update({"decoder.0.weight": [out, D, 1, 1], "decoder.0.bias": [out]})
+    elif dtype == "mlp":
+        Hd = dec.get("hidden", D)
+        t.update({"decoder.fc1.weight": [Hd, D], "decoder.fc1.bias": [Hd],
+                  "decoder.fc2.weight": [out, Hd], "decoder.fc2.bias": [out]})
+    else:
+        E = dec.get("embed_dim", D)
+        t.update({"decoder.embed.weight": [E, D], "decoder.embed.bias": [E],
+                  "decoder.pos_embed": [1, grid * grid, E]})
+        for i in range(dec.get("depth", 2)):
+            t.update(block_tensors(f"decoder.blocks.{i}.", E, int(E * cfg["mlp_ratio"])))
+        t.update({"decoder.norm.weight": [E], "decoder.norm.bias": [E],
+                  "decoder.pred.weight": [out, E], "decoder.pred.bias": [out]})
+    if kind == "palette":
+        t["decoder.palette"] = [loss.get("palette", 512), C]
+    return t
+
+
+def expected_tensors(cfg, kind, meta):
     D, C, p = cfg["embed_dim"], cfg["in_chans"], cfg["patch_size"]
     H, N = int(D * cfg["mlp_ratio"]), (cfg["img_size"] // p) ** 2
     t = {"patch_embed.proj.weight": [D, C, p, p], "patch_embed.proj.bias": [D],
          "cls_token": [1, 1, D], "pos_embed": [1, 1 + N, D]}
     for i in range(cfg["depth"]):
-        b = f"blocks.{i}."
-        t.update({b + "norm1.weight": [D], b + "norm1.bias": [D],
-                  b + "attn.qkv.weight": [3 * D, D], b + "attn.qkv.bias": [3 * D],
-                  b + "attn.proj.weight": [D, D], b + "attn.proj.bias": [D],
-                  b + "norm2.weight": [D], b + "norm2.bias": [D],
-                  b + "mlp.fc1.weight": [H, D], b + "mlp.fc1.bias": [H],
-                  b + "mlp.fc2.weight": [D, H], b + "mlp.fc2.bias": [D]})
+        t.update(block_tensors(f"blocks.{i}.", D, H))
     if kind == "pretrain":
-        t.update({"norm.weight": [D], "norm.bias": [D], "mask_token": [1, 1, D],
-                  "decoder.0.weight": [p * p * C, D, 1, 1], "decoder.0.bias": [p * p * C]})
+        t.update({"norm.weight": [D], "norm.bias": [D], "mask_token": [1, 1, D]})
+        t.update(decoder_tensors(cfg, meta))
     else:
         K = cfg["num_classes"]
         t.update({"fc_norm.weight": [D], "fc_norm.bias": [D], "head.weight": [K, D], "head.bias": [K]})
@@ -82,7 +120,7 @@ def main():
     kind = meta["kind"]
     if kind == "pretrain" and not ("mask" in meta and "loss" in meta):
         fail("a pretraining checkpoint's __metadata__ needs mask and loss")
-    want = expected_tensors(json.loads(meta["config"]), kind)
+    want = expected_tensors(json.loads(meta["config"]), kind, meta)
     got = {name: t["shape"] for name, t in header.items()}
     if got != want:
         missing = sorted(set(want) - set(got))
