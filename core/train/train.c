@@ -142,18 +142,11 @@ static int open_run_dir(Trainer *tr)
     return 0;
 }
 
-// The spec field a run's starting checkpoint came from: a fine-tuning's encoder, or the whole
-// model of a continued pretraining.
-static const char *init_from_field(const JobSpec *s)
-{
-    return s->kind == JOB_FINETUNE ? "finetune.init_from" : "pretrain.init_from";
-}
-
 // The starting file must hash to the spec's init_from.sha256 (the daemon's record of it) or,
 // without one, to what the run dir it lies in recorded for it.
 static int verify_init_from(Trainer *tr)
 {
-    const char *path = tr->spec->init_from.path, *field = init_from_field(tr->spec);
+    const char *path = tr->spec->init_from.path, *field = spec_init_from_field(tr->spec);
     char expected[65], actual[65], why[96];
     snprintf(why, sizeof why, "the spec's %s.sha256", field);
     if (tr->spec->init_from.sha256[0])
@@ -173,7 +166,7 @@ static int verify_init_from(Trainer *tr)
 static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, SafeTensors *init)
 {
     const JobSpec *s = tr->spec;
-    const char *field = init_from_field(s);
+    const char *field = spec_init_from_field(s);
     char err[1024];
     *cfg = s->model;
     if (s->init_from.form == REF_NONE) return 0;
@@ -242,7 +235,7 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
     }
     if (from->kind) { // normalization travels with the encoder
         if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))
-            return train_fail(tr, "%s: %s", init_from_field(s), err);
+            return train_fail(tr, "%s: %s", spec_init_from_field(s), err);
         memcpy(tr->ds.mean, from->mean, sizeof tr->ds.mean);
         memcpy(tr->ds.std, from->std, sizeof tr->ds.std);
     }
@@ -329,7 +322,7 @@ static int setup(Trainer *tr)
     if (from.kind) { // a continued pretraining takes every tensor, its palette too
         rc = checkpoint_load_params(m, &init, s->kind == JOB_FINETUNE, err, sizeof err);
         safetensors_free(&init);
-        if (rc) return train_fail(tr, "%s: %s", init_from_field(s), err);
+        if (rc) return train_fail(tr, "%s: %s", spec_init_from_field(s), err);
     }
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
