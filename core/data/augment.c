@@ -14,7 +14,8 @@ static uint64_t image_seed(uint64_t seed, long step, int slot)
                            0);
 }
 
-AugmentCrop augment_crop(const AugmentConfig *aug, uint64_t seed, long step, int slot)
+AugmentCrop augment_crop_wh(const AugmentConfig *aug, int width, int height, uint64_t seed,
+                            long step, int slot)
 {
     if (!aug) return (AugmentCrop){.left = 0.0, .top = 0.0, .width = 1.0, .height = 1.0};
     Rng rng;
@@ -24,11 +25,20 @@ AugmentCrop augment_crop(const AugmentConfig *aug, uint64_t seed, long step, int
     double area = scale[0] + (scale[1] - scale[0]) * rng_uniform(&rng);
     double log_lo = log(ratio[0]), log_hi = log(ratio[1]);
     double aspect = exp(log_lo + (log_hi - log_lo) * rng_uniform(&rng));
-    double w = fmin(1.0, sqrt(area * aspect)), h = fmin(1.0, sqrt(area / aspect));
+    // In pixels w = √(a·W·H·r), h = √(a·W·H/r); as fractions of W and H: √(a·r·H/W) and
+    // √(a/r·W/H) (H/W = 1 exactly for a square: the same values as augment_crop's).
+    double h_over_w = (double)height / width, w_over_h = (double)width / height;
+    double w = fmin(1.0, sqrt(area * aspect * h_over_w));
+    double h = fmin(1.0, sqrt(area / aspect * w_over_h));
     // A centre uniform where the crop fits is a left edge uniform in [0, 1 − w].
     double left = (1.0 - w) * rng_uniform(&rng), top = (1.0 - h) * rng_uniform(&rng);
     int flip = rng_uniform(&rng) < 0.5 && aug->hflip;
     return (AugmentCrop){.left = left, .top = top, .width = w, .height = h, .flip = flip};
+}
+
+AugmentCrop augment_crop(const AugmentConfig *aug, uint64_t seed, long step, int slot)
+{
+    return augment_crop_wh(aug, 1, 1, seed, step, slot);
 }
 
 // Bilinear taps of one output sample along one axis, as indices into the stored (unpadded)

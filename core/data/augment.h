@@ -30,6 +30,18 @@ typedef struct {
 // the crop's centre uniform where it fits. aug NULL: the whole image, not mirrored.
 AugmentCrop augment_crop(const AugmentConfig *aug, uint64_t seed, long step, int slot);
 
+// The same crop for a source of width × height pixels (the streamed path's original image):
+// the same draws, with the crop w = √(a·W·H·r), h = √(a·W·H/r) pixels, each side clamped to
+// the image's, returned as fractions of width and height (width·W by height·H pixels). For a
+// square source (width = height) exactly augment_crop's values.
+// Where torchvision's RandomResizedCrop redraws a crop that does not fit (up to 10 times,
+// then a centre crop), this clamps the side that does not fit and keeps the other: one draw
+// of each kind per image, whatever the source. The crop then covers less area than drawn
+// (never more) and is squarer than drawn; on a square source with the default ranges no
+// crop is clamped, on a 4:3 source about 6% are (tests/unit/data/test_stream.c).
+AugmentCrop augment_crop_wh(const AugmentConfig *aug, int width, int height, uint64_t seed,
+                            long step, int slot);
+
 // Builds images [B, C, S, S] (S = stored_size + 2·pad) and labels [B] (may be NULL) from
 // set images indices[0..B), in parallel over the batch (results do not depend on the thread
 // count). Output pixel j samples the padded image (zeros outside the stored pixels) at

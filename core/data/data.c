@@ -100,21 +100,10 @@ void dataset_free(Dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-static int check_folder(const Confine *c, const char *path, char *err, size_t errlen)
-{
-    mode_t mode;
-    ConfineWhere where = confine_lookup(c, path, &mode);
-    if (where == CONFINE_OUTSIDE) return confine_refuse(c, path, err, errlen);
-    if (where == CONFINE_INSIDE && S_ISDIR(mode)) return 0;
-    snprintf(err, errlen, "%s: cannot open folder: %s", path,
-             where == CONFINE_INSIDE ? "not a folder" : strerror(errno));
-    return -1;
-}
-
 static int load_confined(DataFormat format, const char *path, int img_size, Dataset *ds,
                          const Confine *c, char *err, size_t errlen)
 {
-    if (check_folder(c, path, err, errlen)) return -1;
+    if (confine_check_folder(c, path, err, errlen)) return -1;
     return format == DATA_FORMAT_IDX ? idx_load(path, img_size, ds, c, err, errlen)
                                      : imagefolder_load(path, img_size, ds, c, err, errlen);
 }

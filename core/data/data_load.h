@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "data/data.h"
@@ -56,6 +57,11 @@ void confine_end(Confine *c);
 // nowhere (it does not resolve; errno says why). *mode: the st_mode of what it leads to, 0
 // when that cannot be read.
 ConfineWhere confine_lookup(const Confine *c, const char *path, mode_t *mode);
+// The same with all of stat(2)'s answer for what path leads to (zeroed when it cannot be read).
+ConfineWhere confine_stat(const Confine *c, const char *path, struct stat *st);
+// 0 if path is a folder inside the roots; -1 with a message otherwise (outside: as
+// confine_refuse; missing or not a folder: "cannot open folder").
+int confine_check_folder(const Confine *c, const char *path, char *err, size_t errlen);
 // Counts path, a `what` ("class folder", "image") skipped because `why`, and reports it.
 void confine_skip(const Confine *c, const char *path, const char *what, const char *why);
 // The message for a required path that resolves outside the roots; returns -1.
@@ -64,6 +70,14 @@ int confine_refuse(const Confine *c, const char *path, char *err, size_t errlen)
 // was opened lies inside a root. -1 otherwise, with *outside = 1 if it lay outside (the
 // descriptor is then closed) or 0 with errno set.
 int confine_open(const Confine *c, const char *path, int flags, int *outside);
+
+// A sample list's data roots (stream.h): a copy of the roots as given (for messages; no
+// warning callback) and their resolution, kept from the listing for the reads.
+struct SampleRoots {
+    DataRoots given;
+    Confine confine; // .roots = &given, .ds = NULL
+};
+void sample_roots_free(struct SampleRoots *r);
 
 // The loaders; on error they may leave partial allocations in *ds for dataset_free.
 int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char *err,

@@ -1,10 +1,12 @@
-// PNG (libpng) and JPEG (libjpeg-turbo) decoding into planar 8-bit images, and the channel
-// conversion both share; see image.h. Both libraries report errors by longjmp: each decoder
+// PNG (libpng) and JPEG (libjpeg-turbo) decoding into planar 8-bit images, from a file or
+// from memory (there in part, and for a JPEG at a DCT scale), and the channel conversion both
+// share; see image.h. Both libraries report errors by longjmp: each decoder
 // keeps its state in a struct owned by the caller of the function that calls setjmp, so
 // nothing the error path needs is an automatic variable changed after setjmp.
 #include "data/image.h"
 
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdio.h> // before jpeglib.h, which needs FILE
 #include <stdlib.h>
@@ -67,20 +69,49 @@ static int check_dimensions(const char *path, unsigned long width, unsigned long
     return 0;
 }
 
+int image_buffer_reserve(ImageBuffer *b, size_t n)
+{
+    if (n <= b->cap) return 0;
+    free(b->data); // (contents are not kept: no copy)
+    b->data = malloc(n);
+    b->cap = b->data ? n : 0;
+    return b->data ? 0 : -1;
+}
+
+void image_buffer_free(ImageBuffer *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
 // The decoders' common output: interleaved 8-bit rows of 1 (gray) or 3 (RGB) channels (while
-// a PNG is read, 2 or 4 with alpha, until it is composited).
+// a PNG is read, 2 or 4 with alpha, until it is composited). The source is a stream (file)
+// or bytes in memory (mem); the pixels go to a buffer of their own (malloc) or, from memory,
+// to the ImageDecoder's.
 typedef struct {
     const char *path;
     char *err;
     size_t errlen;
     FILE *file;
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
+    ImageDecoder *dec;          // from memory: its buffers, its decompressor
+    ImagePlanFn plan;           // from memory: chooses the part and scale
+    void *plan_ctx;
+    ImagePlan wanted;
+    ImageRegion *region;        // from memory: what was decoded
     int width, height, src_channels;
     uint8_t *interleaved;
 } Decoded;
 
 static int decoded_alloc(Decoded *d)
 {
-    d->interleaved = malloc((size_t)d->width * (size_t)d->height * (size_t)d->src_channels);
+    size_t n = (size_t)d->width * (size_t)d->height * (size_t)d->src_channels;
+    if (d->dec)
+        d->interleaved = image_buffer_reserve(&d->dec->interleaved, n) ? NULL
+                                                                      : d->dec->interleaved.data;
+    else
+        d->interleaved = malloc(n);
     if (!d->interleaved) {
         snprintf(d->err, d->errlen, "%s: out of memory for %d×%d pixels", d->path, d->width,
                  d->height);
@@ -115,7 +146,7 @@ typedef struct {
     Decoded *out;
     png_structp png;
     png_infop info;
-    png_bytep *rows;
+    png_bytep *rows, *own_rows;
     char message[200]; // libpng's text for the error that ended decoding
 } PngState;
 
@@ -140,6 +171,15 @@ static void png_read_file(png_structp png, png_bytep data, size_t length)
         png_error(png, "truncated (the file ends early or cannot be read)");
 }
 
+static void png_read_memory(png_structp png, png_bytep data, size_t length)
+{
+    Decoded *d = png_get_io_ptr(png);
+    if (length > d->mem_len - d->mem_pos)
+        png_error(png, "truncated (the file ends early or cannot be read)");
+    memcpy(data, d->mem + d->mem_pos, length);
+    d->mem_pos += length;
+}
+
 static int png_read_pixels(PngState *s)
 {
     Decoded *d = s->out;
@@ -147,12 +187,16 @@ static int png_read_pixels(PngState *s)
         snprintf(d->err, d->errlen, "%s: invalid PNG: %s", d->path, s->message);
         return -1;
     }
-    png_set_read_fn(s->png, d->file, png_read_file);
+    if (d->file)
+        png_set_read_fn(s->png, d->file, png_read_file);
+    else
+        png_set_read_fn(s->png, d, png_read_memory);
     png_set_sig_bytes(s->png, 8);
     png_read_info(s->png, s->info);
     png_uint_32 width = png_get_image_width(s->png, s->info);
     png_uint_32 height = png_get_image_height(s->png, s->info);
     if (check_dimensions(d->path, width, height, d->err, d->errlen)) return -1;
+    if (d->plan) d->plan(d->plan_ctx, (int)width, (int)height, &d->wanted); // (decoded whole)
     // Palette → RGB, gray below 8 bits → 8, tRNS → alpha; 16 → 8 bits. Alpha is composited
     // over the background below.
     png_set_expand(s->png);
@@ -170,7 +214,12 @@ static int png_read_pixels(PngState *s)
         snprintf(d->err, d->errlen, "%s: unsupported PNG pixel layout", d->path);
         return -1;
     }
-    s->rows = malloc((size_t)height * sizeof *s->rows);
+    if (d->dec)
+        s->rows = image_buffer_reserve(&d->dec->rows, (size_t)height * sizeof *s->rows)
+                      ? NULL
+                      : (png_bytep *)(void *)d->dec->rows.data;
+    else
+        s->rows = s->own_rows = malloc((size_t)height * sizeof *s->rows);
     if (!s->rows) {
         snprintf(d->err, d->errlen, "%s: out of memory", d->path);
         return -1;
@@ -189,7 +238,10 @@ static int png_read_pixels(PngState *s)
 static int png_decode(Decoded *d)
 {
     unsigned char sig[8];
-    if (fread(sig, 1, sizeof sig, d->file) != sizeof sig || png_sig_cmp(sig, 0, sizeof sig)) {
+    size_t got = d->file ? fread(sig, 1, sizeof sig, d->file)
+                         : d->mem_len < sizeof sig ? 0 : (memcpy(sig, d->mem, sizeof sig), 8);
+    d->mem_pos = got;
+    if (got != sizeof sig || png_sig_cmp(sig, 0, sizeof sig)) {
         snprintf(d->err, d->errlen, "%s: not a PNG file", d->path);
         return -1;
     }
@@ -207,7 +259,7 @@ static int png_decode(Decoded *d)
     else
         rc = png_read_pixels(&s);
     png_destroy_read_struct(&s.png, &s.info, NULL);
-    free(s.rows);
+    free(s.own_rows);
     return rc;
 }
 
@@ -249,16 +301,15 @@ typedef struct {
     struct jpeg_progress_mgr progress;
 } JpegState;
 
-static int jpeg_select_color(JpegState *s)
+static int jpeg_select_color(j_decompress_ptr cinfo, Decoded *d)
 {
-    Decoded *d = s->out;
-    switch (s->cinfo.jpeg_color_space) {
+    switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
-        s->cinfo.out_color_space = JCS_GRAYSCALE, d->src_channels = 1;
+        cinfo->out_color_space = JCS_GRAYSCALE, d->src_channels = 1;
         return 0;
     case JCS_YCbCr:
     case JCS_RGB:
-        s->cinfo.out_color_space = JCS_RGB, d->src_channels = 3;
+        cinfo->out_color_space = JCS_RGB, d->src_channels = 3;
         return 0;
     case JCS_CMYK:
     case JCS_YCCK:
@@ -266,7 +317,7 @@ static int jpeg_select_color(JpegState *s)
         return -1;
     default:
         snprintf(d->err, d->errlen, "%s: JPEG colour space %d is not supported", d->path,
-                 (int)s->cinfo.jpeg_color_space);
+                 (int)cinfo->jpeg_color_space);
         return -1;
     }
 }
@@ -291,7 +342,7 @@ static int jpeg_read_pixels(JpegState *s)
     jpeg_read_header(&s->cinfo, TRUE);
     if (check_dimensions(d->path, s->cinfo.image_width, s->cinfo.image_height, d->err,
                          d->errlen) ||
-        jpeg_select_color(s))
+        jpeg_select_color(&s->cinfo, d))
         return -1;
     jpeg_start_decompress(&s->cinfo);
     d->width = (int)s->cinfo.output_width, d->height = (int)s->cinfo.output_height;
@@ -358,5 +409,170 @@ int image_decode_stream(FILE *file, const char *path, int channels, Image *img, 
     }
     free(d.interleaved);
     if (rc) image_free(img);
+    return rc;
+}
+
+// ---- from memory: in part, and a JPEG at a DCT scale ----
+
+// A decompressor kept by an ImageDecoder: created once, reset (jpeg_abort_decompress) after
+// each image, whether it decoded or failed.
+struct ImageJpeg {
+    struct jpeg_decompress_struct cinfo;
+    JpegErrors errors;
+    struct jpeg_progress_mgr progress;
+};
+
+static struct ImageJpeg *jpeg_reusable(ImageDecoder *dec)
+{
+    if (dec->jpeg) return dec->jpeg;
+    struct ImageJpeg *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->cinfo.err = jpeg_std_error(&j->errors.mgr);
+    j->errors.mgr.error_exit = jpeg_error_longjmp;
+    j->errors.mgr.emit_message = jpeg_message_filter;
+    if (setjmp(j->errors.jump)) { // (out of memory in libjpeg's first allocation)
+        jpeg_destroy_decompress(&j->cinfo);
+        free(j);
+        return NULL;
+    }
+    jpeg_create_decompress(&j->cinfo);
+    j->progress.progress_monitor = jpeg_limit_scans; // (creation cleared cinfo.progress)
+    j->cinfo.progress = &j->progress;
+    return dec->jpeg = j;
+}
+
+// ⌊v⌋ (up: ⌈v⌉) clamped to [lo, hi]; a NaN gives lo.
+static int clamp_round(double v, int up, int lo, int hi)
+{
+    if (!(v > lo)) return lo;
+    if (!(v < hi)) return hi;
+    return (int)(up ? ceil(v) : floor(v));
+}
+
+static int jpeg_read_memory(Decoded *d, struct ImageJpeg *j)
+{
+    j_decompress_ptr cinfo = &j->cinfo;
+    if (setjmp(j->errors.jump)) {
+        char message[JMSG_LENGTH_MAX];
+        j->errors.mgr.format_message((j_common_ptr)cinfo, message);
+        if (j->errors.too_many_scans)
+            snprintf(d->err, d->errlen, "%s: JPEG with more than %d progressive scans refused",
+                     d->path, JPEG_MAX_SCANS);
+        else
+            snprintf(d->err, d->errlen, "%s: invalid JPEG: %s", d->path, message);
+        jpeg_abort_decompress(cinfo);
+        return -1;
+    }
+    j->errors.too_many_scans = 0;
+    jpeg_mem_src(cinfo, d->mem, (unsigned long)d->mem_len);
+    jpeg_read_header(cinfo, TRUE);
+    if (check_dimensions(d->path, cinfo->image_width, cinfo->image_height, d->err, d->errlen) ||
+        jpeg_select_color(cinfo, d)) {
+        jpeg_abort_decompress(cinfo);
+        return -1;
+    }
+    ImageRegion *r = d->region;
+    r->width = (int)cinfo->image_width, r->height = (int)cinfo->image_height;
+    if (d->plan) d->plan(d->plan_ctx, r->width, r->height, &d->wanted);
+    const ImagePlan *p = &d->wanted;
+    int m = p->whole ? 8 : p->scale_num < 1 ? 1 : p->scale_num > 8 ? 8 : p->scale_num;
+    cinfo->scale_num = (unsigned)m, cinfo->scale_denom = 8;
+    jpeg_start_decompress(cinfo);
+    int sw = (int)cinfo->output_width, sh = (int)cinfo->output_height;
+    int x0 = 0, x1 = sw, y0 = 0, y1 = sh;
+    if (!p->whole) {
+        double s = m / 8.0;
+        x0 = clamp_round(p->box[0] * s, 0, 0, sw - 1);
+        x1 = clamp_round(p->box[2] * s, 1, x0 + 1, sw);
+        y0 = clamp_round(p->box[1] * s, 0, 0, sh - 1);
+        y1 = clamp_round(p->box[3] * s, 1, y0 + 1, sh);
+    }
+    JDIMENSION xoff = 0, width = (JDIMENSION)sw;
+    if (x0 > 0 || x1 < sw) { // widened to whole iMCUs by libjpeg
+        xoff = (JDIMENSION)x0, width = (JDIMENSION)(x1 - x0);
+        jpeg_crop_scanline(cinfo, &xoff, &width);
+    }
+    if (y0 > 0) jpeg_skip_scanlines(cinfo, (JDIMENSION)y0);
+    d->width = (int)width, d->height = y1 - y0;
+    if (decoded_alloc(d)) {
+        jpeg_abort_decompress(cinfo);
+        return -1;
+    }
+    while ((int)cinfo->output_scanline < y1) {
+        JSAMPROW row = decoded_row(d, (int)cinfo->output_scanline - y0);
+        jpeg_read_scanlines(cinfo, &row, 1);
+    }
+    // The whole image is read to its end (a file cut short is an error, as from a file); a
+    // part stops after its last row.
+    if (p->whole)
+        jpeg_finish_decompress(cinfo);
+    else
+        jpeg_abort_decompress(cinfo);
+    r->scale_num = m, r->scaled_width = sw, r->scaled_height = sh;
+    r->x = (int)xoff, r->y = y0;
+    return 0;
+}
+
+void image_decoder_free(ImageDecoder *dec)
+{
+    image_buffer_free(&dec->interleaved);
+    image_buffer_free(&dec->planar);
+    image_buffer_free(&dec->rows);
+    if (dec->jpeg) jpeg_destroy_decompress(&dec->jpeg->cinfo);
+    free(dec->jpeg);
+    memset(dec, 0, sizeof *dec);
+}
+
+void image_decoder_trim(ImageDecoder *dec, size_t keep)
+{
+    ImageBuffer *b[] = {&dec->interleaved, &dec->planar, &dec->rows};
+    for (size_t i = 0; i < sizeof b / sizeof *b; i++)
+        if (b[i]->cap > keep) image_buffer_free(b[i]);
+}
+
+int image_decode_memory(ImageDecoder *dec, const uint8_t *bytes, size_t len, const char *name,
+                        int channels, ImagePlanFn plan, void *ctx, ImageRegion *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (channels != 1 && channels != 3) {
+        snprintf(err, errlen, "%s: channels must be 1 or 3 (got %d)", name, channels);
+        return -1;
+    }
+    static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    int png = len >= 8 && memcmp(bytes, png_signature, 8) == 0;
+    if (len == 0) {
+        snprintf(err, errlen, "%s: empty (0 bytes)", name);
+        return -1;
+    }
+    if (!png && !(len >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8)) {
+        snprintf(err, errlen, "%s: neither a PNG nor a JPEG (by its first bytes)", name);
+        return -1;
+    }
+    Decoded d = {.path = name, .err = err, .errlen = errlen, .mem = bytes, .mem_len = len,
+                 .dec = dec, .plan = plan, .plan_ctx = ctx, .region = out,
+                 .wanted = {.whole = 1}};
+    int rc;
+    if (png) {
+        rc = png_decode(&d);
+        out->width = out->scaled_width = d.width, out->height = out->scaled_height = d.height;
+        out->scale_num = 8;
+    } else {
+        struct ImageJpeg *j = jpeg_reusable(dec);
+        rc = j ? jpeg_read_memory(&d, j) : -1;
+        if (!j) snprintf(err, errlen, "%s: out of memory", name);
+    }
+    if (rc == 0) {
+        size_t n = (size_t)d.width * (size_t)d.height * (size_t)channels;
+        if (image_buffer_reserve(&dec->planar, n)) {
+            snprintf(err, errlen, "%s: out of memory", name);
+            rc = -1;
+        } else {
+            image_convert_channels(d.interleaved, d.src_channels, d.width, d.height, channels,
+                                   dec->planar.data);
+            out->region = (Image){d.width, d.height, channels, dec->planar.data};
+        }
+    }
+    if (rc) memset(out, 0, sizeof *out);
     return rc;
 }

@@ -1,24 +1,33 @@
 // image_fit: the single routine that brings every cached image to its square size (see
-// image.h). Resizing is separable; each axis gets a table of filter taps for the output
-// samples that survive the centre crop, so a resize-and-crop never computes pixels it drops
-// and a copy or a pad is the same code with one tap of weight 1.
+// image.h), and image_resize_box, the same filter on a box of the image (the streamed
+// training view's crop). Resizing is separable; each axis gets a table of filter taps for the
+// output samples that survive the centre crop, so a resize-and-crop never computes pixels it
+// drops and a copy or a pad is the same code with one tap of weight 1. The tables and the
+// row buffer live in a ResizeScratch, so a caller that keeps one allocates nothing per image.
 #include "data/image.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-typedef struct {
-    int taps;       // weights per output sample (the widest footprint)
-    int *first;     // first source index of output sample j
-    int *count;     // source samples of output j; 0 where j falls in the zero padding
-    float *weights; // [size][taps]
-} AxisFilter;
-
-static void axis_filter_free(AxisFilter *f)
+void resize_scratch_free(ResizeScratch *s)
 {
-    free(f->first);
-    free(f->count);
-    free(f->weights);
+    for (int a = 0; a < 2; a++) {
+        free(s->axis[a].first);
+        free(s->axis[a].count);
+        free(s->axis[a].weights);
+    }
+    free(s->row);
+    memset(s, 0, sizeof *s);
+}
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    void *q = realloc(*p, need);
+    if (!q) return -1;
+    *p = q, *cap = need;
+    return 0;
 }
 
 static double triangle(double x)
@@ -27,34 +36,50 @@ static double triangle(double x)
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Taps for `size` output samples along an axis of in_len source samples resized to out_len,
-// centre-cropped or zero-padded to size. As PIL's BILINEAR: sample k of the resized axis sits
-// at (k + ½)·in/out in source coordinates, and when shrinking the triangle is stretched by
-// in/out so that every source pixel contributes (antialiasing).
-static int axis_filter_build(AxisFilter *f, int in_len, int out_len, int size)
+// Taps for `size` output samples along an axis whose box [in0, in1) (source coordinates) is
+// resized to out_len samples, then centre-cropped or zero-padded to size (mirrored if flip);
+// taps read only source samples in [lo_limit, hi_limit). As PIL's BILINEAR: sample k of the
+// resized axis sits at in0 + (k + ½)·(in1 − in0)/out_len, and when shrinking the triangle is
+// stretched by the shrink factor so that every source pixel contributes (antialiasing).
+static int axis_filter_build(ResizeAxis *f, double in0, double in1, int lo_limit, int hi_limit,
+                             int out_len, int size, int flip)
 {
-    double scale = (double)in_len / out_len;
+    double scale = (in1 - in0) / out_len;
     double stretch = scale > 1.0 ? scale : 1.0;
     f->taps = 2 * (int)ceil(stretch) + 1;
-    f->first = calloc((size_t)size, sizeof *f->first);
-    f->count = calloc((size_t)size, sizeof *f->count);
-    f->weights = calloc((size_t)size * (size_t)f->taps, sizeof *f->weights);
-    if (!f->first || !f->count || !f->weights) return -1;
+    size_t n = (size_t)size, nw = n * (size_t)f->taps;
+    if (grow((void **)&f->first, &f->cap_first, n * sizeof *f->first) ||
+        grow((void **)&f->count, &f->cap_count, n * sizeof *f->count) ||
+        grow((void **)&f->weights, &f->cap_weights, nw * sizeof *f->weights))
+        return -1;
+    memset(f->first, 0, n * sizeof *f->first);
+    memset(f->count, 0, n * sizeof *f->count);
+    memset(f->weights, 0, nw * sizeof *f->weights);
+    f->lo = hi_limit, f->hi = lo_limit;
     int shift = (out_len - size) / 2; // crop offset if positive, minus the padding if negative
     for (int j = 0; j < size; j++) {
-        int k = j + shift;
+        int k = (flip ? size - 1 - j : j) + shift;
         if (k < 0 || k >= out_len) continue;
-        double center = (k + 0.5) * scale;
+        double center = in0 + (k + 0.5) * scale;
         int lo = (int)floor(center - stretch + 0.5), hi = (int)floor(center + stretch + 0.5);
-        lo = lo < 0 ? 0 : lo;
-        hi = hi > in_len ? in_len : hi;
+        lo = lo < lo_limit ? lo_limit : lo;
+        hi = hi > hi_limit ? hi_limit : hi;
         float *w = f->weights + (size_t)j * (size_t)f->taps;
         double total = 0.0;
         for (int i = lo; i < hi; i++) total += triangle((i + 0.5 - center) / stretch);
-        for (int i = lo; i < hi; i++)
-            w[i - lo] = (float)(triangle((i + 0.5 - center) / stretch) / total);
+        if (!(total > 0.0)) { // (a box at the edge of its limits: the nearest sample)
+            lo = (int)floor(center);
+            lo = lo < lo_limit ? lo_limit : lo >= hi_limit ? hi_limit - 1 : lo;
+            hi = lo + 1;
+            w[0] = 1.0f;
+        } else {
+            for (int i = lo; i < hi; i++)
+                w[i - lo] = (float)(triangle((i + 0.5 - center) / stretch) / total);
+        }
         f->first[j] = lo;
         f->count[j] = hi - lo;
+        if (lo < f->lo) f->lo = lo;
+        if (hi > f->hi) f->hi = hi;
     }
     return 0;
 }
@@ -64,18 +89,19 @@ static uint8_t round_to_byte(float v)
     return v >= 255.0f ? 255 : (uint8_t)(v + 0.5f);
 }
 
-// One channel: for each output row, the vertical taps combine whole source rows into `row`,
-// then the horizontal taps read from it.
-static void fit_channel(const uint8_t *src, int width, const AxisFilter *fx,
-                        const AxisFilter *fy, int size, float *row, uint8_t *dst)
+// One channel: for each output row, the vertical taps combine source rows into `row` (the
+// columns some horizontal tap reads), then the horizontal taps read from it.
+static void fit_channel(const uint8_t *src, int width, const ResizeAxis *fx,
+                        const ResizeAxis *fy, int size, float *row, uint8_t *dst)
 {
+    int x0 = fx->lo, x1 = fx->hi;
     for (int i = 0; i < size; i++) {
         uint8_t *out = dst + (size_t)i * (size_t)size;
         const float *wy = fy->weights + (size_t)i * (size_t)fy->taps;
-        for (int x = 0; x < width; x++) row[x] = 0.0f;
+        for (int x = x0; x < x1; x++) row[x] = 0.0f;
         for (int t = 0; t < fy->count[i]; t++) {
             const uint8_t *s = src + (size_t)(fy->first[i] + t) * (size_t)width;
-            for (int x = 0; x < width; x++) row[x] += wy[t] * s[x];
+            for (int x = x0; x < x1; x++) row[x] += wy[t] * s[x];
         }
         for (int j = 0; j < size; j++) {
             const float *wx = fx->weights + (size_t)j * (size_t)fx->taps;
@@ -86,7 +112,18 @@ static void fit_channel(const uint8_t *src, int width, const AxisFilter *fx,
     }
 }
 
-int image_fit(const Image *img, int size, uint8_t *dst)
+static int resample(const uint8_t *planar, int channels, int w, int h, int size,
+                    ResizeScratch *s, uint8_t *dst)
+{
+    if (grow((void **)&s->row, &s->cap_row, (size_t)w * sizeof *s->row)) return -1;
+    size_t plane = (size_t)w * (size_t)h, out_plane = (size_t)size * (size_t)size;
+    for (int c = 0; c < channels; c++)
+        fit_channel(planar + c * plane, w, &s->axis[0], &s->axis[1], size, s->row,
+                    dst + c * out_plane);
+    return 0;
+}
+
+int image_fit_scratch(const Image *img, int size, uint8_t *dst, ResizeScratch *s)
 {
     int w = img->width, h = img->height, shorter = w < h ? w : h;
     int out_w = w, out_h = h;
@@ -94,18 +131,25 @@ int image_fit(const Image *img, int size, uint8_t *dst)
         out_w = w == shorter ? size : (int)((long long)size * w / shorter);
         out_h = h == shorter ? size : (int)((long long)size * h / shorter);
     }
-    AxisFilter fx = {0}, fy = {0};
-    float *row = malloc((size_t)w * sizeof *row);
-    int rc = -1;
-    if (row && axis_filter_build(&fx, w, out_w, size) == 0 &&
-        axis_filter_build(&fy, h, out_h, size) == 0) {
-        size_t plane = (size_t)w * (size_t)h, out_plane = (size_t)size * (size_t)size;
-        for (int c = 0; c < img->channels; c++)
-            fit_channel(img->pixels + c * plane, w, &fx, &fy, size, row, dst + c * out_plane);
-        rc = 0;
-    }
-    axis_filter_free(&fx);
-    axis_filter_free(&fy);
-    free(row);
+    if (axis_filter_build(&s->axis[0], 0.0, (double)w, 0, w, out_w, size, 0) ||
+        axis_filter_build(&s->axis[1], 0.0, (double)h, 0, h, out_h, size, 0))
+        return -1;
+    return resample(img->pixels, img->channels, w, h, size, s, dst);
+}
+
+int image_fit(const Image *img, int size, uint8_t *dst)
+{
+    ResizeScratch s = {0};
+    int rc = image_fit_scratch(img, size, dst, &s);
+    resize_scratch_free(&s);
     return rc;
+}
+
+int image_resize_box(const Image *img, const double box[4], const int limits[4], int size,
+                     int flip, uint8_t *dst, ResizeScratch *s)
+{
+    if (axis_filter_build(&s->axis[0], box[0], box[2], limits[0], limits[2], size, size, flip) ||
+        axis_filter_build(&s->axis[1], box[1], box[3], limits[1], limits[3], size, size, 0))
+        return -1;
+    return resample(img->pixels, img->channels, img->width, img->height, size, s, dst);
 }

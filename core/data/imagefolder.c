@@ -2,8 +2,10 @@
 // of unlabelled images with a held-out split. Directory entries are sorted bytewise so that
 // labels and order never depend on the file system or the locale; dotfiles, subfolders of
 // class folders and files other than .png/.jpg/.jpeg are skipped, and so, with a warning, are
-// class folders and images that resolve outside the data roots (data.h's DataRoots). Images
-// are decoded in parallel, each straight into its slot of the cache.
+// class folders and images that resolve outside the data roots (data.h's DataRoots). The
+// listing (files, labels, class names, the flat folder's split) is one piece: the cached
+// loader decodes what it lists, in parallel, each image straight into its slot of the cache;
+// the streamed path (stream.h's samplelist_imagefolder) keeps the list itself.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include "base/rng.h"
 #include "data/data_load.h"
 #include "data/image.h"
+#include "data/stream.h"
 
 // A flat folder's held-out split must be the same for every job on that folder, whatever
 // the job's seed: 2% of the images, at least 8.
@@ -31,6 +34,7 @@ typedef struct {
 typedef struct {
     char **paths; // owned
     int *labels;
+    int64_t *bytes; // the file's size when listed
     int count, cap;
 } FileList;
 
@@ -46,6 +50,7 @@ static void file_list_free(FileList *f)
     for (int i = 0; i < f->count; i++) free(f->paths[i]);
     free(f->paths);
     free(f->labels);
+    free(f->bytes);
     memset(f, 0, sizeof *f);
 }
 
@@ -65,7 +70,7 @@ static int names_push(Names *n, char *name)
     return 0;
 }
 
-static int file_list_push(FileList *f, char *path, int label)
+static int file_list_push(FileList *f, char *path, int label, int64_t bytes)
 {
     if (path && f->count == f->cap && f->count < DATA_MAX_IMAGES) {
         int cap = f->cap ? 2 * f->cap : 256;
@@ -73,13 +78,16 @@ static int file_list_push(FileList *f, char *path, int label)
         if (paths) f->paths = paths;
         int *labels = realloc(f->labels, (size_t)cap * sizeof *labels);
         if (labels) f->labels = labels;
-        if (paths && labels) f->cap = cap;
+        int64_t *sizes = realloc(f->bytes, (size_t)cap * sizeof *sizes);
+        if (sizes) f->bytes = sizes;
+        if (paths && labels && sizes) f->cap = cap;
     }
     if (!path || f->count == f->cap || f->count >= DATA_MAX_IMAGES) {
         free(path);
         return -1;
     }
     f->paths[f->count] = path;
+    f->bytes[f->count] = bytes;
     f->labels[f->count++] = label;
     return 0;
 }
@@ -156,8 +164,9 @@ static int add_images(const char *dir, const Confine *c, int label, FileList *fi
     for (int i = 0; rc == 0 && i < names.count; i++) {
         if (!image_has_extension(names.items[i])) continue;
         char *path = path_join(dir, names.items[i]);
-        mode_t mode = 0;
-        ConfineWhere where = path ? confine_lookup(c, path, &mode) : CONFINE_MISSING;
+        struct stat st = {0};
+        ConfineWhere where = path ? confine_stat(c, path, &st) : CONFINE_MISSING;
+        mode_t mode = st.st_mode;
         if (path && (!S_ISREG(mode) || where != CONFINE_INSIDE)) {
             // a folder or a device named like an image, a dangling link, or outside the roots
             if (S_ISREG(mode) && where == CONFINE_OUTSIDE)
@@ -165,7 +174,7 @@ static int add_images(const char *dir, const Confine *c, int label, FileList *fi
             free(path);
             continue;
         }
-        if (file_list_push(files, path, label)) {
+        if (file_list_push(files, path, label, (int64_t)st.st_size)) {
             snprintf(err, errlen, "%s: out of memory or more than %d images", dir,
                      DATA_MAX_IMAGES);
             rc = -1;
@@ -203,7 +212,7 @@ static int names_find(const Names *names, const char *name, int *index)
 // train/<class>/ gives the classes (sorted: label = position); test/<class>/ must use them.
 // A test/ class whose train/ folder was skipped (outside the data roots) is skipped too.
 static int collect_labelled(const char *train_dir, const char *test_dir, const Confine *c,
-                            FileList *train, FileList *test, Dataset *ds, char *err,
+                            FileList *train, FileList *test, Names *class_names, char *err,
                             size_t errlen)
 {
     Names classes = {0}, test_classes = {0}, skipped = {0};
@@ -242,7 +251,7 @@ static int collect_labelled(const char *train_dir, const char *test_dir, const C
     names_free(&test_classes);
     names_free(&skipped);
     if (rc == 0) {
-        ds->class_names = classes.items, ds->num_classes = classes.count;
+        *class_names = classes;
         classes = (Names){0};
     }
     names_free(&classes);
@@ -277,7 +286,7 @@ static int collect_flat(const char *dir, const Confine *c, FileList *train, File
         for (int i = 0; i < held_out; i++) is_test[order[i]] = 1;
         rc = 0;
         for (int i = 0; rc == 0 && i < all.count; i++) {
-            rc = file_list_push(is_test[i] ? test : train, all.paths[i], -1);
+            rc = file_list_push(is_test[i] ? test : train, all.paths[i], -1, all.bytes[i]);
             all.paths[i] = NULL; // moved (or freed by the failed push)
         }
         if (rc) snprintf(err, errlen, "%s: out of memory", dir);
@@ -383,12 +392,12 @@ static int decode_split(const FileList *files, const Confine *c, int channels, i
     return first_bad < files->count ? -1 : 0;
 }
 
-int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine *c, char *err,
-                     size_t errlen)
+// The listing of the folder at path: its splits and (labelled) its class names, sorted.
+// On failure what was listed is freed.
+static int imagefolder_list(const char *path, const Confine *c, FileList *train, FileList *test,
+                            Names *classes, char *err, size_t errlen)
 {
     char *train_dir = path_join(path, "train"), *test_dir = path_join(path, "test");
-    FileList train = {0}, test = {0};
-    PixelSums sums = {.channels = ds->channels};
     mode_t train_mode = 0, test_mode = 0;
     ConfineWhere train_at = train_dir ? confine_lookup(c, train_dir, &train_mode)
                                       : CONFINE_MISSING;
@@ -399,13 +408,31 @@ int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine 
     else if (train_at == CONFINE_OUTSIDE)
         confine_refuse(c, train_dir, err, errlen);
     else if (!S_ISDIR(train_mode))
-        rc = collect_flat(path, c, &train, &test, err, errlen);
+        rc = collect_flat(path, c, train, test, err, errlen);
     else if (test_at == CONFINE_OUTSIDE)
         confine_refuse(c, test_dir, err, errlen);
     else if (!S_ISDIR(test_mode))
         snprintf(err, errlen, "%s: has train/ but no test/ folder", path);
     else
-        rc = collect_labelled(train_dir, test_dir, c, &train, &test, ds, err, errlen);
+        rc = collect_labelled(train_dir, test_dir, c, train, test, classes, err, errlen);
+    free(train_dir);
+    free(test_dir);
+    if (rc) {
+        file_list_free(train);
+        file_list_free(test);
+        names_free(classes);
+    }
+    return rc ? -1 : 0;
+}
+
+int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine *c, char *err,
+                     size_t errlen)
+{
+    FileList train = {0}, test = {0};
+    Names classes = {0};
+    PixelSums sums = {.channels = ds->channels};
+    int rc = imagefolder_list(path, c, &train, &test, &classes, err, errlen);
+    ds->class_names = classes.items, ds->num_classes = classes.count;
     ds->stored_size = img_size;
     ds->pad = 0;
     if (rc == 0)
@@ -416,7 +443,99 @@ int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine 
                           errlen);
     file_list_free(&train);
     file_list_free(&test);
-    free(train_dir);
-    free(test_dir);
     return rc ? -1 : 0;
+}
+
+// ---- the streamed path's listing (stream.h) ----
+
+static void sample_split_take(SampleSplit *split, FileList *files, int64_t *total)
+{
+    *split = (SampleSplit){.count = files->count, .paths = files->paths,
+                           .labels = files->labels, .bytes = files->bytes};
+    *total = 0;
+    for (int i = 0; i < files->count; i++) *total += files->bytes[i];
+    *files = (FileList){0};
+}
+
+static void sample_split_free(SampleSplit *split)
+{
+    FileList files = {.paths = split->paths, .labels = split->labels, .bytes = split->bytes,
+                      .count = split->count};
+    file_list_free(&files);
+    memset(split, 0, sizeof *split);
+}
+
+void sample_roots_free(SampleRoots *r)
+{
+    if (!r) return;
+    confine_end(&r->confine);
+    for (int i = 0; i < r->given.root_count; i++) free((char *)r->given.roots[i]);
+    free((void *)r->given.roots);
+    free(r);
+}
+
+// A copy of roots (without the warning callback) for the reads after the listing.
+static int sample_roots_copy(SampleRoots *r, const DataRoots *roots)
+{
+    r->given = (DataRoots){0};
+    if (!roots || roots->root_count <= 0) return 0;
+    char **copies = calloc((size_t)roots->root_count, sizeof *copies);
+    if (!copies) return -1;
+    r->given.roots = (const char *const *)copies;
+    for (int i = 0; i < roots->root_count; i++, r->given.root_count++)
+        if (!(copies[i] = strdup(roots->roots[i]))) return -1;
+    return 0;
+}
+
+int samplelist_imagefolder(const char *path, const DataRoots *roots, SampleList *list,
+                           char *err, size_t errlen)
+{
+    memset(list, 0, sizeof *list);
+    Dataset counts = {0}; // what the confinement counts skips in
+    SampleRoots *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    int rc = confine_begin(&r->confine, roots, &counts, err, errlen);
+    if (rc == 0) rc = confine_check_folder(&r->confine, path, err, errlen);
+    FileList train = {0}, test = {0};
+    Names classes = {0};
+    if (rc == 0) rc = imagefolder_list(path, &r->confine, &train, &test, &classes, err, errlen);
+    if (rc == 0 && sample_roots_copy(r, roots)) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = -1;
+    }
+    if (rc) {
+        file_list_free(&train);
+        file_list_free(&test);
+        names_free(&classes);
+        sample_roots_free(r);
+        return -1;
+    }
+    r->confine.roots = &r->given; // (the caller's may not outlive the listing)
+    r->confine.ds = NULL;
+    sample_split_take(&list->train, &train, &list->train_bytes);
+    sample_split_take(&list->test, &test, &list->test_bytes);
+    list->class_names = classes.items, list->num_classes = classes.count;
+    list->skipped = counts.skipped;
+    list->roots_ = r;
+    return 0;
+}
+
+void samplelist_free(SampleList *list)
+{
+    sample_split_free(&list->train);
+    sample_split_free(&list->test);
+    for (int i = 0; list->class_names && i < list->num_classes; i++) free(list->class_names[i]);
+    free(list->class_names);
+    sample_roots_free(list->roots_);
+    memset(list, 0, sizeof *list);
+}
+
+uint64_t samplelist_cache_bytes(const SampleList *list, int channels, int img_size)
+{
+    uint64_t image = (uint64_t)channels * (uint64_t)img_size * (uint64_t)img_size;
+    return ((uint64_t)list->train.count + (uint64_t)list->test.count) *
+           (image + STREAM_CACHE_OVERHEAD_BYTES);
 }

@@ -59,19 +59,39 @@ static int inside_a_root(const Confine *c, const char *real)
     return 0;
 }
 
-ConfineWhere confine_lookup(const Confine *c, const char *path, mode_t *mode)
+ConfineWhere confine_stat(const Confine *c, const char *path, struct stat *st)
 {
-    struct stat st;
-    *mode = 0;
+    memset(st, 0, sizeof *st);
     if (!c->active) {
-        if (stat(path, &st) != 0) return CONFINE_MISSING;
-        *mode = st.st_mode;
+        if (stat(path, st) != 0) {
+            memset(st, 0, sizeof *st);
+            return CONFINE_MISSING;
+        }
         return CONFINE_INSIDE;
     }
     char real[PATH_MAX];
     if (!realpath(path, real)) return CONFINE_MISSING;
-    if (stat(real, &st) == 0) *mode = st.st_mode;
+    if (stat(real, st) != 0) memset(st, 0, sizeof *st);
     return inside_a_root(c, real) ? CONFINE_INSIDE : CONFINE_OUTSIDE;
+}
+
+ConfineWhere confine_lookup(const Confine *c, const char *path, mode_t *mode)
+{
+    struct stat st;
+    ConfineWhere where = confine_stat(c, path, &st);
+    *mode = st.st_mode;
+    return where;
+}
+
+int confine_check_folder(const Confine *c, const char *path, char *err, size_t errlen)
+{
+    mode_t mode;
+    ConfineWhere where = confine_lookup(c, path, &mode);
+    if (where == CONFINE_OUTSIDE) return confine_refuse(c, path, err, errlen);
+    if (where == CONFINE_INSIDE && S_ISDIR(mode)) return 0;
+    snprintf(err, errlen, "%s: cannot open folder: %s", path,
+             where == CONFINE_INSIDE ? "not a folder" : strerror(errno));
+    return -1;
 }
 
 void confine_skip(const Confine *c, const char *path, const char *what, const char *why)

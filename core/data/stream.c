@@ -1,0 +1,312 @@
+// The streamed path's per-sample work (see stream.h): reading a sample's bytes confined to
+// the data roots, decoding and augmenting one sample into normalized floats, and the
+// statistics of a large set from a fixed sample. The listing itself is imagefolder.c's.
+#include "data/stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/rng.h"
+#include "data/data_load.h"
+#include "data/image.h"
+
+// ---- reading -----------------------------------------------------------------------------
+
+void sample_bytes_free(SampleBytes *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int samplelist_read(const SampleList *list, const char *path, SampleBytes *b, char *err,
+                    size_t errlen)
+{
+    b->len = 0;
+    static const Confine none = {0};
+    const Confine *c = list->roots_ ? &list->roots_->confine : &none;
+    int outside, fd = confine_open(c, path, O_RDONLY, &outside);
+    if (fd < 0) {
+        if (outside) return confine_refuse(c, path, err, errlen);
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+    } else if ((uint64_t)st.st_size > STREAM_MAX_FILE_BYTES) {
+        snprintf(err, errlen, "%s: %lld bytes, more than the %zu MB an image file may have",
+                 path, (long long)st.st_size, STREAM_MAX_FILE_BYTES >> 20);
+    } else {
+        // Room for one byte more than its size, to notice a file that grew since fstat.
+        size_t want = (size_t)st.st_size + 1;
+        if (want > b->cap) {
+            uint8_t *data = realloc(b->data, want);
+            if (data) b->data = data, b->cap = want;
+        }
+        if (b->cap < want) {
+            snprintf(err, errlen, "%s: out of memory for %lld bytes", path,
+                     (long long)st.st_size);
+        } else {
+            size_t got = 0;
+            ssize_t n = 0;
+            while (got < want && ((n = read(fd, b->data + got, want - got)) > 0 ||
+                                  (n < 0 && errno == EINTR)))
+                if (n > 0) got += (size_t)n;
+            if (n < 0)
+                snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            else if (got != (size_t)st.st_size)
+                snprintf(err, errlen, "%s: changed while being read (%zu%s bytes, %lld listed by "
+                         "fstat)", path, got, got == want ? " or more" : "",
+                         (long long)st.st_size);
+            else
+                b->len = got, rc = 0;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+// ---- decoding ----------------------------------------------------------------------------
+
+struct StreamScratch {
+    ImageDecoder dec;
+    ResizeScratch resize;
+    ImageBuffer fitted; // channels × S × S bytes
+};
+
+StreamScratch *stream_scratch_new(void) { return calloc(1, sizeof(StreamScratch)); }
+
+void stream_scratch_free(StreamScratch *s)
+{
+    if (!s) return;
+    image_decoder_free(&s->dec);
+    resize_scratch_free(&s->resize);
+    image_buffer_free(&s->fitted);
+    free(s);
+}
+
+// What the plan callback decides, once the image's size is known.
+typedef struct {
+    const StreamView *view;
+    AugmentCrop crop;
+    double box[4]; // the crop in pixels of the image as encoded
+} Planning;
+
+// The smallest M (of 8) at which a crop of w × h pixels spans at least S each way; 8 if even
+// full size does not.
+static int dct_scale_for(double w, double h, int S)
+{
+    for (int m = 1; m < 8; m++)
+        if (w * m / 8.0 >= S && h * m / 8.0 >= S) return m;
+    return 8;
+}
+
+static void plan_view(void *ctx, int width, int height, ImagePlan *plan)
+{
+    Planning *p = ctx;
+    const StreamView *v = p->view;
+    if (!v->aug) { // evaluation: the whole image, as the cached path
+        plan->whole = 1;
+        return;
+    }
+    p->crop = augment_crop_wh(v->aug, width, height, v->seed, v->step, v->slot);
+    p->box[0] = p->crop.left * width, p->box[1] = p->crop.top * height;
+    p->box[2] = p->box[0] + p->crop.width * width;
+    p->box[3] = p->box[1] + p->crop.height * height;
+    plan->whole = v->full_decode;
+    plan->scale_num = dct_scale_for(p->crop.width * width, p->crop.height * height, v->size);
+    memcpy(plan->box, p->box, sizeof p->box);
+}
+
+// The training view: the crop's box mapped into the decoded region, read only within the
+// crop's pixels (⌊x0⌋ to ⌈x1⌉ at the decoded scale), resized to S × S.
+static int resize_crop(const ImageRegion *r, const Planning *p, int S, StreamScratch *s)
+{
+    double scale = r->scale_num / 8.0, box[4];
+    int limits[4], origin[2] = {r->x, r->y}, extent[2] = {r->region.width, r->region.height};
+    for (int a = 0; a < 2; a++) {
+        double lo = p->box[a] * scale - origin[a], hi = p->box[a + 2] * scale - origin[a];
+        int first = (int)floor(p->box[a] * scale) - origin[a];
+        int end = (int)ceil(p->box[a + 2] * scale) - origin[a];
+        first = first < 0 ? 0 : first > extent[a] - 1 ? extent[a] - 1 : first;
+        end = end > extent[a] ? extent[a] : end <= first ? first + 1 : end;
+        box[a] = lo, box[a + 2] = hi > lo ? hi : lo + 1e-9;
+        limits[a] = first, limits[a + 2] = end;
+    }
+    return image_resize_box(&r->region, box, limits, S, p->crop.flip, s->fitted.data,
+                            &s->resize);
+}
+
+int stream_decode(const uint8_t *bytes, size_t len, const char *name, const StreamView *view,
+                  StreamScratch *scratch, float *out, StreamDecodeInfo *info, char *err,
+                  size_t errlen)
+{
+    int C = view->channels, S = view->size;
+    if (info) memset(info, 0, sizeof *info);
+    if ((C != 1 && C != 3) || S < 1 || S > IMAGE_MAX_SIDE) {
+        snprintf(err, errlen, "%s: cannot decode to %d channels of %d×%d", name, C, S, S);
+        return -1;
+    }
+    size_t plane = (size_t)S * (size_t)S;
+    if (image_buffer_reserve(&scratch->fitted, (size_t)C * plane)) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return -1;
+    }
+    Planning p = {.view = view, .crop = {0.0, 0.0, 1.0, 1.0, 0}};
+    ImageRegion r;
+    int rc = image_decode_memory(&scratch->dec, bytes, len, name, C, plan_view, &p, &r, err,
+                                 errlen);
+    if (rc == 0) {
+        rc = view->aug ? resize_crop(&r, &p, S, scratch)
+                       : image_fit_scratch(&r.region, S, scratch->fitted.data, &scratch->resize);
+        if (rc) snprintf(err, errlen, "%s: out of memory while resizing", name);
+    }
+    if (rc == 0) {
+        // (x/255 − mean)/std as augment_batch computes it, per byte value.
+        float lut[256];
+        for (int c = 0; c < C; c++) {
+            for (int v = 0; v < 256; v++)
+                lut[v] = (float)(((float)v / 255.0 - view->mean[c]) / view->std[c]);
+            const uint8_t *src = scratch->fitted.data + (size_t)c * plane;
+            float *dst = out + (size_t)c * plane;
+            for (size_t i = 0; i < plane; i++) dst[i] = lut[src[i]];
+        }
+        if (info)
+            *info = (StreamDecodeInfo){.width = r.width, .height = r.height,
+                                       .scale_num = r.scale_num,
+                                       .decoded_width = r.region.width,
+                                       .decoded_height = r.region.height, .crop = p.crop};
+    }
+    image_decoder_trim(&scratch->dec, STREAM_SCRATCH_KEEP_BYTES);
+    return rc;
+}
+
+// ---- statistics --------------------------------------------------------------------------
+
+// Selection sampling (Knuth's algorithm S): k of 0..n−1, each subset equally likely, in
+// increasing order, from the fixed seed.
+static void sample_indices(int n, int k, int *out)
+{
+    Rng rng;
+    rng_seed(&rng, STREAM_STATS_SEED);
+    for (int i = 0, chosen = 0; i < n && chosen < k; i++)
+        if ((double)(n - i) * rng_uniform(&rng) < (double)(k - chosen)) out[chosen++] = i;
+}
+
+static void whole_image(void *ctx, int width, int height, ImagePlan *plan)
+{
+    (void)ctx, (void)width, (void)height;
+    plan->whole = 1;
+}
+
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+// As imagefolder.c's: the statistics of sizes packed as width << 16 | height (sorted here).
+static ImageSizes sizes_of(uint32_t *packed, int count)
+{
+    qsort(packed, (size_t)count, sizeof *packed, compare_u32);
+    ImageSizes s = {INT_MAX, INT_MAX, 0, 0, 0, 0};
+    int best = 0;
+    for (int i = 0, run = 0; i < count; i++) {
+        int w = (int)(packed[i] >> 16), h = (int)(packed[i] & 0xFFFF);
+        if (w < s.min_width) s.min_width = w;
+        if (w > s.max_width) s.max_width = w;
+        if (h < s.min_height) s.min_height = h;
+        if (h > s.max_height) s.max_height = h;
+        run = i > 0 && packed[i] == packed[i - 1] ? run + 1 : 1;
+        if (run > best) best = run, s.common_width = w, s.common_height = h;
+    }
+    return count ? s : (ImageSizes){0};
+}
+
+int samplelist_stats(const SampleList *list, int channels, int max_images, StreamStats *stats,
+                     char *err, size_t errlen)
+{
+    memset(stats, 0, sizeof *stats);
+    const SampleSplit *train = &list->train;
+    int n = train->count < max_images ? train->count : max_images;
+    if (channels != 1 && channels != 3) {
+        snprintf(err, errlen, "channels must be 1 or 3 (got %d)", channels);
+        return -1;
+    }
+    if (n < 1) {
+        snprintf(err, errlen, "no training images to compute statistics on");
+        return -1;
+    }
+    int *index = malloc((size_t)n * sizeof *index);
+    uint32_t *packed = malloc((size_t)n * sizeof *packed);
+    char *ok = calloc((size_t)n, 1);
+    if (!index || !packed || !ok) {
+        free(index), free(packed), free(ok);
+        snprintf(err, errlen, "out of memory for statistics on %d images", n);
+        return -1;
+    }
+    sample_indices(train->count, n, index);
+    PixelSums sums = {.channels = channels};
+    int first_bad = n;
+#pragma omp parallel
+    {
+        ImageDecoder dec = {0};
+        SampleBytes bytes = {0};
+        PixelSums mine = {.channels = channels};
+        char msg[sizeof stats->first_bad];
+#pragma omp for schedule(dynamic, 4)
+        for (int k = 0; k < n; k++) {
+            const char *path = train->paths[index[k]];
+            ImageRegion r;
+            if (samplelist_read(list, path, &bytes, msg, sizeof msg) == 0 &&
+                image_decode_memory(&dec, bytes.data, bytes.len, path, channels, whole_image,
+                                    NULL, &r, msg, sizeof msg) == 0) {
+                size_t plane = (size_t)r.region.width * (size_t)r.region.height;
+                pixel_sums_add(&mine, r.region.pixels, plane, plane);
+                packed[k] = (uint32_t)r.width << 16 | (uint32_t)r.height;
+                ok[k] = 1;
+            } else {
+#pragma omp critical(stream_stats_bad)
+                if (k < first_bad) {
+                    first_bad = k;
+                    snprintf(stats->first_bad, sizeof stats->first_bad, "%s", msg);
+                }
+            }
+            image_decoder_trim(&dec, STREAM_SCRATCH_KEEP_BYTES);
+        }
+#pragma omp critical(stream_stats_sums)
+        pixel_sums_merge(&sums, &mine);
+        image_decoder_free(&dec);
+        sample_bytes_free(&bytes);
+    }
+    int used = 0;
+    for (int k = 0; k < n; k++)
+        if (ok[k]) packed[used++] = packed[k];
+    stats->used = used, stats->bad = n - used;
+    stats->sizes = sizes_of(packed, used);
+    int rc = 0;
+    if (used == 0) {
+        snprintf(err, errlen, "none of the %d images sampled for statistics decodes: %s", n,
+                 stats->first_bad);
+        rc = -1;
+    } else {
+        Dataset ds = {.channels = channels};
+        rc = pixel_sums_finish(&sums, &ds, "statistics", err, errlen);
+        memcpy(stats->mean, ds.mean, sizeof ds.mean);
+        memcpy(stats->std, ds.std, sizeof ds.std);
+    }
+    free(index);
+    free(packed);
+    free(ok);
+    return rc;
+}
