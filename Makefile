@@ -17,7 +17,7 @@ OPT     ?= -O3 -march=native
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -fno-trapping-math -fno-math-errno \
            -ffp-contract=fast -Wall -Wextra -Werror -Icore \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  := -lmicrohttpd -lsqlite3 -lopenblas -ljansson -lpng -ljpeg -lz -lm -lpthread
+LDLIBS  := -lmicrohttpd -lsqlite3 -lopenblas -ljansson -lpng -ljpeg -larchive -lz -lm -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
@@ -146,7 +146,7 @@ FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
                -Wno-unknown-pragmas -Icore -Iserver -Itests/fuzz -fsanitize=address,undefined \
                -fno-sanitize-recover=all
-FUZZ_LIBS := -ljansson -lpng -ljpeg -lz -lm
+FUZZ_LIBS := -ljansson -lpng -ljpeg -larchive -lz -lm
 FUZZ_HEADERS := tests/fuzz/fuzz.h tests/fuzz/fuzz_image.h
 FUZZ_SRC := $(wildcard core/base/*.c core/config/*.c core/data/*.c core/spec/*.c)
 # The HTTP harness runs the daemon's server in process: server/ too (never the compute code).
