@@ -112,6 +112,11 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
                  const DataRoots *roots, Dataset *ds, char *err, size_t errlen)
 {
     memset(ds, 0, sizeof *ds);
+    if (format != DATA_FORMAT_IDX && format != DATA_FORMAT_IMAGEFOLDER) {
+        snprintf(err, errlen, "%s: only IDX and image folders are loaded into memory (shards "
+                 "are read by data/shards.h)", path);
+        return -1;
+    }
     if (channels != 1 && channels != 3) {
         snprintf(err, errlen, "%s: channels must be 1 or 3 (got %d)", path, channels);
         return -1;

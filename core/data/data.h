@@ -11,7 +11,9 @@
 
 enum { DATA_MAX_CHANS = 3, DATA_MAX_CLASSES = 10000 };
 
-typedef enum { DATA_FORMAT_IDX, DATA_FORMAT_IMAGEFOLDER } DataFormat;
+// DATA_FORMAT_SHARDS: WebDataset-style tar shards (data/shards.h), always streamed: never
+// loaded by dataset_load.
+typedef enum { DATA_FORMAT_IDX, DATA_FORMAT_IMAGEFOLDER, DATA_FORMAT_SHARDS } DataFormat;
 
 // One split: `count` images of channels × size × size uint8 pixels, row-major per channel
 // ([count][channels][size][size]); labels[i] in [0, num_classes) or -1 when unlabelled.

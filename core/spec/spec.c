@@ -18,6 +18,7 @@
 
 #include "base/cpu.h"
 #include "base/json_out.h"
+#include "data/shards.h"
 
 // Enumerations are stored through int pointers by the one enum reader.
 _Static_assert(sizeof(JobKind) == sizeof(int), "JobKind is stored as an int");
@@ -26,6 +27,7 @@ _Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int"
 _Static_assert(sizeof(MaskType) == sizeof(int), "MaskType is stored as an int");
 _Static_assert(sizeof(DecoderType) == sizeof(int), "DecoderType is stored as an int");
 _Static_assert(sizeof(LossType) == sizeof(int), "LossType is stored as an int");
+_Static_assert((int)SPEC_GLOB_MAX == (int)SHARDS_GLOB_MAX, "a spec holds any glob shards accept");
 
 // ---- Errors ------------------------------------------------------------------------------
 
@@ -155,9 +157,11 @@ enum {
     REQUIRED = 1 << 5,     // must be present (inside the dataset and init_from objects)
     NONEMPTY = 1 << 6,     // strings
     NO_CONTROL = 1 << 7,   // strings shown to people: no control characters
-    // Used by one value (used_by) of its table's "type" only: given (not null) with another
-    // type it is an error naming both, and it is written as null there.
+    // Used by one value (used_by) of its table's "type" (the dataset object's "format") only:
+    // given (not null) with another type it is an error naming both, and it is written as null
+    // there.
     TYPE_ONLY = 1 << 8,
+    NULL_IS_MINUS_ONE = 1 << 9, // F_LONG: null is stored as -1, and -1 written as null
 };
 
 // A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
@@ -215,7 +219,7 @@ struct Field {
      .used_by = kind}
 
 static const char *const KINDS[] = {"pretrain", "finetune", NULL};   // JobKind order
-static const char *const FORMATS[] = {"idx", "imagefolder", NULL};  // DataFormat order
+static const char *const FORMATS[] = {"idx", "imagefolder", "shards", NULL}; // DataFormat order
 static const char *const ARCHS[] = {"vit", NULL};
 static const char *const MASK_TYPES[] = {"random", "square", "block", NULL}; // MaskType order
 // In the order of DecoderType and LossType.
@@ -311,6 +315,18 @@ static const Field AUGMENT_FIELDS[] = {
     {0},
 };
 
+// Defaults that depend on the machine (workers, cache_mb) are resolved where the data is read
+// (spec_data_workers, spec_data_cache_bytes): the spec keeps 0 and null.
+static const Field DATA_FIELDS[] = {
+    INT_F("workers", data.workers, 0, 64),
+    INT_F("prefetch", data.prefetch, 1, 16),
+    {.key = "cache_mb", .type = F_LONG, .offset = AT(data.cache_mb), .imin = 0,
+     .imax = 1LL << 30, .flags = NULLABLE | NULL_IS_MINUS_ONE},
+    INT_F("shuffle_buffer", data.shuffle_buffer, 1, 1000000),
+    DOUBLE_F("max_error_fraction", data.max_error_fraction, 0, 1, HI_OPEN),
+    {0},
+};
+
 static const Field PRETRAIN_FIELDS[] = {
     INIT_FROM_F(JOB_PRETRAIN),
     {0},
@@ -347,6 +363,7 @@ static const Field TOP_FIELDS[] = {
     SECTION_F("loss", LOSS_FIELDS),
     SECTION_F("train", TRAIN_FIELDS),
     SECTION_F("augment", AUGMENT_FIELDS),
+    SECTION_F("data", DATA_FIELDS),
     SECTION_F("pretrain", PRETRAIN_FIELDS),
     SECTION_F("finetune", FINETUNE_FIELDS),
     SECTION_F("schedule", SCHEDULE_FIELDS),
@@ -356,10 +373,16 @@ static const Field TOP_FIELDS[] = {
 
 // The object forms of dataset and init_from, and the alternative descriptors their readers
 // use for the scalar forms (same keys, so errors name the same field).
+// train and test: format "shards" only (null elsewhere); spec_read_dataset checks the globs.
+#define SHARDS_GLOB_F(k, m) \
+    {.key = k, .type = F_STRING, .offset = AT(m), .cap = CAP(m), \
+     .flags = NULLABLE | TYPE_ONLY, .used_by = DATA_FORMAT_SHARDS}
 static const Field DATASET_FIELDS[] = {
     ENUM_F("format", dataset_format, FORMATS, REQUIRED),
     STRING_F("path", dataset_path, REQUIRED | NONEMPTY),
     STRING_F("name", dataset_name, NO_CONTROL),
+    SHARDS_GLOB_F("train", dataset_train),
+    SHARDS_GLOB_F("test", dataset_test),
     {0},
 };
 static const Field DATASET_NAME = STRING_F("dataset", dataset_name, NONEMPTY | NO_CONTROL);
@@ -397,10 +420,17 @@ static int model_from_checkpoint(const JobSpec *s)
     return s->init_from.form != REF_NONE && (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
 }
 
-// Whether a TYPE_ONLY field of `table` is used: its table's "type" has the value it serves.
+// The field of a table that TYPE_ONLY fields depend on: "type", or the dataset's "format".
+static const Field *type_field(const Field *table)
+{
+    const Field *type = find_field(table, "type");
+    return type ? type : find_field(table, "format");
+}
+
+// Whether a TYPE_ONLY field of `table` is used: its table's type has the value it serves.
 static int type_uses(const Field *table, const Field *f, const JobSpec *s)
 {
-    return *(const int *)field_in(s, find_field(table, "type")) == f->used_by;
+    return *(const int *)field_in(s, type_field(table)) == f->used_by;
 }
 
 // ---- Reading -----------------------------------------------------------------------------
@@ -569,6 +599,7 @@ static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, S
     if (f->type != F_CUSTOM && json_is_null(v) && (f->flags & NULLABLE)) {
         if (f->flags & NULL_IS_ZERO && f->type == F_INT) *(int *)field_at(s, f) = 0;
         if (f->flags & NULL_IS_ZERO && f->type == F_LONG) *(long *)field_at(s, f) = 0;
+        if (f->flags & NULL_IS_MINUS_ONE) *(long *)field_at(s, f) = -1;
         return 0;
     }
     switch (f->type) {
@@ -635,9 +666,9 @@ static int check_type_only(const Field *table, json_t *obj, const JobSpec *s, co
     for (const Field *f = table; f->key; f++) {
         json_t *v = json_object_get(obj, f->key);
         if (!(f->flags & TYPE_ONLY) || !v || json_is_null(v) || type_uses(table, f, s)) continue;
-        const Field *type = find_field(table, "type");
+        const Field *type = type_field(table);
         join_path(sub, sizeof sub, path, f->key);
-        join_path(type_path, sizeof type_path, path, "type");
+        join_path(type_path, sizeof type_path, path, type->key);
         return spec_refuse(err, sub, "only used by %s \"%s\" (got %s \"%s\")", type_path,
                            choice_name(type->choices, f->used_by), type_path,
                            choice_name(type->choices, *(const int *)field_in(s, type)));
@@ -699,7 +730,23 @@ static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *
         return expected(err, path, "a dataset name or {\"format\", \"path\"}", v);
     s->dataset_form = REF_PATH;
     s->dataset_name[0] = 0; // the object's name is optional
-    return read_section(DATASET_FIELDS, v, s, path, err);
+    s->dataset_train[0] = s->dataset_test[0] = 0;
+    if (read_section(DATASET_FIELDS, v, s, path, err)) return -1;
+    if (s->dataset_format != DATA_FORMAT_SHARDS) return 0;
+    // Shards: the training glob is required, the test glob optional; both name files inside
+    // the dataset's folder.
+    const char *const keys[] = {"train", "test"};
+    const char *const globs[] = {s->dataset_train, s->dataset_test};
+    char sub[160], why[256];
+    for (int i = 0; i < 2; i++) {
+        join_path(sub, sizeof sub, path, keys[i]);
+        if (!globs[i][0] && i == 0)
+            return spec_refuse(err, sub, "required with format \"shards\" (a glob of the "
+                               "training shards inside dataset.path, e.g. \"train-*.tar\")");
+        if (globs[i][0] && shards_glob_check(globs[i], why, sizeof why))
+            return spec_refuse(err, sub, "%s", why);
+    }
+    return 0;
 }
 
 // A SHA-256 as 64 hexadecimal digits, lowered in place; 0, or -1 if it is not one.
@@ -781,6 +828,11 @@ static void set_defaults(JobSpec *s)
     s->augment.crop_scale[0] = 0.67, s->augment.crop_scale[1] = 1.0;
     s->augment.crop_ratio[0] = 0.75, s->augment.crop_ratio[1] = 1.3333;
     s->augment.hflip = 1;
+    s->data.workers = 0;
+    s->data.prefetch = 2;
+    s->data.cache_mb = -1;
+    s->data.shuffle_buffer = 1000;
+    s->data.max_error_fraction = 0.001;
     s->init_from.form = REF_NONE;
     s->finetune.layer_decay = 0.75;
     s->finetune.label_smoothing = 0.1;
@@ -1072,6 +1124,8 @@ static json_t *write_enum(const Field *f, const JobSpec *s)
 // A model size the checkpoint will supply, or a NULL_IS_ZERO field at 0: written as null.
 static int written_as_null(const Field *f, const JobSpec *s)
 {
+    if (f->type == F_STRING && (f->flags & NULLABLE)) return !*(const char *)field_in(s, f);
+    if (f->flags & NULL_IS_MINUS_ONE) return *(const long *)field_in(s, f) == -1;
     int unknown_size = (f->given & MODEL_GIVEN_SIZES) && model_from_checkpoint(s) &&
                        !(s->given & f->given);
     long value = !(f->flags & NULL_IS_ZERO) ? 1
@@ -1139,6 +1193,21 @@ char *spec_to_json(const JobSpec *spec)
     char *text = doc ? json_out_spaced(doc, &len) : NULL;
     json_decref(doc);
     return text;
+}
+
+// ---- The data section's machine defaults --------------------------------------------------
+
+int spec_data_workers(const JobSpec *spec)
+{
+    if (spec->data.workers > 0) return spec->data.workers;
+    int cores = cpu_count();
+    return cores > 1 ? cores - 1 : 1;
+}
+
+double spec_data_cache_bytes(const JobSpec *spec)
+{
+    if (spec->data.cache_mb >= 0) return (double)spec->data.cache_mb * MB;
+    return machine_memory_bytes() / 4;
 }
 
 // ---- Precision words ---------------------------------------------------------------------

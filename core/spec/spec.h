@@ -12,7 +12,7 @@
 #include "data/augment.h"
 #include "data/data.h"
 
-enum { SPEC_PATH_MAX = 4096, SPEC_NAME_MAX = 128 };
+enum { SPEC_PATH_MAX = 4096, SPEC_NAME_MAX = 128, SPEC_GLOB_MAX = 256 };
 
 typedef enum { JOB_PRETRAIN, JOB_FINETUNE } JobKind;
 
@@ -39,7 +39,12 @@ typedef struct {
     RefForm dataset_form;                 // REF_NAME (API) or REF_PATH (file form)
     char dataset_name[SPEC_NAME_MAX];     // registered name, or the optional "name"
     DataFormat dataset_format;            // file form
-    char dataset_path[SPEC_PATH_MAX];     // file form
+    char dataset_path[SPEC_PATH_MAX];     // file form: the dataset's folder
+    // File form, format "shards" only (data/shards.h): the globs of the training and test
+    // shards inside dataset_path ("train-*.tar"); dataset_test "" = none: the training
+    // shards' held-out 2% (shards_held_out) is the test split. "" for other formats.
+    char dataset_train[SPEC_GLOB_MAX];
+    char dataset_test[SPEC_GLOB_MAX];
 
     char preset[32];                      // "" when null
     // preset, then explicit fields; num_classes 0; the head (sections decoder, target and
@@ -60,6 +65,18 @@ typedef struct {
         int max_memory_mb; // 0: half of this machine's memory (spec_check_memory)
     } train;
     AugmentConfig augment;
+    // How the data reaches the model (section "data"): decode threads, steps decoded ahead, the
+    // in-memory cache's budget, the shards' shuffle buffer, the bad images tolerated.
+    struct {
+        int workers;        // decode threads; 0: one less than the cores, at least 1
+                            // (spec_data_workers)
+        int prefetch;       // steps decoded ahead of the one training
+        int shuffle_buffer; // shards: samples in the seeded shuffle buffer
+        long cache_mb;      // -1 (null): a quarter of physical memory (spec_data_cache_bytes);
+                            // 0: always stream; else a dataset whose decoded cache fits stays
+                            // in memory
+        double max_error_fraction; // the job fails when more of the images seen are bad
+    } data;
     // Where the weights start: finetune.init_from (a fine-tuning's encoder) or
     // pretrain.init_from (continued pretraining), the kind says which; one place, one reader.
     struct {
@@ -140,6 +157,12 @@ const char *spec_init_from_field(const JobSpec *spec);
 // the text. NULL on allocation failure or a spec no JSON can express (a string that is not
 // UTF-8, an enum or RefForm out of range, a non-finite number).
 char *spec_to_json(const JobSpec *spec);
+
+// data.workers resolved: the spec's, or for 0 one less than cpu_count(), at least 1.
+int spec_data_workers(const JobSpec *spec);
+// data.cache_mb resolved, in bytes: the spec's × 2^20, or for null (-1) a quarter of
+// machine_memory_bytes() (physical memory, or a lower cgroup limit). 0: always stream.
+double spec_data_cache_bytes(const JobSpec *spec);
 
 // train.precision's words: "fp32" or "bf16" for a precision (NULL if out of range), and the
 // precision a word names (0, or -1 for any other word), for the programs that take a

@@ -27,6 +27,8 @@ static const char CONTRACT[] =
     " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"total_steps\": 0, \"precision\": \"fp32\","
     " \"max_memory_mb\": 0},"
     " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
+    " \"data\": {\"workers\": 0, \"prefetch\": 2, \"cache_mb\": null, \"shuffle_buffer\": 1000,"
+    " \"max_error_fraction\": 0.001},"
     " \"pretrain\": {\"init_from\": null},"
     " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
     " \"drop_path\": 0.1, \"labels_per_class\": 0},"
@@ -125,6 +127,11 @@ static void check_common_defaults(const JobSpec *s)
     expect_double("default augment.crop_ratio[0]", s->augment.crop_ratio[0], 0.75);
     expect_double("default augment.crop_ratio[1]", s->augment.crop_ratio[1], 1.3333);
     expect_int("default augment.hflip", s->augment.hflip, 1);
+    expect_int("default data.workers: one less than the cores", s->data.workers, 0);
+    expect_int("default data.prefetch", s->data.prefetch, 2);
+    expect_int("default data.cache_mb: a quarter of the memory (null)", s->data.cache_mb, -1);
+    expect_int("default data.shuffle_buffer", s->data.shuffle_buffer, 1000);
+    expect_double("default data.max_error_fraction", s->data.max_error_fraction, 0.001);
     expect_int("default init_from", s->init_from.form, REF_NONE);
     expect_double("default finetune.layer_decay", s->finetune.layer_decay, 0.75);
     expect_double("default finetune.label_smoothing", s->finetune.label_smoothing, 0.1);
@@ -325,6 +332,39 @@ static const BadSpec bad_specs[] = {
     {"{'dataset': {'format': 'idx', 'path': ''}}", "dataset.path"},
     {"{'dataset': {'format': 'idx', 'path': 7}}", "dataset.path"},
     {"{'dataset': {'format': 'idx', 'path': '/d', 'name': 'x\\ny'}}", "dataset.name"},
+    // dataset: the shards' globs.
+    {"{'dataset': {'format': 'shards', 'path': '/d'}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': ''}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': null}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': 'a/*.tar'}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': '../*.tar'}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': '.*'}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': 3}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': 'a\\u0001'}}", "dataset.train"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': 't*', 'test': '..'}}",
+     "dataset.test"},
+    {"{'dataset': {'format': 'shards', 'path': '/d', 'train': 't*', 'test': 'x/y'}}",
+     "dataset.test"},
+    {"{'dataset': {'format': 'idx', 'path': '/d', 'train': 't*'}}", "dataset.train"},
+    {"{'dataset': {'format': 'imagefolder', 'path': '/d', 'test': 't*'}}", "dataset.test"},
+    // data.
+    {"{'data': 3}", "data"},
+    {"{'data': null}", "data"},
+    {"{'data': {'threads': 2}}", "data.threads"},
+    {"{'data': {'workers': -1}}", "data.workers"},
+    {"{'data': {'workers': 65}}", "data.workers"},
+    {"{'data': {'workers': 1.5}}", "data.workers"},
+    {"{'data': {'workers': null}}", "data.workers"},
+    {"{'data': {'prefetch': 0}}", "data.prefetch"},
+    {"{'data': {'prefetch': 17}}", "data.prefetch"},
+    {"{'data': {'cache_mb': -1}}", "data.cache_mb"},
+    {"{'data': {'cache_mb': 1073741825}}", "data.cache_mb"},
+    {"{'data': {'cache_mb': '1G'}}", "data.cache_mb"},
+    {"{'data': {'shuffle_buffer': 0}}", "data.shuffle_buffer"},
+    {"{'data': {'shuffle_buffer': 1000001}}", "data.shuffle_buffer"},
+    {"{'data': {'max_error_fraction': 1}}", "data.max_error_fraction"},
+    {"{'data': {'max_error_fraction': -0.001}}", "data.max_error_fraction"},
+    {"{'data': {'max_error_fraction': null}}", "data.max_error_fraction"},
     // model.
     {"{'model': 3}", "model"},
     {"{'model': {'arch': 'cnn'}}", "model.arch"},
@@ -623,6 +663,25 @@ static void check_messages(void)
         {"{'train': {'precision': 32}}", "train.precision: expected a string (got 32)"},
         {"{'kind': 'train'}", "kind: must be \"pretrain\" or \"finetune\""},
         {"{'dataset': {'format': 'idx'}}", "dataset.path: required"},
+        {"{'dataset': {'format': 'shards', 'path': '/d'}}",
+         "dataset.train: required with format \"shards\" (a glob of the training shards inside "
+         "dataset.path, e.g. \"train-*.tar\")"},
+        {"{'dataset': {'format': 'shards', 'path': '/d', 'train': '../x*'}}",
+         "dataset.train: a pattern of file names inside the dataset's folder: no '/' and no '..' "
+         "(got \"../x*\")"},
+        {"{'dataset': {'format': 'idx', 'path': '/d', 'test': 'test-*.tar'}}",
+         "dataset.test: only used by dataset.format \"shards\" (got dataset.format \"idx\")"},
+        {"{'dataset': {'format': 'zip', 'path': '/d'}}",
+         "dataset.format: must be \"idx\", \"imagefolder\" or \"shards\""},
+        {"{'data': {'workers': 65}}", "data.workers: must be between 0 and 64 (got 65)"},
+        {"{'data': {'prefetch': 0}}", "data.prefetch: must be between 1 and 16 (got 0)"},
+        {"{'data': {'cache_mb': -1}}",
+         "data.cache_mb: must be between 0 and 1073741824 (got -1)"},
+        {"{'data': {'shuffle_buffer': 0}}",
+         "data.shuffle_buffer: must be between 1 and 1000000 (got 0)"},
+        {"{'data': {'max_error_fraction': 1}}",
+         "data.max_error_fraction: must be in [0, 1) (got 1)"},
+        {"{'workers': 2}", "workers: unknown field (did you mean data.workers?)"},
         {"{'model': 3}", "model: expected an object (got 3)"},
         {"{'model': {'embed_dim': 130}}",
          "model.embed_dim: must be divisible by model.num_heads (got 130 and 4)"},
@@ -716,6 +775,18 @@ static void check_good_specs(void)
         "{'dataset': {'name': 'mine', 'path': 'rel/dir', 'format': 'idx'}}",
         "{'schedule': {'progress_every_steps': 1, 'checkpoint_every_steps': 1000000000,"
         " 'preview_every_steps': 1, 'keep_checkpoints': 1000}}",
+        "{'data': {'workers': 0, 'prefetch': 1, 'cache_mb': 0, 'shuffle_buffer': 1,"
+        " 'max_error_fraction': 0}}",
+        "{'data': {'workers': 64, 'prefetch': 16, 'cache_mb': 1073741824,"
+        " 'shuffle_buffer': 1000000, 'max_error_fraction': 0.999}}",
+        "{'data': {'cache_mb': null}}",
+        "{'data': {}}",
+        "{'kind': 'finetune', 'data': {'workers': 3}}",
+        "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar'}}",
+        "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar', 'test': null}}",
+        "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'shard-[0-9]*.tar.gz',"
+        " 'test': 'val-?.tar', 'name': 'big'}}",
+        "{'dataset': {'format': 'idx', 'path': '/d', 'train': null, 'test': null}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         JobSpec s;
@@ -998,6 +1069,12 @@ static void check_round_trips(void)
         "{'kind': 'finetune', 'decoder': {'type': 'mlp', 'hidden': 3},"
         " 'target': {'resolution': 5}}",
         "{'mask': {'mask_patch_size': null}}",
+        "{'data': {'workers': 3, 'prefetch': 4, 'cache_mb': 0, 'shuffle_buffer': 77,"
+        " 'max_error_fraction': 0.05}}",
+        "{'data': {'cache_mb': 1024, 'max_error_fraction': 0.1}}",
+        "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar'}}",
+        "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar',"
+        " 'test': 'test-*.tar', 'name': 'big'}, 'job_id': 3}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) round_trip(q(docs[i]));
 }
@@ -1043,6 +1120,61 @@ static void check_round_trip_values(void)
     test_report(ok, "a pretraining's head and pretrain.init_from survive a round trip (memcmp)",
                 "%s", text ? text : err.message);
     free(text);
+    // The data section and a shards dataset.
+    doc = q("{'dataset': {'format': 'shards', 'path': '/s', 'name': 'big', 'train': 'tr-*.tar',"
+            " 'test': 'te-*.tar'}, 'data': {'workers': 5, 'prefetch': 3, 'cache_mb': 512,"
+            " 'shuffle_buffer': 4096, 'max_error_fraction': 0.01}}");
+    text = NULL;
+    ok = parse(doc, &a, &err) == 0 && (text = spec_to_json(&a)) && parse(text, &b, &err) == 0;
+    b.given = a.given; // the echo states the name and the model sizes, so they read back given
+    ok = ok && memcmp(&a, &b, sizeof a) == 0 && a.dataset_format == DATA_FORMAT_SHARDS &&
+         !strcmp(a.dataset_train, "tr-*.tar") && !strcmp(a.dataset_test, "te-*.tar") &&
+         a.data.workers == 5 && a.data.prefetch == 3 && a.data.cache_mb == 512 &&
+         a.data.shuffle_buffer == 4096 && a.data.max_error_fraction == 0.01;
+    test_report(ok, "the data section and a shards dataset survive a round trip (memcmp)", "%s",
+                text ? text : err.message);
+    free(text);
+}
+
+// The file form of a shards dataset, what is written as null, and the machine defaults.
+static void check_data_section(void)
+{
+    JobSpec s;
+    SpecError err;
+    int rc = parse(q("{'dataset': {'format': 'shards', 'path': '/s', 'train': 'train-*.tar'}}"),
+                   &s, &err);
+    char *text = rc ? NULL : spec_to_json(&s);
+    test_report(rc == 0 && s.dataset_format == DATA_FORMAT_SHARDS && !s.dataset_test[0] && text &&
+                    strstr(text, "\"dataset\": {\"format\": \"shards\", \"path\": \"/s\", \"name\": \"\", "
+                           "\"train\": \"train-*.tar\", \"test\": null}"),
+                "shards without a test glob: test written as null", "%s",
+                text ? text : err.message);
+    free(text);
+    rc = parse(q("{'dataset': {'format': 'idx', 'path': '/d'}}"), &s, &err);
+    text = rc ? NULL : spec_to_json(&s);
+    test_report(rc == 0 && text && strstr(text, "\"train\": null, \"test\": null}"),
+                "idx: the shards' globs written as null", "%s", text ? text : err.message);
+    free(text);
+    rc = parse(q("{'data': {'cache_mb': 0}}"), &s, &err);
+    text = rc ? NULL : spec_to_json(&s);
+    test_report(rc == 0 && s.data.cache_mb == 0 && spec_data_cache_bytes(&s) == 0 && text &&
+                    strstr(text, "\"cache_mb\": 0,"),
+                "data.cache_mb 0: always stream, written as 0", "%s", text ? text : err.message);
+    free(text);
+    rc = parse(q("{'data': {'cache_mb': 3}}"), &s, &err);
+    test_report(rc == 0 && spec_data_cache_bytes(&s) == 3.0 * 1048576,
+                "data.cache_mb resolved in bytes", "%.0f", spec_data_cache_bytes(&s));
+    rc = parse("{}", &s, &err);
+    test_report(rc == 0 && spec_data_cache_bytes(&s) == machine_memory_bytes() / 4,
+                "data.cache_mb null: a quarter of the machine's memory", "%.0f of %.0f",
+                spec_data_cache_bytes(&s), machine_memory_bytes());
+    int cores = cpu_count();
+    test_report(rc == 0 && spec_data_workers(&s) == (cores > 1 ? cores - 1 : 1),
+                "data.workers 0: one less than the cores, at least 1", "%d on %d cores",
+                spec_data_workers(&s), cores);
+    rc = parse(q("{'data': {'workers': 7}}"), &s, &err);
+    test_report(rc == 0 && spec_data_workers(&s) == 7, "data.workers as given", "%d",
+                spec_data_workers(&s));
 }
 
 // ---- spec_adopt_model --------------------------------------------------------------------
@@ -1339,6 +1471,7 @@ int main(void)
     check_good_specs();
     check_round_trips();
     check_round_trip_values();
+    check_data_section();
     check_adopt();
     check_adopt_pretrain();
     check_hostile_specs();
