@@ -38,7 +38,7 @@ static volatile sig_atomic_t stop_signal;
 
 void train_request_stop(int signal) { stop_signal = signal; }
 
-enum { HEAD_SECTIONS = 4 };
+enum { HEAD_SECTIONS = 4, LOADER_SLOTS = 2 };
 static const char *const HEAD_SECTION_NAMES[HEAD_SECTIONS] = {"mask", "decoder", "target", "loss"};
 
 typedef struct {
@@ -59,7 +59,7 @@ typedef struct {
     AdamW opt;
     OptimConfig optim;
     long steps_per_epoch, total_steps, end_step, start_step;
-    BatchBuffers slots[2], eval;
+    BatchBuffers slots[LOADER_SLOTS], eval;
     int *order;        // the current epoch's permutation (loader thread only)
     int *eval_indices;
     long order_epoch;
@@ -255,6 +255,13 @@ static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
     return b->images && b->labels && b->token_mask && b->drop_keep ? 0 : -1;
 }
 
+static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int B)
+{
+    for (int i = 0; i < count; i++)
+        if (alloc_batch(&b[i], cfg, B)) return -1;
+    return 0;
+}
+
 static void free_batch(BatchBuffers *b)
 {
     free(b->images), free(b->labels), free(b->token_mask), free(b->drop_keep);
@@ -338,8 +345,7 @@ static int setup(Trainer *tr)
         .beta1 = s->train.betas[0], .beta2 = s->train.betas[1], .eps = 1e-8,
         .clip_grad = s->train.clip_grad, .layer_decay = finetune ? s->finetune.layer_decay : 1.0};
     if (adamw_create(&tr->opt, &tr->optim, m->num_params) ||
-        alloc_batch(&tr->slots[0], &cfg, s->train.batch_size) ||
-        alloc_batch(&tr->slots[1], &cfg, s->train.batch_size) ||
+        alloc_batches(tr->slots, LOADER_SLOTS, &cfg, s->train.batch_size) ||
         alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
         !(tr->order = malloc(sizeof(int) * tr->ds.train.count)) ||
         !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
@@ -707,7 +713,9 @@ static int run_loop(Trainer *tr)
     emit(tr, "start", start);
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;
-    Loader *loader = loader_start(fill_train_batch, tr, tr->start_step, tr->end_step);
+    LoaderConfig lc = {.prepare = fill_train_batch, .ctx = tr, .images = s->train.batch_size,
+                       .workers = 1, .slots = LOADER_SLOTS};
+    Loader *loader = loader_start(&lc, tr->start_step, tr->end_step);
     if (!loader) return train_fail(tr, "cannot start the data loader thread");
     int rc = 0;
     long t = tr->start_step;
@@ -736,7 +744,7 @@ static int run_loop(Trainer *tr)
 
 static void teardown(Trainer *tr)
 {
-    for (int i = 0; i < 2; i++) free_batch(&tr->slots[i]);
+    for (int i = 0; i < LOADER_SLOTS; i++) free_batch(&tr->slots[i]);
     free_batch(&tr->eval);
     free(tr->order);
     free(tr->eval_indices);
