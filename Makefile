@@ -4,6 +4,9 @@
 #                   DATA_ROOT="DIR ..." for folders of your own images)
 #   make test       every test; the last line is "N passed, N failed"
 #   make bench      training-step throughput beside PyTorch (needs python3-torch)
+#   make bench-data the data benchmark (issue 26): image sets under build/bench/, streamed decode
+#                   beside PyTorch's DataLoader, memory and training cost (tests/bench/bench_data.sh;
+#                   needs python3-torchvision, and mate-backgrounds for the photographs)
 #   make fixtures   regenerate the golden fixtures from PyTorch
 #   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (default 60) each
 #                   (installs clang first); figures in tests/bench/results/fuzz.md
@@ -32,10 +35,10 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 # The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
-FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http
+FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
-.PHONY: all deps run test bench fixtures fuzz fuzz-build fuzz-seeds reliability clean
+.PHONY: all deps run test bench bench-data fixtures fuzz fuzz-build fuzz-seeds reliability clean
 .SECONDARY:
 all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step \
      web/vendor/.built
@@ -107,6 +110,11 @@ build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
 
+# The streamed decode on W threads (core/data/stream.h), for make bench-data.
+build/bench_data: tests/bench/bench_data.c build/libsimmimcore.a
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+
 # The dashboard's npm dependencies (uPlot; playwright-core for the browser tests).
 web/vendor/.built: web/package.json web/package-lock.json web/build.sh | build/.deps
 	@web/build.sh
@@ -129,6 +137,10 @@ test: all $(TEST_BINS) $(FUZZ_REPLAYS)
 bench: all build/make_images
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 	@tests/bench/bench.sh
+
+bench-data: all build/make_images build/bench_data
+	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
+	@tests/bench/bench_data.sh
 
 fixtures:
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
