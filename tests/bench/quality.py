@@ -8,11 +8,18 @@ trainer reports every few steps, so a stall (a stop, another program taking the 
 the wall time but not the speed figure.
 
 Usage: quality.py [--url http://127.0.0.1:8080] [--token T] [--seed 0] [--finetune-seed S]
-                  [--priority 0] RECIPE...
+                  [--priority 0] [--dataset NAME] [--spec JSON] RECIPE...
 (--priority: the jobs' scheduling priority, e.g. -1 to queue a second seed behind a first run;
 --finetune-seed: fine-tune with another seed from the --seed pretraining, to tell the spread
 fine-tuning alone brings from the spread of the whole recipe; such runs are listed, not
 counted against the targets)
+--dataset NAME runs the recipes on a registered dataset other than the spec's default
+(fashion-mnist), e.g. Fashion-MNIST exported as PNG folders (build/make_images export-idx)
+and registered under a data root; --spec JSON is merged into every job's spec, e.g.
+'{"data": {"cache_mb": 0}}' (forced streaming, issue 26). Either one gives the jobs' names a
+suffix (-on-NAME, -spec-<hash of JSON>), so they never reuse the default runs' jobs, and
+writes to results/quality-<suffix>.json instead of quality.json (--out to choose); its table
+then also sets each recipe beside quality.json's runs of it (their seed spread).
 Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
          scratch-ft20-6k-nold, simmim-p5-ft20-6k, simmim-p5-ft20-6k-nold, simmim-p50-ft30,
          scratch-ft30-nold, and each as RECIPE-bf16 (train.precision bf16). A recipe's
@@ -20,6 +27,7 @@ Recipes: scratch-ft10, scratch-ft10-nold, simmim-p10-ft10, simmim-p10-ft10-full,
 Standard library only."""
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -27,6 +35,7 @@ import statistics
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 # recipe → (pretraining spec or None, fine-tuning spec); docs/recipes.md's values, everything else
@@ -210,10 +219,24 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--finetune-seed", type=int)
     ap.add_argument("--priority", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "quality.json"))
+    ap.add_argument("--dataset", help="a registered dataset (default: the job spec's, fashion-mnist)")
+    ap.add_argument("--spec", help="JSON merged into every job's spec, e.g. '{\"data\": {\"cache_mb\": 0}}'")
+    ap.add_argument("--out", help="default: results/quality.json, or results/quality-SUFFIX.json with "
+                                  "--dataset or --spec")
     ap.add_argument("--table", action="store_true", help="only rewrite the tables from the JSON")
     ap.add_argument("recipes", nargs="*", metavar="RECIPE", help=", ".join(RECIPES))
     args = ap.parse_args()
+    extra = {}
+    if args.spec:
+        try:
+            extra = json.loads(args.spec)
+        except ValueError as e:
+            ap.error(f"--spec: not JSON: {e}")
+        if not isinstance(extra, dict):
+            ap.error("--spec: a JSON object, e.g. '{\"data\": {\"cache_mb\": 0}}'")
+    suffix = variant_suffix(args.dataset, extra)
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(__file__), "results", f"quality{suffix}.json")
     if args.table:
         write_table(args.out, json.load(open(args.out)))
         return
@@ -226,15 +249,21 @@ def main():
     if finetune_seed != args.seed and any(not RECIPES[r][0] for r in args.recipes):
         ap.error("--finetune-seed is for recipes that pretrain; a scratch recipe has only --seed")
     api = Api(args.url, args.token)
+    if args.dataset:
+        api.call("GET", f"/api/v1/datasets/{urllib.parse.quote(args.dataset, safe='')}")  # exits if unknown
     seed = {"train": {"seed": args.seed}, "priority": args.priority}
+    # The variant's fields: its dataset, then --spec (the recipe's own values stay unless --spec
+    # sets them; the seed and priority of this run always win).
+    variant = merge({"dataset": args.dataset} if args.dataset else {}, extra)
 
     def pretrain_spec(pre_key):
-        return merge(merge(PRETRAIN[pre_key], {"name": f"pretrain-{pre_key}-seed{args.seed}"}), seed)
+        spec = merge(merge(PRETRAIN[pre_key], variant), {"name": f"pretrain-{pre_key}-seed{args.seed}{suffix}"})
+        return merge(spec, seed)
 
     def finetune_spec(recipe):
-        name = f"{recipe}-seed{args.seed}" + (f"-ft{finetune_seed}" if finetune_seed != args.seed else "")
-        return merge(merge(merge({"kind": "finetune", "name": name}, RECIPES[recipe][1]), seed),
-                     {"train": {"seed": finetune_seed}})
+        name = f"{recipe}-seed{args.seed}" + (f"-ft{finetune_seed}" if finetune_seed != args.seed else "") + suffix
+        spec = merge(merge(merge({"kind": "finetune"}, RECIPES[recipe][1]), variant), {"name": name})
+        return merge(merge(spec, seed), {"train": {"seed": finetune_seed}})
 
     # Everything that needs no other job is queued at once, in the order given, so the daemon
     # never sits idle (or starts a lower-priority job) while a fine-tune waits to be submitted.
@@ -280,9 +309,23 @@ def main():
                         "seed": args.seed, "finetune_seed": finetune_seed, "job_ids": job_ids,
                         "date": datetime.date.today().isoformat(),
                         "machine": machine()})
+        if args.dataset:
+            results[-1]["dataset"] = args.dataset
+        if extra:
+            results[-1]["spec"] = extra
         print(json.dumps(results[-1]), flush=True)
         save(args.out, results[-1])
     print(open(os.path.splitext(args.out)[0] + ".md").read())
+
+
+def variant_suffix(dataset, extra):
+    """What tells a variant's job names and results file from the default runs': -on-NAME for
+    a dataset, -spec-<6 hex digits of the JSON's SHA-1> for --spec; "" for neither."""
+    suffix = f"-on-{dataset}" if dataset else ""
+    if extra:
+        text = json.dumps(extra, sort_keys=True, separators=(",", ":"))
+        suffix += "-spec-" + hashlib.sha1(text.encode()).hexdigest()[:6]
+    return suffix
 
 
 def recorded_pretraining(out, recipe, seed):
@@ -335,6 +378,9 @@ def write_table(out, merged):
         torch_finetunes = torch_results(out, "torch_finetune.json")
         if torch_finetunes:
             f.write("\n" + finetune_comparison(merged, torch_finetunes))
+        default_runs = os.path.join(os.path.dirname(out), "quality.json")
+        if os.path.basename(out) != "quality.json" and os.path.exists(default_runs):
+            f.write("\n" + spread_comparison(merged, json.load(open(default_runs))))
 
 
 def torch_results(out, name):
@@ -433,6 +479,36 @@ def targets_table(results, torch_runs):
                                in enumerate(zip(curve, reference), start=1))
             lines.append(f"| {pre_key} | {implementation} | {seed} | {losses_text(curve)} "
                          f"| {100 * worst:.1f}% ({epoch}) | {met(worst <= LOSS_TOLERANCE)} |")
+    return "\n".join(lines) + "\n"
+
+
+def spread_comparison(results, default_runs):
+    """A variant's runs (another dataset, or spec fields) beside the default runs of the same
+    recipe in quality.json: the default runs' seeds, their range and mean, and whether the
+    variant's mean (and each of its seeds) lies within that range."""
+    def whole(runs, recipe):
+        return sorted((r for r in runs if r["recipe"] == recipe and r["seed"] == r["finetune_seed"]),
+                      key=lambda r: r["seed"])
+    what = sorted({r.get("dataset", "fashion-mnist") + (" " + json.dumps(r["spec"]) if r.get("spec") else "")
+                   for r in results})
+    lines = [f"Beside the default runs (quality.json: the registered fashion-mnist, IDX) — this file: "
+             f"{'; '.join(what)}:", "",
+             "| recipe | default runs: seeds | top-1 range | mean | these runs: seed: top-1 | mean "
+             "| mean within the range | seeds within |", "|---|---|---|---|---|---|---|---|"]
+    for recipe in dict.fromkeys(r["recipe"] for r in results):
+        ours, base = whole(results, recipe), whole(default_runs, recipe)
+        if not ours or not base:
+            continue
+        tops = [r["top1"] for r in base]
+        lo, hi, mean = min(tops), max(tops), statistics.fmean(tops)
+        our_tops = [r["top1"] for r in ours]
+        our_mean = statistics.fmean(our_tops)
+        inside = sum(lo <= t <= hi for t in our_tops)
+        seeds = ", ".join(f"{r['seed']}: {r['top1']:.2f}" for r in ours)
+        lines.append(f"| {recipe} | {', '.join(str(r['seed']) for r in base)} | {lo:.2f}–{hi:.2f} "
+                     f"| {mean:.2f}{spread_text(tops)} | {seeds} "
+                     f"| {our_mean:.2f}{spread_text(our_tops)} | {met(lo <= our_mean <= hi)} "
+                     f"| {inside} of {len(our_tops)} |")
     return "\n".join(lines) + "\n"
 
 
