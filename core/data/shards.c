@@ -314,7 +314,8 @@ static void sample_problem(ShardReader *r, const ShardSample *s, int *bad, char 
                            size_t errlen, const char *fmt, ...)
 {
     if ((*bad)++) return;
-    int n = snprintf(err, errlen, "%s: sample %s: ", r->path, s->key);
+    int n = snprintf(err, errlen, "%s: sample %.200s%s: ", r->path, s->key,
+                     strlen(s->key) > 200 ? "..." : "");
     if (n < 0 || (size_t)n >= errlen) return;
     va_list ap;
     va_start(ap, fmt);
@@ -351,8 +352,8 @@ static int corrupt(ShardReader *r, const ShardSample *s, int in_sample, char *er
 {
     r->done = 1;
     if (in_sample)
-        snprintf(err, errlen, "%s: corrupt tar in sample %s (the rest of the shard is lost): "
-                 "%s", r->path, s->key, archive_why(r));
+        snprintf(err, errlen, "%s: corrupt tar in sample %.200s%s (the rest of the shard is "
+                 "lost): %s", r->path, s->key, strlen(s->key) > 200 ? "..." : "", archive_why(r));
     else
         snprintf(err, errlen, "%s: corrupt tar after %ld sample%s (the rest of the shard is "
                  "lost): %s", r->path, r->samples, r->samples == 1 ? "" : "s", archive_why(r));

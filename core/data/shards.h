@@ -90,7 +90,8 @@ enum {
     SHARD_SAMPLE = 1,      // *s holds a sample
     SHARD_BAD_SAMPLE = 2,  // one sample is bad (no image, two images, a bad or second .cls, a
                            // member over its limit, a key too long): message names the shard
-                           // and the key; s->key and s->index say which; call again for the next
+                           // and the key (its first 200 bytes); s->key and s->index say which;
+                           // call again for the next
     SHARD_CORRUPT = 3,     // the tar is corrupt or truncated after some samples: message names
                            // the shard and the sample being read (lost); the next call gives
                            // SHARD_END (the rest of the shard cannot be found)

@@ -1,8 +1,8 @@
 // Writes the seed corpora of tests/fuzz/corpus/<harness>/ (committed; `make fuzz-seeds`
 // rewrites them, byte for byte the same): small valid inputs of every flavour the parsers
 // read, made with the project's own writers (spec_to_json, safetensors_write,
-// checkpoint_file_write, checkpoint_state_write), libpng, libjpeg and zlib, plus a few
-// near-misses that the parsers refuse at different checks.
+// checkpoint_file_write, checkpoint_state_write), libpng, libjpeg, zlib and libarchive's tar
+// writer, plus a few near-misses that the parsers refuse at different checks.
 //   build/fuzz/make_seeds [DIR]   DIR defaults to tests/fuzz/corpus
 #include <stdarg.h>
 #include <stdio.h> // before jpeglib.h, which needs FILE
@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <jpeglib.h>
 #include <png.h>
 
@@ -136,6 +138,12 @@ static const char *const SPECS[] = {
     "{'model': {'preset': 'vit-t16-224'}, 'loss': {'type': 'bins'}, 'train': {'batch_size': 128,"
     " 'max_memory_mb': 65536}}",
     "[1, 2]",
+    // Data at scale (issue 26): the data section and a shards dataset.
+    "{'data': {'workers': 3, 'prefetch': 4, 'cache_mb': 0, 'shuffle_buffer': 77,"
+    " 'max_error_fraction': 0.05}}",
+    "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar', 'test': 'test-*.tar',"
+    " 'name': 'big'}, 'data': {'cache_mb': null}, 'job_id': 3}",
+    "{'dataset': {'format': 'shards', 'path': '/d', 'train': '../x*.tar'}}",
 };
 
 static void write_specs(void)
@@ -546,6 +554,103 @@ static void write_http(void)
         write_bytes(seed_path("http", "request-%02zu.http", i), REQUESTS[i], strlen(REQUESTS[i]));
 }
 
+// ---- tar shards --------------------------------------------------------------------------
+
+typedef struct {
+    const char *name, *data;
+    int type; // 0 regular, 'd' folder, 'l' symlink
+} TarMember;
+
+static la_ssize_t tar_write_mem(struct archive *a, void *ctx, const void *data, size_t len)
+{
+    (void)a;
+    buf_add(ctx, data, len);
+    return (la_ssize_t)len;
+}
+
+// A shard in memory: format 'p' pax (restricted), 'u' ustar, 'g' GNU tar; gzip-compressed or
+// not. Times, owners and modes are fixed, so the bytes are the same on every run.
+static void tar_build(Buf *out, const TarMember *m, int n, int format, int gzip)
+{
+    struct archive *a = archive_write_new();
+    if (format == 'u') archive_write_set_format_ustar(a);
+    else if (format == 'g') archive_write_set_format_gnutar(a);
+    else archive_write_set_format_pax_restricted(a);
+    if (gzip) archive_write_add_filter_gzip(a);
+    archive_write_set_bytes_in_last_block(a, 1);
+    if (archive_write_open(a, out, NULL, tar_write_mem, NULL) != ARCHIVE_OK) die("tar writer");
+    for (int i = 0; i < n; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, m[i].name);
+        archive_entry_set_mtime(e, 1700000000, 0);
+        archive_entry_set_perm(e, m[i].type == 'd' ? 0755 : 0644);
+        size_t len = m[i].data ? strlen(m[i].data) : 0;
+        if (m[i].type == 'd') {
+            archive_entry_set_filetype(e, AE_IFDIR);
+        } else if (m[i].type == 'l') {
+            archive_entry_set_filetype(e, AE_IFLNK);
+            archive_entry_set_symlink(e, "000.jpg");
+        } else {
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_size(e, (la_int64_t)len);
+        }
+        if (archive_write_header(a, e) != ARCHIVE_OK) die("tar header");
+        if (len && archive_write_data(a, m[i].data, len) != (la_ssize_t)len) die("tar data");
+        archive_entry_free(e);
+    }
+    if (archive_write_close(a) != ARCHIVE_OK) die("tar close");
+    archive_write_free(a);
+}
+
+static void tar_seed(const char *name, const TarMember *m, int n, int format, int gzip)
+{
+    Buf b = {0};
+    tar_build(&b, m, n, format, gzip);
+    write_bytes(seed_path("tar", "%s", name), b.data, b.len);
+    free(b.data);
+}
+
+static void write_tar(void)
+{
+    // Tiny stand-ins for image bytes: the reader never decodes them.
+    static const TarMember good[] = {
+        {"000.jpg", "\xff\xd8\xff\xe0jpeg", 0}, {"000.cls", "3", 0},
+        {"001.png", "\x89PNG\r\n\x1a\n", 0},    {"001.json", "{\"a\": 1}", 0},
+        {"dir", NULL, 'd'},                       {"dir/002.jpeg", "j", 0},
+        {"dir/002.cls", " 12\n", 0},              {"003.JPG", "J", 0},
+    };
+    int n = (int)(sizeof good / sizeof *good);
+    tar_seed("pax.tar", good, n, 'p', 0);
+    tar_seed("ustar.tar", good, n, 'u', 0);
+    tar_seed("gnu.tar", good, n, 'g', 0);
+    tar_seed("pax.tar.gz", good, n, 'p', 1);
+    static const TarMember bad[] = {
+        {"004.cls", "1", 0},   {"005.jpg", "a", 0},       {"005.png", "b", 0},
+        {"006.jpg", "a", 0},   {"006.cls", "x", 0},       {"007.jpg", "a", 0},
+        {"007.cls", "1", 0},   {"007.cls", "2", 0},       {"008.jpg", "", 0},
+        {"009.jpg", NULL, 'l'}, {"010.seg.png", "s", 0},  {".hidden.jpg", "h", 0},
+        {"noext", "n", 0},     {"011.png", "ok", 0},      {"011.cls", "99999", 0},
+    };
+    tar_seed("bad-samples.tar", bad, (int)(sizeof bad / sizeof *bad), 'p', 0);
+    // A long key (a pax extended header) and a long .cls.
+    static char long_name[1200];
+    memset(long_name, 'k', sizeof long_name - 5);
+    strcpy(long_name + sizeof long_name - 5, ".png");
+    static const TarMember longer[] = {{long_name, "p", 0},
+                                       {"012.jpg", "j", 0},
+                                       {"012.cls", "0000000000000000000000000000000000000000000000"
+                                                   "000000000000000000000001", 0}};
+    tar_seed("long.tar", longer, 3, 'p', 0);
+    // Truncated and damaged copies of the good shard, and a file that is not a tar.
+    Buf b = {0};
+    tar_build(&b, good, n, 'p', 0);
+    write_bytes(seed_path("tar", "truncated.tar"), b.data, 512 + 512 + 100);
+    b.data[1024 + 148] ^= 0x55; // the second header's checksum
+    write_bytes(seed_path("tar", "bad-checksum.tar"), b.data, b.len);
+    free(b.data);
+    write_bytes(seed_path("tar", "not-a-tar.tar"), "hello, shards", 13);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) out_dir = argv[1];
@@ -556,6 +661,7 @@ int main(int argc, char **argv)
     write_jpeg();
     write_safetensors();
     write_http();
+    write_tar();
     printf("seeds written under %s\n", out_dir);
     return 0;
 }

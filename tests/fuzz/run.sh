@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-60}
 results=${FUZZ_RESULTS:-tests/bench/results/fuzz.md}
-[ $# -gt 0 ] || set -- spec idx png jpeg safetensors checkpoint state http
+[ $# -gt 0 ] || set -- spec idx png jpeg safetensors checkpoint state http tar
 
 # What each harness feeds its parser, for the table.
 declare -A what=(
@@ -25,6 +25,7 @@ declare -A what=(
   [checkpoint]="weights file: checkpoint_read (safetensors + __metadata__)"
   [state]="training state file: checkpoint_state_read"
   [http]="raw bytes on a loopback connection to an in-process simmimd: parsing, routing, token, query, bodies, Range"
+  [tar]="tar shard (plain or gzip): shards_list, shard_next with and without the image bytes, shards_scan"
 )
 
 mkdir -p build/fuzz/logs
