@@ -40,7 +40,8 @@ FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
 .PHONY: all deps run test bench bench-data fixtures fuzz fuzz-build fuzz-seeds reliability clean
 .SECONDARY:
-all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/bench_step \
+all: deps build/libsimmimcore.a build/simmimd build/simmim-train build/simmim-eval build/simmim-data \
+     build/bench_step \
      web/vendor/.built
 
 deps: build/.deps
