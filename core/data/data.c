@@ -136,21 +136,11 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
     return rc;
 }
 
-// Counts the training images of each class; NULL with a message if out of memory.
-static int *class_counts(const Dataset *ds, char *err, size_t errlen)
+int labels_keep_per_class(const int *labels, int count, int num_classes,
+                          char *const *class_names, int k, uint8_t *keep, char *err,
+                          size_t errlen)
 {
-    int *counts = calloc((size_t)ds->num_classes, sizeof *counts);
-    if (!counts) {
-        snprintf(err, errlen, "out of memory counting %d classes", ds->num_classes);
-        return NULL;
-    }
-    for (int i = 0; i < ds->train.count; i++) counts[ds->train.labels[i]]++;
-    return counts;
-}
-
-int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen)
-{
-    if (ds->num_classes < 1) {
+    if (num_classes < 1) {
         snprintf(err, errlen, "the training split is unlabelled: it has no classes to limit");
         return -1;
     }
@@ -158,29 +148,49 @@ int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen)
         snprintf(err, errlen, "images per class must be at least 1 (got %d)", k);
         return -1;
     }
-    int *counts = class_counts(ds, err, errlen);
-    if (!counts) return -1;
-    for (int c = 0; c < ds->num_classes; c++) {
+    int *counts = calloc((size_t)num_classes, sizeof *counts);
+    if (!counts) {
+        snprintf(err, errlen, "out of memory counting %d classes", num_classes);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) counts[labels[i]]++;
+    int rc = 0;
+    for (int c = 0; c < num_classes && rc == 0; c++)
         if (counts[c] < k) {
             snprintf(err, errlen, "class '%s' has %d training images, fewer than the %d asked for",
-                     ds->class_names[c], counts[c], k);
-            free(counts);
-            return -1;
+                     class_names[c], counts[c], k);
+            rc = -1;
         }
-        counts[c] = 0; // from here: images kept so far
+    memset(counts, 0, sizeof *counts * (size_t)num_classes); // from here: images kept so far
+    int kept = 0;
+    for (int i = 0; i < count && rc == 0; i++) {
+        keep[i] = counts[labels[i]] < k;
+        counts[labels[i]] += keep[i];
+        kept += keep[i];
     }
-    // Compact in place: a kept image only ever moves towards the front.
+    free(counts);
+    return rc ? -1 : kept;
+}
+
+int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen)
+{
     ImageSet *set = &ds->train;
+    uint8_t *keep = malloc((size_t)set->count + 1);
+    if (!keep) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = labels_keep_per_class(set->labels, set->count, ds->num_classes, ds->class_names, k,
+                                   keep, err, errlen);
+    // Compact in place: a kept image only ever moves towards the front.
     size_t image = (size_t)set->channels * (size_t)set->size * (size_t)set->size;
     int kept = 0;
-    for (int i = 0; i < set->count; i++) {
-        int label = set->labels[i];
-        if (counts[label] == k) continue;
-        counts[label]++;
+    for (int i = 0; rc >= 0 && i < set->count; i++) {
+        if (!keep[i]) continue;
         memmove(set->pixels + (size_t)kept * image, set->pixels + (size_t)i * image, image);
-        set->labels[kept++] = label;
+        set->labels[kept++] = set->labels[i];
     }
-    set->count = kept;
-    free(counts);
-    return 0;
+    if (rc >= 0) set->count = kept;
+    free(keep);
+    return rc < 0 ? -1 : 0;
 }

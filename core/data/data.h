@@ -115,5 +115,11 @@ int dataset_idx_image_side(const char *dir, const DataRoots *roots, int *side, c
 // (the few-labels setting); mean and std stay those of the full split. -1 with a message if
 // the split is unlabelled or a class has fewer than k images.
 int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen);
+// The same choice on labels alone (a streamed split): keep[i] = 1 for the first k images of
+// each class in order. Returns how many are kept, or -1 with dataset_limit_per_class's
+// messages (class_names name a class short of k).
+int labels_keep_per_class(const int *labels, int count, int num_classes,
+                          char *const *class_names, int k, uint8_t *keep, char *err,
+                          size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
+#include "train/streamed.h"
 #include "train/optim.h"
 
 // Evaluation masks do not depend on the job's seed, so validation losses of jobs compare.
@@ -38,12 +40,15 @@ static volatile sig_atomic_t stop_signal;
 
 void train_request_stop(int signal) { stop_signal = signal; }
 
-enum { HEAD_SECTIONS = 4, LOADER_SLOTS = 2 };
+enum { HEAD_SECTIONS = 4, MAX_LOADER_SLOTS = 17, MIN_DATA_ERRORS = 10, PALETTE_IMAGES = 512 };
 static const char *const HEAD_SECTION_NAMES[HEAD_SECTIONS] = {"mask", "decoder", "target", "loss"};
 
 typedef struct {
     float *images, *token_mask, *drop_keep;
     int *labels;
+    int *indices;          // the step's samples (streamed: decoded by the loader's workers)
+    StreamedError *errors; // streamed: per image, a sample that failed and its replacement
+    int *failures;         // streamed: per image, how many samples failed (-1: all tried)
 } BatchBuffers;
 
 typedef struct {
@@ -59,10 +64,17 @@ typedef struct {
     AdamW opt;
     OptimConfig optim;
     long steps_per_epoch, total_steps, end_step, start_step;
-    BatchBuffers slots[LOADER_SLOTS], eval;
-    int *order;        // the current epoch's permutation (loader thread only)
+    BatchBuffers slots[MAX_LOADER_SLOTS], eval;
+    int slot_count;    // the loader's: data.prefetch + 1
+    // The permutations of the two newest epochs (loader only; steps in flight span at most
+    // two epochs, since there are no more slots than steps per epoch + 1).
+    int *orders[2];
+    long order_epoch[2];
     int *eval_indices;
-    long order_epoch;
+    int streaming;     // the training images are decoded from disk each step (data_path "stream")
+    Streamed streamed;
+    char data_path_reason[256];
+    long data_errors, images_seen;
     char *head_json[HEAD_SECTIONS]; // pretraining: HEAD_SECTION_NAMES of the run, as JSON
     float *preview_image, *preview_scratch; // the prediction as an image (pretraining)
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
@@ -209,14 +221,82 @@ static void warn_skipped(void *ctx, const char *path, const char *message)
     if (tr->warnings++ < MAX_DATA_WARNINGS) train_warn(tr, line);
 }
 
+// Whether the training images are cached or streamed (docs/job-spec.md, data.cache_mb): an
+// image folder whose decoded cache would be larger than data.cache_mb is streamed — its
+// listing kept in tr->streamed — and every other dataset cached. The listing warns of what it
+// skips; a cached folder is then loaded without warning again.
+static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *roots, char *err,
+                            size_t errlen)
+{
+    const JobSpec *s = tr->spec;
+    double limit = spec_data_cache_bytes(s);
+    if (s->dataset_format != DATA_FORMAT_IMAGEFOLDER) {
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "an IDX dataset is cached whatever its size (its files hold every image)");
+        return 0;
+    }
+    int threads = spec_data_workers(s) + ops_threads(); // the loader's, then evaluation's
+    if (streamed_open(&tr->streamed, s->dataset_path, roots, cfg->in_chans, cfg->img_size,
+                      threads, err, errlen))
+        return -1;
+    double bytes = (double)samplelist_cache_bytes(&tr->streamed.list, cfg->in_chans, cfg->img_size);
+    roots->warn = NULL;
+    if (bytes <= limit) {
+        streamed_close(&tr->streamed);
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "its decoded cache, %.0f MB, fits data.cache_mb (%.0f MB)", bytes / 0x1p20,
+                 limit / 0x1p20);
+        return 0;
+    }
+    tr->streaming = 1;
+    if (limit == 0)
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason, "data.cache_mb is 0");
+    else
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "its decoded cache would take %.0f MB, more than data.cache_mb (%.0f MB)",
+                 bytes / 0x1p20, limit / 0x1p20);
+    return 0;
+}
+
+// A streamed folder's counts and normalization in tr->ds (which holds no pixels): mean and
+// std from samplelist_stats' fixed sample.
+static int describe_streamed(Trainer *tr, const ModelConfig *cfg, char *err, size_t errlen)
+{
+    const SampleList *list = &tr->streamed.list;
+    StreamStats stats;
+    if (samplelist_stats(list, cfg->in_chans, STREAM_STATS_IMAGES, &stats, err, errlen)) return -1;
+    if (stats.bad) {
+        char line[1024];
+        snprintf(line, sizeof line, "dataset: %d of the %d images sampled for the normalization "
+                 "do not decode (left out); the first: %s", stats.bad, stats.bad + stats.used,
+                 stats.first_bad);
+        train_warn(tr, line);
+    }
+    Dataset *ds = &tr->ds;
+    ds->format = DATA_FORMAT_IMAGEFOLDER;
+    ds->train.count = list->train.count;
+    ds->test.count = list->test.count;
+    ds->num_classes = list->num_classes;
+    ds->channels = cfg->in_chans;
+    ds->stored_size = cfg->img_size;
+    ds->skipped = list->skipped;
+    ds->sizes = stats.sizes;
+    memcpy(ds->mean, stats.mean, sizeof ds->mean);
+    memcpy(ds->std, stats.std, sizeof ds->std);
+    return 0;
+}
+
 static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
 {
     const JobSpec *s = tr->spec;
     char err[1024];
     DataRoots roots = {.roots = tr->data_roots, .root_count = tr->data_root_count,
                        .warn = warn_skipped, .warn_ctx = tr};
-    if (dataset_load(s->dataset_format, s->dataset_path, cfg->img_size, cfg->in_chans, &roots,
-                     &tr->ds, err, sizeof err))
+    if (choose_data_path(tr, cfg, &roots, err, sizeof err))
+        return train_fail(tr, "dataset: %s", err);
+    if (tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
+                      : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
+                                     cfg->in_chans, &roots, &tr->ds, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
     if (tr->warnings > MAX_DATA_WARNINGS) {
         snprintf(err, sizeof err, "dataset: %d more files and folders skipped (%d in all): they "
@@ -229,9 +309,11 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
             return train_fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
                                   "classes (one subfolder per class)");
         cfg->num_classes = tr->ds.num_classes;
-        if (s->finetune.labels_per_class > 0 &&
-            dataset_limit_per_class(&tr->ds, s->finetune.labels_per_class, err, sizeof err))
+        int k = s->finetune.labels_per_class;
+        if (k > 0 && (tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
+                                    : dataset_limit_per_class(&tr->ds, k, err, sizeof err)))
             return train_fail(tr, "finetune.labels_per_class: %s", err);
+        if (tr->streaming) tr->ds.train.count = tr->streamed.list.train.count;
     }
     if (from->kind) { // normalization travels with the encoder
         if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))
@@ -242,6 +324,8 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
     if (tr->ds.train.count < s->train.batch_size)
         return train_fail(tr, "train.batch_size: %d is more than the %d training images",
                           s->train.batch_size, tr->ds.train.count);
+    memcpy(tr->streamed.mean, tr->ds.mean, sizeof tr->ds.mean); // a checkpoint's, if given
+    memcpy(tr->streamed.std, tr->ds.std, sizeof tr->ds.std);
     return 0;
 }
 
@@ -252,7 +336,13 @@ static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
     b->labels = calloc(B, sizeof(int));
     b->token_mask = calloc((size_t)B * model_num_patches(cfg), sizeof(float));
     b->drop_keep = calloc((size_t)B * 2 * cfg->depth, sizeof(float));
-    return b->images && b->labels && b->token_mask && b->drop_keep ? 0 : -1;
+    b->indices = calloc(B, sizeof(int));
+    b->errors = calloc(B, sizeof *b->errors);
+    b->failures = calloc(B, sizeof(int));
+    return b->images && b->labels && b->token_mask && b->drop_keep && b->indices && b->errors &&
+                   b->failures
+               ? 0
+               : -1;
 }
 
 static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int B)
@@ -265,6 +355,7 @@ static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int
 static void free_batch(BatchBuffers *b)
 {
     free(b->images), free(b->labels), free(b->token_mask), free(b->drop_keep);
+    free(b->indices), free(b->errors), free(b->failures);
 }
 
 // The spec sections a pretraining checkpoint records (docs/checkpoints.md), of the model the
@@ -292,6 +383,24 @@ static long warmup_steps(const JobSpec *s, long steps_per_epoch, long total_step
 {
     long warmup = (long)llround(s->train.warmup_epochs * steps_per_epoch);
     return s->train.total_steps && warmup > total_steps / 2 ? total_steps / 2 : warmup;
+}
+
+// The palette's colours (data/palette.h) from the training images: the cache, or a fixed
+// sample of a streamed folder decoded for it.
+static int fit_palette(Trainer *tr, Model *m, char *err, size_t errlen)
+{
+    const JobSpec *s = tr->spec;
+    if (!tr->streaming) {
+        if (palette_kmeans(&tr->ds.train, m->cfg.loss.palette, s->train.seed, m->params.palette))
+            return snprintf(err, errlen, "out of memory"), -1;
+        return 0;
+    }
+    ImageSet sample;
+    if (streamed_sample_images(&tr->streamed, PALETTE_IMAGES, &sample, err, errlen)) return -1;
+    int rc = palette_kmeans(&sample, m->cfg.loss.palette, s->train.seed, m->params.palette);
+    free(sample.pixels);
+    if (rc) snprintf(err, errlen, "out of memory");
+    return rc;
 }
 
 // The model (from scratch or a fine-tuning start), the data, the optimizer and the batch
@@ -323,9 +432,8 @@ static int setup(Trainer *tr)
     Rng init_rng;
     rng_seed(&init_rng, s->train.seed);
     model_init_weights(m, &init_rng);
-    if (m->params.palette && !from.kind &&
-        palette_kmeans(&tr->ds.train, cfg.loss.palette, s->train.seed, m->params.palette))
-        return train_fail(tr, "out of memory");
+    if (m->params.palette && !from.kind && fit_palette(tr, m, err, sizeof err))
+        return train_fail(tr, "loss.palette: %s", err);
     if (from.kind) { // a continued pretraining takes every tensor, its palette too
         rc = checkpoint_load_params(m, &init, s->kind == JOB_FINETUNE, err, sizeof err);
         safetensors_free(&init);
@@ -333,6 +441,10 @@ static int setup(Trainer *tr)
     }
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
+    // data.prefetch steps ahead, but never more than an epoch (see Trainer.orders)
+    tr->slot_count = 1 + (int)(s->data.prefetch < tr->steps_per_epoch ? s->data.prefetch
+                                                                       : tr->steps_per_epoch);
+    if (tr->slot_count > MAX_LOADER_SLOTS) tr->slot_count = MAX_LOADER_SLOTS;
     tr->total_steps = s->train.total_steps ? s->train.total_steps
                                            : tr->steps_per_epoch * s->train.epochs;
     tr->end_step = s->train.max_steps > 0 && s->train.max_steps < tr->total_steps ? s->train.max_steps
@@ -345,9 +457,10 @@ static int setup(Trainer *tr)
         .beta1 = s->train.betas[0], .beta2 = s->train.betas[1], .eps = 1e-8,
         .clip_grad = s->train.clip_grad, .layer_decay = finetune ? s->finetune.layer_decay : 1.0};
     if (adamw_create(&tr->opt, &tr->optim, m->num_params) ||
-        alloc_batches(tr->slots, LOADER_SLOTS, &cfg, s->train.batch_size) ||
+        alloc_batches(tr->slots, tr->slot_count, &cfg, s->train.batch_size) ||
         alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
-        !(tr->order = malloc(sizeof(int) * tr->ds.train.count)) ||
+        !(tr->orders[0] = malloc(sizeof(int) * tr->ds.train.count)) ||
+        !(tr->orders[1] = malloc(sizeof(int) * tr->ds.train.count)) ||
         !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
         return train_fail(tr, "out of memory");
     if (!finetune &&
@@ -356,7 +469,7 @@ static int setup(Trainer *tr)
          !(tr->preview_scratch = malloc(sizeof(float) *
                                         simmim_prediction_scratch_floats(&cfg, PREVIEW_IMAGES)))))
         return train_fail(tr, "out of memory");
-    tr->order_epoch = -1;
+    tr->order_epoch[0] = tr->order_epoch[1] = -1;
     if (!finetune && head_sections_json(tr)) return train_fail(tr, "out of memory");
     return 0;
 }
@@ -438,23 +551,34 @@ static int resume_from_checkpoint(Trainer *tr, int requested)
 }
 
 // The loader's fill callback: the batch of step t, a function of (seed, t) alone.
-static void fill_train_batch(void *ctx, long t, int slot)
+// The permutation of epoch `epoch` (one of the two kept; see Trainer.orders).
+static const int *epoch_order(Trainer *tr, long epoch)
+{
+    int which = (int)(epoch % 2);
+    if (tr->order_epoch[which] != epoch) {
+        Rng order_rng;
+        rng_seed(&order_rng,
+                 rng_stream_seed(tr->spec->train.seed, RNG_STREAM_ORDER, (uint64_t)epoch));
+        rng_permutation(&order_rng, tr->orders[which], tr->ds.train.count);
+        tr->order_epoch[which] = epoch;
+    }
+    return tr->orders[which];
+}
+
+// The loader's prepare callback: the samples, masks and drop-path draws of step t — and, for
+// cached data, its images — a function of (seed, t) alone.
+static void prepare_train_batch(void *ctx, long t, int slot)
 {
     Trainer *tr = ctx;
     const JobSpec *s = tr->spec;
     const ModelConfig *cfg = &tr->model.cfg;
     BatchBuffers *b = &tr->slots[slot];
     int B = s->train.batch_size;
-    long epoch = t / tr->steps_per_epoch;
-    if (epoch != tr->order_epoch) {
-        Rng order_rng;
-        rng_seed(&order_rng, rng_stream_seed(s->train.seed, RNG_STREAM_ORDER, (uint64_t)epoch));
-        rng_permutation(&order_rng, tr->order, tr->ds.train.count);
-        tr->order_epoch = epoch;
-    }
-    const int *indices = tr->order + (t % tr->steps_per_epoch) * B;
-    augment_batch(&tr->ds, &tr->ds.train, indices, B, &s->augment, s->train.seed, t, b->images,
-                  b->labels);
+    const int *order = epoch_order(tr, t / tr->steps_per_epoch);
+    memcpy(b->indices, order + (t % tr->steps_per_epoch) * B, sizeof(int) * B);
+    if (!tr->streaming)
+        augment_batch(&tr->ds, &tr->ds.train, b->indices, B, &s->augment, s->train.seed, t,
+                      b->images, b->labels);
     Rng rng;
     if (s->kind == JOB_PRETRAIN) {
         rng_seed(&rng, rng_stream_seed(s->train.seed, RNG_STREAM_MASK, (uint64_t)t));
@@ -469,12 +593,99 @@ static void fill_train_batch(void *ctx, long t, int slot)
     }
 }
 
+// The loader's image callback for streamed data: image `index` of step t decoded from disk
+// on worker `worker` — a sample that fails replaced by the next of the epoch's order.
+static void decode_train_image(void *ctx, long t, int slot, int index, int worker)
+{
+    Trainer *tr = ctx;
+    const JobSpec *s = tr->spec;
+    BatchBuffers *b = &tr->slots[slot];
+    const Streamed *st = &tr->streamed;
+    size_t image = (size_t)st->channels * st->size * st->size;
+    StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
+                       .std = st->std, .aug = &s->augment, .seed = s->train.seed, .step = t,
+                       .slot = index};
+    long position = (t % tr->steps_per_epoch) * s->train.batch_size + index;
+    b->failures[index] = streamed_decode(&tr->streamed, &st->list.train,
+                                         tr->orders[(t / tr->steps_per_epoch) % 2], position,
+                                         &view, worker, b->images + index * image,
+                                         &b->labels[index], &b->errors[index]);
+}
+
+// A data_error event per sample of a streamed batch that failed to decode (step: the one
+// being trained, or the last one done for an evaluation); counted in tr->data_errors. Returns
+// the message of the last, or NULL if none failed; *hopeless = 1 if no replacement decoded.
+static const char *report_data_errors(Trainer *tr, long step, const char *split_name,
+                                      const BatchBuffers *b, int n, const SampleSplit *split,
+                                      int *hopeless)
+{
+    const char *last = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!b->failures[i]) continue;
+        const StreamedError *e = &b->errors[i];
+        tr->data_errors += b->failures[i] > 0 ? b->failures[i] : STREAMED_MAX_REPLACEMENTS;
+        *hopeless |= b->failures[i] < 0;
+        last = e->message;
+        fprintf(stderr, "simmim-train: data error: %s\n", e->message);
+        emit(tr, "data_error",
+             json_pack("{s:I, s:s, s:s, s:s, s:s?, s:I}", "step", (json_int_t)step, "split",
+                       split_name, "path", split->paths[e->failed], "message", e->message,
+                       "replaced_by", e->replacement >= 0 ? split->paths[e->replacement] : NULL,
+                       "data_errors", (json_int_t)tr->data_errors));
+    }
+    return last;
+}
+
+// After a streamed training batch: its data errors reported, then the job fails if no
+// replacement decoded or more than data.max_error_fraction of the images seen so far (with an
+// allowance of MIN_DATA_ERRORS) failed.
+static int account_data_errors(Trainer *tr, long step, const BatchBuffers *b)
+{
+    int n = tr->spec->train.batch_size, hopeless = 0;
+    const char *last = report_data_errors(tr, step, "train", b, n, &tr->streamed.list.train,
+                                          &hopeless);
+    tr->images_seen += n;
+    double allowed = tr->spec->data.max_error_fraction * (double)tr->images_seen;
+    if (hopeless)
+        return train_fail(tr, "dataset: %d samples in a row failed to decode at step %ld; the "
+                              "first: %s", STREAMED_MAX_REPLACEMENTS, step, last);
+    if (tr->data_errors > MIN_DATA_ERRORS && tr->data_errors > allowed)
+        return train_fail(tr, "dataset: %ld of the %ld images read so far failed to decode, more "
+                              "than data.max_error_fraction (%g) allows; the last: %s",
+                          tr->data_errors, tr->images_seen, tr->spec->data.max_error_fraction,
+                          last ? last : "see the data_error events");
+    return 0;
+}
+
+// Streamed test images [first, first + n) into tr->eval on the trainer's threads (scratch
+// slots after the loader's workers); one that fails is replaced by the next test image and
+// reported as a training image's (its failures count towards the same fraction).
+static void decode_eval_images(Trainer *tr, int first, int n)
+{
+    Streamed *st = &tr->streamed;
+    BatchBuffers *b = &tr->eval;
+    size_t image = (size_t)st->channels * st->size * st->size;
+    StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
+                       .std = st->std};
+    int workers = spec_data_workers(tr->spec);
+#pragma omp parallel for
+    for (int i = 0; i < n; i++)
+        b->failures[i] = streamed_decode(st, &st->list.test, NULL, first + i, &view,
+                                         workers + omp_get_thread_num(), b->images + i * image,
+                                         &b->labels[i], &b->errors[i]);
+    int hopeless = 0; // its images are then garbage, and the next training batch's check fails
+    report_data_errors(tr, tr->progress_step, "test", b, n, &st->list.test, &hopeless);
+}
+
 // Fills tr->eval with test images [first, first + n) and their fixed masks; returns the batch.
 static Batch eval_batch(Trainer *tr, int first, int n, long batch_index)
 {
     for (int i = 0; i < n; i++) tr->eval_indices[i] = first + i;
-    augment_batch(&tr->ds, &tr->ds.test, tr->eval_indices, n, NULL, 0, 0, tr->eval.images,
-                  tr->eval.labels);
+    if (tr->streaming)
+        decode_eval_images(tr, first, n);
+    else
+        augment_batch(&tr->ds, &tr->ds.test, tr->eval_indices, n, NULL, 0, 0, tr->eval.images,
+                      tr->eval.labels);
     Batch b = {.size = n, .images = tr->eval.images};
     if (tr->spec->kind == JOB_PRETRAIN) {
         Rng rng;
@@ -607,10 +818,11 @@ static void report_progress(Trainer *tr, long step)
     fprintf(stderr, "step %ld/%ld epoch %.2f loss %.4f lr %.3g grad_norm %.3f %.1f img/s eta %.0fs\n",
             step, tr->end_step, epoch, loss, tr->last_lr, tr->last_grad_norm, img_per_s, eta);
     emit(tr, "progress",
-         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)step,
+         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "step", (json_int_t)step,
                    "total_steps", (json_int_t)tr->end_step, "epoch", epoch, "loss", loss, "lr",
                    tr->last_lr, "grad_norm", tr->last_grad_norm, "img_per_s", img_per_s, "eta_s",
-                   eta, "data_wait_s", tr->data_wait));
+                   eta, "data_wait_s", tr->data_wait, "data_errors",
+                   (json_int_t)tr->data_errors));
     tr->loss_sum = 0.0;
     tr->loss_steps = 0;
     tr->progress_time = now;
@@ -710,17 +922,28 @@ static int run_loop(Trainer *tr)
         json_object_set_new(start, "mask_ratio_effective",
                             json_real(mask_ratio_effective(&s->mask, &tr->model.cfg)));
     if (start) json_object_update_new(start, memory_report(tr));
+    if (start)
+        json_object_update_new(start, json_pack("{s:s, s:s, s:i, s:i}", "data_path",
+                                                tr->streaming ? "stream" : "cache",
+                                                "data_path_reason", tr->data_path_reason,
+                                                "data_workers",
+                                                tr->streaming ? spec_data_workers(s) : 1,
+                                                "data_prefetch", tr->slot_count - 1));
     emit(tr, "start", start);
     tr->progress_time = wall_time();
     tr->progress_step = tr->start_step;
-    LoaderConfig lc = {.prepare = fill_train_batch, .ctx = tr, .images = s->train.batch_size,
-                       .workers = 1, .slots = LOADER_SLOTS};
+    LoaderConfig lc = {.prepare = prepare_train_batch,
+                       .image = tr->streaming ? decode_train_image : NULL, .ctx = tr,
+                       .images = s->train.batch_size,
+                       .workers = tr->streaming ? spec_data_workers(s) : 1,
+                       .slots = tr->slot_count};
     Loader *loader = loader_start(&lc, tr->start_step, tr->end_step);
     if (!loader) return train_fail(tr, "cannot start the data loader thread");
     int rc = 0;
     long t = tr->start_step;
     for (; t < tr->end_step && !stop_signal; t++) {
         int slot = loader_next(loader, t, &tr->data_wait);
+        if (tr->streaming && (rc = account_data_errors(tr, t + 1, &tr->slots[slot]))) break;
         if ((rc = train_step(tr, t, &tr->slots[slot]))) break;
         if (t == tr->start_step) leave_out_startup(tr, t + 1);
         if ((rc = after_step(tr, t + 1))) break;
@@ -744,9 +967,11 @@ static int run_loop(Trainer *tr)
 
 static void teardown(Trainer *tr)
 {
-    for (int i = 0; i < LOADER_SLOTS; i++) free_batch(&tr->slots[i]);
+    for (int i = 0; i < MAX_LOADER_SLOTS; i++) free_batch(&tr->slots[i]);
     free_batch(&tr->eval);
-    free(tr->order);
+    free(tr->orders[0]);
+    free(tr->orders[1]);
+    streamed_close(&tr->streamed);
     free(tr->eval_indices);
     for (int i = 0; i < HEAD_SECTIONS; i++) free(tr->head_json[i]);
     free(tr->preview_image);

@@ -1,0 +1,132 @@
+// The streamed folder of a run; see streamed.h.
+#include "train/streamed.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int streamed_open(Streamed *st, const char *path, const DataRoots *roots, int channels,
+                  int size, int threads, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    if (samplelist_imagefolder(path, roots, &st->list, err, errlen)) return -1;
+    st->channels = channels, st->size = size, st->threads = threads;
+    st->scratch = calloc((size_t)threads, sizeof *st->scratch);
+    st->bytes = calloc((size_t)threads, sizeof *st->bytes);
+    int ok = st->scratch && st->bytes;
+    for (int i = 0; ok && i < threads; i++) ok = (st->scratch[i] = stream_scratch_new()) != NULL;
+    if (!ok) {
+        streamed_close(st);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void streamed_close(Streamed *st)
+{
+    for (int i = 0; st->scratch && i < st->threads; i++) stream_scratch_free(st->scratch[i]);
+    for (int i = 0; st->bytes && i < st->threads; i++) sample_bytes_free(&st->bytes[i]);
+    free(st->scratch);
+    free(st->bytes);
+    samplelist_free(&st->list);
+    memset(st, 0, sizeof *st);
+}
+
+// One sample read and decoded; -1 with the message in err.
+static int decode_one(Streamed *st, const SampleSplit *split, int index, const StreamView *view,
+                      int thread, float *out, char *err, size_t errlen)
+{
+    const char *path = split->paths[index];
+    SampleBytes *b = &st->bytes[thread];
+    if (samplelist_read(&st->list, path, b, err, errlen)) return -1;
+    return stream_decode(b->data, b->len, path, view, st->scratch[thread], out, NULL, err, errlen);
+}
+
+int streamed_decode(Streamed *st, const SampleSplit *split, const int *order, long position,
+                    const StreamView *view, int thread, float *out, int *label,
+                    StreamedError *error)
+{
+    char err[STREAMED_MESSAGE_MAX];
+    error->failed = error->replacement = -1;
+    error->message[0] = 0;
+    for (int tries = 0; tries < STREAMED_MAX_REPLACEMENTS && tries < split->count; tries++) {
+        long at = (position + tries) % split->count;
+        int index = order ? order[at] : (int)at;
+        if (decode_one(st, split, index, view, thread, out, err, sizeof err) == 0) {
+            if (label) *label = split->labels[index];
+            if (tries) error->replacement = index;
+            return tries;
+        }
+        if (tries == 0) {
+            error->failed = index;
+            snprintf(error->message, sizeof error->message, "%s", err);
+        }
+    }
+    return -1;
+}
+
+int streamed_limit_per_class(Streamed *st, int k, char *err, size_t errlen)
+{
+    SampleSplit *split = &st->list.train;
+    uint8_t *keep = malloc((size_t)split->count + 1);
+    if (!keep) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int kept = labels_keep_per_class(split->labels, split->count, st->list.num_classes,
+                                     st->list.class_names, k, keep, err, errlen);
+    if (kept >= 0) {
+        int at = 0;
+        for (int i = 0; i < split->count; i++) {
+            if (!keep[i]) {
+                free(split->paths[i]);
+                continue;
+            }
+            split->paths[at] = split->paths[i];
+            split->labels[at] = split->labels[i];
+            split->bytes[at++] = split->bytes[i];
+        }
+        split->count = at;
+    }
+    free(keep);
+    return kept < 0 ? -1 : 0;
+}
+
+int streamed_sample_images(Streamed *st, int n, ImageSet *set, char *err, size_t errlen)
+{
+    const SampleSplit *split = &st->list.train;
+    int C = st->channels, S = st->size;
+    size_t plane = (size_t)S * S;
+    if (n > split->count) n = split->count;
+    *set = (ImageSet){.channels = C, .size = S};
+    set->pixels = malloc((size_t)n * C * plane);
+    float *image = malloc(sizeof(float) * C * plane);
+    if (!set->pixels || !image) {
+        free(set->pixels), free(image);
+        set->pixels = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    StreamView view = {.channels = C, .size = S, .mean = st->mean, .std = st->std};
+    StreamedError error;
+    for (int i = 0; i < n; i++) {
+        long position = (long)i * split->count / n;
+        if (streamed_decode(st, split, NULL, position, &view, 0, image, NULL, &error) < 0)
+            continue; // left out: the sample is smaller
+        uint8_t *px = set->pixels + (size_t)set->count++ * C * plane;
+        for (size_t j = 0; j < C * plane; j++) { // back to the 8-bit pixels the view came from
+            long v = lround((image[j] * st->std[j / plane] + st->mean[j / plane]) * 255.0);
+            px[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    free(image);
+    if (set->count == 0) {
+        free(set->pixels);
+        set->pixels = NULL;
+        snprintf(err, errlen, "none of the %d sampled training images decodes", n);
+        return -1;
+    }
+    return 0;
+}
