@@ -673,7 +673,7 @@ static void decode_eval_images(Trainer *tr, int first, int n)
         b->failures[i] = streamed_decode(st, &st->list.test, NULL, first + i, &view,
                                          workers + omp_get_thread_num(), b->images + i * image,
                                          &b->labels[i], &b->errors[i]);
-    int hopeless = 0; // its images are then garbage, and the next training batch's check fails
+    int hopeless = 0; // 64 test images in a row that fail: counted; the batch is then unusable
     report_data_errors(tr, tr->progress_step, "test", b, n, &st->list.test, &hopeless);
 }
 
