@@ -189,7 +189,7 @@ build/fuzz/libserver.a: $(FUZZ_SERVER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
 build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HEADERS) build/fuzz/libserver.a \
-                      build/fuzz/libparsers.a
+                      build/fuzz/libparsers.a | build/simmim-data
 	@echo "LD $@ (clang, libFuzzer)"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libserver.a build/fuzz/libparsers.a \
 	    -lmicrohttpd -lsqlite3 $(FUZZ_LIBS) -lpthread -o $@

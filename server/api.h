@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "store.h"
 
 // The characters of names that may appear in paths (datasets, downloads, web files).
 #define SAFE_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -84,6 +85,14 @@ long http_prometheus(Http *http, char *buf, size_t cap, size_t len);
 
 // --- datasets (datasets.c) ---
 int dataset_name_valid(const char *name);
+// Whether a ready dataset suits a job, as submission checks it (api_jobs.c): a fine-tuning
+// needs classes, the batch must not exceed the training images (the labelled ones kept with
+// finetune.labels_per_class), the images must pad evenly to model.img_size, a starting
+// checkpoint's padding must be the dataset's (checkpoint_id 0: not checked), and a
+// fine-tuning's memory is checked again with the dataset's classes (spec->model.num_classes is
+// set to them). 0, or -1 with *field and a message.
+int job_suits_dataset(JobSpec *spec, const DatasetRow *d, long checkpoint_id, int checkpoint_pad,
+                      const char **field, char *msg, size_t cap);
 // Removes a dataset's record and its directory: 204, 404, 409 (a live job uses it) or 500.
 int datasets_unregister(App *app, const char *name, char *err, size_t errlen);
 

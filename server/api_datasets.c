@@ -1,12 +1,17 @@
 // The datasets resource of the API: the list, one dataset, registration from a JSON body
-// {name, format, path} (the checks and the work are datasets.c's), removal, and the sample PNG.
+// {name, format, path[, train, test]} (the checks and the work are datasets.c's: 201 when the
+// scan ends within REGISTER_WAIT_S, else 202 scanning), removal, and the sample PNG.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "store.h"
 
-static const char *const REGISTER_KEYS[] = {"name", "format", "path"};
+static const char *const REGISTER_KEYS[] = {"name", "format", "path", "train", "test"};
+// A registration waits this long for its scan: a small dataset is answered ready (201), a
+// large one at once as scanning (202).
+static const double REGISTER_WAIT_S = 1.0;
 enum { REGISTER_KEY_COUNT = sizeof REGISTER_KEYS / sizeof REGISTER_KEYS[0] };
 
 void api_datasets_list(Request *r)
@@ -59,7 +64,8 @@ static json_t *parse_register_body(Request *r)
         return NULL;
     }
     if (!json_is_object(body)) {
-        reply_error(r, 400, NULL, "expected an object {\"name\", \"format\", \"path\"}");
+        reply_error(r, 400, NULL, "expected an object {\"name\", \"format\", \"path\"} (and "
+                    "\"train\", \"test\" for shards)");
         json_decref(body);
         return NULL;
     }
@@ -68,9 +74,12 @@ static json_t *parse_register_body(Request *r)
     json_object_foreach(body, key, value) {
         int known = 0;
         for (int i = 0; i < REGISTER_KEY_COUNT; i++) known |= strcmp(key, REGISTER_KEYS[i]) == 0;
+        // test may be null: no test shards (the held-out 2%).
+        if (known && json_is_null(value) && strcmp(key, "test") == 0) continue;
         if (!known || !json_is_string(value)) {
             reply_error(r, 400, key, known ? "%.64s: must be a string" :
-                        "unknown field \"%.64s\" (name, format and path are expected)", key);
+                        "unknown field \"%.64s\" (name, format and path are expected; train "
+                        "and test for shards)", key);
             json_decref(body);
             return NULL;
         }
@@ -80,20 +89,24 @@ static json_t *parse_register_body(Request *r)
 
 void api_datasets_create(Request *r)
 {
-    char err[1024];
+    char err[4096];
     const char *field = NULL;
     json_t *body = parse_register_body(r);
     if (!body) return;
     const char *name = json_string_value(json_object_get(body, "name"));
-    int status = datasets_register(r->app, name, json_string_value(json_object_get(body, "format")),
-                                   json_string_value(json_object_get(body, "path")), err,
-                                   sizeof err, &field);
-    DatasetRow row;
-    if (status != 201)
+    DatasetRequest req = {
+        .name = name, .format = json_string_value(json_object_get(body, "format")),
+        .path = json_string_value(json_object_get(body, "path")),
+        .train = json_string_value(json_object_get(body, "train")),
+        .test = json_string_value(json_object_get(body, "test")), .wait_s = REGISTER_WAIT_S};
+    int status = datasets_register(r->app, &req, err, sizeof err, &field);
+    DatasetRow *row = malloc(sizeof *row);
+    if (status != 201 && status != 202)
         reply_error(r, (unsigned)status, field, "%s", err);
-    else if (store_dataset_get(r->app->db, name, &row) == STORE_OK)
-        reply_json(r, 201, store_dataset_json(&row));
+    else if (row && store_dataset_get(r->app->db, name, row) == STORE_OK)
+        reply_json(r, (unsigned)status, store_dataset_json(row));
     else
         reply_error(r, 500, NULL, "dataset \"%s\" was registered but cannot be read", name);
+    free(row);
     json_decref(body);
 }

@@ -216,20 +216,20 @@ static int check_spec_precision(Request *r, const JobSpec *spec)
     return -1;
 }
 
-// What the trainer would only find out after starting: the dataset must suit the spec.
-static int check_spec_dataset(Request *r, const JobSpec *spec, const Resolved *res)
+int job_suits_dataset(JobSpec *spec, const DatasetRow *d, long checkpoint_id, int checkpoint_pad,
+                      const char **field, char *msg, size_t cap)
 {
-    const DatasetRow *d = &res->dataset;
     int finetune = spec->kind == JOB_FINETUNE, per_class = spec->finetune.labels_per_class;
     if (finetune && d->num_classes < 1) {
-        reply_error(r, 400, "dataset", "dataset: \"%s\" is unlabelled; fine-tuning needs classes",
-                    d->name);
+        *field = "dataset";
+        snprintf(msg, cap, "dataset: \"%s\" is unlabelled; fine-tuning needs classes", d->name);
         return -1;
     }
     long images = finetune && per_class > 0 ? (long)per_class * d->num_classes : d->train_count;
     if (spec->train.batch_size > images) {
-        reply_error(r, 400, "train.batch_size", "train.batch_size: %d exceeds the %ld training "
-                    "images of dataset \"%s\"", spec->train.batch_size, images, d->name);
+        *field = "train.batch_size";
+        snprintf(msg, cap, "train.batch_size: %d exceeds the %ld training images of dataset "
+                 "\"%s\"", spec->train.batch_size, images, d->name);
         return -1;
     }
     // The padding the trainer will give the images (the record keeps an IDX dataset's larger
@@ -237,28 +237,47 @@ static int check_spec_dataset(Request *r, const JobSpec *spec, const Resolved *r
     int pad;
     char why[512];
     if (dataset_pad_for(d->format, d->image_size, spec->model.img_size, &pad, why, sizeof why)) {
-        reply_error(r, 400, "model.img_size", "model.img_size: dataset \"%s\": %s", d->name, why);
+        *field = "model.img_size";
+        snprintf(msg, cap, "model.img_size: dataset \"%s\": %s", d->name, why);
         return -1;
     }
-    const char *field = spec_init_from_field(spec);
-    if (res->checkpoint_id &&
-        checkpoint_suits_dataset(&spec->model, res->checkpoint_pad, pad, why, sizeof why)) {
-        reply_error(r, 400, field, "%s: checkpoint %ld does not suit dataset \"%s\": %s", field,
-                    res->checkpoint_id, d->name, why);
+    const char *from = spec_init_from_field(spec);
+    if (checkpoint_id &&
+        checkpoint_suits_dataset(&spec->model, checkpoint_pad, pad, why, sizeof why)) {
+        *field = from;
+        snprintf(msg, cap, "%s: checkpoint %ld does not suit dataset \"%s\": %s", from,
+                 checkpoint_id, d->name, why);
         return -1;
     }
-    return 0;
+    // A fine-tuning's classifier is sized by the dataset's classes, known only now: the
+    // memory check of spec_parse again with them.
+    SpecError se;
+    if (!finetune) return 0;
+    spec->model.num_classes = d->num_classes;
+    if (spec_check_memory(spec, &se) == 0) return 0;
+    *field = "train.max_memory_mb";
+    snprintf(msg, cap, "%s", se.message);
+    return -1;
 }
 
-// A fine-tuning's classifier is sized by the dataset's classes, known only now: the memory
-// check of spec_parse again with them.
-static int check_spec_memory(Request *r, JobSpec *spec, const Resolved *res)
+// What the trainer would only find out after starting: the dataset must suit the spec. A
+// dataset still scanning is checked when its scan ends (scanner.c); one whose scan failed
+// takes no job.
+static int check_spec_dataset(Request *r, JobSpec *spec, const Resolved *res)
 {
-    SpecError se;
-    if (spec->kind != JOB_FINETUNE) return 0;
-    spec->model.num_classes = res->dataset.num_classes;
-    if (spec_check_memory(spec, &se) == 0) return 0;
-    reply_spec_error(r, 400, &se);
+    const DatasetRow *d = &res->dataset;
+    if (d->state == DATASET_SCANNING) return 0;
+    if (d->state == DATASET_FAILED) {
+        reply_error(r, 409, "dataset", "dataset: \"%s\" could not be registered: %s (DELETE "
+                    "/api/v1/datasets/%s and register it again)", d->name, d->error, d->name);
+        return -1;
+    }
+    const char *field = NULL;
+    char msg[1024];
+    if (job_suits_dataset(spec, d, res->checkpoint_id, res->checkpoint_pad, &field, msg,
+                          sizeof msg) == 0)
+        return 0;
+    reply_error(r, 400, field, "%s", msg);
     return -1;
 }
 
@@ -272,6 +291,8 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
     child->dataset_form = REF_PATH;
     child->dataset_format = res->dataset.format;
     snprintf(child->dataset_path, sizeof child->dataset_path, "%s", res->dataset.path);
+    snprintf(child->dataset_train, sizeof child->dataset_train, "%s", res->dataset.train_glob);
+    snprintf(child->dataset_test, sizeof child->dataset_test, "%s", res->dataset.test_glob);
     snprintf(child->dataset_name, sizeof child->dataset_name, "%s", res->dataset.name);
     if (res->checkpoint_id) {
         child->init_from.form = REF_PATH;
@@ -327,7 +348,7 @@ void api_jobs_create(Request *r)
         pins_lock(); // from the starting checkpoint's pin until its job is stored
         int created = check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
                       resolve_init_from(r, spec, res) == 0 &&
-                      check_spec_dataset(r, spec, res) == 0 && check_spec_memory(r, spec, res) == 0;
+                      check_spec_dataset(r, spec, res) == 0;
         if (created) {
             name_unless_given(spec);
             created = create_job(r, spec, res) == 0;

@@ -12,8 +12,8 @@
 
 static const char *const USAGE =
     "usage: simmimd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--data-root DIR]...\n"
-    "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--web-dir DIR]\n"
-    "               [--connections-per-ip N] [--max-restarts N]\n"
+    "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--data-binary PATH]\n"
+    "               [--web-dir DIR] [--connections-per-ip N] [--max-restarts N]\n"
     "The token may also come from SIMMIMD_TOKEN; /usr/share/datasets is always a data root.";
 
 typedef enum { OPT_STRING, OPT_INT, OPT_ROOT } OptionType;
@@ -35,6 +35,7 @@ static const Option OPTIONS[] = {
     INT_OPTION("max-jobs", max_jobs, 1, 64),
     STRING_OPTION("token", token),
     STRING_OPTION("train-binary", train_binary),
+    STRING_OPTION("data-binary", data_binary),
     STRING_OPTION("web-dir", web_dir),
     INT_OPTION("connections-per-ip", connections_per_ip, 1, 100000),
     INT_OPTION("max-restarts", max_restarts, 0, 100),
@@ -148,6 +149,7 @@ static void apply_defaults(DaemonConfig *cfg)
     char dir[PATH_MAX - 64];
     exe_dir(dir, sizeof dir);
     if (!cfg->train_binary[0]) snprintf(cfg->train_binary, sizeof cfg->train_binary, "%s/simmim-train", dir);
+    if (!cfg->data_binary[0]) snprintf(cfg->data_binary, sizeof cfg->data_binary, "%s/simmim-data", dir);
     if (!cfg->web_dir[0]) {
         snprintf(cfg->web_dir, sizeof cfg->web_dir, "%s/../web", dir);
         if (access(cfg->web_dir, R_OK) != 0)

@@ -16,6 +16,7 @@ typedef struct {
     int max_jobs;
     char token[256];                  // "" = no authentication
     char train_binary[4096];          // simmim-train; default: beside simmimd
+    char data_binary[4096];           // simmim-data (dataset scans); default: beside simmimd
     char web_dir[4096];               // the dashboard; default: ../web from simmimd, if present
     int connections_per_ip;           // open connections one client address may hold (64)
     int max_restarts;                 // of a trainer killed by a signal nobody asked for (3)

@@ -1,10 +1,9 @@
 // Datasets on disk (http.h's datasets_register and api.h's helpers): names, the realpath
-// check against the data roots, loading a dataset once at its natural size (IDX: as stored;
-// image folders: DATASET_FOLDER_SIZE), confined to the data roots (class folders and images
-// that link outside are skipped and logged), for its counts and a sample.png of 16 test
-// images (state_dir/datasets/<name>/sample.png), the record in the store, and unregistering.
-// Registrations and removals are serialized by one lock, so a name's sample file and its
-// record always change together.
+// check against the data roots, the shards' globs, the record (scanning at once; the counts
+// and the sample state_dir/datasets/<name>/sample.png come from a simmim-data child, scanner.h:
+// the daemon never reads a dataset itself), the short wait that keeps a small registration's
+// answer 201 with its counts, and unregistering. Registrations and removals are serialized by
+// one lock, so a name's record and its folder always change together.
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -16,13 +15,11 @@
 #include <sys/stat.h>
 
 #include "api.h"
-#include "base/json_out.h"
-#include "data/augment.h"
 #include "data/data.h"
-#include "data/preview.h"
+#include "data/shards.h"
+#include "scanner.h"
 #include "store.h"
 
-enum { IDX_FALLBACK_SIZE = 28, SKIPS_LOGGED = 20 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -109,113 +106,37 @@ static int resolve_path(const App *app, const char *path, char *real, Outcome *o
     return 0;
 }
 
-// ------------------------------------------------------------------ loading
+// ------------------------------------------------------------------ registering
 
-// What a load skips (outside the data roots) goes to the log, at most SKIPS_LOGGED lines a
-// dataset.
-typedef struct {
-    const char *name;
-    int logged;
-} SkipLog;
-
-static void log_skip(void *ctx, const char *path, const char *message)
+// The field a scan's message is about: its prefix ("path: ...", "train: ...", "test: "), as
+// simmim-data writes them; NULL for a failure of the scan itself (it could not run).
+static const char *message_field(const char *message)
 {
-    (void)path;
-    SkipLog *log = ctx;
-    if (log->logged++ < SKIPS_LOGGED)
-        fprintf(stderr, "simmimd: dataset %s: %s\n", log->name, message);
-}
-
-// log NULL: skips are not logged.
-static DataRoots app_roots(const App *app, SkipLog *log)
-{
-    return (DataRoots){.roots = app->data_roots, .root_count = app->data_root_count,
-                       .warn = log ? log_skip : NULL, .warn_ctx = log};
-}
-
-// The side of an IDX dataset's training images; IDX_FALLBACK_SIZE when its header cannot be
-// read (the loader then names the problem).
-static int idx_natural_size(const App *app, const char *dir)
-{
-    int side;
-    char err[512];
-    DataRoots roots = app_roots(app, NULL); // the loader that follows logs
-    return dataset_idx_image_side(dir, &roots, &side, err, sizeof err) ? IDX_FALLBACK_SIZE : side;
-}
-
-// The sample: DATASET_SAMPLE_COUNT test images spread over the split
-// (DATASET_SAMPLE_COLS per row), normalized as training sees them, and their classes as a JSON
-// array into labels ("" when the dataset is unlabelled).
-static int write_sample(const Dataset *ds, const char *path, char *labels, size_t labels_cap,
-                        char *err, size_t errlen)
-{
-    const ImageSet *set = ds->test.count > 0 ? &ds->test : &ds->train;
-    int n = set->count < DATASET_SAMPLE_COUNT ? set->count : DATASET_SAMPLE_COUNT;
-    int S = ds->stored_size + 2 * ds->pad, C = ds->channels;
-    int indices[DATASET_SAMPLE_COUNT];
-    float *images = malloc((size_t)n * (size_t)C * (size_t)S * (size_t)S * sizeof *images);
-    json_t *names = ds->num_classes ? json_array() : NULL;
-    if (!images || (ds->num_classes && !names)) {
-        free(images);
-        json_decref(names);
-        snprintf(err, errlen, "out of memory for the sample");
-        return -1;
+    static const char *const fields[] = {"path", "train", "test"};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        size_t n = strlen(fields[i]);
+        if (strncmp(message, fields[i], n) == 0 && message[n] == ':') return fields[i];
     }
-    for (int i = 0; i < n; i++) {
-        indices[i] = (int)((long)i * set->count / n);
-        int label = set->labels[indices[i]];
-        if (names) json_array_append_new(names, json_text(label >= 0 ? ds->class_names[label] : ""));
-    }
-    augment_batch(ds, set, indices, n, NULL, 0, 0, images, NULL);
-    int rc = preview_write_samples_png(path, images, n, C, S, DATASET_SAMPLE_COLS, ds->mean,
-                                       ds->std, err, errlen);
-    free(images);
-    char *text = names ? json_dumps(names, JSON_COMPACT) : NULL;
-    json_decref(names);
-    // Class names longer than the record allows leave the sample unlabelled, not the dataset.
-    snprintf(labels, labels_cap, "%s", text && strlen(text) < labels_cap ? text : "");
-    free(text);
-    return rc;
+    return NULL;
 }
 
-static int dataset_dir_make(const char *path, Outcome *o)
-{
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
-    return registration_fail(o, 500, NULL, "cannot create %s: %s", path, strerror(errno));
-}
-
-// Loads the dataset at row->path for its counts, then writes its sample into dir. What lies
-// outside the data roots is left out of both (and logged).
-static int load_and_sample(const App *app, DatasetRow *row, const char *root, const char *dir,
-                           Outcome *o)
-{
-    Dataset ds;
-    char msg[1024];
-    int folder = row->format == DATA_FORMAT_IMAGEFOLDER;
-    int size = folder ? DATASET_FOLDER_SIZE : idx_natural_size(app, row->path);
-    SkipLog log = {row->name, 0};
-    DataRoots roots = app_roots(app, &log);
-    if (dataset_load(row->format, row->path, size, folder ? 3 : 1, &roots, &ds, msg, sizeof msg))
-        return registration_fail(o, 400, "path", "path: %s", msg);
-    if (log.logged > SKIPS_LOGGED)
-        fprintf(stderr, "simmimd: dataset %s: %d more skipped (%d in all)\n", row->name,
-                log.logged - SKIPS_LOGGED, ds.skipped);
-    row->train_count = ds.train.count, row->test_count = ds.test.count;
-    row->num_classes = ds.num_classes, row->channels = ds.channels;
-    row->image_size = ds.stored_size;
-    row->sizes = ds.sizes;
-    int status = dataset_dir_make(root, o) || dataset_dir_make(dir, o) ? 500 : 0;
-    if (!status && write_sample(&ds, row->sample_path, row->sample_labels,
-                                sizeof row->sample_labels, msg, sizeof msg))
-        status = registration_fail(o, 500, NULL, "cannot write the sample: %s", msg);
-    dataset_free(&ds);
-    return status;
-}
-
-// Under the registry lock: a free name, the data, the sample and the record.
-static int register_locked(const App *app, DatasetRow *row, Outcome *o)
+// Drops a registration whose scan failed while its request waited: nothing is kept, as
+// before scans ran in children.
+static void forget(const App *app, const char *name)
 {
     char root[PATH_MAX], dir[PATH_MAX], msg[PATH_MAX + 64];
+    pthread_mutex_lock(&registry_lock);
+    if (store_dataset_delete(app->db, name) == STORE_OK && dataset_paths(app, name, root, dir,
+                                                                         sizeof root) == 0 &&
+        remove_tree(root, dir, msg, sizeof msg))
+        fprintf(stderr, "simmimd: dataset %s: %s\n", name, msg);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+// Under the registry lock: a free name, and the record, scanning.
+static int record_locked(const App *app, DatasetRow *row, Outcome *o)
+{
+    char root[PATH_MAX], dir[PATH_MAX];
     int rc = store_dataset_get(app->db, row->name, &(DatasetRow){0});
     if (rc == STORE_OK)
         return registration_fail(o, 409, "name",
@@ -224,23 +145,54 @@ static int register_locked(const App *app, DatasetRow *row, Outcome *o)
     if (dataset_paths(app, row->name, root, dir, sizeof root) ||
         path_printf(row->sample_path, sizeof row->sample_path, "%s/sample.png", dir))
         return registration_fail(o, 500, NULL, "the state dir's path is too long");
-    int status = load_and_sample(app, row, root, dir, o);
-    if (!status && (rc = store_dataset_insert(app->db, row)) != STORE_OK)
-        status =
-            rc == STORE_CONFLICT
-                ? registration_fail(o, 409, "name",
-                                    "name: a dataset named \"%s\" is already registered", row->name)
-                : registration_fail(o, 500, NULL, "the dataset could not be stored");
-    if (status && status != 400 && remove_tree(root, dir, msg, sizeof msg))
-        fprintf(stderr, "simmimd: dataset %s: %s\n", row->name, msg);
-    return status ? status : 201;
+    row->state = DATASET_SCANNING;
+    row->bytes = -1;
+    rc = store_dataset_insert(app->db, row);
+    if (rc == STORE_CONFLICT)
+        return registration_fail(o, 409, "name",
+                                 "name: a dataset named \"%s\" is already registered", row->name);
+    return rc == STORE_OK ? 0 : registration_fail(o, 500, NULL, "the dataset could not be stored");
 }
 
-// The request's name, format and path, checked into row.
-static int check_request(const App *app, const char *name, const char *format, const char *path,
-                         DatasetRow *row, Outcome *o)
+// The scan, waited for up to wait_s: 201 ready, 202 scanning, or the failure (the record
+// dropped).
+static int scan_and_wait(App *app, const DatasetRow *row, double wait_s, Outcome *o)
+{
+    if (!app->scanner || scanner_scan(app->scanner, row->name)) {
+        forget(app, row->name);
+        return registration_fail(o, 500, NULL, "the daemon cannot scan datasets now");
+    }
+    scanner_wait(app->scanner, row->name, wait_s);
+    DatasetRow *now = malloc(sizeof *now);
+    int rc = now ? store_dataset_get(app->db, row->name, now) : STORE_ERROR;
+    int status = rc != STORE_OK ? registration_fail(o, 500, NULL, "the dataset vanished")
+                 : now->state == DATASET_READY    ? 201
+                 : now->state == DATASET_SCANNING ? 202
+                 : 0;
+    if (status == 0) {
+        const char *field = message_field(now->error);
+        status = registration_fail(o, field ? 400 : 500, field, "%s", now->error);
+        forget(app, row->name);
+    }
+    free(now);
+    return status;
+}
+
+// A shards glob (field "train" or "test") into out: 0, or a status.
+static int check_glob(const char *field, const char *glob, char *out, size_t cap, Outcome *o)
+{
+    char why[256];
+    if (shards_glob_check(glob, why, sizeof why))
+        return registration_fail(o, 400, field, "%s: %s", field, why);
+    snprintf(out, cap, "%s", glob);
+    return 0;
+}
+
+// The request's name, format, path and globs, checked into row.
+static int check_request(const App *app, const DatasetRequest *req, DatasetRow *row, Outcome *o)
 {
     char real[PATH_MAX];
+    const char *name = req->name, *format = req->format, *path = req->path;
     if (!name || !dataset_name_valid(name))
         return registration_fail(o, 400, "name",
                                  "name: 1 to %d characters of A-Z, a-z, 0-9, '.', '_' and "
@@ -250,11 +202,25 @@ static int check_request(const App *app, const char *name, const char *format, c
         row->format = DATA_FORMAT_IDX;
     else if (format && strcmp(format, "imagefolder") == 0)
         row->format = DATA_FORMAT_IMAGEFOLDER;
+    else if (format && strcmp(format, "shards") == 0)
+        row->format = DATA_FORMAT_SHARDS;
     else
-        return registration_fail(o, 400, "format", "format: idx or imagefolder (got \"%.40s\")",
-                                 format ? format : "");
+        return registration_fail(o, 400, "format", "format: idx, imagefolder or shards (got "
+                                 "\"%.40s\")", format ? format : "");
+    int shards = row->format == DATA_FORMAT_SHARDS, status;
+    if (!shards && (req->train || req->test))
+        return registration_fail(o, 400, req->train ? "train" : "test", "%s: only for format "
+                                 "\"shards\" (got format \"%s\")", req->train ? "train" : "test",
+                                 format);
+    if (shards && !req->train)
+        return registration_fail(o, 400, "train", "train: required with format \"shards\": a "
+                                 "glob of the training shards inside path, e.g. \"train-*.tar\"");
+    if (shards && (check_glob("train", req->train, row->train_glob, sizeof row->train_glob, o) ||
+                   (req->test && check_glob("test", req->test, row->test_glob,
+                                            sizeof row->test_glob, o))))
+        return 400;
     if (!path) return registration_fail(o, 400, "path", "path: required");
-    int status = resolve_path(app, path, real, o);
+    status = resolve_path(app, path, real, o);
     if (status) return status;
     if (strlen(real) >= sizeof row->path)
         return registration_fail(o, 400, "path", "path: too long");
@@ -263,19 +229,20 @@ static int check_request(const App *app, const char *name, const char *format, c
     return 0;
 }
 
-int datasets_register(App *app, const char *name, const char *format, const char *path,
-                      char *err, size_t errlen, const char **field)
+int datasets_register(App *app, const DatasetRequest *req, char *err, size_t errlen,
+                      const char **field)
 {
     Outcome o = {err, errlen, field};
     DatasetRow *row = calloc(1, sizeof *row);
     *field = NULL;
     if (!row) return registration_fail(&o, 500, NULL, "out of memory");
-    int status = check_request(app, name, format, path, row, &o);
+    int status = check_request(app, req, row, &o);
     if (!status) {
         pthread_mutex_lock(&registry_lock);
-        status = register_locked(app, row, &o);
+        status = record_locked(app, row, &o);
         pthread_mutex_unlock(&registry_lock);
     }
+    if (!status) status = scan_and_wait(app, row, req->wait_s, &o);
     free(row);
     return status;
 }
@@ -296,8 +263,9 @@ int datasets_unregister(App *app, const char *name, char *err, size_t errlen)
             &o, 409, NULL, "dataset \"%s\" is used by a queued, running or paused job", name);
     else if (rc != STORE_OK)
         status = registration_fail(&o, 500, NULL, "cannot delete dataset \"%s\"", name);
-    else if (remove_tree(root, dir, err, errlen))
-        status = 500;
+    else if (app->scanner)
+        scanner_cancel(app->scanner, name); // a scan still running: stopped, its result ignored
+    if (status == 204 && remove_tree(root, dir, err, errlen)) status = 500;
     pthread_mutex_unlock(&registry_lock);
     return status;
 }

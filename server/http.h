@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "hub.h"
+#include "scanner.h"
 #include "supervisor.h"
 
 enum { MAX_DATA_ROOTS = 16, DATASET_FOLDER_SIZE = 64 };
@@ -15,6 +16,7 @@ typedef struct {
     Db *db;
     Hub *hub;
     Supervisor *supervisor;
+    Scanner *scanner;        // dataset scans (registration)
     const char *state_dir;   // absolute
     const char *web_dir;     // absolute; the dashboard's files
     const char *data_roots[MAX_DATA_ROOTS]; // realpaths
@@ -35,13 +37,21 @@ int http_port(const Http *http);
 // connection's thread.
 void http_stop(Http *http);
 
-// Registers a dataset found on disk (used by the API and at start for Fashion-MNIST): the
-// path must resolve inside a data root; its counts and a sample.png are recorded. Returns
-// an HTTP status (201; 400 bad name, format, path or data; 403 outside the data roots; 409
-// name taken; 500) and fills err with a message and *field with the field at fault (or NULL).
-// imagefolder datasets are loaded (for counts and the sample) at DATASET_FOLDER_SIZE pixels;
-// IDX at their stored size. Registrations are serialized.
-int datasets_register(App *app, const char *name, const char *format, const char *path,
-                      char *err, size_t errlen, const char **field);
+// A dataset registration (the API's body, or Fashion-MNIST at start).
+typedef struct {
+    const char *name, *format, *path; // format: "idx", "imagefolder" or "shards"
+    const char *train, *test;         // shards: globs inside path (test NULL: the held-out 2%)
+    double wait_s;                    // how long to wait for the scan before answering 202
+} DatasetRequest;
+
+// Registers a dataset found on disk: the path must resolve inside a data root, the globs name
+// files inside it. The dataset is recorded as scanning and scanned by a child (scanner.h); the
+// call waits up to wait_s for the scan. Returns an HTTP status: 201 (ready within wait_s), 202
+// (still scanning: it becomes ready or failed later), 400 (bad name, format, path, glob, or a
+// scan that failed within wait_s: nothing is kept), 403 (outside the data roots), 409 (name
+// taken), 500; fills err with a message and *field with the field at fault (or NULL).
+// Registrations of one name are serialized.
+int datasets_register(App *app, const DatasetRequest *req, char *err, size_t errlen,
+                      const char **field);
 
 #endif

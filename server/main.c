@@ -1,7 +1,8 @@
-// simmimd: the control plane. Loads the configuration, opens and migrates the database,
-// registers Fashion-MNIST when Debian's package is present, starts the supervisor (which
-// re-queues jobs a previous daemon left running) and the HTTP server, then waits for SIGTERM
-// or SIGINT: children are stopped cleanly (they checkpoint) and the daemon exits 0.
+// simmimd: the control plane. Loads the configuration, opens and migrates the database, starts
+// the scanner (which scans again the datasets a previous daemon left scanning), registers
+// Fashion-MNIST when Debian's package is present (waiting for its scan), starts the supervisor
+// (which re-queues jobs a previous daemon left running) and the HTTP server, then waits for
+// SIGTERM or SIGINT: children are stopped cleanly (trainers checkpoint) and the daemon exits 0.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,10 +20,13 @@
 #include "db.h"
 #include "http.h"
 #include "hub.h"
+#include "scanner.h"
 #include "store.h"
 #include "supervisor.h"
 
 static const char *const FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+// At start the daemon waits for Fashion-MNIST's scan (a second or two) before it listens.
+static const double FASHION_MNIST_WAIT_S = 300;
 
 static int daemon_die(const char *what, const char *err)
 {
@@ -68,8 +72,11 @@ static void register_fashion_mnist(App *app)
     const char *field;
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", FASHION_MNIST);
     if (access(path, R_OK) != 0 || store_dataset_get(app->db, "fashion-mnist", &row) == STORE_OK) return;
-    int status = datasets_register(app, "fashion-mnist", "idx", FASHION_MNIST, err, sizeof err, &field);
+    DatasetRequest req = {.name = "fashion-mnist", .format = "idx", .path = FASHION_MNIST,
+                          .wait_s = FASHION_MNIST_WAIT_S};
+    int status = datasets_register(app, &req, err, sizeof err, &field);
     if (status == 201) fprintf(stderr, "simmimd: registered dataset fashion-mnist\n");
+    else if (status == 202) fprintf(stderr, "simmimd: dataset fashion-mnist is still scanning\n");
     else fprintf(stderr, "simmimd: could not register fashion-mnist: %s\n", err);
 }
 
@@ -135,16 +142,25 @@ int main(int argc, char **argv)
                .connections_per_ip = cfg.connections_per_ip, .started_at = (double)time(NULL)};
     app.web_dir = realpath(cfg.web_dir, web_dir) ? web_dir : cfg.web_dir;
     resolve_data_roots(&cfg, &app, roots);
+    ScannerConfig scfg = {.data_binary = cfg.data_binary, .state_dir = state_dir,
+                          .data_roots = app.data_roots, .data_root_count = app.data_root_count};
+    app.scanner = scanner_start(&scfg, db, hub, err, sizeof err);
+    if (!app.scanner) return daemon_die("scanner", err);
     register_fashion_mnist(&app);
 
     SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir,
                            .max_jobs = cfg.max_jobs, .max_restarts = cfg.max_restarts,
                            .data_roots = app.data_roots, .data_root_count = app.data_root_count};
     app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
-    if (!app.supervisor) return daemon_die("supervisor", err);
+    if (!app.supervisor) {
+        scanner_stop(app.scanner);
+        return daemon_die("supervisor", err);
+    }
+    scanner_set_supervisor(app.scanner, app.supervisor);
     Http *http = http_start(&app, cfg.listen, err, sizeof err);
     if (!http) {
         supervisor_stop(app.supervisor);
+        scanner_stop(app.scanner);
         return daemon_die("listen", err);
     }
     fprintf(stderr, "simmimd: listening on http://%s (state in %s, %d job%s at a time%s)\n", cfg.listen,
@@ -155,6 +171,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "simmimd: %s received; stopping jobs (they checkpoint) and exiting\n", strsignal(sig));
     hub_shutdown(hub);
     http_stop(http);
+    scanner_stop(app.scanner); // first: a scan that ends wakes the supervisor
     supervisor_stop(app.supervisor);
     hub_destroy(hub);
     db_close(db);

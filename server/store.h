@@ -73,6 +73,11 @@ int store_job_delete(Db *db, long id);
 int store_job_uses_file(Db *db, const char *path);
 // {"queued": n, "running": n, ...}
 json_t *store_job_counts_json(Db *db);
+// The queued jobs that train on a dataset, oldest first: the count, *ids malloc'd.
+int store_jobs_queued_on(Db *db, const char *dataset, long **ids);
+// Fails a queued job that never ran (a dataset it waited for turned out not to suit it):
+// error recorded, exit_status stays null. STORE_CONFLICT if it is no longer queued.
+int store_job_fail_queued(Db *db, long id, const char *error);
 
 // --- trainer events (idempotent: an event already stored for its job and step is ignored) ---
 // Applies one event line of simmim-train to the job's records: progress and eval → metrics
@@ -127,15 +132,28 @@ int store_preview_file(Db *db, long job_id, long step, char *path, size_t pathle
 
 // --- datasets ---
 // A dataset's sample.png: DATASET_SAMPLE_COUNT test images, DATASET_SAMPLE_COLS per row.
-enum { DATASET_SAMPLE_COUNT = 16, DATASET_SAMPLE_COLS = 8, DATASET_SAMPLE_LABELS_MAX = 4608 };
+enum { DATASET_SAMPLE_COUNT = 16, DATASET_SAMPLE_COLS = 8, DATASET_SAMPLE_LABELS_MAX = 4608,
+       DATASET_ERROR_MAX = 2048 };
+// A registration is recorded as scanning at once; its scan (a simmim-data child, scanner.h)
+// makes it ready with its counts, or failed with the reason.
+typedef enum { DATASET_SCANNING, DATASET_READY, DATASET_FAILED } DatasetState;
+const char *dataset_state_name(DatasetState s);
 typedef struct {
     char name[SPEC_NAME_MAX];
     DataFormat format;
     char path[SPEC_PATH_MAX];       // realpath, inside a data root
     int train_count, test_count, num_classes, channels, image_size;
-    char sample_path[SPEC_PATH_MAX]; // sample.png written at registration
+    char sample_path[SPEC_PATH_MAX]; // sample.png, written by the scan
     ImageSizes sizes;                // of the training images on disk; 0s: not recorded
     char sample_labels[DATASET_SAMPLE_LABELS_MAX]; // JSON array of the sample's classes; "": none
+    DatasetState state;
+    char error[DATASET_ERROR_MAX];   // failed: why ("" otherwise)
+    long scanned;                    // images or samples found so far (scanning), or in all
+    char train_glob[SPEC_GLOB_MAX], test_glob[SPEC_GLOB_MAX]; // shards; "": none
+    int train_shards, test_shards;   // shards: the files each glob matched (ready)
+    long bad_samples;                // shards: samples the scan found bad
+    double bytes;                    // its files on disk; < 0: not known
+    int skipped;                     // files left out: they resolve outside the data roots
 } DatasetRow;
 int store_dataset_insert(Db *db, const DatasetRow *row); // STORE_CONFLICT if the name exists
 int store_dataset_get(Db *db, const char *name, DatasetRow *row);
@@ -143,6 +161,18 @@ json_t *store_datasets_json(Db *db);                     // {"datasets": [...], 
 json_t *store_dataset_json(const DatasetRow *row);
 // STORE_CONFLICT while a queued, running or paused job uses it.
 int store_dataset_delete(Db *db, const char *name);
+// A scan's running count; only while the dataset is scanning (else STORE_NOT_FOUND).
+int store_dataset_scan_progress(Db *db, const char *name, long scanned);
+// A scan's result: row's counts, sizes, sample labels, shards, bytes and skips, and state
+// ready. Only while the dataset is scanning (else STORE_NOT_FOUND).
+int store_dataset_scan_ready(Db *db, const DatasetRow *row);
+// A scan that failed: the dataset becomes failed with `error`, and every queued job on it
+// fails with "dataset \"NAME\": its scan failed: ERROR". Only while it is scanning (else
+// STORE_NOT_FOUND).
+int store_dataset_scan_failed(Db *db, const char *name, const char *error);
+// The names of the datasets in a state (e.g. scanning at start-up): the count, *names
+// malloc'd (each name too; free both).
+int store_datasets_in_state(Db *db, DatasetState state, char ***names);
 
 // --- Prometheus ---
 // Appends the daemon's gauges (jobs by state, per running job step/loss/img_per_s) as

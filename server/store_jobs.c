@@ -102,10 +102,13 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
 
 // --- the job JSON ------------------------------------------------------------------------
 
+// waiting_for: why a queued job does not start yet (its dataset is still being scanned).
 #define JOB_SELECT                                                                              \
     "SELECT id, name, kind, state, priority, dataset, api_spec, step, total_steps, epoch, eta_s, " \
     "loss, lr, img_per_s, val_loss, top1, error, exit_status, created_at, started_at, "         \
-    "finished_at, init_checkpoint_id, run_s, running_since, restarts FROM jobs "
+    "finished_at, init_checkpoint_id, run_s, running_since, restarts, "                         \
+    "(SELECT 'dataset ' || d.name || ' ' || d.state FROM datasets d WHERE d.name = jobs.dataset " \
+    "AND d.state = 'scanning' AND jobs.state = 'queued') AS waiting_for FROM jobs "
 #define JOB_FILTER "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) "
 
 // Where each column goes in the job object: a section ("progress", "metrics") or the top
@@ -115,6 +118,7 @@ static const struct {
 } JOB_FIELDS[] = {
     {NULL, "id", "id"}, {NULL, "name", "name"}, {NULL, "kind", "kind"}, {NULL, "state", "state"},
     {NULL, "priority", "priority"}, {NULL, "dataset", "dataset"},
+    {NULL, "waiting_for", "waiting_for"},
     {"progress", "step", "step"}, {"progress", "total", "total_steps"},
     {"progress", "epoch", "epoch"}, {"progress", "eta_s", "eta_s"},
     {"metrics", "loss", "loss"}, {"metrics", "lr", "lr"}, {"metrics", "img_per_s", "img_per_s"},
@@ -291,7 +295,9 @@ long store_job_next_queued(Db *db)
     db_lock(db);
     int rc = sql_long(db_sqlite(db), &id,
                       "SELECT id FROM jobs WHERE state = 'queued' AND "
-                      "(restart_after IS NULL OR restart_after <= ?) "
+                      "(restart_after IS NULL OR restart_after <= ?) AND NOT EXISTS "
+                      "(SELECT 1 FROM datasets d WHERE d.name = jobs.dataset AND "
+                      "d.state <> 'ready') "
                       "ORDER BY priority DESC, created_at, id LIMIT 1", "d", store_now());
     db_unlock(db);
     return rc == STORE_OK ? id : 0;
@@ -342,6 +348,27 @@ static int append_id(sqlite3_stmt *st, void *ctx)
     }
     list->ids[list->count++] = (long)sqlite3_column_int64(st, 0);
     return STORE_OK;
+}
+
+int store_jobs_queued_on(Db *db, const char *dataset, long **ids)
+{
+    IdList list = {0};
+    db_lock(db);
+    int rc = sql_each(db_sqlite(db), append_id, &list, "SELECT id FROM jobs WHERE state = 'queued' "
+                      "AND dataset = ? ORDER BY id", "s", dataset);
+    db_unlock(db);
+    if (rc != STORE_OK) {
+        free(list.ids);
+        *ids = NULL;
+        return rc;
+    }
+    *ids = list.ids;
+    return list.count;
+}
+
+int store_job_fail_queued(Db *db, long id, const char *error)
+{
+    return job_set_state(db, id, STATE_BIT(JOB_QUEUED), JOB_FAILED, -1, NULL, error, 0);
 }
 
 int store_jobs_in_state(Db *db, JobState s, long **ids)

@@ -4,11 +4,13 @@
 // query parameters (state, kind, limit, offset, since, ...), bodies and their limit, the
 // handlers, and Range / If-None-Match on files (a registered dataset's sample.png, the
 // dashboard's files). The server runs as in tests/unit/server/test_http.c: a real database,
-// hub and supervisor whose trainer is /bin/false (a submitted job fails at once), token
-// "tok", one IDX dataset "tiny" (registered again if a request deleted it). The harness
+// hub and supervisor whose trainer is /bin/false (a submitted job fails at once), a scanner
+// running build/simmim-data (datasets are scanned by a child, as in the daemon), token "tok",
+// one IDX dataset "tiny" (registered again if a request deleted it). The harness
 // half-closes the connection after the input and reads the first answer until it is whole,
 // the server closes, or it stays silent for IDLE_MS (event streams, an unfinished body).
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -23,6 +25,7 @@ enum { IDLE_MS = 100, TINY_TRAIN = 24, TINY_TEST = 8, TINY_SIDE = 8 };
 static App app;
 static Http *http;
 static Supervisor *supervisor;
+static Scanner *scanner;
 static char data_dir[512], tiny_dir[600];
 
 static void write_at(const char *path, const void *data, size_t len)
@@ -58,7 +61,8 @@ static void register_tiny(void)
     if (store_dataset_get(app.db, "tiny", &row) == 0) return;
     char err[1024];
     const char *field = NULL;
-    int status = datasets_register(&app, "tiny", "idx", tiny_dir, err, sizeof err, &field);
+    DatasetRequest req = {.name = "tiny", .format = "idx", .path = tiny_dir, .wait_s = 60};
+    int status = datasets_register(&app, &req, err, sizeof err, &field);
     if (status != 201 && status != 409) {
         fprintf(stderr, "fuzz_http: cannot register the dataset: %d %s\n", status, err);
         abort();
@@ -68,8 +72,9 @@ static void register_tiny(void)
 static void stop_server(void)
 {
     if (http) http_stop(http);
+    if (scanner) scanner_stop(scanner);
     if (supervisor) supervisor_stop(supervisor);
-    http = NULL, supervisor = NULL;
+    http = NULL, supervisor = NULL, scanner = NULL;
 }
 
 static void start_server(void)
@@ -100,10 +105,18 @@ static void start_server(void)
     Hub *hub = db ? hub_create(256) : NULL;
     SupervisorConfig sc = {.train_binary = "/bin/false", .state_dir = state, .max_jobs = 1};
     supervisor = hub ? supervisor_start(&sc, db, hub, err, sizeof err) : NULL;
-    app = (App){.db = db, .hub = hub, .supervisor = supervisor, .state_dir = state, .web_dir = web,
-                .data_roots = {data_dir}, .data_root_count = 1, .token = "tok",
-                .connections_per_ip = 64, .started_at = 0};
-    http = supervisor ? http_start(&app, "127.0.0.1:0", err, sizeof err) : NULL;
+    // The scan's binary from the repository's root, where make fuzz and make test run this.
+    static char data_binary[PATH_MAX];
+    static const char *data_roots[1];
+    data_roots[0] = data_dir;
+    ScannerConfig scfg = {.data_binary = realpath("build/simmim-data", data_binary)
+                                             ? data_binary : "build/simmim-data",
+                          .state_dir = state, .data_roots = data_roots, .data_root_count = 1};
+    scanner = supervisor ? scanner_start(&scfg, db, hub, err, sizeof err) : NULL;
+    app = (App){.db = db, .hub = hub, .supervisor = supervisor, .scanner = scanner,
+                .state_dir = state, .web_dir = web, .data_roots = {data_dir},
+                .data_root_count = 1, .token = "tok", .connections_per_ip = 64, .started_at = 0};
+    http = scanner ? http_start(&app, "127.0.0.1:0", err, sizeof err) : NULL;
     if (!http) {
         fprintf(stderr, "fuzz_http: cannot start the server: %s\n", err);
         abort();

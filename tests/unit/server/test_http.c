@@ -8,6 +8,7 @@
 // /metrics, and an event stream that receives what the hub publishes.
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -304,11 +305,37 @@ static void test_dataset_routes(void)
     Reply r = api("POST", "/api/v1/datasets", body);
     json_t *j = json_loads(r.body, 0, NULL);
     test_report(r.status == 201 && json_integer_value(json_object_get(j, "train_count")) == TRAIN_IMAGES &&
-                json_integer_value(json_object_get(j, "image_size")) == SIDE,
-                "dataset registered", "%d %s", r.status, shown(&r));
+                json_integer_value(json_object_get(j, "image_size")) == SIDE &&
+                !strcmp(json_string_value(json_object_get(j, "state")), "ready") &&
+                json_integer_value(json_object_get(j, "scanned")) == TRAIN_IMAGES + TEST_IMAGES,
+                "dataset registered: scanned within the wait, ready", "%d %s", r.status, shown(&r));
     json_decref(j);
     free(r.body);
     check_error("taken name: 409", api("POST", "/api/v1/datasets", body), 409, "conflict", "name");
+    // The shards' globs: required with format shards, a file name pattern inside the path,
+    // refused for the other formats.
+    static const struct {
+        const char *extra, *format, *field;
+    } globs[] = {{"", "shards", "train"},
+                 {", \"train\": \"../x*.tar\"", "shards", "train"},
+                 {", \"train\": \"sub/x*.tar\"", "shards", "train"},
+                 {", \"train\": \"x*.tar\", \"test\": \"..\"", "shards", "test"},
+                 {", \"train\": 3", "shards", "train"},
+                 {", \"train\": \"x*.tar\"", "idx", "train"},
+                 {", \"test\": \"x*.tar\"", "imagefolder", "test"}};
+    for (size_t i = 0; i < sizeof globs / sizeof *globs; i++) {
+        char name[96], glob_body[512];
+        snprintf(glob_body, sizeof glob_body, "{\"name\": \"g\", \"format\": \"%s\", \"path\": "
+                 "\"%s/data/tiny\"%s}", globs[i].format, root, globs[i].extra);
+        snprintf(name, sizeof name, "dataset globs refused: %s%s", globs[i].format, globs[i].extra);
+        check_error(name, api("POST", "/api/v1/datasets", glob_body), 400, "invalid", globs[i].field);
+    }
+    snprintf(body, sizeof body, "{\"name\": \"g\", \"format\": \"shards\", \"path\": "
+             "\"%s/data/tiny\", \"train\": \"none-*.tar\"}", root);
+    check_error("shards: no match within the wait: 400, nothing kept",
+                api("POST", "/api/v1/datasets", body), 400, "invalid", "train");
+    check_error("shards: the refused registration is not kept", api("GET", "/api/v1/datasets/g",
+                NULL), 404, "not_found", NULL);
 
     r = api("GET", "/api/v1/datasets/tiny/sample.png", NULL);
     header_value(&r, "ETag", etag, sizeof etag);
@@ -460,9 +487,18 @@ int main(void)
     Hub *hub = hub_create(256);
     SupervisorConfig sc = {.train_binary = "/bin/false", .state_dir = state, .max_jobs = 1};
     Supervisor *sup = db && hub ? supervisor_start(&sc, db, hub, err, sizeof err) : NULL;
-    App app = {.db = db, .hub = hub, .supervisor = sup, .state_dir = state, .web_dir = web,
-               .data_roots = {data}, .data_root_count = 1, .token = "tok", .started_at = 0};
-    Http *http = sup ? http_start(&app, "127.0.0.1:0", err, sizeof err) : NULL;
+    // Datasets are scanned by build/simmim-data (make test builds it first; tests run from the
+    // repository's root).
+    char data_binary[PATH_MAX];
+    const char *data_roots[] = {data};
+    ScannerConfig scfg = {.data_binary = realpath("build/simmim-data", data_binary)
+                                             ? data_binary : "build/simmim-data",
+                          .state_dir = state, .data_roots = data_roots, .data_root_count = 1};
+    Scanner *scanner = sup ? scanner_start(&scfg, db, hub, err, sizeof err) : NULL;
+    App app = {.db = db, .hub = hub, .supervisor = sup, .scanner = scanner, .state_dir = state,
+               .web_dir = web, .data_roots = {data}, .data_root_count = 1, .token = "tok",
+               .started_at = 0};
+    Http *http = scanner ? http_start(&app, "127.0.0.1:0", err, sizeof err) : NULL;
     test_report(http != NULL, "http_start on port 0", "%s", http ? "" : err);
     if (http) {
         port = http_port(http);
@@ -474,6 +510,7 @@ int main(void)
         test_event_stream(hub);
         http_stop(http);
     }
+    if (scanner) scanner_stop(scanner);
     if (sup) supervisor_stop(sup);
     if (hub) hub_destroy(hub);
     if (db) db_close(db);

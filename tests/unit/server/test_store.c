@@ -734,6 +734,109 @@ static void test_dataset_rows(Db *db)
     json_decref(j);
 }
 
+// A dataset registered as scanning: its queued jobs wait (the scheduler skips them, their JSON
+// says why), its running count moves, then ready with its counts (the jobs may start) or failed
+// (its queued jobs fail with the reason); restart finds the ones still scanning.
+static void test_dataset_scans(Db *db)
+{
+    DatasetRow row = {.format = DATA_FORMAT_SHARDS, .state = DATASET_SCANNING, .bytes = -1};
+    snprintf(row.name, sizeof row.name, "big");
+    snprintf(row.path, sizeof row.path, "/data/big");
+    snprintf(row.sample_path, sizeof row.sample_path, "%s/datasets/big/sample.png", dir);
+    snprintf(row.train_glob, sizeof row.train_glob, "train-*.tar");
+    DatasetRow other = row;
+    snprintf(other.name, sizeof other.name, "other");
+    other.test_glob[0] = 0;
+    snprintf(other.test_glob, sizeof other.test_glob, "test-*.tar");
+    test_report(store_dataset_insert(db, &row) == STORE_OK &&
+                    store_dataset_insert(db, &other) == STORE_OK,
+                "scans: two datasets recorded as scanning", "");
+    DatasetRow got;
+    int rc = store_dataset_get(db, "big", &got);
+    test_report(rc == STORE_OK && got.state == DATASET_SCANNING && got.format == DATA_FORMAT_SHARDS &&
+                    !strcmp(got.train_glob, "train-*.tar") && !got.test_glob[0] && got.bytes < 0 &&
+                    got.scanned == 0,
+                "scans: a scanning row reads back", "state %d", got.state);
+    char **names = NULL;
+    int n = store_datasets_in_state(db, DATASET_SCANNING, &names);
+    test_report(n == 2 && !strcmp(names[0], "big") && !strcmp(names[1], "other"),
+                "scans: the datasets still scanning (for a restart)", "%d", n);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+
+    long waiting = make_job(db, "pretrain", "waits", 100, "big");
+    test_report(store_job_next_queued(db) != waiting, "scans: the scheduler skips a job whose "
+                "dataset is scanning", "");
+    json_t *j = store_job_json(db, waiting);
+    const char *why = json_string_value(json_object_get(j, "waiting_for"));
+    test_report(why && !strcmp(why, "dataset big scanning"), "scans: the job says what it waits "
+                "for", "%s", why ? why : "null");
+    json_decref(j);
+    test_report(store_dataset_scan_progress(db, "big", 1234) == STORE_OK &&
+                    store_dataset_get(db, "big", &got) == STORE_OK && got.scanned == 1234,
+                "scans: the running count", "%ld", got.scanned);
+    j = store_dataset_json(&got);
+    test_report(j && !strcmp(json_string_value(json_object_get(j, "state")), "scanning") &&
+                    num(j, "scanned", NULL) == 1234 && json_is_null(json_object_get(j, "bytes")) &&
+                    !strcmp(json_string_value(json_object_get(j, "format")), "shards") &&
+                    !strcmp(json_string_value(json_object_get(j, "train")), "train-*.tar") &&
+                    json_is_null(json_object_get(j, "test")) &&
+                    json_is_null(json_object_get(j, "shards")),
+                "scans: the scanning dataset's JSON", "");
+    json_decref(j);
+
+    DatasetRow ready = got;
+    ready.train_count = 9800, ready.test_count = 200, ready.num_classes = 5, ready.channels = 3;
+    ready.image_size = 64, ready.scanned = 10000, ready.train_shards = 10, ready.bad_samples = 3;
+    ready.bytes = 123456789.0, ready.skipped = 1;
+    snprintf(ready.sample_labels, sizeof ready.sample_labels, "[\"0\", \"4\"]");
+    test_report(store_dataset_scan_ready(db, &ready) == STORE_OK &&
+                    store_dataset_get(db, "big", &got) == STORE_OK && got.state == DATASET_READY &&
+                    got.train_count == 9800 && got.test_count == 200 && got.num_classes == 5 &&
+                    got.scanned == 10000 && got.train_shards == 10 && got.bad_samples == 3 &&
+                    got.bytes == 123456789.0 && got.skipped == 1,
+                "scans: ready with its counts", "state %d", got.state);
+    test_report(store_dataset_scan_ready(db, &ready) == STORE_NOT_FOUND &&
+                    store_dataset_scan_progress(db, "big", 1) == STORE_NOT_FOUND &&
+                    store_dataset_scan_failed(db, "big", "late") == STORE_NOT_FOUND,
+                "scans: a ready dataset takes no more scan results", "");
+    test_report(store_job_next_queued(db) == waiting, "scans: ready, its job is next", "");
+    j = store_job_json(db, waiting);
+    test_report(json_is_null(json_object_get(j, "waiting_for")), "scans: ready, the job waits for "
+                "nothing", "");
+    json_decref(j);
+    j = store_dataset_json(&got);
+    json_t *shards = json_object_get(j, "shards");
+    test_report(j && num(shards, "train", NULL) == 10 && num(shards, "test", NULL) == 0 &&
+                    num(j, "bytes", NULL) == 123456789.0 && num(j, "bad_samples", NULL) == 3,
+                "scans: the ready dataset's JSON", "");
+    json_decref(j);
+
+    long on_other = make_job(db, "pretrain", "doomed", 0, "other");
+    long *ids = NULL;
+    n = store_jobs_queued_on(db, "other", &ids);
+    test_report(n == 1 && ids[0] == on_other, "scans: the queued jobs on a dataset", "%d", n);
+    free(ids);
+    test_report(store_dataset_scan_failed(db, "other", "test: /data/x.tar: not a tar archive") ==
+                    STORE_OK && store_dataset_get(db, "other", &got) == STORE_OK &&
+                    got.state == DATASET_FAILED && !strcmp(got.error, "test: /data/x.tar: not a tar archive"),
+                "scans: failed, with the reason", "%s", got.error);
+    j = store_job_json(db, on_other);
+    const char *error = json_string_value(json_object_get(j, "error"));
+    test_report(!strcmp(json_string_value(json_object_get(j, "state")), "failed") && error &&
+                    !strcmp(error, "dataset \"other\": its scan failed: test: /data/x.tar: not a "
+                            "tar archive") && json_is_null(json_object_get(j, "exit_status")),
+                "scans: a queued job on a failed dataset fails, naming the reason", "%s",
+                error ? error : "null");
+    json_decref(j);
+    test_report(store_job_fail_queued(db, waiting, "train.batch_size: 512 exceeds the 300 training "
+                                      "images of dataset \"big\"") == STORE_OK &&
+                    store_job_fail_queued(db, waiting, "again") == STORE_CONFLICT,
+                "scans: a queued job the ready dataset does not suit fails", "");
+    test_report(store_dataset_delete(db, "big") == STORE_OK && store_dataset_delete(db, "other") ==
+                    STORE_OK, "scans: datasets without live jobs can go", "");
+}
+
 // --- deletion, counts, Prometheus ----------------------------------------------------------
 
 static void test_delete(Db *db, long id)
@@ -876,6 +979,7 @@ int main(void)
     test_dataset_rows(db);
     test_delete(db, id);
     test_counts_and_prometheus(db);
+    test_dataset_scans(db);
     db_close(db);
     cleanup();
     TEST_EXIT();
