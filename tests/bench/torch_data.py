@@ -15,17 +15,21 @@ Timing: the arrival time of every batch is recorded; the workers' first batches 
 burst (each worker runs prefetch_factor batches ahead while the main process starts), so the
 rate is taken from the arrival of batch 2·W + 2 (after the burst) to the last:
 images/s = B · (batches counted) / seconds. --images is rounded up to whole batches; the
-sampler draws from the training images at random (a new permutation each pass).
+sampler draws from the training images at random (a new permutation each pass). With W ≥ 1,
+also the CPU time of the worker processes (user + system, from getrusage(RUSAGE_CHILDREN)
+once they have exited) over every image they decoded, burst included: images per
+CPU-second, a worker's speed whatever else the machine runs.
 
 Run with Debian's PyTorch and torchvision (python3-torch, python3-torchvision):
   /usr/bin/python3 tests/bench/torch_data.py --data build/bench/jpegs --workers 2
 DIR holding train/<class>/ is read from DIR/train, otherwise DIR itself is the ImageFolder
 root. Prints one JSON line:
 {"impl": "pytorch-dataloader", "data", "workers", "batch", "img_size", "images", "seconds",
- "img_per_s", "img_per_s_per_worker", "torch", "torchvision", "pil"}"""
+ "img_per_s", "img_per_s_per_worker", "cpu_s", "img_per_cpu_s", "torch", "torchvision", "pil"}"""
 import argparse
 import json
 import os
+import resource
 import time
 
 import PIL
@@ -71,15 +75,22 @@ def main():
     loader = DataLoader(ds, batch_size=a.batch, sampler=sampler, num_workers=a.workers,
                         drop_last=True, persistent_workers=False)
     arrivals = []
-    for images, _ in loader:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    batches_seen = iter(loader)
+    for images, _ in batches_seen:
         assert images.shape[1:] == (3, a.img_size, a.img_size)
         arrivals.append(time.perf_counter())
+    del batches_seen  # shuts the workers down and waits for them: their CPU time is counted
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     counted = len(arrivals) - 1 - skip
     seconds = arrivals[-1] - arrivals[skip]
     rate = counted * a.batch / seconds
     print(json.dumps({"impl": "pytorch-dataloader", "data": a.data, "workers": a.workers, "batch": a.batch,
                       "img_size": a.img_size, "images": counted * a.batch, "seconds": round(seconds, 3),
                       "img_per_s": round(rate, 1), "img_per_s_per_worker": round(rate / max(a.workers, 1), 1),
+                      "cpu_s": round(cpu, 3) if a.workers else None,
+                      "img_per_cpu_s": round(len(arrivals) * a.batch / cpu, 1) if a.workers and cpu else None,
                       "torch": torch.__version__, "torchvision": torchvision.__version__,
                       "pil": PIL.__version__}), flush=True)
 
