@@ -97,8 +97,9 @@ typedef struct {
 } ResizeAxis;
 typedef struct {
     ResizeAxis axis[2]; // x, y
-    float *row;
-    size_t cap_row;
+    float *row, *tmp, *tmp_t;
+    uint8_t *out_t;
+    size_t cap_row, cap_tmp, cap_tmp_t, cap_out_t;
 } ResizeScratch;
 void resize_scratch_free(ResizeScratch *s);
 
@@ -115,7 +116,8 @@ int image_fit_scratch(const Image *img, int size, uint8_t *dst, ResizeScratch *s
 // Resizes the box [box[0], box[2]) × [box[1], box[3]) of img (source pixel coordinates, any
 // fractions) to size × size with image_fit's filter, reading only source pixels in
 // [limits[0], limits[2]) × [limits[1], limits[3]) (as if the image had been cropped to them
-// first); mirrored left-right if flip. -1 only if scratch memory cannot be allocated.
+// first); mirrored left-right if flip. -1 only if scratch memory cannot be allocated. The
+// same filter as image_fit's, summed in another order: a value may differ by a rounding.
 int image_resize_box(const Image *img, const double box[4], const int limits[4], int size,
                      int flip, uint8_t *dst, ResizeScratch *s);
 

@@ -46,12 +46,15 @@ void image_convert_channels(const uint8_t *src, int src_channels, int width, int
                             int channels, uint8_t *dst)
 {
     size_t n = (size_t)width * (size_t)height;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = src + i * (size_t)src_channels;
-        if (channels == 1)
-            dst[i] = src_channels == 1 ? p[0] : luma601(p);
-        else
-            for (int c = 0; c < 3; c++) dst[(size_t)c * n + i] = p[src_channels == 1 ? 0 : c];
+    if (src_channels == channels && channels == 1) {
+        memcpy(dst, src, n);
+    } else if (src_channels == 1) { // gray → RGB
+        for (int c = 0; c < 3; c++) memcpy(dst + (size_t)c * n, src, n);
+    } else if (channels == 3) { // RGB → planar
+        uint8_t *r = dst, *g = dst + n, *b = dst + 2 * n;
+        for (size_t i = 0; i < n; i++) r[i] = src[3 * i], g[i] = src[3 * i + 1], b[i] = src[3 * i + 2];
+    } else { // RGB → gray
+        for (size_t i = 0; i < n; i++) dst[i] = luma601(src + 3 * i);
     }
 }
 

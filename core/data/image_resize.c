@@ -4,6 +4,9 @@
 // output samples that survive the centre crop, so a resize-and-crop never computes pixels it
 // drops and a copy or a pad is the same code with one tap of weight 1. The tables and the
 // row buffer live in a ResizeScratch, so a caller that keeps one allocates nothing per image.
+// image_fit's arithmetic is fixed (the cache's pixels must not change); image_resize_box has
+// the same filter in a faster order (both passes vectorized: the horizontal one runs down
+// the columns of a transposed intermediate), so it may differ from it by a rounding.
 #include "data/image.h"
 
 #include <math.h>
@@ -18,6 +21,9 @@ void resize_scratch_free(ResizeScratch *s)
         free(s->axis[a].weights);
     }
     free(s->row);
+    free(s->tmp);
+    free(s->tmp_t);
+    free(s->out_t);
     memset(s, 0, sizeof *s);
 }
 
@@ -145,11 +151,75 @@ int image_fit(const Image *img, int size, uint8_t *dst)
     return rc;
 }
 
+// Blocked transposes (rows × cols → cols × rows): whole 8 × 8 blocks with constant bounds
+// (unrolled by the compiler), the ragged edges element by element.
+#define TRANSPOSE(name, type)                                                                  \
+    static void name(const type *src, int rows, int cols, type *dst)                          \
+    {                                                                                          \
+        enum { B = 8 };                                                                        \
+        int rb = rows / B * B, cb = cols / B * B;                                              \
+        for (int r0 = 0; r0 < rb; r0 += B)                                                     \
+            for (int c0 = 0; c0 < cb; c0 += B) {                                               \
+                const type *s = src + (size_t)r0 * cols + c0;                                  \
+                type *d = dst + (size_t)c0 * rows + r0;                                        \
+                for (int c = 0; c < B; c++)                                                    \
+                    for (int r = 0; r < B; r++) d[(size_t)c * rows + r] = s[(size_t)r * cols + c]; \
+            }                                                                                  \
+        for (int r = 0; r < rows; r++)                                                         \
+            for (int c = r < rb ? cb : 0; c < cols; c++)                                       \
+                dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];                         \
+    }
+TRANSPOSE(transpose_floats, float)
+TRANSPOSE(transpose_bytes, uint8_t)
+
+// One channel: the vertical taps make size rows of the columns [fx->lo, fx->hi) (contiguous,
+// vectorized); transposed, the horizontal taps combine whole columns the same way; the
+// result, transposed back, is rounded to bytes.
+static void box_channel(const uint8_t *src, int width, const ResizeAxis *fx,
+                        const ResizeAxis *fy, int size, ResizeScratch *s, uint8_t *dst)
+{
+    int x0 = fx->lo, xw = fx->hi - fx->lo;
+    for (int i = 0; i < size; i++) {
+        float *row = s->tmp + (size_t)i * (size_t)xw;
+        const float *wy = fy->weights + (size_t)i * (size_t)fy->taps;
+        for (int x = 0; x < xw; x++) row[x] = 0.0f;
+        for (int t = 0; t < fy->count[i]; t++) {
+            const uint8_t *r = src + (size_t)(fy->first[i] + t) * (size_t)width + x0;
+            float w = wy[t];
+            for (int x = 0; x < xw; x++) row[x] += w * r[x];
+        }
+    }
+    transpose_floats(s->tmp, size, xw, s->tmp_t); // [xw][size]
+    float *col = s->row;                           // size floats
+    for (int j = 0; j < size; j++) {
+        const float *wx = fx->weights + (size_t)j * (size_t)fx->taps;
+        for (int i = 0; i < size; i++) col[i] = 0.5f; // (+½: rounding to nearest below)
+        for (int t = 0; t < fx->count[j]; t++) {
+            const float *c = s->tmp_t + (size_t)(fx->first[j] - x0 + t) * (size_t)size;
+            float w = wx[t];
+            for (int i = 0; i < size; i++) col[i] += w * c[i];
+        }
+        uint8_t *out = s->out_t + (size_t)j * (size_t)size;
+        for (int i = 0; i < size; i++) out[i] = (uint8_t)(col[i] < 255.0f ? col[i] : 255.0f);
+    }
+    transpose_bytes(s->out_t, size, size, dst);
+}
+
 int image_resize_box(const Image *img, const double box[4], const int limits[4], int size,
                      int flip, uint8_t *dst, ResizeScratch *s)
 {
     if (axis_filter_build(&s->axis[0], box[0], box[2], limits[0], limits[2], size, size, flip) ||
         axis_filter_build(&s->axis[1], box[1], box[3], limits[1], limits[3], size, size, 0))
         return -1;
-    return resample(img->pixels, img->channels, img->width, img->height, size, s, dst);
+    size_t xw = (size_t)(s->axis[0].hi - s->axis[0].lo), n = (size_t)size;
+    if (grow((void **)&s->tmp, &s->cap_tmp, n * xw * sizeof *s->tmp) ||
+        grow((void **)&s->tmp_t, &s->cap_tmp_t, n * xw * sizeof *s->tmp_t) ||
+        grow((void **)&s->row, &s->cap_row, n * sizeof *s->row) ||
+        grow((void **)&s->out_t, &s->cap_out_t, n * n))
+        return -1;
+    size_t plane = (size_t)img->width * (size_t)img->height;
+    for (int c = 0; c < img->channels; c++)
+        box_channel(img->pixels + c * plane, img->width, &s->axis[0], &s->axis[1], size, s,
+                    dst + c * n * n);
+    return 0;
 }
