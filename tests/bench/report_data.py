@@ -93,17 +93,20 @@ def main():
     cost = [r for r in rows if r.get("check") == "cost" and "img_per_s" in r]
     if cost:
         lines += ["Streamed simmim-train beside the synthetic step (bench_step), vit-t16-224:", "",
-                  "| precision | bench_step img/s | simmim-train streamed img/s | data wait share | ratio median (range) "
-                  "| ≥ 0.9x |", "|---|---|---|---|---|---|"]
+                  "| precision | bench_step img/s | simmim-train streamed img/s | data wait share "
+                  "| trainer's share of the cores | ratio median (range) | ≥ 0.9x |",
+                  "|---|---|---|---|---|---|---|"]
         for precision in sorted({r["precision"] for r in cost}):
             step = {r["round"]: r for r in cost if r["precision"] == precision and r["impl"] == "simmimd"}
             train = {r["round"]: r for r in cost if r["precision"] == precision and r["impl"] == "simmimd-trainer-stream"}
             ratios = [train[k]["img_per_s"] / step[k]["img_per_s"] for k in train if k in step]
             ok = "—" if not ratios else ("yes" if med(ratios) >= 0.9 else "**no**")
             wait = med([r["data_wait_share"] for r in train.values() if r.get("data_wait_share") is not None])
+            share = med([r["cpu_share"] for r in train.values() if r.get("cpu_share") is not None])
             lines.append(f"| {precision} | {med([r['img_per_s'] for r in step.values()]) or 0:.1f} "
                          f"| {med([r['img_per_s'] for r in train.values()]) or 0:.1f} "
-                         f"| {'—' if wait is None else f'{100 * wait:.1f}%'} | {ratio_text(ratios)} | {ok} |")
+                         f"| {'—' if wait is None else f'{100 * wait:.1f}%'} "
+                         f"| {'—' if share is None else f'{share:.2f}'} | {ratio_text(ratios)} | {ok} |")
         lines.append("")
     skipped = [r for r in rows if "skipped" in r]
     for r in skipped:
