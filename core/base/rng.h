@@ -23,6 +23,7 @@ enum {
     RNG_STREAM_EVAL_MASK = 4, // index: evaluation batch — fixed validation masks
     RNG_STREAM_AUGMENT = 5,   // index: step, then the image's slot — crops and flips
     RNG_STREAM_PALETTE = 6,   // index: the palette's size — its k-means sample and start
+    RNG_STREAM_SHARDS = 7,    // index: epoch — the shards' order and their shuffle buffer
 };
 uint64_t rng_next(Rng *rng);
 double rng_uniform(Rng *rng);                   // [0, 1)

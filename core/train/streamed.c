@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int streamed_open(Streamed *st, const char *path, const DataRoots *roots, int channels,
+int streamed_open(Streamed *st, const char *folder, const DataRoots *roots, int channels,
                   int size, int threads, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
-    if (samplelist_imagefolder(path, roots, &st->list, err, errlen)) return -1;
+    if (folder && samplelist_imagefolder(folder, roots, &st->list, err, errlen)) return -1;
     st->channels = channels, st->size = size, st->threads = threads;
     st->scratch = calloc((size_t)threads, sizeof *st->scratch);
     st->bytes = calloc((size_t)threads, sizeof *st->bytes);
@@ -34,37 +34,50 @@ void streamed_close(Streamed *st)
     memset(st, 0, sizeof *st);
 }
 
-// One sample read and decoded; -1 with the message in err.
-static int decode_one(Streamed *st, const SampleSplit *split, int index, const StreamView *view,
-                      int thread, float *out, char *err, size_t errlen)
-{
-    const char *path = split->paths[index];
-    SampleBytes *b = &st->bytes[thread];
-    if (samplelist_read(&st->list, path, b, err, errlen)) return -1;
-    return stream_decode(b->data, b->len, path, view, st->scratch[thread], out, NULL, err, errlen);
-}
-
-int streamed_decode(Streamed *st, const SampleSplit *split, const int *order, long position,
+int streamed_decode(Streamed *st, StreamedCandidate candidate, void *ctx, int tries,
                     const StreamView *view, int thread, float *out, int *label,
                     StreamedError *error)
 {
     char err[STREAMED_MESSAGE_MAX];
-    error->failed = error->replacement = -1;
-    error->message[0] = 0;
-    for (int tries = 0; tries < STREAMED_MAX_REPLACEMENTS && tries < split->count; tries++) {
-        long at = (position + tries) % split->count;
-        int index = order ? order[at] : (int)at;
-        if (decode_one(st, split, index, view, thread, out, err, sizeof err) == 0) {
-            if (label) *label = split->labels[index];
-            if (tries) error->replacement = index;
-            return tries;
+    error->failed[0] = error->replacement[0] = error->message[0] = 0;
+    for (int k = 0; k < tries; k++) {
+        const uint8_t *bytes;
+        size_t len;
+        const char *name;
+        int sample_label, rc = candidate(ctx, k, &st->bytes[thread], &bytes, &len, &name,
+                                         &sample_label, err, sizeof err);
+        if (rc == 0)
+            rc = stream_decode(bytes, len, name, view, st->scratch[thread], out, NULL, err,
+                               sizeof err);
+        if (rc == 0) {
+            if (label) *label = sample_label;
+            if (k) snprintf(error->replacement, sizeof error->replacement, "%s", name);
+            return k;
         }
-        if (tries == 0) {
-            error->failed = index;
+        if (k == 0) {
+            snprintf(error->failed, sizeof error->failed, "%s", name);
             snprintf(error->message, sizeof error->message, "%s", err);
         }
     }
     return -1;
+}
+
+int folder_candidate(void *ctx, int k, SampleBytes *buffer, const uint8_t **bytes, size_t *len,
+                     const char **name, int *label, char *err, size_t errlen)
+{
+    const FolderCandidates *c = ctx;
+    long at = (c->position + k) % c->split->count;
+    int index = c->order ? c->order[at] : (int)at;
+    *name = c->split->paths[index];
+    *label = c->split->labels[index];
+    if (samplelist_read(&c->st->list, *name, buffer, err, errlen)) return -1;
+    *bytes = buffer->data, *len = buffer->len;
+    return 0;
+}
+
+int folder_tries(const SampleSplit *split)
+{
+    return split->count < STREAMED_MAX_REPLACEMENTS ? split->count : STREAMED_MAX_REPLACEMENTS;
 }
 
 int streamed_limit_per_class(Streamed *st, int k, char *err, size_t errlen)
@@ -112,8 +125,8 @@ int streamed_sample_images(Streamed *st, int n, ImageSet *set, char *err, size_t
     StreamView view = {.channels = C, .size = S, .mean = st->mean, .std = st->std};
     StreamedError error;
     for (int i = 0; i < n; i++) {
-        long position = (long)i * split->count / n;
-        if (streamed_decode(st, split, NULL, position, &view, 0, image, NULL, &error) < 0)
+        FolderCandidates c = {.st = st, .split = split, .position = (long)i * split->count / n};
+        if (streamed_decode(st, folder_candidate, &c, 1, &view, 0, image, NULL, &error) < 0)
             continue; // left out: the sample is smaller
         uint8_t *px = set->pixels + (size_t)set->count++ * C * plane;
         for (size_t j = 0; j < C * plane; j++) { // back to the 8-bit pixels the view came from

@@ -29,6 +29,7 @@
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
+#include "train/sharded.h"
 #include "train/streamed.h"
 #include "train/optim.h"
 
@@ -49,6 +50,9 @@ typedef struct {
     int *indices;          // the step's samples (streamed: decoded by the loader's workers)
     StreamedError *errors; // streamed: per image, a sample that failed and its replacement
     int *failures;         // streamed: per image, how many samples failed (-1: all tried)
+    ShardedSample *samples;// shards: the step's samples as read from the stream
+    char (*read_errors)[SHARDED_MESSAGE_MAX]; // shards: what reading them met, in order
+    int read_error_count;  // (beyond the batch size only counted)
 } BatchBuffers;
 
 typedef struct {
@@ -72,7 +76,10 @@ typedef struct {
     long order_epoch[2];
     int *eval_indices;
     int streaming;     // the training images are decoded from disk each step (data_path "stream")
+    int sharding;      // ... from tar shards (else from an image folder)
     Streamed streamed;
+    Sharded sharded;
+    BatchBuffers *reading; // the batch whose samples are being read (shards' read errors)
     char data_path_reason[256];
     long data_errors, images_seen;
     char *head_json[HEAD_SECTIONS]; // pretraining: HEAD_SECTION_NAMES of the run, as JSON
@@ -230,12 +237,19 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
 {
     const JobSpec *s = tr->spec;
     double limit = spec_data_cache_bytes(s);
+    int threads = spec_data_workers(s) + ops_threads(); // the loader's, then evaluation's
+    if (s->dataset_format == DATA_FORMAT_SHARDS) {
+        tr->streaming = tr->sharding = 1;
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "tar shards are always streamed");
+        return streamed_open(&tr->streamed, NULL, roots, cfg->in_chans, cfg->img_size, threads,
+                             err, errlen);
+    }
     if (s->dataset_format != DATA_FORMAT_IMAGEFOLDER) {
         snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
                  "an IDX dataset is cached whatever its size (its files hold every image)");
         return 0;
     }
-    int threads = spec_data_workers(s) + ops_threads(); // the loader's, then evaluation's
     if (streamed_open(&tr->streamed, s->dataset_path, roots, cfg->in_chans, cfg->img_size,
                       threads, err, errlen))
         return -1;
@@ -243,6 +257,7 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
     roots->warn = NULL;
     if (bytes <= limit) {
         streamed_close(&tr->streamed);
+    sharded_close(&tr->sharded);
         snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
                  "its decoded cache, %.0f MB, fits data.cache_mb (%.0f MB)", bytes / 0x1p20,
                  limit / 0x1p20);
@@ -286,6 +301,47 @@ static int describe_streamed(Trainer *tr, const ModelConfig *cfg, char *err, siz
     return 0;
 }
 
+// A read error of the shards' stream: kept with the batch being read, reported by the
+// trainer's thread when the batch is used (a loader worker does not write events).
+static void note_read_error(void *ctx, const char *message)
+{
+    Trainer *tr = ctx;
+    BatchBuffers *b = tr->reading;
+    if (b && b->read_error_count < tr->spec->train.batch_size)
+        snprintf(b->read_errors[b->read_error_count], SHARDED_MESSAGE_MAX, "%s", message);
+    if (b) b->read_error_count++;
+}
+
+// Tar shards' counts and normalization in tr->ds (which holds no pixels): the shards are
+// listed and counted, mean and std taken from the first STREAM_STATS_IMAGES training samples.
+static int describe_sharded(Trainer *tr, const ModelConfig *cfg, DataRoots *roots, char *err,
+                            size_t errlen)
+{
+    const JobSpec *s = tr->spec;
+    Sharded *sh = &tr->sharded;
+    if (sharded_open(sh, s->dataset_path, s->dataset_train, s->dataset_test, roots, s->train.seed,
+                     s->data.shuffle_buffer, note_read_error, tr, err, errlen))
+        return -1;
+    Dataset *ds = &tr->ds;
+    int bad;
+    if (sharded_stats(sh, cfg->in_chans, cfg->img_size, STREAM_STATS_IMAGES, ds->mean, ds->std,
+                      &bad, err, errlen))
+        return -1;
+    ds->format = DATA_FORMAT_SHARDS;
+    ds->train.count = (int)sh->train_count;
+    ds->test.count = (int)sh->test_count;
+    ds->num_classes = sh->num_classes;
+    ds->channels = cfg->in_chans;
+    ds->stored_size = cfg->img_size;
+    ds->skipped = sh->train.skipped + sh->test.skipped;
+    if (s->kind == JOB_FINETUNE && s->finetune.labels_per_class > 0) {
+        snprintf(err, errlen, "finetune.labels_per_class is not available on tar shards (it "
+                              "needs every label before training); use an image folder");
+        return -1;
+    }
+    return 0;
+}
+
 static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
 {
     const JobSpec *s = tr->spec;
@@ -294,7 +350,8 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                        .warn = warn_skipped, .warn_ctx = tr};
     if (choose_data_path(tr, cfg, &roots, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
-    if (tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
+    if (tr->sharding ? describe_sharded(tr, cfg, &roots, err, sizeof err)
+        : tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
                       : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
                                      cfg->in_chans, &roots, &tr->ds, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
@@ -310,10 +367,10 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                                   "classes (one subfolder per class)");
         cfg->num_classes = tr->ds.num_classes;
         int k = s->finetune.labels_per_class;
-        if (k > 0 && (tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
+        if (k > 0 && !tr->sharding && (tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
                                     : dataset_limit_per_class(&tr->ds, k, err, sizeof err)))
             return train_fail(tr, "finetune.labels_per_class: %s", err);
-        if (tr->streaming) tr->ds.train.count = tr->streamed.list.train.count;
+        if (tr->streaming && !tr->sharding) tr->ds.train.count = tr->streamed.list.train.count;
     }
     if (from->kind) { // normalization travels with the encoder
         if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))
@@ -339,8 +396,10 @@ static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
     b->indices = calloc(B, sizeof(int));
     b->errors = calloc(B, sizeof *b->errors);
     b->failures = calloc(B, sizeof(int));
+    b->samples = calloc(B, sizeof *b->samples);
+    b->read_errors = calloc(B, sizeof *b->read_errors);
     return b->images && b->labels && b->token_mask && b->drop_keep && b->indices && b->errors &&
-                   b->failures
+                   b->failures && b->samples && b->read_errors
                ? 0
                : -1;
 }
@@ -352,10 +411,12 @@ static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int
     return 0;
 }
 
-static void free_batch(BatchBuffers *b)
+static void free_batch(BatchBuffers *b, int B)
 {
     free(b->images), free(b->labels), free(b->token_mask), free(b->drop_keep);
-    free(b->indices), free(b->errors), free(b->failures);
+    free(b->indices), free(b->errors), free(b->failures), free(b->read_errors);
+    for (int i = 0; b->samples && i < B; i++) shard_sample_free(&b->samples[i].sample);
+    free(b->samples);
 }
 
 // The spec sections a pretraining checkpoint records (docs/checkpoints.md), of the model the
@@ -390,6 +451,9 @@ static long warmup_steps(const JobSpec *s, long steps_per_epoch, long total_step
 static int fit_palette(Trainer *tr, Model *m, char *err, size_t errlen)
 {
     const JobSpec *s = tr->spec;
+    if (tr->sharding)
+        return snprintf(err, errlen, "a palette from tar shards is not available yet (its "
+                                     "k-means samples decoded images); use an image folder"), -1;
     if (!tr->streaming) {
         if (palette_kmeans(&tr->ds.train, m->cfg.loss.palette, s->train.seed, m->params.palette))
             return snprintf(err, errlen, "out of memory"), -1;
@@ -565,6 +629,23 @@ static const int *epoch_order(Trainer *tr, long epoch)
     return tr->orders[which];
 }
 
+// Step t's samples from the shards' stream into b (the loader's prepare, in step order); a
+// stream that runs dry (fewer good samples than counted) leaves hopeless images.
+static void read_shard_batch(Trainer *tr, long t, BatchBuffers *b)
+{
+    int B = tr->spec->train.batch_size;
+    long epoch = t / tr->steps_per_epoch, first = (t % tr->steps_per_epoch) * B;
+    tr->reading = b;
+    b->read_error_count = 0;
+    for (int i = 0; i < B; i++) {
+        char err[SHARDED_MESSAGE_MAX];
+        b->failures[i] = 0;
+        if (sharded_train_sample(&tr->sharded, epoch, first + i, &b->samples[i], err, sizeof err))
+            note_read_error(tr, err);
+    }
+    tr->reading = NULL;
+}
+
 // The loader's prepare callback: the samples, masks and drop-path draws of step t — and, for
 // cached data, its images — a function of (seed, t) alone.
 static void prepare_train_batch(void *ctx, long t, int slot)
@@ -574,8 +655,12 @@ static void prepare_train_batch(void *ctx, long t, int slot)
     const ModelConfig *cfg = &tr->model.cfg;
     BatchBuffers *b = &tr->slots[slot];
     int B = s->train.batch_size;
-    const int *order = epoch_order(tr, t / tr->steps_per_epoch);
-    memcpy(b->indices, order + (t % tr->steps_per_epoch) * B, sizeof(int) * B);
+    if (tr->sharding) {
+        read_shard_batch(tr, t, b);
+    } else {
+        const int *order = epoch_order(tr, t / tr->steps_per_epoch);
+        memcpy(b->indices, order + (t % tr->steps_per_epoch) * B, sizeof(int) * B);
+    }
     if (!tr->streaming)
         augment_batch(&tr->ds, &tr->ds.train, b->indices, B, &s->augment, s->train.seed, t,
                       b->images, b->labels);
@@ -593,33 +678,75 @@ static void prepare_train_batch(void *ctx, long t, int slot)
     }
 }
 
-// The loader's image callback for streamed data: image `index` of step t decoded from disk
-// on worker `worker` — a sample that fails replaced by the next of the epoch's order.
+// The candidates of image `index` of a batch read from shards: the samples after it in the
+// batch (its stream position is taken, so a replacement comes from what the step holds).
+typedef struct {
+    const BatchBuffers *b;
+    int count, index;
+} BatchCandidates;
+
+static int batch_candidate(void *ctx, int k, SampleBytes *buffer, const uint8_t **bytes,
+                           size_t *len, const char **name, int *label, char *err, size_t errlen)
+{
+    (void)buffer, (void)err, (void)errlen;
+    const BatchCandidates *c = ctx;
+    const ShardedSample *sample = &c->b->samples[(c->index + k) % c->count];
+    *bytes = sample->sample.image, *len = sample->sample.image_len;
+    *name = sample->name, *label = sample->sample.label;
+    return 0;
+}
+
+// Decodes image `index` of batch b — from shards or a folder's order — into b's images on
+// scratch slot `thread`, recording its failures.
+static void decode_batch_image(Trainer *tr, BatchBuffers *b, int count, int index,
+                               const StreamView *view, const int *order, long position,
+                               const SampleSplit *split, int thread)
+{
+    Streamed *st = &tr->streamed;
+    float *out = b->images + (size_t)index * st->channels * st->size * st->size;
+    BatchCandidates shard = {.b = b, .count = count, .index = index};
+    FolderCandidates folder = {.st = st, .split = split, .order = order, .position = position};
+    b->failures[index] =
+        tr->sharding
+            ? streamed_decode(st, batch_candidate, &shard, count, view, thread, out,
+                              &b->labels[index], &b->errors[index])
+            : streamed_decode(st, folder_candidate, &folder, folder_tries(split), view, thread,
+                              out, &b->labels[index], &b->errors[index]);
+}
+
+// The loader's image callback for streamed data: image `index` of step t decoded on worker
+// `worker` — a sample that fails replaced by the next of the epoch's order (a folder) or of
+// the batch (shards).
 static void decode_train_image(void *ctx, long t, int slot, int index, int worker)
 {
     Trainer *tr = ctx;
     const JobSpec *s = tr->spec;
-    BatchBuffers *b = &tr->slots[slot];
     const Streamed *st = &tr->streamed;
-    size_t image = (size_t)st->channels * st->size * st->size;
     StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
                        .std = st->std, .aug = &s->augment, .seed = s->train.seed, .step = t,
                        .slot = index};
     long position = (t % tr->steps_per_epoch) * s->train.batch_size + index;
-    b->failures[index] = streamed_decode(&tr->streamed, &st->list.train,
-                                         tr->orders[(t / tr->steps_per_epoch) % 2], position,
-                                         &view, worker, b->images + index * image,
-                                         &b->labels[index], &b->errors[index]);
+    decode_batch_image(tr, &tr->slots[slot], s->train.batch_size, index, &view,
+                       tr->orders[(t / tr->steps_per_epoch) % 2], position, &st->list.train,
+                       worker);
 }
 
 // A data_error event per sample of a streamed batch that failed to decode (step: the one
 // being trained, or the last one done for an evaluation); counted in tr->data_errors. Returns
 // the message of the last, or NULL if none failed; *hopeless = 1 if no replacement decoded.
 static const char *report_data_errors(Trainer *tr, long step, const char *split_name,
-                                      const BatchBuffers *b, int n, const SampleSplit *split,
-                                      int *hopeless)
+                                      const BatchBuffers *b, int n, int *hopeless)
 {
     const char *last = NULL;
+    for (int i = 0; i < b->read_error_count; i++) { // shards: what reading the batch met
+        const char *message = i < n ? b->read_errors[i] : "(more read errors: not kept)";
+        tr->data_errors++;
+        last = message;
+        fprintf(stderr, "simmim-train: data error: %s\n", message);
+        emit(tr, "data_error", json_pack("{s:I, s:s, s:s, s:I}", "step", (json_int_t)step, "split",
+                                         split_name, "message", message, "data_errors",
+                                         (json_int_t)tr->data_errors));
+    }
     for (int i = 0; i < n; i++) {
         if (!b->failures[i]) continue;
         const StreamedError *e = &b->errors[i];
@@ -629,9 +756,9 @@ static const char *report_data_errors(Trainer *tr, long step, const char *split_
         fprintf(stderr, "simmim-train: data error: %s\n", e->message);
         emit(tr, "data_error",
              json_pack("{s:I, s:s, s:s, s:s, s:s?, s:I}", "step", (json_int_t)step, "split",
-                       split_name, "path", split->paths[e->failed], "message", e->message,
-                       "replaced_by", e->replacement >= 0 ? split->paths[e->replacement] : NULL,
-                       "data_errors", (json_int_t)tr->data_errors));
+                       split_name, "path", e->failed, "message", e->message, "replaced_by",
+                       e->replacement[0] ? e->replacement : NULL, "data_errors",
+                       (json_int_t)tr->data_errors));
     }
     return last;
 }
@@ -642,8 +769,7 @@ static const char *report_data_errors(Trainer *tr, long step, const char *split_
 static int account_data_errors(Trainer *tr, long step, const BatchBuffers *b)
 {
     int n = tr->spec->train.batch_size, hopeless = 0;
-    const char *last = report_data_errors(tr, step, "train", b, n, &tr->streamed.list.train,
-                                          &hopeless);
+    const char *last = report_data_errors(tr, step, "train", b, n, &hopeless);
     tr->images_seen += n;
     double allowed = tr->spec->data.max_error_fraction * (double)tr->images_seen;
     if (hopeless)
@@ -664,17 +790,25 @@ static void decode_eval_images(Trainer *tr, int first, int n)
 {
     Streamed *st = &tr->streamed;
     BatchBuffers *b = &tr->eval;
-    size_t image = (size_t)st->channels * st->size * st->size;
     StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
                        .std = st->std};
     int workers = spec_data_workers(tr->spec);
+    if (tr->sharding) { // read in order on this thread, then decoded in parallel
+        tr->reading = b;
+        b->read_error_count = 0;
+        for (int i = 0; i < n; i++) {
+            char err[SHARDED_MESSAGE_MAX];
+            if (sharded_test_sample(&tr->sharded, first + i, &b->samples[i], err, sizeof err))
+                note_read_error(tr, err);
+        }
+        tr->reading = NULL;
+    }
 #pragma omp parallel for
     for (int i = 0; i < n; i++)
-        b->failures[i] = streamed_decode(st, &st->list.test, NULL, first + i, &view,
-                                         workers + omp_get_thread_num(), b->images + i * image,
-                                         &b->labels[i], &b->errors[i]);
+        decode_batch_image(tr, b, n, i, &view, NULL, first + i, &st->list.test,
+                           workers + omp_get_thread_num());
     int hopeless = 0; // 64 test images in a row that fail: counted; the batch is then unusable
-    report_data_errors(tr, tr->progress_step, "test", b, n, &st->list.test, &hopeless);
+    report_data_errors(tr, tr->progress_step, "test", b, n, &hopeless);
 }
 
 // Fills tr->eval with test images [first, first + n) and their fixed masks; returns the batch.
@@ -967,8 +1101,8 @@ static int run_loop(Trainer *tr)
 
 static void teardown(Trainer *tr)
 {
-    for (int i = 0; i < MAX_LOADER_SLOTS; i++) free_batch(&tr->slots[i]);
-    free_batch(&tr->eval);
+    for (int i = 0; i < MAX_LOADER_SLOTS; i++) free_batch(&tr->slots[i], tr->spec->train.batch_size);
+    free_batch(&tr->eval, tr->spec->train.batch_size);
     free(tr->orders[0]);
     free(tr->orders[1]);
     streamed_close(&tr->streamed);
