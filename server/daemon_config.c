@@ -13,7 +13,7 @@
 static const char *const USAGE =
     "usage: simmimd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--data-root DIR]...\n"
     "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--data-binary PATH]\n"
-    "               [--web-dir DIR] [--connections-per-ip N] [--max-restarts N]\n"
+    "               [--web-dir DIR] [--connections-per-ip N] [--max-restarts N] [--max-scans N]\n"
     "The token may also come from SIMMIMD_TOKEN; /usr/share/datasets is always a data root.";
 
 typedef enum { OPT_STRING, OPT_INT, OPT_ROOT } OptionType;
@@ -39,6 +39,7 @@ static const Option OPTIONS[] = {
     STRING_OPTION("web-dir", web_dir),
     INT_OPTION("connections-per-ip", connections_per_ip, 1, 100000),
     INT_OPTION("max-restarts", max_restarts, 0, 100),
+    INT_OPTION("max-scans", max_scans, 1, 16),
 };
 #undef STRING_OPTION
 #undef INT_OPTION
@@ -165,6 +166,7 @@ int config_load(DaemonConfig *cfg, int argc, char **argv, char *err, size_t errl
     cfg->max_jobs = 1;
     cfg->connections_per_ip = 64;
     cfg->max_restarts = 3;
+    cfg->max_scans = 2;
     for (int i = 1; i + 1 < argc; i++) // the file first, so flags override it
         if (strcmp(argv[i], "--config") == 0 && load_file(cfg, argv[i + 1], err, errlen)) return -1;
     const char *env_token = getenv("SIMMIMD_TOKEN");

@@ -143,7 +143,8 @@ int main(int argc, char **argv)
     app.web_dir = realpath(cfg.web_dir, web_dir) ? web_dir : cfg.web_dir;
     resolve_data_roots(&cfg, &app, roots);
     ScannerConfig scfg = {.data_binary = cfg.data_binary, .state_dir = state_dir,
-                          .data_roots = app.data_roots, .data_root_count = app.data_root_count};
+                          .data_roots = app.data_roots, .data_root_count = app.data_root_count,
+                          .max_scans = cfg.max_scans};
     app.scanner = scanner_start(&scfg, db, hub, err, sizeof err);
     if (!app.scanner) return daemon_die("scanner", err);
     register_fashion_mnist(&app);

@@ -1,5 +1,5 @@
 // The scanner; see scanner.h. One thread owns the children: it starts the scans asked for (at
-// most MAX_RUNNING at once, the others wait their turn), polls their stdout for event lines,
+// most max_scans at once, the others wait their turn), polls their stdout for event lines,
 // and reaps them. HTTP threads only queue a scan, flag one cancelled, or wait for one to end.
 #include "scanner.h"
 
@@ -21,7 +21,7 @@
 #include "api.h"
 #include "store.h"
 
-enum { MAX_RUNNING = 4, LINE_MAX_BYTES = 1 << 16, CHILD_NICENESS = 10, WARNINGS_LOGGED = 20,
+enum { MAX_RUNNING = SCANNER_MAX_SCANS, LINE_MAX_BYTES = 1 << 16, CHILD_NICENESS = 10, WARNINGS_LOGGED = 20,
        LOG_TAIL_BYTES = 1024 };
 
 typedef struct {
@@ -350,7 +350,7 @@ static void start_scan(Scanner *s, const char *name)
 
 static void start_pending(Scanner *s)
 {
-    while (!s->stopping && s->pending_count > 0 && s->count < MAX_RUNNING) {
+    while (!s->stopping && s->pending_count > 0 && s->count < s->cfg.max_scans) {
         char *name = s->pending[0];
         memmove(s->pending, s->pending + 1, (size_t)--s->pending_count * sizeof *s->pending);
         start_scan(s, name);
@@ -426,6 +426,8 @@ Scanner *scanner_start(const ScannerConfig *cfg, Db *db, Hub *hub, char *err, si
     }
     s->child_env = make_child_environment();
     s->cfg = *cfg;
+    if (s->cfg.max_scans < 1) s->cfg.max_scans = SCANNER_DEFAULT_SCANS;
+    if (s->cfg.max_scans > MAX_RUNNING) s->cfg.max_scans = MAX_RUNNING;
     s->db = db;
     s->hub = hub;
     pthread_mutex_init(&s->lock, NULL);

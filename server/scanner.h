@@ -23,7 +23,10 @@ typedef struct {
     const char *state_dir;
     const char *const *data_roots; // passed to each scan as --data-root
     int data_root_count;
+    int max_scans;           // children at once (0: SCANNER_DEFAULT_SCANS); more wait their turn
 } ScannerConfig;
+
+enum { SCANNER_DEFAULT_SCANS = 2, SCANNER_MAX_SCANS = 16 };
 
 // Starts the scanner's thread, then scans again each dataset left scanning. NULL with a
 // message (the binary is not executable, no memory).
@@ -33,7 +36,8 @@ void scanner_set_supervisor(Scanner *s, Supervisor *supervisor);
 // Starts the scan of a dataset the store holds as scanning. A child that cannot be started
 // fails the dataset at once (with the reason). 0, or -1 if the dataset is not found.
 int scanner_scan(Scanner *s, const char *name);
-// Waits until the dataset is no longer scanning, at most `seconds`: 1 if its scan has ended
+// Waits until the dataset is no longer scanning (a scan waiting for its turn counts as
+// scanning), at most `seconds`: 1 if its scan has ended
 // (ready, failed, or the dataset is gone), 0 if it is still scanning.
 int scanner_wait(Scanner *s, const char *name, double seconds);
 // Stops a dataset's scan (it is being unregistered): its child is killed and what it reported

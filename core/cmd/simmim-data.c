@@ -308,6 +308,7 @@ static int scan_imagefolder(const Args *a, const DataRoots *roots, Result *r, Pr
     snprintf(train_dir, sizeof train_dir, "%s/train", a->path);
     int split = stat(train_dir, &st) == 0 && S_ISDIR(st.st_mode);
     count_folder(a->path, split ? 2 : 0, p, &counted);
+    progress(p, counted, 1);
     SampleList list;
     if (samplelist_imagefolder(a->path, roots, &list, err, sizeof err))
         return fail("path", "path: %s", err);
