@@ -35,7 +35,7 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 # The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
-FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar
+FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar stream
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
 .PHONY: all deps run test bench bench-data fixtures fuzz fuzz-build fuzz-seeds reliability clean

@@ -35,10 +35,11 @@ AugmentCrop augment_crop(const AugmentConfig *aug, uint64_t seed, long step, int
 // the image's, returned as fractions of width and height (width·W by height·H pixels). For a
 // square source (width = height) exactly augment_crop's values.
 // Where torchvision's RandomResizedCrop redraws a crop that does not fit (up to 10 times,
-// then a centre crop), this clamps the side that does not fit and keeps the other: one draw
-// of each kind per image, whatever the source. The crop then covers less area than drawn
-// (never more) and is squarer than drawn; on a square source with the default ranges no
-// crop is clamped, on a 4:3 source about 6% are (tests/unit/data/test_stream.c).
+// then a centre crop), this clamps the side that does not fit and keeps the other, as the
+// cached path always has: the same five draws per image whatever the source. A clamped crop
+// covers less area than drawn (never more) and its aspect lies between the drawn one and the
+// image's. With the default ranges (scale [0.67, 1], ratio [3/4, 4/3]) about 40% of the
+// crops of a square source are clamped, 68% of a 4:3 one's (tests/unit/data/test_stream.c).
 AugmentCrop augment_crop_wh(const AugmentConfig *aug, int width, int height, uint64_t seed,
                             long step, int slot);
 

@@ -57,7 +57,7 @@ typedef void (*ImagePlanFn)(void *ctx, int width, int height, ImagePlan *plan);
 // (zero-initialized: empty).
 typedef struct {
     ImageBuffer interleaved, planar, rows;
-    struct ImageJpeg *jpeg; // a libjpeg decompressor, created on first use, reused after
+    struct ImageJpeg *jpeg; // room for libjpeg's state (each image gets its own decompressor)
 } ImageDecoder;
 void image_decoder_free(ImageDecoder *dec);
 // Frees the buffers that grew beyond keep bytes.

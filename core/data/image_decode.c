@@ -417,31 +417,22 @@ int image_decode_stream(FILE *file, const char *path, int channels, Image *img, 
 
 // ---- from memory: in part, and a JPEG at a DCT scale ----
 
-// A decompressor kept by an ImageDecoder: created once, reset (jpeg_abort_decompress) after
-// each image, whether it decoded or failed.
+// The libjpeg state of a decode from memory, in memory the ImageDecoder keeps. The
+// decompressor itself is created and destroyed for each image: one reused across images
+// keeps the previous image's quantization and Huffman tables, which a JPEG that lacks its own
+// (an abbreviated stream, or a corrupt one) would then decode with — the result would depend
+// on what the thread decoded before.
 struct ImageJpeg {
     struct jpeg_decompress_struct cinfo;
     JpegErrors errors;
     struct jpeg_progress_mgr progress;
 };
 
-static struct ImageJpeg *jpeg_reusable(ImageDecoder *dec)
+static struct ImageJpeg *jpeg_memory_state(ImageDecoder *dec)
 {
-    if (dec->jpeg) return dec->jpeg;
-    struct ImageJpeg *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
-    j->cinfo.err = jpeg_std_error(&j->errors.mgr);
-    j->errors.mgr.error_exit = jpeg_error_longjmp;
-    j->errors.mgr.emit_message = jpeg_message_filter;
-    if (setjmp(j->errors.jump)) { // (out of memory in libjpeg's first allocation)
-        jpeg_destroy_decompress(&j->cinfo);
-        free(j);
-        return NULL;
-    }
-    jpeg_create_decompress(&j->cinfo);
-    j->progress.progress_monitor = jpeg_limit_scans; // (creation cleared cinfo.progress)
-    j->cinfo.progress = &j->progress;
-    return dec->jpeg = j;
+    if (!dec->jpeg) dec->jpeg = malloc(sizeof *dec->jpeg);
+    if (dec->jpeg) memset(dec->jpeg, 0, sizeof *dec->jpeg);
+    return dec->jpeg;
 }
 
 // ⌊v⌋ (up: ⌈v⌉) clamped to [lo, hi]; a NaN gives lo.
@@ -463,17 +454,16 @@ static int jpeg_read_memory(Decoded *d, struct ImageJpeg *j)
                      d->path, JPEG_MAX_SCANS);
         else
             snprintf(d->err, d->errlen, "%s: invalid JPEG: %s", d->path, message);
-        jpeg_abort_decompress(cinfo);
         return -1;
     }
-    j->errors.too_many_scans = 0;
+    jpeg_create_decompress(cinfo);
+    j->progress.progress_monitor = jpeg_limit_scans; // (creation cleared cinfo.progress)
+    cinfo->progress = &j->progress;
     jpeg_mem_src(cinfo, d->mem, (unsigned long)d->mem_len);
     jpeg_read_header(cinfo, TRUE);
     if (check_dimensions(d->path, cinfo->image_width, cinfo->image_height, d->err, d->errlen) ||
-        jpeg_select_color(cinfo, d)) {
-        jpeg_abort_decompress(cinfo);
+        jpeg_select_color(cinfo, d))
         return -1;
-    }
     ImageRegion *r = d->region;
     r->width = (int)cinfo->image_width, r->height = (int)cinfo->image_height;
     if (d->plan) d->plan(d->plan_ctx, r->width, r->height, &d->wanted);
@@ -497,20 +487,14 @@ static int jpeg_read_memory(Decoded *d, struct ImageJpeg *j)
     }
     if (y0 > 0) jpeg_skip_scanlines(cinfo, (JDIMENSION)y0);
     d->width = (int)width, d->height = y1 - y0;
-    if (decoded_alloc(d)) {
-        jpeg_abort_decompress(cinfo);
-        return -1;
-    }
+    if (decoded_alloc(d)) return -1;
     while ((int)cinfo->output_scanline < y1) {
         JSAMPROW row = decoded_row(d, (int)cinfo->output_scanline - y0);
         jpeg_read_scanlines(cinfo, &row, 1);
     }
     // The whole image is read to its end (a file cut short is an error, as from a file); a
     // part stops after its last row.
-    if (p->whole)
-        jpeg_finish_decompress(cinfo);
-    else
-        jpeg_abort_decompress(cinfo);
+    if (p->whole) jpeg_finish_decompress(cinfo);
     r->scale_num = m, r->scaled_width = sw, r->scaled_height = sh;
     r->x = (int)xoff, r->y = y0;
     return 0;
@@ -521,7 +505,6 @@ void image_decoder_free(ImageDecoder *dec)
     image_buffer_free(&dec->interleaved);
     image_buffer_free(&dec->planar);
     image_buffer_free(&dec->rows);
-    if (dec->jpeg) jpeg_destroy_decompress(&dec->jpeg->cinfo);
     free(dec->jpeg);
     memset(dec, 0, sizeof *dec);
 }
@@ -561,9 +544,17 @@ int image_decode_memory(ImageDecoder *dec, const uint8_t *bytes, size_t len, con
         out->width = out->scaled_width = d.width, out->height = out->scaled_height = d.height;
         out->scale_num = 8;
     } else {
-        struct ImageJpeg *j = jpeg_reusable(dec);
-        rc = j ? jpeg_read_memory(&d, j) : -1;
-        if (!j) snprintf(err, errlen, "%s: out of memory", name);
+        struct ImageJpeg *j = jpeg_memory_state(dec);
+        if (j) {
+            j->cinfo.err = jpeg_std_error(&j->errors.mgr);
+            j->errors.mgr.error_exit = jpeg_error_longjmp;
+            j->errors.mgr.emit_message = jpeg_message_filter;
+            rc = jpeg_read_memory(&d, j);
+            jpeg_destroy_decompress(&j->cinfo); // (safe if creation failed: zeroed)
+        } else {
+            snprintf(err, errlen, "%s: out of memory", name);
+            rc = -1;
+        }
     }
     if (rc == 0) {
         size_t n = (size_t)d.width * (size_t)d.height * (size_t)channels;

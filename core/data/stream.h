@@ -127,10 +127,10 @@ typedef struct {
     AugmentCrop crop;                   // as fractions of width and height
 } StreamDecodeInfo;
 
-// Per-thread working memory: decode buffers, filter tables and a reusable JPEG decompressor,
-// grown when an image needs more and kept for the next, so that a thread decoding images of
-// similar sizes allocates nothing of its own per image (libjpeg and libpng still allocate
-// their per-image state). A buffer that grew beyond STREAM_SCRATCH_KEEP_BYTES for one large
+// Per-thread working memory: decode buffers and filter tables, grown when an image needs
+// more and kept for the next, so that a thread decoding images of similar sizes allocates
+// nothing of its own per image (libjpeg and libpng still allocate their per-image state: a
+// decompressor reused across images would carry one image's tables into the next). A buffer that grew beyond STREAM_SCRATCH_KEEP_BYTES for one large
 // image is released after it. One scratch per thread: never shared by two at once.
 typedef struct StreamScratch StreamScratch;
 #define STREAM_SCRATCH_KEEP_BYTES ((size_t)64 << 20)

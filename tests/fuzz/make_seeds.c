@@ -294,6 +294,9 @@ static void png_write_mem(png_structp png, png_bytep data, size_t len)
 
 static void png_flush_mem(png_structp png) { (void)png; }
 
+// The harness the image seeds go to: NULL, png's or jpeg's; "stream" for write_stream's.
+static const char *image_harness;
+
 // A w × h PNG of color_type and bit depth with varied samples; palette images get a
 // 4-entry palette (and a tRNS chunk when trns), any image interlaced on request.
 static void png_seed(const char *name, int w, int h, int color_type, int depth, int interlace,
@@ -332,7 +335,7 @@ static void png_seed(const char *name, int w, int h, int color_type, int depth, 
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     free(row);
-    write_bytes(seed_path("png", "%s", name), out.data, out.len);
+    write_bytes(seed_path(image_harness ? image_harness : "png", "%s", name), out.data, out.len);
     free(out.data);
 }
 
@@ -393,7 +396,7 @@ static void jpeg_seed(const char *name, int w, int h, JpegKind k)
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     free(row);
-    write_bytes(seed_path("jpeg", "%s", name), mem, len);
+    write_bytes(seed_path(image_harness ? image_harness : "jpeg", "%s", name), mem, len);
     free(mem);
 }
 
@@ -408,6 +411,28 @@ static void write_jpeg(void)
     jpeg_seed("rgb-restart.jpg", 24, 16, (JpegKind){3, JCS_RGB, 0, 0, 1, 1, 0});
     jpeg_seed("rgb-optimized.jpg", 16, 16, (JpegKind){3, JCS_RGB, 0, 0, 0, 1, 1});
     jpeg_seed("cmyk.jpg", 8, 8, (JpegKind){4, JCS_CMYK, 0, 0, 0, 0, 0});
+}
+
+// The streamed decoder's (fuzz_stream: JPEG or PNG by signature, cropped, DCT-scaled): a few
+// of each kind, and JPEGs large enough that its crops decode at 1/8, 1/4 and 1/2 and skip
+// rows and columns.
+static void write_stream(void)
+{
+    image_harness = "stream";
+    png_seed("gray8.png", 5, 4, PNG_COLOR_TYPE_GRAY, 8, 0, 0);
+    png_seed("rgba16.png", 2, 3, PNG_COLOR_TYPE_RGB_ALPHA, 16, 0, 0);
+    png_seed("palette2-trns.png", 7, 2, PNG_COLOR_TYPE_PALETTE, 2, 0, 1);
+    png_seed("rgb-interlaced.png", 11, 9, PNG_COLOR_TYPE_RGB, 8, 1, 0);
+    png_seed("large-40x30.png", 40, 30, PNG_COLOR_TYPE_RGB, 8, 0, 0);
+    jpeg_seed("gray-13x7.jpg", 13, 7, (JpegKind){1, JCS_GRAYSCALE, 0, 0, 0, 0, 0});
+    jpeg_seed("rgb-420-64x48.jpg", 64, 48, (JpegKind){3, JCS_RGB, 0, 0, 0, 1, 0});
+    jpeg_seed("rgb-444-72x40.jpg", 72, 40, (JpegKind){3, JCS_RGB, 0, 0, 0, 0, 0});
+    jpeg_seed("rgb-progressive-96x80.jpg", 96, 80, (JpegKind){3, JCS_RGB, 1, 0, 0, 1, 0});
+    jpeg_seed("gray-restart-40x96.jpg", 40, 96, (JpegKind){1, JCS_GRAYSCALE, 0, 0, 1, 0, 0});
+    jpeg_seed("rgb-arithmetic-48x48.jpg", 48, 48, (JpegKind){3, JCS_RGB, 0, 1, 0, 1, 0});
+    jpeg_seed("rgb-420-200x150.jpg", 200, 150, (JpegKind){3, JCS_RGB, 0, 0, 0, 1, 1});
+    jpeg_seed("cmyk.jpg", 8, 8, (JpegKind){4, JCS_CMYK, 0, 0, 0, 0, 0});
+    image_harness = NULL;
 }
 
 // ---- safetensors, checkpoints, training states -------------------------------------------
@@ -659,6 +684,7 @@ int main(int argc, char **argv)
     write_idx();
     write_png();
     write_jpeg();
+    write_stream();
     write_safetensors();
     write_http();
     write_tar();

@@ -741,7 +741,38 @@ static void test_bad_bytes(void)
     size_t clen;
     uint8_t *c = read_file(pathf("%s/cmyk.jpg", root), &clen);
     expect_bad(c, clen, "a CMYK JPEG", "CMYK", 1);
-    // A good image decodes after all that with the same scratch (see test_threads too).
+    // A JPEG without its quantization tables fails, one without its Huffman tables decodes
+    // with the standard ones (libjpeg's Motion-JPEG rule) — the same on a fresh scratch as on
+    // one that has just decoded a JPEG with tables of its own: nothing of one image is
+    // carried into the next.
+    const uint8_t markers[2] = {0xDB, 0xC4};
+    const char *what[2] = {"quantization", "Huffman"};
+    for (int m = 0; m < 2; m++) {
+        uint8_t *cut = malloc(len);
+        size_t n = 0, i = 2;
+        memcpy(cut, j, 2);
+        n = 2;
+        while (i + 4 <= len && j[i] == 0xFF && j[i + 1] != 0xDA) { // segments before the scan
+            size_t seg = 2 + ((size_t)j[i + 2] << 8 | j[i + 3]);
+            if (j[i + 1] != markers[m]) memcpy(cut + n, j + i, seg), n += seg;
+            i += seg;
+        }
+        memcpy(cut + n, j + i, len - i), n += len - i;
+        double mean[3] = {0.5, 0.5, 0.5}, std[3] = {0.25, 0.25, 0.25};
+        StreamView view = {.channels = 3, .size = 32, .mean = mean, .std = std};
+        float out[3 * 32 * 32], out2[3 * 32 * 32], other[3 * 32 * 32];
+        char err1[512] = "", err2[512] = "";
+        StreamScratch *sc = stream_scratch_new();
+        int fresh = stream_decode(cut, n, "no-tables.jpg", &view, sc, out, NULL, err1, sizeof err1);
+        int good = stream_decode(j, len, "good.jpg", &view, sc, other, NULL, err2, sizeof err2);
+        int after = stream_decode(cut, n, "no-tables.jpg", &view, sc, out2, NULL, err2, sizeof err2);
+        int same = m == 0 ? fresh == -1 && after == -1 && strcmp(err1, err2) == 0
+                          : fresh == 0 && after == 0 && memcmp(out, out2, sizeof out) == 0;
+        test_report(same && good == 0, "a JPEG without its tables: the same after one with them",
+                    "%s tables: %s", what[m], m == 0 ? err1 : "decoded with the standard ones");
+        stream_scratch_free(sc);
+        free(cut);
+    }
     free(c);
     free(h);
     free(q);
