@@ -206,12 +206,6 @@ static void sample_indices(int n, int k, int *out)
         if ((double)(n - i) * rng_uniform(&rng) < (double)(k - chosen)) out[chosen++] = i;
 }
 
-static void whole_image(void *ctx, int width, int height, ImagePlan *plan)
-{
-    (void)ctx, (void)width, (void)height;
-    plan->whole = 1;
-}
-
 static int compare_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -234,6 +228,49 @@ static ImageSizes sizes_of(uint32_t *packed, int count)
         if (run > best) best = run, s.common_width = w, s.common_height = h;
     }
     return count ? s : (ImageSizes){0};
+}
+
+static void whole_image(void *ctx, int width, int height, ImagePlan *plan)
+{
+    (void)ctx, (void)width, (void)height;
+    plan->whole = 1;
+}
+
+int stream_pixel_sums_add(const uint8_t *bytes, size_t len, const char *name,
+                          StreamScratch *scratch, StreamPixelSums *sums, int *width, int *height,
+                          char *err, size_t errlen)
+{
+    ImageRegion r;
+    int rc = image_decode_memory(&scratch->dec, bytes, len, name, sums->channels, whole_image,
+                                 NULL, &r, err, errlen);
+    if (rc == 0) {
+        PixelSums mine = {.channels = sums->channels};
+        size_t plane = (size_t)r.region.width * (size_t)r.region.height;
+        pixel_sums_add(&mine, r.region.pixels, plane, plane);
+        for (int c = 0; c < sums->channels; c++)
+            sums->sum[c] += mine.sum[c], sums->sumsq[c] += mine.sumsq[c];
+        sums->pixels += mine.pixels;
+        if (width) *width = r.width;
+        if (height) *height = r.height;
+    }
+    image_decoder_trim(&scratch->dec, STREAM_SCRATCH_KEEP_BYTES);
+    return rc;
+}
+
+int stream_pixel_sums_finish(const StreamPixelSums *sums, double *mean, double *std, char *err,
+                             size_t errlen)
+{
+    if ((sums->channels != 1 && sums->channels != 3) || sums->pixels == 0) {
+        snprintf(err, errlen, "no pixels to compute statistics on");
+        return -1;
+    }
+    PixelSums s = {.channels = sums->channels, .pixels = sums->pixels};
+    memcpy(s.sum, sums->sum, sizeof s.sum);
+    memcpy(s.sumsq, sums->sumsq, sizeof s.sumsq);
+    Dataset ds = {.channels = sums->channels};
+    if (pixel_sums_finish(&s, &ds, "statistics", err, errlen)) return -1;
+    for (int c = 0; c < sums->channels; c++) mean[c] = ds.mean[c], std[c] = ds.std[c];
+    return 0;
 }
 
 int samplelist_stats(const SampleList *list, int channels, int max_images, StreamStats *stats,
@@ -259,38 +296,48 @@ int samplelist_stats(const SampleList *list, int channels, int max_images, Strea
         return -1;
     }
     sample_indices(train->count, n, index);
-    PixelSums sums = {.channels = channels};
-    int first_bad = n;
+    StreamPixelSums sums = {.channels = channels};
+    int first_bad = n, no_memory = 0;
 #pragma omp parallel
     {
-        ImageDecoder dec = {0};
+        StreamScratch *scratch = stream_scratch_new();
         SampleBytes bytes = {0};
-        PixelSums mine = {.channels = channels};
+        StreamPixelSums mine = {.channels = channels};
         char msg[sizeof stats->first_bad];
+        if (!scratch) {
+#pragma omp atomic write
+            no_memory = 1;
+        }
 #pragma omp for schedule(dynamic, 4)
         for (int k = 0; k < n; k++) {
             const char *path = train->paths[index[k]];
-            ImageRegion r;
-            if (samplelist_read(list, path, &bytes, msg, sizeof msg) == 0 &&
-                image_decode_memory(&dec, bytes.data, bytes.len, path, channels, whole_image,
-                                    NULL, &r, msg, sizeof msg) == 0) {
-                size_t plane = (size_t)r.region.width * (size_t)r.region.height;
-                pixel_sums_add(&mine, r.region.pixels, plane, plane);
-                packed[k] = (uint32_t)r.width << 16 | (uint32_t)r.height;
+            int w = 0, h = 0;
+            if (scratch && samplelist_read(list, path, &bytes, msg, sizeof msg) == 0 &&
+                stream_pixel_sums_add(bytes.data, bytes.len, path, scratch, &mine, &w, &h, msg,
+                                      sizeof msg) == 0) {
+                packed[k] = (uint32_t)w << 16 | (uint32_t)h;
                 ok[k] = 1;
-            } else {
+            } else if (scratch) {
 #pragma omp critical(stream_stats_bad)
                 if (k < first_bad) {
                     first_bad = k;
                     snprintf(stats->first_bad, sizeof stats->first_bad, "%s", msg);
                 }
             }
-            image_decoder_trim(&dec, STREAM_SCRATCH_KEEP_BYTES);
         }
 #pragma omp critical(stream_stats_sums)
-        pixel_sums_merge(&sums, &mine);
-        image_decoder_free(&dec);
+        {
+            for (int c = 0; c < channels; c++)
+                sums.sum[c] += mine.sum[c], sums.sumsq[c] += mine.sumsq[c];
+            sums.pixels += mine.pixels;
+        }
+        stream_scratch_free(scratch);
         sample_bytes_free(&bytes);
+    }
+    if (no_memory) {
+        free(index), free(packed), free(ok);
+        snprintf(err, errlen, "out of memory for statistics on %d images", n);
+        return -1;
     }
     int used = 0;
     for (int k = 0; k < n; k++)
@@ -303,10 +350,7 @@ int samplelist_stats(const SampleList *list, int channels, int max_images, Strea
                  stats->first_bad);
         rc = -1;
     } else {
-        Dataset ds = {.channels = channels};
-        rc = pixel_sums_finish(&sums, &ds, "statistics", err, errlen);
-        memcpy(stats->mean, ds.mean, sizeof ds.mean);
-        memcpy(stats->std, ds.std, sizeof ds.std);
+        rc = stream_pixel_sums_finish(&sums, stats->mean, stats->std, err, errlen);
     }
     free(index);
     free(packed);

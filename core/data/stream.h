@@ -174,4 +174,24 @@ typedef struct {
 int samplelist_stats(const SampleList *list, int channels, int max_images, StreamStats *stats,
                      char *err, size_t errlen);
 
+// The same statistics one sample at a time, for samples that are not files of a list (tar
+// members): exact integer sums of every pixel of each whole decoded image, in `channels`
+// (zero-initialize, set channels). Adding is order-independent; sums of several threads
+// merge by adding their fields.
+typedef struct {
+    int channels;
+    uint64_t pixels; // per channel
+    uint64_t sum[DATA_MAX_CHANS], sumsq[DATA_MAX_CHANS];
+} StreamPixelSums;
+// Decodes bytes whole (as the evaluation view does) and adds its pixels; *width, *height
+// (may be NULL) get its size. -1 with a message naming `name` if it does not decode (nothing
+// added).
+int stream_pixel_sums_add(const uint8_t *bytes, size_t len, const char *name,
+                          StreamScratch *scratch, StreamPixelSums *sums, int *width, int *height,
+                          char *err, size_t errlen);
+// Mean and std of pixel / 255 per channel, as samplelist_stats gives them; -1 with a message
+// if there are no pixels or a channel is constant.
+int stream_pixel_sums_finish(const StreamPixelSums *sums, double *mean, double *std, char *err,
+                             size_t errlen);
+
 #endif

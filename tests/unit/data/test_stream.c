@@ -391,6 +391,24 @@ static void check_folder(const char *dir_, const char *what)
                 test_report(same, "statistics of a set within the sample = the cached path's",
                             "%s, %d channel(s): mean %.6f, std %.6f over %d images %s", what, C,
                             st.mean[0], st.std[0], st.used, rc ? err : "");
+                // One sample at a time (as for tar members): the same figures.
+                StreamPixelSums sums = {.channels = C};
+                StreamScratch *sc = stream_scratch_new();
+                SampleBytes b = {0};
+                int added = 0;
+                for (int i = 0; i < list.train.count; i++)
+                    added += samplelist_read(&list, list.train.paths[i], &b, err, sizeof err) == 0 &&
+                             stream_pixel_sums_add(b.data, b.len, list.train.paths[i], sc, &sums,
+                                                   NULL, NULL, err, sizeof err) == 0;
+                double mean[3] = {0}, std[3] = {0};
+                rc = stream_pixel_sums_finish(&sums, mean, std, err, sizeof err);
+                test_report(rc == 0 && added == list.train.count &&
+                                memcmp(mean, ds.mean, sizeof(double) * C) == 0 &&
+                                memcmp(std, ds.std, sizeof(double) * C) == 0,
+                            "stream_pixel_sums, sample by sample = the cached path's statistics",
+                            "%s, %d channel(s)", what, C);
+                stream_scratch_free(sc);
+                sample_bytes_free(&b);
                 uint64_t expect = (uint64_t)(ds.train.count + ds.test.count) *
                                   ((uint64_t)C * S * S + sizeof(int));
                 test_report(samplelist_cache_bytes(&list, C, S) == expect,
