@@ -1,7 +1,6 @@
 // The shards of a run; see sharded.h.
 #include "train/sharded.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,51 +179,30 @@ void sharded_close(Sharded *sh)
     memset(sh, 0, sizeof *sh);
 }
 
-int sharded_stats(Sharded *sh, int channels, int size, int count, double *mean, double *std,
-                  int *bad, char *err, size_t errlen)
+int sharded_stats(Sharded *sh, int channels, int count, double *mean, double *std, int *bad,
+                  char *err, size_t errlen)
 {
-    static const double zero[DATA_MAX_CHANS] = {0}, one[DATA_MAX_CHANS] = {1, 1, 1};
-    StreamView view = {.channels = channels, .size = size, .mean = zero, .std = one};
     StreamScratch *scratch = stream_scratch_new();
-    size_t plane = (size_t)size * size;
-    float *image = malloc(sizeof(float) * channels * plane);
+    StreamPixelSums sums = {.channels = channels};
     ShardedSample sample = {0};
     ShardReader *reader = NULL;
     int next_shard = 0, used = 0;
-    double sum[DATA_MAX_CHANS] = {0}, sumsq[DATA_MAX_CHANS] = {0};
     char why[SHARDED_MESSAGE_MAX];
     *bad = 0;
-    while (scratch && image && used + *bad < count &&
+    while (scratch && used + *bad < count &&
            read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh), &sample)) {
-        if (stream_decode(sample.sample.image, sample.sample.image_len, sample.name, &view,
-                          scratch, image, NULL, why, sizeof why)) {
+        if (stream_pixel_sums_add(sample.sample.image, sample.sample.image_len, sample.name,
+                                  scratch, &sums, NULL, NULL, why, sizeof why))
             (*bad)++;
-            continue;
-        }
-        used++;
-        for (int c = 0; c < channels; c++)
-            for (size_t i = 0; i < plane; i++) {
-                double v = image[c * plane + i];
-                sum[c] += v, sumsq[c] += v * v;
-            }
+        else
+            used++;
     }
     shard_close(reader);
     sharded_sample_free(&sample);
     stream_scratch_free(scratch);
-    free(image);
-    if (!used) {
-        snprintf(err, errlen, "none of the first %d training samples decodes", count);
+    if (!scratch) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int c = 0; c < channels; c++) {
-        double n = (double)used * plane;
-        mean[c] = sum[c] / n;
-        std[c] = sqrt(sumsq[c] / n - mean[c] * mean[c]);
-        if (!(std[c] > 0)) {
-            snprintf(err, errlen, "channel %d is constant over the first %d training samples", c,
-                     used);
-            return -1;
-        }
-    }
-    return 0;
+    return stream_pixel_sums_finish(&sums, mean, std, err, errlen);
 }

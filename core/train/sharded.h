@@ -66,9 +66,10 @@ int sharded_train_sample(Sharded *sh, long epoch, long position, ShardedSample *
 int sharded_test_sample(Sharded *sh, long position, ShardedSample *out, char *err, size_t errlen);
 
 // Mean and std per channel of pixel / 255 over the first `count` training samples in shard
-// order (the evaluation view at `size`), for a set too large to go through: a fixed sample,
-// whatever the job's seed. Failed decodes are left out (*bad counts them). -1 if none decodes.
-int sharded_stats(Sharded *sh, int channels, int size, int count, double *mean, double *std,
-                  int *bad, char *err, size_t errlen);
+// order — every pixel of each whole image, as the cached path counts them — for a set too
+// large to go through: a fixed sample, whatever the job's seed. Failed decodes are left out
+// (*bad counts them). -1 with a message if none decodes or a channel is constant.
+int sharded_stats(Sharded *sh, int channels, int count, double *mean, double *std, int *bad,
+                  char *err, size_t errlen);
 
 #endif

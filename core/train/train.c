@@ -313,7 +313,8 @@ static void note_read_error(void *ctx, const char *message)
 }
 
 // Tar shards' counts and normalization in tr->ds (which holds no pixels): the shards are
-// listed and counted, mean and std taken from the first STREAM_STATS_IMAGES training samples.
+// listed and counted, mean and std taken from the first STREAM_STATS_IMAGES training samples
+// (shards in order; a bad one reported).
 static int describe_sharded(Trainer *tr, const ModelConfig *cfg, DataRoots *roots, char *err,
                             size_t errlen)
 {
@@ -324,9 +325,15 @@ static int describe_sharded(Trainer *tr, const ModelConfig *cfg, DataRoots *root
         return -1;
     Dataset *ds = &tr->ds;
     int bad;
-    if (sharded_stats(sh, cfg->in_chans, cfg->img_size, STREAM_STATS_IMAGES, ds->mean, ds->std,
-                      &bad, err, errlen))
+    if (sharded_stats(sh, cfg->in_chans, STREAM_STATS_IMAGES, ds->mean, ds->std, &bad, err,
+                      errlen))
         return -1;
+    if (bad) {
+        char line[256];
+        snprintf(line, sizeof line, "dataset: %d of the first %d training samples do not decode "
+                 "(left out of the normalization)", bad, STREAM_STATS_IMAGES);
+        train_warn(tr, line);
+    }
     ds->format = DATA_FORMAT_SHARDS;
     ds->train.count = (int)sh->train_count;
     ds->test.count = (int)sh->test_count;
