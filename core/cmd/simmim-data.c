@@ -277,7 +277,9 @@ static void sample_end(Sample *s)
 // ---- image folders: listed, never loaded -------------------------------------------------
 
 // A running count for the progress events while the folder is listed: names with an image
-// extension, class folder by class folder (the listing that follows is the authority).
+// extension, class folder by class folder (the listing that follows is the authority, and
+// the one that applies the data roots: links to folders are not followed here, so nothing
+// outside the roots is counted even for a moment).
 static void count_folder(const char *dir, int depth, Progress *p, long *count)
 {
     DIR *d = opendir(dir);
@@ -286,10 +288,10 @@ static void count_folder(const char *dir, int depth, Progress *p, long *count)
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         int is_dir = e->d_type == DT_DIR;
-        if (depth > 0 && (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) &&
+        if (depth > 0 && e->d_type == DT_UNKNOWN &&
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path) {
             struct stat st;
-            is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            is_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
         }
         if (is_dir && depth > 0 &&
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
