@@ -1,16 +1,18 @@
-// The job view: state and actions (pause, resume, cancel, delete, each confirmed; clone),
-// a pretraining's design settings (mask, decoder, target, loss: design.js), progress, live
-// training-loss / learning-rate / validation / throughput curves, the reconstruction previews
-// with a slider over their steps, checkpoints with download links, the log tail and the spec.
-// Everything live from the job's event stream.
+// The job view: state (and what a queued job waits for: its dataset's scan) and actions
+// (pause, resume, cancel, delete, each confirmed; clone), a pretraining's design settings
+// (mask, decoder, target, loss: design.js), progress, live training-loss / learning-rate /
+// validation / throughput curves, the reconstruction previews with a slider over their steps,
+// checkpoints with download links, the log tail and the spec. Everything live from the job's
+// event stream.
 import { api, subscribe, withToken } from './api.js';
 import { fitRange, lineChart } from './charts.js';
 import { designRows, initFromText, previewNote } from './design.js';
-import { ACTIONS, applyEvent, freshness, liveDuration, metricText, progressView, received, runAction, stateBadge } from './jobs.js';
+import { ACTIONS, applyEvent, freshness, isWaiting, liveDuration, metricText, progressView, received, runAction, stateBadge, waitingText } from './jobs.js';
 import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
 const LOG_LINES = 200;
 const LOG_POLL_MS = 5000;
+const WAIT_POLL_MS = 2000; // a queued job waiting for its dataset's scan is fetched again this often
 const FINISHED = ['succeeded', 'failed', 'cancelled'];
 // Column labels of the reconstruction preview, left to right (core/data/preview.c's layout).
 export const PREVIEW_COLUMNS = ['original', 'masked', 'prediction', 'prediction in context'];
@@ -137,6 +139,11 @@ export function mountJob(root, id) {
         h('span', { id: 'job-state' }, stateBadge(job.state))),
       h('div', { class: 'buttons', role: 'group', 'aria-label': 'Job actions' }, actions),
       job.error ? h('p', { class: 'error', role: 'alert' }, job.error) : null,
+      // Queued behind its dataset's scan: it starts when the scan ends, or fails with it.
+      isWaiting(job) ? h('p', { class: 'waiting', id: 'job-waiting', role: 'status', 'data-waiting': job.waiting_for },
+        h('strong', {}, 'Queued, ', waitingText(job), '.'),
+        ' It starts once the scan is done, and fails if the scan fails or the dataset does not suit it. ',
+        h('a', { href: '#/datasets' }, 'Datasets')) : null,
       h('dl', { class: 'meta' }, meta.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
     renderProgress();
   };
@@ -337,7 +344,18 @@ export function mountJob(root, id) {
     const ticker = setInterval(() => {
       if (job.state === 'running') header.querySelector('#duration').textContent = fmtDuration(liveDuration(job));
     }, 1000);
-    cleanups.push(() => clearInterval(poll), () => clearInterval(ticker));
+    // The daemon announces the end of a wait for a scan when the job starts or fails; a scan
+    // done while every job slot is busy ends the wait without an event. (Redrawn only when
+    // the wait changed: the note is a live region.)
+    const waitPoll = setInterval(() => {
+      if (!isWaiting(job)) return;
+      const started = fresh.start();
+      quietly(api(`/api/v1/jobs/${id}`).then((data) => {
+        if (fresh.stale(id, started) || (data.state === job.state && data.waiting_for === job.waiting_for)) return;
+        showJob(data);
+      }));
+    }, WAIT_POLL_MS);
+    cleanups.push(() => clearInterval(poll), () => clearInterval(ticker), () => clearInterval(waitPoll));
   };
 
   start();

@@ -1,13 +1,15 @@
-// The jobs view: every job with its state, kind, dataset, progress, latest metric, creation
-// time and duration, and its actions (pause, resume, cancel, each confirmed; clone), filtered
-// by state and kind, kept current by the all-jobs event stream. Also the pieces of a job's
-// display that the job view shares (state badge, progress, metric, actions).
+// The jobs view: every job with its state (and what a queued job waits for: its dataset's
+// scan), kind, dataset, progress, latest metric, creation time and duration, and its actions
+// (pause, resume, cancel, each confirmed; clone), filtered by state and kind, kept current by
+// the all-jobs event stream. Also the pieces of a job's display that the job view shares
+// (state badge, what it waits for, progress, metric, actions).
 import { api, subscribe } from './api.js';
 import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
 const STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 export const KINDS = ['pretrain', 'finetune'];
 const LIST_LIMIT = 200;
+const WAIT_POLL_MS = 3000; // how often queued jobs are fetched again while one shown waits
 
 // Which action each state allows, with its confirmation.
 export const ACTIONS = [
@@ -86,6 +88,19 @@ export function liveDuration(job) {
   return job.state === 'running' ? job.duration_s + (Date.now() / 1000 - job.receivedAt) : job.duration_s;
 }
 
+// Why a queued job does not start yet, from waiting_for ("dataset NAME scanning"): "waiting
+// for dataset NAME: scanning"; null when it does not wait.
+export function waitingText(job) {
+  const why = job.state === 'queued' ? job.waiting_for : null;
+  if (!why) return null;
+  const m = /^dataset (\S+) (\S+)$/.exec(why);
+  return m ? `waiting for dataset ${m[1]}: ${m[2]}` : `waiting for ${why}`;
+}
+
+// Whether a job waits for something (polled: the daemon announces the end of a wait only
+// when the job starts or fails).
+export const isWaiting = (job) => waitingText(job) !== null;
+
 export function stateBadge(state) {
   return h('span', { class: `badge state-${state}`, 'data-state': state }, state);
 }
@@ -116,7 +131,9 @@ function jobRow(job, onAction) {
       'aria-label': `${a.label} job #${job.id}`, onclick: () => onAction(job.id, a) }, a.label));
   return h('tr', { 'data-job-id': job.id },
     cell('Job', h('a', { href: `#/jobs/${job.id}` }, `#${job.id} ${job.name || ''}`)),
-    cell('State', stateBadge(job.state)),
+    cell('State', isWaiting(job)
+      ? h('div', { class: 'state-cell' }, stateBadge(job.state), h('div', { class: 'waiting', 'data-waiting': job.waiting_for }, waitingText(job)))
+      : stateBadge(job.state)),
     cell('Kind', job.kind),
     cell('Dataset', job.dataset || '—'),
     cell('Progress', progressView(job)),
@@ -227,6 +244,23 @@ export function mountJobs(root, query) {
     done: onTrainerEvent('done'),
     stopped: onTrainerEvent('stopped'),
   }, load);
+  // A job waiting for its dataset's scan: the daemon sends a state event when it starts or
+  // fails, not when the wait ends otherwise (the scan done, all job slots busy); the queued
+  // jobs are fetched again while one shown waits.
+  const refreshWaiting = async () => {
+    if (![...jobs.values()].some(isWaiting)) return;
+    try {
+      const started = fresh.start();
+      const list = await api(`/api/v1/jobs?state=queued&limit=${LIST_LIMIT}`);
+      for (const job of list.jobs) {
+        const had = jobs.get(job.id);
+        if (had && !fresh.stale(job.id, started) && had.state === job.state && had.waiting_for !== job.waiting_for) show(job);
+      }
+    } catch {
+      // The next poll, or the stream's reconnection, tries again.
+    }
+  };
+  const waitPoll = setInterval(refreshWaiting, WAIT_POLL_MS);
   // Running jobs' durations tick between events.
   const ticker = setInterval(() => {
     for (const job of jobs.values()) {
@@ -238,5 +272,6 @@ export function mountJobs(root, query) {
   return () => {
     close();
     clearInterval(ticker);
+    clearInterval(waitPoll);
   };
 }

@@ -2,11 +2,14 @@
 // with the kind's defaults (docs/job-spec.md), a pretraining's design choices (mask type,
 // decoder, target resolution, loss: design.js, the paper's values as choices, each field
 // shown only when its choice is made, defaults left out of the spec), a picker of pretraining
-// jobs and their checkpoints to start from (fine-tuning, or continuing a pretraining), and a
-// JSON box for the rest of the spec. Cloning (#/new?from=ID) fills it from a job's spec. The
-// daemon validates; its error appears beside the field it names.
+// jobs and their checkpoints to start from (fine-tuning, or continuing a pretraining), the
+// data loading (decode threads, prefetch, cache budget, shuffle buffer, bad images tolerated),
+// and a JSON box for the rest of the spec. The dataset picker says which datasets are still
+// scanning (a job on one waits) and offers none whose scan failed. Cloning (#/new?from=ID)
+// fills it from a job's spec. The daemon validates; its error appears beside the field it
+// names.
 import { api } from './api.js';
-import { imageSizeShort } from './datasets.js';
+import { datasetChoice, datasetState, scannedText } from './datasets.js';
 import { DESIGN_FIELDS, applies, designSpec, designValues, initialValue, modelSizes } from './design.js';
 import { KINDS } from './jobs.js';
 import { clearFieldErrors, field, fill, flash, flashError, fmtTime, h, showFieldError } from './ui.js';
@@ -48,6 +51,15 @@ const FORM_FIELDS = [
   { group: 'more', name: 'train.precision', label: 'Precision', kinds: KINDS, def: 'fp32', choices: ['fp32', 'bf16'],
     hint: 'bf16: matrix products in bf16 on Intel AMX; refused on processors without AMX-BF16.' },
   { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: KINDS, def: 0, hint: '0: no cap.' },
+  // How the images reach the model (docs/job-spec.md's data section): decode threads and
+  // the cache's budget, which decides whether a dataset is cached or streamed.
+  { group: 'data', name: 'data.workers', label: 'Decode threads', kinds: KINDS, def: 0, hint: '0: one less than the cores.' },
+  { group: 'data', name: 'data.prefetch', label: 'Steps decoded ahead', kinds: KINDS, def: 2 },
+  { group: 'data', name: 'data.cache_mb', label: 'Cache budget (MB)', kinds: KINDS, def: null, placeholder: 'auto',
+    hint: 'Empty: a quarter of memory. A dataset whose decoded images exceed it is streamed from disk; 0 always streams.' },
+  { group: 'data', name: 'data.shuffle_buffer', label: 'Shuffle buffer (samples)', kinds: KINDS, def: 1000, hint: 'Shards only.' },
+  { group: 'data', name: 'data.max_error_fraction', label: 'Bad images tolerated (fraction)', kinds: KINDS, def: 0.001,
+    hint: 'Streamed images that fail to decode are skipped; beyond this fraction the job fails.' },
 ];
 
 // Spec values the "other fields" box leaves out of a clone because they are the defaults.
@@ -109,13 +121,13 @@ function prune(obj, defaults) {
   return obj;
 }
 
-function numberInput(name) {
-  return h('input', { type: 'number', name, step: 'any', inputmode: 'decimal' });
+function numberInput(name, placeholder) {
+  return h('input', { type: 'number', name, step: 'any', inputmode: 'decimal', placeholder });
 }
 
 const formInput = (f) => (f.choices
   ? h('select', { name: f.name }, f.choices.map((c) => h('option', { value: c }, c)))
-  : numberInput(f.name));
+  : numberInput(f.name, f.placeholder));
 const formValue = (f, input) => (f.choices ? input.value : Number(input.value));
 
 const OTHER = 'other';
@@ -252,11 +264,28 @@ export function mountNewJob(root, query) {
     currentKind = kind.value;
   };
 
+  // A dataset still scanning takes jobs (they wait in the queue until it is ready: said under
+  // the picker); one whose scan failed takes none.
+  const datasets = new Map();
+  const datasetNote = h('span', { class: 'waiting', id: 'dataset-note', hidden: true });
+  const showDatasetNote = () => {
+    const d = datasets.get(dataset.value);
+    const scanning = d && datasetState(d) === 'scanning';
+    datasetNote.hidden = !scanning;
+    datasetNote.textContent = scanning ? `Still scanning (${scannedText(d)}): the job will wait in the queue until it is ready.` : '';
+  };
   const loadDatasets = async () => {
     const res = await api('/api/v1/datasets');
-    fill(dataset, res.datasets.map((d) => h('option', { value: d.name },
-      `${d.name} (${d.train_count} train, ${imageSizeShort(d)}, ${d.channels} ch, ${d.num_classes} classes)`)));
+    datasets.clear();
+    for (const d of res.datasets) datasets.set(d.name, d);
+    fill(dataset, res.datasets.map((d) => h('option', { value: d.name, disabled: datasetState(d) === 'failed' }, datasetChoice(d))));
     if (!res.datasets.length) fill(dataset, h('option', { value: '' }, 'no dataset registered'));
+    // The first dataset that takes jobs, rather than a failed one that happens to come first.
+    if (dataset.selectedOptions[0]?.disabled) {
+      const usable = [...dataset.options].find((o) => !o.disabled);
+      if (usable) dataset.value = usable.value;
+    }
+    showDatasetNote();
   };
 
   const loadPretrainJobs = async () => {
@@ -350,6 +379,7 @@ export function mountNewJob(root, query) {
     applyKindDefaults();
     name.value = spec.name || '';
     dataset.value = spec.dataset;
+    showDatasetNote();
     priority.value = str(spec.priority ?? 0);
     const m = spec.model || {};
     preset.value = m.preset || '';
@@ -381,7 +411,8 @@ export function mountNewJob(root, query) {
   fill(form,
     h('fieldset', {}, h('legend', {}, 'Job'),
       h('div', { class: 'grid' },
-        field('Kind', kind), field('Name', name), field('Dataset', dataset, h('a', { href: '#/datasets' }, 'Register a dataset')),
+        field('Kind', kind), field('Name', name),
+        field('Dataset', dataset, [h('a', { href: '#/datasets' }, 'Register a dataset'), datasetNote]),
         field('Priority', priority, 'Higher runs first.'))),
     // Where the model comes from: a pretraining's checkpoint (then its model; the sizes are
     // hidden) or the preset and sizes.
@@ -398,6 +429,7 @@ export function mountNewJob(root, query) {
     h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Fine-tuning'), h('div', { class: 'grid' }, fieldsOf('finetune'))),
     h('details', { id: 'more' }, h('summary', {}, 'Schedule and more'),
       h('div', { class: 'grid' }, fieldsOf('more')),
+      h('fieldset', { id: 'data-loading' }, h('legend', {}, 'Data loading'), h('div', { class: 'grid' }, fieldsOf('data'))),
       field('Other spec fields (JSON, under the fields above)', extra, 'E.g. {"augment": {"hflip": false, "crop_scale": [0.5, 1]}}')),
     summary,
     h('div', { class: 'buttons' }, h('button', { type: 'submit' }, 'Submit job')));
@@ -408,6 +440,7 @@ export function mountNewJob(root, query) {
     showSections();
   });
   preset.addEventListener('change', showPresetSizes);
+  dataset.addEventListener('change', showDatasetNote);
   for (const key of ['img_size', 'patch_size', 'embed_dim', 'num_heads']) sizeInputs[key].addEventListener('input', refreshDesign);
   // A choice shows the fields it takes; the mask type and cell size relabel the ratios.
   for (const f of DESIGN_FIELDS) {

@@ -73,11 +73,12 @@ export function flash(text, ms = 6000) {
   flashTimer = setTimeout(() => { el.hidden = true; }, ms);
 }
 
-// A failure the user should see; also logged, so that it shows in the browser's console.
-export function flashError(text) {
+// A failure the user should see; also logged, so that it shows in the browser's console
+// (log false: news of a failure elsewhere, such as a dataset's scan, not the page's own).
+export function flashError(text, log = true) {
   flash(text, 12000);
   document.getElementById('flash').classList.add('failure');
-  console.error(text);
+  if (log) console.error(text);
 }
 
 // Asks before an action that cannot be undone; resolves true when confirmed.

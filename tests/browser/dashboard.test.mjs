@@ -13,11 +13,18 @@
 // resume and cancel from the jobs list; the datasets page (image sizes and the samples' classes,
 // from the daemon and from a stubbed answer with and without the fields); progress going back
 // when a run resumes behind what it reported, forward to the checkpoint when it stops; a narrow
-// screen; and, against a second daemon with a token, the token prompt. Prints "ok - ..." /
+// screen; registrations that do not block (tar shards through the form with their globs,
+// shard counts and bad samples; registrations answered 202 shown scanning; a job on a
+// scanning dataset waiting, its row and page saying why, until the scan ends; a scan failing
+// with its reason on the page; a running count refreshed until ready, and a wait that ends
+// without an event, from stubbed answers; the form's data-loading fields);
+// and, against a second daemon with a token, the token prompt. Prints "ok - ..." /
 // "not ok - ..." lines; saves a screenshot of each page to SHOT_DIR.
 //
-// Environment: BASE_URL (required), SHOT_DIR (required), TOKEN_BASE_URL and TOKEN (optional:
-// the token scenario), CHROMIUM (default /usr/bin/chromium).
+// Environment: BASE_URL (required), SHOT_DIR (required), DATA_DIR and SCAN_GATES (the data
+// root holding shards/, gated-shards/ and gated-plain/, and the folder where a file named
+// after a gated-* folder lets its scan go on: test_browser.sh makes them), TOKEN_BASE_URL and
+// TOKEN (optional: the token scenario), CHROMIUM (default /usr/bin/chromium).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,6 +38,8 @@ const BASE = process.env.BASE_URL;
 const SHOTS = process.env.SHOT_DIR;
 const TOKEN_BASE = process.env.TOKEN_BASE_URL;
 const TOKEN = process.env.TOKEN;
+const DATA_DIR = process.env.DATA_DIR;
+const SCAN_GATES = process.env.SCAN_GATES;
 const DATASET = 'fm-small';
 const JOB_NAME = 'browser-tiny';
 // A job that finishes in seconds: a 2-block model, 2 epochs of 40 steps, a preview every 10.
@@ -636,6 +645,325 @@ async function scenarioDatasets(page) {
   });
 }
 
+// --- registrations that do not block (issue 26.6) ---
+
+// Registers through the datasets form and returns what it sent and the daemon's answer.
+async function registerCaptured(page) {
+  let body = null;
+  let reply = null;
+  const pattern = `${BASE}/api/v1/datasets`;
+  await page.route(pattern, async (route) => {
+    if (route.request().method() !== 'POST') return route.fallback();
+    body = route.request().postDataJSON();
+    const res = await route.fetch();
+    reply = { status: res.status(), json: await res.json() };
+    await route.fulfill({ response: res });
+  });
+  try {
+    await page.click('#register-dataset button[type=submit]');
+    const until = Date.now() + 20000;
+    while (!reply) {
+      assert(Date.now() < until, 'the form sent nothing, or the daemon did not answer');
+      await page.waitForTimeout(50);
+    }
+  } finally {
+    await page.unroute(pattern);
+  }
+  return { body, reply };
+}
+
+async function fillRegistration(page, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const control = page.locator(`#register-dataset [name="${name}"]`);
+    if (name === 'format') await control.selectOption(value);
+    else await control.fill(value);
+  }
+}
+
+// A dataset card's facts by key (data-fact) and its state badge.
+const cardOf = (page, name) => page.evaluate((n) => {
+  const card = document.querySelector(`[data-dataset="${n}"]`);
+  if (!card) return null;
+  return {
+    state: card.querySelector('[data-dataset-state]')?.textContent,
+    facts: Object.fromEntries([...card.querySelectorAll('dd[data-fact]')].map((dd) => [dd.dataset.fact, dd.textContent])),
+    labels: [...card.querySelectorAll('dl.meta dt')].map((dt) => dt.textContent),
+    status: card.querySelector('.scan-status')?.textContent ?? null,
+    error: card.querySelector('[data-scan-error]')?.textContent ?? null,
+    sample: !!card.querySelector('img.sample'),
+  };
+}, name);
+
+// Lets a gated scan (the test's simmim-data wrapper) go on.
+const release = (folder) => fs.writeFileSync(path.join(SCAN_GATES, folder), '');
+
+// Against the daemon, with scans that wait for the test's word: tar shards registered
+// through the form; two registrations answered 202 and shown scanning; a job submitted on
+// one waits, and its row and page say why; one scan fails and the page shows it (the other
+// still scanning); the other ends, and the job starts. Then, from a stubbed answer, a scan's
+// running count refreshed until it is ready.
+async function scenarioScans(page) {
+  assert(DATA_DIR && SCAN_GATES, 'DATA_DIR and SCAN_GATES are required (tests/integration/test_browser.sh sets them)');
+  let jobId = null;
+
+  await check('registering tar shards: glob fields only for shards; the card shows the globs, shard counts and bad samples', async () => {
+    await page.goto(`${BASE}/#/jobs`);
+    await page.goto(`${BASE}/#/datasets`);
+    await page.locator('[data-dataset]').first().waitFor({ timeout: 10000 });
+    const globsShown = () => page.locator('#register-dataset input[name="train"]').isVisible();
+    assert(!(await globsShown()), 'glob fields shown for idx');
+    await fillRegistration(page, { format: 'imagefolder' });
+    assert(!(await globsShown()), 'glob fields shown for imagefolder');
+    await fillRegistration(page, { format: 'shards' });
+    assert(await globsShown() && await page.locator('#register-dataset input[name="test"]').isVisible(), 'no glob fields for shards');
+    const where = `${DATA_DIR}/shards`;
+    // A glob the daemon refuses: its message beside the glob's field.
+    await fillRegistration(page, { name: 'shards', path: where, train: '../shards/train-*.tar', test: 'test-*.tar' });
+    const refused = await registerCaptured(page);
+    assert(refused.reply.status === 400 && refused.reply.json.error?.field === 'train', `the daemon answered ${refused.reply.status} ${JSON.stringify(refused.reply.json)}`);
+    const globError = page.locator('.field:has(input[name="train"]) .field-error');
+    await globError.waitFor({ state: 'visible', timeout: 5000 });
+    assert((await globError.textContent()) === refused.reply.json.error.message, `beside the glob: "${await globError.textContent()}"`);
+    await fillRegistration(page, { train: 'train-*.tar' });
+    const { body, reply } = await registerCaptured(page);
+    assert(reply.status === 201, `the daemon answered ${reply.status} ${JSON.stringify(reply.json)}`);
+    assert(canon(body) === canon({ name: 'shards', format: 'shards', path: where, train: 'train-*.tar', test: 'test-*.tar' }), `sent ${JSON.stringify(body)}`);
+    await page.waitForFunction(() => {
+      const img = document.querySelector('[data-dataset="shards"] img.sample');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 20000 });
+    const card = await cardOf(page, 'shards');
+    const f = card.facts;
+    assert(card.state === 'ready', `state ${card.state}`);
+    assert(f['train-shards'] === 'train-*.tar (2 files)' && f['test-shards'] === 'test-*.tar (1 file)', `shards ${f['train-shards']} / ${f['test-shards']}`);
+    assert(f['train-count'] === '100' && f['test-count'] === '16' && f.classes === '3', `counts ${JSON.stringify(f)}`);
+    assert(/^1 \(skipped in training/.test(f['bad-samples']), `bad samples "${f['bad-samples']}"`);
+    assert(card.labels.includes('Training samples') && /not measured/.test(f['image-size']), `labels ${card.labels}; image size "${f['image-size']}"`);
+    assert(!(await globsShown()) && await page.inputValue('#register-dataset select[name="format"]') === 'idx', 'the form was not reset');
+    await page.locator('[data-dataset="shards"]').screenshot({ path: path.join(SHOTS, 'datasets-shards.png') });
+    return `"${refused.reply.json.error.message}" beside the glob; then ${f['train-shards']}, ${f['test-shards']}, ${f['train-count']}/${f['test-count']} samples, bad samples "${f['bad-samples']}", ${f.bytes}`;
+  });
+
+  await check('registrations still scanning (202) are shown scanning, not as errors', async () => {
+    await fillRegistration(page, { name: 'gated-plain', format: 'imagefolder', path: `${DATA_DIR}/gated-plain` });
+    const plain = await registerCaptured(page);
+    assert(plain.reply.status === 202 && plain.reply.json.state === 'scanning', `the daemon answered ${plain.reply.status} ${JSON.stringify(plain.reply.json)}`);
+    assert(!('train' in plain.body) && !('test' in plain.body), `globs sent for an image folder: ${JSON.stringify(plain.body)}`);
+    await fillRegistration(page, { name: 'gated-shards', format: 'shards', path: `${DATA_DIR}/gated-shards`, train: 'train-*.tar', test: '' });
+    const sh = await registerCaptured(page);
+    assert(sh.reply.status === 202 && sh.reply.json.state === 'scanning', `the daemon answered ${sh.reply.status} ${JSON.stringify(sh.reply.json)}`);
+    assert(sh.body.train === 'train-*.tar' && !('test' in sh.body), `sent ${JSON.stringify(sh.body)}`);
+    await page.locator('[data-dataset="gated-shards"] [data-dataset-state="scanning"]').waitFor({ timeout: 10000 });
+    assert(await page.locator('#register-dataset .form-error').isHidden(), `an error: ${await page.textContent('#register-dataset .form-error')}`);
+    assert(await page.locator('#register-dataset .field-error:visible').count() === 0, 'a field error is shown');
+    const flashText = await page.textContent('#flash');
+    assert(/being scanned/.test(flashText) && !(await page.locator('#flash.failure').count()), `flash "${flashText}"`);
+    const cards = [await cardOf(page, 'gated-plain'), await cardOf(page, 'gated-shards')];
+    for (const c of cards) {
+      assert(c.state === 'scanning' && /\d+ (images|samples) found so far/.test(c.status) && !c.sample, JSON.stringify(c));
+    }
+    assert(cards[1].facts['test-shards'] === 'none: the held-out 2% of the training samples', `test shards "${cards[1].facts['test-shards']}"`);
+    return `202 twice; "${flashText}"; ${cards.map((c) => c.status.split('.')[0]).join(' | ')}`;
+  });
+
+  await check('a job submitted on a scanning dataset is accepted and waits: the picker, its row and its page say so', async () => {
+    await page.goto(`${BASE}/#/new`);
+    const option = page.locator('select[name="dataset"] option[value="gated-shards"]');
+    await option.waitFor({ state: 'attached', timeout: 10000 });
+    const label = await option.textContent();
+    assert(/scanning/.test(label), `the picker says "${label}"`);
+    await page.selectOption('select[name="dataset"]', 'gated-shards');
+    const note = page.locator('#dataset-note');
+    assert(await note.isVisible() && /wait/.test(await note.textContent()), 'no note that the job will wait');
+    await page.selectOption('select[name="model.preset"]', 'fmnist-q');
+    await page.fill('input[name="name"]', `${JOB_NAME}-waits`);
+    await fillForm(page, { ...TINY, 'train.epochs': '1', 'train.batch_size': '16', 'train.max_steps': '2' });
+    await page.click('button[type=submit]');
+    await page.waitForURL(/#\/jobs$/, { timeout: 10000 });
+    const row = page.locator('tr[data-job-id]', { hasText: `${JOB_NAME}-waits` }).first();
+    await row.waitFor({ timeout: 10000 });
+    jobId = Number(await row.getAttribute('data-job-id'));
+    await row.locator('[data-state="queued"]').waitFor({ timeout: 5000 });
+    const rowText = (await row.locator('.waiting').textContent()).trim();
+    assert(rowText === 'waiting for dataset gated-shards: scanning', `the row says "${rowText}"`);
+    await shot(page, 'jobs-waiting');
+    await page.click(`tr[data-job-id="${jobId}"] a[href="#/jobs/${jobId}"]`);
+    const waiting = page.locator('#job-waiting');
+    await waiting.waitFor({ timeout: 10000 });
+    const pageText = await waiting.textContent();
+    assert(pageText.includes('waiting for dataset gated-shards: scanning'), `the page says "${pageText}"`);
+    const job = await (await page.request.get(`${BASE}/api/v1/jobs/${jobId}`)).json();
+    assert(job.state === 'queued' && job.waiting_for === 'dataset gated-shards scanning', `the API says ${job.state}, ${job.waiting_for}`);
+    await shot(page, 'job-waiting');
+    return `job #${jobId}: picker "${label}"; row "${rowText}"; page "${pageText.split('.')[0]}"`;
+  });
+
+  await check('the datasets page follows the scans: one fails (its reason shown) while the other still scans', async () => {
+    await page.goto(`${BASE}/#/datasets`);
+    await page.locator('[data-dataset="gated-plain"] [data-dataset-state="scanning"]').waitFor({ timeout: 10000 });
+    await page.evaluate((n) => {
+      window.notReloaded = true;
+      document.querySelector(`[data-dataset="${n}"]`).dataset.mark = 'kept';
+    }, DATASET);
+    release('gated-plain');
+    await page.locator('[data-dataset="gated-plain"] [data-dataset-state="failed"]').waitFor({ timeout: 30000 });
+    const api = await (await page.request.get(`${BASE}/api/v1/datasets/gated-plain`)).json();
+    const card = await cardOf(page, 'gated-plain');
+    assert(api.state === 'failed' && api.error && card.error.includes(api.error), `the card says "${card.error}", the API ${api.state}: ${api.error}`);
+    assert(!card.sample && card.status === null, 'a failed card shows a sample or a scan status');
+    const flashText = await page.textContent('#flash.failure');
+    assert(flashText.includes('gated-plain'), `flash "${flashText}"`);
+    assert((await cardOf(page, 'gated-shards')).state === 'scanning', 'gated-shards is no longer scanning');
+    const kept = await page.evaluate((n) => window.notReloaded && document.querySelector(`[data-dataset="${n}"]`).dataset.mark === 'kept', DATASET);
+    assert(kept, 'the page reloaded, or redrew a card that did not change');
+    await shot(page, 'datasets-scanning-failed');
+    return `gated-plain: "${card.error}"; gated-shards still scanning`;
+  });
+
+  await check('when its scan ends, the waiting job starts: its page drops the wait, and the card shows the shards', async () => {
+    await page.goto(`${BASE}/#/jobs/${jobId}`);
+    await page.locator('#job-waiting').waitFor({ timeout: 10000 });
+    release('gated-shards');
+    await page.locator('#job-waiting').waitFor({ state: 'detached', timeout: 60000 });
+    const state = await page.getAttribute('#job-state [data-state]', 'data-state');
+    assert(state !== 'queued', `the page shows ${state} without the wait`);
+    const done = await waitForState(page, jobId, ['succeeded', 'failed', 'cancelled'], 180000);
+    assert(done.state === 'succeeded' && done.waiting_for === null, `job #${jobId} ${done.state}: ${done.error} (waiting_for ${done.waiting_for})`);
+    await page.goto(`${BASE}/#/datasets`);
+    await page.locator('[data-dataset="gated-shards"] [data-dataset-state="ready"]').waitFor({ timeout: 10000 });
+    const card = await cardOf(page, 'gated-shards');
+    const f = card.facts;
+    assert(f['train-shards'] === 'train-*.tar (2 files)' && f['test-shards'] === 'none: the held-out 2% of the training samples', JSON.stringify(f));
+    assert(Number(f['train-count']) + Number(f['test-count']) === 100, `counts ${f['train-count']} + ${f['test-count']}`);
+    return `job #${jobId}: ${state} once the scan ended, then ${done.state}; gated-shards ${f['train-count']} + ${f['test-count']} samples`;
+  });
+
+  await check("a scan's running count refreshes until it is ready, then the polling stops (a stubbed answer)", async () => {
+    const real = await (await page.request.get(`${BASE}/api/v1/datasets/${DATASET}`)).json();
+    let stub = { ...real, name: 'stub-scan', format: 'imagefolder', path: '/srv/big', state: 'scanning', scanned: 1200, train_count: 0,
+      test_count: 0, num_classes: 0, channels: 0, image_sizes: null, sample_labels: null, bytes: null, sample: '/api/v1/datasets/stub-scan/sample.png' };
+    let gets = 0;
+    const pattern = `${BASE}/api/v1/datasets`;
+    await page.route(pattern, async (route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      gets++;
+      const res = await route.fetch();
+      const body = await res.json();
+      await route.fulfill({ response: res, json: { datasets: [...body.datasets, stub], total: body.total + 1 } });
+    });
+    try {
+      await page.goto(`${BASE}/#/jobs`);
+      await page.goto(`${BASE}/#/datasets`);
+      const scanned = (n) => page.locator(`[data-dataset="stub-scan"] [data-scanned="${n}"]`);
+      await scanned(1200).waitFor({ timeout: 10000 });
+      const first = (await cardOf(page, 'stub-scan')).status;
+      assert(first.includes('1,200 images found so far'), `status "${first}"`);
+      await page.evaluate(() => { document.querySelector('[data-dataset="stub-scan"] progress').dataset.mark = 'kept'; });
+      stub = { ...stub, scanned: 54321 };
+      await scanned(54321).waitFor({ timeout: 10000 });
+      const second = (await cardOf(page, 'stub-scan')).status;
+      assert(second.includes('54,321 images found so far'), `status "${second}"`);
+      assert(await page.locator('[data-dataset="stub-scan"] progress[data-mark="kept"]').count() === 1, 'the card was redrawn for a new count');
+      stub = { ...stub, state: 'ready', scanned: 200000, train_count: 196000, test_count: 4000, channels: 3, bytes: 104857600,
+        image_sizes: { min: [500, 375], max: [500, 375], most_common: [500, 375] }, sample: real.sample };
+      await page.locator('[data-dataset="stub-scan"] [data-dataset-state="ready"]').waitFor({ timeout: 10000 });
+      const card = await cardOf(page, 'stub-scan');
+      assert(card.facts['train-count'] === '196000' && card.facts['image-size'] === '500×375' && card.facts.bytes === '100.0 MiB' && card.sample,
+        JSON.stringify(card));
+      const flashText = await page.textContent('#flash');
+      assert(/stub-scan is ready: 196000 training and 4000 test images/.test(flashText), `flash "${flashText}"`);
+      const after = gets;
+      await page.waitForTimeout(2500);
+      assert(gets === after, `the list was fetched ${gets - after} more time(s) after every scan ended`);
+      const words = (status) => status.split('.')[0].trim();
+      return `"${words(first)}" → "${words(second)}" → ready (${card.facts['train-count']} training images); ${after} fetches, none after`;
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
+
+  await check('a wait that ends without an event (the scan done, every job slot busy) leaves its row and its page (stubbed answers)', async () => {
+    assert(jobId, 'no job from the checks above');
+    let waitingFor = 'dataset big scanning';
+    const real = await (await page.request.get(`${BASE}/api/v1/jobs/${jobId}`)).json();
+    const stubbed = (j) => ({ ...j, state: 'queued', waiting_for: waitingFor, started_at: null, finished_at: null, duration_s: null });
+    const isJobs = (url) => url.pathname === '/api/v1/jobs' || url.pathname === `/api/v1/jobs/${jobId}`;
+    let jobGets = 0; // the job page's fetches of the job
+    await page.route(isJobs, async (route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      const url = new URL(route.request().url());
+      const res = await route.fetch();
+      const body = await res.json();
+      if (url.pathname !== '/api/v1/jobs') {
+        jobGets++;
+        return route.fulfill({ response: res, json: stubbed(body) });
+      }
+      const others = body.jobs.filter((j) => j.id !== jobId);
+      const state = url.searchParams.get('state');
+      const kind = url.searchParams.get('kind');
+      const jobs = (!state || state === 'queued') && (!kind || kind === real.kind) ? [stubbed(real), ...others] : others;
+      return route.fulfill({ response: res, json: { jobs, total: jobs.length } });
+    });
+    try {
+      await page.goto(`${BASE}/#/datasets`);
+      await page.goto(`${BASE}/#/jobs`);
+      const rowWait = page.locator(`tr[data-job-id="${jobId}"] .waiting`);
+      await rowWait.waitFor({ timeout: 10000 });
+      const said = (await rowWait.textContent()).trim();
+      assert(said === 'waiting for dataset big: scanning', `the row says "${said}"`);
+      waitingFor = null;
+      await rowWait.waitFor({ state: 'detached', timeout: 10000 });
+      waitingFor = 'dataset big scanning';
+      await page.goto(`${BASE}/#/jobs/${jobId}`);
+      const pageWait = page.locator('#job-waiting');
+      await pageWait.waitFor({ timeout: 10000 });
+      // Past the page's first fetch and the one its event stream makes when it opens: only
+      // the page's polling can see the wait end now.
+      await page.locator('#live[data-live="live"]').waitFor({ timeout: 10000 });
+      for (let i = 0; jobGets < 2; i++) {
+        assert(i < 100, `the page fetched the job ${jobGets} time(s)`);
+        await page.waitForTimeout(50);
+      }
+      await page.waitForTimeout(200);
+      waitingFor = null;
+      await pageWait.waitFor({ state: 'detached', timeout: 10000 });
+      return `job #${jobId} stubbed queued: "${said}", then gone from its row and its page without an event`;
+    } finally {
+      await page.unroute(isJobs);
+    }
+  });
+
+  await check("the new-job form's data-loading fields: filled from a cloned job's spec, and sent (a stubbed spec)", async () => {
+    assert(jobId, 'no job from the checks above');
+    const pattern = `${BASE}/api/v1/jobs/${jobId}`;
+    const data = { workers: 3, prefetch: 4, cache_mb: 0, shuffle_buffer: 5000, max_error_fraction: 0.01 };
+    await page.route(pattern, async (route) => {
+      const res = await route.fetch();
+      const job = await res.json();
+      await route.fulfill({ response: res, json: { ...job, spec: { ...job.spec, data } } });
+    });
+    try {
+      await page.goto(`${BASE}/#/datasets`);
+      await page.goto(`${BASE}/#/new?from=${jobId}`);
+      await page.waitForFunction(() => document.querySelector('input[name="data.workers"]').value === '3', null, { timeout: 10000 });
+      const names = Object.keys(data).map((k) => `data.${k}`);
+      const form = await page.evaluate((ns) => Object.fromEntries(ns.map((n) => [n, document.querySelector(`[name="${n}"]`).value])), names);
+      assert(canon(form) === canon(Object.fromEntries(Object.entries(data).map(([k, v]) => [`data.${k}`, String(v)]))), `the form holds ${JSON.stringify(form)}`);
+      const extra = JSON.parse(await page.inputValue('textarea[name="extra"]'));
+      assert(!('data' in extra), `the JSON box repeats data: ${JSON.stringify(extra)}`);
+      await page.locator('#more > summary').click();
+      await page.fill('input[name="data.cache_mb"]', '');
+      await page.locator('#data-loading').screenshot({ path: path.join(SHOTS, 'new-job-data.png') });
+      const { body } = await submitCaptured(page);
+      const { cache_mb: _, ...rest } = data;
+      assert(canon(body.data) === canon(rest), `sent data ${JSON.stringify(body.data)}`);
+      return `filled ${JSON.stringify(form)}; with the cache budget emptied, sent ${JSON.stringify(body.data)}`;
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
+}
+
 // A run killed after reporting steps it had not checkpointed resumes behind them: its start
 // event moves the page's progress back to the checkpoint, as the daemon moves the job's row.
 async function scenarioResumedStart(page) {
@@ -1038,6 +1366,8 @@ async function main() {
     await scenarioListActions(page);
     skipping = false;
     await scenarioDatasets(page);
+    skipping = false;
+    await scenarioScans(page);
     skipping = false;
     await scenarioResumedStart(page);
     skipping = false;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The dashboard in Debian's headless chromium: runs tests/browser/design.test.mjs (the form's
-# design-space module under node), starts simmimd with a small Fashion-MNIST subset
-# (and a second one with a token), runs tests/browser/dashboard.test.mjs against them, then
+# design-space module under node), starts simmimd with a small Fashion-MNIST subset, small tar
+# shards, and folders whose scans wait for the test's word (a simmim-data wrapper, so that the
+# pages see a dataset scanning, then ready or failed, and a job waiting for it), and a second
+# one with a token, runs tests/browser/dashboard.test.mjs against them, then
 # takes the one-line headless screenshot CI systems and docs tools use of every page (chromium
 # --headless ... --virtual-time-budget=5000 --screenshot=out.png URL: it must finish within
 # 40 s, pages holding an event stream included, with the page's data drawn, which python3
@@ -13,6 +15,9 @@ root=$(pwd)
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+  # Scans still waiting for the test's word are let go (the wrapper also stops waiting once
+  # its daemon is gone).
+  touch "$tmp/gates/gated-shards" "$tmp/gates/gated-plain" 2>/dev/null
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   rm -rf "$tmp"
 }
@@ -48,10 +53,62 @@ start_daemon() {
   exit 1
 }
 
-mkdir -p "$tmp/data"
+mkdir -p "$tmp/data" "$tmp/gates"
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 2000 500
+# Tar shards (WebDataset layout, 16x16 noise PNGs with a .cls of 3 classes): 2 training shards
+# of 50 samples, the second with a sample that has no image (a bad sample), and a test shard
+# of 16 — in shards/ and again in gated-shards/; and gated-plain/, a flat folder of one
+# colour, whose scan fails (it cannot be normalized).
+python3 - "$tmp/data" <<'PY'
+import io, os, random, struct, sys, tarfile, zlib
+root = sys.argv[1]
+def png(seed, colour=None):
+    r = random.Random(seed)
+    row = lambda: bytes(colour if colour is not None else r.randrange(256) for _ in range(16 * 3))
+    raw = b''.join(b'\0' + row() for _ in range(16))
+    chunk = lambda k, d: struct.pack('>I', len(d)) + k + d + struct.pack('>I', zlib.crc32(k + d))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 16, 16, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+def add(t, name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+def shard(path, keys, extra=()):
+    with tarfile.open(path, 'w') as t:
+        for k in keys:
+            add(t, f'{k}.png', png(int(k[-6:])))
+            add(t, f'{k}.cls', str(int(k[-6:]) % 3).encode())
+        for name, data in extra:
+            add(t, name, data)
+for d in ('shards', 'gated-shards'):
+    os.makedirs(f'{root}/{d}')
+    for s in range(2):
+        shard(f'{root}/{d}/train-{s:03d}.tar', [f'train{s * 50 + i:06d}' for i in range(50)],
+              [('lonely.cls', b'1')] if s == 1 else ())
+    shard(f'{root}/{d}/test-000.tar', [f'test{i:06d}' for i in range(16)])
+os.makedirs(f'{root}/gated-plain')
+for i in range(40):
+    open(f'{root}/gated-plain/{i:03d}.png', 'wb').write(png(0, colour=200))
+PY
+# The daemon's simmim-data, except that the scan of a folder named gated-* waits until the
+# test creates $tmp/gates/<folder> (or its daemon is gone, or 3 minutes have passed).
+cat > "$tmp/simmim-data-gated" <<SH
+#!/bin/sh
+path= prev=
+for a in "\$@"; do [ "\$prev" = --path ] && path=\$a; prev=\$a; done
+case "\$path" in
+  */gated-*)
+    n=0
+    while [ ! -e "$tmp/gates/\$(basename "\$path")" ] && [ \$n -lt 1800 ] && kill -0 \$PPID 2>/dev/null; do
+      sleep 0.1
+      n=\$((n + 1))
+    done ;;
+esac
+exec "$root/build/simmim-data" "\$@"
+SH
+chmod +x "$tmp/simmim-data-gated"
 port=$(free_port)
-start_daemon "$port" "$tmp/state"
+start_daemon "$port" "$tmp/state" --data-binary "$tmp/simmim-data-gated" --max-scans 4
 status=$(curl -s -o "$tmp/reg.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   --data-binary "{\"name\": \"fm-small\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" \
   "http://127.0.0.1:$port/api/v1/datasets")
@@ -65,6 +122,7 @@ start_daemon "$token_port" "$tmp/state-token" --token "$token"
 
 rm -rf "$shots" && mkdir -p "$shots"
 BASE_URL="http://127.0.0.1:$port" TOKEN_BASE_URL="http://127.0.0.1:$token_port" TOKEN="$token" \
+  DATA_DIR="$tmp/data" SCAN_GATES="$tmp/gates" \
   SHOT_DIR="$shots" CHROMIUM="$chromium" timeout 300 node tests/browser/dashboard.test.mjs
 rc=$?
 
