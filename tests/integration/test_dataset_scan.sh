@@ -135,8 +135,11 @@ check "refused registrations leave nothing" \
 t0=$(date +%s.%N)
 reg=$(api POST /api/v1/datasets "{\"name\": \"big\", \"format\": \"imagefolder\", \"path\": \"$data/big\"}")
 took=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
+# The daemon waits 1 s for a scan to end; 4 s leaves room for a machine shared with other
+# work (2.61 s was seen at load 8 on 2 cores) while a scan in the request path would take far
+# longer (listing 200,000 files).
 check "a 200,000-file folder answers 202 scanning at once" \
-  $([ "$(status)" = 202 ] && [ "$(echo "$reg" | json state)" = scanning ] && python3 -c "exit(not $took < 2.5)" && echo 1 || echo 0) \
+  $([ "$(status)" = 202 ] && [ "$(echo "$reg" | json state)" = scanning ] && python3 -c "exit(not $took < 4)" && echo 1 || echo 0) \
   "$(status) in $took s: $(echo "$reg" | head -c 200)"
 
 # Killed during the scan: the next daemon scans it again.
