@@ -132,7 +132,7 @@ INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/te
 
 # The layering rule first (docs/architecture.md); unit and golden tests on both builds; the
 # slower integration tests once, on the normal one.
-test: all $(TEST_BINS) $(FUZZ_REPLAYS)
+test: all build/make_images $(TEST_BINS) $(FUZZ_REPLAYS)
 	@tests/run_tests.sh tests/structure/test_layers.sh $(TEST_BINS) $(FUZZ_REPLAYS) $(INTEGRATION_TESTS)
 
 bench: all build/make_images

@@ -84,7 +84,26 @@ print(sum(fnv(f'train{i:06d}') % 50 == 0 for i in range(300)))
 PY
 )
 
-start_daemon --data-root "$data" --max-scans 1 || { echo "not ok - the daemon starts"; exit 1; }
+# The daemon's simmim-data, except that while $tmp/hold/<folder> exists the scan of that folder
+# holds back its last line (done or error): it goes on listing and counting, and stays
+# "scanning" until the test lets it end — what a slow disk would do, on any machine's speed.
+mkdir -p "$tmp/hold"
+cat > "$tmp/simmim-data-held" <<SH
+#!/usr/bin/env bash
+set -o pipefail
+path= prev=
+for a in "\$@"; do [ "\$prev" = --path ] && path=\$a; prev=\$a; done
+hold="$tmp/hold/\$(basename "\$path")"
+"$PWD/build/simmim-data" "\$@" | while IFS= read -r line; do
+  if [[ \$line == *'"event"'*'"done"'* || \$line == *'"event"'*'"error"'* ]]; then
+    n=0
+    while [ -e "\$hold" ] && [ \$n -lt 1800 ] && kill -0 \$PPID 2>/dev/null; do sleep 0.1; n=\$((n + 1)); done
+  fi
+  printf '%s\\n' "\$line"
+done
+SH
+chmod +x "$tmp/simmim-data-held"
+start_daemon --data-root "$data" --max-scans 1 --data-binary "$tmp/simmim-data-held" || { echo "not ok - the daemon starts"; exit 1; }
 
 # --- shards ---------------------------------------------------------------------------------
 reg=$(api POST /api/v1/datasets "{\"name\": \"sh\", \"format\": \"shards\", \"path\": \"$data/shards\", \"train\": \"train-*.tar\", \"test\": \"test-*.tar\"}")
@@ -132,6 +151,7 @@ check "refused registrations leave nothing" \
   $(api GET /api/v1/datasets/x > /dev/null; [ "$(status)" = 404 ] && echo 1 || echo 0) "GET x: $(status)"
 
 # --- a large folder -------------------------------------------------------------------------
+touch "$tmp/hold/big"
 t0=$(date +%s.%N)
 reg=$(api POST /api/v1/datasets "{\"name\": \"big\", \"format\": \"imagefolder\", \"path\": \"$data/big\"}")
 took=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
@@ -145,7 +165,7 @@ check "a 200,000-file folder answers 202 scanning at once" \
 # Killed during the scan: the next daemon scans it again.
 kill -9 "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
-start_daemon --data-root "$data" --max-scans 1 || { echo "not ok - the daemon starts again"; exit 1; }
+start_daemon --data-root "$data" --max-scans 1 --data-binary "$tmp/simmim-data-held" || { echo "not ok - the daemon starts again"; exit 1; }
 check "a daemon restarted during a scan scans the dataset again" \
   $(grep -q "dataset big was being scanned when the daemon stopped; scanning it again" "$tmp/daemon.log" &&
     [ "$(api GET /api/v1/datasets/big | json state)" = scanning ] && echo 1 || echo 0) \
@@ -186,6 +206,7 @@ wait_dataset() { # wait_dataset NAME SECONDS: its state once it is not scanning
   done
   echo "$s"
 }
+rm "$tmp/hold/big"
 s=$(wait_dataset big 120)
 got=$(api GET /api/v1/datasets/big | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["train_count"], d["test_count"], d["num_classes"], d["scanned"], d["bytes"] > 0, d["image_sizes"]["most_common"])')
 check "the large folder becomes ready with its counts" \
@@ -195,9 +216,11 @@ check "the waiting job runs once its dataset is ready, and succeeds" \
   "$(api GET "/api/v1/jobs/$id" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["state"], j["progress"], j["error"], j["waiting_for"])')"
 
 # --- a scan that fails after the answer -----------------------------------------------------
+touch "$tmp/hold/plain"
 reg=$(api POST /api/v1/datasets "{\"name\": \"plain\", \"format\": \"imagefolder\", \"path\": \"$data/plain\"}")
 check "a folder of one colour answers 202" $([ "$(status)" = 202 ] && echo 1 || echo 0) "$(status) $reg"
 doomed=$(api POST /api/v1/jobs '{"dataset": "plain", "train": {"max_steps": 2, "batch_size": 8}}' | json id)
+rm "$tmp/hold/plain"
 s=$(wait_dataset plain 120)
 error=$(api GET /api/v1/datasets/plain | json error)
 check "its scan fails, and the dataset says why" \
