@@ -249,7 +249,7 @@ async function scenarioFormAndJob(page) {
   await check('cloning fills the form from the job and submits a changed copy', async () => {
     await page.click('a:has-text("Clone")');
     await page.waitForURL(/#\/new\?from=/);
-    await page.waitForFunction(() => document.querySelector('input[name="model.embed_dim"]').value === '64', null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector('input[name="model.embed_dim"]')?.value === '64', null, { timeout: 10000 });
     const form = await page.evaluate(() => Object.fromEntries(['name', 'dataset', 'train.epochs', 'model.depth', 'schedule.preview_every_steps', 'train.precision']
       .map((n) => [n, document.querySelector(`[name="${n}"]`).value])));
     assert(form.name === JOB_NAME && form.dataset === DATASET && form['train.epochs'] === '2' && form['model.depth'] === '2'
@@ -945,7 +945,7 @@ async function scenarioScans(page) {
     try {
       await page.goto(`${BASE}/#/datasets`);
       await page.goto(`${BASE}/#/new?from=${jobId}`);
-      await page.waitForFunction(() => document.querySelector('input[name="data.workers"]').value === '3', null, { timeout: 10000 });
+      await page.waitForFunction(() => document.querySelector('input[name="data.workers"]')?.value === '3', null, { timeout: 10000 });
       const names = Object.keys(data).map((k) => `data.${k}`);
       const form = await page.evaluate((ns) => Object.fromEntries(ns.map((n) => [n, document.querySelector(`[name="${n}"]`).value])), names);
       assert(canon(form) === canon(Object.fromEntries(Object.entries(data).map(([k, v]) => [`data.${k}`, String(v)]))), `the form holds ${JSON.stringify(form)}`);
@@ -1264,7 +1264,7 @@ async function scenarioDesign(page) {
 
       await page.click('a:has-text("Clone")');
       await page.waitForURL(/#\/new\?from=/);
-      await page.waitForFunction(() => document.querySelector('select[name="mask.type"]').value === 'block', null, { timeout: 10000 });
+      await page.waitForFunction(() => document.querySelector('select[name="mask.type"]')?.value === 'block', null, { timeout: 10000 });
       const form = await page.evaluate(() => Object.fromEntries(['mask.type', 'mask.ratio', 'mask.mask_patch_size', 'mask.min_block', 'decoder.type',
         'decoder.depth', 'decoder.embed_dim', 'decoder.num_heads', 'target.resolution', 'loss.type', 'loss.scope', 'loss.palette']
         .map((n) => [n, document.querySelector(`[name="${n}"]`).value])));
