@@ -222,7 +222,7 @@ async function scenarioFormAndJob(page) {
     await page.keyboard.press('ArrowRight');
     const next = await page.getAttribute('#preview-img', 'src');
     assert(next !== src, 'ArrowRight did not move');
-    await page.waitForFunction(() => document.querySelector('#preview-img').naturalWidth > 0);
+    await page.waitForFunction(() => document.querySelector('#preview-img')?.naturalWidth > 0);
     return `${max + 1} previews; ${await page.textContent('#preview-step')}`;
   });
 
@@ -240,7 +240,7 @@ async function scenarioFormAndJob(page) {
   });
 
   await check('the log tail is shown', async () => {
-    await page.waitForFunction(() => document.querySelector('#log').textContent.trim().length > 0, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector('#log')?.textContent.trim().length > 0, null, { timeout: 10000 });
     await shot(page, 'job');
     return `${(await page.textContent('#log')).split('\n').length} lines`;
   });
