@@ -24,8 +24,6 @@
 #   cost        simmim-train's img/s streaming jpegs/ (data.cache_mb 0) beside the synthetic
 #               step (build/bench_step), vit-t16-224 batch 32, fp32 and bf16 (bf16 skipped with a
 #               note where the processor has no bf16 products). Issue 26: ≥ 0.9×.
-# memory and cost need simmim-train's streaming loader: until it accepts `data.cache_mb`, each
-# records "pending" with the trainer's message (tests/bench/stream_train.py) and moves on.
 #
 # Machine load on this shared host drifts, so the sides are interleaved: each round runs every
 # configuration's sides back to back, and the ratios reported are medians of per-round ratios
@@ -109,24 +107,7 @@ if has throughput; then
 fi
 
 # ---- memory and cost: simmim-train streaming -------------------------------------------------
-# Is the streaming loader there? One step on the photographs (or jpegs) says.
-streaming=1
-if has memory || has cost; then
-  probe_set=$jpegs
-  if ! $py tests/bench/stream_train.py --data "$probe_set" --steps 1 --batch 4 --progress-every 1 --threads 2 \
-       > "$out/probe.json" 2> "$out/probe.err"; then
-    streaming=0
-    if grep -q pending "$out/probe.json"; then
-      why=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["pending"])' "$out/probe.json")
-    else
-      why="simmim-train failed on $probe_set: $(tail -1 "$out/probe.err")"
-    fi
-    echo "# pending: $why" >&2
-    for check in memory cost; do has $check && note check $check pending "$why"; done
-  fi
-fi
-
-if has memory && [ $streaming = 1 ]; then
+if has memory; then
   small=10000 large=50000 per_image=$((62 * 1000 * 115 / 100))   # 61 KB a JPEG, 15% for blocks
   mkdir -p "$tmp_root"
   avail=$(df --output=avail -B1 "$tmp_root" | tail -1)
@@ -174,7 +155,7 @@ EOF
   fi
 fi
 
-if has cost && [ $streaming = 1 ]; then
+if has cost; then
   for precision in fp32 bf16; do
     for round in $(seq "$reps"); do
       t="\"check\": \"cost\", \"round\": $round"

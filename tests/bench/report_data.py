@@ -4,8 +4,7 @@ and number of decode workers, simmimd's streamed decode beside PyTorch's DataLoa
 img/s over the rounds, per worker and per CPU-second, and the medians of the per-round ratios
 with their range, against issue 26's ≥ 1.5× per worker); the peak RSS of streamed pretrainings on the small and
 the large set (their difference against < 5%); streamed simmim-train beside the synthetic
-step (bench_step) per precision (the median per-round ratio against ≥ 0.9×). A check whose
-simmimd side has not landed yet is listed as pending with the reason.
+step (bench_step) per precision (the median per-round ratio against ≥ 0.9×).
 
 Usage: report_data.py build/bench/data/results.jsonl"""
 import json
@@ -26,7 +25,6 @@ def ratio_text(ratios):
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     lines = []
-    pending = [r for r in rows if "pending" in r]
     sets = [r for r in rows if r.get("tool") in ("make_images", "make_photos")]
     if sets:
         lines += ["Image sets:", ""]
@@ -111,8 +109,6 @@ def main():
     skipped = [r for r in rows if "skipped" in r]
     for r in skipped:
         lines.append(f"skipped {r.get('check')} {r.get('precision', '')}: {r['skipped']}")
-    for r in pending:
-        lines.append(f"pending ({r.get('check')}): {r['pending']}")
     print("\n".join(lines))
 
 

@@ -16,11 +16,9 @@ Usage: stream_train.py --data DIR [--preset vit-t16-224] [--batch 32] [--steps 2
 Prints one JSON line {"impl": "simmimd-trainer-stream", "data", "images", "preset", "batch",
 "steps", "precision", "threads", "cache_mb", "workers", "peak_rss_mb", "img_per_s",
 "data_wait_share", "cpu_share", "data_path", "data_path_reason", "seconds"} and exits 0;
-exits 3 with {"pending": MESSAGE} when this simmim-train does not accept the spec's data
-section yet, or with data.cache_mb 0 does not stream (its start event's data_path is not
-"stream": the streaming loader has not landed), 1 on any other failure. --cache-mb -1 leaves
-the data section out (the trainer's default path: today, the whole set decoded into memory
-first)."""
+exits 1 when simmim-train fails, or with data.cache_mb 0 does not stream (its start event's
+data_path is not "stream"). --cache-mb -1 leaves the data section out (the trainer's default
+path: the in-memory cache when the set fits data.cache_mb's default)."""
 import argparse
 import json
 import os
@@ -102,15 +100,11 @@ def main():
     started = [e for e in events if e["event"] == "start"]
     if status != 0:
         last = (stderr.strip().splitlines() or ["(no message)"])[-1]
-        if not started and ("data" in last or "cache_mb" in last):
-            print(json.dumps({"pending": f"simmim-train does not accept the spec's data section yet: {last}"}))
-            sys.exit(3)
         sys.exit(f"simmim-train failed: {last}")
     s = started[0]
     if a.cache_mb == 0 and s.get("data_path") != "stream":
-        print(json.dumps({"pending": "simmim-train accepts data.cache_mb 0 but did not stream (its start event's "
-                                     f"data_path: {s.get('data_path')!r}): the streaming loader has not landed"}))
-        sys.exit(3)
+        sys.exit(f"simmim-train did not stream with data.cache_mb 0: its start event's data_path is "
+                 f"{s.get('data_path')!r} ({s.get('data_path_reason')!r})")
     progress = [e for e in events if e["event"] == "progress"]
     timed = progress[1:] or progress
     step_seconds = sum(a.progress_every * a.batch / e["img_per_s"] for e in timed)
