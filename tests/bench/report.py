@@ -1,7 +1,11 @@
 """Formats build/bench/results.jsonl (written by tests/bench/bench.sh) as a table: per config
 the median img/s of each side over the rounds, and the median of the per-round ratios (each
 round ran the sides back to back, so they saw the same machine load). A config at a precision
-other than fp32 also has the ratio of our step over our fp32 step in the same rounds."""
+other than fp32 also has the ratio of our step over our fp32 step in the same rounds. A config
+with a SimMIM head (its sixth field) also has, in a second table, the head's cost: the median of
+the per-round ratios of the linear/l1 step's img/s (the rows bench.sh marks "base", run in the
+same round) over the head's, for our step and for PyTorch's, i.e. how many times longer a step
+with that head takes."""
 import json
 import statistics
 import sys
@@ -19,15 +23,23 @@ def config_of(r):
 
 
 def precision_of(config):
-    """A config's precision: its optional fifth field."""
+    """A config's precision: its optional fifth field (empty: fp32)."""
     fields = config.split(":")
-    return fields[4] if len(fields) > 4 else "fp32"
+    return fields[4] if len(fields) > 4 and fields[4] else "fp32"
 
 
-def side(impl, config, nthreads=threads, precision="fp32"):
-    """round → row, for one implementation of one config at one precision."""
+def head_of(config):
+    """A config's SimMIM head: its optional sixth field ("" = linear/l1)."""
+    fields = config.split(":")
+    return fields[5] if len(fields) > 5 else ""
+
+
+def side(impl, config, nthreads=threads, precision="fp32", base=False):
+    """round → row, for one implementation of one config at one precision; base: the
+    linear/l1 rows run beside a head config's."""
     return {r["round"]: r for r in rows if r.get("impl") == impl and r.get("threads") == nthreads
-            and config_of(r) == config and r.get("precision", "fp32") == precision}
+            and config_of(r) == config and r.get("precision", "fp32") == precision
+            and bool(r.get("base")) == base}
 
 
 def median_of(by_round, field="img_per_s"):
@@ -64,9 +76,10 @@ if any(precision_of(c) != "fp32" for c in configs):
           "autocast to bfloat16 (its mixed precision); "
           "vs fp32 = median (min-max) of per-round ratios against our fp32 step in the same round; "
           "% peak is against the fp32 sgemm peak, so not given")
-print(f"{'config':<28}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'vs fp32':>20}"
+W = max([28] + [len(c.split(":")[0]) + len(c.split(":")[1]) + len(head_of(c)) + 8 for c in configs])
+print(f"{'config':<{W}}{'batch':>6}{'step':>8}{'trainer':>9}{'pytorch':>9}{'step ratio':>20}{'vs fp32':>20}"
       f"{'trainer ratio':>20}{'loader':>8}{'GFLOP/s':>9}{'% peak':>8}{'RSS MB':>8}{'trainer':>9}{'torch':>7}")
-print(f"{'':<28}{'':>6}{'img/s':>8}{'img/s':>9}{'img/s':>9}{'':>20}{'step':>20}{'':>20}{'wait':>8}{'':>9}{'':>8}"
+print(f"{'':<{W}}{'':>6}{'img/s':>8}{'img/s':>9}{'img/s':>9}{'':>20}{'step':>20}{'':>20}{'wait':>8}{'':>9}{'':>8}"
       f"{'step':>8}{'RSS MB':>9}{'RSS':>7}")
 scaling = []
 for config in configs:
@@ -82,8 +95,9 @@ for config in configs:
     percent = 100 * gflops / peak[threads] if precision == "fp32" else None
     wait = median_of(trainer, "data_wait_fraction")
     rss = lambda by_round: max((r["peak_rss_mb"] for r in by_round.values()), default=None)
-    label = f"{preset} {kind}" + (f" {precision}" if precision != "fp32" else "")
-    print(f"{label:<28}{batch:>6}{step:>8.1f}{fmt(median_of(trainer), '.1f'):>9}"
+    label = f"{preset} {kind}" + (f" {precision}" if precision != "fp32" else "") + \
+        (f" {head_of(config)}" if head_of(config) else "")
+    print(f"{label:<{W}}{batch:>6}{step:>8.1f}{fmt(median_of(trainer), '.1f'):>9}"
           f"{fmt(median_of(torch), '.1f'):>9}{fmt_ratio(ratio(ours, torch)):>20}"
           f"{fmt_ratio(ratio(ours, fp32)):>20}"
           f"{fmt_ratio(ratio(trainer, torch)):>20}{fmt_percent(wait and 100 * wait, '.2f'):>8}"
@@ -94,6 +108,33 @@ for config in configs:
 for r in rows:
     if "skipped" in r:
         print(f"skipped {r['config']}: {r['skipped']}")
+    if "trainer_skipped" in r:
+        print(f"simmim-train did not run {r['config']}: {r['trainer_skipped']}")
+heads = [c for c in configs if head_of(c)]
+if heads:
+    print("\nSimMIM head cost: cost = median (min-max) of per-round ratios of the linear/l1 step's img/s "
+          "(run in the same round) over the head's = how many times longer the step takes; "
+          "FLOPs = the head config's matrix-product FLOPs over the linear/l1 one's; "
+          "RSS = peak RSS of the step with the head (and with linear/l1)")
+    print(f"{'config':<{W}}{'batch':>6}{'step':>8}{'linear':>8}{'pytorch':>9}{'step ratio':>20}"
+          f"{'our cost':>20}{'pytorch cost':>20}{'FLOPs':>7}{'RSS MB':>13}{'torch RSS':>13}")
+    print(f"{'':<{W}}{'':>6}{'img/s':>8}{'img/s':>8}{'img/s':>9}{'vs pytorch':>20}{'':>20}{'':>20}"
+          f"{'':>7}{'head (l1)':>13}{'head (l1)':>13}")
+    for config in heads:
+        precision = precision_of(config)
+        preset, kind, batch = config.split(":")[:3]
+        ours, torch = side("simmimd", config, precision=precision), side("pytorch", config, precision=precision)
+        ours_base = side("simmimd", config, precision=precision, base=True)
+        torch_base = side("pytorch", config, precision=precision, base=True)
+        rss = lambda by_round: max((r["peak_rss_mb"] for r in by_round.values()), default=None)
+        flops = (next(iter(ours.values()))["train_gflop_per_img"] /
+                 next(iter(ours_base.values()))["train_gflop_per_img"]) if ours and ours_base else None
+        label = f"{preset} {kind}" + (f" {precision}" if precision != "fp32" else "") + f" {head_of(config)}"
+        print(f"{label:<{W}}{batch:>6}{fmt(median_of(ours), '.1f'):>8}{fmt(median_of(ours_base), '.1f'):>8}"
+              f"{fmt(median_of(torch), '.1f'):>9}{fmt_ratio(ratio(ours, torch)):>20}"
+              f"{fmt_ratio(ratio(ours_base, ours)):>20}{fmt_ratio(ratio(torch_base, torch)):>20}"
+              f"{fmt(flops, '.2f'):>7}{fmt(rss(ours), '.0f') + ' (' + fmt(rss(ours_base), '.0f') + ')':>13}"
+              f"{fmt(rss(torch), '.0f') + ' (' + fmt(rss(torch_base), '.0f') + ')':>13}")
 for label, batch, single, r in scaling:
     print(f"\nthread scaling, {label} batch {batch}: {single:.1f} img/s on 1 thread, "
           f"{threads} threads {fmt_ratio(r)} faster"

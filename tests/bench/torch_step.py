@@ -5,8 +5,12 @@ products in bf16 (oneDNN, AMX where the processor has it), fp32 parameters and o
 
 Run with Debian's PyTorch: /usr/bin/python3 tests/bench/torch_step.py --preset fmnist-q
 Uses the golden reference model (tests/golden/simmim_torch.py), so the C core and the
-yardstick run the same architecture. Prints one JSON line:
-{"preset","kind","batch","threads","precision","img_per_s","img_per_s_reps":[...],"peak_rss_mb"}
+yardstick run the same architecture, the SimMIM head included: --decoder, --decoder-depth,
+--decoder-hidden, --loss, --loss-k and --target-resolution as build/bench_step takes them (the
+bins and palette targets read the synthetic normal inputs as normalized with mean 0.5 and std
+0.25; a palette is K random colours in [0, 1]). Prints one JSON line:
+{"preset","kind","batch","threads","precision","head","img_per_s","img_per_s_reps":[...],
+ "peak_rss_mb"}
 """
 
 import argparse
@@ -33,8 +37,35 @@ NUM_CLASSES = 10
 WARMUP_STEPS = 2
 
 
-def make_config(preset, kind):
+def head_label(args):
+    """The head as bench.sh's config syntax and bench_step name it ("" for linear/l1)."""
+    parts = []
+    if args.decoder != "linear":
+        parts.append(f"decoder={args.decoder}")
+    if args.decoder == "transformer":
+        parts.append(f"depth={args.decoder_depth}")
+    if args.decoder == "mlp" and args.decoder_hidden:
+        parts.append(f"hidden={args.decoder_hidden}")
+    if args.loss != "l1":
+        k = {"bins": args.loss_k or 256, "palette": args.loss_k or 512}.get(args.loss, "")
+        parts.append(f"loss={args.loss}{k}")
+    if args.target_resolution and args.target_resolution != PRESETS[args.preset][0]:
+        parts.append(f"target={args.target_resolution}")
+    return ",".join(parts)
+
+
+def make_config(preset, kind, args=None):
     img, patch, chans, dim, depth, heads, batch, mask_patch = PRESETS[preset]
+    head = {}
+    if args is not None and kind == "pretrain":
+        head = dict(decoder_type=args.decoder, decoder_depth=args.decoder_depth,
+                    decoder_hidden=args.decoder_hidden, loss_type=args.loss,
+                    target_resolution=args.target_resolution,
+                    pixel_mean=(0.5,) * chans, pixel_std=(0.25,) * chans)
+        if args.loss == "bins" and args.loss_k:
+            head["loss_bins"] = args.loss_k
+        if args.loss == "palette" and args.loss_k:
+            head["loss_palette"] = args.loss_k
     # Fine-tuning uses the recipe's drop path and label smoothing so the step does the
     # same work as a real fine-tuning step (drop path masks drawn inside the model).
     cfg = st.Config(img_size=img, patch_size=patch, in_chans=chans, embed_dim=dim, depth=depth,
@@ -42,7 +73,7 @@ def make_config(preset, kind):
                     num_classes=NUM_CLASSES if kind == "finetune" else 0,
                     drop_path=0.1 if kind == "finetune" else 0.0,
                     mask_patch_size=mask_patch, mask_ratio=0.6, loss_scope="masked",
-                    label_smoothing=0.1 if kind == "finetune" else 0.0)
+                    label_smoothing=0.1 if kind == "finetune" else 0.0, **head)
     return cfg, batch
 
 
@@ -56,15 +87,28 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--decoder", choices=["linear", "mlp", "transformer"], default="linear")
+    ap.add_argument("--decoder-depth", type=int, default=2, help="transformer: blocks")
+    ap.add_argument("--decoder-hidden", type=int, default=0, help="mlp: width, 0 = embed_dim")
+    ap.add_argument("--loss", choices=["l1", "l2", "smooth_l1", "bins", "palette"], default="l1")
+    ap.add_argument("--loss-k", type=int, default=0, help="bins or palette: K, 0 = 256 or 512")
+    ap.add_argument("--target-resolution", type=int, default=0, help="0 = the image size")
     args = ap.parse_args()
+    head = head_label(args)
+    if head and args.kind != "pretrain":
+        ap.error("the decoder, loss and target options are pretraining's")
 
-    cfg, batch = make_config(args.preset, args.kind)
+    cfg, batch = make_config(args.preset, args.kind, args)
     batch = args.batch or batch
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
     torch.manual_seed(args.seed)
 
     model = st.init_weights(st.SimMIMViT(cfg), args.seed)
+    palette = getattr(getattr(model, "decoder", None), "palette", None)
+    if palette is not None:  # the trainer's k-means would set it: any colours in [0, 1] will do
+        with torch.no_grad():
+            palette.uniform_(0.0, 1.0)
     model.train()
     layer_decay = 0.75 if args.kind == "finetune" else 1.0
     opt = torch.optim.AdamW(st.param_groups(model, 1e-3, 0.05, layer_decay),
@@ -98,7 +142,7 @@ def main():
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({
         "preset": args.preset, "kind": args.kind, "batch": batch, "threads": threads,
-        "precision": args.precision, "img_per_s": round(statistics.median(rates), 2),
+        "precision": args.precision, "head": head, "img_per_s": round(statistics.median(rates), 2),
         "img_per_s_reps": [round(r, 2) for r in rates],
         "peak_rss_mb": round(peak_kb / 1024, 1),
     }))

@@ -3,8 +3,11 @@ AdamW — on a real dataset, for `make bench`: runs a job of (reps + 1) × steps
 progress event every `steps` steps, drops the first (warm-up) interval, and reports the
 median img/s of the others, the fraction of step time spent waiting for the loader (the
 trainer's data_wait_s), and the trainer's peak RSS. Prints one JSON line like torch_step.py.
+A pretraining run may choose the SimMIM head with bench_step's options (--decoder,
+--decoder-depth, --decoder-hidden, --loss, --loss-k, --target-resolution), written to the
+spec's decoder, loss and target sections.
 Usage: trainer_step.py --preset P --kind pretrain|finetune --batch B --threads T --steps S
-       --reps R [--precision fp32|bf16] --data-format idx|imagefolder --data DIR"""
+       --reps R [--precision fp32|bf16] --data-format idx|imagefolder --data DIR [head options]"""
 import argparse
 import json
 import os
@@ -29,6 +32,12 @@ def main():
     ap.add_argument("--data-format", default="idx")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--train-binary", default="build/simmim-train")
+    ap.add_argument("--decoder", default="linear")
+    ap.add_argument("--decoder-depth", type=int, default=0)
+    ap.add_argument("--decoder-hidden", type=int, default=0)
+    ap.add_argument("--loss", default="l1")
+    ap.add_argument("--loss-k", type=int, default=0)
+    ap.add_argument("--target-resolution", type=int, default=0)
     a = ap.parse_args()
     total = (a.reps + 1) * a.steps
     spec = {"kind": a.kind, "dataset": {"format": a.data_format, "path": a.data},
@@ -39,6 +48,20 @@ def main():
                          "preview_every_steps": 10**9}}
     if a.kind == "pretrain" and a.preset in PRESET_MASK_PATCH:
         spec["mask"] = {"mask_patch_size": PRESET_MASK_PATCH[a.preset]}
+    # The head: only the sections that differ from the default, so a base run's spec is as
+    # it always was.
+    if a.decoder != "linear":
+        spec["decoder"] = {"type": a.decoder}
+        if a.decoder == "transformer" and a.decoder_depth:
+            spec["decoder"]["depth"] = a.decoder_depth
+        if a.decoder == "mlp" and a.decoder_hidden:
+            spec["decoder"]["hidden"] = a.decoder_hidden
+    if a.loss != "l1":
+        spec["loss"] = {"type": a.loss}
+        if a.loss in ("bins", "palette") and a.loss_k:
+            spec["loss"][a.loss] = a.loss_k
+    if a.target_resolution:
+        spec["target"] = {"resolution": a.target_resolution}
     with tempfile.TemporaryDirectory() as run:
         with open(os.path.join(run, "spec.json"), "w") as f:
             json.dump(spec, f)
