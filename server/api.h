@@ -52,6 +52,18 @@ void reply_error_header(Request *r, unsigned status, const char *field, const ch
 void reply_text(Request *r, unsigned status, const char *content_type, const char *text,
                 size_t len);
 
+// An error answer made before it is sent, by code that also serves what is not a request (a
+// study submits its fine-tunings when their pretraining ends): the status, the field at fault
+// ("" when none) and the message.
+typedef struct {
+    unsigned status;
+    char field[64];
+    char message[1024];
+} ApiError;
+void api_error_set(ApiError *e, unsigned status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void reply_api_error(Request *r, const ApiError *e);
+
 // --- query parameters (reply.c) ---
 const char *query_string(Request *r, const char *key); // NULL if absent
 // An integer in [min, max], def if absent; -1 after answering 400 (field = key).
@@ -82,6 +94,19 @@ int remove_tree(const char *root, const char *dir, char *err, size_t errlen);
 void http_count_answer(Http *http, int route, unsigned status);
 // Appends the request counters as Prometheus text; the new length or -1 if it does not fit.
 long http_prometheus(Http *http, char *buf, size_t cap, size_t len);
+
+// --- jobs (api_jobs.c) ---
+typedef struct {
+    int check_only; // run every check of a submission and store nothing
+} JobSubmit;
+// Submits a parsed API-form spec as POST /api/v1/jobs does: the processor runs its precision,
+// its dataset is registered (and, once scanned, suits it), its starting checkpoint resolves and
+// is pinned; then it is stored queued and the supervisor woken. 0 with *id, or -1 with *e
+// (nothing stored, no pin kept). spec is completed (a starting checkpoint's model adopted).
+int jobs_submit(App *app, JobSpec *spec, const JobSubmit *opt, long *id, ApiError *e);
+// Deletes a finished job, its records and its run dir (DELETE /api/v1/jobs/{id}): 0, or -1 with
+// *e (404, 409 while it is live or a live job starts from its checkpoints, 500).
+int jobs_delete(App *app, long id, ApiError *e);
 
 // --- datasets (datasets.c) ---
 int dataset_name_valid(const char *name);

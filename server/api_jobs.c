@@ -68,75 +68,75 @@ typedef struct {
     int checkpoint_pad;                // the starting checkpoint's image padding
 } Resolved;
 
-static void reply_spec_error(Request *r, unsigned status, const SpecError *e)
+static void spec_error_set(ApiError *e, unsigned status, const SpecError *se)
 {
-    reply_error(r, status, e->field, "%s", e->message);
+    api_error_set(e, status, se->field, "%s", se->message);
 }
 
 // The API names a registered dataset.
-static int resolve_dataset(Request *r, const JobSpec *spec, Resolved *res)
+static int resolve_dataset(App *app, ApiError *e, const JobSpec *spec, Resolved *res)
 {
     if (spec->dataset_form != REF_NAME) {
-        reply_error(r, 400, "dataset", "dataset: through the API, name a registered dataset "
-                    "(GET /api/v1/datasets)");
+        api_error_set(e, 400, "dataset", "dataset: through the API, name a registered dataset "
+                      "(GET /api/v1/datasets)");
         return -1;
     }
-    int rc = store_dataset_get(r->app->db, spec->dataset_name, &res->dataset);
+    int rc = store_dataset_get(app->db, spec->dataset_name, &res->dataset);
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 404, "dataset", "dataset: no dataset named \"%s\" is registered",
-                    spec->dataset_name);
+        api_error_set(e, 404, "dataset", "dataset: no dataset named \"%s\" is registered",
+                      spec->dataset_name);
     else if (rc != STORE_OK)
-        reply_error(r, 500, NULL, "cannot read dataset \"%s\"", spec->dataset_name);
+        api_error_set(e, 500, NULL, "cannot read dataset \"%s\"", spec->dataset_name);
     return rc == STORE_OK ? 0 : -1;
 }
 
 // A job id as init_from (field: finetune.init_from or pretrain.init_from): a pretraining job
 // that has written a checkpoint.
-static int resolve_init_job(Request *r, const char *field, long job_id, Resolved *res)
+static int resolve_init_job(App *app, ApiError *e, const char *field, long job_id, Resolved *res)
 {
     JobRuntime rt = {0};
-    int rc = store_job_runtime(r->app->db, job_id, &rt);
+    int rc = store_job_runtime(app->db, job_id, &rt);
     free(rt.child_spec);
     if (rc != STORE_OK) {
         if (rc == STORE_NOT_FOUND)
-            reply_error(r, 404, field, "%s: no job %ld", field, job_id);
+            api_error_set(e, 404, field, "%s: no job %ld", field, job_id);
         else
-            reply_error(r, 500, NULL, "cannot read job %ld", job_id);
+            api_error_set(e, 500, NULL, "cannot read job %ld", job_id);
         return -1;
     }
     if (rt.kind != JOB_PRETRAIN) {
-        reply_error(r, 409, field, "%s: job %ld is a fine-tuning job; start from a pretraining "
-                    "job", field, job_id);
+        api_error_set(e, 409, field, "%s: job %ld is a fine-tuning job; start from a pretraining "
+                      "job", field, job_id);
         return -1;
     }
-    rc = store_job_latest_checkpoint(r->app->db, job_id, &res->checkpoint_id);
+    rc = store_job_latest_checkpoint(app->db, job_id, &res->checkpoint_id);
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 409, field, "%s: job %ld has no checkpoint yet", field, job_id);
+        api_error_set(e, 409, field, "%s: job %ld has no checkpoint yet", field, job_id);
     else if (rc != STORE_OK)
-        reply_error(r, 500, NULL, "cannot read the checkpoints of job %ld", job_id);
+        api_error_set(e, 500, NULL, "cannot read the checkpoints of job %ld", job_id);
     return rc == STORE_OK ? 0 : -1;
 }
 
 // res->checkpoint_id must be a checkpoint of a pretraining job; fills its path.
-static int resolve_checkpoint(Request *r, const char *field, Resolved *res)
+static int resolve_checkpoint(App *app, ApiError *e, const char *field, Resolved *res)
 {
     JobKind kind;
     long id = res->checkpoint_id;
-    int rc = store_checkpoint_origin(r->app->db, id, &kind, res->checkpoint_path,
+    int rc = store_checkpoint_origin(app->db, id, &kind, res->checkpoint_path,
                                      sizeof res->checkpoint_path);
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 404, field, "%s: no checkpoint %ld", field, id);
+        api_error_set(e, 404, field, "%s: no checkpoint %ld", field, id);
     else if (rc != STORE_OK)
-        reply_error(r, 500, NULL, "cannot read checkpoint %ld", id);
+        api_error_set(e, 500, NULL, "cannot read checkpoint %ld", id);
     else if (kind != JOB_PRETRAIN)
-        reply_error(r, 409, field, "%s: checkpoint %ld is from a fine-tuning job; start from a "
-                    "pretraining checkpoint", field, id);
+        api_error_set(e, 409, field, "%s: checkpoint %ld is from a fine-tuning job; start from a "
+                      "pretraining checkpoint", field, id);
     return rc == STORE_OK && kind == JOB_PRETRAIN ? 0 : -1;
 }
 
 // The encoder of a job from a checkpoint is the checkpoint's; a continued pretraining's head
 // must be the checkpoint's too (checkpoint_suits_pretraining, as the trainer checks it).
-static int adopt_checkpoint_model(Request *r, const char *field, JobSpec *spec, Resolved *res)
+static int adopt_checkpoint_model(ApiError *e, const char *field, JobSpec *spec, Resolved *res)
 {
     SafeTensors st;
     ModelConfig cfg;
@@ -144,21 +144,21 @@ static int adopt_checkpoint_model(Request *r, const char *field, JobSpec *spec, 
     SpecError se;
     char err[512];
     if (checkpoint_read(res->checkpoint_path, &st, &cfg, &meta, err, sizeof err)) {
-        reply_error(r, 409, field, "%s: checkpoint %ld cannot be read: %s", field,
-                    res->checkpoint_id, err);
+        api_error_set(e, 409, field, "%s: checkpoint %ld cannot be read: %s", field,
+                      res->checkpoint_id, err);
         return -1;
     }
     int rc = spec_adopt_model(spec, &cfg, &se);
     res->checkpoint_pad = meta.pad;
     safetensors_free(&st);
     if (rc) {
-        reply_spec_error(r, 400, &se);
+        spec_error_set(e, 400, &se);
         return -1;
     }
     if (spec->kind == JOB_PRETRAIN &&
         checkpoint_suits_pretraining(&cfg, &spec->model, err, sizeof err)) {
-        reply_error(r, 400, field, "%s: checkpoint %ld cannot be continued by this spec: %s",
-                    field, res->checkpoint_id, err);
+        api_error_set(e, 400, field, "%s: checkpoint %ld cannot be continued by this spec: %s",
+                      field, res->checkpoint_id, err);
         return -1;
     }
     return 0;
@@ -166,20 +166,21 @@ static int adopt_checkpoint_model(Request *r, const char *field, JobSpec *spec, 
 
 // The starting checkpoint, pinned for the job and checked against its sha256 (pins.h) before
 // anything is read from it; the caller holds pins_lock until the job is stored.
-static int pin_checkpoint(Request *r, const char *field, Resolved *res)
+static int pin_checkpoint(App *app, ApiError *e, const char *field, Resolved *res)
 {
     char pinned[SPEC_PATH_MAX], message[512];
     CheckpointCheck check;
     long id = res->checkpoint_id;
-    int rc = pins_link(r->app->state_dir, r->app->db, id, res->checkpoint_path, pinned,
+    int rc = pins_link(app->state_dir, app->db, id, res->checkpoint_path, pinned,
                        sizeof pinned, &check);
     if (rc == STORE_CONFLICT) {
         checkpoint_check_message(id, &check, message, sizeof message);
-        reply_error(r, 409, field, "%s: %s", field, message);
+        api_error_set(e, 409, field, "%s: %s", field, message);
     } else if (rc == STORE_NOT_FOUND) {
-        reply_error(r, 404, field, "%s: no checkpoint %ld", field, id);
+        api_error_set(e, 404, field, "%s: no checkpoint %ld", field, id);
     } else if (rc != STORE_OK) {
-        reply_error(r, 500, NULL, "cannot keep checkpoint %ld for the job: %s", id, strerror(errno));
+        api_error_set(e, 500, NULL, "cannot keep checkpoint %ld for the job: %s", id,
+                      strerror(errno));
     }
     if (rc != STORE_OK) return -1;
     snprintf(res->checkpoint_path, sizeof res->checkpoint_path, "%s", pinned);
@@ -187,32 +188,32 @@ static int pin_checkpoint(Request *r, const char *field, Resolved *res)
     return 0;
 }
 
-static int resolve_init_from(Request *r, JobSpec *spec, Resolved *res)
+static int resolve_init_from(App *app, ApiError *e, JobSpec *spec, Resolved *res)
 {
     const char *field = spec_init_from_field(spec);
     switch (spec->init_from.form) {
     case REF_NONE: return 0;
     case REF_JOB_ID:
-        if (resolve_init_job(r, field, spec->init_from.id, res)) return -1;
+        if (resolve_init_job(app, e, field, spec->init_from.id, res)) return -1;
         break;
     case REF_CHECKPOINT_ID: res->checkpoint_id = spec->init_from.id; break;
     default:
-        reply_error(r, 400, field, "%s: through the API, give a pretraining job id or "
-                    "{\"checkpoint\": id}", field);
+        api_error_set(e, 400, field, "%s: through the API, give a pretraining job id or "
+                      "{\"checkpoint\": id}", field);
         return -1;
     }
-    return resolve_checkpoint(r, field, res) || pin_checkpoint(r, field, res) ||
-                   adopt_checkpoint_model(r, field, spec, res)
+    return resolve_checkpoint(app, e, field, res) || pin_checkpoint(app, e, field, res) ||
+                   adopt_checkpoint_model(e, field, spec, res)
                ? -1
                : 0;
 }
 
 // What the trainer would only find out after starting: this processor must run the precision.
-static int check_spec_precision(Request *r, const JobSpec *spec)
+static int check_spec_precision(ApiError *e, const JobSpec *spec)
 {
     char err[256];
     if (cpu_precision_available(spec->train.precision, err, sizeof err) == 0) return 0;
-    reply_error(r, 400, "train.precision", "train.precision: %s", err);
+    api_error_set(e, 400, "train.precision", "train.precision: %s", err);
     return -1;
 }
 
@@ -263,13 +264,13 @@ int job_suits_dataset(JobSpec *spec, const DatasetRow *d, long checkpoint_id, in
 // What the trainer would only find out after starting: the dataset must suit the spec. A
 // dataset still scanning is checked when its scan ends (scanner.c); one whose scan failed
 // takes no job.
-static int check_spec_dataset(Request *r, JobSpec *spec, const Resolved *res)
+static int check_spec_dataset(ApiError *e, JobSpec *spec, const Resolved *res)
 {
     const DatasetRow *d = &res->dataset;
     if (d->state == DATASET_SCANNING) return 0;
     if (d->state == DATASET_FAILED) {
-        reply_error(r, 409, "dataset", "dataset: \"%s\" could not be registered: %s (DELETE "
-                    "/api/v1/datasets/%s and register it again)", d->name, d->error, d->name);
+        api_error_set(e, 409, "dataset", "dataset: \"%s\" could not be registered: %s (DELETE "
+                      "/api/v1/datasets/%s and register it again)", d->name, d->error, d->name);
         return -1;
     }
     const char *field = NULL;
@@ -277,7 +278,7 @@ static int check_spec_dataset(Request *r, JobSpec *spec, const Resolved *res)
     if (job_suits_dataset(spec, d, res->checkpoint_id, res->checkpoint_pad, &field, msg,
                           sizeof msg) == 0)
         return 0;
-    reply_error(r, 400, field, "%s", msg);
+    api_error_set(e, 400, field, "%s", msg);
     return -1;
 }
 
@@ -308,24 +309,41 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
     return text;
 }
 
-// Inserts the job (queued) and answers 201 with it; 0, or -1 after answering 500.
-static int create_job(Request *r, JobSpec *spec, const Resolved *res)
+// Inserts the job (queued) and wakes the supervisor; 0 with *id, or -1 with a 500 in *e.
+static int store_submitted(App *app, ApiError *e, JobSpec *spec, const Resolved *res, long *id)
 {
     char runs[SPEC_PATH_MAX];
     spec->job_id = 0; // the id is the store's to give
     char *api_spec = spec_to_json(spec), *child_spec = child_spec_json(spec, res);
-    long id = api_spec && child_spec && runs_dir(r->app, runs, sizeof runs) == 0
-                  ? store_job_create(r->app->db, spec, api_spec, child_spec, res->checkpoint_id, runs)
-                  : STORE_ERROR;
+    *id = api_spec && child_spec && runs_dir(app, runs, sizeof runs) == 0
+              ? store_job_create(app->db, spec, api_spec, child_spec, res->checkpoint_id, runs)
+              : STORE_ERROR;
     free(api_spec);
     free(child_spec);
-    if (id <= 0) {
-        reply_error(r, 500, NULL, "the job could not be stored");
+    if (*id <= 0) {
+        api_error_set(e, 500, NULL, "the job could not be stored");
         return -1;
     }
-    supervisor_wake(r->app->supervisor);
-    reply_json(r, 201, store_job_json(r->app->db, id));
+    supervisor_wake(app->supervisor);
     return 0;
+}
+
+int jobs_submit(App *app, JobSpec *spec, const JobSubmit *opt, long *id, ApiError *e)
+{
+    Resolved *res = calloc(1, sizeof *res);
+    if (!res) {
+        api_error_set(e, 500, NULL, "out of memory");
+        return -1;
+    }
+    pins_lock(); // from the starting checkpoint's pin until its job is stored
+    int ok = check_spec_precision(e, spec) == 0 && resolve_dataset(app, e, spec, res) == 0 &&
+             resolve_init_from(app, e, spec, res) == 0 && check_spec_dataset(e, spec, res) == 0;
+    if (ok && !opt->check_only) ok = store_submitted(app, e, spec, res, id) == 0;
+    if ((!ok || opt->check_only) && res->checkpoint_sha256[0])
+        pins_drop_unused(app->db, res->checkpoint_path);
+    pins_unlock();
+    free(res);
+    return ok ? 0 : -1;
 }
 
 // A job submitted without a name is named by the store (<kind>-<dataset>-<id>), not after the
@@ -338,26 +356,21 @@ static void name_unless_given(JobSpec *spec)
 void api_jobs_create(Request *r)
 {
     JobSpec *spec = malloc(sizeof *spec);
-    Resolved *res = calloc(1, sizeof *res);
     SpecError se;
-    if (!spec || !res)
+    ApiError e;
+    long id;
+    if (!spec) {
         reply_error(r, 500, NULL, "out of memory");
-    else if (spec_parse(r->body, r->body_len, spec, &se))
-        reply_spec_error(r, 400, &se);
-    else {
-        pins_lock(); // from the starting checkpoint's pin until its job is stored
-        int created = check_spec_precision(r, spec) == 0 && resolve_dataset(r, spec, res) == 0 &&
-                      resolve_init_from(r, spec, res) == 0 &&
-                      check_spec_dataset(r, spec, res) == 0;
-        if (created) {
-            name_unless_given(spec);
-            created = create_job(r, spec, res) == 0;
-        }
-        if (!created && res->checkpoint_sha256[0]) pins_drop_unused(r->app->db, res->checkpoint_path);
-        pins_unlock();
+    } else if (spec_parse(r->body, r->body_len, spec, &se)) {
+        reply_error(r, 400, se.field, "%s", se.message);
+    } else {
+        name_unless_given(spec);
+        if (jobs_submit(r->app, spec, &(JobSubmit){0}, &id, &e) == 0)
+            reply_json(r, 201, store_job_json(r->app->db, id));
+        else
+            reply_api_error(r, &e);
     }
     free(spec);
-    free(res);
 }
 
 // ------------------------------------------------------------------ the list and one job
@@ -424,27 +437,37 @@ static int job_is_finished(const json_t *job)
     return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
 }
 
-void api_job_delete(Request *r)
+int jobs_delete(App *app, long id, ApiError *e)
 {
     char runs[SPEC_PATH_MAX], dir[SPEC_PATH_MAX], err[SPEC_PATH_MAX + 128];
-    json_t *job = store_job_json(r->app->db, r->id);
-    int rc = store_job_delete(r->app->db, r->id);
+    json_t *job = store_job_json(app->db, id);
+    int rc = store_job_delete(app->db, id), ok = 0;
     if (rc == STORE_NOT_FOUND)
-        reply_error(r, 404, NULL, "no job %ld", r->id);
+        api_error_set(e, 404, NULL, "no job %ld", id);
     else if (rc == STORE_CONFLICT && job_is_finished(job))
-        reply_error(r, 409, NULL, "job %ld cannot be deleted while a queued, running or paused "
-                    "job starts from one of its checkpoints", r->id);
+        api_error_set(e, 409, NULL, "job %ld cannot be deleted while a queued, running or "
+                      "paused job starts from one of its checkpoints", id);
     else if (rc == STORE_CONFLICT)
-        reply_error(r, 409, NULL, "only a finished job can be deleted (job %ld is %s)", r->id,
-                    job_state_of(job));
+        api_error_set(e, 409, NULL, "only a finished job can be deleted (job %ld is %s)", id,
+                      job_state_of(job));
     else if (rc != STORE_OK)
-        reply_error(r, 500, NULL, "cannot delete job %ld", r->id);
-    else if (runs_dir(r->app, runs, sizeof runs) || run_dir(r->app, r->id, dir, sizeof dir) ||
+        api_error_set(e, 500, NULL, "cannot delete job %ld", id);
+    else if (runs_dir(app, runs, sizeof runs) || run_dir(app, id, dir, sizeof dir) ||
              remove_tree(runs, dir, err, sizeof err))
-        reply_error(r, 500, NULL, "job %ld was deleted but its run dir was not: %s", r->id, err);
+        api_error_set(e, 500, NULL, "job %ld was deleted but its run dir was not: %s", id, err);
+    else
+        ok = 1;
+    json_decref(job);
+    return ok ? 0 : -1;
+}
+
+void api_job_delete(Request *r)
+{
+    ApiError e;
+    if (jobs_delete(r->app, r->id, &e))
+        reply_api_error(r, &e);
     else
         reply(r, 204, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
-    json_decref(job);
 }
 
 // ------------------------------------------------------------------ a job's records

@@ -104,6 +104,21 @@ void reply_error(Request *r, unsigned status, const char *field, const char *fmt
     reply_error_header(r, status, field, message, NULL, NULL);
 }
 
+void api_error_set(ApiError *e, unsigned status, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    e->status = status;
+    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+void reply_api_error(Request *r, const ApiError *e)
+{
+    reply_error_header(r, e->status, e->field, e->message, NULL, NULL);
+}
+
 // ---------------------------------------------------------------- query parameters
 
 const char *query_string(Request *r, const char *key)
