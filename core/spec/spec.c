@@ -161,7 +161,7 @@ enum {
     // given (not null) with another type it is an error naming both, and it is written as null
     // there.
     TYPE_ONLY = 1 << 8,
-    NULL_IS_MINUS_ONE = 1 << 9, // F_LONG: null is stored as -1, and -1 written as null
+    NULL_IS_MINUS_ONE = 1 << 9, // F_LONG, F_BOOL: null is stored as -1, and -1 written as null
 };
 
 // A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
@@ -218,7 +218,7 @@ struct Field {
     {.key = "init_from", .type = F_CUSTOM, .read = read_init_from, .write = write_init_from, \
      .used_by = kind}
 
-static const char *const KINDS[] = {"pretrain", "finetune", NULL};   // JobKind order
+static const char *const KINDS[] = {"pretrain", "finetune", "linprobe", NULL}; // JobKind order
 static const char *const FORMATS[] = {"idx", "imagefolder", "shards", NULL}; // DataFormat order
 static const char *const ARCHS[] = {"vit", NULL};
 static const char *const MASK_TYPES[] = {"random", "square", "block", NULL}; // MaskType order
@@ -341,11 +341,33 @@ static const Field FINETUNE_FIELDS[] = {
     {0},
 };
 
+static const Field LINPROBE_FIELDS[] = {
+    INIT_FROM_F(JOB_LINPROBE),
+    DOUBLE_F("weight_decay", linprobe.weight_decay, 0, 10, 0),
+    INT_F("max_iterations", linprobe.max_iterations, 1, 100000),
+    INT_F("labels_per_class", linprobe.labels_per_class, 0, 1000000),
+    {0},
+};
+
 static const Field SCHEDULE_FIELDS[] = {
     INT_F("progress_every_steps", schedule.progress_every_steps, 1, 1000000000),
     INT_F("checkpoint_every_steps", schedule.checkpoint_every_steps, 1, 1000000000),
     INT_F("preview_every_steps", schedule.preview_every_steps, 1, 1000000000),
     INT_F("keep_checkpoints", schedule.keep_checkpoints, 1, 1000),
+    {0},
+};
+
+// enabled null (-1): on for a labelled dataset, known only where the data is (spec_knn_runs).
+static const Field KNN_FIELDS[] = {
+    {.key = "enabled", .type = F_BOOL, .offset = AT(knn.enabled), .flags = NULLABLE | NULL_IS_MINUS_ONE},
+    INT_F("bank", knn.bank, 1, 1000000),
+    INT_F("k", knn.k, 1, 1000), // and ≤ bank (check_spec)
+    DOUBLE_F("temperature", knn.temperature, 0, 10, LO_OPEN),
+    {0},
+};
+
+static const Field EVAL_FIELDS[] = {
+    SECTION_F("knn", KNN_FIELDS),
     {0},
 };
 
@@ -366,7 +388,9 @@ static const Field TOP_FIELDS[] = {
     SECTION_F("data", DATA_FIELDS),
     SECTION_F("pretrain", PRETRAIN_FIELDS),
     SECTION_F("finetune", FINETUNE_FIELDS),
+    SECTION_F("linprobe", LINPROBE_FIELDS),
     SECTION_F("schedule", SCHEDULE_FIELDS),
+    SECTION_F("eval", EVAL_FIELDS),
     LONG_F("job_id", job_id, 1, LONG_MAX, NULLABLE | NULL_IS_ZERO),
     {0},
 };
@@ -599,7 +623,8 @@ static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, S
     if (f->type != F_CUSTOM && json_is_null(v) && (f->flags & NULLABLE)) {
         if (f->flags & NULL_IS_ZERO && f->type == F_INT) *(int *)field_at(s, f) = 0;
         if (f->flags & NULL_IS_ZERO && f->type == F_LONG) *(long *)field_at(s, f) = 0;
-        if (f->flags & NULL_IS_MINUS_ONE) *(long *)field_at(s, f) = -1;
+        if (f->flags & NULL_IS_MINUS_ONE && f->type == F_LONG) *(long *)field_at(s, f) = -1;
+        if (f->flags & NULL_IS_MINUS_ONE && f->type == F_BOOL) *(int *)field_at(s, f) = -1;
         return 0;
     }
     switch (f->type) {
@@ -761,20 +786,20 @@ static int sha256_hex_lower(char *hex)
     return n == 64 ? 0 : -1;
 }
 
-// finetune.init_from and pretrain.init_from: null, a job id, {"checkpoint": id} or
-// {"path": file, "sha256": hex} ("sha256" optional: the file's expected SHA-256, which
-// simmim-train checks before loading). Only the kind's own section may set it (kind is read
-// first); the other's is null.
+// finetune.init_from, pretrain.init_from and linprobe.init_from: null, a job id,
+// {"checkpoint": id} or {"path": file, "sha256": hex} ("sha256" optional: the file's expected
+// SHA-256, which simmim-train checks before loading). Only the kind's own section may set it
+// (kind is read first); the others' are null.
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path,
                           SpecError *err)
 {
+    static const char *const nouns[] = {"a pretraining", "a fine-tuning", "a linear probe"};
+    static const char *const verbs[] = {"continues", "starts", "starts"}; // JobKind order
     if (json_is_null(v)) return 0;
     if (s->kind != (JobKind)f->used_by)
-        return s->kind == JOB_PRETRAIN
-                   ? spec_refuse(err, path, "only a finetune job starts from a checkpoint (a "
-                                 "pretraining continues from pretrain.init_from)")
-                   : spec_refuse(err, path, "only a pretrain job continues from a checkpoint (a "
-                                 "fine-tuning starts from finetune.init_from)");
+        return spec_refuse(err, path, "only a %s job %s from a checkpoint (%s %s from %s)",
+                           KINDS[f->used_by], verbs[f->used_by], nouns[s->kind], verbs[s->kind],
+                           spec_init_from_field(s));
     s->init_from.form = REF_NONE;
     s->init_from.id = 0;
     s->init_from.path[0] = 0;
@@ -837,10 +862,16 @@ static void set_defaults(JobSpec *s)
     s->finetune.layer_decay = 0.75;
     s->finetune.label_smoothing = 0.1;
     s->finetune.drop_path = 0.1;
+    s->linprobe.weight_decay = 1e-4;
+    s->linprobe.max_iterations = 1000;
     s->schedule.progress_every_steps = 10;
     s->schedule.checkpoint_every_steps = 500;
     s->schedule.preview_every_steps = 200;
     s->schedule.keep_checkpoints = 3;
+    s->knn.enabled = -1;
+    s->knn.bank = 10000;
+    s->knn.k = 20;
+    s->knn.temperature = 0.07;
 }
 
 static void set_finetune_defaults(JobSpec *s)
@@ -849,16 +880,17 @@ static void set_finetune_defaults(JobSpec *s)
     s->augment.crop_scale[0] = 0.6;
 }
 
-// The model a job trains, once it is known: pretraining validates model, mask and head;
-// fine-tuning the model only (masks and the head are unused); then the memory both need. A
-// model still to come from a checkpoint waits for spec_adopt_model.
+// The model a job trains, once it is known: pretraining (and a linear probe, whose encoder is a
+// pretraining model) validates model, mask and head; fine-tuning the model only (masks and the
+// head are unused); then the memory they need. A model still to come from a checkpoint waits
+// for spec_adopt_model.
 static int spec_check_model(const JobSpec *s, SpecError *err)
 {
     char message[256];
     if (model_from_checkpoint(s)) return 0;
     if (model_config_validate(&s->model, message, sizeof message))
         return fail_config(err, message);
-    if (s->kind == JOB_PRETRAIN &&
+    if (s->kind != JOB_FINETUNE &&
         (mask_config_validate(&s->mask, &s->model, message, sizeof message) ||
          head_config_validate(&s->model, message, sizeof message)))
         return fail_config(err, message);
@@ -891,7 +923,40 @@ int spec_check_memory(const JobSpec *spec, SpecError *err)
 
 const char *spec_init_from_field(const JobSpec *spec)
 {
-    return spec->kind == JOB_PRETRAIN ? "pretrain.init_from" : "finetune.init_from";
+    return spec->kind == JOB_PRETRAIN   ? "pretrain.init_from"
+           : spec->kind == JOB_LINPROBE ? "linprobe.init_from"
+                                        : "finetune.init_from";
+}
+
+const char *spec_kind_name(JobKind kind) { return choice_name(KINDS, (int)kind); }
+
+int spec_kind_parse(const char *word, JobKind *kind)
+{
+    int i = choice_index(KINDS, word);
+    if (i < 0) return -1;
+    *kind = (JobKind)i;
+    return 0;
+}
+
+int spec_labels_per_class(const JobSpec *spec)
+{
+    return spec->kind == JOB_FINETUNE   ? spec->finetune.labels_per_class
+           : spec->kind == JOB_LINPROBE ? spec->linprobe.labels_per_class
+                                        : 0;
+}
+
+int spec_knn_runs(const JobSpec *spec, int num_classes, DataFormat format, SpecError *err)
+{
+    SpecError unused;
+    if (!err) err = &unused;
+    if (spec->kind != JOB_PRETRAIN || spec->knn.enabled == 0) return 0;
+    int shards = format == DATA_FORMAT_SHARDS;
+    if (num_classes >= 2 && !shards) return 1;
+    if (spec->knn.enabled < 0) return 0;
+    return shards ? spec_refuse(err, "eval.knn.enabled", "not available on tar shards yet (its bank "
+                                "needs random access to training samples); set it false")
+                  : spec_refuse(err, "eval.knn.enabled", "the dataset has no labels (it needs at "
+                                "least two classes); leave it null or set it false");
 }
 
 // Rules across fields, after every field has been read and range-checked.
@@ -907,6 +972,12 @@ static int check_spec(JobSpec *s, SpecError *err)
         return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
                            s->train.epochs, b);
     }
+    if (s->knn.k > s->knn.bank)
+        return spec_refuse(err, "eval.knn.k", "must not exceed eval.knn.bank (%d) (got %d)",
+                           s->knn.bank, s->knn.k);
+    if (s->knn.enabled == 1 && s->kind != JOB_PRETRAIN)
+        return spec_refuse(err, "eval.knn.enabled", "only used by kind \"pretrain\" (got kind "
+                           "\"%s\")", KINDS[s->kind]);
     // Drop path is a fine-tuning regularizer; the model carries it for the block rates.
     s->model.drop_path = s->kind == JOB_FINETUNE ? (float)s->finetune.drop_path : 0.0f;
     return spec_check_model(s, err);
@@ -1125,7 +1196,8 @@ static json_t *write_enum(const Field *f, const JobSpec *s)
 static int written_as_null(const Field *f, const JobSpec *s)
 {
     if (f->type == F_STRING && (f->flags & NULLABLE)) return !*(const char *)field_in(s, f);
-    if (f->flags & NULL_IS_MINUS_ONE) return *(const long *)field_in(s, f) == -1;
+    if (f->flags & NULL_IS_MINUS_ONE)
+        return (f->type == F_LONG ? *(const long *)field_in(s, f) : *(const int *)field_in(s, f)) == -1;
     int unknown_size = (f->given & MODEL_GIVEN_SIZES) && model_from_checkpoint(s) &&
                        !(s->given & f->given);
     long value = !(f->flags & NULL_IS_ZERO) ? 1

@@ -14,7 +14,9 @@
 
 enum { SPEC_PATH_MAX = 4096, SPEC_NAME_MAX = 128, SPEC_GLOB_MAX = 256 };
 
-typedef enum { JOB_PRETRAIN, JOB_FINETUNE } JobKind;
+// A linear probe (JOB_LINPROBE) trains no network: a linear classifier on the frozen
+// features of a pretraining's encoder (docs/job-spec.md, linprobe).
+typedef enum { JOB_PRETRAIN, JOB_FINETUNE, JOB_LINPROBE } JobKind;
 
 // How a field reached the spec: the API names a registered dataset and an init_from by job
 // or checkpoint id; the file form the daemon writes for simmim-train names paths.
@@ -77,8 +79,9 @@ typedef struct {
                             // in memory
         double max_error_fraction; // the job fails when more of the images seen are bad
     } data;
-    // Where the weights start: finetune.init_from (a fine-tuning's encoder) or
-    // pretrain.init_from (continued pretraining), the kind says which; one place, one reader.
+    // Where the weights start: finetune.init_from (a fine-tuning's encoder),
+    // pretrain.init_from (continued pretraining) or linprobe.init_from (the probed encoder),
+    // the kind says which; one place, one reader.
     struct {
         RefForm form;                     // REF_NONE, REF_PATH, REF_JOB_ID, REF_CHECKPOINT_ID
         char path[SPEC_PATH_MAX];
@@ -89,9 +92,22 @@ typedef struct {
         double layer_decay, label_smoothing, drop_path;
         int labels_per_class;
     } finetune;
+    // The linear probe's classifier: L2 weight decay on its weights, the solver's iteration
+    // limit, and the few-label setting as finetune.labels_per_class.
+    struct {
+        double weight_decay;
+        int max_iterations, labels_per_class;
+    } linprobe;
     struct {
         int progress_every_steps, checkpoint_every_steps, preview_every_steps, keep_checkpoints;
     } schedule;
+    // eval.knn: the k-nearest-neighbour probe at a pretraining's evaluations.
+    struct {
+        int enabled;        // -1 (null): on when the dataset is labelled; 0: off; 1: on (a
+                            // dataset without labels fails the job)
+        int bank, k;        // labelled training images in the bank; neighbours that vote
+        double temperature; // a neighbour's vote is exp(cosine similarity / temperature)
+    } knn;
     long job_id;                          // 0 when null
 } JobSpec;
 
@@ -142,9 +158,24 @@ int spec_check_memory(const JobSpec *spec, SpecError *err);
 int spec_read_head(const char *decoder, const char *target, const char *loss, ModelConfig *cfg,
                    SpecError *err);
 
-// "pretrain.init_from" or "finetune.init_from": where the spec's kind takes init_from from, for
-// messages about the starting checkpoint.
+// "pretrain.init_from", "finetune.init_from" or "linprobe.init_from": where the spec's kind
+// takes init_from from, for messages about the starting checkpoint.
 const char *spec_init_from_field(const JobSpec *spec);
+
+// The kind's word ("pretrain", "finetune", "linprobe"; NULL if out of range) and the kind a
+// word names (0, or -1 for any other word): the daemon stores and filters jobs by it.
+const char *spec_kind_name(JobKind kind);
+int spec_kind_parse(const char *word, JobKind *kind);
+
+// The few-label setting of a kind that trains a classifier: finetune.labels_per_class or
+// linprobe.labels_per_class (0: every label; always 0 for a pretraining).
+int spec_labels_per_class(const JobSpec *spec);
+
+// Whether a pretraining on a dataset of this format with num_classes classes runs the k-NN
+// probe (1) or not (0): eval.knn enabled, or left null on a labelled dataset (at least two
+// classes) that is not tar shards. -1 with *err naming eval.knn.enabled when it is true and the
+// dataset has no labels or is tar shards.
+int spec_knn_runs(const JobSpec *spec, int num_classes, DataFormat format, SpecError *err);
 
 // The resolved spec as one line of JSON in the contract's shape and key order, every section
 // and field present; numbers in their shortest exact form, so spec_parse reads back the same

@@ -32,8 +32,11 @@ static const char CONTRACT[] =
     " \"pretrain\": {\"init_from\": null},"
     " \"finetune\": {\"init_from\": null, \"layer_decay\": 0.75, \"label_smoothing\": 0.1,"
     " \"drop_path\": 0.1, \"labels_per_class\": 0},"
+    " \"linprobe\": {\"init_from\": null, \"weight_decay\": 1e-4, \"max_iterations\": 1000,"
+    " \"labels_per_class\": 0},"
     " \"schedule\": {\"progress_every_steps\": 10, \"checkpoint_every_steps\": 500,"
     " \"preview_every_steps\": 200, \"keep_checkpoints\": 3},"
+    " \"eval\": {\"knn\": {\"enabled\": null, \"bank\": 10000, \"k\": 20, \"temperature\": 0.07}},"
     " \"job_id\": null}";
 
 // Test documents are written with ' for " to stay readable; q() swaps them back.
@@ -141,6 +144,13 @@ static void check_common_defaults(const JobSpec *s)
     expect_int("default schedule.checkpoint_every_steps", s->schedule.checkpoint_every_steps, 500);
     expect_int("default schedule.preview_every_steps", s->schedule.preview_every_steps, 200);
     expect_int("default schedule.keep_checkpoints", s->schedule.keep_checkpoints, 3);
+    expect_double("default linprobe.weight_decay", s->linprobe.weight_decay, 1e-4);
+    expect_int("default linprobe.max_iterations", s->linprobe.max_iterations, 1000);
+    expect_int("default linprobe.labels_per_class", s->linprobe.labels_per_class, 0);
+    expect_int("default eval.knn.enabled: null, on for labelled data", s->knn.enabled, -1);
+    expect_int("default eval.knn.bank", s->knn.bank, 10000);
+    expect_int("default eval.knn.k", s->knn.k, 20);
+    expect_double("default eval.knn.temperature", s->knn.temperature, 0.07);
     expect_int("default job_id", s->job_id, 0);
 }
 
@@ -557,6 +567,24 @@ static const BadSpec bad_specs[] = {
     {"{'kind': 'finetune', 'finetune': {'init_from': {'sha256':"
      " '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
      "finetune.init_from"},
+    // linprobe and eval.knn.
+    {"{'kind': 'linprobe', 'linprobe': {'weight_decay': -1}}", "linprobe.weight_decay"},
+    {"{'kind': 'linprobe', 'linprobe': {'max_iterations': 0}}", "linprobe.max_iterations"},
+    {"{'kind': 'linprobe', 'linprobe': {'labels_per_class': -1}}", "linprobe.labels_per_class"},
+    {"{'kind': 'linprobe', 'linprobe': {'solver': 'sgd'}}", "linprobe.solver"},
+    {"{'kind': 'linprobe', 'finetune': {'init_from': 3}}", "finetune.init_from"},
+    {"{'linprobe': {'init_from': 3}}", "linprobe.init_from"},
+    {"{'eval': {'knn': {'enabled': 1}}}", "eval.knn.enabled"},
+    {"{'eval': {'knn': {'bank': 0}}}", "eval.knn.bank"},
+    {"{'eval': {'knn': {'bank': 1000001}}}", "eval.knn.bank"},
+    {"{'eval': {'knn': {'k': 0}}}", "eval.knn.k"},
+    {"{'eval': {'knn': {'k': 30, 'bank': 20}}}", "eval.knn.k"},
+    {"{'eval': {'knn': {'temperature': 0}}}", "eval.knn.temperature"},
+    {"{'eval': {'knn': {'temperature': 'warm'}}}", "eval.knn.temperature"},
+    {"{'eval': {'knn': {'metric': 'cosine'}}}", "eval.knn.metric"},
+    {"{'eval': {'knn': true}}", "eval.knn"},
+    {"{'eval': {'every_steps': 5}}", "eval.every_steps"},
+    {"{'kind': 'finetune', 'eval': {'knn': {'enabled': true}}}", "eval.knn.enabled"},
     // schedule.
     {"{'schedule': {'progress_every_steps': 0}}", "schedule.progress_every_steps"},
     {"{'schedule': {'checkpoint_every_steps': 1000000001}}", "schedule.checkpoint_every_steps"},
@@ -616,7 +644,8 @@ static void check_messages(void)
         {"{'loss': {'resolution': 16}}",
          "loss.resolution: unknown field (did you mean target.resolution?)"},
         {"{'init_from': 3}",
-         "init_from: unknown field (did you mean pretrain.init_from or finetune.init_from?)"},
+         "init_from: unknown field (did you mean pretrain.init_from or finetune.init_from or "
+         "linprobe.init_from?)"},
         {"{'pretrain': {'checkpoint': 3}}",
          "pretrain.checkpoint: unknown field (did you mean pretrain.init_from: "
          "{\"checkpoint\": 3}?)"},
@@ -661,7 +690,18 @@ static void check_messages(void)
         {"{'loss': {'scope': 'all'}}", "loss.scope: must be \"masked\" or \"full\""},
         {"{'train': {'precision': 'fp16'}}", "train.precision: must be \"fp32\" or \"bf16\""},
         {"{'train': {'precision': 32}}", "train.precision: expected a string (got 32)"},
-        {"{'kind': 'train'}", "kind: must be \"pretrain\" or \"finetune\""},
+        {"{'kind': 'train'}", "kind: must be \"pretrain\", \"finetune\" or \"linprobe\""},
+        {"{'kind': 'linprobe', 'finetune': {'init_from': 3}}",
+         "finetune.init_from: only a finetune job starts from a checkpoint (a linear probe starts "
+         "from linprobe.init_from)"},
+        {"{'linprobe': {'init_from': 3}}",
+         "linprobe.init_from: only a linprobe job starts from a checkpoint (a pretraining "
+         "continues from pretrain.init_from)"},
+        {"{'eval': {'knn': {'k': 30, 'bank': 20}}}",
+         "eval.knn.k: must not exceed eval.knn.bank (20) (got 30)"},
+        {"{'eval': {'knn': {'temperature': 0}}}", "eval.knn.temperature: must be in (0, 10] (got 0)"},
+        {"{'kind': 'linprobe', 'eval': {'knn': {'enabled': true}}}",
+         "eval.knn.enabled: only used by kind \"pretrain\" (got kind \"linprobe\")"},
         {"{'dataset': {'format': 'idx'}}", "dataset.path: required"},
         {"{'dataset': {'format': 'shards', 'path': '/d'}}",
          "dataset.train: required with format \"shards\" (a glob of the training shards inside "
@@ -715,6 +755,13 @@ static void check_good_specs(void)
 {
     static const char *const docs[] = {
         "{'train': {'epochs': 3.0}}",
+        "{'kind': 'linprobe', 'linprobe': {'init_from': 3}}",
+        "{'kind': 'linprobe', 'linprobe': {'init_from': {'path': '/c.safetensors'},"
+        " 'weight_decay': 0, 'max_iterations': 100000, 'labels_per_class': 1000000}}",
+        "{'kind': 'linprobe'}",
+        "{'eval': {'knn': {'enabled': true, 'bank': 1, 'k': 1, 'temperature': 10}}}",
+        "{'eval': {'knn': {'enabled': null, 'bank': 1000000, 'k': 1000}}}",
+        "{'kind': 'finetune', 'eval': {'knn': {'enabled': false}}}",
         "{'train': {'total_steps': 30, 'epochs': null, 'warmup_epochs': 50}}",
         "{'train': {'lr': 1, 'min_lr': 1, 'epochs': 5, 'warmup_epochs': 5}}",
         "{'train': {'lr': 10, 'clip_grad': 0, 'weight_decay': 0, 'betas': [0, 0]}}",
@@ -994,6 +1041,42 @@ static void check_memory(void)
 }
 
 // The precision words outside a spec (bench_step, the trainer's start event) are the spec's.
+// The kind's words, the few-label setting by kind, and when the k-NN probe runs.
+static void check_kinds_and_probes(void)
+{
+    JobKind k = JOB_PRETRAIN;
+    test_report(!strcmp(spec_kind_name(JOB_LINPROBE), "linprobe") && !spec_kind_name((JobKind)3),
+                "kind words", "%s", spec_kind_name(JOB_LINPROBE));
+    test_report(spec_kind_parse("linprobe", &k) == 0 && k == JOB_LINPROBE &&
+                    spec_kind_parse("probe", &k) == -1 && k == JOB_LINPROBE,
+                "kind parsed", "%d", (int)k);
+    JobSpec s;
+    SpecError err;
+    parse(q("{'kind': 'finetune', 'finetune': {'labels_per_class': 6},"
+            " 'linprobe': {'labels_per_class': 9}}"), &s, &err);
+    expect_int("a fine-tuning's labels_per_class", spec_labels_per_class(&s), 6);
+    s.kind = JOB_LINPROBE;
+    expect_int("a linear probe's labels_per_class", spec_labels_per_class(&s), 9);
+    s.kind = JOB_PRETRAIN;
+    expect_int("a pretraining has no labels_per_class", spec_labels_per_class(&s), 0);
+    const DataFormat idx = DATA_FORMAT_IDX, shards = DATA_FORMAT_SHARDS;
+    parse("{}", &s, &err);
+    test_report(spec_knn_runs(&s, 10, idx, &err) == 1 && spec_knn_runs(&s, 1, idx, &err) == 0 &&
+                    spec_knn_runs(&s, 0, idx, NULL) == 0 && spec_knn_runs(&s, 10, shards, &err) == 0,
+                "eval.knn null: on for a labelled dataset only, not shards", "");
+    s.knn.enabled = 1;
+    int rc = spec_knn_runs(&s, 1, idx, &err);
+    test_report(rc == -1 && !strcmp(err.field, "eval.knn.enabled"),
+                "eval.knn true on an unlabelled dataset is refused", "%s", err.message);
+    rc = spec_knn_runs(&s, 10, shards, &err);
+    test_report(rc == -1 && !strcmp(err.field, "eval.knn.enabled") && strstr(err.message, "shards"),
+                "eval.knn true on tar shards is refused", "%s", err.message);
+    s.knn.enabled = 0;
+    test_report(spec_knn_runs(&s, 10, idx, &err) == 0, "eval.knn false: off", "");
+    parse(q("{'kind': 'finetune'}"), &s, &err);
+    test_report(spec_knn_runs(&s, 10, idx, &err) == 0, "no k-NN probe in a fine-tuning", "");
+}
+
 static void check_precision_words(void)
 {
     Precision p = PRECISION_FP32;
@@ -1119,6 +1202,23 @@ static void check_round_trip_values(void)
     ok = ok && memcmp(&a, &b, sizeof a) == 0;
     test_report(ok, "a pretraining's head and pretrain.init_from survive a round trip (memcmp)",
                 "%s", text ? text : err.message);
+    free(text);
+    // A linear probe and the k-NN probe's fields.
+    doc = q("{'kind': 'linprobe', 'linprobe': {'init_from': {'checkpoint': 5}, 'weight_decay': 0.01,"
+            " 'max_iterations': 200, 'labels_per_class': 60},"
+            " 'eval': {'knn': {'enabled': false, 'bank': 500, 'k': 7, 'temperature': 0.1}}}");
+    text = NULL;
+    ok = parse(doc, &a, &err) == 0 && (text = spec_to_json(&a)) && parse(text, &b, &err) == 0;
+    b.given = a.given;
+    ok = ok && memcmp(&a, &b, sizeof a) == 0 && a.kind == JOB_LINPROBE &&
+         a.init_from.form == REF_CHECKPOINT_ID && a.init_from.id == 5 &&
+         a.linprobe.weight_decay == 0.01 && a.linprobe.max_iterations == 200 &&
+         spec_labels_per_class(&a) == 60 && a.knn.enabled == 0 && a.knn.bank == 500 &&
+         a.knn.k == 7 && a.knn.temperature == 0.1 &&
+         strstr(text, "\"finetune\": {\"init_from\": null") &&
+         strstr(text, "\"linprobe\": {\"init_from\": {\"checkpoint\": 5}");
+    test_report(ok, "a linear probe and eval.knn survive a round trip (memcmp)", "%s",
+                text ? text : err.message);
     free(text);
     // The data section and a shards dataset.
     doc = q("{'dataset': {'format': 'shards', 'path': '/s', 'name': 'big', 'train': 'tr-*.tar',"
@@ -1464,6 +1564,7 @@ int main(void)
     check_schedule_length();
     check_name_given();
     check_precision_words();
+    check_kinds_and_probes();
     check_head_values();
     check_memory();
     check_bad_specs();
