@@ -136,10 +136,10 @@ static void add_column_sums(float *sums, const float *x, long R, int N, long c0,
     }
 }
 
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
-                    int M, int K, int N)
+// The product in bf16 on AMX tiles (bf16) or in fp32 with OpenBLAS.
+static void matmul_rows(float *out, const float *inp, const float *weight, const float *bias,
+                        int M, int K, int N, int bf16)
 {
-    int bf16 = precision == PRECISION_BF16;
     uint16_t *packed_weight = bf16 ? bf16_workspace(K, N) : NULL;
 #pragma omp parallel
     {
@@ -164,6 +164,18 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
             }
         }
     }
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int M, int K, int N)
+{
+    matmul_rows(out, inp, weight, bias, M, K, N, precision == PRECISION_BF16);
+}
+
+void matmul_forward_fp32(float *out, const float *inp, const float *weight, const float *bias,
+                         int M, int K, int N)
+{
+    matmul_rows(out, inp, weight, bias, M, K, N, 0);
 }
 
 // dweight: part 0 of the rows accumulates straight into it, the other parts into their own
@@ -680,18 +692,25 @@ void palette_classes_forward(float *classes, const float *x, const float *mean, 
         }
 }
 
+// o [D] = the mean of the N consecutive rows [N, D] at x, summed in row order.
+static void mean_of_rows(float *o, const float *x, int N, int D)
+{
+    for (int d = 0; d < D; d++) o[d] = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int d = 0; d < D; d++) o[d] += x[(long)n * D + d];
+    for (int d = 0; d < D; d++) o[d] /= N;
+}
+
 void mean_pool_forward(float *out, const float *x, int B, int N, int D)
 {
 #pragma omp parallel for
-    for (long b = 0; b < B; b++) {
-        float *o = out + b * D;
-        for (int d = 0; d < D; d++) o[d] = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *row = x + (b * (N + 1) + 1 + n) * D;
-            for (int d = 0; d < D; d++) o[d] += row[d];
-        }
-        for (int d = 0; d < D; d++) o[d] /= N;
-    }
+    for (long b = 0; b < B; b++) mean_of_rows(out + b * D, x + (b * (N + 1) + 1) * D, N, D);
+}
+
+void token_mean_forward(float *out, const float *x, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) mean_of_rows(out + b * D, x + b * N * D, N, D);
 }
 
 void mean_pool_backward(float *dx, const float *dout, int B, int N, int D)

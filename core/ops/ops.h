@@ -26,6 +26,11 @@ Precision ops_precision(void);
 // out[M,N] = inp[M,K] · weight[N,K]ᵀ + bias[N] (bias may be NULL)
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int M, int K, int N);
+// The same product in fp32 whatever ops_set_precision chose: the representation probes'
+// similarities and linear classifier (core/train/probe.h), where bf16's 8-bit mantissa would
+// decide which neighbours vote. No backward.
+void matmul_forward_fp32(float *out, const float *inp, const float *weight, const float *bias,
+                         int M, int K, int N);
 // dinp[M,K] = dout·weight (skipped if dinp is NULL); dweight[N,K] += doutᵀ·inp;
 // dbias[N] += column sums of dout (skipped if NULL). scratch holds
 // matmul_backward_scratch_floats(M, K, N) floats (partial sums of dweight).
@@ -154,6 +159,9 @@ void palette_classes_forward(float *classes, const float *x, const float *mean, 
 void mean_pool_forward(float *out, const float *x, int B, int N, int D);
 // dx [B, T, D] = dout / N at the patch rows, 0 at cls (overwrites)
 void mean_pool_backward(float *dx, const float *dout, int B, int N, int D);
+// Mean of each image's N rows, without a cls row: x [B, N, D] → out [B, D] (the probes'
+// features; no backward).
+void token_mean_forward(float *out, const float *x, int B, int N, int D);
 
 // Softmax cross-entropy with label smoothing ε, averaged over the batch:
 // (1−ε)·(−log p_y) + ε·mean_k(−log p_k). logits [B, K], labels [B] → probs [B, K] (kept)
