@@ -30,16 +30,33 @@ typedef struct {
     int palette;    // palette: K
 } LossConfig;
 
+// The encoder (docs/job-spec.md, model.arch): a ViT, or a Swin Transformer — stages of
+// window-attention blocks, each stage after the first at half the resolution and twice the
+// width of the one before (patch merging).
+typedef enum { ARCH_VIT, ARCH_SWIN } Arch;
+
+enum { MAX_STAGES = 8 };
+
 typedef struct {
+    Arch arch;
     int img_size;
     int patch_size;
     int in_chans;
-    int embed_dim;
-    int depth;
-    int num_heads;
+    int embed_dim;     // swin: stage 0's width; stage i has embed_dim·2^i
+    int depth;         // vit: blocks
+    int num_heads;     // vit: heads
+    // swin: the per-stage lists (both as long as the stages; two counts, so that lists of
+    // different lengths can be refused naming the field), the attention window's side, an
+    // absolute position embedding (ape) and a LayerNorm after the patch embedding (patch_norm)
+    int num_stages, num_stage_heads;
+    int depths[MAX_STAGES];
+    int stage_heads[MAX_STAGES];
+    int window_size;
+    int ape;
+    int patch_norm;
     double mlp_ratio;
     int num_classes;   // 0: pretraining model (norm, mask token, SimMIM decoder)
-    float drop_path;   // the last block's rate; block i gets drop_path * i / (depth - 1)
+    float drop_path;   // the last block's rate; block i of n gets drop_path * i / (n - 1)
     // pretraining only (num_classes 0): the head and its target
     DecoderConfig decoder;
     int target_resolution; // r: the side of the predicted image; 0 = img_size
@@ -65,18 +82,40 @@ ModelConfig model_config_default(void);
 // Fills *cfg with a named preset's sizes; -1 if the name is unknown.
 int model_config_preset(const char *name, ModelConfig *cfg);
 
-int model_grid(const ModelConfig *cfg);        // patches per side
-int model_num_patches(const ModelConfig *cfg); // N
-int model_num_tokens(const ModelConfig *cfg);  // 1 + N (cls first)
-int model_mlp_hidden(const ModelConfig *cfg);  // H = mlp_ratio * D
+int model_grid(const ModelConfig *cfg);        // patches per side (swin: of stage 0)
+int model_num_patches(const ModelConfig *cfg); // N (where the token mask applies)
+int model_num_tokens(const ModelConfig *cfg);  // vit: 1 + N (cls first)
+int model_mlp_hidden(const ModelConfig *cfg);  // vit: H = mlp_ratio * D
 int model_patch_dim(const ModelConfig *cfg);   // C * p * p
+int model_total_blocks(const ModelConfig *cfg); // vit: depth; swin: Σ depths
+// Drop path's rate of block `block` of model_total_blocks (counted across the stages).
 float model_drop_path_rate(const ModelConfig *cfg, int block);
+// The encoder's output, the feature map the heads read: vit its patch tokens (grid × grid of
+// embed_dim), swin the last stage's (its grid, its width).
+int model_out_grid(const ModelConfig *cfg);
+int model_out_tokens(const ModelConfig *cfg);
+int model_out_dim(const ModelConfig *cfg);
+int model_out_heads(const ModelConfig *cfg); // vit num_heads, swin the last stage's
+// LayerNorm's epsilon in the encoder and its final norm: vit 1e-6, swin 1e-5 (timm's).
+float model_norm_eps(const ModelConfig *cfg);
 
-// The SimMIM head's sizes, defaults resolved. r = target resolution, s = r / grid the target
-// pixels per token side; a token predicts s²·C values (regression), s²·C·K logits (bins) or
-// s²·K logits (palette).
+// Swin stage i (< num_stages): its grid side (model_grid / 2^i), width, MLP hidden, window
+// side (window_size, or the grid where the grid is no larger: then one window, no shift)
+// and the shift of its odd blocks (window / 2; 0 when the window is the grid).
+int swin_stage_grid(const ModelConfig *cfg, int stage);
+int swin_stage_dim(const ModelConfig *cfg, int stage);
+int swin_stage_hidden(const ModelConfig *cfg, int stage);
+int swin_stage_window(const ModelConfig *cfg, int stage);
+int swin_stage_shift(const ModelConfig *cfg, int stage);
+int swin_first_block(const ModelConfig *cfg, int stage); // Σ depths[:stage]
+
+// The SimMIM head's sizes, defaults resolved. r = target resolution, s = r / the output grid
+// the target pixels per output token side; a token predicts s²·C values (regression), s²·C·K
+// logits (bins) or s²·K logits (palette). The token mask, at the patch grid, covers
+// r / model_grid target pixels per patch side (s itself for a ViT).
 int simmim_target_resolution(const ModelConfig *cfg); // r
 int simmim_target_per_token(const ModelConfig *cfg);  // s
+int simmim_target_per_patch(const ModelConfig *cfg);  // r / model_grid
 int simmim_pred_channels(const ModelConfig *cfg);     // C, C·K or K: channels of the r×r output
 int simmim_decoder_out(const ModelConfig *cfg);       // s²·pred channels, per token
 int decoder_hidden(const ModelConfig *cfg);           // mlp H

@@ -1,8 +1,9 @@
 // Model construction: the layout of the flat parameter, gradient and activation buffers, the
 // parameter table, initialisation, and the forward/backward entry points that tie the
-// encoder (vit.c) to the pretraining (simmim.c) or classification (classifier.c) head.
+// encoder (vit.c or swin.c) to the pretraining (simmim.c) or classification (classifier.c) head.
 #include "model/model.h"
 #include "base/cpu.h"
+#include "model/layout.h"
 #include "ops/ops.h"
 
 #include <sys/mman.h>
@@ -12,16 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Hands out consecutive regions of a buffer; with base NULL it only counts, so one walk
-// both sizes and carves a buffer.
-typedef struct {
-    float *base;
-    size_t used;
-    double used_estimate; // the same count in floating point, to detect size_t overflow
-    size_t align;         // in floats
-} Carver;
-
-static float *carve(Carver *c, size_t n)
+float *carve(Carver *c, size_t n)
 {
     size_t start = c->align > 1 ? (c->used + c->align - 1) / c->align * c->align : c->used;
     c->used = start + n;
@@ -29,9 +21,8 @@ static float *carve(Carver *c, size_t n)
     return c->base ? c->base + start : NULL;
 }
 
-// Adds one parameter tensor to the table (when there is one) and carves its storage.
-static float *param(Carver *c, ParamInfo *info, int *count, const char *name, int layer_id,
-                    int weight_decay, int ndim, int d0, int d1, int d2, int d3)
+float *param(Carver *c, ParamInfo *info, int *count, const char *name, int layer_id,
+             int weight_decay, int ndim, int d0, int d1, int d2, int d3)
 {
     int shape[PARAM_MAX_DIMS] = {d0, d1, d2, d3};
     size_t numel = 1;
@@ -50,11 +41,10 @@ static float *param(Carver *c, ParamInfo *info, int *count, const char *name, in
     return carve(c, numel);
 }
 
-// One pre-norm block's tensors under `prefix` (timm's names), width D, MLP hidden H.
-static BlockParams layout_block(Carver *c, ParamInfo *info, int *n, const char *prefix,
-                                int layer_id, int D, int H)
+BlockParams layout_block(Carver *c, ParamInfo *info, int *n, const char *prefix, int layer_id,
+                         int D, int H)
 {
-    BlockParams b;
+    BlockParams b = {0};
     char name[2 * PARAM_NAME_MAX]; // room for any prefix; param() keeps PARAM_NAME_MAX of it
 #define BLOCK_PARAM(field, suffix, decay, ndim, d0, d1)                                   \
     snprintf(name, sizeof name, "%s%s", prefix, suffix);                                  \
@@ -79,7 +69,7 @@ static BlockParams layout_block(Carver *c, ParamInfo *info, int *n, const char *
 static void layout_decoder(const ModelConfig *cfg, Carver *c, Params *P, BlockParams *dec_blocks,
                            ParamInfo *info, int *n)
 {
-    int D = cfg->embed_dim, out = simmim_decoder_out(cfg), top = cfg->depth + 1;
+    int D = model_out_dim(cfg), out = simmim_decoder_out(cfg), top = model_total_blocks(cfg) + 1;
     switch (cfg->decoder.type) {
     case DECODER_LINEAR:
         P->out_w = param(c, info, n, "decoder.0.weight", top, 1, 4, out, D, 1, 1);
@@ -94,7 +84,7 @@ static void layout_decoder(const ModelConfig *cfg, Carver *c, Params *P, BlockPa
         break;
     }
     case DECODER_TRANSFORMER: {
-        int E = decoder_embed_dim(cfg), N = model_num_patches(cfg);
+        int E = decoder_embed_dim(cfg), N = model_out_tokens(cfg);
         char prefix[PARAM_NAME_MAX];
         P->dec_embed_w = param(c, info, n, "decoder.embed.weight", top, 1, 2, E, D, 0, 0);
         P->dec_embed_b = param(c, info, n, "decoder.embed.bias", top, 0, 1, E, 0, 0, 0);
@@ -118,36 +108,53 @@ static void layout_decoder(const ModelConfig *cfg, Carver *c, Params *P, BlockPa
                            cfg->in_chans, 0, 0);
 }
 
+// The ViT encoder's tensors: patch embedding, cls token, position embedding, the mask token
+// when pretraining, the blocks.
+static void vit_layout_params(const ModelConfig *cfg, Carver *c, Params *P, BlockParams *blocks,
+                              ParamInfo *info, int *n)
+{
+    int D = cfg->embed_dim, C = cfg->in_chans, p = cfg->patch_size, T = model_num_tokens(cfg);
+    int H = model_mlp_hidden(cfg);
+    char prefix[PARAM_NAME_MAX];
+    P->patch_w = param(c, info, n, "patch_embed.proj.weight", 0, 1, 4, D, C, p, p);
+    P->patch_b = param(c, info, n, "patch_embed.proj.bias", 0, 0, 1, D, 0, 0, 0);
+    P->cls_token = param(c, info, n, "cls_token", 0, 0, 3, 1, 1, D, 0);
+    P->pos_embed = param(c, info, n, "pos_embed", 0, 0, 3, 1, T, D, 0);
+    if (cfg->num_classes == 0) P->mask_token = param(c, info, n, "mask_token", 0, 0, 3, 1, 1, D, 0);
+    for (int l = 0; l < cfg->depth; l++) {
+        snprintf(prefix, sizeof prefix, "blocks.%d.", l);
+        BlockParams b = layout_block(c, info, n, prefix, l + 1, D, H);
+        if (blocks) blocks[l] = b;
+    }
+}
+
 // Walks every parameter tensor in checkpoint order; fills `out` (if not NULL) with pointers
 // into c->base, `blocks` and `dec_blocks` with the blocks' and `info` (if not NULL) with the
 // table. Returns the tensor count.
 static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockParams *blocks,
                          BlockParams *dec_blocks, ParamInfo *info)
 {
-    int D = cfg->embed_dim, C = cfg->in_chans, p = cfg->patch_size, T = model_num_tokens(cfg);
-    int H = model_mlp_hidden(cfg), L = cfg->depth, top = L + 1, n = 0;
+    int D = model_out_dim(cfg), top = model_total_blocks(cfg) + 1, n = 0;
+    int swin = cfg->arch == ARCH_SWIN;
     Params P = {0};
-    char prefix[PARAM_NAME_MAX];
-    P.patch_w = param(c, info, &n, "patch_embed.proj.weight", 0, 1, 4, D, C, p, p);
-    P.patch_b = param(c, info, &n, "patch_embed.proj.bias", 0, 0, 1, D, 0, 0, 0);
-    P.cls_token = param(c, info, &n, "cls_token", 0, 0, 3, 1, 1, D, 0);
-    P.pos_embed = param(c, info, &n, "pos_embed", 0, 0, 3, 1, T, D, 0);
-    if (cfg->num_classes == 0) P.mask_token = param(c, info, &n, "mask_token", 0, 0, 3, 1, 1, D, 0);
-    for (int l = 0; l < L; l++) {
-        snprintf(prefix, sizeof prefix, "blocks.%d.", l);
-        BlockParams b = layout_block(c, info, &n, prefix, l + 1, D, H);
-        if (blocks) blocks[l] = b;
-    }
-    if (cfg->num_classes == 0) {
+    if (swin) swin_layout_params(cfg, c, &P, blocks, info, &n);
+    else vit_layout_params(cfg, c, &P, blocks, info, &n);
+    // Swin's final norm serves both heads (timm's forward_features); the ViT classifier pools
+    // before its own fc_norm (timm's global_pool='avg').
+    if (cfg->num_classes == 0 || swin) {
         P.norm_w = param(c, info, &n, "norm.weight", top, 0, 1, D, 0, 0, 0);
         P.norm_b = param(c, info, &n, "norm.bias", top, 0, 1, D, 0, 0, 0);
+    }
+    if (cfg->num_classes == 0) {
         layout_decoder(cfg, c, &P, dec_blocks, info, &n);
     } else {
         int K = cfg->num_classes;
-        P.fc_norm_w = param(c, info, &n, "fc_norm.weight", top, 0, 1, D, 0, 0, 0);
-        P.fc_norm_b = param(c, info, &n, "fc_norm.bias", top, 0, 1, D, 0, 0, 0);
-        P.head_w = param(c, info, &n, "head.weight", top, 1, 2, K, D, 0, 0);
-        P.head_b = param(c, info, &n, "head.bias", top, 0, 1, K, 0, 0, 0);
+        if (!swin) {
+            P.fc_norm_w = param(c, info, &n, "fc_norm.weight", top, 0, 1, D, 0, 0, 0);
+            P.fc_norm_b = param(c, info, &n, "fc_norm.bias", top, 0, 1, D, 0, 0, 0);
+        }
+        P.head_w = param(c, info, &n, swin ? "head.fc.weight" : "head.weight", top, 1, 2, K, D, 0, 0);
+        P.head_b = param(c, info, &n, swin ? "head.fc.bias" : "head.bias", top, 0, 1, K, 0, 0, 0);
     }
     if (out) {
         P.blocks = blocks;
@@ -157,16 +164,18 @@ static int layout_params(const ModelConfig *cfg, Carver *c, Params *out, BlockPa
     return n;
 }
 
-enum { MATMUL_SHAPES_MAX = 16 };
-
 // The (M, K, N) of every matrix product the model computes; returns their count.
 static int matmul_shapes(const ModelConfig *cfg, int B, long shapes[MATMUL_SHAPES_MAX][3])
 {
-    long D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
+    long D = model_out_dim(cfg), T = model_num_tokens(cfg), N = model_out_tokens(cfg);
     long H = model_mlp_hidden(cfg), BT = B * T, BN = B * N, n = 0;
 #define SHAPE(m, k, nn) (shapes[n][0] = (m), shapes[n][1] = (k), shapes[n][2] = (nn), n++)
-    SHAPE(BT, D, 3 * D), SHAPE(BT, D, D), SHAPE(BT, D, H), SHAPE(BT, H, D);
-    SHAPE(BN, model_patch_dim(cfg), D);
+    if (cfg->arch == ARCH_SWIN) {
+        n = swin_matmul_shapes(cfg, B, shapes);
+    } else {
+        SHAPE(BT, D, 3 * D), SHAPE(BT, D, D), SHAPE(BT, D, H), SHAPE(BT, H, D);
+        SHAPE(BN, model_patch_dim(cfg), D);
+    }
     if (cfg->num_classes) {
         SHAPE(B, D, cfg->num_classes);
     } else {
@@ -201,16 +210,14 @@ static size_t weight_grad_scratch_floats(const ModelConfig *cfg, int B)
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
 
-// One block's kept activations over B images of T rows of D (heads, MLP hidden H).
-static BlockActs carve_block_acts(Carver *c, size_t B, size_t T, size_t D, size_t heads, size_t H)
+BlockActs carve_block_acts(Carver *c, size_t rows, size_t D, size_t H, size_t att)
 {
-    size_t BT = B * T;
     return (BlockActs){
-        .ln1_mean = carve(c, BT), .ln1_rstd = carve(c, BT),
-        .qkv = carve(c, BT * 3 * D), .att = carve(c, B * heads * T * T),
-        .atty = carve(c, BT * D), .res1 = carve(c, BT * D),
-        .ln2_mean = carve(c, BT), .ln2_rstd = carve(c, BT),
-        .fc1 = carve(c, BT * H), .gelu = carve(c, BT * H), .res2 = carve(c, BT * D),
+        .ln1_mean = carve(c, rows), .ln1_rstd = carve(c, rows),
+        .qkv = carve(c, rows * 3 * D), .att = carve(c, att),
+        .atty = carve(c, rows * D), .res1 = carve(c, rows * D),
+        .ln2_mean = carve(c, rows), .ln2_rstd = carve(c, rows),
+        .fc1 = carve(c, rows * H), .gelu = carve(c, rows * H), .res2 = carve(c, rows * D),
     };
 }
 
@@ -218,9 +225,10 @@ static BlockActs carve_block_acts(Carver *c, size_t B, size_t T, size_t D, size_
 static void layout_head_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *a,
                              BlockActs *dec_blocks)
 {
-    size_t D = cfg->embed_dim, N = model_num_patches(cfg), BN = B * N, C = cfg->in_chans;
+    size_t D = model_out_dim(cfg), N = model_out_tokens(cfg), BN = B * N, C = cfg->in_chans;
     size_t out = simmim_decoder_out(cfg), r = simmim_target_resolution(cfg);
-    a->tokens = carve(c, BN * D);
+    int vit = cfg->arch == ARCH_VIT;
+    if (vit) a->tokens = carve(c, BN * D); // swin's output rows are its tokens already
     a->lnf = carve(c, BN * D);
     a->lnf_mean = carve(c, BN);
     a->lnf_rstd = carve(c, BN);
@@ -233,8 +241,8 @@ static void layout_head_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *
         size_t E = decoder_embed_dim(cfg);
         a->dec_x0 = carve(c, BN * E);
         for (int l = 0; l < cfg->decoder.depth; l++) {
-            BlockActs b = carve_block_acts(c, B, N, E, decoder_num_heads(cfg),
-                                           decoder_mlp_hidden(cfg));
+            BlockActs b = carve_block_acts(c, BN, E, decoder_mlp_hidden(cfg),
+                                           B * decoder_num_heads(cfg) * N * N);
             if (dec_blocks) dec_blocks[l] = b;
         }
         a->dec_normed = carve(c, BN * E);
@@ -247,9 +255,32 @@ static void layout_head_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *
     if (cfg->loss.type == LOSS_BINS) a->classes = carve(c, B * C * r * r);
     if (cfg->loss.type == LOSS_PALETTE) a->classes = carve(c, B * r * r);
     a->dlnf = carve(c, BN * D);
-    a->dtokens = carve(c, BN * D);
+    if (vit) a->dtokens = carve(c, BN * D); // swin's go straight to dres
     a->dpred = carve(c, BN * out);
     a->ddec = carve(c, BN * out);
+}
+
+// The classification head's activations: pooled features, their norm (ViT: fc_norm after the
+// pool; Swin: the final norm on every token before it), logits, probabilities, gradients.
+static void layout_classifier_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *a)
+{
+    size_t D = model_out_dim(cfg), K = cfg->num_classes, BN = B * model_out_tokens(cfg);
+    a->pooled = carve(c, B * D);
+    if (cfg->arch == ARCH_SWIN) {
+        a->lnf = carve(c, BN * D);
+        a->lnf_mean = carve(c, BN);
+        a->lnf_rstd = carve(c, BN);
+        a->dlnf = carve(c, BN * D);
+    } else {
+        a->fcn = carve(c, B * D);
+        a->fcn_mean = carve(c, B);
+        a->fcn_rstd = carve(c, B);
+        a->dfcn = carve(c, B * D);
+    }
+    a->logits = carve(c, B * K);
+    a->probs = carve(c, B * K);
+    a->dpooled = carve(c, B * D);
+    a->dlogits = carve(c, B * K);
 }
 
 // `threads`: how many threads the attention ops may use, each with its own scratch.
@@ -258,41 +289,42 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
 {
     size_t D = cfg->embed_dim, T = model_num_tokens(cfg), N = model_num_patches(cfg);
     size_t H = model_mlp_hidden(cfg), heads = cfg->num_heads, BT = (size_t)B * T;
-    size_t BN = (size_t)B * N, K = cfg->num_classes;
+    size_t BN = (size_t)B * N, K = cfg->num_classes, No = model_out_tokens(cfg);
+    int swin = cfg->arch == ARCH_SWIN;
     // the blocks' shared buffers serve the encoder and a transformer decoder
-    size_t rows_wide = BT * D, rows_hidden = BT * (H > 3 * D ? H : 3 * D);
-    size_t attention = attention_scratch_floats(T, D / heads);
+    size_t rows_wide = BT * D, rows_hidden = BT * (H > 3 * D ? H : 3 * D), scores = 0, attention;
+    if (swin)
+        swin_shared_sizes(cfg, B, &rows_wide, &rows_hidden, &attention, &scores);
+    else
+        attention = attention_scratch_floats(T, D / heads);
+    size_t encoder_rows = rows_wide;
     if (K == 0 && cfg->decoder.type == DECODER_TRANSFORMER) {
-        size_t E = decoder_embed_dim(cfg), Hm = decoder_mlp_hidden(cfg);
-        rows_wide = max_size(rows_wide, BN * E);
-        rows_hidden = max_size(rows_hidden, BN * (Hm > 3 * E ? Hm : 3 * E));
-        attention = max_size(attention, attention_scratch_floats(N, E / decoder_num_heads(cfg)));
+        size_t E = decoder_embed_dim(cfg), Hm = decoder_mlp_hidden(cfg), BNo = B * No;
+        rows_wide = max_size(rows_wide, BNo * E);
+        rows_hidden = max_size(rows_hidden, BNo * (Hm > 3 * E ? Hm : 3 * E));
+        attention = max_size(attention, attention_scratch_floats(No, E / decoder_num_heads(cfg)));
     }
     Acts a = {0};
-    a.patches = carve(c, BN * model_patch_dim(cfg));
-    a.patch_out = carve(c, BN * D);
-    a.x0 = carve(c, BT * D);
-    a.ln = carve(c, rows_wide);
-    for (int l = 0; l < cfg->depth; l++) {
-        BlockActs b = carve_block_acts(c, B, T, D, heads, H);
-        if (blocks) blocks[l] = b;
-    }
-    a.drop_scale = carve(c, (size_t)cfg->depth * 2 * B);
-    if (K == 0) {
-        layout_head_acts(cfg, B, c, &a, dec_blocks);
+    if (swin) {
+        swin_layout_acts(cfg, B, c, &a, blocks);
     } else {
-        a.pooled = carve(c, (size_t)B * D);
-        a.fcn = carve(c, (size_t)B * D);
-        a.fcn_mean = carve(c, B);
-        a.fcn_rstd = carve(c, B);
-        a.logits = carve(c, (size_t)B * K);
-        a.probs = carve(c, (size_t)B * K);
-        a.dpooled = carve(c, (size_t)B * D);
-        a.dfcn = carve(c, (size_t)B * D);
-        a.dlogits = carve(c, (size_t)B * K);
+        a.patches = carve(c, BN * model_patch_dim(cfg));
+        a.patch_out = carve(c, BN * D);
+        a.x0 = carve(c, BT * D);
+        for (int l = 0; l < cfg->depth; l++) {
+            BlockActs b = carve_block_acts(c, BT, D, H, (size_t)B * heads * T * T);
+            if (blocks) blocks[l] = b;
+        }
     }
+    a.ln = carve(c, rows_wide);
+    a.drop_scale = carve(c, (size_t)model_total_blocks(cfg) * 2 * B);
+    if (K == 0)
+        layout_head_acts(cfg, B, c, &a, dec_blocks);
+    else
+        layout_classifier_acts(cfg, B, c, &a);
     a.dres = carve(c, rows_wide);
-    if (cfg->drop_path > 0.0f) a.dbranch = carve(c, BT * D); // only a dropped branch needs its own
+    // only a dropped branch needs its own
+    if (cfg->drop_path > 0.0f) a.dbranch = carve(c, encoder_rows);
     a.dln = carve(c, rows_wide);
     a.datty = carve(c, rows_wide);
     a.attention_scratch = carve(c, threads * attention);
@@ -300,6 +332,10 @@ static void layout_acts(const ModelConfig *cfg, int B, int threads, Carver *c, A
     // The MLP's backward is done with dhidden before the attention's begins with dqkv: one buffer.
     a.dhidden = a.dqkv = carve(c, rows_hidden);
     a.dpatch_out = carve(c, BN * D);
+    if (swin) {
+        a.windows = carve(c, encoder_rows);
+        a.dscores = carve(c, scores);
+    }
     if (out) {
         a.blocks = blocks;
         a.dec_blocks = dec_blocks;
@@ -361,7 +397,7 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     // the encoder's blocks, then a transformer decoder's, in one array each
     int dec_depth = cfg->num_classes == 0 && cfg->decoder.type == DECODER_TRANSFORMER
                         ? cfg->decoder.depth : 0;
-    int all_blocks = cfg->depth + dec_depth;
+    int enc_blocks = model_total_blocks(cfg), all_blocks = enc_blocks + dec_depth;
     BlockParams *pb = calloc(all_blocks, sizeof *pb), *gb = calloc(all_blocks, sizeof *gb);
     BlockActs *ab = calloc(all_blocks, sizeof *ab);
     long shapes[MATMUL_SHAPES_MAX][3];
@@ -375,10 +411,11 @@ int model_create(Model *m, const ModelConfig *cfg, int batch, char *err, size_t 
     }
     Carver pc = {.base = m->params_mem}, gc = {.base = m->grads_mem};
     Carver ac = {.base = m->acts_mem, .align = ACT_ALIGN};
-    layout_params(cfg, &pc, &m->params, pb, dec_depth ? pb + cfg->depth : NULL, m->info);
-    layout_params(cfg, &gc, &m->grads, gb, dec_depth ? gb + cfg->depth : NULL, NULL);
+    layout_params(cfg, &pc, &m->params, pb, dec_depth ? pb + enc_blocks : NULL, m->info);
+    layout_params(cfg, &gc, &m->grads, gb, dec_depth ? gb + enc_blocks : NULL, NULL);
     layout_acts(cfg, batch, m->attention_threads, &ac, &m->acts, ab,
-                dec_depth ? ab + cfg->depth : NULL);
+                dec_depth ? ab + enc_blocks : NULL);
+    if (cfg->arch == ARCH_SWIN) swin_fill_masks(m);
     for (int c = 0; c < MODEL_MAX_TARGET_CHANS; c++) m->pixel_mean[c] = 0.0f, m->pixel_std[c] = 1.0f;
     m->label_smoothing = 0.0f;
     return 0;
@@ -429,26 +466,29 @@ void model_init_weights(Model *m, Rng *rng)
     // tokens and position embeddings N(0, 0.02) cut at ±0.02; the two convolutions (patch
     // embedding, the linear decoder) PyTorch's default uniform(±1/√fan_in) for weight and bias;
     // a classification head N(0, 2e-5). The mlp and transformer decoders are Linear layers.
+    // Swin: its relative position bias tables N(0, 0.02) like a Linear weight (timm's
+    // trunc_normal_(std=.02), cut at ±2), its absolute position embedding as pos_embed.
     for (int i = 0; i < m->num_tensors; i++) {
         const ParamInfo *p = &m->info[i];
         float *x = m->params_mem + p->offset;
         const char *name = p->name;
         size_t len = strlen(name);
         int is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
-        if (strncmp(name, "patch_embed.", 12) == 0)
+        if (strncmp(name, "patch_embed.proj.", 17) == 0)
             fill_uniform(x, p->numel, 1.0 / sqrt(model_patch_dim(&m->cfg)), rng);
         else if (strncmp(name, "decoder.0.", 10) == 0)
-            fill_uniform(x, p->numel, 1.0 / sqrt(m->cfg.embed_dim), rng);
+            fill_uniform(x, p->numel, 1.0 / sqrt(model_out_dim(&m->cfg)), rng);
         else if (strcmp(name, "decoder.palette") == 0)
             continue; // the trainer's k-means sets it
         else if (strcmp(name, "cls_token") == 0 || strcmp(name, "pos_embed") == 0 ||
-                 strcmp(name, "mask_token") == 0 || strcmp(name, "decoder.pos_embed") == 0)
+                 strcmp(name, "mask_token") == 0 || strcmp(name, "decoder.pos_embed") == 0 ||
+                 strcmp(name, "absolute_pos_embed") == 0)
             fill_normal(x, p->numel, 0.02, 0.02, rng);
         else if (strstr(name, "norm") && !is_bias)
             fill_value(x, p->numel, 1.0f);
         else if (is_bias)
             fill_value(x, p->numel, 0.0f);
-        else if (strcmp(name, "head.weight") == 0)
+        else if (strcmp(name, "head.weight") == 0 || strcmp(name, "head.fc.weight") == 0)
             fill_normal(x, p->numel, 2e-5, 2.0, rng);
         else
             fill_normal(x, p->numel, 0.02, 2.0, rng);
@@ -460,7 +500,10 @@ void model_zero_grad(Model *m) { memset(m->grads_mem, 0, m->num_params * sizeof(
 float model_forward(Model *m, const Batch *batch)
 {
     m->in = *batch;
-    vit_forward(m);
+    if (m->cfg.arch == ARCH_SWIN)
+        swin_forward(m);
+    else
+        vit_forward(m);
     m->loss = m->cfg.num_classes == 0 ? simmim_head_forward(m) : classifier_head_forward(m);
     return m->loss;
 }
@@ -471,5 +514,8 @@ void model_backward(Model *m)
         simmim_head_backward(m);
     else
         classifier_head_backward(m);
-    vit_backward(m);
+    if (m->cfg.arch == ARCH_SWIN)
+        swin_backward(m);
+    else
+        vit_backward(m);
 }

@@ -1,4 +1,5 @@
-// SimMIM pretraining head: final LayerNorm on the patch tokens (cls dropped), the decoder per
+// SimMIM pretraining head: final LayerNorm on the encoder's output tokens (a ViT's patch
+// tokens, cls dropped; Swin's last stage, at its stride), the decoder per
 // token (linear — the reference's 1×1 convolution —, a 2-layer MLP, or transformer blocks over
 // the token grid) to s²·C' values, pixel shuffle to the r×r prediction, and the loss against
 // the image average-pooled to r×r: a regression (l1, l2, smooth_l1) or a per-pixel
@@ -15,9 +16,9 @@ static BlockStack decoder_block_stack(const Model *m)
     const ModelConfig *c = &m->cfg;
     return (BlockStack){.params = m->params.dec_blocks, .grads = m->grads.dec_blocks,
                         .acts = m->acts.dec_blocks, .depth = c->decoder.depth,
-                        .tokens = model_num_patches(c), .dim = decoder_embed_dim(c),
+                        .tokens = model_out_tokens(c), .dim = decoder_embed_dim(c),
                         .heads = decoder_num_heads(c), .hidden = decoder_mlp_hidden(c),
-                        .drop_path = 0};
+                        .drop_path = 0, .eps = 1e-6f};
 }
 
 static const float *decoder_blocks_output(const Model *m)
@@ -31,7 +32,7 @@ static void decoder_forward(Model *m)
     const ModelConfig *c = &m->cfg;
     const Params *p = &m->params;
     Acts *a = &m->acts;
-    int B = m->in.size, N = model_num_patches(c), BN = B * N, D = c->embed_dim;
+    int B = m->in.size, N = model_out_tokens(c), BN = B * N, D = model_out_dim(c);
     int out = simmim_decoder_out(c);
     switch (c->decoder.type) {
     case DECODER_LINEAR: matmul_forward(a->dec, a->lnf, p->out_w, p->out_b, BN, D, out); break;
@@ -49,7 +50,7 @@ static void decoder_forward(Model *m)
         add_position_forward(a->dec_x0, p->dec_pos_embed, B, N, E);
         blocks_forward(m, &stack, a->dec_x0);
         layernorm_forward(a->dec_normed, a->dec_norm_mean, a->dec_norm_rstd,
-                          decoder_blocks_output(m), p->dec_norm_w, p->dec_norm_b, BN, E);
+                          decoder_blocks_output(m), p->dec_norm_w, p->dec_norm_b, BN, E, 1e-6f);
         matmul_forward(a->dec, a->dec_normed, p->out_w, p->out_b, BN, E, out);
         break;
     }
@@ -63,7 +64,7 @@ static void decoder_backward(Model *m)
     const Params *p = &m->params;
     const Params *g = &m->grads;
     Acts *a = &m->acts;
-    int B = m->in.size, N = model_num_patches(c), BN = B * N, D = c->embed_dim;
+    int B = m->in.size, N = model_out_tokens(c), BN = B * N, D = model_out_dim(c);
     int out = simmim_decoder_out(c);
     float *scratch = a->weight_grad_scratch;
     switch (c->decoder.type) {
@@ -121,15 +122,24 @@ static int class_count(const ModelConfig *c)
     return c->loss.type == LOSS_BINS ? c->loss.bins : c->loss.palette;
 }
 
+// The encoder's output tokens [B·N, D] (N, D: model_out_tokens, model_out_dim): Swin's last
+// block's rows, a ViT's patch tokens (copied there by simmim_head_forward).
+static const float *output_tokens(const Model *m)
+{
+    return m->cfg.arch == ARCH_SWIN ? swin_output(m) : m->acts.tokens;
+}
+
 float simmim_head_forward(Model *m)
 {
     const ModelConfig *c = &m->cfg;
     const Params *p = &m->params;
     Acts *a = &m->acts;
-    int B = m->in.size, N = model_num_patches(c), D = c->embed_dim, C = c->in_chans;
+    int B = m->in.size, N = model_out_tokens(c), D = model_out_dim(c), C = c->in_chans;
     int r = simmim_target_resolution(c), s = simmim_target_per_token(c);
-    patch_tokens_forward(a->tokens, vit_output(m), B, N, D);
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->tokens, p->norm_w, p->norm_b, B * N, D);
+    int sp = simmim_target_per_patch(c); // target pixels per token-mask cell
+    if (c->arch == ARCH_VIT) patch_tokens_forward(a->tokens, vit_output(m), B, N, D);
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, output_tokens(m), p->norm_w, p->norm_b,
+                      B * N, D, model_norm_eps(c));
     decoder_forward(m);
     pixel_shuffle_forward(a->pred, a->dec, B, simmim_pred_channels(c), r, s);
     const float *target = target_image(m), *mask = c->loss.full_image ? NULL : m->in.token_mask;
@@ -144,10 +154,10 @@ float simmim_head_forward(Model *m)
         break;
     default:
         return regression_loss_forward(regression_kind(l->type), (float)l->beta, a->pred, target,
-                                       mask, B, C, r, s);
+                                       mask, B, C, r, sp);
     }
     return pixel_crossentropy_forward(a->pred, a->classes, mask, B, class_groups(c), class_count(c),
-                                      r, s);
+                                      r, sp);
 }
 
 void simmim_head_backward(Model *m)
@@ -156,24 +166,30 @@ void simmim_head_backward(Model *m)
     const Params *p = &m->params;
     const Params *g = &m->grads;
     Acts *a = &m->acts;
-    int B = m->in.size, N = model_num_patches(c), T = N + 1, D = c->embed_dim, C = c->in_chans;
+    int B = m->in.size, N = model_out_tokens(c), D = model_out_dim(c), C = c->in_chans;
     int r = simmim_target_resolution(c), s = simmim_target_per_token(c);
+    int sp = simmim_target_per_patch(c);
     const float *mask = c->loss.full_image ? NULL : m->in.token_mask;
     const LossConfig *l = &c->loss;
     if (l->type == LOSS_BINS || l->type == LOSS_PALETTE)
         pixel_crossentropy_backward(a->dpred, a->pred, a->classes, mask, B, class_groups(c),
-                                    class_count(c), r, s);
+                                    class_count(c), r, sp);
     else
         regression_loss_backward(regression_kind(l->type), (float)l->beta, a->dpred, a->pred,
-                                 a->target ? a->target : m->in.images, mask, B, C, r, s);
+                                 a->target ? a->target : m->in.images, mask, B, C, r, sp);
     pixel_shuffle_backward(a->ddec, a->dpred, B, simmim_pred_channels(c), r, s);
     decoder_backward(m);
-    // layernorm_backward and patch_tokens_backward accumulate into their input gradients.
-    memset(a->dtokens, 0, sizeof(float) * (size_t)B * N * D);
-    layernorm_backward(a->dtokens, g->norm_w, g->norm_b, a->dlnf, a->tokens, p->norm_w,
+    // layernorm_backward and patch_tokens_backward accumulate into their input gradients. Swin's
+    // token gradient is its blocks' dres itself; a ViT's goes to the patch rows of dres.
+    int vit = c->arch == ARCH_VIT;
+    float *dtokens = vit ? a->dtokens : a->dres;
+    memset(dtokens, 0, sizeof(float) * (size_t)B * N * D);
+    layernorm_backward(dtokens, g->norm_w, g->norm_b, a->dlnf, output_tokens(m), p->norm_w,
                        a->lnf_mean, a->lnf_rstd, B * N, D);
-    memset(a->dres, 0, sizeof(float) * (size_t)B * T * D);
-    patch_tokens_backward(a->dres, a->dtokens, B, N, D);
+    if (vit) {
+        memset(a->dres, 0, sizeof(float) * (size_t)B * (N + 1) * D);
+        patch_tokens_backward(a->dres, a->dtokens, B, N, D);
+    }
 }
 
 size_t simmim_prediction_scratch_floats(const ModelConfig *cfg, int B)

@@ -13,11 +13,11 @@ const float *vit_drop_scale(const Model *m, int l, int j)
     return m->acts.drop_scale + ((size_t)l * 2 + j) * m->in.size;
 }
 
-static void fill_drop_scales(Model *m)
+void fill_drop_scales(Model *m)
 {
     if (!m->in.drop_keep) return;
     int B = m->in.size;
-    for (int l = 0; l < m->cfg.depth; l++) {
+    for (int l = 0; l < model_total_blocks(&m->cfg); l++) {
         float keep_prob = 1.0f - model_drop_path_rate(&m->cfg, l);
         for (int i = 0; i < 2 * B; i++) {
             size_t at = (size_t)l * 2 * B + i;
@@ -32,7 +32,8 @@ BlockStack vit_block_stack(const Model *m)
     return (BlockStack){.params = m->params.blocks, .grads = m->grads.blocks,
                         .acts = m->acts.blocks, .depth = c->depth,
                         .tokens = model_num_tokens(c), .dim = c->embed_dim,
-                        .heads = c->num_heads, .hidden = model_mlp_hidden(c), .drop_path = 1};
+                        .heads = c->num_heads, .hidden = model_mlp_hidden(c), .drop_path = 1,
+                        .eps = model_norm_eps(c)};
 }
 
 float *vit_output(const Model *m) { return m->acts.blocks[m->cfg.depth - 1].res2; }

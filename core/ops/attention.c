@@ -167,7 +167,8 @@ static int thread_count(int scratch_threads)
 }
 
 void attention_forward(float *out, float *att, float *scratch, int scratch_threads,
-                       const float *qkv, int B, int T, int D, int H)
+                       const float *qkv, const float *bias, const float *mask, int masks, int B,
+                       int T, int D, int H)
 {
     int hd = D / H;
     float scale = 1.0f / sqrtf((float)hd);
@@ -184,8 +185,14 @@ void attention_forward(float *out, float *att, float *scratch, int scratch_threa
             long ldv = 3 * D;
             const float *v_rows = head_operand(s.rows[0], s.hdp, v, &ldv, T, hd);
             small_product(s.scores, s.tp, q, 3 * D, 1, kt, s.tp, T, T, hd, scale);
+            const float *bias_h = bias ? bias + h * T * T : NULL;
+            const float *mask_b = mask ? mask + (b % masks) * T * T : NULL;
             for (int i = 0; i < T; i++) {
-                const float *score = s.scores + i * s.tp;
+                float *score = s.scores + i * s.tp;
+                if (bias_h)
+                    for (int j = 0; j < T; j++) score[j] += bias_h[(long)i * T + j];
+                if (mask_b)
+                    for (int j = 0; j < T; j++) score[j] += mask_b[(long)i * T + j];
                 float *row = p + (long)i * T, mx = score[0], sum = 0.0f;
 #pragma omp simd reduction(max : mx)
                 for (int j = 1; j < T; j++) mx = score[j] > mx ? score[j] : mx;
@@ -202,8 +209,9 @@ void attention_forward(float *out, float *att, float *scratch, int scratch_threa
     }
 }
 
-void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout,
-                        const float *qkv, const float *att, int B, int T, int D, int H)
+void attention_backward(float *dqkv, float *dscores, float *scratch, int scratch_threads,
+                        const float *dout, const float *qkv, const float *att, int B, int T,
+                        int D, int H)
 {
     int hd = D / H;
     float scale = 1.0f / sqrtf((float)hd);
@@ -231,6 +239,7 @@ void attention_backward(float *dqkv, float *scratch, int scratch_threads, const 
 #pragma omp simd reduction(+ : dot)
                 for (int j = 0; j < T; j++) dot += prow[j] * row[j];
                 for (int j = 0; j < T; j++) row[j] = prow[j] * (row[j] - dot);
+                if (dscores) memcpy(dscores + (bh * T + i) * T, row, sizeof(float) * T);
             }
             small_product(dq, 3 * D, ds, s.tp, 1, k_rows, ldk, T, hd, T, scale);
             small_product(dk, 3 * D, ds, 1, s.tp, q_rows, ldq, T, hd, T, scale);

@@ -255,6 +255,35 @@ void patch_embed_backward(float *dweight, float *dbias, float *scratch, const fl
     matmul_backward(NULL, dweight, dbias, scratch, dout, patches, NULL, B * N, patch_dim, D);
 }
 
+// One patch token: e·(1−w) + mask_token·w + pos (pos NULL: none), for embed_forward and
+// mask_embed_forward alike.
+static inline void masked_token_row(float *dst, const float *e, const float *mask_token,
+                                    const float *pos, float w, int D)
+{
+    if (w == 0.0f && pos)
+        for (int d = 0; d < D; d++) dst[d] = e[d] + pos[d];
+    else if (w == 0.0f)
+        memcpy(dst, e, sizeof(float) * D);
+    else if (pos)
+        for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + pos[d];
+    else
+        for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w;
+}
+
+// dpatch_out [B·N, D] = dx·(1 − w) at the patch rows of dx, which are rows first … first+N−1
+// of each image's T.
+static void masked_tokens_backward(float *dpatch_out, const float *dx, const float *token_mask,
+                                   int B, int N, int D, int T, int first)
+{
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        long b = bn / N;
+        float w = token_mask ? token_mask[bn] : 0.0f;
+        const float *src = dx + (b * T + first + bn % N) * D;
+        for (int d = 0; d < D; d++) dpatch_out[bn * D + d] = src[d] * (1.0f - w);
+    }
+}
+
 void embed_forward(float *x, const float *patch_out, const float *cls, const float *mask_token,
                    const float *pos, const float *token_mask, int B, int N, int D)
 {
@@ -269,12 +298,39 @@ void embed_forward(float *x, const float *patch_out, const float *cls, const flo
             for (int d = 0; d < D; d++) dst[d] = cls[d] + p[d];
             continue;
         }
-        const float *e = patch_out + (b * N + t - 1) * D;
         float w = token_mask ? token_mask[b * N + t - 1] : 0.0f;
-        if (w == 0.0f)
-            for (int d = 0; d < D; d++) dst[d] = e[d] + p[d];
-        else
-            for (int d = 0; d < D; d++) dst[d] = e[d] * (1.0f - w) + mask_token[d] * w + p[d];
+        masked_token_row(dst, patch_out + (b * N + t - 1) * D, mask_token, p, w, D);
+    }
+}
+
+void mask_embed_forward(float *x, const float *patch_out, const float *mask_token,
+                        const float *pos, const float *token_mask, int B, int N, int D)
+{
+#pragma omp parallel for
+    for (long bn = 0; bn < (long)B * N; bn++) {
+        float w = token_mask ? token_mask[bn] : 0.0f;
+        masked_token_row(x + bn * D, patch_out + bn * D, mask_token,
+                         pos ? pos + bn % N * D : NULL, w, D);
+    }
+}
+
+void mask_embed_backward(float *dpatch_out, float *dmask_token, float *dpos, const float *dx,
+                         const float *token_mask, int B, int N, int D)
+{
+    masked_tokens_backward(dpatch_out, dx, token_mask, B, N, D, N, 0);
+    // Parameter gradients sum over the batch, in its order; split over the embedding dim.
+#pragma omp parallel
+    {
+        long d0, d1;
+        thread_share(D, &d0, &d1);
+        for (long bn = 0; bn < (long)B * N; bn++) {
+            const float *src = dx + bn * D;
+            float w = token_mask ? token_mask[bn] : 0.0f;
+            for (long d = d0; d < d1; d++) {
+                if (dpos) dpos[bn % N * D + d] += src[d];
+                if (w != 0.0f && dmask_token) dmask_token[d] += src[d] * w;
+            }
+        }
     }
 }
 
@@ -282,13 +338,7 @@ void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *d
                     const float *dx, const float *token_mask, int B, int N, int D)
 {
     int T = N + 1;
-#pragma omp parallel for
-    for (long bn = 0; bn < (long)B * N; bn++) {
-        long b = bn / N;
-        float w = token_mask ? token_mask[bn] : 0.0f;
-        const float *src = dx + (b * T + 1 + bn % N) * D;
-        for (int d = 0; d < D; d++) dpatch_out[bn * D + d] = src[d] * (1.0f - w);
-    }
+    masked_tokens_backward(dpatch_out, dx, token_mask, B, N, D, T, 1);
     // Parameter gradients sum over the batch; split over the embedding dim.
 #pragma omp parallel
     {
@@ -317,7 +367,7 @@ static inline void layernorm_row(float *y, const float *x, float m, float s, con
 }
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *weight, const float *bias, int R, int D)
+                       const float *weight, const float *bias, int R, int D, float eps)
 {
 #pragma omp parallel for
     for (long r = 0; r < R; r++) {
@@ -332,7 +382,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 #pragma omp simd reduction(+ : v)
         for (int d = 0; d < D; d++) v += (x[d] - m) * (x[d] - m);
         v /= D;
-        float s = 1.0f / sqrtf(v + 1e-6f);
+        float s = 1.0f / sqrtf(v + eps);
         layernorm_row(y, x, m, s, weight, bias, D);
         mean[r] = m;
         rstd[r] = s;
@@ -692,37 +742,53 @@ void palette_classes_forward(float *classes, const float *x, const float *mean, 
         }
 }
 
-// o [D] = the mean of the N consecutive rows [N, D] at x, summed in row order.
-static void mean_of_rows(float *o, const float *x, int N, int D)
+// The mean of rows first … first+N−1 of each image's T rows: x [B, T, D] → out [B, D].
+static void mean_of_rows(float *out, const float *x, int B, int T, int first, int N, int D)
 {
-    for (int d = 0; d < D; d++) o[d] = 0.0f;
-    for (int n = 0; n < N; n++)
-        for (int d = 0; d < D; d++) o[d] += x[(long)n * D + d];
-    for (int d = 0; d < D; d++) o[d] /= N;
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        float *o = out + b * D;
+        for (int d = 0; d < D; d++) o[d] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *row = x + (b * T + first + n) * D;
+            for (int d = 0; d < D; d++) o[d] += row[d];
+        }
+        for (int d = 0; d < D; d++) o[d] /= N;
+    }
+}
+
+// dx [B, T, D] = dout / N at those rows, 0 at the first ones (overwrites).
+static void mean_of_rows_backward(float *dx, const float *dout, int B, int T, int first, int N,
+                                  int D)
+{
+#pragma omp parallel for
+    for (long b = 0; b < B; b++) {
+        memset(dx + b * T * D, 0, sizeof(float) * first * D);
+        for (int n = 0; n < N; n++) {
+            float *row = dx + (b * T + first + n) * D;
+            for (int d = 0; d < D; d++) row[d] = dout[b * D + d] / N;
+        }
+    }
 }
 
 void mean_pool_forward(float *out, const float *x, int B, int N, int D)
 {
-#pragma omp parallel for
-    for (long b = 0; b < B; b++) mean_of_rows(out + b * D, x + (b * (N + 1) + 1) * D, N, D);
-}
-
-void token_mean_forward(float *out, const float *x, int B, int N, int D)
-{
-#pragma omp parallel for
-    for (long b = 0; b < B; b++) mean_of_rows(out + b * D, x + b * N * D, N, D);
+    mean_of_rows(out, x, B, N + 1, 1, N, D);
 }
 
 void mean_pool_backward(float *dx, const float *dout, int B, int N, int D)
 {
-#pragma omp parallel for
-    for (long b = 0; b < B; b++) {
-        memset(dx + b * (N + 1) * D, 0, sizeof(float) * D);
-        for (int n = 0; n < N; n++) {
-            float *row = dx + (b * (N + 1) + 1 + n) * D;
-            for (int d = 0; d < D; d++) row[d] = dout[b * D + d] / N;
-        }
-    }
+    mean_of_rows_backward(dx, dout, B, N + 1, 1, N, D);
+}
+
+void token_mean_forward(float *out, const float *x, int B, int N, int D)
+{
+    mean_of_rows(out, x, B, N, 0, N, D);
+}
+
+void token_mean_backward(float *dx, const float *dout, int B, int N, int D)
+{
+    mean_of_rows_backward(dx, dout, B, N, 0, N, D);
 }
 
 float crossentropy_forward(float *probs, const float *logits, const int *labels, float smoothing,

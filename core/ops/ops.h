@@ -59,10 +59,18 @@ void embed_forward(float *x, const float *patch_out, const float *cls, const flo
 // dpatch_out [B·N, D] = ...; dcls, dmask_token (if not NULL), dpos += ...
 void embed_backward(float *dpatch_out, float *dcls, float *dmask_token, float *dpos,
                     const float *dx, const float *token_mask, int B, int N, int D);
+// Swin's: no cls, the position embedding optional. x[b,n] = e·(1−w) + mask_token·w + pos[n]
+// (pos NULL: none; token_mask NULL: no masking). patch_out [B·N, D] → x [B·N, D]
+void mask_embed_forward(float *x, const float *patch_out, const float *mask_token,
+                        const float *pos, const float *token_mask, int B, int N, int D);
+// dpatch_out [B·N, D] = ...; dmask_token, dpos (each if not NULL) += ...
+void mask_embed_backward(float *dpatch_out, float *dmask_token, float *dpos, const float *dx,
+                         const float *token_mask, int B, int N, int D);
 
-// LayerNorm over the last dim, eps 1e-6. inp, out [R, D]; mean, rstd [R] kept for backward.
+// LayerNorm over the last dim (eps: 1e-6 in the ViT, 1e-5 in Swin as timm's).
+// inp, out [R, D]; mean, rstd [R] kept for backward.
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *weight, const float *bias, int R, int D);
+                       const float *weight, const float *bias, int R, int D, float eps);
 // out [R, D]: layernorm_forward's output again, bit for bit, from the inp, mean and rstd it
 // had, in one pass; so a caller that needs the output twice need not keep it in between.
 void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd,
@@ -72,17 +80,57 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int R, int D);
 
-// Multi-head softmax attention on a fused qkv (attention.c).
+// Multi-head softmax attention on a fused qkv (attention.c), over B sequences of T tokens
+// (images, or Swin's windows of all images).
 // qkv [B, T, 3D] (columns [q | k | v], head h = columns h·hd..(h+1)·hd of each)
 // → att [B, H, T, T] (softmax probabilities, kept), out [B, T, D]
+// The scores softmax(q·kᵀ/√hd + bias[h] + mask[b % masks]) take Swin's relative position
+// bias [H, T, T] and its shifted windows' mask [masks, T, T] (window b % masks of an image);
+// either NULL when there is none.
 // scratch holds attention_scratch_floats(T, hd) floats for each of scratch_threads threads;
 // the ops use no more threads than that.
 size_t attention_scratch_floats(int T, int hd);
 void attention_forward(float *out, float *att, float *scratch, int scratch_threads,
-                       const float *qkv, int B, int T, int D, int H);
-// dqkv [B, T, 3D] = ...
-void attention_backward(float *dqkv, float *scratch, int scratch_threads, const float *dout,
-                        const float *qkv, const float *att, int B, int T, int D, int H);
+                       const float *qkv, const float *bias, const float *mask, int masks, int B,
+                       int T, int D, int H);
+// dqkv [B, T, 3D] = ...; dscores [B, H, T, T] (NULL: not wanted) = the gradient of the scores,
+// which is the bias's of each sequence (relative_bias_backward sums them).
+void attention_backward(float *dqkv, float *dscores, float *scratch, int scratch_threads,
+                        const float *dout, const float *qkv, const float *att, int B, int T,
+                        int D, int H);
+
+// --- Swin (window.c). A feature map is [B, G, G, D]: B·G·G token rows, the grid row-major.
+
+// Cyclic shift and window partition: x rolled by −shift on both axes (torch.roll), cut into
+// (G/W)² windows of W×W → out [B·(G/W)², W·W, D], windows row-major within each image.
+// shift 0: the partition alone.
+void window_partition_forward(float *out, const float *x, int B, int G, int W, int shift, int D);
+// dx [B·G·G, D] = ... (overwrites; the partition is a permutation of rows)
+void window_partition_backward(float *dx, const float *dout, int B, int G, int W, int shift,
+                               int D);
+// Its inverse: windows [B·(G/W)², W·W, D] back on the grid, rolled by +shift → x [B, G, G, D]
+void window_reverse_forward(float *x, const float *windows, int B, int G, int W, int shift, int D);
+// dwindows = ... (overwrites)
+void window_reverse_backward(float *dwindows, const float *dx, int B, int G, int W, int shift,
+                             int D);
+
+// The shifted windows' attention mask [(G/W)², W², W²]: 0 where tokens i and j of a window
+// come from the same region of the rolled grid ([0, G−W), [G−W, G−shift), [G−shift, G) on
+// each axis), −100 elsewhere (Swin's). A constant: no backward.
+void shifted_window_mask(float *mask, int G, int W, int shift);
+
+// Relative position bias: bias [H, W², W²] = table [(2W−1)², H] at the index of tokens
+// i = (yi, xi), j = (yj, xj) of a window: (yi − yj + W − 1)·(2W − 1) + xi − xj + W − 1.
+void relative_bias_forward(float *bias, const float *table, int W, int H);
+// dtable += Σ_b dscores[b] at the same index; dscores [B, H, W², W²] is overwritten (its first
+// sequence ends holding the sum, taken in sequence order).
+void relative_bias_backward(float *dtable, float *dscores, int B, int W, int H);
+
+// Patch merging's gather: x [B, G, G, D] → out [B, (G/2)², 4D], row (y, x) the concatenation
+// [x(2y, 2x) | x(2y+1, 2x) | x(2y, 2x+1) | x(2y+1, 2x+1)] (timm's order).
+void patch_merge_forward(float *out, const float *x, int B, int G, int D);
+// dx [B, G, G, D] = ... (overwrites)
+void patch_merge_backward(float *dx, const float *dout, int B, int G, int D);
 
 // Exact GELU, x·Φ(x) with the erf form. inp, out [n]
 void gelu_forward(float *out, const float *inp, long n);
@@ -159,9 +207,10 @@ void palette_classes_forward(float *classes, const float *x, const float *mean, 
 void mean_pool_forward(float *out, const float *x, int B, int N, int D);
 // dx [B, T, D] = dout / N at the patch rows, 0 at cls (overwrites)
 void mean_pool_backward(float *dx, const float *dout, int B, int N, int D);
-// Mean of each image's N rows, without a cls row: x [B, N, D] → out [B, D] (the probes'
-// features; no backward).
+// The same without a cls row (Swin's average pool): x [B, N, D] → out [B, D]
 void token_mean_forward(float *out, const float *x, int B, int N, int D);
+// dx [B, N, D] = dout / N (overwrites)
+void token_mean_backward(float *dx, const float *dout, int B, int N, int D);
 
 // Softmax cross-entropy with label smoothing ε, averaged over the batch:
 // (1−ε)·(−log p_y) + ε·mean_k(−log p_k). logits [B, K], labels [B] → probs [B, K] (kept)

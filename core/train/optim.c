@@ -66,7 +66,8 @@ void adamw_step(AdamW *opt, Model *m, double lr)
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
     for (int i = 0; i < m->num_tensors; i++) {
         const ParamInfo *info = &m->info[i];
-        double tensor_lr = lr * pow(c->layer_decay, m->cfg.depth + 1 - info->layer_id);
+        double tensor_lr =
+            lr * pow(c->layer_decay, model_total_blocks(&m->cfg) + 1 - info->layer_id);
         float decay = (float)(1.0 - tensor_lr * (info->weight_decay ? c->weight_decay : 0.0));
         float step_size = (float)(tensor_lr / bias1), inv_bias2_sqrt = (float)(1.0 / bias2_sqrt);
         float *p = m->params_mem + info->offset, *mo = opt->m + info->offset, *v = opt->v + info->offset;

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import simmim_torch as st  # noqa: E402
+import swin_torch as sw  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
@@ -96,18 +97,27 @@ def perturb(model, seed):
             mod.weight.add_(noise(mod.weight, 0.1))
             mod.bias.add_(noise(mod.bias, 0.1))
         elif isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)):
-            mod.bias.add_(noise(mod.bias, 0.02))
-            if name == "head":
+            if mod.bias is not None:  # Swin's patch merging reduction has none
+                mod.bias.add_(noise(mod.bias, 0.02))
+            if name in ("head", "head.fc"):
                 mod.weight.add_(noise(mod.weight, 0.05))
-    for name in ("cls_token", "pos_embed", "mask_token"):
+        elif isinstance(mod, sw.WindowAttention):
+            # A bias of the attention logits' own size (std ~1 once sharpened), so that a wrong
+            # gather of the table moves the output by far more than the tolerance.
+            mod.relative_position_bias_table.add_(noise(mod.relative_position_bias_table, 0.5))
+    for name in ("cls_token", "pos_embed", "mask_token", "absolute_pos_embed"):
         if hasattr(model, name):
             p = getattr(model, name)
             p.add_(noise(p, 0.05))
 
 
 def build_model(cfg, seed):
-    model = st.SimMIMViT(cfg)
-    st.init_weights(model, seed)
+    if getattr(cfg, "arch", "vit") == "swin":
+        model = sw.SimMIMSwin(cfg)
+        sw.init_weights(model, seed)
+    else:
+        model = st.SimMIMViT(cfg)
+        st.init_weights(model, seed)
     perturb(model, seed + 1000)
     # Parameters are float32 here already; double() widens them exactly.
     return model.double()
@@ -140,10 +150,16 @@ def head_json(cfg):
 
 
 def config_json(cfg, batch):
+    """A Swin's (arch "swin") has depths, num_heads (a list), window_size, ape and patch_norm
+    in place of depth and num_heads."""
     d = cfg.as_dict()
     keys = ["img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
             "mlp_ratio", "num_classes", "drop_path", "batch", "mask_patch_size",
             "mask_ratio", "loss_scope", "label_smoothing"]
+    if d.get("arch") == "swin":
+        d["depths"], d["num_heads"] = list(d["depths"]), list(d["stage_heads"])
+        keys = ["arch"] + [k for k in keys if k != "depth"] + ["depths", "window_size", "ape",
+                                                               "patch_norm"]
     d["batch"] = batch
     out = {k: d[k] for k in keys}
     if cfg.num_classes == 0:
@@ -251,7 +267,7 @@ def sharpen_attention(model, factor=10.0):
     prediction by 4e-4 relative, its loss by 3e-6). Ten times larger weights give logits of
     std ~1 (the same mistake: 0.24 and 2e-3)."""
     for mod in model.modules():
-        if isinstance(mod, st.Attention):
+        if isinstance(mod, (st.Attention, sw.WindowAttention)):
             mod.qkv.weight.mul_(factor)
 
 
@@ -378,9 +394,10 @@ def make_finetune(path):
                  f"loss {loss.item():.6f}, labels {labels.long().tolist()}")
 
 
-def make_adamw(path):
-    cfg, batch = finetune_c1_config(), 4
-    model = build_model(cfg, FINETUNE_SEED)  # the same weights as finetune_c1
+def make_adamw(path, cfg, seed):
+    """Three AdamW steps from the weights of the fine-tuning fixture of cfg and seed."""
+    batch = 4
+    model = build_model(cfg, seed)
     optim = {"lr": 5e-3, "min_lr": 1e-4, "warmup_steps": 2, "total_steps": 10,
              "start_step": 1, "weight_decay": 0.05, "beta1": 0.9, "beta2": 0.999,
              "eps": 1e-8, "clip_grad": 1.0, "layer_decay": 0.75}
@@ -417,6 +434,84 @@ def make_adamw(path):
                  + "; grad_norm " + ", ".join(f"{n:.4f} ({c})" for n, c in zip(norms, clipped)))
 
 
+# The Swin fixtures (issue 28): img 32, patch 4, window 4, depths [2, 2], heads [2, 4] — stage
+# grids 8 (four windows, the odd block shifted by 2) and 4 (one window, no shift), so a shifted
+# block, a merge and a stage whose resolution equals the window; embed 16 (stage widths 16, 32).
+SWIN_BASE = dict(img_size=32, patch_size=4, in_chans=3, embed_dim=16, depth=0, num_heads=0,
+                 mlp_ratio=4, num_classes=0, drop_path=0.0, mask_patch_size=8, mask_ratio=0.6,
+                 loss_scope="masked", label_smoothing=0.0, depths=(2, 2), stage_heads=(2, 4),
+                 window_size=4, ape=False, patch_norm=True)
+
+
+def swin_config(**changes):
+    return sw.SwinConfig(**{**SWIN_BASE, **changes})
+
+
+def make_swin_pretrain(path, cfg, batch, seed):
+    """A pretraining fixture of a Swin: images N(0, 1), a random mask on the 4 x 4 mask grid
+    (upsampled to the 8 x 8 patch grid), attention sharpened."""
+    model = build_model(cfg, seed)
+    sharpen_attention(model)
+    g = torch.Generator().manual_seed(seed + 1)
+    images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
+    mask = st.random_mask(batch, cfg, g)
+    loss, pred = model(images.double(), mask.double())
+    loss.backward()
+    tensors = model_tensors(model, [("input.images", images), ("input.mask", mask),
+                                    ("output.loss", loss.reshape(1)), ("output.pred", pred)])
+    save_fixture(path, tensors, {"kind": "pretrain", "config": config_json(cfg, batch)},
+                 f"loss {loss.item():.6f}, pred {list(pred.shape)}, "
+                 f"masked tokens {int(mask.sum())}/{mask.numel()}")
+
+
+def swin_finetune_config():
+    return swin_config(in_chans=1, num_classes=5, drop_path=0.2, mask_patch_size=0,
+                       mask_ratio=0.0, loss_scope="none", label_smoothing=0.1)
+
+
+SWIN_FINETUNE_SEED = 90
+
+
+def make_swin_finetune(path):
+    """Drop path over the 4 blocks (rates 0, 1/15, 2/15, 0.2): the last three each drop a
+    different sample in each branch."""
+    cfg, batch, seed = swin_finetune_config(), 4, SWIN_FINETUNE_SEED
+    model = build_model(cfg, seed)
+    sharpen_attention(model)
+    g = torch.Generator().manual_seed(seed + 1)
+    images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
+    labels = torch.randint(0, cfg.num_classes, (batch,), generator=g).float()
+    drop_keep = torch.ones(sum(cfg.depths), 2, batch)
+    drop_keep[1, 0, 1] = drop_keep[1, 1, 3] = 0.0
+    drop_keep[2, 0, 0] = drop_keep[2, 1, 2] = 0.0
+    drop_keep[3, 0, 2] = drop_keep[3, 1, 0] = 0.0
+    loss, logits = model(images.double(), labels.double(), drop_keep.double())
+    loss.backward()
+    tensors = model_tensors(model, [("input.images", images), ("input.labels", labels),
+                                    ("input.drop_keep", drop_keep),
+                                    ("output.loss", loss.reshape(1)), ("output.logits", logits)])
+    save_fixture(path, tensors, {"kind": "finetune", "config": config_json(cfg, batch)},
+                 f"loss {loss.item():.6f}, labels {labels.long().tolist()}")
+
+
+def make_swin_fixtures(out):
+    make_swin_pretrain(os.path.join(out, "swin_pretrain.safetensors"), swin_config(), 2, 80)
+    # Absolute position embedding, no patch norm, one channel; an mlp decoder at r = 16 (4
+    # target pixels per output token side, 2 per patch) and l2.
+    make_swin_pretrain(os.path.join(out, "swin_pretrain_ape_mlp.safetensors"),
+                       swin_config(in_chans=1, ape=True, patch_norm=False, decoder_type="mlp",
+                                   decoder_hidden=24, target_resolution=16, loss_type="l2"),
+                       2, 82)
+    # A transformer decoder on the 4 x 4 output map (E = 24, 3 heads, beside the last stage's
+    # width 32 and 4 heads).
+    make_swin_pretrain(os.path.join(out, "swin_pretrain_transformer.safetensors"),
+                       swin_config(in_chans=1, decoder_type="transformer", decoder_depth=1,
+                                   decoder_embed_dim=24, decoder_num_heads=3), 2, 84)
+    make_swin_finetune(os.path.join(out, "swin_finetune.safetensors"))
+    make_adamw(os.path.join(out, "swin_adamw.safetensors"), swin_finetune_config(),
+               SWIN_FINETUNE_SEED)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else OUT_DIR
     os.makedirs(out, exist_ok=True)
@@ -432,8 +527,9 @@ def main():
     make_pretrain(os.path.join(out, "pretrain_c3.safetensors"), c3, batch=2, seed=20)
     make_pretrain(os.path.join(out, "pretrain_full.safetensors"), full, batch=3, seed=10)
     make_finetune(os.path.join(out, "finetune_c1.safetensors"))
-    make_adamw(os.path.join(out, "adamw.safetensors"))
+    make_adamw(os.path.join(out, "adamw.safetensors"), finetune_c1_config(), FINETUNE_SEED)
     make_head_fixtures(out)
+    make_swin_fixtures(out)
 
 
 if __name__ == "__main__":

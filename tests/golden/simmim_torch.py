@@ -70,6 +70,26 @@ class Config:
         return self.resolution // self.grid
 
     @property
+    def per_patch(self):
+        """Target pixels per side of a token-mask cell (the patch grid): s itself here; a Swin's
+        tokens at its output stride are larger than its patches."""
+        return self.resolution // self.grid
+
+    # The encoder's output that the head reads: tokens, their width and a transformer
+    # decoder's default heads (swin_torch.SwinConfig overrides them).
+    @property
+    def out_tokens(self):
+        return self.num_patches
+
+    @property
+    def out_dim(self):
+        return self.embed_dim
+
+    @property
+    def out_heads(self):
+        return self.num_heads
+
+    @property
     def pred_channels(self):
         """C' of the prediction [B, C', r, r]: C values, C*K logits (bins) or K (palette)."""
         if self.loss_type == "bins":
@@ -199,7 +219,7 @@ class TransformerDecoder(nn.Module):
 
 
 def make_decoder(cfg):
-    D, out = cfg.embed_dim, cfg.decoder_out
+    D, out = cfg.out_dim, cfg.decoder_out
     if cfg.decoder_type == "linear":
         # A 1x1 conv is the per-token linear map D -> s*s*C'; PixelShuffle puts output channel
         # c*s*s + i*s + j at pixel (i, j) of channel c, as docs/job-spec.md says.
@@ -207,8 +227,8 @@ def make_decoder(cfg):
     if cfg.decoder_type == "mlp":
         return MlpDecoder(D, cfg.decoder_hidden or D, out)
     if cfg.decoder_type == "transformer":
-        return TransformerDecoder(D, cfg.num_patches, cfg.decoder_embed_dim or D,
-                                  cfg.decoder_depth, cfg.decoder_num_heads or cfg.num_heads,
+        return TransformerDecoder(D, cfg.out_tokens, cfg.decoder_embed_dim or D,
+                                  cfg.decoder_depth, cfg.decoder_num_heads or cfg.out_heads,
                                   cfg.mlp_ratio, out)
     raise ValueError(f"unknown decoder type {cfg.decoder_type!r}")
 
@@ -245,6 +265,18 @@ class SimMIMViT(nn.Module):
             # No final `norm` for the mean-pooled classifier (timm global_pool='avg').
             self.fc_norm = nn.LayerNorm(D, eps=LN_EPS)
             self.head = nn.Linear(D, cfg.num_classes)
+
+    # -- optimisation: layer ids (0 … depth + 1) and weight decay, for param_groups
+
+    @property
+    def num_layers(self):
+        return self.cfg.depth + 2
+
+    def layer_id(self, name):
+        return layer_id(name, self.cfg.depth)
+
+    def wants_decay(self, name, p):
+        return wants_decay(name, p)
 
     # -- drop path
 
@@ -396,7 +428,7 @@ def pretrain_loss(x, x_rec, mask, cfg, palette=None):
         return err.mean()
     if cfg.loss_scope != "masked":
         raise ValueError(f"unknown loss scope {cfg.loss_scope!r}")
-    s = cfg.per_token
+    s = cfg.per_patch
     m = mask.to(x.dtype).repeat_interleave(s, 1).repeat_interleave(s, 2)
     m = m.unsqueeze(1)                                                  # [B, 1, r, r]
     # m.sum() counts pixels once (not per channel), hence the final / C.
@@ -473,6 +505,12 @@ def _uniform_(t, bound, g):
 def init_weights(model, seed=0):
     """docs/recipes.md "Initialisation", drawn from one torch.Generator seeded with `seed`."""
     g = torch.Generator().manual_seed(seed)
+    return init_weights_from(model, g)
+
+
+@torch.no_grad()
+def init_weights_from(model, g):
+    """init_weights with a generator of the caller's (which swin_torch goes on drawing from)."""
     for name, mod in model.named_modules():
         if isinstance(mod, nn.Conv2d):
             # PyTorch's default Conv2d init: weight and bias uniform in +-1/sqrt(fan_in).
@@ -485,7 +523,8 @@ def init_weights(model, seed=0):
                 mod.weight.normal_(0.0, 2e-5, generator=g)
             else:
                 _trunc_normal_(mod.weight, 0.02, -2.0, 2.0, g)  # a cut at +-2 (not 2 std)
-            mod.bias.zero_()
+            if mod.bias is not None:  # Swin's patch merging reduction has none
+                mod.bias.zero_()
         elif isinstance(mod, nn.LayerNorm):
             mod.weight.fill_(1.0)
             mod.bias.zero_()
@@ -505,6 +544,7 @@ LAYER0_PREFIXES = ("patch_embed.",)
 
 
 def layer_id(name, depth):
+    """The ViT's layer ids (swin_torch.swin_layer_id has Swin's)."""
     if name in NO_DECAY_NAMES or name.startswith(LAYER0_PREFIXES):
         return 0
     if name.startswith("blocks."):
@@ -522,13 +562,13 @@ def param_groups(model, lr, weight_decay, layer_decay):
     Each group carries "lr_scale" = layer_decay^(depth+1-id) so a schedule can set
     group["lr"] = lr_at(t) * group["lr_scale"], and "names" for debugging.
     """
-    depth = model.cfg.depth
+    depth = model.num_layers - 2  # the top layer is depth + 1
     groups = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        lid = layer_id(name, depth)
-        decay = wants_decay(name, p)
+        lid = model.layer_id(name)
+        decay = model.wants_decay(name, p)
         key = (lid, decay)
         if key not in groups:
             scale = layer_decay ** (depth + 1 - lid)

@@ -2,7 +2,8 @@
 // PyTorch (same weights, inputs, masks and drop decisions): the default SimMIM head, each of its
 // other choices (mlp and transformer decoders, target resolutions r = T and img / 2, l2,
 // smooth_l1, bins, palette, scope full; square and block masks given as masks) and the
-// classifier. The loss must agree within 1e-4
+// classifier; a Swin encoder (swin_torch.py) pretraining with the linear, mlp and transformer
+// decoders, fine-tuning with drop path, and AdamW with its layer ids. The loss must agree within 1e-4
 // relative; every other tensor t within ‖t − t_ref‖ ≤ 1e-3·‖t_ref‖ + 1e-7. Also checks that
 // the parameter table has exactly the checkpoint contract's names and shapes.
 // Where the processor runs bf16 (AMX-BF16), the model fixtures run again with precision bf16
@@ -57,6 +58,20 @@ static ModelConfig fixture_config(json_t *c)
         .drop_path = (float)json_num(c, "drop_path"), .decoder = decoder_config_default(),
         .target_resolution = (int)json_num(c, "target_resolution"),
         .loss = loss_config_default()};
+    const char *arch = json_string_value(json_object_get(c, "arch"));
+    if (arch && strcmp(arch, "swin") == 0) {
+        json_t *depths = json_object_get(c, "depths"), *heads = json_object_get(c, "num_heads");
+        cfg.arch = ARCH_SWIN, cfg.depth = cfg.num_heads = 0;
+        cfg.num_stages = (int)json_array_size(depths);
+        cfg.num_stage_heads = (int)json_array_size(heads);
+        for (int i = 0; i < cfg.num_stages && i < MAX_STAGES; i++)
+            cfg.depths[i] = (int)json_integer_value(json_array_get(depths, i));
+        for (int i = 0; i < cfg.num_stage_heads && i < MAX_STAGES; i++)
+            cfg.stage_heads[i] = (int)json_integer_value(json_array_get(heads, i));
+        cfg.window_size = (int)json_num(c, "window_size");
+        cfg.ape = json_is_true(json_object_get(c, "ape"));
+        cfg.patch_norm = json_is_true(json_object_get(c, "patch_norm"));
+    }
     const char *scope = json_string_value(json_object_get(c, "loss_scope"));
     cfg.loss.full_image = scope && strcmp(scope, "full") == 0;
     json_t *d = json_object_get(c, "decoder"), *l = json_object_get(c, "loss");
@@ -192,7 +207,7 @@ static void run_model_fixture(const char *fixture_name, Tolerance tol)
         const float *lf = tensor(&st, "input.labels", B);
         for (int b = 0; b < B; b++) labels[b] = (int)lf[b];
         batch.labels = labels;
-        batch.drop_keep = tensor(&st, "input.drop_keep", (size_t)cfg.depth * 2 * B);
+        batch.drop_keep = tensor(&st, "input.drop_keep", (size_t)model_total_blocks(&cfg) * 2 * B);
     }
 
     model_zero_grad(&m);
@@ -225,24 +240,24 @@ static void run_model_fixture(const char *fixture_name, Tolerance tol)
 }
 
 // Three AdamW steps on PyTorch's gradients: clipping, warmup/cosine lr, weight-decay groups
-// and layer decay.
-static void run_adamw_fixture(void)
+// and layer decay (fixture "adamw" a ViT's, "swin_adamw" a Swin's layer ids).
+static void run_adamw_fixture(const char *fixture)
 {
     char path[512], err[512], what[256], name[160];
-    snprintf(path, sizeof path, "%s/adamw.safetensors", FIXTURE_DIR);
+    snprintf(path, sizeof path, "%s/%s.safetensors", FIXTURE_DIR, fixture);
     SafeTensors st;
     if (safetensors_read(path, &st, err, sizeof err)) {
-        test_report(0, "adamw", "%s", err);
+        test_report(0, fixture, "%s", err);
         return;
     }
     json_t *c = meta_json(&st, "config"), *o = meta_json(&st, "optim");
     ModelConfig cfg = fixture_config(c);
     Model m;
     if (model_create(&m, &cfg, 1, err, sizeof err)) {
-        test_report(0, "adamw", "%s", err);
+        test_report(0, fixture, "%s", err);
         exit(2);
     }
-    load_params(&m, &st, "adamw", "");
+    load_params(&m, &st, fixture, "");
     OptimConfig oc = {.lr = json_num(o, "lr"), .min_lr = json_num(o, "min_lr"),
                       .warmup_steps = (long)json_num(o, "warmup_steps"),
                       .total_steps = (long)json_num(o, "total_steps"),
@@ -265,7 +280,7 @@ static void run_adamw_fixture(void)
         double norm = clip_grad_norm(m.grads_mem, m.num_params, oc.clip_grad);
         snprintf(name, sizeof name, "grad_norm.step%d", k);
         float ref_norm = *tensor(&st, name, 1);
-        snprintf(what, sizeof what, "adamw step %d: gradient norm", k);
+        snprintf(what, sizeof what, "%s step %d: gradient norm", fixture, k);
         test_report(fabs(norm - ref_norm) <= 1e-5 * ref_norm, what, "%.7g vs %.7g", norm, ref_norm);
         adamw_step(&opt, &m, lr_at(&oc, start + k - 1));
         for (int i = 0; i < m.num_tensors; i++) {
@@ -279,7 +294,7 @@ static void run_adamw_fixture(void)
                 delta[j] = m.params_mem[p->offset + j] - before[p->offset + j];
                 ref_delta[j] = ref_after[j] - ref_before[j];
             }
-            snprintf(what, sizeof what, "adamw step %d: update of %s", k, p->name);
+            snprintf(what, sizeof what, "%s step %d: update of %s", fixture, k, p->name);
             check_close(what, delta, ref_delta, p->numel, FP32.tensors);
         }
     }
@@ -301,10 +316,14 @@ int main(void)
                               "pretrain_mlp", "pretrain_transformer", "pretrain_r4", "pretrain_r8",
                               "pretrain_l2", "pretrain_smooth_l1", "pretrain_bins8",
                               "pretrain_palette16", "pretrain_bins8_full",
-                              "pretrain_palette16_full", "pretrain_square", "pretrain_block"};
+                              "pretrain_palette16_full", "pretrain_square", "pretrain_block",
+                              // Swin (make_fixtures.py's make_swin_fixtures)
+                              "swin_pretrain", "swin_pretrain_ape_mlp", "swin_pretrain_transformer",
+                              "swin_finetune"};
     size_t count = sizeof fixtures / sizeof *fixtures;
     for (size_t i = 0; i < count; i++) run_model_fixture(fixtures[i], FP32);
-    run_adamw_fixture();
+    run_adamw_fixture("adamw");
+    run_adamw_fixture("swin_adamw");
     char err[256];
     if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
         printf("# %s: the fixtures are not run in bf16 here\n", err);

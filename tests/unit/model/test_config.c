@@ -254,9 +254,146 @@ static void check_memory_estimate(void)
                 "%d of %d within; %s", within, cases, worst);
 }
 
+// --- Swin (issue 28): presets, refusals naming the field, the sizing function.
+
+// swin-fmnist (img 32, patch 2, window 4, embed 48, depths [2, 2, 2], heads [3, 6, 12]) with
+// one change.
+typedef struct {
+    const char *what, *field;
+    void (*change)(ModelConfig *c);
+} SwinBadCase;
+
+static void window_3(ModelConfig *c) { c->window_size = 3; }
+static void window_0(ModelConfig *c) { c->window_size = 0; }
+static void heads_list_short(ModelConfig *c) { c->num_stage_heads = 2; }
+static void image_36(ModelConfig *c) { c->img_size = 36; }
+static void heads_5(ModelConfig *c) { c->stage_heads[0] = 5; }
+static void no_stages(ModelConfig *c) { c->num_stages = c->num_stage_heads = 0; }
+static void nine_stages(ModelConfig *c) { c->num_stages = c->num_stage_heads = 9; }
+static void depth_0(ModelConfig *c) { c->depths[1] = 0; }
+static void ape_2(ModelConfig *c) { c->ape = 2; }
+// grids 24, 12, 6 with window 8: stage 1's 12 is larger than the window and not a multiple
+static void window_8_at_48(ModelConfig *c) { c->img_size = 48, c->window_size = 8; }
+static void heads_above_dim(ModelConfig *c) { c->stage_heads[2] = 384; }
+
+static const SwinBadCase swin_bad_cases[] = {
+    {"a window that does not divide stage 0's resolution", "model.window_size", window_3},
+    {"window 0", "model.window_size", window_0},
+    {"a window that does not divide stage 1's (larger) resolution", "model.window_size",
+     window_8_at_48},
+    {"depths and num_heads of different lengths", "model.num_heads", heads_list_short},
+    {"an image not divisible by the stride", "model.img_size", image_36},
+    {"heads that do not divide stage 0's width", "model.num_heads[0]", heads_5},
+    {"heads more than a stage's width", "model.num_heads[2]", heads_above_dim},
+    {"no stages", "model.depths", no_stages},
+    {"9 stages", "model.depths", nine_stages},
+    {"a stage of 0 blocks", "model.depths[1]", depth_0},
+    {"ape 2", "model.ape", ape_2},
+};
+
+static void check_swin(void)
+{
+    static const struct {
+        const char *name;
+        int img, patch, chans, window, dim, stages, total_blocks, out_grid, out_dim;
+    } presets[] = {
+        {"swin-fmnist", 32, 2, 1, 4, 48, 3, 6, 4, 192},
+        {"swin-t-192", 192, 4, 3, 6, 96, 4, 12, 6, 768},
+        {"swin-b-192", 192, 4, 3, 6, 128, 4, 24, 6, 1024},
+    };
+    char err[256], what[200];
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+        ModelConfig c = {.num_classes = 7, .drop_path = 0.1f};
+        MaskConfig mask = {.mask_patch_size = 8 * presets[i].patch / 2, .ratio = 0.6};
+        err[0] = 0;
+        int rc = model_config_preset(presets[i].name, &c);
+        int same = c.arch == ARCH_SWIN && c.img_size == presets[i].img &&
+                   c.patch_size == presets[i].patch && c.in_chans == presets[i].chans &&
+                   c.window_size == presets[i].window && c.embed_dim == presets[i].dim &&
+                   c.num_stages == presets[i].stages && c.num_stage_heads == presets[i].stages &&
+                   model_total_blocks(&c) == presets[i].total_blocks &&
+                   model_out_grid(&c) == presets[i].out_grid &&
+                   model_out_dim(&c) == presets[i].out_dim && c.patch_norm == 1 && c.ape == 0 &&
+                   c.num_classes == 7 && c.drop_path == 0.1f;
+        int valid = rc == 0 && model_config_validate(&c, err, sizeof err) == 0 &&
+                    mask_config_validate(&mask, &c, err, sizeof err) == 0;
+        snprintf(what, sizeof what, "preset %s has its sizes and validates", presets[i].name);
+        test_report(valid && same, what, "%dpx/%d, window %d, D %d, %d stages, %d blocks, output "
+                    "%d×%d×%d %s", c.img_size, c.patch_size, c.window_size, c.embed_dim,
+                    c.num_stages, model_total_blocks(&c), model_out_grid(&c), model_out_grid(&c),
+                    model_out_dim(&c), err);
+    }
+    for (size_t i = 0; i < sizeof swin_bad_cases / sizeof *swin_bad_cases; i++) {
+        const SwinBadCase *bc = &swin_bad_cases[i];
+        ModelConfig c = model_config_default();
+        model_config_preset("swin-fmnist", &c);
+        bc->change(&c);
+        err[0] = 0;
+        int rc = model_config_validate(&c, err, sizeof err);
+        snprintf(what, sizeof what, "refuses a Swin with %s", bc->what);
+        test_report(rc == -1 && starts_with(err, bc->field), what, "%s", err);
+        Model m;
+        err[0] = 0;
+        rc = model_create(&m, &c, DEFAULT_BATCH, err, sizeof err);
+        snprintf(what, sizeof what, "model_create refuses a Swin with %s", bc->what);
+        test_report(rc == -1 && starts_with(err, bc->field) && !m.params_mem && !m.acts_mem, what,
+                    "%s", err);
+        if (rc == 0) model_free(&m);
+    }
+    // A stage whose resolution is the window's or smaller is one window: allowed.
+    ModelConfig c = model_config_default();
+    model_config_preset("swin-fmnist", &c);
+    c.window_size = 8; // grids 16, 8, 4: one window from stage 1 on
+    err[0] = 0;
+    test_report(model_config_validate(&c, err, sizeof err) == 0,
+                "a Swin whose later stages are smaller than the window validates", "%s", err);
+}
+
+// model_memory_estimate against what model_create allocates, as check_memory_estimate, for
+// Swin: swin-fmnist pretraining with each decoder, a lower target, fine-tuning with drop path,
+// and a Swin with ape and no patch norm.
+static void check_swin_memory_estimate(void)
+{
+    int cases = 0, within = 0;
+    char worst[512] = "";
+    for (int variant = 0; variant < 6; variant++)
+        for (int batch = 1; batch <= 64; batch *= 8) {
+            ModelConfig cfg = model_config_default();
+            model_config_preset("swin-fmnist", &cfg);
+            if (variant == 1) cfg.decoder.type = DECODER_MLP, cfg.decoder.hidden = 96;
+            if (variant == 2)
+                cfg.decoder = (DecoderConfig){.type = DECODER_TRANSFORMER, .depth = 2,
+                                              .embed_dim = 96, .num_heads = 3};
+            if (variant == 3) cfg.target_resolution = 16, cfg.loss.type = LOSS_BINS, cfg.loss.bins = 8;
+            if (variant == 4) cfg.num_classes = 10, cfg.drop_path = 0.1f;
+            if (variant == 5) cfg.ape = 1, cfg.patch_norm = 0, cfg.window_size = 8;
+            char err[256];
+            Model m;
+            if (model_create(&m, &cfg, batch, err, sizeof err)) {
+                snprintf(worst, sizeof worst, "model_create: %s", err);
+                continue;
+            }
+            MemoryEstimate e = model_memory_estimate(&cfg, batch, m.attention_threads);
+            double actual = (4.0 * m.num_params + m.acts_floats) * sizeof(float);
+            double estimate = memory_estimate_total(&e);
+            cases++;
+            if (estimate >= actual && estimate <= actual * 1.05 + 0x1p22)
+                within++;
+            else
+                snprintf(worst, sizeof worst, "variant %d batch %d: estimate %.0f, allocated %.0f",
+                         variant, batch, estimate, actual);
+            model_free(&m);
+        }
+    test_report(cases == 18 && within == cases,
+                "model_memory_estimate is what model_create allocates for Swin (within 5% + 4 MB "
+                "above)", "%d of %d within; %s", within, cases, worst);
+}
+
 int main(void)
 {
     check_memory_estimate();
+    check_swin_memory_estimate();
+    check_swin();
     for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) check_refused(&bad_cases[i]);
     check_batch_too_large();
     check_presets();

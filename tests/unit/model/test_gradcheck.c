@@ -288,7 +288,7 @@ typedef struct {
 static double layernorm_objective(const void *ctx)
 {
     const LayernormCase *c = ctx;
-    layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->Rows, c->D);
+    layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->weight, c->bias, c->Rows, c->D, 1e-6f);
     return dot(c->out, c->R, (size_t)c->Rows * c->D);
 }
 
@@ -318,7 +318,7 @@ static void test_layernorm_apply(int Rows, int D)
     float *inp = randn(&pool, Rows * D, 0.5, 1.5), *weight = randn(&pool, D, 1, 0.3);
     float *bias = randn(&pool, D, 0, 0.3), *mean = zeros(&pool, Rows), *rstd = zeros(&pool, Rows);
     float *out = zeros(&pool, Rows * D), *again = zeros(&pool, Rows * D);
-    layernorm_forward(out, mean, rstd, inp, weight, bias, Rows, D);
+    layernorm_forward(out, mean, rstd, inp, weight, bias, Rows, D, 1e-6f);
     layernorm_apply(again, inp, mean, rstd, weight, bias, Rows, D);
     size_t differ = 0;
     for (size_t i = 0; i < (size_t)Rows * D; i++)
@@ -336,7 +336,8 @@ typedef struct {
 static double attention_objective(const void *ctx)
 {
     const AttentionCase *c = ctx;
-    attention_forward(c->out, c->att, c->scratch, ops_threads(), c->qkv, c->B, c->T, c->D, c->H);
+    attention_forward(c->out, c->att, c->scratch, ops_threads(), c->qkv, NULL, NULL, 0, c->B, c->T,
+                      c->D, c->H);
     return dot(c->out, c->R, (size_t)c->B * c->T * c->D);
 }
 
@@ -350,7 +351,7 @@ static void test_attention(void)
                        .B = B, .T = T, .D = D, .H = H};
     float *dqkv = grad_buffer(&pool, B * T * 3 * D);
     attention_objective(&c);
-    attention_backward(dqkv, c.scratch, ops_threads(), c.R, c.qkv, c.att, B, T, D, H);
+    attention_backward(dqkv, NULL, c.scratch, ops_threads(), c.R, c.qkv, c.att, B, T, D, H);
     Wrt wrt[] = {{"qkv", c.qkv, dqkv, B * T * 3 * D, 0}};
     // Three times the usual sample: q, k and v columns of every head should be hit.
     check_gradients("attention", attention_objective, &c, wrt, 1, 3 * MAX_SAMPLE);
@@ -648,7 +649,7 @@ static double reference_simmim_loss(const Model *m, const Batch *batch)
 {
     const ModelConfig *cfg = &m->cfg;
     int B = batch->size, C = cfg->in_chans, S = cfg->img_size, g = model_grid(cfg);
-    int r = simmim_target_resolution(cfg), s = simmim_target_per_token(cfg), f = S / r;
+    int r = simmim_target_resolution(cfg), s = simmim_target_per_patch(cfg), f = S / r;
     int P = simmim_pred_channels(cfg), K = cfg->loss.bins, full = cfg->loss.full_image;
     double beta = cfg->loss.beta, sum = 0.0, weight = 0.0;
     if (cfg->loss.type == LOSS_PALETTE) {
@@ -862,35 +863,222 @@ static void test_model_heads(void)
     test_model_pretrain("model (pretrain, bins 4)", bins, bins_names);
 }
 
-static void test_model_classifier(void)
+// A classifier of cfg (5 classes, drop path) against finite differences, for the parameters
+// named; some drop-path decisions drop.
+static void test_model_classifier_of(const char *what, ModelConfig cfg, const char *const *names)
 {
-    ModelConfig cfg = tiny_config(3, 5, 0.2f);
     int B = 3, pixels = B * cfg.in_chans * cfg.img_size * cfg.img_size;
-    char err[256];
+    int blocks = model_total_blocks(&cfg);
+    char err[256], name[160];
     Model m;
     if (model_create(&m, &cfg, B, err, sizeof err)) {
-        test_report(0, "model (classifier): create", "%s", err);
+        snprintf(name, sizeof name, "%s: create", what);
+        test_report(0, name, "%s", err);
         return;
     }
     m.label_smoothing = 0.1f;
     randomize_params(&m, 0.1);
     float *images = malloc(pixels * sizeof(float));
-    float *drop_keep = malloc(cfg.depth * 2 * B * sizeof(float));
+    float *drop_keep = malloc(blocks * 2 * B * sizeof(float));
     int labels[3] = {4, 0, 2};
     if (!images || !drop_keep) exit(2);
     for (int i = 0; i < pixels; i++) images[i] = (float)rng_normal(&rng);
-    for (int i = 0; i < cfg.depth * 2 * B; i++) drop_keep[i] = (float)(i % 4 != 3); // some dropped
+    for (int i = 0; i < blocks * 2 * B; i++) drop_keep[i] = (float)(i % 4 != 3); // some dropped
     Batch batch = {.size = B, .images = images, .labels = labels, .drop_keep = drop_keep};
+    gradcheck_model(what, &m, &batch, names);
+    free(images);
+    free(drop_keep);
+    model_free(&m);
+}
+
+static void test_model_classifier(void)
+{
     // Block 1 (rate 0.1) and block 2 (rate 0.2) have dropped and kept samples; block 0 rate 0.
     const char *names[] = {"patch_embed.proj.weight", "cls_token", "pos_embed",
                            "blocks.0.attn.qkv.weight", "blocks.1.attn.proj.weight",
                            "blocks.1.mlp.fc2.weight", "blocks.2.attn.qkv.bias",
                            "blocks.2.norm2.weight",
                            "fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias", NULL};
-    gradcheck_model("model (classifier, drop path, smoothing)", &m, &batch, names);
-    free(images);
-    free(drop_keep);
-    model_free(&m);
+    test_model_classifier_of("model (classifier, drop path, smoothing)", tiny_config(3, 5, 0.2f),
+                             names);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Swin's ops (window.c) and the whole Swin model (issue 28).
+
+typedef struct {
+    float *out, *x, *R;
+    int B, G, W, shift, D, reverse;
+} WindowCase;
+
+static double window_objective(const void *ctx)
+{
+    const WindowCase *c = ctx;
+    if (c->reverse)
+        window_reverse_forward(c->out, c->x, c->B, c->G, c->W, c->shift, c->D);
+    else
+        window_partition_forward(c->out, c->x, c->B, c->G, c->W, c->shift, c->D);
+    return dot(c->out, c->R, (size_t)c->B * c->G * c->G * c->D);
+}
+
+// The cyclic roll with the window partition, and the inverse, on a 6×6 grid of 3×3 windows:
+// shift 0 (the partition alone) and 1 (the roll crosses the grid's edge).
+static void test_window_partition(int shift, int reverse)
+{
+    Pool pool = {0};
+    int B = 2, G = 6, W = 3, D = 3, n = B * G * G * D;
+    WindowCase c = {.out = zeros(&pool, n), .x = randn(&pool, n, 0, 1), .R = randn(&pool, n, 0, 1),
+                    .B = B, .G = G, .W = W, .shift = shift, .D = D, .reverse = reverse};
+    float *dx = grad_buffer(&pool, n);
+    if (reverse)
+        window_reverse_backward(dx, c.R, B, G, W, shift, D);
+    else
+        window_partition_backward(dx, c.R, B, G, W, shift, D);
+    Wrt wrt[] = {{"x", c.x, dx, n, 0}};
+    char op[64];
+    snprintf(op, sizeof op, "window %s (shift %d)", reverse ? "reverse" : "partition", shift);
+    check_gradients(op, window_objective, &c, wrt, 1, 3 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+// The roll is torch.roll's: row n of window w holds grid cell ((wy·W + iy + s) mod G,
+// (wx·W + ix + s) mod G); and the reverse undoes the partition.
+static void test_window_layout(void)
+{
+    int B = 1, G = 4, W = 2, shift = 1, D = 1, n = G * G;
+    float x[16], win[16], back[16];
+    for (int i = 0; i < n; i++) x[i] = (float)i;
+    window_partition_forward(win, x, B, G, W, shift, D);
+    // window 0 = cells (1,1) (1,2) (2,1) (2,2); window 3 wraps: (3,3) (3,0) (0,3) (0,0)
+    static const float expect[16] = {5, 6, 9, 10, 7, 4, 11, 8, 13, 14, 1, 2, 15, 12, 3, 0};
+    window_reverse_forward(back, win, B, G, W, shift, D);
+    test_report(memcmp(win, expect, sizeof win) == 0 && memcmp(back, x, sizeof x) == 0,
+                "window partition with shift 1 is torch.roll(-1) then the windows; reverse undoes "
+                "it", "window 3 holds %g %g %g %g", win[12], win[13], win[14], win[15]);
+}
+
+// The shifted windows' mask of an 4×4 grid in 2×2 windows shifted by 1: window 0 lies in one
+// region (all 0), window 3 holds four regions (−100 off the diagonal).
+static void test_shifted_window_mask(void)
+{
+    float mask[4 * 16];
+    shifted_window_mask(mask, 4, 2, 1);
+    int zeros0 = 0, zeros3 = 0;
+    for (int i = 0; i < 16; i++) zeros0 += mask[i] == 0.0f, zeros3 += mask[48 + i] == 0.0f;
+    test_report(zeros0 == 16 && zeros3 == 4 && mask[48 + 1] == -100.0f,
+                "shifted window mask: one region in window 0, four in the corner window",
+                "zeros %d and %d of 16", zeros0, zeros3);
+}
+
+typedef struct {
+    float *out, *att, *scratch, *qkv, *table, *bias, *mask, *R;
+    int B, W, D, H, masks;
+} WindowAttentionCase;
+
+static double window_attention_objective(const void *ctx)
+{
+    const WindowAttentionCase *c = ctx;
+    int T = c->W * c->W;
+    relative_bias_forward(c->bias, c->table, c->W, c->H);
+    attention_forward(c->out, c->att, c->scratch, ops_threads(), c->qkv, c->bias, c->mask,
+                      c->masks, c->B, T, c->D, c->H);
+    return dot(c->out, c->R, (size_t)c->B * T * c->D);
+}
+
+// Window attention with the relative position bias gathered from its table and the shifted
+// mask: d/dqkv, and d/dtable through attention_backward's score gradients scattered by
+// relative_bias_backward (3×3 windows, 2 images of a 6×6 grid rolled by 1: 8 sequences).
+static void test_window_attention(void)
+{
+    Pool pool = {0};
+    int W = 3, T = W * W, G = 6, masks = (G / W) * (G / W), B = 2 * masks, D = 8, H = 2;
+    int table = (2 * W - 1) * (2 * W - 1) * H;
+    WindowAttentionCase c = {
+        .out = zeros(&pool, B * T * D), .att = zeros(&pool, B * H * T * T),
+        .scratch = zeros(&pool, ops_threads() * attention_scratch_floats(T, D / H)),
+        .qkv = randn(&pool, B * T * 3 * D, 0, 1), .table = randn(&pool, table, 0, 1),
+        .bias = zeros(&pool, H * T * T), .mask = zeros(&pool, masks * T * T),
+        .R = randn(&pool, B * T * D, 0, 1), .B = B, .W = W, .D = D, .H = H, .masks = masks};
+    shifted_window_mask(c.mask, G, W, 1);
+    float *dqkv = grad_buffer(&pool, B * T * 3 * D), *dtable = grad_buffer(&pool, table);
+    float *dscores = zeros(&pool, B * H * T * T);
+    window_attention_objective(&c);
+    attention_backward(dqkv, dscores, c.scratch, ops_threads(), c.R, c.qkv, c.att, B, T, D, H);
+    relative_bias_backward(dtable, dscores, B, W, H);
+    Wrt wrt[] = {{"qkv", c.qkv, dqkv, B * T * 3 * D, 0},
+                 {"relative_position_bias_table", c.table, dtable, table, 1}};
+    check_gradients("window attention (relative bias, shifted mask)", window_attention_objective,
+                    &c, wrt, 2, 3 * MAX_SAMPLE);
+    pool_free(&pool);
+}
+
+typedef struct {
+    float *out, *x, *R;
+    int B, G, D;
+} MergeCase;
+
+static double patch_merge_objective(const void *ctx)
+{
+    const MergeCase *c = ctx;
+    patch_merge_forward(c->out, c->x, c->B, c->G, c->D);
+    return dot(c->out, c->R, (size_t)c->B * c->G * c->G * c->D);
+}
+
+static void test_patch_merge(void)
+{
+    Pool pool = {0};
+    int B = 2, G = 4, D = 3, n = B * G * G * D;
+    MergeCase c = {.out = zeros(&pool, n), .x = randn(&pool, n, 0, 1), .R = randn(&pool, n, 0, 1),
+                   .B = B, .G = G, .D = D};
+    float *dx = grad_buffer(&pool, n);
+    patch_merge_backward(dx, c.R, B, G, D);
+    Wrt wrt[] = {{"x", c.x, dx, n, 0}};
+    check_gradients("patch merge", patch_merge_objective, &c, wrt, 1, 3 * MAX_SAMPLE);
+    // timm's order: [x(0,0) | x(1,0) | x(0,1) | x(1,1)] of each 2×2 neighbourhood, (row, column)
+    float grid[16], merged[16];
+    for (int i = 0; i < 16; i++) grid[i] = (float)i;
+    patch_merge_forward(merged, grid, 1, 4, 1);
+    static const float expect[16] = {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15};
+    test_report(memcmp(merged, expect, sizeof merged) == 0,
+                "patch merge concatenates x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]",
+                "first row %g %g %g %g", merged[0], merged[1], merged[2], merged[3]);
+    pool_free(&pool);
+}
+
+// A tiny Swin: img 16, patch 2, 2 channels, embed 8, depths [2, 2], heads [2, 2], window 4:
+// stage grids 8 (four windows, block 1 shifted by 2) and 4 (one window); ape and patch_norm.
+static ModelConfig tiny_swin_config(int num_classes, float drop_path)
+{
+    return (ModelConfig){.arch = ARCH_SWIN, .img_size = 16, .patch_size = 2, .in_chans = 2,
+                         .embed_dim = 8, .num_stages = 2, .num_stage_heads = 2, .depths = {2, 2},
+                         .stage_heads = {2, 2}, .window_size = 4, .ape = 1, .patch_norm = 1,
+                         .mlp_ratio = 2.0, .num_classes = num_classes, .drop_path = drop_path,
+                         .decoder = decoder_config_default(), .loss = loss_config_default()};
+}
+
+static void test_model_swin(void)
+{
+    const char *pretrain[] = {"patch_embed.proj.weight", "patch_embed.norm.weight",
+                              "absolute_pos_embed", "mask_token",
+                              "layers.0.blocks.0.attn.relative_position_bias_table",
+                              "layers.0.blocks.1.attn.relative_position_bias_table",
+                              "layers.0.blocks.1.attn.qkv.weight", "layers.0.blocks.1.norm1.bias",
+                              "layers.1.downsample.norm.weight", "layers.1.downsample.norm.bias",
+                              "layers.1.downsample.reduction.weight",
+                              "layers.1.blocks.0.attn.relative_position_bias_table",
+                              "layers.1.blocks.1.mlp.fc2.weight", "norm.weight",
+                              "decoder.0.weight", NULL};
+    // l2: a Swin's predictions come close enough to the L1 check's images to cross its kink
+    ModelConfig cfg = tiny_swin_config(0, 0.0f);
+    cfg.loss.type = LOSS_L2;
+    test_model_pretrain("model (swin pretrain, token mask, l2)", cfg, pretrain);
+    const char *finetune[] = {"patch_embed.proj.bias", "absolute_pos_embed",
+                              "layers.0.blocks.1.attn.relative_position_bias_table",
+                              "layers.0.blocks.1.mlp.fc1.weight", "layers.1.downsample.reduction.weight",
+                              "layers.1.blocks.1.attn.proj.weight", "norm.weight", "norm.bias",
+                              "head.fc.weight", "head.fc.bias", NULL};
+    test_model_classifier_of("model (swin classifier, drop path, smoothing)",
+                             tiny_swin_config(5, 0.2f), finetune);
 }
 
 int main(void)
@@ -930,5 +1118,14 @@ int main(void)
     test_pixel_crossentropy(1, 6, 0);
     test_add_position();
     test_model_heads();
+    // Swin (issue 28).
+    test_window_partition(0, 0);
+    test_window_partition(1, 0);
+    test_window_partition(1, 1);
+    test_window_layout();
+    test_shifted_window_mask();
+    test_window_attention();
+    test_patch_merge();
+    test_model_swin();
     TEST_EXIT();
 }

@@ -35,12 +35,13 @@ static StepResult run_step(const ModelConfig *cfg, int B, int threads, int finet
             m.params.palette[i] = (float)rng_uniform(&rng);
     int N = model_num_patches(cfg), pixels = B * cfg->in_chans * cfg->img_size * cfg->img_size;
     float *images = malloc(sizeof(float) * pixels), *token_mask = malloc(sizeof(float) * B * N);
-    float *drop_keep = malloc(sizeof(float) * cfg->depth * 2 * B);
+    int blocks = model_total_blocks(cfg);
+    float *drop_keep = malloc(sizeof(float) * blocks * 2 * B);
     int *labels = malloc(sizeof(int) * B);
     if (!images || !token_mask || !drop_keep || !labels) exit(2);
     for (int i = 0; i < pixels; i++) images[i] = (float)rng_normal(&rng);
     for (int i = 0; i < B * N; i++) token_mask[i] = (float)(rng_uniform(&rng) < 0.6);
-    for (int i = 0; i < cfg->depth * 2 * B; i++) drop_keep[i] = (float)(rng_uniform(&rng) >= 0.2);
+    for (int i = 0; i < blocks * 2 * B; i++) drop_keep[i] = (float)(rng_uniform(&rng) >= 0.2);
     for (int b = 0; b < B; b++) labels[b] = (int)rng_below(&rng, 10);
     Batch batch = {.size = B, .images = images, .token_mask = finetune ? NULL : token_mask,
                    .labels = finetune ? labels : NULL, .drop_keep = finetune ? drop_keep : NULL};
@@ -113,6 +114,14 @@ int main(void)
     cfg.loss.type = LOSS_PALETTE, cfg.loss.palette = 16, cfg.target_resolution = 16;
     check_same_bits("pretraining step, 16-colour palette, is bit-identical across thread counts",
                     cfg, 13, 0);
+    // Swin (swin-fmnist: window attention over 5 · 16 windows, shifted, merges, the relative
+    // bias's gradient summed over windows), pretraining and fine-tuning.
+    cfg = model_config_default();
+    if (model_config_preset("swin-fmnist", &cfg)) return 2;
+    check_same_bits("pretraining step, swin-fmnist, is bit-identical across thread counts", cfg, 5,
+                    0);
+    check_same_bits("fine-tuning step, swin-fmnist (drop path), is bit-identical across thread "
+                    "counts", cfg, 5, 1);
     // The bf16 products (AMX) split rows in blocks of 32 instead: the same must hold.
     char err[256];
     if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {

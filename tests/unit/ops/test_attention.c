@@ -100,8 +100,8 @@ static void check_attention_shape(const Shape *s, Rng *rng)
     float *scratch = calloc(threads * attention_scratch_floats(T, hd), sizeof(float));
     double *ref = malloc(sizeof(double) * 4 * T * hd);
     if (!out || !dqkv || !att || !scratch || !ref) exit(2);
-    attention_forward(out, att, scratch, threads, qkv, B, T, D, H);
-    attention_backward(dqkv, scratch, threads, dout, qkv, att, B, T, D, H);
+    attention_forward(out, att, scratch, threads, qkv, NULL, NULL, 0, B, T, D, H);
+    attention_backward(dqkv, NULL, scratch, threads, dout, qkv, att, B, T, D, H);
     Deviation fwd = {0}, bwd = {0};
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
