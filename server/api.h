@@ -98,15 +98,26 @@ long http_prometheus(Http *http, char *buf, size_t cap, size_t len);
 // --- jobs (api_jobs.c) ---
 typedef struct {
     int check_only; // run every check of a submission and store nothing
+    long study_run; // the study run the job is (store.h); 0: none
 } JobSubmit;
 // Submits a parsed API-form spec as POST /api/v1/jobs does: the processor runs its precision,
 // its dataset is registered (and, once scanned, suits it), its starting checkpoint resolves and
 // is pinned; then it is stored queued and the supervisor woken. 0 with *id, or -1 with *e
-// (nothing stored, no pin kept). spec is completed (a starting checkpoint's model adopted).
+// (nothing stored, no pin kept; a study run that has its job already: 409). spec is completed
+// (a starting checkpoint's model adopted).
 int jobs_submit(App *app, JobSpec *spec, const JobSubmit *opt, long *id, ApiError *e);
 // Deletes a finished job, its records and its run dir (DELETE /api/v1/jobs/{id}): 0, or -1 with
 // *e (404, 409 while it is live or a live job starts from its checkpoints, 500).
 int jobs_delete(App *app, long id, ApiError *e);
+
+// --- studies' progress (api_studies.c) ---
+// Submits every run of a study that can be submitted now (not while it is paused or
+// cancelled); a run refused keeps why. Safe from any thread.
+void studies_advance(App *app, long study_id);
+// The supervisor's JobEndedFn (ctx: the App): the study of a job that ended advances.
+void studies_job_ended(void *app, long job_id);
+// At start-up: every active study advances (what a stopped or killed daemon left).
+void studies_recover(App *app);
 
 // --- datasets (datasets.c) ---
 int dataset_name_valid(const char *name);
@@ -143,6 +154,15 @@ void api_datasets_create(Request *r);
 void api_dataset_get(Request *r);
 void api_dataset_delete(Request *r);
 void api_dataset_sample(Request *r);
+void api_studies_list(Request *r);
+void api_studies_create(Request *r);
+void api_study_get(Request *r);
+void api_study_delete(Request *r);
+void api_study_cancel(Request *r);
+void api_study_pause(Request *r);
+void api_study_resume(Request *r);
+void api_study_table_csv(Request *r);
+void api_study_table_md(Request *r);
 void sse_job_events(Request *r);
 void sse_all_events(Request *r);
 void static_serve(Request *r);

@@ -309,21 +309,24 @@ static char *child_spec_json(const JobSpec *spec, const Resolved *res)
     return text;
 }
 
-// Inserts the job (queued) and wakes the supervisor; 0 with *id, or -1 with a 500 in *e.
-static int store_submitted(App *app, ApiError *e, JobSpec *spec, const Resolved *res, long *id)
+// Inserts the job (queued; a study run's) and wakes the supervisor; 0 with *id, or -1 with *e.
+static int store_submitted(App *app, ApiError *e, JobSpec *spec, const Resolved *res,
+                           long study_run, long *id)
 {
     char runs[SPEC_PATH_MAX];
     spec->job_id = 0; // the id is the store's to give
     char *api_spec = spec_to_json(spec), *child_spec = child_spec_json(spec, res);
     *id = api_spec && child_spec && runs_dir(app, runs, sizeof runs) == 0
-              ? store_job_create(app->db, spec, api_spec, child_spec, res->checkpoint_id, runs)
+              ? store_job_create(app->db, spec, api_spec, child_spec, res->checkpoint_id, runs,
+                                 study_run)
               : STORE_ERROR;
     free(api_spec);
     free(child_spec);
-    if (*id <= 0) {
+    if (*id == STORE_CONFLICT)
+        api_error_set(e, 409, NULL, "study run %ld has its job already", study_run);
+    else if (*id <= 0)
         api_error_set(e, 500, NULL, "the job could not be stored");
-        return -1;
-    }
+    if (*id <= 0) return -1;
     supervisor_wake(app->supervisor);
     return 0;
 }
@@ -338,7 +341,7 @@ int jobs_submit(App *app, JobSpec *spec, const JobSubmit *opt, long *id, ApiErro
     pins_lock(); // from the starting checkpoint's pin until its job is stored
     int ok = check_spec_precision(e, spec) == 0 && resolve_dataset(app, e, spec, res) == 0 &&
              resolve_init_from(app, e, spec, res) == 0 && check_spec_dataset(e, spec, res) == 0;
-    if (ok && !opt->check_only) ok = store_submitted(app, e, spec, res, id) == 0;
+    if (ok && !opt->check_only) ok = store_submitted(app, e, spec, res, opt->study_run, id) == 0;
     if ((!ok || opt->check_only) && res->checkpoint_sha256[0])
         pins_drop_unused(app->db, res->checkpoint_path);
     pins_unlock();

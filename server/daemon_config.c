@@ -2,6 +2,8 @@
 // command line, so both accept exactly the same keys.
 #include "daemon_config.h"
 
+#include "studies.h"
+
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -14,6 +16,7 @@ static const char *const USAGE =
     "usage: simmimd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--data-root DIR]...\n"
     "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--data-binary PATH]\n"
     "               [--web-dir DIR] [--connections-per-ip N] [--max-restarts N] [--max-scans N]\n"
+    "               [--max-cells N]\n"
     "The token may also come from SIMMIMD_TOKEN; /usr/share/datasets is always a data root.";
 
 typedef enum { OPT_STRING, OPT_INT, OPT_ROOT } OptionType;
@@ -40,6 +43,7 @@ static const Option OPTIONS[] = {
     INT_OPTION("connections-per-ip", connections_per_ip, 1, 100000),
     INT_OPTION("max-restarts", max_restarts, 0, 100),
     INT_OPTION("max-scans", max_scans, 1, 16),
+    INT_OPTION("max-cells", max_cells, 1, 100000),
 };
 #undef STRING_OPTION
 #undef INT_OPTION
@@ -167,6 +171,7 @@ int config_load(DaemonConfig *cfg, int argc, char **argv, char *err, size_t errl
     cfg->connections_per_ip = 64;
     cfg->max_restarts = 3;
     cfg->max_scans = 2;
+    cfg->max_cells = STUDY_DEFAULT_MAX_CELLS;
     for (int i = 1; i + 1 < argc; i++) // the file first, so flags override it
         if (strcmp(argv[i], "--config") == 0 && load_file(cfg, argv[i + 1], err, errlen)) return -1;
     const char *env_token = getenv("SIMMIMD_TOKEN");

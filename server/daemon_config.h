@@ -21,6 +21,7 @@ typedef struct {
     int connections_per_ip;           // open connections one client address may hold (64)
     int max_restarts;                 // of a trainer killed by a signal nobody asked for (3)
     int max_scans;                    // dataset scans (simmim-data children) at once (2)
+    int max_cells;                    // cells a study may have (64)
 } DaemonConfig;
 
 // Fills cfg from argv (and the file named by --config); -1 with a message on bad input,

@@ -23,6 +23,7 @@ typedef struct {
     int data_root_count;
     const char *token;       // NULL: no authentication
     int connections_per_ip;  // open connections one client address may hold
+    int max_cells;           // cells a study may have (max-cells)
     double started_at;       // unix seconds
 } App;
 

@@ -1,7 +1,8 @@
 // simmimd: the control plane. Loads the configuration, opens and migrates the database, starts
 // the scanner (which scans again the datasets a previous daemon left scanning), registers
 // Fashion-MNIST when Debian's package is present (waiting for its scan), starts the supervisor
-// (which re-queues jobs a previous daemon left running) and the HTTP server, then waits for
+// (which re-queues jobs a previous daemon left running), lets studies submit what a previous
+// daemon left them to (a fine-tuning whose pretraining ended), and starts the HTTP server, then waits for
 // SIGTERM or SIGINT: children are stopped cleanly (trainers checkpoint) and the daemon exits 0.
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 #include "daemon_config.h"
 #include "db.h"
+#include "api.h"
 #include "http.h"
 #include "hub.h"
 #include "scanner.h"
@@ -139,7 +141,8 @@ int main(int argc, char **argv)
     if (!db) return daemon_die("database", err);
     Hub *hub = hub_create(4096);
     App app = {.db = db, .hub = hub, .state_dir = state_dir, .token = cfg.token[0] ? cfg.token : NULL,
-               .connections_per_ip = cfg.connections_per_ip, .started_at = (double)time(NULL)};
+               .connections_per_ip = cfg.connections_per_ip, .max_cells = cfg.max_cells,
+               .started_at = (double)time(NULL)};
     app.web_dir = realpath(cfg.web_dir, web_dir) ? web_dir : cfg.web_dir;
     resolve_data_roots(&cfg, &app, roots);
     ScannerConfig scfg = {.data_binary = cfg.data_binary, .state_dir = state_dir,
@@ -158,6 +161,8 @@ int main(int argc, char **argv)
         return daemon_die("supervisor", err);
     }
     scanner_set_supervisor(app.scanner, app.supervisor);
+    supervisor_on_job_ended(app.supervisor, studies_job_ended, &app);
+    studies_recover(&app);
     Http *http = http_start(&app, cfg.listen, err, sizeof err);
     if (!http) {
         supervisor_stop(app.supervisor);

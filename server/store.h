@@ -36,9 +36,11 @@ typedef struct {
 // Inserts a queued job. api_spec: the resolved spec as submitted (API form); child_spec: the
 // file form for simmim-train, which must parse (spec_parse): it is stored with "job_id" set
 // to the new id (re-serialized by spec_to_json), so checkpoints record their job.
-// init_checkpoint_id: 0 when none. run_dir = runs_dir/<id>. Returns the id or STORE_ERROR.
+// init_checkpoint_id: 0 when none. run_dir = runs_dir/<id>. study_run > 0: the job is that
+// study run's (store_study_*), recorded with the job in one transaction — STORE_CONFLICT and
+// nothing stored when the run already has a job. Returns the id or STORE_ERROR.
 long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const char *child_spec,
-                      long init_checkpoint_id, const char *runs_dir);
+                      long init_checkpoint_id, const char *runs_dir, long study_run);
 json_t *store_job_json(Db *db, long id);
 // {"jobs": [...], "total": N}; state/kind NULL = any; newest first; total counts every
 // match (limit ≤ 0: 100, at most 1000; offset < 0: 0).
@@ -82,7 +84,8 @@ int store_job_fail_queued(Db *db, long id, const char *error);
 // --- trainer events (idempotent: an event already stored for its job and step is ignored) ---
 // Applies one event line of simmim-train to the job's records: progress and eval → metrics
 // (unique per job, kind and step) and the job's progress fields; checkpoint → checkpoints;
-// checkpoint_deleted → marks it deleted; preview → previews; start → total steps; error →
+// checkpoint_deleted → marks it deleted; preview → previews; start → total steps and the
+// model's parameter count; error →
 // the job's error message; done → final metrics. The job's progress and latest metrics move
 // only forward (an event with a step below the stored one leaves them). A missing or
 // non-finite field is skipped; unknown events are ignored (STORE_OK). STORE_NOT_FOUND for an
@@ -173,6 +176,57 @@ int store_dataset_scan_failed(Db *db, const char *name, const char *error);
 // The names of the datasets in a state (e.g. scanning at start-up): the count, *names
 // malloc'd (each name too; free both).
 int store_datasets_in_state(Db *db, DatasetState state, char ***names);
+
+// --- studies (store_studies.c) ---
+// A study's runs: the jobs it submits (docs/http-api.md#studies). A pretraining and a baseline
+// are submitted at once; a fine-tuning once its pretraining has succeeded. A run keeps its job
+// id once submitted (also after that job is deleted), or the reason it could not be.
+typedef enum { STUDY_PRETRAIN, STUDY_FINETUNE, STUDY_BASELINE } StudyRole;
+typedef struct {
+    StudyRole role;
+    int cell;     // the cell it serves (a pretraining: the first of those); -1 for a baseline
+    int seed;     // index into the study's seeds
+    int pretrain; // a fine-tuning: its pretraining's index among the runs; else -1
+    char *spec;   // the API-form spec it is submitted with (a fine-tuning's without init_from)
+} StudyRun;
+typedef struct {
+    const char *name, *preset; // preset NULL: none
+    const char *axes, *seeds, *cells, *pretrain, *finetune; // JSON texts
+    int baseline;
+    const StudyRun *runs;
+    int run_count;
+} StudyRecord;
+// What a study can control in its children: active, paused (nothing of it starts), cancelled.
+typedef enum { STUDY_ACTIVE, STUDY_PAUSED, STUDY_CANCELLED } StudyControl;
+// Inserts a study and its runs (one transaction); the id or STORE_ERROR.
+long store_study_create(Db *db, const StudyRecord *rec);
+// The study's record: {id, name, preset, created_at, control, axes, seeds, baseline, cells,
+// pretrain, finetune, runs: [{id, role, cell, seed, pretrain_run, job_id, error, job_state (null
+// before its job, "deleted" after it), top1, duration_s, img_per_s (the mean of its progress
+// events), params}...]}, as study_shape (studies.h) reads it; NULL when there is none.
+json_t *store_study_raw(Db *db, long id);
+// Ids of the studies, newest first (control_mask: those whose control is in it, by bit
+// 1 << StudyControl): the count, *ids malloc'd.
+int store_study_ids(Db *db, unsigned control_mask, long **ids);
+// The runs of an active study that can be submitted now, in order: not submitted nor refused,
+// and a fine-tuning's pretraining succeeded. The count, *runs malloc'd (free each spec).
+typedef struct {
+    long run_id;
+    StudyRole role;
+    long pretrain_job; // a fine-tuning: the job of its pretraining
+    char *spec;
+} StudyPending;
+int store_study_pending(Db *db, long study_id, StudyPending **runs);
+// A run that could not be submitted: it keeps why.
+int store_study_run_refused(Db *db, long run_id, const char *error);
+// The study a job belongs to: STORE_OK, STORE_NOT_FOUND (none) or STORE_ERROR.
+int store_study_of_job(Db *db, long job_id, long *study_id);
+// The jobs of a study that still exist, in the order of its runs: the count, *ids malloc'd.
+int store_study_jobs(Db *db, long study_id, long **ids);
+// Sets a study's control: STORE_OK or STORE_NOT_FOUND.
+int store_study_set_control(Db *db, long study_id, StudyControl control);
+// Removes a study and its runs (its jobs are the caller's to delete first).
+int store_study_delete(Db *db, long study_id);
 
 // --- Prometheus ---
 // Appends the daemon's gauges (jobs by state, per running job step/loss/img_per_s) as

@@ -92,7 +92,10 @@ static int done_ok(int changes) { return changes < 0 ? changes : STORE_OK; }
 // them bit for bit).
 static int ingest_start(Event *e)
 {
-    long total, resumed, per_epoch;
+    long total, resumed, per_epoch, params;
+    if (field_count(e->ev, "params", BYTES_MAX, &params) == 0 &&
+        sql_exec(e->c, "UPDATE jobs SET params = ? WHERE id = ?", "ll", params, e->job_id) < 0)
+        return STORE_ERROR;
     if (field_count(e->ev, "total_steps", STEP_MAX, &total)) return STORE_OK;
     if (field_count(e->ev, "resumed_from_step", total, &resumed))
         return done_ok(sql_exec(e->c, "UPDATE jobs SET total_steps = ? WHERE id = ?", "ll", total, e->job_id));

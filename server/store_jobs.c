@@ -61,8 +61,20 @@ static char *child_spec_with_id(const char *child_spec, long id)
     return spec_to_json(&spec);
 }
 
+// A study's job takes its run (the run must not have one yet: a run is submitted once).
+static int link_study_run(sqlite3 *c, long id, long study_run)
+{
+    int rc = sql_exec(c, "UPDATE study_runs SET job_id = ?1 WHERE id = ?2 AND job_id IS NULL", "ll",
+                      id, study_run);
+    if (rc == 0) return STORE_CONFLICT;
+    if (rc < 0) return rc;
+    rc = sql_exec(c, "UPDATE jobs SET study_id = (SELECT study_id FROM study_runs WHERE id = ?) "
+                     "WHERE id = ?", "ll", study_run, id);
+    return rc == 1 ? STORE_OK : STORE_ERROR;
+}
+
 static long job_insert(sqlite3 *c, const JobSpec *spec, const char *api_spec, const char *child_spec,
-                       long init_checkpoint_id, const char *runs_dir)
+                       long init_checkpoint_id, const char *runs_dir, long study_run)
 {
     const long *init = init_checkpoint_id > 0 ? &init_checkpoint_id : NULL;
     const char *dataset = spec->dataset_name[0] ? spec->dataset_name : NULL;
@@ -85,17 +97,18 @@ static long job_insert(sqlite3 *c, const JobSpec *spec, const char *api_spec, co
                  ? STORE_OK
                  : STORE_ERROR;
     free(spec_text);
-    return rc == STORE_OK ? id : STORE_ERROR;
+    if (rc == STORE_OK && study_run > 0) rc = link_study_run(c, id, study_run);
+    return rc == STORE_OK ? id : rc;
 }
 
 long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const char *child_spec,
-                      long init_checkpoint_id, const char *runs_dir)
+                      long init_checkpoint_id, const char *runs_dir, long study_run)
 {
     db_lock(db);
     sqlite3 *c = db_sqlite(db);
     long id = sql_begin(c);
     if (id == STORE_OK)
-        id = sql_end(c, job_insert(c, spec, api_spec, child_spec, init_checkpoint_id, runs_dir));
+        id = sql_end(c, job_insert(c, spec, api_spec, child_spec, init_checkpoint_id, runs_dir, study_run));
     db_unlock(db);
     return id;
 }
@@ -106,7 +119,7 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
 #define JOB_SELECT                                                                              \
     "SELECT id, name, kind, state, priority, dataset, api_spec, step, total_steps, epoch, eta_s, " \
     "loss, lr, img_per_s, val_loss, top1, error, exit_status, created_at, started_at, "         \
-    "finished_at, init_checkpoint_id, run_s, running_since, restarts, "                         \
+    "finished_at, init_checkpoint_id, run_s, running_since, restarts, study_id, "               \
     "(SELECT 'dataset ' || d.name || ' ' || d.state FROM datasets d WHERE d.name = jobs.dataset " \
     "AND d.state = 'scanning' AND jobs.state = 'queued') AS waiting_for FROM jobs "
 #define JOB_FILTER "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) "
@@ -126,7 +139,7 @@ static const struct {
     {NULL, "error", "error"}, {NULL, "exit_status", "exit_status"},
     {NULL, "created_at", "created_at"}, {NULL, "started_at", "started_at"},
     {NULL, "finished_at", "finished_at"}, {NULL, "init_checkpoint_id", "init_checkpoint_id"},
-    {NULL, "restarts", "restarts"},
+    {NULL, "restarts", "restarts"}, {NULL, "study", "study_id"},
 };
 
 // Seconds the job has spent running (not paused, queued again, or waiting out a daemon

@@ -49,6 +49,8 @@ struct Supervisor {
     int stopping;
     Child children[MAX_CHILDREN];
     int child_count;
+    JobEndedFn job_ended;     // under lock
+    void *job_ended_ctx;
 };
 
 void supervisor_wake(Supervisor *s)
@@ -350,11 +352,18 @@ static void *supervisor_main(void *arg)
             char drain[64];
             while (read(s->wake_pipe[0], drain, sizeof drain) > 0) {}
         }
+        long ended[MAX_CHILDREN];
+        int ended_count = 0;
         pthread_mutex_lock(&s->lock);
+        JobEndedFn job_ended = s->job_ended;
+        void *ctx = s->job_ended_ctx;
         for (int i = n - 1; i >= 0; i--) // children only leave in reap, from the end down
-            if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                if (!read_child(s, &s->children[i])) reap(s, i);
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !read_child(s, &s->children[i])) {
+                ended[ended_count++] = s->children[i].job_id;
+                reap(s, i);
+            }
         pthread_mutex_unlock(&s->lock);
+        for (int i = 0; job_ended && i < ended_count; i++) job_ended(ctx, ended[i]);
     }
     return NULL;
 }
@@ -411,6 +420,14 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
         return NULL;
     }
     return s;
+}
+
+void supervisor_on_job_ended(Supervisor *s, JobEndedFn fn, void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->job_ended = fn;
+    s->job_ended_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static Child *find_child(Supervisor *s, long job_id)

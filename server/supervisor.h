@@ -34,6 +34,11 @@ int supervisor_cancel(Supervisor *s, long job_id);
 int supervisor_pause(Supervisor *s, long job_id);
 // Re-queues a paused job (it resumes from its last checkpoint).
 int supervisor_resume(Supervisor *s, long job_id);
+// Called on the supervisor's thread, outside its lock, once a job's trainer has ended and the
+// job's new state is stored (a study then submits the fine-tunings of a pretraining that
+// succeeded). Set once, before jobs end.
+typedef void (*JobEndedFn)(void *ctx, long job_id);
+void supervisor_on_job_ended(Supervisor *s, JobEndedFn fn, void *ctx);
 // Publishes a job's state change on the hub (after the store recorded it).
 void supervisor_announce_state(Supervisor *s, long job_id);
 

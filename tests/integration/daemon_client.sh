@@ -20,13 +20,14 @@ api() {
   cat "$tmp/body"
 }
 status() { cat "$tmp/status"; }
-wait_state() { # wait_state JOB STATE SECONDS
+wait_for_state() { # wait_for_state PATH STATE SECONDS: until GET PATH answers that "state"
   for _ in $(seq $(($3 * 10))); do
-    [ "$(api GET "/api/v1/jobs/$1" | json state)" = "$2" ] && return 0
+    [ "$(api GET "$1" | json state)" = "$2" ] && return 0
     sleep 0.1
   done
   return 1
 }
+wait_state() { wait_for_state "/api/v1/jobs/$1" "$2" "$3"; } # wait_state JOB STATE SECONDS
 
 # daemon_session: a scratch directory and a daemon of the test's own. Sets $tmp (removed at
 # exit), $port, $base and $state ($tmp/state), and defines start_daemon [FLAGS]: simmimd on

@@ -57,7 +57,7 @@ static long make_checkpoint(Db *db, long step, const char *text, char *file, siz
     JobSpec spec;
     SpecError err;
     if (spec_parse(api, strlen(api), &spec, &err)) exit(2);
-    long job = store_job_create(db, &spec, api, child, 0, runs);
+    long job = store_job_create(db, &spec, api, child, 0, runs, 0);
     char path[300];
     snprintf(path, sizeof path, "%s/%ld", runs, job);
     mkdir(runs, 0755);

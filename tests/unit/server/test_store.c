@@ -78,7 +78,7 @@ static long make_job(Db *db, const char *kind, const char *name, int priority, c
         fprintf(stderr, "spec_parse: %s\n", err.message);
         exit(2);
     }
-    return store_job_create(db, &spec, api, child, 0, runs);
+    return store_job_create(db, &spec, api, child, 0, runs, 0);
 }
 
 static int ingest_text(Db *db, long job_id, const char *line)
@@ -848,7 +848,7 @@ static void test_delete(Db *db, long id)
     char child[] = "{\"kind\": \"finetune\", \"dataset\": {\"format\": \"idx\", \"path\": \"/d\"}, "
                    "\"finetune\": {\"init_from\": {\"path\": \"/x.safetensors\"}}}";
     JobSpec spec;
-    long ft = spec_parse(api, strlen(api), &spec, NULL) ? -1 : store_job_create(db, &spec, api, child, latest, runs);
+    long ft = spec_parse(api, strlen(api), &spec, NULL) ? -1 : store_job_create(db, &spec, api, child, latest, runs, 0);
     json_t *job = store_job_json(db, ft);
     test_report(ft > 0 && num(job, "init_checkpoint_id", NULL) == latest, "job with init checkpoint", "");
     json_decref(job);

@@ -1,0 +1,1092 @@
+// Study jobs without the database (studies.h): the request into a plan (body, presets, axes,
+// cells, runs, each run's spec checked and its errors blamed on an axis), the study's answer
+// shaped from its runs, the row arithmetic, and the tables.
+#include "studies.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json_out.h"
+#include "spec/spec.h"
+
+#define SEED_MAX (1LL << 53)
+
+// ================================================================== the plan
+
+typedef struct {
+    json_t *body, *pretrain, *finetune, *axes, *seeds;
+    int baseline;
+    JobSpec *base;       // the study's pretraining spec for the first seed, checked
+    JobSpec *scratch;    // a spec being expanded
+    char **keys;         // per run: a pretraining's effective spec (name left out); else NULL
+    ModelConfig *models; // per run: a pretraining's model once checked
+    StudyCheck check;
+    void *ctx;
+} Planner;
+
+static int axis_error(ApiError *e, size_t i, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+// The presets' words, as STUDY_PRESETS lists them.
+static const char *const PRESETS[] = {"mask-ratio", "mask-type", "mask-patch", "decoder",
+                                      "resolution", "loss", "scope"};
+static const char *const BODY_KEYS[] = {"name", "preset", "pretrain", "finetune", "axes",
+                                        "seeds", "baseline"};
+
+static int kind_of_path(const char *field, const char **rest)
+{
+    if (strncmp(field, "pretrain.", 9) == 0) return *rest = field + 9, JOB_PRETRAIN;
+    if (strncmp(field, "finetune.", 9) == 0) return *rest = field + 9, JOB_FINETUNE;
+    return -1;
+}
+
+static const char *kind_word(JobKind kind) { return kind == JOB_PRETRAIN ? "pretrain" : "finetune"; }
+
+static int has_control_chars(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+// Sets the dotted path of obj to value (stolen): missing or null objects on the way are made;
+// an object value is merged into an object already there. -1 when something on the way is not
+// an object.
+static int set_path(json_t *obj, const char *path, json_t *value)
+{
+    char key[256];
+    const char *dot = strchr(path, '.');
+    if (!dot) {
+        json_t *old = json_object_get(obj, path);
+        if (json_is_object(old) && json_is_object(value)) {
+            json_t *merged = json_deep_copy(old);
+            json_object_update(merged, value);
+            json_decref(value);
+            value = merged;
+        }
+        return json_object_set_new(obj, path, value) ? -1 : 0;
+    }
+    size_t n = (size_t)(dot - path);
+    if (n >= sizeof key) return json_decref(value), -1;
+    memcpy(key, path, n);
+    key[n] = 0;
+    json_t *next = json_object_get(obj, key);
+    if (!next || json_is_null(next)) {
+        next = json_object();
+        if (json_object_set_new(obj, key, next)) return json_decref(value), -1;
+    }
+    if (!json_is_object(next)) return json_decref(value), -1;
+    return set_path(next, dot + 1, value);
+}
+
+// ------------------------------------------------------------------ the body
+
+static int read_name(const json_t *body, StudyPlan *plan, const char *preset, ApiError *e)
+{
+    const json_t *v = json_object_get(body, "name");
+    const char *name = v ? json_string_value(v) : preset ? preset : "study";
+    if (!name || !*name || strlen(name) > STUDY_NAME_MAX || has_control_chars(name)) {
+        api_error_set(e, 400, "name", "name: a string of 1 to %d bytes without control "
+                      "characters", STUDY_NAME_MAX);
+        return -1;
+    }
+    snprintf(plan->name, sizeof plan->name, "%s", name);
+    return 0;
+}
+
+// The study's spec for one kind: an object (default {}), kind set, the study's to fill left out.
+static json_t *read_spec(const json_t *body, JobKind kind, ApiError *e)
+{
+    const char *word = kind_word(kind);
+    const json_t *given = json_object_get(body, word);
+    if (given && !json_is_object(given)) {
+        api_error_set(e, 400, word, "%s: a job spec (an object)", word);
+        return NULL;
+    }
+    const json_t *k = json_object_get(given, "kind");
+    if (k && !(json_is_string(k) && strcmp(json_string_value(k), word) == 0)) {
+        api_error_set(e, 400, kind == JOB_PRETRAIN ? "pretrain.kind" : "finetune.kind",
+                      "%s.kind: must be \"%s\" (or left out)", word, word);
+        return NULL;
+    }
+    const json_t *init = json_object_get(json_object_get(given, "finetune"), "init_from");
+    if (kind == JOB_FINETUNE && init && !json_is_null(init)) {
+        api_error_set(e, 400, "finetune.finetune.init_from", "finetune.finetune.init_from: the "
+                      "study starts each fine-tuning from its cell's pretraining (leave it out)");
+        return NULL;
+    }
+    json_t *spec = given ? json_deep_copy(given) : json_object();
+    if (spec) json_object_set_new(spec, "kind", json_string(word));
+    if (!spec) api_error_set(e, 500, NULL, "out of memory");
+    return spec;
+}
+
+static int read_seeds(const json_t *body, Planner *p, ApiError *e)
+{
+    const json_t *v = json_object_get(body, "seeds");
+    if (!v) return (p->seeds = json_pack("[i]", 0)) ? 0 : -1;
+    size_t n = json_array_size(v), i, k;
+    if (!json_is_array(v) || n < 1 || n > STUDY_MAX_SEEDS) {
+        api_error_set(e, 400, "seeds", "seeds: a list of 1 to %d distinct integers (each sets "
+                      "train.seed of both jobs of every cell)", STUDY_MAX_SEEDS);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        const json_t *s = json_array_get(v, i);
+        char field[32];
+        snprintf(field, sizeof field, "seeds[%zu]", i);
+        if (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > SEED_MAX) {
+            api_error_set(e, 400, field, "%s: an integer from 0 to 2^53", field);
+            return -1;
+        }
+        for (k = 0; k < i; k++)
+            if (json_equal(s, json_array_get(v, k))) {
+                api_error_set(e, 400, field, "%s: repeats seeds[%zu]", field, k);
+                return -1;
+            }
+    }
+    p->seeds = json_deep_copy(v);
+    return 0;
+}
+
+static int read_body(const char *text, size_t len, Planner *p, StudyPlan *plan, ApiError *e)
+{
+    json_error_t je;
+    p->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(p->body)) {
+        api_error_set(e, 400, NULL, p->body ? "the body must be a JSON object" :
+                      "invalid JSON: %s (line %d)", je.text, je.line);
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(p->body, key, v) {
+        size_t i = 0;
+        while (i < sizeof BODY_KEYS / sizeof *BODY_KEYS && strcmp(key, BODY_KEYS[i])) i++;
+        if (i == sizeof BODY_KEYS / sizeof *BODY_KEYS) {
+            json_t *shown = json_text(key);
+            api_error_set(e, 400, json_string_value(shown), "%s: unknown field (a study takes "
+                          "name, preset, pretrain, finetune, axes, seeds and baseline)",
+                          json_string_value(shown));
+            json_decref(shown);
+            return -1;
+        }
+    }
+    const json_t *preset = json_object_get(p->body, "preset"), *baseline;
+    if (preset && !json_is_string(preset)) {
+        api_error_set(e, 400, "preset", "preset: one of " STUDY_PRESETS);
+        return -1;
+    }
+    baseline = json_object_get(p->body, "baseline");
+    if (baseline && !json_is_boolean(baseline)) {
+        api_error_set(e, 400, "baseline", "baseline: true or false");
+        return -1;
+    }
+    p->baseline = json_is_true(baseline);
+    return read_name(p->body, plan, json_string_value(preset), e) ||
+                   !(p->pretrain = read_spec(p->body, JOB_PRETRAIN, e)) ||
+                   !(p->finetune = read_spec(p->body, JOB_FINETUNE, e)) || read_seeds(p->body, p, e)
+               ? -1
+               : 0;
+}
+
+// ------------------------------------------------------------------ expanding one spec
+
+// The study's spec of a kind with the cell's values of that kind's axes, the seed's train.seed
+// and a layer_decay of 1.0 for a baseline (cell NULL: none of the axes). NULL: an axis's field
+// runs into something that is not an object (*bad_axis says which; -1: out of memory).
+static json_t *expand(Planner *p, JobKind kind, const json_t *cell, int seed, int baseline,
+                      int *bad_axis)
+{
+    json_t *obj = json_deep_copy(kind == JOB_PRETRAIN ? p->pretrain : p->finetune), *axis;
+    size_t i;
+    *bad_axis = -1;
+    json_array_foreach(cell ? p->axes : NULL, i, axis) {
+        const char *field = json_string_value(json_object_get(axis, "field")), *rest;
+        if (kind_of_path(field, &rest) != (int)kind) continue;
+        if (set_path(obj, rest, json_deep_copy(json_object_get(cell, field)))) {
+            *bad_axis = (int)i;
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    json_t *seed_value = json_deep_copy(json_array_get(p->seeds, (size_t)seed));
+    if (!obj || set_path(obj, "train.seed", seed_value) ||
+        (baseline && set_path(obj, "finetune.layer_decay", json_real(1.0)))) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+// Expands a run's spec and parses it into p->scratch: 0, or -1 with *se (or *bad_axis ≥ 0 for
+// an axis that runs into a value).
+static int parse_run(Planner *p, JobKind kind, const json_t *cell, int seed, int baseline,
+                     SpecError *se, int *bad_axis)
+{
+    size_t len;
+    json_t *obj = expand(p, kind, cell, seed, baseline, bad_axis);
+    char *text = obj ? json_out(obj, &len) : NULL;
+    json_decref(obj);
+    snprintf(se->field, sizeof se->field, "%s", "");
+    snprintf(se->message, sizeof se->message, "out of memory");
+    int rc = text ? spec_parse(text, len, p->scratch, se) : -1;
+    free(text);
+    return rc;
+}
+
+// The index of the cell's value of axis a.
+static size_t value_index(const json_t *axis, const json_t *cell)
+{
+    const char *field = json_string_value(json_object_get(axis, "field"));
+    const json_t *values = json_object_get(axis, "values"), *v = json_object_get(cell, field);
+    size_t j;
+    for (j = 0; j < json_array_size(values); j++)
+        if (json_equal(json_array_get(values, j), v)) break;
+    return j;
+}
+
+// The 400 for a spec of a cell that failed with (status, field, message): the axis whose field
+// it is ("axes[i].field" when that field is unknown or runs into a value, else
+// "axes[i].values[j]"); otherwise the first axis of the cell of that kind (else the first axis):
+// the combination of the cell's values is at fault.
+static void blame_axis(const Planner *p, JobKind kind, const json_t *cell, unsigned status,
+                       const char *field, const char *message, ApiError *e)
+{
+    size_t count = json_array_size(p->axes), blamed = count, first = count, i, n = strlen(field);
+    const json_t *axis;
+    int on_field = 0;
+    json_array_foreach(p->axes, i, axis) {
+        const char *path = json_string_value(json_object_get(axis, "field")), *rest;
+        if (kind_of_path(path, &rest) != (int)kind) continue;
+        if (first == count) first = i;
+        if (n && strncmp(rest, field, n) == 0 && (rest[n] == 0 || rest[n] == '.')) {
+            blamed = i;
+            on_field = rest[n] == '.' || strstr(message, ": unknown field") != NULL;
+            break;
+        }
+    }
+    if (blamed == count) blamed = first < count ? first : 0;
+    axis = json_array_get(p->axes, blamed);
+    size_t len;
+    char where[64], *cell_text = json_out(cell, &len);
+    if (on_field) snprintf(where, sizeof where, "axes[%zu].field", blamed);
+    else snprintf(where, sizeof where, "axes[%zu].values[%zu]", blamed, value_index(axis, cell));
+    api_error_set(e, status, where, "%s (%s, in the cell %s): %s", where,
+                  json_string_value(json_object_get(axis, "field")), cell_text ? cell_text : "?",
+                  message);
+    free(cell_text);
+}
+
+// The error of the study's own spec of a kind: its field prefixed with the kind.
+static void blame_spec(JobKind kind, unsigned status, const char *field, const char *message,
+                       ApiError *e)
+{
+    char where[80];
+    snprintf(where, sizeof where, "%s%s%s", kind_word(kind), *field ? "." : "", field);
+    api_error_set(e, status, where, "%s: %s", kind_word(kind), message);
+}
+
+// Expands, parses and checks one run's spec in p->scratch (a fine-tuning with `model`, its
+// pretraining's, adopted; NULL: none). Errors are blamed on the cell's axes (cell NULL: on the
+// study's own spec).
+static int build_spec(Planner *p, JobKind kind, const json_t *cell, int seed, int baseline,
+                      const ModelConfig *model, ApiError *e)
+{
+    int bad_axis;
+    SpecError se;
+    ApiError ce;
+    int rc = parse_run(p, kind, cell, seed, baseline, &se, &bad_axis);
+    if (rc && bad_axis >= 0) {
+        const char *path = json_string_value(json_object_get(json_array_get(p->axes, (size_t)bad_axis), "field"));
+        return axis_error(e, (size_t)bad_axis, ".field", "%s runs into a value of the study's %s "
+                          "spec that is not an object", path, kind_word(kind));
+    }
+    if (rc == 0 && model) rc = spec_adopt_model(p->scratch, model, &se);
+    if (rc == 0 && p->check && p->check(p->ctx, p->scratch, &ce)) {
+        if (cell) blame_axis(p, kind, cell, ce.status, ce.field, ce.message, e);
+        else blame_spec(kind, ce.status, ce.field, ce.message, e);
+        return -1;
+    }
+    if (rc == 0) return 0;
+    if (cell) blame_axis(p, kind, cell, 400, se.field, se.message, e);
+    else blame_spec(kind, 400, se.field, se.message, e);
+    return -1;
+}
+
+// ------------------------------------------------------------------ axes
+
+static int axis_error(ApiError *e, size_t i, const char *what, const char *fmt, ...)
+{
+    char where[64], msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(where, sizeof where, "axes[%zu]%s", i, what);
+    api_error_set(e, 400, where, "%s: %s", where, msg);
+    return -1;
+}
+
+// What an axis may not vary: what the study sets itself.
+static const char *forbidden_field(JobKind kind, const char *rest)
+{
+    if (strcmp(rest, "train.seed") == 0) return "train.seed is set by the study's seeds";
+    if (strcmp(rest, "kind") == 0) return "a study's kinds are fixed";
+    if (strcmp(rest, "name") == 0) return "the study names its jobs";
+    if (kind == JOB_FINETUNE && strncmp(rest, "finetune.init_from", 18) == 0)
+        return "the study starts each fine-tuning from its cell's pretraining";
+    return NULL;
+}
+
+static int check_axis(const json_t *axis, size_t i, const json_t *axes, int max_cells,
+                      ApiError *e)
+{
+    const char *field = json_string_value(json_object_get(axis, "field")), *rest, *why;
+    const json_t *values = json_object_get(axis, "values");
+    if (!json_is_object(axis) || json_object_size(axis) != 2 || !field || !values)
+        return axis_error(e, i, "", "an object {\"field\": \"pretrain.<field>\" or "
+                          "\"finetune.<field>\", \"values\": [...]}");
+    int kind = kind_of_path(field, &rest);
+    size_t n = json_array_size(values), j, k;
+    if (kind < 0 || !*rest || strstr(rest, "..") || rest[strlen(rest) - 1] == '.')
+        return axis_error(e, i, ".field", "must start with pretrain. or finetune. and name a "
+                          "field of that job's spec (got \"%.100s\")", field);
+    if ((why = forbidden_field((JobKind)kind, rest))) return axis_error(e, i, ".field", "%s", why);
+    for (k = 0; k < i; k++)
+        if (strcmp(field, json_string_value(json_object_get(json_array_get(axes, k), "field"))) == 0)
+            return axis_error(e, i, ".field", "repeats axes[%zu].field (%s)", k, field);
+    if (!json_is_array(values) || n == 0)
+        return axis_error(e, i, ".values", "a list of at least one value");
+    if (n > (size_t)max_cells)
+        return axis_error(e, i, ".values", "%zu values, more than max_cells (%d)", n, max_cells);
+    for (j = 0; j < n; j++)
+        for (k = 0; k < j; k++)
+            if (json_equal(json_array_get(values, j), json_array_get(values, k))) {
+                char what[48];
+                snprintf(what, sizeof what, ".values[%zu]", j);
+                return axis_error(e, i, what, "repeats values[%zu]", k);
+            }
+    return 0;
+}
+
+// The axes (the preset's, or the body's, checked) and the number of cells.
+static int read_axes(Planner *p, StudyPlan *plan, int max_cells, size_t *cells, ApiError *e)
+{
+    const json_t *preset = json_object_get(p->body, "preset"), *axes = json_object_get(p->body, "axes");
+    if (preset && axes) {
+        api_error_set(e, 400, "preset", "preset: give a preset or axes, not both");
+        return -1;
+    }
+    if (preset) {
+        p->axes = study_preset_axes(json_string_value(preset), p->base->model.img_size,
+                                    p->base->model.patch_size);
+        if (!p->axes) {
+            api_error_set(e, 400, "preset", "preset: one of " STUDY_PRESETS " (got \"%.40s\")",
+                          json_string_value(preset));
+            return -1;
+        }
+        for (size_t i = 0; i < sizeof PRESETS / sizeof *PRESETS; i++)
+            if (strcmp(PRESETS[i], json_string_value(preset)) == 0) plan->preset = PRESETS[i];
+    } else if (json_is_array(axes) && json_array_size(axes) > 0) {
+        p->axes = json_deep_copy(axes);
+    } else {
+        api_error_set(e, 400, "axes", "axes: %s", axes && !json_is_array(axes) ?
+                      "a list of {\"field\", \"values\"}" :
+                      "the grid is empty: give at least one axis, or a preset");
+        return -1;
+    }
+    size_t n = json_array_size(p->axes), i;
+    if (n > STUDY_MAX_AXES) {
+        api_error_set(e, 400, "axes", "axes: at most %d axes (got %zu)", STUDY_MAX_AXES, n);
+        return -1;
+    }
+    *cells = 1;
+    for (i = 0; i < n; i++) {
+        if (check_axis(json_array_get(p->axes, i), i, p->axes, max_cells, e)) return -1;
+        *cells *= json_array_size(json_object_get(json_array_get(p->axes, i), "values"));
+        if (*cells > (size_t)max_cells) {
+            api_error_set(e, 400, "axes", "axes: the grid has more than max_cells (%d, a daemon "
+                          "setting) cells: the axes' lengths multiply to %zu by axes[%zu]",
+                          max_cells, *cells, i);
+            return -1;
+        }
+    }
+    if (*cells == 0) { // a preset with no value (a model of one patch)
+        api_error_set(e, 400, "preset", "preset: no value of it suits a model of %d pixels in "
+                      "patches of %d", p->base->model.img_size, p->base->model.patch_size);
+        return -1;
+    }
+    return 0;
+}
+
+// The cells, first axis slowest.
+static json_t *make_cells(const json_t *axes, size_t count)
+{
+    json_t *cells = json_array();
+    for (size_t c = 0; cells && c < count; c++) {
+        json_t *cell = json_object();
+        size_t rest = c, i = json_array_size(axes);
+        while (cell && i-- > 0) {
+            const json_t *axis = json_array_get(axes, i), *values = json_object_get(axis, "values");
+            size_t n = json_array_size(values);
+            json_object_set(cell, json_string_value(json_object_get(axis, "field")),
+                            json_array_get(values, rest % n));
+            rest /= n;
+        }
+        json_t *ordered = json_object(); // keys in the axes' order
+        json_t *axis;
+        json_array_foreach(axes, i, axis) {
+            const char *field = json_string_value(json_object_get(axis, "field"));
+            json_object_set(ordered, field, json_object_get(cell, field));
+        }
+        json_decref(cell);
+        if (json_array_append_new(cells, ordered)) {
+            json_decref(cells);
+            return NULL;
+        }
+    }
+    return cells;
+}
+
+// ------------------------------------------------------------------ runs
+
+// A run's spec as parsed (before any check), named after the run: its text, and in *key
+// (unless NULL) its text without a name — a pretraining's effective spec. NULL when it does not
+// parse (build_spec says why).
+static char *run_text(Planner *p, StudyPlan *plan, StudyRun run, int baseline, char **key)
+{
+    const json_t *cell = run.cell >= 0 ? json_array_get(plan->cells, (size_t)run.cell) : NULL;
+    int bad_axis;
+    SpecError se;
+    JobKind kind = run.role == STUDY_PRETRAIN ? JOB_PRETRAIN : JOB_FINETUNE;
+    if (parse_run(p, kind, cell, run.seed, baseline, &se, &bad_axis)) return NULL;
+    if (key && !(*key = spec_to_json(p->scratch))) return NULL;
+    long long seed = json_integer_value(json_array_get(p->seeds, (size_t)run.seed));
+    if (run.role == STUDY_BASELINE)
+        snprintf(p->scratch->name, sizeof p->scratch->name, "%s/baseline-seed%lld", plan->name, seed);
+    else
+        snprintf(p->scratch->name, sizeof p->scratch->name, "%s/%s-%d-seed%lld", plan->name,
+                 kind_word(kind), run.cell + 1, seed);
+    p->scratch->given |= NAME_GIVEN;
+    return spec_to_json(p->scratch);
+}
+
+// Appends a run (its spec text stolen; key: a pretraining's effective spec, stolen; model: its
+// checked model); 0, or -1 (a 500 in *e) with both freed.
+static int add_run(Planner *p, StudyPlan *plan, StudyRun run, char *key, ApiError *e)
+{
+    StudyRun *runs = realloc(plan->runs, (size_t)(plan->run_count + 1) * sizeof *runs);
+    char **keys = runs ? realloc(p->keys, (size_t)(plan->run_count + 1) * sizeof *keys) : NULL;
+    ModelConfig *models = keys ? realloc(p->models, (size_t)(plan->run_count + 1) * sizeof *models) : NULL;
+    if (runs) plan->runs = runs;
+    if (keys) p->keys = keys;
+    if (models) p->models = models;
+    if (!models || !run.spec) {
+        free(key);
+        free(run.spec);
+        api_error_set(e, 500, NULL, "out of memory");
+        return -1;
+    }
+    p->keys[plan->run_count] = key;
+    p->models[plan->run_count] = p->scratch->model;
+    plan->runs[plan->run_count++] = run;
+    return 0;
+}
+
+// The pretraining of a cell and seed: a run already planned with the same effective spec, or a
+// new one. Its index, or -1.
+static int pretraining(Planner *p, StudyPlan *plan, int c, int seed, ApiError *e)
+{
+    char *key = NULL;
+    StudyRun run = {STUDY_PRETRAIN, c, seed, -1, NULL};
+    run.spec = run_text(p, plan, run, 0, &key);
+    for (int r = 0; key && r < plan->run_count; r++)
+        if (p->keys[r] && plan->runs[r].seed == seed && strcmp(p->keys[r], key) == 0) {
+            free(key);
+            free(run.spec);
+            return r;
+        }
+    if (build_spec(p, JOB_PRETRAIN, json_array_get(plan->cells, (size_t)c), seed, 0, NULL, e)) {
+        free(key);
+        free(run.spec);
+        return -1;
+    }
+    return add_run(p, plan, run, key, e) ? -1 : plan->run_count - 1;
+}
+
+static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
+{
+    int seeds = (int)json_array_size(p->seeds);
+    for (size_t c = 0; c < json_array_size(plan->cells); c++)
+        for (int s = 0; s < seeds; s++) {
+            int pre = pretraining(p, plan, (int)c, s, e);
+            if (pre < 0) return -1;
+            ModelConfig model = p->models[pre];
+            StudyRun run = {STUDY_FINETUNE, (int)c, s, pre, run_text(p, plan, (StudyRun){STUDY_FINETUNE, (int)c, s, pre, NULL}, 0, NULL)};
+            if (build_spec(p, JOB_FINETUNE, json_array_get(plan->cells, c), s, 0, &model, e)) {
+                free(run.spec);
+                return -1;
+            }
+            if (add_run(p, plan, run, NULL, e)) return -1;
+        }
+    for (int s = 0; p->baseline && s < seeds; s++) {
+        StudyRun run = {STUDY_BASELINE, -1, s, -1, NULL};
+        run.spec = run_text(p, plan, run, 1, NULL);
+        if (build_spec(p, JOB_FINETUNE, NULL, s, 1, NULL, e)) {
+            free(run.spec);
+            return -1;
+        }
+        if (add_run(p, plan, run, NULL, e)) return -1;
+    }
+    return 0;
+}
+
+void study_plan_free(StudyPlan *plan)
+{
+    for (int i = 0; i < plan->run_count; i++) free(plan->runs[i].spec);
+    free(plan->runs);
+    json_decref(plan->axes);
+    json_decref(plan->seeds);
+    json_decref(plan->cells);
+    json_decref(plan->pretrain);
+    json_decref(plan->finetune);
+    memset(plan, 0, sizeof *plan);
+}
+
+// The study's own specs, each a valid job on its own for the first seed: the pretraining's
+// (kept in p->base), the fine-tuning's with its model, and the baseline's.
+static int check_own_specs(Planner *p, ApiError *e)
+{
+    if (build_spec(p, JOB_PRETRAIN, NULL, 0, 0, NULL, e)) return -1;
+    *p->base = *p->scratch;
+    return build_spec(p, JOB_FINETUNE, NULL, 0, 0, &p->base->model, e) ||
+                   (p->baseline && build_spec(p, JOB_FINETUNE, NULL, 0, 1, NULL, e))
+               ? -1
+               : 0;
+}
+
+int study_plan(const char *body, size_t len, int max_cells, StudyCheck check, void *ctx,
+               StudyPlan *plan, ApiError *e)
+{
+    Planner p = {.check = check, .ctx = ctx};
+    memset(plan, 0, sizeof *plan);
+    p.base = malloc(sizeof *p.base);
+    p.scratch = malloc(sizeof *p.scratch);
+    size_t cells = 0;
+    int rc = -1;
+    if (!p.base || !p.scratch)
+        api_error_set(e, 500, NULL, "out of memory");
+    else if (read_body(body, len, &p, plan, e) == 0 && check_own_specs(&p, e) == 0 &&
+             read_axes(&p, plan, max_cells, &cells, e) == 0) {
+        const json_t *pre = json_object_get(p.body, "pretrain"), *ft = json_object_get(p.body, "finetune");
+        plan->cells = make_cells(p.axes, cells);
+        plan->axes = json_incref(p.axes);
+        plan->seeds = json_incref(p.seeds);
+        plan->pretrain = pre ? json_incref((json_t *)pre) : json_object();
+        plan->finetune = ft ? json_incref((json_t *)ft) : json_object();
+        plan->baseline = p.baseline;
+        if (!plan->cells || !plan->pretrain || !plan->finetune)
+            api_error_set(e, 500, NULL, "out of memory");
+        else
+            rc = plan_runs(&p, plan, e);
+    }
+    for (int i = 0; i < plan->run_count; i++) free(p.keys[i]);
+    free(p.keys);
+    free(p.models);
+    free(p.base);
+    free(p.scratch);
+    json_decref(p.body);
+    json_decref(p.pretrain);
+    json_decref(p.finetune);
+    json_decref(p.axes);
+    json_decref(p.seeds);
+    if (rc) study_plan_free(plan);
+    return rc;
+}
+
+// ================================================================== presets
+
+static json_t *axis(const char *field, json_t *values)
+{
+    return values ? json_pack("{s:s, s:o}", "field", field, "values", values) : NULL;
+}
+
+// The multiples of `step` that divide `whole` and are at most `most`, ascending.
+static json_t *divisors(int step, int whole, int most)
+{
+    json_t *values = json_array();
+    for (int v = step; values && step > 0 && v <= most; v += step)
+        if (whole % v == 0) json_array_append_new(values, json_integer(v));
+    return values;
+}
+
+json_t *study_preset_axes(const char *preset, int img_size, int patch_size)
+{
+    json_t *values = NULL;
+    const char *field = NULL;
+    if (!preset) return NULL;
+    if (strcmp(preset, "mask-ratio") == 0) {
+        field = "pretrain.mask.ratio";
+        values = json_array();
+        for (int k = 1; values && k <= 9; k++) json_array_append_new(values, json_real(k / 10.0));
+    } else if (strcmp(preset, "mask-type") == 0) {
+        field = "pretrain.mask.type";
+        values = json_pack("[s, s, s]", "random", "square", "block");
+    } else if (strcmp(preset, "mask-patch") == 0) {
+        // A grid of one cell would mask the whole image whatever the ratio: at least two a side.
+        field = "pretrain.mask.mask_patch_size";
+        values = divisors(patch_size, img_size, img_size / 2);
+    } else if (strcmp(preset, "decoder") == 0) {
+        field = "pretrain.decoder.type";
+        values = json_pack("[s, s, s]", "linear", "mlp", "transformer");
+    } else if (strcmp(preset, "resolution") == 0) {
+        field = "pretrain.target.resolution";
+        int grid = patch_size > 0 ? img_size / patch_size : 0;
+        values = divisors(grid, img_size, img_size);
+    } else if (strcmp(preset, "loss") == 0) {
+        field = "pretrain.loss";
+        values = json_pack("[{s:s}, {s:s}, {s:s}, {s:s, s:i}]", "type", "l1", "type", "l2", "type",
+                           "smooth_l1", "type", "bins", "bins", 8);
+    } else if (strcmp(preset, "scope") == 0) {
+        field = "pretrain.loss.scope";
+        values = json_pack("[s, s]", "masked", "full");
+    }
+    return field ? json_pack("[o]", axis(field, values)) : NULL;
+}
+
+// ================================================================== the study's answer
+
+void study_stats(const double *top1, const double *baseline, int n, StudyStats *out)
+{
+    double sum = 0, gain_sum = 0, sq = 0, gain_sq = 0;
+    int have = 0, pairs = 0;
+    for (int s = 0; s < n; s++) {
+        if (isnan(top1[s])) continue;
+        have++, sum += top1[s];
+        if (baseline && !isnan(baseline[s])) pairs++, gain_sum += top1[s] - baseline[s];
+    }
+    out->mean = have ? sum / have : NAN;
+    out->gain_mean = pairs ? gain_sum / pairs : NAN;
+    for (int s = 0; s < n; s++) {
+        if (isnan(top1[s])) continue;
+        sq += (top1[s] - out->mean) * (top1[s] - out->mean);
+        if (baseline && !isnan(baseline[s])) {
+            double d = top1[s] - baseline[s] - out->gain_mean;
+            gain_sq += d * d;
+        }
+    }
+    out->sd = have > 1 ? sqrt(sq / (have - 1)) : NAN;
+    out->gain_se = pairs > 1 ? sqrt(gain_sq / (pairs - 1)) / sqrt(pairs) : NAN;
+}
+
+static json_t *number_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+// One run as a seat of a row: its job, its state and why it did not (or cannot) run.
+typedef struct {
+    json_t *job_id;      // borrowed; NULL: none
+    const char *state;   // a job state, "deleted", "pending" or "blocked"
+    char error[512];
+    double top1, wall_s, img_per_s; // NAN unless it succeeded
+    const json_t *params;
+} Seat;
+
+static int seat_ended(const Seat *s)
+{
+    return strcmp(s->state, "succeeded") == 0 || strcmp(s->state, "failed") == 0 ||
+           strcmp(s->state, "cancelled") == 0 || strcmp(s->state, "blocked") == 0 ||
+           strcmp(s->state, "deleted") == 0;
+}
+
+static const json_t *run_by_id(const json_t *runs, json_int_t id)
+{
+    size_t i;
+    const json_t *run;
+    json_array_foreach(runs, i, run)
+        if (json_integer_value(json_object_get(run, "id")) == id) return run;
+    return NULL;
+}
+
+static void seat_of(const json_t *run, const json_t *runs, int cancelled, Seat *seat)
+{
+    memset(seat, 0, sizeof *seat);
+    seat->top1 = seat->wall_s = seat->img_per_s = NAN;
+    seat->state = "pending";
+    if (!run) return;
+    const char *job_state = json_string_value(json_object_get(run, "job_state"));
+    const char *error = json_string_value(json_object_get(run, "error"));
+    seat->job_id = json_object_get(run, "job_id");
+    seat->params = json_object_get(run, "params");
+    if (job_state) {
+        seat->state = job_state;
+        if (strcmp(job_state, "succeeded") == 0) {
+            const json_t *t = json_object_get(run, "top1"), *w = json_object_get(run, "duration_s"),
+                         *ips = json_object_get(run, "img_per_s");
+            seat->top1 = t ? json_number_value(t) : NAN;
+            seat->wall_s = w ? json_number_value(w) : NAN;
+            seat->img_per_s = ips ? json_number_value(ips) : NAN;
+        }
+        return;
+    }
+    if (error) {
+        seat->state = "failed";
+        snprintf(seat->error, sizeof seat->error, "could not be submitted: %s", error);
+        return;
+    }
+    if (cancelled) {
+        seat->state = "cancelled";
+        return;
+    }
+    const json_t *pre = run_by_id(runs, json_integer_value(json_object_get(run, "pretrain_run")));
+    if (!pre) return;
+    Seat p;
+    seat_of(pre, runs, cancelled, &p);
+    if (strcmp(p.state, "succeeded") == 0 || !seat_ended(&p)) return;
+    seat->state = "blocked";
+    if (p.job_id)
+        snprintf(seat->error, sizeof seat->error, "its pretraining (job %lld) %s",
+                 (long long)json_integer_value(p.job_id),
+                 strcmp(p.state, "deleted") == 0 ? "was deleted" :
+                 strcmp(p.state, "cancelled") == 0 ? "was cancelled" : "failed");
+    else
+        snprintf(seat->error, sizeof seat->error, "its pretraining %.480s", p.error);
+}
+
+// The mean of the values present; NAN when none.
+static double mean_of(const double *v, int n)
+{
+    StudyStats st;
+    study_stats(v, NULL, n, &st);
+    return st.mean;
+}
+
+// A row: the seats of its seeds (fine-tunings, and their pretrainings; pre NULL: none).
+static json_t *make_row(const json_t *values, const Seat *ft, const Seat *pre, int n,
+                        const double *baseline)
+{
+    double top1[STUDY_MAX_SEEDS], wall[STUDY_MAX_SEEDS], ips[STUDY_MAX_SEEDS];
+    json_t *t = json_array(), *pj = json_array(), *fj = json_array(), *states = json_array(),
+           *errors = json_array(), *params = json_null();
+    for (int s = 0; s < n; s++) {
+        top1[s] = ft[s].top1;
+        wall[s] = pre ? pre[s].wall_s : NAN;
+        ips[s] = pre ? pre[s].img_per_s : NAN;
+        if (pre && pre[s].params && json_is_null(params)) params = json_incref((json_t *)pre[s].params);
+        json_array_append_new(t, number_or_null(top1[s]));
+        json_array_append_new(pj, pre && pre[s].job_id ? json_incref(pre[s].job_id) : json_null());
+        json_array_append_new(fj, ft[s].job_id ? json_incref(ft[s].job_id) : json_null());
+        json_array_append_new(states, json_string(ft[s].state));
+        json_array_append_new(errors, ft[s].error[0] ? json_text(ft[s].error) : json_null());
+    }
+    StudyStats st;
+    study_stats(top1, baseline, n, &st);
+    return json_pack("{s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o}",
+                     "values", values, "top1", t, "top1_mean", number_or_null(st.mean), "top1_sd",
+                     number_or_null(st.sd), "gain_mean", number_or_null(st.gain_mean), "gain_se",
+                     number_or_null(st.gain_se), "pretrain_wall_s", number_or_null(mean_of(wall, n)),
+                     "img_per_s", number_or_null(mean_of(ips, n)), "params", params, "job_ids",
+                     "pretrain", pj, "finetune", fj, "states", states, "errors", errors);
+}
+
+// The seats, by seed, of the runs of a role and cell (a missing run: pending), and with pre
+// (unless NULL) those of their pretrainings.
+static void seats(const json_t *runs, const char *role, json_int_t cell, int cancelled, int n,
+                  Seat *ft, Seat *pre)
+{
+    const json_t *by_seed[STUDY_MAX_SEEDS] = {0}, *run;
+    size_t i;
+    json_array_foreach(runs, i, run) {
+        json_int_t seed = json_integer_value(json_object_get(run, "seed"));
+        if (strcmp(json_string_value(json_object_get(run, "role")), role) == 0 &&
+            json_integer_value(json_object_get(run, "cell")) == cell && seed >= 0 && seed < n)
+            by_seed[seed] = run;
+    }
+    for (int s = 0; s < n; s++) {
+        seat_of(by_seed[s], runs, cancelled, &ft[s]);
+        if (pre)
+            seat_of(by_seed[s] ? run_by_id(runs, json_integer_value(json_object_get(by_seed[s], "pretrain_run")))
+                               : NULL,
+                    runs, cancelled, &pre[s]);
+    }
+}
+
+// A member of the record, or null.
+static json_t *field(const json_t *raw, const char *key)
+{
+    json_t *v = json_object_get(raw, key);
+    return v ? v : json_null();
+}
+
+json_t *study_shape(json_t *raw, int with_rows)
+{
+    const json_t *runs = json_object_get(raw, "runs"), *cells = json_object_get(raw, "cells"), *run;
+    const char *control = json_string_value(json_object_get(raw, "control"));
+    int cancelled = control && strcmp(control, "cancelled") == 0;
+    int n = (int)json_array_size(json_object_get(raw, "seeds"));
+    if (!runs || n < 1 || n > STUDY_MAX_SEEDS) {
+        json_decref(raw);
+        return NULL;
+    }
+    Seat ft[STUDY_MAX_SEEDS], pre[STUDY_MAX_SEEDS], base[STUDY_MAX_SEEDS];
+    double base_top1[STUDY_MAX_SEEDS];
+    int baseline = json_is_true(json_object_get(raw, "baseline"));
+    size_t done = 0, jobs_done = 0, i;
+    int all_succeeded = 1;
+    seats(runs, "baseline", -1, cancelled, n, base, NULL);
+    for (int s = 0; s < n; s++) base_top1[s] = base[s].top1;
+    json_t *rows = json_array();
+    for (size_t c = 0; c < json_array_size(cells); c++) {
+        seats(runs, "finetune", (json_int_t)c, cancelled, n, ft, pre);
+        int ended = 1;
+        for (int s = 0; s < n; s++) ended &= seat_ended(&ft[s]);
+        done += (size_t)ended;
+        if (with_rows)
+            json_array_append_new(rows, make_row(json_array_get(cells, c), ft, pre, n,
+                                                 baseline ? base_top1 : NULL));
+    }
+    json_array_foreach(runs, i, run) {
+        Seat seat;
+        seat_of(run, runs, cancelled, &seat);
+        jobs_done += (size_t)seat_ended(&seat);
+        all_succeeded &= strcmp(seat.state, "succeeded") == 0;
+    }
+    int finished = jobs_done == json_array_size(runs);
+    const char *state = cancelled ? "cancelled"
+                        : finished ? (all_succeeded ? "succeeded" : "failed")
+                        : control && strcmp(control, "paused") == 0 ? "paused"
+                                                                    : "running";
+    json_t *study = json_pack("{s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:I, s:I, s:I, s:I, s:O, s:O}",
+                              "id", field(raw, "id"), "name", field(raw, "name"), "state", state,
+                              "preset", field(raw, "preset"), "axes", field(raw, "axes"), "seeds",
+                              field(raw, "seeds"), "baseline", field(raw, "baseline"), "created_at",
+                              field(raw, "created_at"), "cells_done", (json_int_t)done, "cells_total",
+                              (json_int_t)json_array_size(cells), "jobs_done", (json_int_t)jobs_done,
+                              "jobs_total", (json_int_t)json_array_size(runs), "pretrain",
+                              field(raw, "pretrain"), "finetune", field(raw, "finetune"));
+    if (study && with_rows) {
+        json_object_set_new(study, "rows", rows);
+        json_t *no_values = json_object();
+        json_object_set_new(study, "baseline_row",
+                            baseline ? make_row(no_values, base, NULL, n, NULL) : json_null());
+        json_decref(no_values);
+        rows = NULL;
+    }
+    json_decref(rows);
+    json_decref(raw);
+    return study;
+}
+
+// ================================================================== tables
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} Out;
+
+static void put(Out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(Out *o, const char *fmt, ...)
+{
+    va_list ap;
+    for (int tries = 0; !o->failed && tries < 2; tries++) {
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf ? o->buf + o->len : NULL, o->buf ? o->cap - o->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) o->failed = 1;
+        else if (o->buf && o->len + (size_t)n < o->cap) {
+            o->len += (size_t)n;
+            return;
+        } else {
+            size_t cap = o->cap ? o->cap : 1024;
+            while (cap <= o->len + (size_t)n) cap *= 2;
+            char *grown = realloc(o->buf, cap);
+            if (!grown) o->failed = 1;
+            else o->buf = grown, o->cap = cap;
+        }
+    }
+}
+
+static char *out_text(Out *o)
+{
+    if (!o->failed && !o->buf) put(o, "%s", "");
+    if (!o->failed) return o->buf;
+    free(o->buf);
+    return NULL;
+}
+
+// An axis value for people: a string as it is, an object as "key: value, ...", anything else
+// as its JSON text.
+static void put_value(Out *o, const json_t *v)
+{
+    if (json_is_string(v)) {
+        put(o, "%s", json_string_value(v));
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *item;
+        int first = 1;
+        json_object_foreach((json_t *)v, key, item) {
+            put(o, "%s%s: ", first ? "" : ", ", key);
+            put_value(o, item);
+            first = 0;
+        }
+    } else {
+        size_t len;
+        char *text = json_out(v, &len);
+        put(o, "%s", text ? text : "?");
+        free(text);
+    }
+}
+
+static double row_number(const json_t *row, const char *key)
+{
+    const json_t *v = json_object_get(row, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+// A CSV field: quoted when it holds a comma, a quote or a line end (quotes doubled).
+static void put_csv_field(Out *o, const char *text)
+{
+    if (!strpbrk(text, ",\"\r\n")) {
+        put(o, "%s", text);
+        return;
+    }
+    put(o, "\"");
+    for (const char *s = text; *s; s++) put(o, *s == '"' ? "\"\"" : "%c", *s);
+    put(o, "\"");
+}
+
+static void put_csv_number(Out *o, double v)
+{
+    char text[JSON_REAL_TEXT_MAX];
+    if (!isnan(v)) {
+        size_t n = json_out_real(v, text);
+        if (n > 2 && strcmp(text + n - 2, ".0") == 0) text[n - 2] = 0; // 806160, not 806160.0
+        put(o, "%s", text);
+    }
+}
+
+static void csv_row(Out *o, const json_t *study, const json_t *row, const char *label)
+{
+    const json_t *axis, *values = json_object_get(row, "values");
+    size_t i;
+    static const char *const figures[] = {"top1_mean", "top1_sd", "gain_mean", "gain_se",
+                                          "pretrain_wall_s", "img_per_s", "params"};
+    put(o, "%s", label);
+    json_array_foreach(json_object_get(study, "axes"), i, axis) {
+        const json_t *v = json_object_get(values, json_string_value(json_object_get(axis, "field")));
+        Out cell = {0};
+        if (v) put_value(&cell, v);
+        char *text = out_text(&cell);
+        put(o, ",");
+        put_csv_field(o, text ? text : "");
+        free(text);
+    }
+    for (size_t f = 0; f < sizeof figures / sizeof *figures; f++) {
+        put(o, ",");
+        put_csv_number(o, row_number(row, figures[f]));
+    }
+    json_array_foreach(json_object_get(row, "top1"), i, axis) {
+        put(o, ",");
+        put_csv_number(o, json_is_number(axis) ? json_number_value(axis) : NAN);
+    }
+    put(o, "\r\n");
+}
+
+char *study_table_csv(const json_t *study)
+{
+    Out o = {0};
+    const json_t *axis, *row, *baseline = json_object_get(study, "baseline_row");
+    size_t i;
+    put(&o, "row");
+    json_array_foreach(json_object_get(study, "axes"), i, axis) {
+        put(&o, ",");
+        put_csv_field(&o, json_string_value(json_object_get(axis, "field")));
+    }
+    put(&o, ",top1_mean,top1_sd,gain_mean,gain_se,pretrain_wall_s,img_per_s,params");
+    json_array_foreach(json_object_get(study, "seeds"), i, axis)
+        put(&o, ",top1_seed%lld", (long long)json_integer_value(axis));
+    put(&o, "\r\n");
+    if (json_is_object(baseline)) csv_row(&o, study, baseline, "baseline");
+    json_array_foreach(json_object_get(study, "rows"), i, row) {
+        char label[32];
+        snprintf(label, sizeof label, "%zu", i + 1);
+        csv_row(&o, study, row, label);
+    }
+    return out_text(&o);
+}
+
+// A Markdown cell's text: '|' escaped.
+static void put_md(Out *o, const char *text)
+{
+    for (const char *s = text; *s; s++) put(o, *s == '|' ? "\\|" : "%c", *s);
+}
+
+// "a ± b", "a" alone without b, "—" without a.
+static void put_pm(Out *o, double a, double b, const char *sign)
+{
+    if (isnan(a)) put(o, " — |");
+    else if (isnan(b)) put(o, " %s%.2f |", a > 0 ? sign : "", a);
+    else put(o, " %s%.2f ± %.2f |", a > 0 ? sign : "", a, b);
+}
+
+static void md_row(Out *o, const json_t *study, const json_t *row, const char *label)
+{
+    const json_t *axis, *values = json_object_get(row, "values");
+    size_t i;
+    put(o, "|");
+    json_array_foreach(json_object_get(study, "axes"), i, axis) {
+        const json_t *v = json_object_get(values, json_string_value(json_object_get(axis, "field")));
+        Out cell = {0};
+        if (v) put_value(&cell, v);
+        else if (i == 0) put(&cell, "%s", label);
+        char *text = out_text(&cell);
+        put(o, " ");
+        put_md(o, text ? text : "");
+        put(o, " |");
+        free(text);
+    }
+    double wall = row_number(row, "pretrain_wall_s"), ips = row_number(row, "img_per_s"),
+           params = row_number(row, "params");
+    put_pm(o, row_number(row, "top1_mean"), row_number(row, "top1_sd"), "");
+    put_pm(o, row_number(row, "gain_mean"), row_number(row, "gain_se"), "+");
+    if (isnan(wall)) put(o, " — |");
+    else put(o, " %.1f |", wall);
+    if (isnan(ips)) put(o, " — |");
+    else put(o, " %.1f |", ips);
+    if (isnan(params)) put(o, " — |\n");
+    else put(o, " %.0f |\n", params);
+}
+
+char *study_table_md(const json_t *study)
+{
+    Out o = {0};
+    const json_t *axis, *row, *baseline = json_object_get(study, "baseline_row");
+    size_t i;
+    put(&o, "|");
+    json_array_foreach(json_object_get(study, "axes"), i, axis) {
+        put(&o, " ");
+        put_md(&o, json_string_value(json_object_get(axis, "field")));
+        put(&o, " |");
+    }
+    put(&o, " top-1 (%%) | gain (pp) | pretraining (s) | img/s | params |\n|");
+    for (i = 0; i < json_array_size(json_object_get(study, "axes")) + 5; i++)
+        put(&o, "%s|", i < json_array_size(json_object_get(study, "axes")) ? "---" : "---:");
+    put(&o, "\n");
+    if (json_is_object(baseline)) md_row(&o, study, baseline, "baseline (from scratch)");
+    json_array_foreach(json_object_get(study, "rows"), i, row) md_row(&o, study, row, "");
+    put(&o, "\nStudy %lld \"", (long long)json_integer_value(json_object_get(study, "id")));
+    put_md(&o, json_string_value(json_object_get(study, "name")));
+    put(&o, "\" (%s, %lld of %lld cells done): top-1 mean ± sd over seeds",
+        json_string_value(json_object_get(study, "state")),
+        (long long)json_integer_value(json_object_get(study, "cells_done")),
+        (long long)json_integer_value(json_object_get(study, "cells_total")));
+    json_array_foreach(json_object_get(study, "seeds"), i, axis)
+        put(&o, "%s%lld", i ? ", " : " ", (long long)json_integer_value(axis));
+    put(&o, "; gain over the baseline (fine-tuned from random initialisation, layer_decay 1.0) "
+        "paired by seed, mean ± standard error; the pretraining's mean time, throughput and "
+        "parameters.\n");
+    return out_text(&o);
+}
