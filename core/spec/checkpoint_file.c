@@ -43,8 +43,23 @@ static char *meta_json_text(json_t *j)
     return s;
 }
 
+static json_t *ints_json(const int *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
 static char *config_json(const ModelConfig *c)
 {
+    if (c->arch == ARCH_SWIN)
+        return meta_json_text(json_pack(
+            "{s:s, s:i, s:i, s:i, s:i, s:o, s:o, s:i, s:b, s:b, s:f, s:i}", "arch", "swin",
+            "img_size", c->img_size, "patch_size", c->patch_size, "in_chans", c->in_chans,
+            "embed_dim", c->embed_dim, "depths", ints_json(c->depths, c->num_stages), "num_heads",
+            ints_json(c->stage_heads, c->num_stage_heads), "window_size", c->window_size, "ape",
+            c->ape, "patch_norm", c->patch_norm, "mlp_ratio", c->mlp_ratio, "num_classes",
+            c->num_classes));
     return meta_json_text(json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i}", "arch", "vit",
                                "img_size", c->img_size, "patch_size", c->patch_size, "in_chans",
                                c->in_chans, "embed_dim", c->embed_dim, "depth", c->depth,
@@ -147,9 +162,30 @@ static void describe_prediction(const ModelConfig *c, char *out, size_t cap)
     else snprintf(out, cap, "a regression of the pixels (l1, l2 or smooth_l1)");
 }
 
-// "32×32 images, patch 4, 1 channel(s), embed_dim 128, depth 4, num_heads 4, mlp_ratio 4".
+// "[2,2,6,2]"
+static void describe_ints(const int *v, int n, char *out, size_t cap)
+{
+    size_t used = (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%d", i ? "," : "", v[i]);
+    if (used < cap) snprintf(out + used, cap - used, "]");
+}
+
+// "32×32 images, patch 4, 1 channel(s), embed_dim 128, depth 4, num_heads 4, mlp_ratio 4"; a
+// Swin's with its stage lists, window, ape and patch_norm.
 static void describe_encoder(const ModelConfig *c, char *out, size_t cap)
 {
+    if (c->arch == ARCH_SWIN) {
+        char depths[64], heads[64];
+        describe_ints(c->depths, c->num_stages, depths, sizeof depths);
+        describe_ints(c->stage_heads, c->num_stage_heads, heads, sizeof heads);
+        snprintf(out, cap, "swin: %d×%d images, patch_size %d, in_chans %d, embed_dim %d, depths "
+                 "%s, num_heads %s, window_size %d, ape %s, patch_norm %s, mlp_ratio %g",
+                 c->img_size, c->img_size, c->patch_size, c->in_chans, c->embed_dim, depths, heads,
+                 c->window_size, c->ape ? "true" : "false", c->patch_norm ? "true" : "false",
+                 c->mlp_ratio);
+        return;
+    }
     snprintf(out, cap, "%d×%d images, patch_size %d, in_chans %d, embed_dim %d, depth %d, "
              "num_heads %d, mlp_ratio %g", c->img_size, c->img_size, c->patch_size, c->in_chans,
              c->embed_dim, c->depth, c->num_heads, c->mlp_ratio);
@@ -157,15 +193,21 @@ static void describe_encoder(const ModelConfig *c, char *out, size_t cap)
 
 static int same_encoder(const ModelConfig *a, const ModelConfig *b)
 {
-    return a->img_size == b->img_size && a->patch_size == b->patch_size &&
-           a->in_chans == b->in_chans && a->embed_dim == b->embed_dim && a->depth == b->depth &&
-           a->num_heads == b->num_heads && a->mlp_ratio == b->mlp_ratio;
+    if (a->arch != b->arch || a->img_size != b->img_size || a->patch_size != b->patch_size ||
+        a->in_chans != b->in_chans || a->embed_dim != b->embed_dim || a->mlp_ratio != b->mlp_ratio)
+        return 0;
+    if (a->arch == ARCH_VIT) return a->depth == b->depth && a->num_heads == b->num_heads;
+    int n = a->num_stages;
+    return n == b->num_stages && a->num_stage_heads == b->num_stage_heads &&
+           memcmp(a->depths, b->depths, sizeof(int) * n) == 0 &&
+           memcmp(a->stage_heads, b->stage_heads, sizeof(int) * n) == 0 &&
+           a->window_size == b->window_size && a->ape == b->ape && a->patch_norm == b->patch_norm;
 }
 
 int checkpoint_suits_pretraining(const ModelConfig *ckpt_cfg, const ModelConfig *spec_cfg,
                                  char *err, size_t errlen)
 {
-    char have[160], want[160];
+    char have[320], want[320];
     const char *what = NULL;
     if (ckpt_cfg->num_classes) {
         snprintf(err, errlen, "it is a fine-tuning checkpoint (a classifier of %d classes); "
@@ -228,6 +270,45 @@ static int json_int_field(json_t *obj, const char *key, int *out)
     return 0;
 }
 
+// A JSON array of at most MAX_STAGES integers into out; its length in *n.
+static int json_ints_field(json_t *obj, const char *key, int *out, int *n)
+{
+    json_t *a = json_object_get(obj, key);
+    if (!json_is_array(a) || json_array_size(a) > MAX_STAGES) return -1;
+    *n = (int)json_array_size(a);
+    for (int i = 0; i < *n; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1 << 30)
+            return -1;
+        out[i] = (int)json_integer_value(v);
+    }
+    return 0;
+}
+
+static int json_bool_field(json_t *obj, const char *key, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_boolean(v)) return -1;
+    *out = json_is_true(v);
+    return 0;
+}
+
+// The encoder's fields of its arch ("arch" absent: a ViT, as every checkpoint before Swin).
+static int parse_arch_fields(json_t *j, ModelConfig *cfg)
+{
+    json_t *arch = json_object_get(j, "arch");
+    if (!arch || (json_is_string(arch) && strcmp(json_string_value(arch), "vit") == 0)) {
+        cfg->arch = ARCH_VIT;
+        return json_int_field(j, "depth", &cfg->depth) || json_int_field(j, "num_heads", &cfg->num_heads);
+    }
+    if (!json_is_string(arch) || strcmp(json_string_value(arch), "swin") != 0) return -1;
+    cfg->arch = ARCH_SWIN, cfg->depth = cfg->num_heads = 0;
+    return json_ints_field(j, "depths", cfg->depths, &cfg->num_stages) ||
+           json_ints_field(j, "num_heads", cfg->stage_heads, &cfg->num_stage_heads) ||
+           json_int_field(j, "window_size", &cfg->window_size) ||
+           json_bool_field(j, "ape", &cfg->ape) || json_bool_field(j, "patch_norm", &cfg->patch_norm);
+}
+
 static int parse_config(const char *text, ModelConfig *cfg)
 {
     json_t *j = json_loads(text, 0, NULL);
@@ -237,8 +318,7 @@ static int parse_config(const char *text, ModelConfig *cfg)
                      !json_int_field(j, "patch_size", &cfg->patch_size) &&
                      !json_int_field(j, "in_chans", &cfg->in_chans) &&
                      !json_int_field(j, "embed_dim", &cfg->embed_dim) &&
-                     !json_int_field(j, "depth", &cfg->depth) &&
-                     !json_int_field(j, "num_heads", &cfg->num_heads) &&
+                     !parse_arch_fields(j, cfg) &&
                      !json_int_field(j, "num_classes", &cfg->num_classes)
                  ? 0
                  : -1;

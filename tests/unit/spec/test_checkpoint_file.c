@@ -137,6 +137,43 @@ static void check_suits_pretraining(void)
                  "pretraining checkpoint");
 }
 
+// A Swin's config (issue 28) is written with "arch": "swin" and its stage lists, window, ape
+// and patch_norm, and read back as it was; a continued pretraining of a ViT from it is refused
+// naming both encoders.
+static void check_swin_config(const char *path)
+{
+    ModelConfig cfg = model_config_default(), got;
+    model_config_preset("swin-fmnist", &cfg);
+    cfg.ape = 1;
+    char err[512];
+    int rc = write_and_read(path, &cfg, NULL, NULL, NULL, &got, err, sizeof err);
+    SafeTensors st;
+    CheckpointMeta meta;
+    const char *text = NULL;
+    if (rc == 0 && checkpoint_read(path, &st, &got, &meta, err, sizeof err) == 0)
+        text = safetensors_meta(&st, "config");
+    test_report(rc == 0 && text &&
+                    strcmp(text, "{\"arch\":\"swin\",\"img_size\":32,\"patch_size\":2,"
+                                 "\"in_chans\":1,\"embed_dim\":48,\"depths\":[2,2,2],"
+                                 "\"num_heads\":[3,6,12],\"window_size\":4,\"ape\":true,"
+                                 "\"patch_norm\":true,\"mlp_ratio\":4.0,\"num_classes\":0}") == 0,
+                "a Swin checkpoint's config metadata names the arch and its fields", "%s",
+                text ? text : err);
+    test_report(got.arch == ARCH_SWIN && got.num_stages == 3 && got.num_stage_heads == 3 &&
+                    !memcmp(got.depths, cfg.depths, sizeof cfg.depths) &&
+                    !memcmp(got.stage_heads, cfg.stage_heads, sizeof cfg.stage_heads) &&
+                    got.window_size == 4 && got.ape == 1 && got.patch_norm == 1 &&
+                    got.embed_dim == 48 && got.patch_size == 2,
+                "a Swin checkpoint's config reads back as written", "arch %d, %d stages",
+                (int)got.arch, got.num_stages);
+    if (text) safetensors_free(&st);
+    ModelConfig vit = model_config_default();
+    rc = checkpoint_suits_pretraining(&cfg, &vit, err, sizeof err);
+    test_report(rc == -1 && strstr(err, "its encoder is swin: 32×32 images, patch_size 2") &&
+                    strstr(err, "depths [2,2,2], num_heads [3,6,12], window_size 4"),
+                "a ViT does not continue a Swin's pretraining", "%s", err);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_checkpoint_file.XXXXXX", path[64];
@@ -144,6 +181,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/step-7.safetensors", dir);
     check_head_metadata(path);
     check_suits_pretraining();
+    check_swin_config(path);
     test_remove_tree(dir);
     TEST_EXIT();
 }
