@@ -518,6 +518,21 @@ static int pretraining(Planner *p, StudyPlan *plan, int c, int seed, ApiError *e
     return add_run(p, plan, run, key, e) ? -1 : plan->run_count - 1;
 }
 
+// A fine-tuning (from the pretraining whose model is `model`) or a baseline (model NULL): its
+// spec checked, the run appended.
+static int fine_tuning(Planner *p, StudyPlan *plan, StudyRun run, const ModelConfig *model,
+                       ApiError *e)
+{
+    int baseline = run.role == STUDY_BASELINE;
+    const json_t *cell = baseline ? NULL : json_array_get(plan->cells, (size_t)run.cell);
+    run.spec = run_text(p, plan, run, baseline, NULL);
+    if (build_spec(p, JOB_FINETUNE, cell, run.seed, baseline, model, e)) {
+        free(run.spec);
+        return -1;
+    }
+    return add_run(p, plan, run, NULL, e);
+}
+
 static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
 {
     int seeds = (int)json_array_size(p->seeds);
@@ -526,22 +541,11 @@ static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
             int pre = pretraining(p, plan, (int)c, s, e);
             if (pre < 0) return -1;
             ModelConfig model = p->models[pre];
-            StudyRun run = {STUDY_FINETUNE, (int)c, s, pre, run_text(p, plan, (StudyRun){STUDY_FINETUNE, (int)c, s, pre, NULL}, 0, NULL)};
-            if (build_spec(p, JOB_FINETUNE, json_array_get(plan->cells, c), s, 0, &model, e)) {
-                free(run.spec);
+            if (fine_tuning(p, plan, (StudyRun){STUDY_FINETUNE, (int)c, s, pre, NULL}, &model, e))
                 return -1;
-            }
-            if (add_run(p, plan, run, NULL, e)) return -1;
         }
-    for (int s = 0; p->baseline && s < seeds; s++) {
-        StudyRun run = {STUDY_BASELINE, -1, s, -1, NULL};
-        run.spec = run_text(p, plan, run, 1, NULL);
-        if (build_spec(p, JOB_FINETUNE, NULL, s, 1, NULL, e)) {
-            free(run.spec);
-            return -1;
-        }
-        if (add_run(p, plan, run, NULL, e)) return -1;
-    }
+    for (int s = 0; p->baseline && s < seeds; s++)
+        if (fine_tuning(p, plan, (StudyRun){STUDY_BASELINE, -1, s, -1, NULL}, NULL, e)) return -1;
     return 0;
 }
 
