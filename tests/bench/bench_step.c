@@ -33,20 +33,37 @@ static int compare_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-// Matrix-product FLOPs of one transformer block over B images of T tokens of width D with an
-// MLP of H: qkv, the two attention products, proj, fc1 and fc2.
+// Matrix-product FLOPs of one transformer block over B sequences (images, or Swin's windows
+// of all images) of T tokens of width D with an MLP of H: qkv, the two attention products,
+// proj, fc1 and fc2.
 static double block_flops(double B, double T, double D, double H)
 {
     double BT = B * T;
     return 2 * BT * D * 3 * D + 2 * 2 * B * T * T * D + 2 * BT * D * D + 2 * 2 * BT * D * H;
 }
 
+// A Swin encoder's: patch embedding, each stage's blocks over its windows, patch merging.
+static double swin_encoder_flops(const ModelConfig *c, double B)
+{
+    double G = model_grid(c), flops = 2 * B * G * G * model_patch_dim(c) * c->embed_dim;
+    for (int i = 0; i < c->num_stages; i++) {
+        double Gi = swin_stage_grid(c, i), W = swin_stage_window(c, i), D = swin_stage_dim(c, i);
+        flops += c->depths[i] * block_flops(B * (Gi / W) * (Gi / W), W * W, D,
+                                            swin_stage_hidden(c, i));
+        if (i > 0) flops += 2 * B * Gi * Gi * 2 * D * D;
+    }
+    return flops;
+}
+
 // Matrix-product FLOPs of one forward pass (2·M·N·K each, attention included): the encoder,
 // then the classifier or the SimMIM decoder's products (out = s²·C' values per token).
 static double forward_flops(const ModelConfig *c, int B)
 {
-    double D = c->embed_dim, T = model_num_tokens(c), N = model_num_patches(c), BN = B * N;
-    double encoder = 2 * BN * model_patch_dim(c) * D + c->depth * block_flops(B, T, D, model_mlp_hidden(c));
+    double D = model_out_dim(c), T = model_num_tokens(c), N = model_out_tokens(c), BN = B * N;
+    double encoder = c->arch == ARCH_SWIN
+                         ? swin_encoder_flops(c, B)
+                         : 2.0 * B * model_num_patches(c) * model_patch_dim(c) * D +
+                               c->depth * block_flops(B, T, D, model_mlp_hidden(c));
     if (c->num_classes) return encoder + 2.0 * B * D * c->num_classes;
     double out = simmim_decoder_out(c), head = 0;
     switch (c->decoder.type) {
@@ -205,7 +222,8 @@ int main(int argc, char **argv)
     size_t pixels = (size_t)batch * cfg.in_chans * cfg.img_size * cfg.img_size;
     float *images = malloc(pixels * sizeof(float));
     float *token_mask = malloc(sizeof(float) * batch * model_num_patches(&cfg));
-    float *drop_keep = malloc(sizeof(float) * cfg.depth * 2 * batch);
+    int blocks = model_total_blocks(&cfg);
+    float *drop_keep = malloc(sizeof(float) * blocks * 2 * batch);
     int *labels = malloc(sizeof(int) * batch);
     if (adamw_create(&opt, &oc, m.num_params) || !images || !token_mask || !drop_keep || !labels) {
         fprintf(stderr, "bench_step: out of memory\n");
@@ -223,7 +241,7 @@ int main(int argc, char **argv)
         double t0 = now();
         for (int s = 0; s < (r < 0 ? 2 : steps); s++, t++) {
             if (finetune)
-                for (int i = 0; i < cfg.depth * 2 * batch; i++) drop_keep[i] = rng_uniform(&rng) >= 0.05;
+                for (int i = 0; i < blocks * 2 * batch; i++) drop_keep[i] = rng_uniform(&rng) >= 0.05;
             else
                 simmim_mask(token_mask, batch, &mask, &cfg, &rng);
             model_zero_grad(&m);

@@ -4,8 +4,8 @@ bf16) with the forward pass under CPU autocast to bfloat16, PyTorch's mixed prec
 products in bf16 (oneDNN, AMX where the processor has it), fp32 parameters and optimizer.
 
 Run with Debian's PyTorch: /usr/bin/python3 tests/bench/torch_step.py --preset fmnist-q
-Uses the golden reference model (tests/golden/simmim_torch.py), so the C core and the
-yardstick run the same architecture, the SimMIM head included: --decoder, --decoder-depth,
+Uses the golden reference model (tests/golden/simmim_torch.py; swin_torch.py for the Swin
+presets), so the C core and the yardstick run the same architecture, the SimMIM head included: --decoder, --decoder-depth,
 --decoder-hidden, --loss, --loss-k and --target-resolution as build/bench_step takes them (the
 bins and palette targets read the synthetic normal inputs as normalized with mean 0.5 and std
 0.25; a palette is K random colours in [0, 1]). Prints one JSON line:
@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
 import simmim_torch as st  # noqa: E402
+import swin_torch as sw  # noqa: E402
 
 # docs/recipes.md "Throughput yardstick": img, patch, C, D, depth, heads, batch, mask_patch.
 PRESETS = {
@@ -33,6 +34,13 @@ PRESETS = {
     "vit-t16-224":  (224, 16, 3, 192, 12, 3, 32, 32),
     "vit-s16-224":  (224, 16, 3, 384, 12, 6, 16, 32),
 }
+# The Swin presets (core/config/config.c): img, patch, C, D, depths, heads, batch, mask_patch,
+# window. The Swin's fine-tuning step runs without drop path (swin_torch draws none itself).
+SWIN_PRESETS = {
+    "swin-fmnist": (32, 2, 1, 48, (2, 2, 2), (3, 6, 12), 128, 8, 4),
+    "swin-t-192":  (192, 4, 3, 96, (2, 2, 6, 2), (3, 6, 12, 24), 16, 32, 6),
+}
+PRESETS.update({name: p[:8] for name, p in SWIN_PRESETS.items()})
 NUM_CLASSES = 10
 WARMUP_STEPS = 2
 
@@ -68,12 +76,16 @@ def make_config(preset, kind, args=None):
             head["loss_palette"] = args.loss_k
     # Fine-tuning uses the recipe's drop path and label smoothing so the step does the
     # same work as a real fine-tuning step (drop path masks drawn inside the model).
-    cfg = st.Config(img_size=img, patch_size=patch, in_chans=chans, embed_dim=dim, depth=depth,
-                    num_heads=heads, mlp_ratio=4,
-                    num_classes=NUM_CLASSES if kind == "finetune" else 0,
-                    drop_path=0.1 if kind == "finetune" else 0.0,
-                    mask_patch_size=mask_patch, mask_ratio=0.6, loss_scope="masked",
-                    label_smoothing=0.1 if kind == "finetune" else 0.0, **head)
+    common = dict(img_size=img, patch_size=patch, in_chans=chans, embed_dim=dim, mlp_ratio=4,
+                  num_classes=NUM_CLASSES if kind == "finetune" else 0,
+                  drop_path=0.1 if kind == "finetune" else 0.0,
+                  mask_patch_size=mask_patch, mask_ratio=0.6, loss_scope="masked",
+                  label_smoothing=0.1 if kind == "finetune" else 0.0, **head)
+    if preset in SWIN_PRESETS:
+        cfg = sw.SwinConfig(depth=0, num_heads=0, depths=depth, stage_heads=heads,
+                            window_size=SWIN_PRESETS[preset][8], **common)
+    else:
+        cfg = st.Config(depth=depth, num_heads=heads, **common)
     return cfg, batch
 
 
@@ -104,7 +116,10 @@ def main():
     torch.set_num_threads(threads)
     torch.manual_seed(args.seed)
 
-    model = st.init_weights(st.SimMIMViT(cfg), args.seed)
+    if args.preset in SWIN_PRESETS:
+        model = sw.init_weights(sw.SimMIMSwin(cfg), args.seed)
+    else:
+        model = st.init_weights(st.SimMIMViT(cfg), args.seed)
     palette = getattr(getattr(model, "decoder", None), "palette", None)
     if palette is not None:  # the trainer's k-means would set it: any colours in [0, 1] will do
         with torch.no_grad():

@@ -202,8 +202,12 @@ def save_fixture(path, tensors, meta, summary):
 # --------------------------------------------------------------------------- fixtures
 
 
-def make_pretrain(path, cfg, batch, seed):
+def make_pretrain(path, cfg, batch, seed, sharpen=False):
+    """A pretraining fixture: images N(0, 1), a random mask, attention sharpened if asked
+    (sharpen_attention; the Swin fixtures are)."""
     model = build_model(cfg, seed)
+    if sharpen:
+        sharpen_attention(model)
     g = torch.Generator().manual_seed(seed + 1)
     images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
     mask = st.random_mask(batch, cfg, g)
@@ -447,23 +451,6 @@ def swin_config(**changes):
     return sw.SwinConfig(**{**SWIN_BASE, **changes})
 
 
-def make_swin_pretrain(path, cfg, batch, seed):
-    """A pretraining fixture of a Swin: images N(0, 1), a random mask on the 4 x 4 mask grid
-    (upsampled to the 8 x 8 patch grid), attention sharpened."""
-    model = build_model(cfg, seed)
-    sharpen_attention(model)
-    g = torch.Generator().manual_seed(seed + 1)
-    images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
-    mask = st.random_mask(batch, cfg, g)
-    loss, pred = model(images.double(), mask.double())
-    loss.backward()
-    tensors = model_tensors(model, [("input.images", images), ("input.mask", mask),
-                                    ("output.loss", loss.reshape(1)), ("output.pred", pred)])
-    save_fixture(path, tensors, {"kind": "pretrain", "config": config_json(cfg, batch)},
-                 f"loss {loss.item():.6f}, pred {list(pred.shape)}, "
-                 f"masked tokens {int(mask.sum())}/{mask.numel()}")
-
-
 def swin_finetune_config():
     return swin_config(in_chans=1, num_classes=5, drop_path=0.2, mask_patch_size=0,
                        mask_ratio=0.0, loss_scope="none", label_smoothing=0.1)
@@ -495,18 +482,18 @@ def make_swin_finetune(path):
 
 
 def make_swin_fixtures(out):
-    make_swin_pretrain(os.path.join(out, "swin_pretrain.safetensors"), swin_config(), 2, 80)
+    make_pretrain(os.path.join(out, "swin_pretrain.safetensors"), swin_config(), 2, 80, True)
     # Absolute position embedding, no patch norm, one channel; an mlp decoder at r = 16 (4
     # target pixels per output token side, 2 per patch) and l2.
-    make_swin_pretrain(os.path.join(out, "swin_pretrain_ape_mlp.safetensors"),
-                       swin_config(in_chans=1, ape=True, patch_norm=False, decoder_type="mlp",
-                                   decoder_hidden=24, target_resolution=16, loss_type="l2"),
-                       2, 82)
+    make_pretrain(os.path.join(out, "swin_pretrain_ape_mlp.safetensors"),
+                  swin_config(in_chans=1, ape=True, patch_norm=False, decoder_type="mlp",
+                              decoder_hidden=24, target_resolution=16, loss_type="l2"),
+                  2, 82, True)
     # A transformer decoder on the 4 x 4 output map (E = 24, 3 heads, beside the last stage's
     # width 32 and 4 heads).
-    make_swin_pretrain(os.path.join(out, "swin_pretrain_transformer.safetensors"),
-                       swin_config(in_chans=1, decoder_type="transformer", decoder_depth=1,
-                                   decoder_embed_dim=24, decoder_num_heads=3), 2, 84)
+    make_pretrain(os.path.join(out, "swin_pretrain_transformer.safetensors"),
+                  swin_config(in_chans=1, decoder_type="transformer", decoder_depth=1,
+                              decoder_embed_dim=24, decoder_num_heads=3), 2, 84, True)
     make_swin_finetune(os.path.join(out, "swin_finetune.safetensors"))
     make_adamw(os.path.join(out, "swin_adamw.safetensors"), swin_finetune_config(),
                SWIN_FINETUNE_SEED)

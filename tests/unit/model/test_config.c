@@ -209,6 +209,26 @@ static void check_presets(void)
                 "an unknown preset returns -1 and leaves the config alone", "rc %d", rc);
 }
 
+// 1 if model_memory_estimate of (cfg, batch) is at least what model_create allocates and within
+// 5% + 4 MB above it; otherwise 0, and worst says so, naming the case.
+static int estimate_within(const ModelConfig *cfg, int batch, const char *what, char *worst,
+                           size_t worst_len)
+{
+    char err[256];
+    Model m;
+    if (model_create(&m, cfg, batch, err, sizeof err)) {
+        snprintf(worst, worst_len, "%s: model_create: %s", what, err);
+        return 0;
+    }
+    MemoryEstimate e = model_memory_estimate(cfg, batch, m.attention_threads);
+    double actual = (4.0 * m.num_params + m.acts_floats) * sizeof(float);
+    double estimate = memory_estimate_total(&e);
+    model_free(&m);
+    if (estimate >= actual && estimate <= actual * 1.05 + 0x1p22) return 1;
+    snprintf(worst, worst_len, "%s: estimate %.0f, allocated %.0f", what, estimate, actual);
+    return 0;
+}
+
 // config.h's sizing function, which the daemon checks train.max_memory_mb with, against what
 // model_create lays out (parameters, gradients, AdamW's two moments, activations) for every
 // decoder, loss and target resolution: never below it, and within 5% + 4 MB above (the
@@ -231,23 +251,11 @@ static void check_memory_estimate(void)
                     cfg.loss.type = losses[l];
                     cfg.loss.bins = 8, cfg.loss.palette = 16;
                     cfg.target_resolution = resolutions[r];
-                    char err[256];
-                    Model m;
-                    if (model_create(&m, &cfg, batch, err, sizeof err)) {
-                        snprintf(worst, sizeof worst, "model_create: %s", err);
-                        continue;
-                    }
-                    MemoryEstimate e = model_memory_estimate(&cfg, batch, m.attention_threads);
-                    double actual = (4.0 * m.num_params + m.acts_floats) * sizeof(float);
-                    double estimate = memory_estimate_total(&e);
+                    char what[64];
+                    snprintf(what, sizeof what, "decoder %d loss %d r %d batch %d", d, l,
+                             resolutions[r], batch);
                     cases++;
-                    if (estimate >= actual && estimate <= actual * 1.05 + 0x1p22)
-                        within++;
-                    else
-                        snprintf(worst, sizeof worst, "decoder %d loss %d r %d batch %d: estimate "
-                                 "%.0f, allocated %.0f", d, l, resolutions[r], batch, estimate,
-                                 actual);
-                    model_free(&m);
+                    within += estimate_within(&cfg, batch, what, worst, sizeof worst);
                 }
     test_report(cases == 81 && within == cases,
                 "model_memory_estimate is what model_create allocates (within 5% + 4 MB above)",
@@ -367,22 +375,10 @@ static void check_swin_memory_estimate(void)
             if (variant == 3) cfg.target_resolution = 16, cfg.loss.type = LOSS_BINS, cfg.loss.bins = 8;
             if (variant == 4) cfg.num_classes = 10, cfg.drop_path = 0.1f;
             if (variant == 5) cfg.ape = 1, cfg.patch_norm = 0, cfg.window_size = 8;
-            char err[256];
-            Model m;
-            if (model_create(&m, &cfg, batch, err, sizeof err)) {
-                snprintf(worst, sizeof worst, "model_create: %s", err);
-                continue;
-            }
-            MemoryEstimate e = model_memory_estimate(&cfg, batch, m.attention_threads);
-            double actual = (4.0 * m.num_params + m.acts_floats) * sizeof(float);
-            double estimate = memory_estimate_total(&e);
+            char what[64];
+            snprintf(what, sizeof what, "variant %d batch %d", variant, batch);
             cases++;
-            if (estimate >= actual && estimate <= actual * 1.05 + 0x1p22)
-                within++;
-            else
-                snprintf(worst, sizeof worst, "variant %d batch %d: estimate %.0f, allocated %.0f",
-                         variant, batch, estimate, actual);
-            model_free(&m);
+            within += estimate_within(&cfg, batch, what, worst, sizeof worst);
         }
     test_report(cases == 18 && within == cases,
                 "model_memory_estimate is what model_create allocates for Swin (within 5% + 4 MB "
