@@ -24,6 +24,7 @@ enum {
     RNG_STREAM_AUGMENT = 5,   // index: step, then the image's slot — crops and flips
     RNG_STREAM_PALETTE = 6,   // index: the palette's size — its k-means sample and start
     RNG_STREAM_SHARDS = 7,    // index: epoch — the shards' order and their shuffle buffer
+    RNG_STREAM_KNN_BANK = 8,  // index: 0 — the k-NN probe's bank of training images
 };
 uint64_t rng_next(Rng *rng);
 double rng_uniform(Rng *rng);                   // [0, 1)

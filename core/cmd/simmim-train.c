@@ -1,8 +1,10 @@
-// simmim-train: runs one pretraining or fine-tuning job from a job-spec file into a run
-// directory. `simmim-train --spec FILE --run-dir DIR [--resume] [--data-root DIR]...
-// [--die-with-parent]`. Each --data-root confines the dataset to the folders given: what lies
-// outside them is skipped with a `warning` event (or, for the dataset's folder, an IDX file,
-// train/ or test/, is an error); with none, the dataset is not confined.
+// simmim-train: runs one pretraining, fine-tuning or linear-probe job from a job-spec file into
+// a run directory. `simmim-train --spec FILE --run-dir DIR [--resume] [--data-root DIR]...
+// [--dump-features DIR] [--die-with-parent]`. Each --data-root confines the dataset to the
+// folders given: what lies outside them is skipped with a `warning` event (or, for the
+// dataset's folder, an IDX file, train/ or test/, is an error); with none, the dataset is not
+// confined. --dump-features writes the representation probes' features (train.h) into DIR,
+// for checking the probes against another implementation.
 // Exit 0 when done or stopped by SIGTERM/SIGINT (after a checkpoint), 1 on any error, 2 on
 // bad usage.
 #include <errno.h>
@@ -23,10 +25,13 @@ static int train_usage(void)
 {
     fprintf(stderr,
             "usage: simmim-train --spec FILE --run-dir DIR [--resume] [--data-root DIR]...\n"
-            "                    [--die-with-parent]\n"
+            "                    [--dump-features DIR] [--die-with-parent]\n"
             "  --data-root DIR  confine the dataset to DIR (repeatable): files and class folders\n"
             "                   that resolve outside every DIR are skipped with a warning event;\n"
-            "                   without --data-root the dataset is not confined\n");
+            "                   without --data-root the dataset is not confined\n"
+            "  --dump-features DIR  write the k-NN probe's bank and test features at each\n"
+            "                   evaluation (knn-step-N.safetensors) or a linear probe's training\n"
+            "                   and test features (linprobe.safetensors) into DIR\n");
     return 2;
 }
 
@@ -54,7 +59,7 @@ static char *read_spec_file(const char *path, size_t *len)
 
 int main(int argc, char **argv)
 {
-    const char *spec_path = NULL, *run_dir = NULL;
+    const char *spec_path = NULL, *run_dir = NULL, *dump_features = NULL;
     const char *data_roots[argc]; // at most argc / 2 of them
     int resume = 0, data_root_count = 0;
     for (int i = 1; i < argc; i++) {
@@ -62,6 +67,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) run_dir = argv[++i];
         else if (strcmp(argv[i], "--data-root") == 0 && i + 1 < argc && argv[i + 1][0])
             data_roots[data_root_count++] = argv[++i];
+        else if (strcmp(argv[i], "--dump-features") == 0 && i + 1 < argc) dump_features = argv[++i];
         else if (strcmp(argv[i], "--resume") == 0) resume = 1;
         else if (strcmp(argv[i], "--die-with-parent") == 0) prctl(PR_SET_PDEATHSIG, SIGTERM);
         else
@@ -87,5 +93,5 @@ int main(int argc, char **argv)
     // A daemon that dies leaves our stdout without a reader; the events still reach
     // events.jsonl, and the SIGTERM of --die-with-parent gets its checkpoint written.
     signal(SIGPIPE, SIG_IGN);
-    return train_run(&spec, run_dir, resume, data_roots, data_root_count);
+    return train_run(&spec, run_dir, resume, data_roots, data_root_count, dump_features);
 }

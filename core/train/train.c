@@ -25,10 +25,12 @@
 #include "data/data.h"
 #include "data/palette.h"
 #include "data/preview.h"
+#include "model/features.h"
 #include "model/model.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/loader.h"
+#include "train/probe.h"
 #include "train/sharded.h"
 #include "train/streamed.h"
 #include "train/optim.h"
@@ -88,6 +90,16 @@ typedef struct {
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
     double val_loss, top1;
+    // eval.knn (pretraining): the bank is the first knn.bank_count training images of
+    // knn_order, a fixed permutation whose bank part is sorted (dataset order; the rest supplies
+    // a streamed bank image's replacements). features and predictions: one batch's.
+    int knn_on;
+    int *knn_order;
+    Knn knn;
+    float *features;
+    int *predictions;
+    double knn_top1, knn_seconds;
+    const char *dump_dir; // --dump-features: the folder the probes' features are written to
 } Trainer;
 
 static double wall_time(void)
@@ -205,6 +217,11 @@ static int resolve_model(Trainer *tr, ModelConfig *cfg, CheckpointMeta *from, Sa
     if (s->kind == JOB_PRETRAIN &&
         checkpoint_suits_pretraining(&saved, &tr->adopted.model, err, sizeof err))
         return train_fail(tr, "%s: %s", field, err);
+    if (s->kind == JOB_LINPROBE) { // the whole pretraining model, its head unused
+        tr->adopted.model.decoder = saved.decoder;
+        tr->adopted.model.target_resolution = saved.target_resolution;
+        tr->adopted.model.loss = saved.loss;
+    }
     tr->spec = &tr->adopted; // the mask patch a spec left to the model is resolved now too
     *cfg = tr->adopted.model;
     return 0;
@@ -341,9 +358,9 @@ static int describe_sharded(Trainer *tr, const ModelConfig *cfg, DataRoots *root
     ds->channels = cfg->in_chans;
     ds->stored_size = cfg->img_size;
     ds->skipped = sh->train.skipped + sh->test.skipped;
-    if (s->kind == JOB_FINETUNE && s->finetune.labels_per_class > 0) {
-        snprintf(err, errlen, "finetune.labels_per_class is not available on tar shards (it "
-                              "needs every label before training); use an image folder");
+    if (spec_labels_per_class(s) > 0) {
+        snprintf(err, errlen, "%s.labels_per_class is not available on tar shards (it needs every "
+                 "label before training); use an image folder", spec_kind_name(s->kind));
         return -1;
     }
     return 0;
@@ -368,15 +385,16 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                  tr->ds.skipped);
         train_warn(tr, err);
     }
-    if (s->kind == JOB_FINETUNE) {
+    if (s->kind != JOB_PRETRAIN) { // a classifier: fine-tuning's head or the linear probe
         if (tr->ds.num_classes < 2)
-            return train_fail(tr, "dataset: fine-tuning needs a labelled dataset with at least two "
-                                  "classes (one subfolder per class)");
-        cfg->num_classes = tr->ds.num_classes;
-        int k = s->finetune.labels_per_class;
+            return train_fail(tr, "dataset: %s needs a labelled dataset with at least two "
+                              "classes (one subfolder per class)",
+                              s->kind == JOB_FINETUNE ? "fine-tuning" : "a linear probe");
+        if (s->kind == JOB_FINETUNE) cfg->num_classes = tr->ds.num_classes;
+        int k = spec_labels_per_class(s);
         if (k > 0 && !tr->sharding && (tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
                                     : dataset_limit_per_class(&tr->ds, k, err, sizeof err)))
-            return train_fail(tr, "finetune.labels_per_class: %s", err);
+            return train_fail(tr, "%s.labels_per_class: %s", spec_kind_name(s->kind), err);
         if (tr->streaming && !tr->sharding) tr->ds.train.count = tr->streamed.list.train.count;
     }
     if (from->kind) { // normalization travels with the encoder
@@ -474,8 +492,43 @@ static int fit_palette(Trainer *tr, Model *m, char *err, size_t errlen)
     return rc;
 }
 
+static int compare_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+// eval.knn in a pretraining: whether it runs on this dataset (spec_knn_runs), its bank — the
+// first min(bank, training images) of a permutation drawn with a fixed seed, the same for every
+// job, sorted into dataset order — and its buffers, allocated once: the bank's features and
+// labels, a batch's features, and similarities for as many queries as keep them within
+// KNN_SIMILARITY_BYTES.
+static int setup_knn(Trainer *tr)
+{
+    enum { KNN_SIMILARITY_BYTES = 64 << 20 };
+    const JobSpec *s = tr->spec;
+    SpecError se;
+    int runs = spec_knn_runs(s, tr->ds.num_classes, s->dataset_format, &se);
+    if (runs <= 0) return runs < 0 ? train_fail(tr, "%s", se.message) : 0;
+    int n = tr->ds.train.count, bank = s->knn.bank < n ? s->knn.bank : n;
+    int B = s->train.batch_size, D = tr->model.cfg.embed_dim;
+    long rows = KNN_SIMILARITY_BYTES / ((long)sizeof(float) * bank);
+    int queries = rows < 1 ? 1 : rows < B ? (int)rows : B;
+    if (!(tr->knn_order = malloc(sizeof(int) * (size_t)n)) ||
+        knn_create(&tr->knn, bank, D, s->knn.k, tr->ds.num_classes, queries) ||
+        !(tr->features = malloc(sizeof(float) * (size_t)B * D)) ||
+        !(tr->predictions = malloc(sizeof(int) * (size_t)B)))
+        return train_fail(tr, "eval.knn: out of memory for a bank of %d images", bank);
+    Rng rng;
+    rng_seed(&rng, rng_stream_seed(EVAL_SEED, RNG_STREAM_KNN_BANK, 0));
+    rng_permutation(&rng, tr->knn_order, n);
+    qsort(tr->knn_order, (size_t)bank, sizeof(int), compare_int);
+    tr->knn_on = 1;
+    return 0;
+}
+
 // The model (from scratch or a fine-tuning start), the data, the optimizer and the batch
-// buffers of a run.
+// buffers of a run; for a linear probe, the model, the data and one batch.
 static int setup(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
@@ -510,6 +563,11 @@ static int setup(Trainer *tr)
         safetensors_free(&init);
         if (rc) return train_fail(tr, "%s: %s", spec_init_from_field(s), err);
     }
+    if (s->kind == JOB_LINPROBE) // no optimizer, schedule or loader: features, then a solver
+        return alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
+                       !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size))
+                   ? train_fail(tr, "out of memory")
+                   : 0;
 
     tr->steps_per_epoch = tr->ds.train.count / s->train.batch_size;
     // data.prefetch steps ahead, but never more than an epoch (see Trainer.orders)
@@ -542,7 +600,7 @@ static int setup(Trainer *tr)
         return train_fail(tr, "out of memory");
     tr->order_epoch[0] = tr->order_epoch[1] = -1;
     if (!finetune && head_sections_json(tr)) return train_fail(tr, "out of memory");
-    return 0;
+    return finetune ? 0 : setup_knn(tr);
 }
 
 // A complete checkpoint whose weights do not hash to what events.jsonl recorded for them:
@@ -790,17 +848,19 @@ static int account_data_errors(Trainer *tr, long step, const BatchBuffers *b)
     return 0;
 }
 
-// Streamed test images [first, first + n) into tr->eval on the trainer's threads (scratch
-// slots after the loader's workers); one that fails is replaced by the next test image and
-// reported as a training image's (its failures count towards the same fraction).
-static void decode_eval_images(Trainer *tr, int first, int n)
+// Streamed images [first, first + n) of a split in the evaluation view into tr->eval on the
+// trainer's threads (scratch slots after the loader's workers), in the split's order or, given
+// one, order's; one that fails is replaced by the next of that order and reported as a
+// training image's (its failures count towards the same fraction).
+static void decode_eval_images(Trainer *tr, int train_split, const int *order, int first, int n)
 {
     Streamed *st = &tr->streamed;
     BatchBuffers *b = &tr->eval;
     StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
                        .std = st->std};
+    const SampleSplit *split = train_split ? &st->list.train : &st->list.test;
     int workers = spec_data_workers(tr->spec);
-    if (tr->sharding) { // read in order on this thread, then decoded in parallel
+    if (tr->sharding) { // the test split, read in order on this thread, then decoded in parallel
         tr->reading = b;
         b->read_error_count = 0;
         for (int i = 0; i < n; i++) {
@@ -812,21 +872,30 @@ static void decode_eval_images(Trainer *tr, int first, int n)
     }
 #pragma omp parallel for
     for (int i = 0; i < n; i++)
-        decode_batch_image(tr, b, n, i, &view, NULL, first + i, &st->list.test,
+        decode_batch_image(tr, b, n, i, &view, order, first + i, split,
                            workers + omp_get_thread_num());
-    int hopeless = 0; // 64 test images in a row that fail: counted; the batch is then unusable
-    report_data_errors(tr, tr->progress_step, "test", b, n, &hopeless);
+    int hopeless = 0; // 64 images in a row that fail: counted; the batch is then unusable
+    report_data_errors(tr, tr->progress_step, train_split ? "train" : "test", b, n, &hopeless);
+}
+
+// Fills tr->eval with images [first, first + n) of the training or test split in the
+// evaluation view (padded and normalized, nothing else) and their labels: in the split's order,
+// or order's (the k-NN bank's).
+static void view_batch(Trainer *tr, int train_split, const int *order, int first, int n)
+{
+    if (tr->streaming) {
+        decode_eval_images(tr, train_split, order, first, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) tr->eval_indices[i] = order ? order[first + i] : first + i;
+    augment_batch(&tr->ds, train_split ? &tr->ds.train : &tr->ds.test, tr->eval_indices, n, NULL,
+                  0, 0, tr->eval.images, tr->eval.labels);
 }
 
 // Fills tr->eval with test images [first, first + n) and their fixed masks; returns the batch.
 static Batch eval_batch(Trainer *tr, int first, int n, long batch_index)
 {
-    for (int i = 0; i < n; i++) tr->eval_indices[i] = first + i;
-    if (tr->streaming)
-        decode_eval_images(tr, first, n);
-    else
-        augment_batch(&tr->ds, &tr->ds.test, tr->eval_indices, n, NULL, 0, 0, tr->eval.images,
-                      tr->eval.labels);
+    view_batch(tr, 0, NULL, first, n);
     Batch b = {.size = n, .images = tr->eval.images};
     if (tr->spec->kind == JOB_PRETRAIN) {
         Rng rng;
@@ -847,14 +916,118 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-// Validation over the whole test split: masked loss (pretraining) or cross-entropy and top-1.
+// The probes' features as a safetensors file in the --dump-features folder: each (name, rows
+// [count, D], labels [count], as floats) pair, and metadata. -1 with *err filled on failure.
+typedef struct {
+    const char *name;
+    const float *rows;
+    const int *labels;
+    long count;
+} FeatureSet;
+
+static int dump_features(Trainer *tr, const char *file, const FeatureSet *sets, int set_count,
+                         const char *const *keys, const char *const *values, int meta_count)
+{
+    enum { MAX_SETS = 2 };
+    StTensor t[2 * MAX_SETS];
+    char names[2 * MAX_SETS][64], path[PATH_BUF], err[1024];
+    float *labels[MAX_SETS] = {0};
+    int rc = 0, D = tr->model.cfg.embed_dim;
+    for (int i = 0; i < set_count && !rc; i++) {
+        long n = sets[i].count;
+        labels[i] = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        if (!labels[i]) rc = -1;
+        for (long j = 0; !rc && j < n; j++) labels[i][j] = (float)sets[i].labels[j];
+        snprintf(names[2 * i], sizeof names[0], "%s_features", sets[i].name);
+        snprintf(names[2 * i + 1], sizeof names[0], "%s_labels", sets[i].name);
+        t[2 * i] = (StTensor){.name = names[2 * i], .ndim = 2, .shape = {n, D},
+                              .numel = (size_t)n * D, .data = (float *)sets[i].rows};
+        t[2 * i + 1] = (StTensor){.name = names[2 * i + 1], .ndim = 1, .shape = {n},
+                                  .numel = (size_t)n, .data = labels[i]};
+    }
+    snprintf(path, sizeof path, "%s/%s", tr->dump_dir, file);
+    if (!rc) rc = safetensors_write(path, t, 2 * set_count, keys, values, meta_count, err, sizeof err);
+    else snprintf(err, sizeof err, "out of memory");
+    for (int i = 0; i < set_count; i++) free(labels[i]);
+    return rc ? train_fail(tr, "--dump-features: %s: %s", path, err) : 0;
+}
+
+// The k-NN bank's features at this step: its images in the evaluation view, batch by batch,
+// then L2-normalized.
+static void fill_knn_bank(Trainer *tr)
+{
+    Knn *knn = &tr->knn;
+    int B = tr->model.batch, D = knn->dim;
+    for (int first = 0; first < knn->bank_count; first += B) {
+        int n = knn->bank_count - first < B ? knn->bank_count - first : B;
+        view_batch(tr, 1, tr->knn_order, first, n);
+        model_features(&tr->model, tr->eval.images, n, knn->bank + (size_t)first * D);
+        memcpy(knn->bank_labels + first, tr->eval.labels, sizeof(int) * n);
+    }
+    probe_l2_normalize(knn->bank, knn->bank_count, D);
+}
+
+// The k-NN probe on n images in tr->eval (test images [first, first + n)): their features,
+// L2-normalized into tr->features (a dump's rows `first` on), voted on by the bank in chunks
+// of the similarities' rows; returns how many it predicts right.
+static int knn_correct(Trainer *tr, int first, int n, float *dump_rows, int *dump_labels)
+{
+    Knn *knn = &tr->knn;
+    int D = knn->dim, correct = 0;
+    model_features(&tr->model, tr->eval.images, n, tr->features);
+    probe_l2_normalize(tr->features, n, D);
+    for (int q = 0; q < n; q += knn->max_queries) {
+        int count = n - q < knn->max_queries ? n - q : knn->max_queries;
+        knn_predict(knn, tr->features + (size_t)q * D, count, tr->spec->knn.temperature,
+                    tr->predictions + q);
+    }
+    for (int i = 0; i < n; i++) correct += tr->predictions[i] == tr->eval.labels[i];
+    if (dump_rows) {
+        memcpy(dump_rows + (size_t)first * D, tr->features, sizeof(float) * n * D);
+        memcpy(dump_labels + first, tr->eval.labels, sizeof(int) * n);
+    }
+    return correct;
+}
+
+// With --dump-features, the k-NN probe's features at this step (knn-step-<step>.safetensors):
+// the bank's and the test split's, L2-normalized as the probe compares them.
+static int dump_knn_features(Trainer *tr, long step, const float *test_rows,
+                             const int *test_labels)
+{
+    char file[64], k[16], temperature[32], top1[32];
+    snprintf(file, sizeof file, "knn-step-%ld.safetensors", step);
+    snprintf(k, sizeof k, "%d", tr->knn.k);
+    snprintf(temperature, sizeof temperature, "%.17g", tr->spec->knn.temperature);
+    snprintf(top1, sizeof top1, "%.17g", tr->knn_top1);
+    const FeatureSet sets[2] = {
+        {"bank", tr->knn.bank, tr->knn.bank_labels, tr->knn.bank_count},
+        {"test", test_rows, test_labels, tr->ds.test.count}};
+    const char *const keys[] = {"k", "temperature", "knn_top1", "classes"};
+    char classes[16];
+    snprintf(classes, sizeof classes, "%d", tr->knn.classes);
+    const char *const values[] = {k, temperature, top1, classes};
+    return dump_features(tr, file, sets, 2, keys, values, 4);
+}
+
+// Validation over the whole test split: masked loss (pretraining) or cross-entropy and top-1;
+// and in a pretraining with eval.knn, the k-NN probe's top-1.
 static int evaluate(Trainer *tr, long step)
 {
     Model *m = &tr->model;
-    int B = m->batch, n_test = tr->ds.test.count, correct = 0;
+    int B = m->batch, n_test = tr->ds.test.count, correct = 0, knn_right = 0;
     float smoothing = m->label_smoothing;
     m->label_smoothing = 0.0f; // validation reports plain cross-entropy
-    double loss_sum = 0.0;
+    double loss_sum = 0.0, knn_start = wall_time();
+    float *dump_rows = NULL;
+    int *dump_labels = NULL;
+    if (tr->knn_on) fill_knn_bank(tr);
+    if (tr->knn_on && tr->dump_dir &&
+        (!(dump_rows = malloc(sizeof(float) * (size_t)n_test * tr->knn.dim)) ||
+         !(dump_labels = malloc(sizeof(int) * (size_t)n_test)))) {
+        free(dump_rows);
+        return train_fail(tr, "--dump-features: out of memory");
+    }
+    tr->knn_seconds = wall_time() - knn_start;
     for (int first = 0, bi = 0; first < n_test; first += B, bi++) {
         int n = n_test - first < B ? n_test - first : B;
         Batch b = eval_batch(tr, first, n, bi);
@@ -863,20 +1036,37 @@ static int evaluate(Trainer *tr, long step)
             for (int i = 0; i < n; i++)
                 correct += argmax(m->acts.logits + (size_t)i * m->cfg.num_classes, m->cfg.num_classes) ==
                            b.labels[i];
+        if (tr->knn_on) {
+            double start = wall_time();
+            knn_right += knn_correct(tr, first, n, dump_rows, dump_labels);
+            tr->knn_seconds += wall_time() - start;
+        }
     }
     m->label_smoothing = smoothing;
     tr->val_loss = loss_sum / n_test;
     tr->top1 = 100.0 * correct / n_test;
+    tr->knn_top1 = 100.0 * knn_right / n_test;
     tr->eval_epoch = (int)(step / tr->steps_per_epoch);
     tr->has_eval = 1;
+    int rc = dump_rows ? dump_knn_features(tr, step, dump_rows, dump_labels) : 0;
+    free(dump_rows);
+    free(dump_labels);
+    if (rc) return rc;
     if (!isfinite(tr->val_loss))
         return train_fail(tr, "validation loss is not finite at step %ld", step);
     json_t *ev = json_pack("{s:I, s:i, s:f}", "step", (json_int_t)step, "epoch", tr->eval_epoch,
                            "val_loss", tr->val_loss);
-    if (tr->spec->kind == JOB_FINETUNE) json_object_set_new(ev, "top1", json_real(tr->top1));
-    fprintf(stderr, "step %ld epoch %d: val_loss %.4f%s", step, tr->eval_epoch, tr->val_loss,
-            tr->spec->kind == JOB_FINETUNE ? "" : "\n");
-    if (tr->spec->kind == JOB_FINETUNE) fprintf(stderr, " top1 %.2f%%\n", tr->top1);
+    fprintf(stderr, "step %ld epoch %d: val_loss %.4f", step, tr->eval_epoch, tr->val_loss);
+    if (tr->spec->kind == JOB_FINETUNE) {
+        json_object_set_new(ev, "top1", json_real(tr->top1));
+        fprintf(stderr, " top1 %.2f%%", tr->top1);
+    }
+    if (tr->knn_on) {
+        json_object_update_new(ev, json_pack("{s:f, s:f}", "knn_top1", tr->knn_top1, "knn_s",
+                                             tr->knn_seconds));
+        fprintf(stderr, " knn_top1 %.2f%% (%.1f s)", tr->knn_top1, tr->knn_seconds);
+    }
+    fprintf(stderr, "\n");
     emit(tr, "eval", ev);
     return 0;
 }
@@ -1106,8 +1296,134 @@ static int run_loop(Trainer *tr)
     return 0;
 }
 
+// ---- The linear probe (kind "linprobe") ---------------------------------------------------
+
+// Features of a whole split in the evaluation view, batch by batch: x [count, D] and labels.
+// Returns 1 when a stop signal came first.
+static int split_features(Trainer *tr, int train_split, float *x, int *labels)
+{
+    int B = tr->model.batch, D = tr->model.cfg.embed_dim;
+    int count = train_split ? tr->ds.train.count : tr->ds.test.count;
+    for (int first = 0; first < count; first += B) {
+        if (stop_signal) return 1;
+        int n = count - first < B ? count - first : B;
+        view_batch(tr, train_split, NULL, first, n);
+        model_features(&tr->model, tr->eval.images, n, x + (size_t)first * D);
+        memcpy(labels + first, tr->eval.labels, sizeof(int) * n);
+    }
+    return 0;
+}
+
+// A progress event: the solver's iteration as the step, its objective as the loss.
+static void report_solver(Trainer *tr, int iteration, long total, double loss, double grad_norm)
+{
+    double now = wall_time(), per_step = iteration ? (now - tr->progress_time) / iteration : 0.0;
+    fprintf(stderr, "linprobe: iteration %d/%ld loss %.6f grad_norm %.3g\n", iteration, total,
+            loss, grad_norm);
+    emit(tr, "progress", json_pack("{s:i, s:I, s:f, s:f, s:f, s:f}", "step", iteration,
+                                   "total_steps", (json_int_t)total, "epoch",
+                                   total ? (double)iteration / total : 1.0, "loss", loss,
+                                   "grad_norm", grad_norm, "eta_s", per_step * (total - iteration)));
+}
+
+static int solver_progress(void *ctx, int iteration, double loss, double grad_norm)
+{
+    Trainer *tr = ctx;
+    if (iteration % tr->spec->schedule.progress_every_steps == 0)
+        report_solver(tr, iteration, tr->spec->linprobe.max_iterations, loss, grad_norm);
+    return stop_signal != 0;
+}
+
+static int linprobe_stopped(Trainer *tr, int iteration)
+{
+    emit(tr, "stopped", json_pack("{s:i, s:i}", "step", iteration, "signal", (int)stop_signal));
+    return 0;
+}
+
+// The encoder's features of the training (labels_per_class applied) and test splits, once;
+// standardized; a linear classifier solved on the training features and evaluated on the
+// test's (docs/job-spec.md, linprobe). No checkpoint: the result is the events' top1.
+static int run_linprobe(Trainer *tr)
+{
+    const JobSpec *s = tr->spec;
+    int D = tr->model.cfg.embed_dim, C = tr->ds.num_classes, iterations = s->linprobe.max_iterations;
+    long n_train = tr->ds.train.count, n_test = tr->ds.test.count;
+    json_t *start = json_pack("{s:s, s:i, s:i, s:i, s:I, s:i, s:s, s:i, s:I, s:I}", "kind",
+                              "linprobe", "total_steps", iterations, "steps_per_epoch", iterations,
+                              "epochs", 1, "params", (json_int_t)tr->model.num_params, "threads",
+                              ops_threads(), "precision", spec_precision_name(ops_precision()),
+                              "resumed_from_step", 0, "train_images", (json_int_t)n_train,
+                              "test_images", (json_int_t)n_test);
+    if (start) json_object_update_new(start, memory_report(tr));
+    if (start)
+        json_object_update_new(start, json_pack("{s:s, s:s}", "data_path",
+                                                tr->streaming ? "stream" : "cache",
+                                                "data_path_reason", tr->data_path_reason));
+    emit(tr, "start", start);
+    float *x_train = malloc(sizeof(float) * (size_t)n_train * D);
+    float *x_test = malloc(sizeof(float) * (size_t)n_test * D);
+    int *y_train = malloc(sizeof(int) * (size_t)n_train), *y_test = malloc(sizeof(int) * (size_t)n_test);
+    int *predicted = malloc(sizeof(int) * (size_t)n_test);
+    float *weights = malloc(sizeof(float) * (size_t)C * D), *bias = malloc(sizeof(float) * C);
+    int rc = 0;
+    LinprobeResult result = {0};
+    if (!x_train || !x_test || !y_train || !y_test || !predicted || !weights || !bias) {
+        rc = train_fail(tr, "linprobe: out of memory for the features of %ld images",
+                        n_train + n_test);
+        goto done;
+    }
+    double started = wall_time();
+    if (split_features(tr, 1, x_train, y_train) || split_features(tr, 0, x_test, y_test)) {
+        rc = linprobe_stopped(tr, 0);
+        goto done;
+    }
+    fprintf(stderr, "linprobe: features of %ld training and %ld test images in %.1f s\n", n_train,
+            n_test, wall_time() - started);
+    if (tr->dump_dir) {
+        const FeatureSet sets[2] = {{"train", x_train, y_train, n_train},
+                                    {"test", x_test, y_test, n_test}};
+        if ((rc = dump_features(tr, "linprobe.safetensors", sets, 2, NULL, NULL, 0))) goto done;
+    }
+    probe_standardize(x_train, n_train, x_test, n_test, D);
+    LinprobeConfig lc = {.weight_decay = s->linprobe.weight_decay, .max_iterations = iterations,
+                         .progress = solver_progress, .ctx = tr};
+    tr->progress_time = wall_time();
+    if (linprobe_fit(x_train, y_train, n_train, D, C, &lc, weights, bias, &result)) {
+        rc = train_fail(tr, "linprobe: out of memory for the solver");
+        goto done;
+    }
+    if (result.stopped) {
+        rc = linprobe_stopped(tr, result.iterations);
+        goto done;
+    }
+    // The last progress event gives the iterations the solver took as the run's length.
+    report_solver(tr, result.iterations, result.iterations, result.loss, result.grad_norm);
+    tr->val_loss = linprobe_evaluate(x_test, y_test, n_test, D, C, weights, bias, predicted);
+    if (tr->val_loss < 0) {
+        rc = train_fail(tr, "linprobe: out of memory for the evaluation");
+        goto done;
+    }
+    long correct = 0;
+    for (long i = 0; i < n_test; i++) correct += predicted[i] == y_test[i];
+    tr->top1 = 100.0 * (double)correct / (double)n_test;
+    fprintf(stderr, "linprobe: %d iterations, loss %.6f; test: val_loss %.4f top1 %.2f%%\n",
+            result.iterations, result.loss, tr->val_loss, tr->top1);
+    json_t *fields = json_pack("{s:i, s:i, s:f, s:f}", "step", result.iterations, "epoch", 1,
+                               "val_loss", tr->val_loss, "top1", tr->top1);
+    emit(tr, "eval", json_deep_copy(fields));
+    emit(tr, "done", fields);
+done:
+    free(x_train), free(x_test), free(y_train), free(y_test), free(predicted);
+    free(weights), free(bias);
+    return rc;
+}
+
 static void teardown(Trainer *tr)
 {
+    knn_free(&tr->knn);
+    free(tr->knn_order);
+    free(tr->features);
+    free(tr->predictions);
     for (int i = 0; i < MAX_LOADER_SLOTS; i++) free_batch(&tr->slots[i], tr->spec->train.batch_size);
     free_batch(&tr->eval, tr->spec->train.batch_size);
     free(tr->orders[0]);
@@ -1125,17 +1441,17 @@ static void teardown(Trainer *tr)
 }
 
 int train_run(const JobSpec *spec, const char *run_dir, int resume,
-              const char *const *data_roots, int data_root_count)
+              const char *const *data_roots, int data_root_count, const char *dump_features)
 {
     Trainer tr = {.spec = spec, .run_dir = run_dir, .data_roots = data_roots,
-                  .data_root_count = data_root_count, .lock_fd = -1};
+                  .data_root_count = data_root_count, .lock_fd = -1, .dump_dir = dump_features};
     int rc = open_run_dir(&tr);
     if (!rc && spec->dataset_form != REF_PATH)
         rc = train_fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
                              "\"path\": DIR}; names are resolved by simmimd");
     if (!rc) rc = setup(&tr);
-    if (!rc) rc = resume_from_checkpoint(&tr, resume);
-    if (!rc) rc = run_loop(&tr);
+    if (!rc && tr.spec->kind == JOB_LINPROBE) rc = run_linprobe(&tr);
+    else if (!rc) rc = resume_from_checkpoint(&tr, resume) ? 1 : run_loop(&tr);
     teardown(&tr);
     return rc;
 }
