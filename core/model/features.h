@@ -4,8 +4,9 @@
 
 #include "model/model.h"
 
-// images [B, C, S, S] (B ≤ the model's batch) → out [B, D]: the encoder without a mask, the
-// final norm on its patch tokens, their mean. Overwrites the activations (no backward may
+// images [B, C, S, S] (B ≤ the model's batch) → out [B, model_out_dim]: the encoder without a
+// mask, the final norm on its output tokens (a ViT's patch tokens, Swin's last stage), their
+// mean. Overwrites the activations (no backward may
 // follow).
 void model_features(Model *m, const float *images, int B, float *out);
 

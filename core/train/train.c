@@ -511,7 +511,7 @@ static int setup_knn(Trainer *tr)
     int runs = spec_knn_runs(s, tr->ds.num_classes, s->dataset_format, &se);
     if (runs <= 0) return runs < 0 ? train_fail(tr, "%s", se.message) : 0;
     int n = tr->ds.train.count, bank = s->knn.bank < n ? s->knn.bank : n;
-    int B = s->train.batch_size, D = tr->model.cfg.embed_dim;
+    int B = s->train.batch_size, D = model_out_dim(&tr->model.cfg);
     long rows = KNN_SIMILARITY_BYTES / ((long)sizeof(float) * bank);
     int queries = rows < 1 ? 1 : rows < B ? (int)rows : B;
     if (!(tr->knn_order = malloc(sizeof(int) * (size_t)n)) ||
@@ -932,7 +932,7 @@ static int dump_features(Trainer *tr, const char *file, const FeatureSet *sets, 
     StTensor t[2 * MAX_SETS];
     char names[2 * MAX_SETS][64], path[PATH_BUF], err[1024];
     float *labels[MAX_SETS] = {0};
-    int rc = 0, D = tr->model.cfg.embed_dim;
+    int rc = 0, D = model_out_dim(&tr->model.cfg);
     for (int i = 0; i < set_count && !rc; i++) {
         long n = sets[i].count;
         labels[i] = malloc(sizeof(float) * (size_t)(n ? n : 1));
@@ -1302,7 +1302,7 @@ static int run_loop(Trainer *tr)
 // Returns 1 when a stop signal came first.
 static int split_features(Trainer *tr, int train_split, float *x, int *labels)
 {
-    int B = tr->model.batch, D = tr->model.cfg.embed_dim;
+    int B = tr->model.batch, D = model_out_dim(&tr->model.cfg);
     int count = train_split ? tr->ds.train.count : tr->ds.test.count;
     for (int first = 0; first < count; first += B) {
         if (stop_signal) return 1;
@@ -1346,7 +1346,7 @@ static int linprobe_stopped(Trainer *tr, int iteration)
 static int run_linprobe(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
-    int D = tr->model.cfg.embed_dim, C = tr->ds.num_classes, iterations = s->linprobe.max_iterations;
+    int D = model_out_dim(&tr->model.cfg), C = tr->ds.num_classes, iterations = s->linprobe.max_iterations;
     long n_train = tr->ds.train.count, n_test = tr->ds.test.count;
     json_t *start = json_pack("{s:s, s:i, s:i, s:i, s:I, s:i, s:s, s:i, s:I, s:I}", "kind",
                               "linprobe", "total_steps", iterations, "steps_per_epoch", iterations,
