@@ -105,8 +105,8 @@ static int resolve_init_job(App *app, ApiError *e, const char *field, long job_i
         return -1;
     }
     if (rt.kind != JOB_PRETRAIN) {
-        api_error_set(e, 409, field, "%s: job %ld is a fine-tuning job; start from a pretraining "
-                      "job", field, job_id);
+        api_error_set(e, 409, field, "%s: job %ld is a %s job; start from a pretraining job",
+                      field, job_id, spec_kind_name(rt.kind));
         return -1;
     }
     rc = store_job_latest_checkpoint(app->db, job_id, &res->checkpoint_id);
@@ -220,13 +220,20 @@ static int check_spec_precision(ApiError *e, const JobSpec *spec)
 int job_suits_dataset(JobSpec *spec, const DatasetRow *d, long checkpoint_id, int checkpoint_pad,
                       const char **field, char *msg, size_t cap)
 {
-    int finetune = spec->kind == JOB_FINETUNE, per_class = spec->finetune.labels_per_class;
-    if (finetune && d->num_classes < 1) {
+    int finetune = spec->kind == JOB_FINETUNE, per_class = spec_labels_per_class(spec);
+    if (spec->kind != JOB_PRETRAIN && d->num_classes < 1) {
         *field = "dataset";
-        snprintf(msg, cap, "dataset: \"%s\" is unlabelled; fine-tuning needs classes", d->name);
+        snprintf(msg, cap, "dataset: \"%s\" is unlabelled; %s needs classes", d->name,
+                 finetune ? "fine-tuning" : "a linear probe");
         return -1;
     }
-    long images = finetune && per_class > 0 ? (long)per_class * d->num_classes : d->train_count;
+    SpecError se;
+    if (spec_knn_runs(spec, d->num_classes, d->format, &se) < 0) {
+        *field = "eval.knn.enabled"; // the one field spec_knn_runs refuses
+        snprintf(msg, cap, "%s (dataset \"%s\")", se.message, d->name);
+        return -1;
+    }
+    long images = per_class > 0 ? (long)per_class * d->num_classes : d->train_count;
     if (spec->train.batch_size > images) {
         *field = "train.batch_size";
         snprintf(msg, cap, "train.batch_size: %d exceeds the %ld training images of dataset "
@@ -252,7 +259,6 @@ int job_suits_dataset(JobSpec *spec, const DatasetRow *d, long checkpoint_id, in
     }
     // A fine-tuning's classifier is sized by the dataset's classes, known only now: the
     // memory check of spec_parse again with them.
-    SpecError se;
     if (!finetune) return 0;
     spec->model.num_classes = d->num_classes;
     if (spec_check_memory(spec, &se) == 0) return 0;
@@ -390,8 +396,9 @@ void api_jobs_list(Request *r)
                     "cancelled (got \"%.32s\")", state);
         return;
     }
-    if (kind && strcmp(kind, "pretrain") != 0 && strcmp(kind, "finetune") != 0) {
-        reply_error(r, 400, "kind", "kind: pretrain or finetune (got \"%.32s\")", kind);
+    JobKind k;
+    if (kind && spec_kind_parse(kind, &k)) {
+        reply_error(r, 400, "kind", "kind: pretrain, finetune or linprobe (got \"%.32s\")", kind);
         return;
     }
     if (query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||

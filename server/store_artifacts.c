@@ -158,7 +158,7 @@ static int read_checkpoint_file(sqlite3_stmt *st, void *ctx)
     const char *kind = (const char *)sqlite3_column_text(st, 5);
     f->job_id = (long)sqlite3_column_int64(st, 2);
     f->bytes = (long)sqlite3_column_int64(st, 3);
-    f->kind = kind && strcmp(kind, "finetune") == 0 ? JOB_FINETUNE : JOB_PRETRAIN;
+    if (!kind || spec_kind_parse(kind, &f->kind)) return STORE_ERROR;
     if (column_copy(st, 4, f->sha256, sizeof f->sha256)) return STORE_ERROR;
     return read_run_file(st, ctx);
 }

@@ -131,27 +131,30 @@ static int ingest_progress(Event *e)
                             "lLDDDDDl", e->step, total, epoch, eta, loss, lr, img_per_s, e->job_id));
 }
 
-// Eval and done carry the latest evaluation: val_loss and (fine-tuning) top1.
+// Eval and done carry the latest evaluation: val_loss, top1 (fine-tuning, linear probe) and
+// knn_top1 (pretraining with the k-NN probe; done has none, its eval event had it).
 static int update_eval_fields(Event *e, int done)
 {
-    double v[2];
-    const double *val_loss = field_number(e->ev, "val_loss", &v[0]), *top1 = field_number(e->ev, "top1", &v[1]);
+    double v[3];
+    const double *val_loss = field_number(e->ev, "val_loss", &v[0]), *top1 = field_number(e->ev, "top1", &v[1]),
+                 *knn_top1 = field_number(e->ev, "knn_top1", &v[2]);
     return done_ok(sql_exec(e->c,
                             "UPDATE jobs SET val_loss = COALESCE(?1, val_loss), top1 = COALESCE(?2, top1), "
+                            "knn_top1 = COALESCE(?6, knn_top1), "
                             "step = CASE WHEN ?3 THEN ?4 ELSE step END, "
                             "eta_s = CASE WHEN ?3 THEN 0 ELSE eta_s END WHERE id = ?5 AND step <= ?4",
-                            "DDill", val_loss, top1, done, e->step, e->job_id));
+                            "DDillD", val_loss, top1, done, e->step, e->job_id, knn_top1));
 }
 
 static int ingest_eval(Event *e)
 {
-    double v[3];
+    double v[4];
     const double *epoch = field_number(e->ev, "epoch", &v[0]), *val_loss = field_number(e->ev, "val_loss", &v[1]),
-                 *top1 = field_number(e->ev, "top1", &v[2]);
+                 *top1 = field_number(e->ev, "top1", &v[2]), *knn_top1 = field_number(e->ev, "knn_top1", &v[3]);
     int rc = sql_exec(e->c,
-                      "INSERT OR IGNORE INTO metrics (job_id, kind, step, epoch, val_loss, top1, t) "
-                      "VALUES (?, 'eval', ?, ?, ?, ?, ?)",
-                      "llDDDd", e->job_id, e->step, epoch, val_loss, top1, e->t);
+                      "INSERT OR IGNORE INTO metrics (job_id, kind, step, epoch, val_loss, top1, knn_top1, t) "
+                      "VALUES (?, 'eval', ?, ?, ?, ?, ?, ?)",
+                      "llDDDDd", e->job_id, e->step, epoch, val_loss, top1, knn_top1, e->t);
     return rc < 0 ? rc : update_eval_fields(e, 0);
 }
 
@@ -289,10 +292,10 @@ int store_ingest_event(Db *db, long job_id, const json_t *event)
 // One step of the series: the progress and eval rows of that step merged. (job, kind, step)
 // is unique, so a field has at most one value per kind; each takes the larger where both
 // kinds have one, except epoch, which prefers the progress row's (fractional) value.
-enum { METRIC_EPOCH, METRIC_FIELDS = 7 };
+enum { METRIC_EPOCH, METRIC_FIELDS = 8 };
 static const char *const METRIC_KEYS[METRIC_FIELDS] = {
     ",\"epoch\":", ",\"loss\":", ",\"lr\":", ",\"grad_norm\":", ",\"img_per_s\":", ",\"val_loss\":",
-    ",\"top1\":"};
+    ",\"top1\":", ",\"knn_top1\":"};
 typedef struct {
     long step;
     unsigned has;           // bit i: field i has a value
@@ -367,7 +370,7 @@ char *store_metrics_text(Db *db, long job_id, long since, size_t *len)
     int rc = job_exists(c, job_id);
     if (rc == STORE_OK)
         rc = sql_each(c, collect_metric, &m,
-                      "SELECT step, kind, epoch, loss, lr, grad_norm, img_per_s, val_loss, top1 "
+                      "SELECT step, kind, epoch, loss, lr, grad_norm, img_per_s, val_loss, top1, knn_top1 "
                       "FROM metrics WHERE job_id = ? AND step > ? ORDER BY step",
                       "ll", job_id, since);
     db_unlock(db);

@@ -34,8 +34,6 @@ int job_state_parse(const char *name, JobState *s)
     return -1;
 }
 
-static const char *kind_name(JobKind kind) { return kind == JOB_FINETUNE ? "finetune" : "pretrain"; }
-
 // The states of a mask as ",queued,paused," for `instr(?, ',' || state || ',')`.
 static void state_list(unsigned mask, char *out, size_t cap)
 {
@@ -81,7 +79,7 @@ static long job_insert(sqlite3 *c, const JobSpec *spec, const char *api_spec, co
     if (sql_exec(c,
                  "INSERT INTO jobs (name, kind, priority, dataset, init_checkpoint_id, api_spec, "
                  "child_spec, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 "ssisLssd", spec->name, kind_name(spec->kind), spec->priority, dataset, init, api_spec,
+                 "ssisLssd", spec->name, spec_kind_name(spec->kind), spec->priority, dataset, init, api_spec,
                  child_spec, store_now()) < 0)
         return STORE_ERROR;
     long id = (long)sqlite3_last_insert_rowid(c);
@@ -118,7 +116,7 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
 // waiting_for: why a queued job does not start yet (its dataset is still being scanned).
 #define JOB_SELECT                                                                              \
     "SELECT id, name, kind, state, priority, dataset, api_spec, step, total_steps, epoch, eta_s, " \
-    "loss, lr, img_per_s, val_loss, top1, error, exit_status, created_at, started_at, "         \
+    "loss, lr, img_per_s, val_loss, top1, knn_top1, error, exit_status, created_at, started_at, " \
     "finished_at, init_checkpoint_id, run_s, running_since, restarts, study_id, "               \
     "(SELECT 'dataset ' || d.name || ' ' || d.state FROM datasets d WHERE d.name = jobs.dataset " \
     "AND d.state = 'scanning' AND jobs.state = 'queued') AS waiting_for FROM jobs "
@@ -136,6 +134,7 @@ static const struct {
     {"progress", "epoch", "epoch"}, {"progress", "eta_s", "eta_s"},
     {"metrics", "loss", "loss"}, {"metrics", "lr", "lr"}, {"metrics", "img_per_s", "img_per_s"},
     {"metrics", "val_loss", "val_loss"}, {"metrics", "top1", "top1"},
+    {"metrics", "knn_top1", "knn_top1"},
     {NULL, "error", "error"}, {NULL, "exit_status", "exit_status"},
     {NULL, "created_at", "created_at"}, {NULL, "started_at", "started_at"},
     {NULL, "finished_at", "finished_at"}, {NULL, "init_checkpoint_id", "init_checkpoint_id"},
@@ -321,7 +320,7 @@ static int read_runtime(sqlite3_stmt *st, void *ctx)
     JobRuntime *rt = ctx;
     const char *kind = (const char *)sqlite3_column_text(st, 1);
     rt->id = (long)sqlite3_column_int64(st, 0);
-    rt->kind = kind && strcmp(kind, "finetune") == 0 ? JOB_FINETUNE : JOB_PRETRAIN;
+    if (!kind || spec_kind_parse(kind, &rt->kind)) return STORE_ERROR;
     if (job_state_parse((const char *)sqlite3_column_text(st, 2), &rt->state)) return STORE_ERROR;
     rt->resume = sqlite3_column_int(st, 3);
     const char *spec = (const char *)sqlite3_column_text(st, 4);
@@ -510,6 +509,8 @@ static const struct {
      "SELECT id, loss FROM jobs WHERE state = 'running' AND loss IS NOT NULL ORDER BY id"},
     {"simmimd_job_img_per_s", "Training throughput of a running job, images per second.",
      "SELECT id, img_per_s FROM jobs WHERE state = 'running' AND img_per_s IS NOT NULL ORDER BY id"},
+    {"simmimd_job_knn_top1", "k-NN top-1 in percent of a running pretraining's encoder at its latest evaluation.",
+     "SELECT id, knn_top1 FROM jobs WHERE state = 'running' AND knn_top1 IS NOT NULL ORDER BY id"},
 };
 
 static int prometheus(sqlite3 *c, PromText *p)

@@ -870,6 +870,69 @@ static void test_delete(Db *db, long id)
     store_job_finish(db, again, JOB_CANCELLED, 0, NULL);
 }
 
+// The representation probes (migration 0008): a linear probe is a job of its own kind, listed
+// and filtered as one; a pretraining's knn_top1 reaches its metrics series, its latest metrics
+// and Prometheus; the kind's CHECK still refuses other words.
+static void test_probes(Db *db)
+{
+    long probe = make_job(db, "linprobe", "probe", 0, "fmnist");
+    JobRuntime rt = {0};
+    int rc = store_job_runtime(db, probe, &rt);
+    free(rt.child_spec);
+    json_t *list = store_jobs_json(db, NULL, "linprobe", 10, 0);
+    json_t *jobs = json_object_get(list, "jobs");
+    test_report(probe > 0 && rc == STORE_OK && rt.kind == JOB_LINPROBE && json_array_size(jobs) == 1 &&
+                    !strcmp(json_string_value(json_object_get(json_array_get(jobs, 0), "kind")), "linprobe"),
+                "probes: a linprobe job stored, read back and listed by its kind", "id %ld", probe);
+    json_decref(list);
+    store_job_transition(db, probe, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 0);
+    int bad = ingest_text(db, probe, "{\"event\":\"start\",\"kind\":\"linprobe\",\"total_steps\":1000,"
+                                     "\"steps_per_epoch\":1000,\"epochs\":1,\"resumed_from_step\":0}");
+    bad += ingest_text(db, probe, "{\"event\":\"progress\",\"step\":40,\"total_steps\":40,\"epoch\":1,"
+                                  "\"loss\":0.4,\"grad_norm\":0.001}");
+    bad += ingest_text(db, probe, "{\"event\":\"eval\",\"step\":40,\"epoch\":1,\"val_loss\":0.5,"
+                                  "\"top1\":81.25}");
+    bad += ingest_text(db, probe, "{\"event\":\"done\",\"step\":40,\"epoch\":1,\"val_loss\":0.5,"
+                                  "\"top1\":81.25}");
+    json_t *job = store_job_json(db, probe);
+    test_report(bad == 0 && num(job, "metrics", "top1") == 81.25 && num(job, "progress", "step") == 40 &&
+                    num(job, "progress", "total") == 40,
+                "probes: a linear probe's top1 and its iterations as progress", "top1 %g",
+                num(job, "metrics", "top1"));
+    json_decref(job);
+    store_job_finish(db, probe, JOB_SUCCEEDED, 0, NULL);
+
+    long pre = make_job(db, "pretrain", "knn", 0, "fmnist");
+    store_job_transition(db, pre, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 0);
+    bad = ingest_text(db, pre, "{\"event\":\"progress\",\"step\":50,\"loss\":0.3}");
+    bad += ingest_text(db, pre, "{\"event\":\"eval\",\"step\":50,\"epoch\":1,\"val_loss\":0.6,"
+                                "\"knn_top1\":42.5,\"knn_s\":3.5}");
+    bad += ingest_text(db, pre, "{\"event\":\"eval\",\"step\":100,\"epoch\":2,\"val_loss\":0.5,"
+                                "\"knn_top1\":47.75,\"knn_s\":3.5}");
+    json_t *doc = store_metrics_json(db, pre, 0), *series = json_object_get(doc, "metrics");
+    job = store_job_json(db, pre);
+    test_report(bad == 0 && json_array_size(series) == 2 &&
+                    num(json_array_get(series, 0), "knn_top1", NULL) == 42.5 &&
+                    num(json_array_get(series, 0), "loss", NULL) == 0.3 &&
+                    num(json_array_get(series, 1), "knn_top1", NULL) == 47.75 &&
+                    num(job, "metrics", "knn_top1") == 47.75 && !json_object_get(json_object_get(job, "metrics"), "top1"),
+                "probes: knn_top1 in the metrics series and the job's latest metrics", "%g",
+                num(job, "metrics", "knn_top1"));
+    json_decref(doc);
+    json_decref(job);
+    char buf[4096], line[128];
+    long len = store_prometheus(db, buf, sizeof buf, 0);
+    snprintf(line, sizeof line, "simmimd_job_knn_top1{job=\"%ld\"} 47.75\n", pre);
+    test_report(len > 0 && strstr(buf, line) && strstr(buf, "# TYPE simmimd_job_knn_top1 gauge\n"),
+                "probes: prometheus gauge of a running pretraining's knn_top1", "");
+    store_job_finish(db, pre, JOB_CANCELLED, 0, NULL);
+    db_lock(db);
+    rc = sqlite3_exec(db_sqlite(db), "INSERT INTO jobs (kind, api_spec, child_spec, created_at) "
+                                     "VALUES ('probe', '{}', '{}', 0)", NULL, NULL, NULL);
+    db_unlock(db);
+    test_report((rc & 0xff) == SQLITE_CONSTRAINT, "probes: the kind's CHECK still refuses another word", "%d", rc);
+}
+
 static void test_counts_and_prometheus(Db *db)
 {
     long running = make_job(db, "pretrain", "r", 0, "fmnist");
@@ -979,6 +1042,7 @@ int main(void)
     test_dataset_rows(db);
     test_delete(db, id);
     test_counts_and_prometheus(db);
+    test_probes(db);
     test_dataset_scans(db);
     db_close(db);
     cleanup();
