@@ -39,8 +39,9 @@ export function metricStore() {
         train.set(p.step, { loss: p.loss, lr: p.lr, img_per_s: p.img_per_s });
         perEpoch.train ??= ratio(p.step, p.epoch);
       }
-      if (p.val_loss !== undefined || p.top1 !== undefined) {
-        evals.set(p.step, { epoch: p.epoch ?? null, val_loss: p.val_loss ?? null, top1: p.top1 ?? null });
+      if (p.val_loss !== undefined || p.top1 !== undefined || p.knn_top1 !== undefined) {
+        evals.set(p.step, { epoch: p.epoch ?? null, val_loss: p.val_loss ?? null, top1: p.top1 ?? null,
+          knn_top1: p.knn_top1 ?? null });
       }
     },
     // From a start event's steps_per_epoch.
@@ -158,15 +159,22 @@ export function mountJob(root, id) {
         h('dt', {}, 'Latest'), h('dd', {}, metricText(job)),
         h('dt', {}, 'Learning rate'), h('dd', {}, fmtNum(m.lr)),
         h('dt', {}, 'Throughput'), h('dd', { id: 'throughput' }, m.img_per_s ? `${Math.round(m.img_per_s)} img/s` : '—'),
-        h('dt', {}, 'Validation'), h('dd', {}, m.val_loss !== undefined ? `loss ${fmtNum(m.val_loss)}` : '—')));
+        h('dt', {}, 'Validation'), h('dd', {}, m.val_loss !== undefined ? `loss ${fmtNum(m.val_loss)}` : '—'),
+        ...(m.knn_top1 !== undefined ? [h('dt', {}, 'k-NN top-1'), h('dd', { id: 'knn-top1' }, `${fmtNum(m.knn_top1, 3)}%`)] : [])));
   };
 
   // --- charts ---
+  // The accuracy the validation chart draws beside the loss: a classifier's top1, or a
+  // pretraining's k-NN probe (eval.knn; a job without it draws an empty series).
+  const accuracyKey = () => (job.kind === 'pretrain' ? 'knn_top1' : 'top1');
   const makeCharts = () => {
     const val = [{ label: 'validation loss', points: true }];
-    // Top-1 on an axis fitted to its values (±1 point at least), not 0–100 where a fine-tune's
-    // few percent of change is a flat line.
-    if (job.kind === 'finetune') val.push({ label: 'top-1 %', scale: '%', points: true, range: fitRange({ share: 0.15, minPad: 1, floor: 0, ceil: 100 }) });
+    // Top-1 (a fine-tuning's or linear probe's; a pretraining's k-NN probe's) on an axis
+    // fitted to its values (±1 point at least), not 0–100 where a few percent of change is a
+    // flat line.
+    const percent = { scale: '%', points: true, range: fitRange({ share: 0.15, minPad: 1, floor: 0, ceil: 100 }) };
+    if (accuracyKey() === 'top1') val.push({ label: 'top-1 %', ...percent });
+    else val.push({ label: 'k-NN top-1 %', ...percent });
     // Epochs from 0 to just past the latest evaluation (from the data: for a lone point
     // uPlot passes a widened range).
     const epochs = (u) => {
@@ -176,7 +184,7 @@ export function mountJob(root, id) {
     charts = [
       ['loss', lineChart(chartBoxes.loss, { title: 'Training loss', x: 'step', series: [{ label: 'loss' }] })],
       ['lr', lineChart(chartBoxes.lr, { title: 'Learning rate', x: 'step', series: [{ label: 'lr', exp: true }] })],
-      ['val', lineChart(chartBoxes.val, { title: job.kind === 'finetune' ? 'Validation loss and top-1 by epoch' : 'Validation loss by epoch', x: 'epoch', xRange: epochs, series: val })],
+      ['val', lineChart(chartBoxes.val, { title: accuracyKey() === 'top1' ? 'Validation loss and top-1 by epoch' : 'Validation loss and k-NN top-1 by epoch', x: 'epoch', xRange: epochs, series: val })],
       ['speed', lineChart(chartBoxes.speed, { title: 'Throughput (img/s)', x: 'step', series: [{ label: 'img/s' }] })],
     ];
   };
@@ -185,7 +193,7 @@ export function mountJob(root, id) {
     const trainSteps = sortedKeys(metrics.train);
     metrics.learnFrom(job.progress);
     const evalSteps = sortedKeys(metrics.evals).filter((s) => metrics.evalEpoch(s) !== null);
-    const val = columns(metrics.evals, evalSteps, null, 'val_loss', ...(job.kind === 'finetune' ? ['top1'] : []));
+    const val = columns(metrics.evals, evalSteps, null, 'val_loss', accuracyKey());
     val[0] = evalSteps.map((s) => metrics.evalEpoch(s));
     const data = {
       loss: columns(metrics.train, trainSteps, null, 'loss'),

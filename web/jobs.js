@@ -7,7 +7,7 @@ import { api, subscribe } from './api.js';
 import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
 const STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
-export const KINDS = ['pretrain', 'finetune'];
+export const KINDS = ['pretrain', 'finetune', 'linprobe'];
 const LIST_LIMIT = 200;
 const WAIT_POLL_MS = 3000; // how often queued jobs are fetched again while one shown waits
 
@@ -60,6 +60,7 @@ export function applyEvent(job, name, ev) {
   if (name === 'eval') {
     job.metrics.val_loss = ev.val_loss;
     if (ev.top1 !== undefined) job.metrics.top1 = ev.top1;
+    if (ev.knn_top1 !== undefined) job.metrics.knn_top1 = ev.knn_top1;
   }
   if (name === 'done') Object.assign(p, { step: ev.step, eta_s: 0 });
   // Paused or cancelled: the run stopped at the step of the checkpoint it just wrote, which
@@ -114,11 +115,13 @@ export function progressView(job) {
   return h('div', { class: 'progress' }, bar, h('span', { class: 'progress-text' }, text));
 }
 
-// The latest loss, or top-1 once a fine-tuning job has evaluated.
+// The latest loss, or top-1 once a fine-tuning or linear probe has evaluated; a pretraining's
+// k-NN top-1 beside its loss once it has one.
 export function metricText(job) {
   const m = job.metrics;
   if (m.top1 !== undefined && m.top1 !== null) return `top-1 ${fmtNum(m.top1, 3)}%`;
-  if (m.loss !== undefined && m.loss !== null) return `loss ${fmtNum(m.loss)}`;
+  const knn = m.knn_top1 !== undefined && m.knn_top1 !== null ? `, k-NN ${fmtNum(m.knn_top1, 3)}%` : '';
+  if (m.loss !== undefined && m.loss !== null) return `loss ${fmtNum(m.loss)}${knn}`;
   return '—';
 }
 

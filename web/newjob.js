@@ -1,8 +1,9 @@
-// The new-job form: kind, dataset, model preset and sizes, the main hyperparameters filled
+// The new-job form: kind (pretrain, finetune, or a linear probe of a pretraining's encoder),
+// dataset, model preset and sizes, the main hyperparameters filled
 // with the kind's defaults (docs/job-spec.md), a pretraining's design choices (mask type,
 // decoder, target resolution, loss: design.js, the paper's values as choices, each field
 // shown only when its choice is made, defaults left out of the spec), a picker of pretraining
-// jobs and their checkpoints to start from (fine-tuning, or continuing a pretraining), the
+// jobs and their checkpoints to start from (fine-tuning, a linear probe, or continuing a pretraining), the
 // data loading (decode threads, prefetch, cache budget, shuffle buffer, bad images tolerated),
 // and a JSON box for the rest of the spec. The dataset picker says which datasets are still
 // scanning (a job on one waits) and offers none whose scan failed. Cloning (#/new?from=ID)
@@ -27,30 +28,45 @@ const SIZES = [
   ['embed_dim', 'Embedding dim'], ['depth', 'Depth (blocks)'], ['num_heads', 'Heads'], ['mlp_ratio', 'MLP ratio'],
 ];
 
+// The kinds that train a network (a linear probe solves a classifier on frozen features: no
+// schedule, optimizer or checkpoints).
+const TRAINING = ['pretrain', 'finetune'];
+
 // The form's fields: spec path, label, kinds it applies to, default per kind; a field with
 // choices is a select of those words, the others are numbers.
 const FORM_FIELDS = [
-  { group: 'train', name: 'train.epochs', label: 'Epochs', kinds: KINDS, def: 10 },
+  { group: 'train', name: 'train.epochs', label: 'Epochs', kinds: TRAINING, def: 10 },
   { group: 'train', name: 'train.batch_size', label: 'Batch size', kinds: KINDS, def: 256 },
-  { group: 'train', name: 'train.lr', label: 'Learning rate', kinds: KINDS, def: 1e-3 },
-  { group: 'train', name: 'train.min_lr', label: 'Minimum learning rate', kinds: KINDS, def: { pretrain: 1e-5, finetune: 1e-6 } },
-  { group: 'train', name: 'train.warmup_epochs', label: 'Warm-up epochs', kinds: KINDS, def: 1 },
-  { group: 'train', name: 'train.weight_decay', label: 'Weight decay', kinds: KINDS, def: 0.05 },
+  { group: 'train', name: 'train.lr', label: 'Learning rate', kinds: TRAINING, def: 1e-3 },
+  { group: 'train', name: 'train.min_lr', label: 'Minimum learning rate', kinds: TRAINING, def: { pretrain: 1e-5, finetune: 1e-6 } },
+  { group: 'train', name: 'train.warmup_epochs', label: 'Warm-up epochs', kinds: TRAINING, def: 1 },
+  { group: 'train', name: 'train.weight_decay', label: 'Weight decay', kinds: TRAINING, def: 0.05 },
   { group: 'train', name: 'train.seed', label: 'Seed', kinds: KINDS, def: 0 },
   { group: 'finetune', name: 'finetune.layer_decay', label: 'Layer-wise lr decay', kinds: ['finetune'], def: 0.75 },
   { group: 'finetune', name: 'finetune.label_smoothing', label: 'Label smoothing', kinds: ['finetune'], def: 0.1 },
   { group: 'finetune', name: 'finetune.drop_path', label: 'Drop path rate', kinds: ['finetune'], def: 0.1 },
   { group: 'finetune', name: 'finetune.labels_per_class', label: 'Labels per class', kinds: ['finetune'], def: 0,
     hint: '0 uses every label; K > 0 the first K images of each class.' },
+  // The linear probe (docs/job-spec.md, linprobe): L-BFGS on the frozen encoder's features.
+  { group: 'linprobe', name: 'linprobe.weight_decay', label: 'L2 weight decay', kinds: ['linprobe'], def: 1e-4 },
+  { group: 'linprobe', name: 'linprobe.max_iterations', label: 'Solver iterations (most)', kinds: ['linprobe'], def: 1000 },
+  { group: 'linprobe', name: 'linprobe.labels_per_class', label: 'Labels per class', kinds: ['linprobe'], def: 0,
+    hint: '0 uses every label; K > 0 the first K images of each class.' },
+  // The k-NN probe at a pretraining's evaluations (docs/job-spec.md, eval.knn); on for a
+  // labelled dataset ({"eval": {"knn": {"enabled": false}}} below turns it off).
+  { group: 'more', name: 'eval.knn.bank', label: 'k-NN bank (training images)', kinds: ['pretrain'], def: 10000,
+    hint: 'Each evaluation also measures the k-NN top-1 of the encoder on these.' },
+  { group: 'more', name: 'eval.knn.k', label: 'k-NN neighbours', kinds: ['pretrain'], def: 20 },
+  { group: 'more', name: 'eval.knn.temperature', label: 'k-NN temperature', kinds: ['pretrain'], def: 0.07 },
   { group: 'more', name: 'schedule.progress_every_steps', label: 'Progress every (steps)', kinds: KINDS, def: 10 },
-  { group: 'more', name: 'schedule.checkpoint_every_steps', label: 'Checkpoint every (steps)', kinds: KINDS, def: 500 },
+  { group: 'more', name: 'schedule.checkpoint_every_steps', label: 'Checkpoint every (steps)', kinds: TRAINING, def: 500 },
   { group: 'more', name: 'schedule.preview_every_steps', label: 'Preview every (steps)', kinds: ['pretrain'], def: 200 },
-  { group: 'more', name: 'schedule.keep_checkpoints', label: 'Checkpoints kept', kinds: KINDS, def: 3 },
-  { group: 'more', name: 'train.clip_grad', label: 'Gradient clipping (norm)', kinds: KINDS, def: 5 },
+  { group: 'more', name: 'schedule.keep_checkpoints', label: 'Checkpoints kept', kinds: TRAINING, def: 3 },
+  { group: 'more', name: 'train.clip_grad', label: 'Gradient clipping (norm)', kinds: TRAINING, def: 5 },
   { group: 'more', name: 'train.threads', label: 'Threads', kinds: KINDS, def: 0, hint: '0: all cores.' },
   { group: 'more', name: 'train.precision', label: 'Precision', kinds: KINDS, def: 'fp32', choices: ['fp32', 'bf16'],
     hint: 'bf16: matrix products in bf16 on Intel AMX; refused on processors without AMX-BF16.' },
-  { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: KINDS, def: 0, hint: '0: no cap.' },
+  { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: TRAINING, def: 0, hint: '0: no cap.' },
   // How the images reach the model (docs/job-spec.md's data section): decode threads and
   // the cache's budget, which decides whether a dataset is cached or streamed.
   { group: 'data', name: 'data.workers', label: 'Decode threads', kinds: KINDS, def: 0, hint: '0: one less than the cores.' },
@@ -71,9 +87,11 @@ const QUIET_DEFAULTS = {
   augment: { crop_ratio: [0.75, 1.3333], hflip: true },
   finetune: { init_from: null },
   pretrain: { init_from: null },
+  linprobe: { init_from: null },
+  eval: { knn: { enabled: null } },
   job_id: null,
 };
-const CROP_SCALE = { pretrain: [0.67, 1], finetune: [0.6, 1] };
+const CROP_SCALE = { pretrain: [0.67, 1], finetune: [0.6, 1], linprobe: [0.67, 1] };
 
 const defaultFor = (f, kind) => (f.def !== null && typeof f.def === 'object' ? f.def[kind] : f.def);
 const str = (v) => (v === null || v === undefined ? '' : String(v));
@@ -238,8 +256,11 @@ export function mountNewJob(root, query) {
     initJob.name = path;
     form.querySelector(`[data-error-for="${initJob.dataset.errorName || 'finetune.init_from'}"]`)?.setAttribute('data-error-for', path);
     initJob.dataset.errorName = path;
-    initJob.title = kind.value === 'pretrain' ? 'Continue pretraining from its checkpoint (its model and decoder).'
-      : 'Fine-tune its checkpoint (its model).';
+    initJob.title = {
+      pretrain: 'Continue pretraining from its checkpoint (its model and decoder).',
+      finetune: 'Fine-tune its checkpoint (its model).',
+      linprobe: 'Probe its checkpoint\'s frozen encoder with a linear classifier.',
+    }[kind.value];
   };
 
   // Shows the sections that apply: kind-specific fields, the design fields of the choices
@@ -391,7 +412,7 @@ export function mountNewJob(root, query) {
     if (from !== null && from !== undefined) await selectInit(from);
     const values = designValues(spec);
     for (const f of DESIGN_FIELDS) design[f.name].value = values[f.name];
-    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from', 'pretrain.init_from',
+    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from', 'pretrain.init_from', 'linprobe.init_from',
       ...SIZES.map(([key]) => `model.${key}`), ...FORM_FIELDS.map((f) => f.name), ...DESIGN_FIELDS.map((f) => f.name)]) deletePath(spec, path);
     extra.value = JSON.stringify(prune(spec, merge(QUIET_DEFAULTS, { augment: { crop_scale: CROP_SCALE[kind.value] } })), null, 2);
     flash(`Form filled from job #${id}; change what you like and submit.`);
@@ -427,6 +448,7 @@ export function mountNewJob(root, query) {
     h('fieldset', { 'data-kinds': 'pretrain', id: 'design' }, h('legend', {}, 'Mask, decoder, target and loss'),
       h('div', { class: 'grid' }, designFieldsOf('mask'), designFieldsOf('decoder'), designFieldsOf('target'))),
     h('fieldset', { 'data-kinds': 'finetune' }, h('legend', {}, 'Fine-tuning'), h('div', { class: 'grid' }, fieldsOf('finetune'))),
+    h('fieldset', { 'data-kinds': 'linprobe', id: 'linprobe' }, h('legend', {}, 'Linear probe'), h('div', { class: 'grid' }, fieldsOf('linprobe'))),
     h('details', { id: 'more' }, h('summary', {}, 'Schedule and more'),
       h('div', { class: 'grid' }, fieldsOf('more')),
       h('fieldset', { id: 'data-loading' }, h('legend', {}, 'Data loading'), h('div', { class: 'grid' }, fieldsOf('data'))),

@@ -4,7 +4,8 @@
 // live progress bar; its page with curves, preview (its four columns labelled; the slider back
 // through earlier ones), checkpoints whose download matches the listed sha256, and the log; a
 // clone of it, longer, paused (showing the job's step) and cancelled from its page; a
-// fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; a
+// fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; the
+// tiny job's k-NN top-1 curve and a linear probe of it submitted through the form; a
 // corrupt checkpoint marked and not offered for fine-tuning (a stubbed answer); a
 // pretraining's design fields (mask type, decoder, target, loss: the choices offered, the
 // fields each choice shows, the spec submitted with defaults left out, a job page's settings
@@ -382,14 +383,11 @@ async function scenarioFinetuneCharts(page) {
   });
 
   await check("its top-1 axis is fitted to the values, not 0–100", async () => {
-    const { top1, range, painted } = await page.evaluate(() => {
+    const { top1, range } = await page.evaluate(() => {
       const el = document.querySelector('#chart-val');
-      const canvas = el.querySelector('canvas');
-      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      let red = 0; // the top-1 series' colour (#dc2626)
-      for (let i = 0; i < data.length; i += 4) red += data[i] > 180 && data[i + 1] < 90 && data[i + 2] < 90 && data[i + 3] > 200;
-      return { top1: el.columns[2], range: JSON.parse(el.dataset.ranges)['%'], painted: red };
+      return { top1: el.columns[2], range: JSON.parse(el.dataset.ranges)['%'] };
     });
+    const painted = await redPixels(page, '#chart-val');
     const lo = Math.min(...top1);
     const hi = Math.max(...top1);
     assert(range[0] <= lo && range[1] >= hi, `axis ${range} leaves out ${top1}`);
@@ -397,6 +395,82 @@ async function scenarioFinetuneCharts(page) {
     assert(painted > 20, `only ${painted} top-1 pixels drawn`);
     await shot(page, 'job-finetune');
     return `top-1 ${top1.join(', ')} on ${range.map((v) => v.toFixed(2)).join('–')}`;
+  });
+}
+
+// Red pixels of a chart's canvas: the second series' colour (#dc2626), top-1 or k-NN top-1.
+async function redPixels(page, selector) {
+  return page.evaluate((sel) => {
+    const canvas = document.querySelector(`${sel} canvas`);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let red = 0;
+    for (let i = 0; i < data.length; i += 4) red += data[i] > 180 && data[i + 1] < 90 && data[i + 2] < 90 && data[i + 3] > 200;
+    return red;
+  }, selector);
+}
+
+// The representation probes (issue 27.3): the tiny pretraining's k-NN top-1 drawn beside its
+// validation loss, the values the metrics API gives; a linear probe of it through the form
+// (its own fields, none of a training schedule), run to its end, its top-1 in the list and on
+// its page.
+async function scenarioProbes(page) {
+  let tiny = null;
+  await check("a pretraining's k-NN top-1 is drawn beside its validation loss", async () => {
+    const list = await (await page.request.get(`${BASE}/api/v1/jobs?kind=pretrain&state=succeeded`)).json();
+    tiny = list.jobs.find((j) => j.name === JOB_NAME);
+    assert(tiny, `no succeeded job named ${JOB_NAME}`);
+    const series = (await (await page.request.get(`${BASE}/api/v1/jobs/${tiny.id}/metrics`)).json()).metrics
+      .filter((m) => m.knn_top1 !== undefined).map((m) => m.knn_top1);
+    assert(series.length === 2, `the metrics API has knn_top1 ${JSON.stringify(series)}`);
+    await page.goto(`${BASE}/#/jobs/${tiny.id}`);
+    await page.waitForFunction(() => Number(document.querySelector('#chart-val')?.dataset.points) === 2, null, { timeout: 10000 });
+    const knn = await page.evaluate(() => document.querySelector('#chart-val').columns[2]);
+    assert(JSON.stringify(knn) === JSON.stringify(series), `drawn ${JSON.stringify(knn)}, the API ${JSON.stringify(series)}`);
+    const painted = await redPixels(page, '#chart-val');
+    assert(painted > 20, `only ${painted} k-NN pixels drawn`);
+    const latest = (await page.locator('#knn-top1').textContent()).trim();
+    assert(Number.parseFloat(latest) === Number(series[1].toPrecision(3)), `latest "${latest}", the API ${series[1]}`);
+    const title = await page.locator('#chart-val').textContent();
+    assert(/k-NN top-1/.test(title), `chart says "${title.slice(0, 80)}"`);
+    await shot(page, 'job-knn');
+    return `k-NN top-1 ${series.join(', ')}; latest ${latest}`;
+  });
+
+  await check('a linear probe through the form: its own fields, run to its top-1', async () => {
+    await page.goto(`${BASE}/#/new`);
+    await page.locator(`select[name="pretrain.init_from"] option[value="${tiny.id}"]`).waitFor({ state: 'attached', timeout: 10000 });
+    await page.selectOption('select[name="kind"]', 'linprobe');
+    await page.selectOption('select[name="dataset"]', DATASET);
+    await page.selectOption('select[name="linprobe.init_from"]', String(tiny.id));
+    assert(await page.locator('#linprobe').isVisible(), 'no linear-probe fields');
+    for (const hidden of ['input[name="train.lr"]', 'input[name="train.epochs"]', '#design', '#model-section']) {
+      assert(!(await page.locator(hidden).isVisible()), `${hidden} shown for a linear probe`);
+    }
+    await page.fill('input[name="linprobe.labels_per_class"]', '20');
+    await page.fill('input[name="linprobe.max_iterations"]', '100');
+    await page.fill('input[name="train.batch_size"]', '50');
+    await page.locator('#more > summary').click();
+    assert(!(await page.locator('input[name="schedule.checkpoint_every_steps"]').isVisible()), 'checkpoints asked of a linear probe');
+    await page.fill('input[name="train.threads"]', '2');
+    const posted = page.waitForRequest((r) => r.url().endsWith('/api/v1/jobs') && r.method() === 'POST');
+    await page.click('button[type=submit]');
+    const body = (await posted).postDataJSON();
+    assert(body.kind === 'linprobe' && body.linprobe?.init_from === tiny.id && body.linprobe.labels_per_class === 20 &&
+      body.train?.lr === undefined && body.finetune === undefined && body.pretrain === undefined,
+    `sent ${JSON.stringify(body)}`);
+    await page.waitForURL(/#\/jobs$/, { timeout: 10000 });
+    const row = page.locator('tr[data-job-id]', { hasText: 'linprobe' }).first();
+    await row.waitFor({ timeout: 10000 });
+    const id = Number(await row.getAttribute('data-job-id'));
+    const done = await waitForState(page, id, ['succeeded', 'failed', 'cancelled'], 180000);
+    assert(done.state === 'succeeded' && done.kind === 'linprobe', `job #${id} ${done.state}: ${done.error}`);
+    await page.locator(`tr[data-job-id="${id}"]`, { hasText: 'top-1' }).waitFor({ timeout: 10000 });
+    await page.goto(`${BASE}/#/jobs/${id}`);
+    await page.waitForFunction(() => Number(document.querySelector('#chart-val')?.dataset.points) === 1, null, { timeout: 10000 });
+    const top1 = await page.evaluate(() => document.querySelector('#chart-val').columns[2]);
+    assert(top1[0] === done.metrics.top1, `drawn ${top1}, the job ${done.metrics.top1}`);
+    await shot(page, 'job-linprobe');
+    return `job #${id} from job #${tiny.id}: top-1 ${done.metrics.top1}%`;
   });
 }
 
@@ -1358,6 +1432,8 @@ async function main() {
     await scenarioFormAndJob(page);
     skipping = false;
     await scenarioFinetuneCharts(page);
+    skipping = false;
+    await scenarioProbes(page);
     skipping = false;
     await scenarioCorruptCheckpoint(page);
     skipping = false;
