@@ -105,8 +105,8 @@ static int resolve_init_job(App *app, ApiError *e, const char *field, long job_i
         return -1;
     }
     if (rt.kind != JOB_PRETRAIN) {
-        api_error_set(e, 409, field, "%s: job %ld is a %s job; start from a pretraining job",
-                      field, job_id, spec_kind_name(rt.kind));
+        api_error_set(e, 409, field, "%s: job %ld is %s job; start from a pretraining job",
+                      field, job_id, spec_kind_noun(rt.kind));
         return -1;
     }
     rc = store_job_latest_checkpoint(app->db, job_id, &res->checkpoint_id);

@@ -793,12 +793,11 @@ static int sha256_hex_lower(char *hex)
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path,
                           SpecError *err)
 {
-    static const char *const nouns[] = {"a pretraining", "a fine-tuning", "a linear probe"};
     static const char *const verbs[] = {"continues", "starts", "starts"}; // JobKind order
     if (json_is_null(v)) return 0;
     if (s->kind != (JobKind)f->used_by)
         return spec_refuse(err, path, "only a %s job %s from a checkpoint (%s %s from %s)",
-                           KINDS[f->used_by], verbs[f->used_by], nouns[s->kind], verbs[s->kind],
+                           KINDS[f->used_by], verbs[f->used_by], spec_kind_noun(s->kind), verbs[s->kind],
                            spec_init_from_field(s));
     s->init_from.form = REF_NONE;
     s->init_from.id = 0;
@@ -929,6 +928,12 @@ const char *spec_init_from_field(const JobSpec *spec)
 }
 
 const char *spec_kind_name(JobKind kind) { return choice_name(KINDS, (int)kind); }
+
+const char *spec_kind_noun(JobKind kind)
+{
+    static const char *const nouns[] = {"a pretraining", "a fine-tuning", "a linear probe", NULL};
+    return choice_name(nouns, (int)kind);
+}
 
 int spec_kind_parse(const char *word, JobKind *kind)
 {

@@ -165,6 +165,8 @@ const char *spec_init_from_field(const JobSpec *spec);
 // The kind's word ("pretrain", "finetune", "linprobe"; NULL if out of range) and the kind a
 // word names (0, or -1 for any other word): the daemon stores and filters jobs by it.
 const char *spec_kind_name(JobKind kind);
+// The kind for people, with its article: "a pretraining", "a fine-tuning", "a linear probe".
+const char *spec_kind_noun(JobKind kind);
 int spec_kind_parse(const char *word, JobKind *kind);
 
 // The few-label setting of a kind that trains a classifier: finetune.labels_per_class or

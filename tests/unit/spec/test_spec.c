@@ -1047,6 +1047,9 @@ static void check_kinds_and_probes(void)
     JobKind k = JOB_PRETRAIN;
     test_report(!strcmp(spec_kind_name(JOB_LINPROBE), "linprobe") && !spec_kind_name((JobKind)3),
                 "kind words", "%s", spec_kind_name(JOB_LINPROBE));
+    test_report(!strcmp(spec_kind_noun(JOB_FINETUNE), "a fine-tuning") &&
+                    !strcmp(spec_kind_noun(JOB_LINPROBE), "a linear probe") && !spec_kind_noun((JobKind)3),
+                "kind nouns", "%s", spec_kind_noun(JOB_LINPROBE));
     test_report(spec_kind_parse("linprobe", &k) == 0 && k == JOB_LINPROBE &&
                     spec_kind_parse("probe", &k) == -1 && k == JOB_LINPROBE,
                 "kind parsed", "%d", (int)k);
