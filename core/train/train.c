@@ -93,7 +93,7 @@ typedef struct {
     // eval.knn (pretraining): the bank is the first knn.bank_count training images of
     // knn_order, a fixed permutation whose bank part is sorted (dataset order; the rest supplies
     // a streamed bank image's replacements). features and predictions: one batch's.
-    int knn_on;
+    int knn_on, knn_bank_filled;
     int *knn_order;
     Knn knn;
     float *features;
@@ -850,8 +850,9 @@ static int account_data_errors(Trainer *tr, long step, const BatchBuffers *b)
 
 // Streamed images [first, first + n) of a split in the evaluation view into tr->eval on the
 // trainer's threads (scratch slots after the loader's workers), in the split's order or, given
-// one, order's; one that fails is replaced by the next of that order and reported as a
-// training image's (its failures count towards the same fraction).
+// one, order's; one that fails is replaced by the next of that order and, unless the k-NN
+// bank has been filled before (its failures are the same at every evaluation: reported once),
+// reported as a training image's (its failures count towards the same fraction).
 static void decode_eval_images(Trainer *tr, int train_split, const int *order, int first, int n)
 {
     Streamed *st = &tr->streamed;
@@ -875,7 +876,8 @@ static void decode_eval_images(Trainer *tr, int train_split, const int *order, i
         decode_batch_image(tr, b, n, i, &view, order, first + i, split,
                            workers + omp_get_thread_num());
     int hopeless = 0; // 64 images in a row that fail: counted; the batch is then unusable
-    report_data_errors(tr, tr->progress_step, train_split ? "train" : "test", b, n, &hopeless);
+    if (order != tr->knn_order || !tr->knn_bank_filled)
+        report_data_errors(tr, tr->progress_step, train_split ? "train" : "test", b, n, &hopeless);
 }
 
 // Fills tr->eval with images [first, first + n) of the training or test split in the
@@ -964,6 +966,7 @@ static void fill_knn_bank(Trainer *tr)
         model_features(&tr->model, tr->eval.images, n, knn->bank + (size_t)first * D);
         memcpy(knn->bank_labels + first, tr->eval.labels, sizeof(int) * n);
     }
+    tr->knn_bank_filled = 1;
     probe_l2_normalize(knn->bank, knn->bank_count, D);
 }
 
