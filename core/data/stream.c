@@ -82,6 +82,7 @@ struct StreamScratch {
     ImageDecoder dec;
     ResizeScratch resize;
     ImageBuffer fitted; // channels × S × S bytes
+    ImageBuffer padded; // a small original brought to S × S first (channels × S × S bytes)
 };
 
 StreamScratch *stream_scratch_new(void) { return calloc(1, sizeof(StreamScratch)); }
@@ -92,6 +93,7 @@ void stream_scratch_free(StreamScratch *s)
     image_decoder_free(&s->dec);
     resize_scratch_free(&s->resize);
     image_buffer_free(&s->fitted);
+    image_buffer_free(&s->padded);
     free(s);
 }
 
@@ -99,7 +101,8 @@ void stream_scratch_free(StreamScratch *s)
 typedef struct {
     const StreamView *view;
     AugmentCrop crop;
-    double box[4]; // the crop in pixels of the image as encoded
+    double box[4]; // the crop in pixels of the image as encoded (of the S × S fit if small)
+    int small;     // shorter side ≤ S: fitted to S × S (padded) first, then cropped
 } Planning;
 
 // The smallest M of 1, 2, 4 (of 8) at which a crop of w × h pixels spans at least S each
@@ -122,10 +125,22 @@ static void plan_view(void *ctx, int width, int height, ImagePlan *plan)
         plan->whole = 1;
         return;
     }
-    p->crop = augment_crop_wh(v->aug, width, height, v->seed, v->step, v->slot);
+    // An original no longer than S on its shorter side is not resized by the fit, only padded
+    // or centre-cropped to S × S; the crop is then drawn on that square, as the cached path
+    // (and the evaluation view) sees it, so training and evaluation agree on the object's
+    // scale. Cropping the small original itself would enlarge every object by S / side.
+    p->small = (width < height ? width : height) <= v->size;
+    if (p->small) {
+        p->crop = augment_crop_wh(v->aug, v->size, v->size, v->seed, v->step, v->slot);
+        width = height = v->size;
+        plan->whole = 1;
+    } else {
+        p->crop = augment_crop_wh(v->aug, width, height, v->seed, v->step, v->slot);
+    }
     p->box[0] = p->crop.left * width, p->box[1] = p->crop.top * height;
     p->box[2] = p->box[0] + p->crop.width * width;
     p->box[3] = p->box[1] + p->crop.height * height;
+    if (p->small) return;
     plan->whole = v->full_decode;
     plan->scale_num = dct_scale_for(p->crop.width * width, p->crop.height * height, v->size);
     memcpy(plan->box, p->box, sizeof p->box);
@@ -150,6 +165,20 @@ static int resize_crop(const ImageRegion *r, const Planning *p, int S, StreamScr
                             &s->resize);
 }
 
+// A small original: padded to S × S as the evaluation view, then that square cropped.
+static int crop_view(const ImageRegion *r, const Planning *p, int S, int C, StreamScratch *s)
+{
+    if (!p->small) return resize_crop(r, p, S, s);
+    if (image_buffer_reserve(&s->padded, (size_t)C * (size_t)S * (size_t)S) ||
+        image_fit_scratch(&r->region, S, s->padded.data, &s->resize))
+        return -1;
+    ImageRegion square = {.width = S, .height = S, .scale_num = 8, .scaled_width = S,
+                          .scaled_height = S,
+                          .region = {.width = S, .height = S, .channels = C,
+                                     .pixels = s->padded.data}};
+    return resize_crop(&square, p, S, s);
+}
+
 int stream_decode(const uint8_t *bytes, size_t len, const char *name, const StreamView *view,
                   StreamScratch *scratch, float *out, StreamDecodeInfo *info, char *err,
                   size_t errlen)
@@ -170,7 +199,7 @@ int stream_decode(const uint8_t *bytes, size_t len, const char *name, const Stre
     int rc = image_decode_memory(&scratch->dec, bytes, len, name, C, plan_view, &p, &r, err,
                                  errlen);
     if (rc == 0) {
-        rc = view->aug ? resize_crop(&r, &p, S, scratch)
+        rc = view->aug ? crop_view(&r, &p, S, C, scratch)
                        : image_fit_scratch(&r.region, S, scratch->fitted.data, &scratch->resize);
         if (rc) snprintf(err, errlen, "%s: out of memory while resizing", name);
     }

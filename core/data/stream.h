@@ -24,7 +24,10 @@
 //    draws augment_batch makes for that batch slot), resized to S × S with the antialiased
 //    triangle filter of image_fit (PIL's BILINEAR, the taps confined to the crop's pixels as
 //    if it had been cropped first), mirrored by the same draw, rounded to 8 bits (as PIL's
-//    uint8 output), normalized ((x/255 − mean)/std). A JPEG is decoded at the smallest of
+//    uint8 output), normalized ((x/255 − mean)/std). An original whose shorter side is at
+//    most S is first brought to S × S as the evaluation view does (padded, centre-cropped)
+//    and that square cropped, as the cached path does: cropping it as it is would enlarge
+//    every object by S / side, a scale evaluation never shows. A JPEG is decoded at the smallest of
 //    libjpeg-turbo's DCT scales M/8 (M = 1…8) at which the crop still spans at least S
 //    pixels each way (8/8 if it spans fewer at full size), and only the crop's rows and
 //    columns (jpeg_skip_scanlines, jpeg_crop_scanline, widened to whole iMCUs); a PNG is

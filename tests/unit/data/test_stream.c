@@ -596,6 +596,62 @@ static void test_identity_and_flip(void)
     free(bytes);
 }
 
+// An original no larger than S (Fashion-MNIST's 28 px for a 32-px model) is padded to S
+// first and the square cropped, as the cached path crops its padded image: the object keeps
+// the scale evaluation sees. Checked against augment_batch on the padded image (the cache's
+// bilinear sampler; the stream's antialiased filter equals it when enlarging, up to edge
+// handling and rounding to 8 bits).
+static void test_small_original(void)
+{
+    enum { W = 28, S = 32, SLOTS = 16 };
+    const char *path = pathf("%s/small.png", root);
+    write_image(path, K_PNG_GRAY, W, W, 9);
+    size_t len;
+    uint8_t *bytes = read_file(path, &len);
+    double mean[1] = {0}, std[1] = {1};
+    StreamView eval = {.channels = 1, .size = S, .mean = mean, .std = std};
+    float padded[S * S], streamed[S * S], cached[S * S];
+    StreamScratch *s = stream_scratch_new();
+    int rc = decode_view(bytes, len, &eval, s, padded, NULL);
+    // The cache: the padded square as bytes, sampled by augment_batch.
+    uint8_t square[S * S];
+    for (int i = 0; i < S * S; i++) square[i] = (uint8_t)lround(padded[i] * 255.0);
+    Dataset ds = {.channels = 1, .stored_size = S, .mean = {0}, .std = {1}};
+    ImageSet set = {.count = 1, .channels = 1, .size = S, .pixels = square};
+    int border = 1;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++)
+            if (y < 2 || y >= S - 2 || x < 2 || x >= S - 2) border &= padded[y * S + x] == 0.0f;
+    test_report(rc == 0 && border, "training view of a small original: evaluation pads it",
+                "a %d×%d PNG at %d: a 2-px zero border", W, W, S);
+    AugmentConfig aug = {{0.67, 1.0}, {0.75, 1.3333}, 1};
+    StreamView train = eval;
+    train.aug = &aug, train.seed = 7, train.step = 3;
+    double worst = INFINITY;
+    int flips_agree = 1;
+    for (int slot = 0; slot < SLOTS && rc == 0; slot++) {
+        train.slot = slot;
+        StreamDecodeInfo info;
+        rc = decode_view(bytes, len, &train, s, streamed, &info);
+        AugmentCrop drawn = augment_crop(&aug, train.seed, train.step, slot);
+        flips_agree &= info.crop.flip == drawn.flip && info.crop.left == drawn.left &&
+                       info.crop.width == drawn.width;
+        // augment_batch draws for slot b of its batch: a batch of this image slot + 1 times.
+        int indices[SLOTS] = {0};
+        float batch[SLOTS * S * S];
+        augment_batch(&ds, &set, indices, slot + 1, &aug, train.seed, train.step, batch, NULL);
+        memcpy(cached, batch + (size_t)slot * S * S, sizeof cached);
+        double q = psnr(streamed, cached, S * S, 1.0);
+        if (q < worst) worst = q;
+    }
+    test_report(rc == 0 && flips_agree && worst >= 35.0,
+                "training view of a small original: the padded square is cropped, as cached",
+                "%d crops of a %d-px original at %d: the cache's crop draws; worst PSNR against "
+                "the cached path %.1f dB (at least 35)", SLOTS, W, S, worst);
+    stream_scratch_free(s);
+    free(bytes);
+}
+
 // DCT scaling and cropping against a full decode of the same crop, on a 500×375 JPEG.
 static void test_dct_scaled(void)
 {
@@ -855,6 +911,7 @@ int main(void)
     test_stats_sample();
     test_roots();
     test_identity_and_flip();
+    test_small_original();
     test_dct_scaled();
     test_bad_bytes();
     test_threads();
