@@ -36,10 +36,14 @@ static const char *const PRESETS[] = {"mask-ratio", "mask-type", "mask-patch", "
 static const char *const BODY_KEYS[] = {"name", "preset", "pretrain", "finetune", "axes",
                                         "seeds", "baseline"};
 
+// The kind an axis's field varies and, in *rest, the field within that kind's spec ("" for a
+// variant axis: the field is the whole spec, each value an object merged into it).
 static int kind_of_path(const char *field, const char **rest)
 {
-    if (strncmp(field, "pretrain.", 9) == 0) return *rest = field + 9, JOB_PRETRAIN;
-    if (strncmp(field, "finetune.", 9) == 0) return *rest = field + 9, JOB_FINETUNE;
+    if (strncmp(field, "pretrain", 8) == 0 && (field[8] == '.' || !field[8]))
+        return *rest = field + 8 + !!field[8], JOB_PRETRAIN;
+    if (strncmp(field, "finetune", 8) == 0 && (field[8] == '.' || !field[8]))
+        return *rest = field + 8 + !!field[8], JOB_FINETUNE;
     return -1;
 }
 
@@ -52,20 +56,40 @@ static int has_control_chars(const char *s)
     return 0;
 }
 
+// Merges the members of from into into, recursively where both hold an object (so
+// {"train": {"batch_size": 64}} keeps the spec's other train fields).
+static int merge_into(json_t *into, const json_t *from)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)from, key, value) {
+        json_t *old = json_object_get(into, key);
+        int rc = json_is_object(old) && json_is_object(value)
+                     ? merge_into(old, value)
+                     : json_object_set_new(into, key, json_deep_copy(value));
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 // Sets the dotted path of obj to value (stolen): missing or null objects on the way are made;
-// an object value is merged into an object already there. -1 when something on the way is not
-// an object.
+// an object value is merged into an object already there (path "": into obj itself). -1 when
+// something on the way is not an object.
 static int set_path(json_t *obj, const char *path, json_t *value)
 {
     char key[256];
     const char *dot = strchr(path, '.');
+    if (!*path) {
+        int rc = json_is_object(value) ? merge_into(obj, value) : -1;
+        json_decref(value);
+        return rc;
+    }
     if (!dot) {
         json_t *old = json_object_get(obj, path);
         if (json_is_object(old) && json_is_object(value)) {
-            json_t *merged = json_deep_copy(old);
-            json_object_update(merged, value);
+            int rc = merge_into(old, value);
             json_decref(value);
-            value = merged;
+            return rc;
         }
         return json_object_set_new(obj, path, value) ? -1 : 0;
     }
@@ -342,6 +366,30 @@ static const char *forbidden_field(JobKind kind, const char *rest)
     return NULL;
 }
 
+// A variant axis's value: an object of spec fields, none of them what the study sets.
+static int check_variant(JobKind kind, const json_t *value, size_t i, size_t j, ApiError *e)
+{
+    char what[48];
+    snprintf(what, sizeof what, ".values[%zu]", j);
+    if (!json_is_object(value))
+        return axis_error(e, i, what, "a variant axis's values are objects of %s spec fields",
+                          kind_word(kind));
+    static const char *const set_by_study[] = {"kind", "name", "train.seed", "finetune.init_from"};
+    for (size_t f = 0; f < sizeof set_by_study / sizeof *set_by_study; f++) {
+        const char *dot = strchr(set_by_study[f], '.');
+        const json_t *v = value;
+        if (dot) {
+            char section[16];
+            snprintf(section, sizeof section, "%.*s", (int)(dot - set_by_study[f]), set_by_study[f]);
+            v = json_object_get(value, section);
+        }
+        const char *why = forbidden_field(kind, set_by_study[f]);
+        if (why && json_object_get(v, dot ? dot + 1 : set_by_study[f]))
+            return axis_error(e, i, what, "%s", why);
+    }
+    return 0;
+}
+
 static int check_axis(const json_t *axis, size_t i, const json_t *axes, int max_cells,
                       ApiError *e)
 {
@@ -352,15 +400,18 @@ static int check_axis(const json_t *axis, size_t i, const json_t *axes, int max_
                           "\"finetune.<field>\", \"values\": [...]}");
     int kind = kind_of_path(field, &rest);
     size_t n = json_array_size(values), j, k;
-    if (kind < 0 || !*rest || strstr(rest, "..") || rest[strlen(rest) - 1] == '.')
+    if (kind < 0 || strstr(rest, "..") || (*rest && rest[strlen(rest) - 1] == '.'))
         return axis_error(e, i, ".field", "must start with pretrain. or finetune. and name a "
-                          "field of that job's spec (got \"%.100s\")", field);
+                          "field of that job's spec, or be pretrain or finetune alone (a "
+                          "variant axis) (got \"%.100s\")", field);
     if ((why = forbidden_field((JobKind)kind, rest))) return axis_error(e, i, ".field", "%s", why);
     for (k = 0; k < i; k++)
         if (strcmp(field, json_string_value(json_object_get(json_array_get(axes, k), "field"))) == 0)
             return axis_error(e, i, ".field", "repeats axes[%zu].field (%s)", k, field);
     if (!json_is_array(values) || n == 0)
         return axis_error(e, i, ".values", "a list of at least one value");
+    for (j = 0; !*rest && j < n; j++)
+        if (check_variant((JobKind)kind, json_array_get(values, j), i, j, e)) return -1;
     if (n > (size_t)max_cells)
         return axis_error(e, i, ".values", "%zu values, more than max_cells (%d)", n, max_cells);
     for (j = 0; j < n; j++)

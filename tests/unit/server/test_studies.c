@@ -119,6 +119,25 @@ static void test_expansion(void)
                 "%s", rc ? e.message : "");
     json_decref(bins);
     if (rc == 0) study_plan_free(&plan);
+    // A variant axis: each value an object merged (deeply) into the whole pretraining spec, so
+    // one study runs one-factor-at-a-time variants of a default cell.
+    rc = plan_of("{\"pretrain\": {\"train\": {\"epochs\": 5}}, \"axes\": [{\"field\": \"pretrain\", "
+                 "\"values\": [{}, {\"mask\": {\"ratio\": 0.1}}, {\"decoder\": {\"type\": \"mlp\"}}, "
+                 "{\"train\": {\"batch_size\": 64}}]}], \"seeds\": [0, 1], \"baseline\": true}",
+                 64, NULL, &plan, &e);
+    int merged = rc == 0;
+    for (int i = 0; merged && i < plan.run_count; i++) {
+        if (plan.runs[i].role != STUDY_PRETRAIN) continue;
+        int c = plan.runs[i].cell;
+        merged &= spec_number(&plan, i, "train", "epochs") == 5 &&
+                  spec_number(&plan, i, "train", "batch_size") == (c == 3 ? 64 : 256) &&
+                  spec_number(&plan, i, "mask", "ratio") == (c == 1 ? 0.1 : 0.6);
+    }
+    test_report(merged && count_role(&plan, STUDY_PRETRAIN) == 8 && count_role(&plan, STUDY_BASELINE) == 2 &&
+                    spec_number(&plan, 0, "train", "seed") == 0,
+                "expansion: a variant axis (field \"pretrain\") merges each object into the whole spec, "
+                "keeping the study's other fields", "%s", rc ? e.message : "");
+    if (rc == 0) study_plan_free(&plan);
 }
 
 static char *values_of(json_t *axes)
@@ -227,6 +246,14 @@ static void test_bad_input(void)
          64, 400, "axes[0].field", "pretrain. or finetune."},
         {"an axis on the seed", "{\"axes\": [{\"field\": \"finetune.train.seed\", \"values\": [1]}]}",
          64, 400, "axes[0].field", "seeds"},
+        {"a variant that is not an object", "{\"axes\": [{\"field\": \"pretrain\", \"values\": [{}, 0.5]}]}",
+         64, 400, "axes[0].values[1]", "objects"},
+        {"a variant that sets the seed", "{\"axes\": [{\"field\": \"finetune\", \"values\": [{\"train\": "
+         "{\"seed\": 3}}]}]}", 64, 400, "axes[0].values[0]", "seeds"},
+        {"a variant with a field the spec refuses", "{\"axes\": [{\"field\": \"pretrain\", \"values\": "
+         "[{}, {\"mask\": {\"ratoi\": 0.5}}]}]}", 64, 400, "axes[0].values[1]", "unknown field"},
+        {"a field that only starts like a kind", "{\"axes\": [{\"field\": \"pretrains.mask.ratio\", "
+         "\"values\": [0.5]}]}", 64, 400, "axes[0].field", "pretrain. or finetune."},
         {"an axis on init_from", "{\"axes\": [{\"field\": \"finetune.finetune.init_from\", \"values\": [1]}]}",
          64, 400, "axes[0].field", "starts each fine-tuning"},
         {"a repeated field", "{\"axes\": [{\"field\": \"pretrain.mask.ratio\", \"values\": [0.5]}, "
