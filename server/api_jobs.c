@@ -388,7 +388,7 @@ void api_jobs_list(Request *r)
 {
     const char *state = query_string(r, "state"), *kind = query_string(r, "kind");
     JobState s;
-    long limit, offset;
+    long limit, offset, study;
     if (state && !*state) state = NULL;
     if (kind && !*kind) kind = NULL;
     if (state && job_state_parse(state, &s)) {
@@ -402,9 +402,10 @@ void api_jobs_list(Request *r)
         return;
     }
     if (query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
-        query_long(r, "offset", 0, 0, 1L << 40, &offset))
+        query_long(r, "offset", 0, 0, 1L << 40, &offset) ||
+        query_long(r, "study", 0, 1, 1L << 53, &study))
         return;
-    reply_json(r, 200, store_jobs_json(r->app->db, state, kind, limit, offset));
+    reply_json(r, 200, store_jobs_json(r->app->db, state, kind, study, limit, offset));
 }
 
 void api_job_get(Request *r)

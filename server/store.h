@@ -42,9 +42,10 @@ typedef struct {
 long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const char *child_spec,
                       long init_checkpoint_id, const char *runs_dir, long study_run);
 json_t *store_job_json(Db *db, long id);
-// {"jobs": [...], "total": N}; state/kind NULL = any; newest first; total counts every
-// match (limit ≤ 0: 100, at most 1000; offset < 0: 0).
-json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit, long offset);
+// {"jobs": [...], "total": N}; state/kind NULL = any, study ≤ 0 = any (else that study's
+// jobs); newest first; total counts every match (limit ≤ 0: 100, at most 1000; offset < 0: 0).
+json_t *store_jobs_json(Db *db, const char *state, const char *kind, long study, long limit,
+                        long offset);
 // Moves a job to `to` if its state is in `from_mask`: STORE_OK, STORE_NOT_FOUND or
 // STORE_CONFLICT. Sets started_at/finished_at and the running time (duration_s) as the
 // states imply; `resume` sets the flag.

@@ -120,7 +120,8 @@ long store_job_create(Db *db, const JobSpec *spec, const char *api_spec, const c
     "finished_at, init_checkpoint_id, run_s, running_since, restarts, study_id, "               \
     "(SELECT 'dataset ' || d.name || ' ' || d.state FROM datasets d WHERE d.name = jobs.dataset " \
     "AND d.state = 'scanning' AND jobs.state = 'queued') AS waiting_for FROM jobs "
-#define JOB_FILTER "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) "
+#define JOB_FILTER \
+    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR study_id = ?3) "
 
 // Where each column goes in the job object: a section ("progress", "metrics") or the top
 // level. Missing values are null, except in "metrics" where they are left out.
@@ -213,7 +214,8 @@ json_t *store_job_json(Db *db, long id)
     return job;
 }
 
-json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit, long offset)
+json_t *store_jobs_json(Db *db, const char *state, const char *kind, long study, long limit,
+                        long offset)
 {
     if (limit <= 0) limit = LIST_DEFAULT_LIMIT;
     if (limit > LIST_MAX_LIMIT) limit = LIST_MAX_LIMIT;
@@ -222,10 +224,12 @@ json_t *store_jobs_json(Db *db, const char *state, const char *kind, long limit,
     long total = 0;
     db_lock(db);
     sqlite3 *c = db_sqlite(db);
-    int rc = rows ? sql_each(c, append_job_row, rows, JOB_SELECT JOB_FILTER "ORDER BY id DESC LIMIT ?3 OFFSET ?4",
-                             "ssll", state, kind, limit, offset)
+    const long *of_study = study > 0 ? &study : NULL;
+    int rc = rows ? sql_each(c, append_job_row, rows, JOB_SELECT JOB_FILTER "ORDER BY id DESC LIMIT ?4 OFFSET ?5",
+                             "ssLll", state, kind, of_study, limit, offset)
                   : STORE_ERROR;
-    if (rc == STORE_OK) rc = sql_long(c, &total, "SELECT COUNT(*) FROM jobs " JOB_FILTER, "ss", state, kind);
+    if (rc == STORE_OK)
+        rc = sql_long(c, &total, "SELECT COUNT(*) FROM jobs " JOB_FILTER, "ssL", state, kind, of_study);
     db_unlock(db);
     json_t *jobs = rc == STORE_OK ? shape_jobs(rows) : (json_decref(rows), NULL);
     return jobs ? json_pack("{s:o, s:I}", "jobs", jobs, "total", (json_int_t)total) : NULL;
@@ -344,38 +348,13 @@ int store_job_runtime(Db *db, long id, JobRuntime *rt)
     return rc;
 }
 
-typedef struct {
-    long *ids;
-    int count, cap;
-} IdList;
-
-static int append_id(sqlite3_stmt *st, void *ctx)
-{
-    IdList *list = ctx;
-    if (list->count == list->cap) {
-        int cap = list->cap ? list->cap * 2 : 16;
-        long *ids = realloc(list->ids, (size_t)cap * sizeof *ids);
-        if (!ids) return STORE_ERROR;
-        list->ids = ids, list->cap = cap;
-    }
-    list->ids[list->count++] = (long)sqlite3_column_int64(st, 0);
-    return STORE_OK;
-}
-
 int store_jobs_queued_on(Db *db, const char *dataset, long **ids)
 {
-    IdList list = {0};
     db_lock(db);
-    int rc = sql_each(db_sqlite(db), append_id, &list, "SELECT id FROM jobs WHERE state = 'queued' "
-                      "AND dataset = ? ORDER BY id", "s", dataset);
+    int rc = sql_ids(db_sqlite(db), ids, "SELECT id FROM jobs WHERE state = 'queued' "
+                     "AND dataset = ? ORDER BY id", "s", dataset);
     db_unlock(db);
-    if (rc != STORE_OK) {
-        free(list.ids);
-        *ids = NULL;
-        return rc;
-    }
-    *ids = list.ids;
-    return list.count;
+    return rc;
 }
 
 int store_job_fail_queued(Db *db, long id, const char *error)
@@ -385,18 +364,11 @@ int store_job_fail_queued(Db *db, long id, const char *error)
 
 int store_jobs_in_state(Db *db, JobState s, long **ids)
 {
-    IdList list = {0};
     db_lock(db);
-    int rc = sql_each(db_sqlite(db), append_id, &list, "SELECT id FROM jobs WHERE state = ? ORDER BY id",
-                      "s", job_state_name(s));
+    int rc = sql_ids(db_sqlite(db), ids, "SELECT id FROM jobs WHERE state = ? ORDER BY id", "s",
+                     job_state_name(s));
     db_unlock(db);
-    if (rc != STORE_OK) {
-        free(list.ids);
-        *ids = NULL;
-        return rc;
-    }
-    *ids = list.ids;
-    return list.count;
+    return rc;
 }
 
 // --- deletion ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Statement helpers of the store (store_sql.h): binding parameters from a type string,
-// running statements for changes, one integer, rows through a callback or as JSON, and
-// transactions. The one place that turns an SQLite error into a log line and STORE_ERROR.
+// running statements for changes, one integer, a column of integers, rows through a callback
+// or as JSON, and transactions. The one place that turns an SQLite error into a log line and STORE_ERROR.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +130,39 @@ int sql_each(sqlite3 *c, SqlRowFn row, void *ctx, const char *sql, const char *t
     int rc = vprepare(c, &st, sql, types, ap);
     va_end(ap);
     return rc == STORE_OK ? run_rows(c, st, row, ctx) : rc;
+}
+
+typedef struct {
+    long *ids;
+    int count, cap;
+} IdList;
+
+static int append_id(sqlite3_stmt *st, void *ctx)
+{
+    IdList *list = ctx;
+    if (list->count == list->cap) {
+        int cap = list->cap ? list->cap * 2 : 16;
+        long *ids = realloc(list->ids, (size_t)cap * sizeof *ids);
+        if (!ids) return STORE_ERROR;
+        list->ids = ids, list->cap = cap;
+    }
+    list->ids[list->count++] = (long)sqlite3_column_int64(st, 0);
+    return STORE_OK;
+}
+
+int sql_ids(sqlite3 *c, long **ids, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    IdList list = {0};
+    va_list ap;
+    va_start(ap, types);
+    int rc = vprepare(c, &st, sql, types, ap);
+    va_end(ap);
+    if (rc == STORE_OK) rc = run_rows(c, st, append_id, &list);
+    *ids = rc == STORE_OK ? list.ids : NULL;
+    if (rc == STORE_OK) return list.count;
+    free(list.ids);
+    return rc;
 }
 
 json_t *sql_row_object(sqlite3_stmt *st)

@@ -1,8 +1,8 @@
 // Statement helpers shared by the store_*.c files (not a public interface): prepare a
 // statement and bind its parameters from a type string, run it for its changes, for one
-// integer, row by row through a callback, or into a JSON array of objects by column name;
-// transactions; and the small conversions every store file needs. Every SQLite error is
-// logged once here (with the statement) and returned as STORE_ERROR.
+// integer, for a column of integers, row by row through a callback, or into a JSON array of
+// objects by column name; transactions; and the small conversions every store file needs.
+// Every SQLite error is logged once here (with the statement) and returned as STORE_ERROR.
 #ifndef SIMMIMD_STORE_SQL_H
 #define SIMMIMD_STORE_SQL_H
 
@@ -28,6 +28,9 @@ int sql_long(sqlite3 *c, long *out, const char *sql, const char *types, ...);
 enum { SQL_STOP = -100 };
 typedef int (*SqlRowFn)(sqlite3_stmt *st, void *ctx);
 int sql_each(sqlite3 *c, SqlRowFn row, void *ctx, const char *sql, const char *types, ...);
+// The first column of every row as an integer: the count with *ids malloc'd (NULL when there
+// is no row), or STORE_ERROR with *ids NULL.
+int sql_ids(sqlite3 *c, long **ids, const char *sql, const char *types, ...);
 // The rows as a JSON array of objects keyed by column name (NULL columns left out); NULL on
 // error.
 json_t *sql_rows_json(sqlite3 *c, const char *sql, const char *types, ...);

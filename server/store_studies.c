@@ -103,51 +103,25 @@ json_t *store_study_raw(Db *db, long id)
     return NULL;
 }
 
-typedef struct {
-    long *ids;
-    int count;
-} IdList;
-
-static int append_id(sqlite3_stmt *st, void *ctx)
-{
-    IdList *list = ctx;
-    long *grown = realloc(list->ids, (size_t)(list->count + 1) * sizeof *grown);
-    if (!grown) return STORE_ERROR;
-    grown[list->count++] = (long)sqlite3_column_int64(st, 0);
-    list->ids = grown;
-    return STORE_OK;
-}
-
-// The list's count with *ids (malloc'd), or rc on error (the list freed).
-static int ids_result(int rc, IdList *list, long **ids)
-{
-    *ids = rc == STORE_OK ? list->ids : NULL;
-    if (rc == STORE_OK) return list->count;
-    free(list->ids);
-    return rc;
-}
-
 int store_study_ids(Db *db, unsigned control_mask, long **ids)
 {
     char controls[64] = ",";
-    IdList list = {0};
     for (int i = STUDY_ACTIVE; i <= STUDY_CANCELLED; i++)
         if (control_mask & (1u << i)) strcat(strcat(controls, CONTROL_NAMES[i]), ",");
     db_lock(db);
-    int rc = sql_each(db_sqlite(db), append_id, &list, "SELECT id FROM studies WHERE "
-                      "instr(?, ',' || control || ',') > 0 ORDER BY id DESC", "s", controls);
+    int rc = sql_ids(db_sqlite(db), ids, "SELECT id FROM studies WHERE "
+                     "instr(?, ',' || control || ',') > 0 ORDER BY id DESC", "s", controls);
     db_unlock(db);
-    return ids_result(rc, &list, ids);
+    return rc;
 }
 
 int store_study_jobs(Db *db, long study_id, long **ids)
 {
-    IdList list = {0};
     db_lock(db);
-    int rc = sql_each(db_sqlite(db), append_id, &list, "SELECT r.job_id FROM study_runs r JOIN jobs j "
-                      "ON j.id = r.job_id WHERE r.study_id = ? ORDER BY r.id", "l", study_id);
+    int rc = sql_ids(db_sqlite(db), ids, "SELECT r.job_id FROM study_runs r JOIN jobs j "
+                     "ON j.id = r.job_id WHERE r.study_id = ? ORDER BY r.id", "l", study_id);
     db_unlock(db);
-    return ids_result(rc, &list, ids);
+    return rc;
 }
 
 // --- what to submit ------------------------------------------------------------------------

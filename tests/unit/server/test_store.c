@@ -196,35 +196,35 @@ static void test_jobs_list(Db *db)
     if (rc == STORE_OK) free(rt.child_spec);
     test_report(store_job_runtime(db, 999999, &rt) == STORE_NOT_FOUND, "runtime: unknown job", "");
 
-    json_t *all = store_jobs_json(db, NULL, NULL, 0, 0), *list = json_object_get(all, "jobs");
+    json_t *all = store_jobs_json(db, NULL, NULL, 0, 0, 0), *list = json_object_get(all, "jobs");
     ok = json_array_size(list) == 5 && num(all, "total", NULL) == 5;
     for (size_t i = 0; ok && i < 5; i++) ok = num(json_array_get(list, i), "id", NULL) == ids[4 - i];
     test_report(ok, "list: all, newest first", "%zu jobs", json_array_size(list));
     json_decref(all);
 
-    all = store_jobs_json(db, NULL, "finetune", 0, 0), list = json_object_get(all, "jobs");
+    all = store_jobs_json(db, NULL, "finetune", 0, 0, 0), list = json_object_get(all, "jobs");
     test_report(json_array_size(list) == 2 && num(all, "total", NULL) == 2 &&
                     num(json_array_get(list, 0), "id", NULL) == ids[4],
                 "list: kind filter", "");
     json_decref(all);
 
-    all = store_jobs_json(db, NULL, NULL, 2, 1), list = json_object_get(all, "jobs");
+    all = store_jobs_json(db, NULL, NULL, 0, 2, 1), list = json_object_get(all, "jobs");
     test_report(json_array_size(list) == 2 && num(all, "total", NULL) == 5 &&
                     num(json_array_get(list, 0), "id", NULL) == ids[3] &&
                     num(json_array_get(list, 1), "id", NULL) == ids[2],
                 "list: limit and offset; total ignores them", "");
     json_decref(all);
 
-    all = store_jobs_json(db, NULL, NULL, 100, 10), list = json_object_get(all, "jobs");
+    all = store_jobs_json(db, NULL, NULL, 0, 100, 10), list = json_object_get(all, "jobs");
     test_report(json_array_size(list) == 0 && num(all, "total", NULL) == 5, "list: offset past the end", "");
     json_decref(all);
 
     store_job_transition(db, ids[1], STATE_BIT(JOB_QUEUED), JOB_RUNNING, 0);
-    all = store_jobs_json(db, "running", "pretrain", 0, 0), list = json_object_get(all, "jobs");
+    all = store_jobs_json(db, "running", "pretrain", 0, 0, 0), list = json_object_get(all, "jobs");
     test_report(json_array_size(list) == 1 && num(json_array_get(list, 0), "id", NULL) == ids[1],
                 "list: state and kind filter", "");
     json_decref(all);
-    all = store_jobs_json(db, "no-such-state", NULL, 0, 0);
+    all = store_jobs_json(db, "no-such-state", NULL, 0, 0, 0);
     test_report(all && num(all, "total", NULL) == 0, "list: unknown state matches nothing", "");
     json_decref(all);
     // Leave the database with nothing live for the tests that follow.
@@ -879,7 +879,7 @@ static void test_probes(Db *db)
     JobRuntime rt = {0};
     int rc = store_job_runtime(db, probe, &rt);
     free(rt.child_spec);
-    json_t *list = store_jobs_json(db, NULL, "linprobe", 10, 0);
+    json_t *list = store_jobs_json(db, NULL, "linprobe", 0, 10, 0);
     json_t *jobs = json_object_get(list, "jobs");
     test_report(probe > 0 && rc == STORE_OK && rt.kind == JOB_LINPROBE && json_array_size(jobs) == 1 &&
                     !strcmp(json_string_value(json_object_get(json_array_get(jobs, 0), "kind")), "linprobe"),
