@@ -27,6 +27,7 @@ _Static_assert(sizeof(Precision) == sizeof(int), "Precision is stored as an int"
 _Static_assert(sizeof(MaskType) == sizeof(int), "MaskType is stored as an int");
 _Static_assert(sizeof(DecoderType) == sizeof(int), "DecoderType is stored as an int");
 _Static_assert(sizeof(LossType) == sizeof(int), "LossType is stored as an int");
+_Static_assert(sizeof(Arch) == sizeof(int), "Arch is stored as an int");
 _Static_assert((int)SPEC_GLOB_MAX == (int)SHARDS_GLOB_MAX, "a spec holds any glob shards accept");
 
 // ---- Errors ------------------------------------------------------------------------------
@@ -143,7 +144,8 @@ typedef enum {
     F_PAIR,    // double[2]
     F_BOOL,    // int, 0 or 1
     F_STRING,  // char[cap]
-    F_ENUM,    // int: index into choices (or a fixed word, NO_STORE)
+    F_INTS,    // int[cap], its length an int at count_offset
+    F_ENUM,    // int: index into choices
     F_SECTION, // a nested object with its own table
     F_CUSTOM,  // a value with several forms: its own reader and writer
 } FieldType;
@@ -164,9 +166,6 @@ enum {
     NULL_IS_MINUS_ONE = 1 << 9, // F_LONG, F_BOOL: null is stored as -1, and -1 written as null
 };
 
-// A fixed word of the contract ("arch": "vit"): checked, written back, stored nowhere.
-#define NO_STORE ((size_t)-1)
-
 typedef struct Field Field;
 typedef int (*ReadFn)(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 typedef json_t *(*WriteFn)(const Field *f, const JobSpec *s);
@@ -175,10 +174,11 @@ struct Field {
     const char *key;
     FieldType type;
     size_t offset;              // of the value in JobSpec
+    size_t count_offset;        // F_INTS: of its length in JobSpec
     unsigned flags;
     long long imin, imax;       // integer types
     double dmin, dmax;          // F_DOUBLE, F_PAIR (open ends in flags)
-    size_t cap;                 // F_STRING: buffer size including the NUL
+    size_t cap;                 // F_STRING: buffer size including the NUL; F_INTS: values
     const char *const *choices; // F_ENUM: NULL-terminated
     const Field *section;       // F_SECTION
     ReadFn read;                // F_CUSTOM
@@ -200,7 +200,6 @@ struct Field {
 #define BOOL_F(k, m) {.key = k, .type = F_BOOL, .offset = AT(m)}
 #define STRING_F(k, m, fl) {.key = k, .type = F_STRING, .offset = AT(m), .cap = CAP(m), .flags = fl}
 #define ENUM_F(k, m, ch, fl) {.key = k, .type = F_ENUM, .offset = AT(m), .choices = ch, .flags = fl}
-#define WORD_F(k, ch) {.key = k, .type = F_ENUM, .offset = NO_STORE, .choices = ch}
 #define SECTION_F(k, table) {.key = k, .type = F_SECTION, .section = table}
 #define CUSTOM_F(k, rd, wr) {.key = k, .type = F_CUSTOM, .read = rd, .write = wr}
 // Model sizes: wide ranges only keep the value representable; config.c judges the sizes (for
@@ -208,6 +207,15 @@ struct Field {
 #define SIZE_F(k, m, bit) \
     {.key = k, .type = F_INT, .offset = AT(model.m), .imin = 1, .imax = INT_MAX, \
      .flags = NULLABLE, .given = bit}
+// A size of one arch only (model.arch is the model section's type).
+#define ARCH_SIZE_F(k, m, bit, arch) \
+    {.key = k, .type = F_INT, .offset = AT(model.m), .imin = 1, .imax = INT_MAX, \
+     .flags = NULLABLE | TYPE_ONLY, .given = bit, .used_by = arch}
+// A Swin's per-stage list: at most MAX_STAGES integers, its length in model.count.
+#define STAGES_F(k, m, count, bit) \
+    {.key = k, .type = F_INTS, .offset = AT(model.m), .count_offset = AT(model.count), \
+     .imin = 1, .imax = INT_MAX, .cap = MAX_STAGES, .flags = NULLABLE | TYPE_ONLY, .given = bit, \
+     .used_by = ARCH_SWIN}
 // The head's sizes, the same way: config.c's head_config_validate judges them (pretraining
 // only). Null: the default (0 with NULL_IS_ZERO: "the encoder's", "the image size").
 #define HEAD_F(k, m, fl, type_value) \
@@ -220,7 +228,7 @@ struct Field {
 
 static const char *const KINDS[] = {"pretrain", "finetune", "linprobe", NULL}; // JobKind order
 static const char *const FORMATS[] = {"idx", "imagefolder", "shards", NULL}; // DataFormat order
-static const char *const ARCHS[] = {"vit", NULL};
+static const char *const ARCHS[] = {"vit", "swin", NULL};               // Arch order
 static const char *const MASK_TYPES[] = {"random", "square", "block", NULL}; // MaskType order
 // In the order of DecoderType and LossType.
 static const char *const DECODER_TYPES[] = {"linear", "mlp", "transformer", NULL};
@@ -228,30 +236,51 @@ static const char *const LOSS_TYPES[] = {"l1", "l2", "smooth_l1", "bins", "palet
 static const char *const LOSS_SCOPES[] = {"masked", "full", NULL};  // loss.full_image 0, 1
 static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};     // Precision order
 
+static int read_arch(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static int read_num_heads(const Field *f, json_t *v, JobSpec *s, const char *path,
+                          SpecError *err);
 static int spec_read_dataset(const Field *f, json_t *v, JobSpec *s, const char *path,
                              SpecError *err);
 static int read_init_from(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err);
+static json_t *write_enum(const Field *f, const JobSpec *s);
+static json_t *write_value(const Field *f, const JobSpec *s);
 static json_t *write_preset(const Field *f, const JobSpec *s);
+static json_t *write_num_heads(const Field *f, const JobSpec *s);
 static json_t *write_dataset(const Field *f, const JobSpec *s);
 static json_t *write_init_from(const Field *f, const JobSpec *s);
 
-// The preset comes before the sizes: the table's order is the reading order, so explicit
-// sizes override the preset wherever they appear in the document.
+// The arch, then the preset, come before the sizes: the table's order is the reading order,
+// so the preset overrides the arch's default sizes and explicit sizes override the preset,
+// wherever they appear in the document. The arch is the section's type: a field of the other
+// arch is refused (TYPE_ONLY), and num_heads is an integer or a list by it.
 static const Field MODEL_FIELDS[] = {
-    WORD_F("arch", ARCHS),
+    {.key = "arch", .type = F_CUSTOM, .offset = AT(model.arch), .choices = ARCHS,
+     .read = read_arch, .write = write_enum, .flags = NULLABLE, .given = MODEL_GIVEN_ARCH},
     {.key = "preset", .type = F_CUSTOM, .read = read_preset, .write = write_preset,
      .given = MODEL_GIVEN_PRESET},
     SIZE_F("img_size", img_size, MODEL_GIVEN_IMG),
     SIZE_F("patch_size", patch_size, MODEL_GIVEN_PATCH),
     SIZE_F("in_chans", in_chans, MODEL_GIVEN_CHANS),
     SIZE_F("embed_dim", embed_dim, MODEL_GIVEN_DIM),
-    SIZE_F("depth", depth, MODEL_GIVEN_DEPTH),
-    SIZE_F("num_heads", num_heads, MODEL_GIVEN_HEADS),
+    ARCH_SIZE_F("depth", depth, MODEL_GIVEN_DEPTH, ARCH_VIT),
+    {.key = "num_heads", .type = F_CUSTOM, .read = read_num_heads, .write = write_num_heads,
+     .given = MODEL_GIVEN_HEADS},
     {.key = "mlp_ratio", .type = F_DOUBLE, .offset = AT(model.mlp_ratio), .dmin = 0, .dmax = 64,
      .flags = LO_OPEN | NULLABLE, .given = MODEL_GIVEN_MLP},
+    STAGES_F("depths", depths, num_stages, MODEL_GIVEN_DEPTHS),
+    ARCH_SIZE_F("window_size", window_size, MODEL_GIVEN_WINDOW, ARCH_SWIN),
+    {.key = "ape", .type = F_BOOL, .offset = AT(model.ape), .flags = NULLABLE | TYPE_ONLY,
+     .given = MODEL_GIVEN_APE, .used_by = ARCH_SWIN},
+    {.key = "patch_norm", .type = F_BOOL, .offset = AT(model.patch_norm),
+     .flags = NULLABLE | TYPE_ONLY, .given = MODEL_GIVEN_PATCH_NORM, .used_by = ARCH_SWIN},
     {0},
 };
+// model.num_heads by the arch: a ViT's one count, a Swin's list of one per stage.
+static const Field VIT_HEADS = SIZE_F("num_heads", num_heads, MODEL_GIVEN_HEADS);
+static const Field SWIN_HEADS = {.key = "num_heads", .type = F_INTS, .offset = AT(model.stage_heads),
+                                 .count_offset = AT(model.num_stage_heads), .imin = 1,
+                                 .imax = INT_MAX, .cap = MAX_STAGES, .given = MODEL_GIVEN_HEADS};
 
 static const Field MASK_FIELDS[] = {
     ENUM_F("type", mask.type, MASK_TYPES, 0),
@@ -438,17 +467,25 @@ static void join_path(char *buf, size_t size, const char *parent, const char *ke
 }
 
 // A job from a checkpoint whose model has not been adopted yet: its sizes are the
-// checkpoint's, so the ones the spec did not give are unknown (written as null).
+// checkpoint's, so the ones the spec did not give are unknown (written as null). A spec that
+// gives the arch and every size of it states its model.
 static int model_from_checkpoint(const JobSpec *s)
 {
-    return s->init_from.form != REF_NONE && (s->given & MODEL_GIVEN_SIZES) != MODEL_GIVEN_SIZES;
+    unsigned sizes = 0;
+    for (const Field *f = MODEL_FIELDS; f->key; f++)
+        if ((f->given & MODEL_GIVEN_SIZES) &&
+            (!(f->flags & TYPE_ONLY) || f->used_by == (int)s->model.arch))
+            sizes |= f->given;
+    return s->init_from.form != REF_NONE && (s->given & sizes) != sizes;
 }
 
-// The field of a table that TYPE_ONLY fields depend on: "type", or the dataset's "format".
+// The field of a table that TYPE_ONLY fields depend on: "type", the dataset's "format" or the
+// model's "arch".
 static const Field *type_field(const Field *table)
 {
     const Field *type = find_field(table, "type");
-    return type ? type : find_field(table, "format");
+    if (!type) type = find_field(table, "format");
+    return type ? type : find_field(table, "arch");
 }
 
 // Whether a TYPE_ONLY field of `table` is used: its table's type has the value it serves.
@@ -552,6 +589,25 @@ static int read_bool(const Field *f, json_t *v, JobSpec *s, const char *path, Sp
     return 0;
 }
 
+// An array of at most f->cap integers, each read as an F_INT of the same range (and named
+// "path[i]" in its error).
+static int read_ints(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    char sub[160];
+    if (!json_is_array(v)) return expected(err, path, "an array of integers", v);
+    size_t n = json_array_size(v);
+    if (n > f->cap)
+        return spec_refuse(err, path, "must list at most %zu values (got %zu)", f->cap, n);
+    for (size_t i = 0; i < n; i++) {
+        Field one = {.type = F_INT, .offset = f->offset + i * sizeof(int), .imin = f->imin,
+                     .imax = f->imax};
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        if (read_integer(&one, json_array_get(v, i), s, sub, err)) return -1;
+    }
+    *(int *)((char *)s + f->count_offset) = (int)n;
+    return 0;
+}
+
 // C0 controls, DEL and the C1 controls (U+0080–U+009F, UTF-8 C2 80–C2 9F).
 static int has_control(const char *text, size_t len)
 {
@@ -612,7 +668,7 @@ static int read_enum(const Field *f, json_t *v, JobSpec *s, const char *path, Sp
     int i = choice_index(f->choices, json_string_value(v));
     if (i < 0)
         return spec_refuse(err, path, "must be %s", choices_text(f->choices, list, sizeof list));
-    if (f->offset != NO_STORE) *(int *)field_at(s, f) = i;
+    *(int *)field_at(s, f) = i;
     return 0;
 }
 
@@ -635,6 +691,7 @@ static int read_value(const Field *f, json_t *v, JobSpec *s, const char *path, S
     case F_PAIR: rc = read_pair(f, v, s, path, err); break;
     case F_BOOL: rc = read_bool(f, v, s, path, err); break;
     case F_STRING: rc = read_string(f, v, s, path, err); break;
+    case F_INTS: rc = read_ints(f, v, s, path, err); break;
     case F_ENUM: rc = read_enum(f, v, s, path, err); break;
     case F_SECTION: rc = read_section(f->section, v, s, path, err); break;
     default: rc = f->read(f, v, s, path, err); break;
@@ -727,7 +784,19 @@ static int read_section(const Field *table, json_t *obj, JobSpec *s, const char 
     return check_type_only(table, obj, s, path, err);
 }
 
-// model.preset: null or a preset name, applied to the model before the explicit sizes.
+// model.arch: null (the preset's arch, a ViT without one, or the checkpoint's) or a word,
+// which starts the model from that arch's default sizes — fmnist-q's or swin-fmnist's — for the
+// preset and the explicit sizes to change.
+static int read_arch(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    if (json_is_null(v)) return 0;
+    if (read_enum(f, v, s, path, err)) return -1;
+    model_config_preset(s->model.arch == ARCH_SWIN ? "swin-fmnist" : "fmnist-q", &s->model);
+    return 0;
+}
+
+// model.preset: null or a preset name, applied to the model before the explicit sizes; a
+// preset of another arch than the one given is refused.
 static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
 {
     (void)f;
@@ -735,11 +804,29 @@ static int read_preset(const Field *f, json_t *v, JobSpec *s, const char *path, 
     if (json_is_null(v)) return 0;
     if (!json_is_string(v)) return expected(err, path, "a preset name or null", v);
     const char *name = json_string_value(v);
+    Arch arch = s->model.arch;
     if (strlen(name) >= sizeof s->preset || model_config_preset(name, &s->model) != 0)
-        return spec_refuse(err, path,
-                           "unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224 or vit-s16-224)");
+        return spec_refuse(err, path, "unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224, "
+                           "vit-s16-224, swin-fmnist, swin-t-192 or swin-b-192)");
+    if ((s->given & MODEL_GIVEN_ARCH) && s->model.arch != arch)
+        return spec_refuse(err, path, "preset %s is a \"%s\" model (got model.arch \"%s\")", name,
+                           ARCHS[s->model.arch], ARCHS[arch]);
     strcpy(s->preset, name);
     return 0;
+}
+
+// model.num_heads: null, an integer (a ViT's) or a list of one per stage (a Swin's).
+static int read_num_heads(const Field *f, json_t *v, JobSpec *s, const char *path, SpecError *err)
+{
+    (void)f;
+    int swin = s->model.arch == ARCH_SWIN;
+    if (json_is_null(v)) return 0;
+    if (swin && !json_is_array(v))
+        return expected(err, path, "an array of integers, one per stage, for model.arch \"swin\"",
+                        v);
+    if (!swin && json_is_array(v))
+        return expected(err, path, "an integer for model.arch \"vit\" (a list is a swin's)", v);
+    return read_value(swin ? &SWIN_HEADS : &VIT_HEADS, v, s, path, err);
 }
 
 // dataset: a registered name (API form) or {"format", "path", "name"} (file form).
@@ -1013,10 +1100,16 @@ static json_t *load_document(const char *text, size_t len, SpecError *err)
 }
 
 // The contract's mask_patch_size 8 suits patch sizes up to 8; larger patches (vit-t16-224)
-// get SimMIM's ViT setting, two patches per side (32 for patch 16).
+// get SimMIM's ViT setting, two patches per side (32 for patch 16). A Swin's is its encoder's
+// stride, patch_size · 2^(stages − 1), as SimMIM pairs 32-pixel masks with Swin's stride 32: a
+// masked cell is one output token (8 for swin-fmnist, 32 for swin-t-192).
+// Sizes not validated yet are computed wide: a value out of range is refused by the checks.
 static int default_mask_patch(const ModelConfig *m)
 {
-    return m->patch_size <= 8 ? 8 : 2 * m->patch_size;
+    int stages = m->num_stages >= 1 && m->num_stages <= MAX_STAGES ? m->num_stages : 1;
+    long side = m->arch == ARCH_SWIN ? (long)m->patch_size << (stages - 1)
+                : m->patch_size <= 8 ? 8 : 2L * m->patch_size;
+    return side <= INT_MAX ? (int)side : INT_MAX;
 }
 
 // The schedule is epochs × steps per epoch, or train.total_steps steps; one of the two, never
@@ -1065,53 +1158,78 @@ int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err)
 
 // ---- Adopting a checkpoint's model -------------------------------------------------------
 
-// A model size field's value in a ModelConfig (ints are exact in a double).
-static double model_value(const ModelConfig *m, const Field *f)
+// A model field's value as the echo writes it, NULL where the arch of s does not use it.
+static json_t *model_field(const Field *f, const JobSpec *s)
 {
-    const char *p = (const char *)m + (f->offset - offsetof(JobSpec, model));
-    return f->type == F_INT ? *(const int *)p : *(const double *)p;
+    return (f->flags & TYPE_ONLY) && !type_uses(MODEL_FIELDS, f, s) ? NULL : write_value(f, s);
+}
+
+// A model field's value for a message: a word bare, a number in its shortest form, a list as
+// JSON ("[2, 2, 6, 2]").
+static void value_text(json_t *v, char *buf, size_t size)
+{
+    char *text = json_is_string(v) || json_is_real(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+    if (json_is_string(v)) snprintf(buf, size, "%s", json_string_value(v));
+    else if (json_is_real(v)) format_double(json_real_value(v), buf, size);
+    else snprintf(buf, size, "%s", text ? text : "none");
+    free(text);
 }
 
 // The spec determines a size when it gave it or gave a preset; a determined size must be the
-// checkpoint's. An explicit size is named; one that came from the preset names the preset.
+// checkpoint's (want is the spec, have the checkpoint's model, both stating every size; the arch
+// is compared first). An explicit size is named; one that came from the preset names the preset.
+static int model_conflict(const JobSpec *spec, const JobSpec *want, const JobSpec *have,
+                          SpecError *err)
+{
+    char path[64], w_text[96], h_text[96];
+    int preset = (spec->given & MODEL_GIVEN_PRESET) != 0, rc = 0;
+    for (const Field *f = MODEL_FIELDS; f->key && rc == 0; f++) {
+        int explicit_size = (spec->given & f->given) != 0;
+        if (!(f->given & MODEL_GIVEN_SIZES) || (!explicit_size && !preset)) continue;
+        json_t *w = model_field(f, want), *h = model_field(f, have);
+        if (w != h && !json_equal(w, h)) {
+            value_text(w, w_text, sizeof w_text), value_text(h, h_text, sizeof h_text);
+            join_path(path, sizeof path, "model", f->key);
+            if (!explicit_size)
+                rc = spec_refuse(err, "model.preset", "the starting checkpoint has %s %s, preset "
+                                 "%s has %s", f->key, h_text, spec->preset, w_text);
+            else if (!h)
+                rc = spec_refuse(err, path, "the starting checkpoint is a %s, which has no %s "
+                                 "(the spec says %s)", ARCHS[have->model.arch], path, w_text);
+            else
+                rc = spec_refuse(err, path, "the starting checkpoint has %s, the spec says %s",
+                                 h_text, w_text);
+        }
+        json_decref(w);
+        json_decref(h);
+    }
+    return rc;
+}
+
 int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err)
 {
     SpecError unused;
-    char path[64], want[32], have[32];
     if (!err) err = &unused;
     memset(err, 0, sizeof *err);
-    int preset = (spec->given & MODEL_GIVEN_PRESET) != 0;
-    for (const Field *f = MODEL_FIELDS; f->key; f++) {
-        if (!(f->given & MODEL_GIVEN_SIZES)) continue;
-        int explicit_size = (spec->given & f->given) != 0;
-        double w = model_value(&spec->model, f), h = model_value(from, f);
-        if ((!explicit_size && !preset) || w == h) continue;
-        format_double(w, want, sizeof want), format_double(h, have, sizeof have);
-        if (!explicit_size)
-            return spec_refuse(err, "model.preset",
-                               "the starting checkpoint has %s %s, preset %s has %s", f->key, have,
-                               spec->preset, want);
-        join_path(path, sizeof path, "model", f->key);
-        return spec_refuse(err, path, "the starting checkpoint has %s, the spec says %s", have,
-                           want);
-    }
-    // The checkpoint gives the encoder; the head stays the spec's (a pretraining's must suit
-    // the checkpoint's: checkpoint_suits_pretraining).
-    JobSpec *adopted = malloc(sizeof *adopted);
-    if (!adopted) return spec_refuse(err, "", "out of memory");
-    *adopted = *spec;
-    ModelConfig *m = &adopted->model;
+    // want: the spec as it is; have: the checkpoint's encoder with the spec's head, the spec
+    // adopted (a pretraining's head must suit the checkpoint's: checkpoint_suits_pretraining).
+    JobSpec *want = malloc(2 * sizeof *want);
+    if (!want) return spec_refuse(err, "", "out of memory");
+    JobSpec *have = want + 1;
+    *want = *spec;
+    want->given |= MODEL_GIVEN_SIZES;
+    *have = *want;
+    ModelConfig *m = &have->model;
     *m = *from;
     m->num_classes = spec->model.num_classes;
     m->drop_path = spec->model.drop_path;
     m->decoder = spec->model.decoder;
     m->target_resolution = spec->model.target_resolution;
     m->loss = spec->model.loss;
-    adopted->given |= MODEL_GIVEN_SIZES;
-    if (!adopted->mask.mask_patch_size) adopted->mask.mask_patch_size = default_mask_patch(m);
-    int rc = spec_check_model(adopted, err);
-    if (rc == 0) *spec = *adopted;
-    free(adopted);
+    if (!have->mask.mask_patch_size) have->mask.mask_patch_size = default_mask_patch(m);
+    int rc = model_conflict(spec, want, have, err) || spec_check_model(have, err) ? -1 : 0;
+    if (rc == 0) *spec = *have;
+    free(want);
     return rc;
 }
 
@@ -1148,8 +1266,6 @@ int spec_read_head(const char *decoder, const char *target, const char *loss, Mo
 
 // Each writer returns a new value, or NULL for any failure (allocation, a string that is not
 // UTF-8, a value no form can express); NULL travels up, so spec_to_json returns NULL.
-
-static json_t *write_value(const Field *f, const JobSpec *s);
 
 // Adds f's member with a new value (NULL: a failure) to obj and returns obj; on failure (obj
 // NULL included) frees both: NULL.
@@ -1192,9 +1308,21 @@ static json_t *write_pair(const double *p)
 
 static json_t *write_enum(const Field *f, const JobSpec *s)
 {
-    int i = f->offset == NO_STORE ? 0 : *(const int *)field_in(s, f);
-    const char *word = choice_name(f->choices, i);
+    const char *word = choice_name(f->choices, *(const int *)field_in(s, f));
     return word ? json_string(word) : NULL;
+}
+
+static json_t *write_ints(const Field *f, const JobSpec *s)
+{
+    const int *v = field_in(s, f);
+    int n = *(const int *)((const char *)s + f->count_offset);
+    json_t *list = json_array();
+    for (int i = 0; list && i < n; i++)
+        if (json_array_append_new(list, json_integer(v[i]))) {
+            json_decref(list);
+            return NULL;
+        }
+    return list;
 }
 
 // A model size the checkpoint will supply, or a NULL_IS_ZERO field at 0: written as null.
@@ -1213,7 +1341,7 @@ static int written_as_null(const Field *f, const JobSpec *s)
 
 static json_t *write_value(const Field *f, const JobSpec *s)
 {
-    const void *p = f->offset == NO_STORE ? NULL : field_in(s, f);
+    const void *p = field_in(s, f);
     if (written_as_null(f, s)) return json_null();
     switch (f->type) {
     case F_INT: return json_integer(*(const int *)p);
@@ -1223,10 +1351,17 @@ static json_t *write_value(const Field *f, const JobSpec *s)
     case F_PAIR: return write_pair((const double *)p);
     case F_BOOL: return json_boolean(*(const int *)p);
     case F_STRING: return json_string((const char *)p);
+    case F_INTS: return write_ints(f, s);
     case F_ENUM: return write_enum(f, s);
     case F_SECTION: return write_section(f->section, s);
     default: return f->write(f, s);
     }
+}
+
+static json_t *write_num_heads(const Field *f, const JobSpec *s)
+{
+    (void)f;
+    return write_value(s->model.arch == ARCH_SWIN ? &SWIN_HEADS : &VIT_HEADS, s);
 }
 
 static json_t *write_preset(const Field *f, const JobSpec *s)

@@ -22,15 +22,18 @@ typedef enum { JOB_PRETRAIN, JOB_FINETUNE, JOB_LINPROBE } JobKind;
 // or checkpoint id; the file form the daemon writes for simmim-train names paths.
 typedef enum { REF_NONE, REF_NAME, REF_PATH, REF_JOB_ID, REF_CHECKPOINT_ID } RefForm;
 
-// Bits of JobSpec.given: which fields the spec set explicitly (not null) — the model's, and
-// the name (a job the daemon receives without one gets a name of its own).
+// Bits of JobSpec.given: which fields the spec set explicitly (not null) — the model's (the
+// arch and a Swin's fields count as sizes), and the name (a job the daemon receives without one
+// gets a name of its own).
 enum {
     MODEL_GIVEN_IMG = 1 << 0, MODEL_GIVEN_PATCH = 1 << 1, MODEL_GIVEN_CHANS = 1 << 2,
     MODEL_GIVEN_DIM = 1 << 3, MODEL_GIVEN_DEPTH = 1 << 4, MODEL_GIVEN_HEADS = 1 << 5,
-    MODEL_GIVEN_MLP = 1 << 6, MODEL_GIVEN_PRESET = 1 << 7,
+    MODEL_GIVEN_MLP = 1 << 6, MODEL_GIVEN_ARCH = 1 << 7, MODEL_GIVEN_DEPTHS = 1 << 8,
+    MODEL_GIVEN_WINDOW = 1 << 9, MODEL_GIVEN_APE = 1 << 10, MODEL_GIVEN_PATCH_NORM = 1 << 11,
+    MODEL_GIVEN_PRESET = 1 << 12,
     MODEL_GIVEN_SIZES = MODEL_GIVEN_PRESET - 1, // every size bit (not the preset)
     MODEL_GIVEN_ALL = MODEL_GIVEN_SIZES | MODEL_GIVEN_PRESET,
-    NAME_GIVEN = 1 << 8,
+    NAME_GIVEN = 1 << 13,
 };
 
 typedef struct {
@@ -49,8 +52,9 @@ typedef struct {
     char dataset_test[SPEC_GLOB_MAX];
 
     char preset[32];                      // "" when null
-    // preset, then explicit fields; num_classes 0; the head (sections decoder, target and
-    // loss: model.decoder, model.target_resolution, model.loss) is the pretraining's
+    // the arch's default sizes, the preset, then explicit fields; num_classes 0; the head
+    // (sections decoder, target and loss: model.decoder, model.target_resolution, model.loss)
+    // is the pretraining's
     ModelConfig model;
     unsigned given;                       // MODEL_GIVEN_* and NAME_GIVEN bits
     MaskConfig mask;                      // mask_patch_size 0: the model's default, not known
@@ -121,20 +125,21 @@ typedef struct {
 // Parses and validates a spec document (len bytes, no NUL terminator needed). Unknown keys,
 // wrong types and out-of-range values are errors naming the field; duplicate keys and
 // non-objects are document errors. Kind-dependent defaults (min_lr, crop_scale) apply when
-// absent. Null means the default where docs/job-spec.md says so (model.preset, the model
-// sizes, mask.mask_patch_size, the decoder and target sections and their sizes, loss.beta,
+// absent. Null means the default where docs/job-spec.md says so (model.arch, model.preset,
+// the model sizes, mask.mask_patch_size, the decoder and target sections and their sizes, loss.beta,
 // bins and palette, init_from, job_id). A field of the head that its type does not use
-// (decoder.hidden with decoder.type "linear", loss.bins with loss.type "l1") is an error naming
-// both. A pretraining spec's model, mask, head and memory (spec_check_memory) are validated; a
+// (decoder.hidden with decoder.type "linear", loss.bins with loss.type "l1"), or of the model
+// that its arch does not use (model.depths with model.arch "vit"), is an error naming both.
+// model.arch "swin" takes integer arrays for model.depths and model.num_heads. A pretraining spec's model, mask, head and memory (spec_check_memory) are validated; a
 // finetune spec's model and memory too. A job from a checkpoint (finetune.init_from,
 // pretrain.init_from) waits for spec_adopt_model: its explicit sizes are only kept in given.
 // Returns 0, or -1 with *err filled (err may be NULL) and *spec untouched.
 int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err);
 
 // A job from a checkpoint takes its encoder from it. Every size the spec determines (given
-// explicitly, or through its preset) must equal `from`'s: an explicit one that differs is an
-// error naming it ("model.embed_dim: the starting checkpoint has 128, the spec says 192"), one
-// from the preset names model.preset. The model is then validated as spec_parse validates a
+// explicitly, or through its preset; the arch first) must equal `from`'s: an explicit one that
+// differs is an error naming it ("model.embed_dim: the starting checkpoint has 128, the spec
+// says 192"), one from the preset names model.preset. The model is then validated as spec_parse validates a
 // model it knows (a pretraining's mask and head with it, and the memory). On success
 // spec->model = from's sizes with num_classes, drop_path and the spec's head kept (whether the
 // checkpoint's head suits it is checkpoint_suits_pretraining's question), mask_patch_size

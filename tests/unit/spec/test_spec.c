@@ -15,7 +15,8 @@ static const char CONTRACT[] =
     "{\"kind\": \"pretrain\", \"name\": \"fmnist-simmim\", \"dataset\": \"fashion-mnist\","
     " \"priority\": 0,"
     " \"model\": {\"arch\": \"vit\", \"preset\": null, \"img_size\": 32, \"patch_size\": 4,"
-    " \"in_chans\": 1, \"embed_dim\": 128, \"depth\": 4, \"num_heads\": 4, \"mlp_ratio\": 4},"
+    " \"in_chans\": 1, \"embed_dim\": 128, \"depth\": 4, \"num_heads\": 4, \"mlp_ratio\": 4,"
+    " \"depths\": null, \"window_size\": null, \"ape\": null, \"patch_norm\": null},"
     " \"mask\": {\"type\": \"random\", \"mask_patch_size\": 8, \"ratio\": 0.6, \"min_block\": 4},"
     " \"decoder\": {\"type\": \"linear\", \"hidden\": null, \"depth\": null, \"embed_dim\": null,"
     " \"num_heads\": null},"
@@ -378,7 +379,7 @@ static const BadSpec bad_specs[] = {
     // model.
     {"{'model': 3}", "model"},
     {"{'model': {'arch': 'cnn'}}", "model.arch"},
-    {"{'model': {'arch': null}}", "model.arch"},
+    {"{'model': {'arch': 3}}", "model.arch"},
     {"{'model': {'preset': 'vit-h14'}}", "model.preset"},
     {"{'model': {'preset': 3}}", "model.preset"},
     {"{'model': {'embed_dim': 130}}", "model.embed_dim"},
@@ -395,6 +396,36 @@ static const BadSpec bad_specs[] = {
     {"{'model': {'preset': 'vit-t16-224'}, 'mask': {'mask_patch_size': 8}}",
      "mask.mask_patch_size"}, // 8 is no multiple of 16
     {"{'kind': 'finetune', 'model': {'embed_dim': 130}}", "model.embed_dim"}, // from scratch
+    // model: a Swin's fields, and the other arch's.
+    {"{'model': {'depths': [2, 2]}}", "model.depths"},
+    {"{'model': {'window_size': 4}}", "model.window_size"},
+    {"{'model': {'ape': true}}", "model.ape"},
+    {"{'model': {'patch_norm': false}}", "model.patch_norm"},
+    {"{'model': {'num_heads': [2, 4]}}", "model.num_heads"},
+    {"{'model': {'arch': 'swin', 'depth': 4}}", "model.depth"},
+    {"{'model': {'arch': 'swin', 'num_heads': 4}}", "model.num_heads"},
+    {"{'model': {'arch': 'swin', 'depths': 2}}", "model.depths"},
+    {"{'model': {'arch': 'swin', 'depths': [2, 2.5, 2]}}", "model.depths[1]"},
+    {"{'model': {'arch': 'swin', 'depths': [2, 0, 2]}}", "model.depths[1]"},
+    {"{'model': {'arch': 'swin', 'depths': [2, 2, 2, 2, 2, 2, 2, 2, 2]}}", "model.depths"},
+    {"{'model': {'arch': 'swin', 'depths': [], 'num_heads': []}}", "model.depths"},
+    {"{'model': {'arch': 'swin', 'depths': [2, 2]}}", "model.num_heads"}, // 3 heads, 2 stages
+    {"{'model': {'arch': 'swin', 'num_heads': [3, 6, 12, 24]}}", "model.num_heads"},
+    {"{'model': {'arch': 'swin', 'num_heads': [3, 5, 12]}}", "model.num_heads[1]"},
+    {"{'model': {'arch': 'swin', 'num_heads': [3, 6, 'x']}}", "model.num_heads[2]"},
+    {"{'model': {'arch': 'swin', 'window_size': 3}}", "model.window_size"},
+    {"{'model': {'arch': 'swin', 'window_size': 0}}", "model.window_size"},
+    {"{'model': {'arch': 'swin', 'img_size': 36, 'patch_size': 4}}", "model.img_size"},
+    {"{'model': {'arch': 'swin', 'img_size': 28}}", "model.img_size"}, // stride 8
+    {"{'model': {'arch': 'swin', 'ape': 1}}", "model.ape"},
+    {"{'model': {'arch': 'swin', 'patch_norm': 'yes'}}", "model.patch_norm"},
+    {"{'model': {'arch': 'vit', 'preset': 'swin-fmnist'}}", "model.preset"},
+    {"{'model': {'arch': 'swin', 'preset': 'fmnist-q'}}", "model.preset"},
+    {"{'model': {'preset': 'swin-fmnist', 'depth': 4}}", "model.depth"},
+    {"{'model': {'preset': 'swin-fmnist'}, 'mask': {'mask_patch_size': 3}}",
+     "mask.mask_patch_size"}, // no multiple of the patch (2) that divides 32
+    {"{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 8}}",
+     "target.resolution"}, // the mask's 16×16 patch grid needs r a multiple of 16
     // mask and loss.
     {"{'mask': {'type': 'blocks'}}", "mask.type"},
     {"{'mask': {'type': 'block', 'min_block': 0}}", "mask.min_block"},
@@ -725,6 +756,33 @@ static void check_messages(void)
         {"{'model': 3}", "model: expected an object (got 3)"},
         {"{'model': {'embed_dim': 130}}",
          "model.embed_dim: must be divisible by model.num_heads (got 130 and 4)"},
+        {"{'model': {'arch': 'swin', 'depth': 4}}",
+         "model.depth: only used by model.arch \"vit\" (got model.arch \"swin\")"},
+        {"{'model': {'depths': [2, 2]}}",
+         "model.depths: only used by model.arch \"swin\" (got model.arch \"vit\")"},
+        {"{'model': {'arch': 'swin', 'num_heads': 4}}",
+         "model.num_heads: expected an array of integers, one per stage, for model.arch \"swin\" "
+         "(got 4)"},
+        {"{'model': {'num_heads': [4]}}",
+         "model.num_heads: expected an integer for model.arch \"vit\" (a list is a swin's) (got an "
+         "array of 1 value)"},
+        {"{'model': {'arch': 'swin', 'depths': [2, 2]}}",
+         "model.num_heads: must list one entry per stage, as model.depths does (got 3 entries and "
+         "2 stages)"},
+        {"{'model': {'arch': 'swin', 'num_heads': [3, 5, 12]}}",
+         "model.num_heads[1]: must divide stage 1's width embed_dim · 2^1 = 96 (got 5)"},
+        {"{'model': {'arch': 'swin', 'window_size': 3}}",
+         "model.window_size: must divide stage 0's resolution 16 (or be at least it; got 3)"},
+        {"{'model': {'arch': 'swin', 'img_size': 36, 'patch_size': 4}}",
+         "model.img_size: must be divisible by the encoder's stride, model.patch_size · "
+         "2^(stages − 1) = 16 (got 36)"},
+        {"{'model': {'arch': 'swin', 'depths': [1, 1, 1, 1, 1, 1, 1, 1, 1]}}",
+         "model.depths: must list at most 8 values (got 9)"},
+        {"{'model': {'arch': 'vit', 'preset': 'swin-t-192'}}",
+         "model.preset: preset swin-t-192 is a \"swin\" model (got model.arch \"vit\")"},
+        {"{'model': {'preset': 'swin-l'}}",
+         "model.preset: unknown preset (fmnist-q, fmnist-vit-t, vit-t16-224, vit-s16-224, "
+         "swin-fmnist, swin-t-192 or swin-b-192)"},
         {"{'finetune': {'init_from': 3}}",
          "finetune.init_from: only a finetune job starts from a checkpoint (a pretraining "
          "continues from pretrain.init_from)"},
@@ -820,6 +878,26 @@ static void check_good_specs(void)
         "{'kind': 'finetune', 'mask': {'mask_patch_size': 6}}",
         "{'dataset': {'format': 'imagefolder', 'path': '/data/imgs'}}",
         "{'dataset': {'name': 'mine', 'path': 'rel/dir', 'format': 'idx'}}",
+        // model.arch: null is the preset's (or the checkpoint's); a Swin, its presets and fields.
+        "{'model': {'arch': null}}",
+        "{'model': {'arch': 'vit', 'depths': null, 'window_size': null, 'ape': null,"
+        " 'patch_norm': null}}",
+        "{'model': {'arch': 'swin'}}",
+        "{'model': {'preset': 'swin-fmnist'}}",
+        "{'model': {'arch': 'swin', 'preset': 'swin-fmnist', 'depth': null}}",
+        "{'model': {'preset': 'swin-t-192'}, 'train': {'batch_size': 32}}",
+        "{'model': {'preset': 'swin-b-192'}, 'train': {'batch_size': 16}}",
+        "{'model': {'arch': 'swin', 'img_size': 32, 'patch_size': 4, 'window_size': 4,"
+        " 'depths': [2, 2], 'num_heads': [2, 4], 'embed_dim': 32, 'ape': true,"
+        " 'patch_norm': false}}",
+        "{'model': {'arch': 'swin', 'window_size': 16}}", // a window as large as the grid
+        "{'model': {'arch': 'swin', 'depths': [2], 'num_heads': [3]}, 'decoder': {'type': 'mlp'},"
+        " 'mask': {'type': 'block', 'mask_patch_size': 2}}",
+        "{'kind': 'finetune', 'model': {'preset': 'swin-fmnist', 'mlp_ratio': 2},"
+        " 'finetune': {'drop_path': 0.2}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'arch': 'swin',"
+        " 'depths': [2, 2]}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'arch': null}}",
         "{'schedule': {'progress_every_steps': 1, 'checkpoint_every_steps': 1000000000,"
         " 'preview_every_steps': 1, 'keep_checkpoints': 1000}}",
         "{'data': {'workers': 0, 'prefetch': 1, 'cache_mb': 0, 'shuffle_buffer': 1,"
@@ -1140,6 +1218,11 @@ static void check_round_trips(void)
         " 'sha256': '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'}}}",
         "{'decoder': {'type': 'mlp', 'hidden': 48}, 'target': {'resolution': 16},"
         " 'loss': {'type': 'smooth_l1', 'beta': 0.1, 'scope': 'full'}}",
+        "{'model': {'arch': 'swin', 'depths': [2, 4], 'num_heads': [3, 6], 'ape': true}}",
+        "{'model': {'preset': 'swin-t-192'}, 'train': {'batch_size': 8}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'arch': 'swin',"
+        " 'num_heads': [3, 6, 12], 'patch_norm': false}}",
+        "{'kind': 'finetune', 'finetune': {'init_from': 3}, 'model': {'preset': 'swin-fmnist'}}",
         "{'decoder': {'type': 'transformer', 'depth': 1}, 'loss': {'type': 'palette'}}",
         "{'decoder': {'type': 'transformer', 'embed_dim': 64, 'num_heads': 2},"
         " 'loss': {'type': 'bins', 'bins': 16}, 'target': {'resolution': 8}}",
@@ -1425,6 +1508,130 @@ static void check_adopt_pretrain(void)
                 "a pretraining's preset must match the checkpoint", "%s", err.message);
 }
 
+// ---- Swin ---------------------------------------------------------------------------------
+
+static int same_ints(const int *a, const int *b, int n)
+{
+    return memcmp(a, b, sizeof(int) * (size_t)n) == 0;
+}
+
+// A Swin through model.arch or its presets: the arch's default sizes, the preset's, explicit
+// lists over both; the echo; mask_patch_size defaulting to the encoder's stride.
+static void check_swin_spec(void)
+{
+    static const struct {
+        const char *doc, *preset;
+        int img, patch, dim, window, stages, depths[4], heads[4], ape, patch_norm, mask_patch;
+        unsigned given;
+    } cases[] = {
+        {"{'model': {'arch': 'swin'}}", "", 32, 2, 48, 4, 3, {2, 2, 2}, {3, 6, 12}, 0, 1, 8,
+         MODEL_GIVEN_ARCH},
+        {"{'model': {'preset': 'swin-fmnist'}}", "swin-fmnist", 32, 2, 48, 4, 3, {2, 2, 2},
+         {3, 6, 12}, 0, 1, 8, MODEL_GIVEN_PRESET},
+        {"{'model': {'preset': 'swin-t-192'}, 'train': {'batch_size': 16}}", "swin-t-192", 192, 4,
+         96, 6, 4, {2, 2, 6, 2}, {3, 6, 12, 24}, 0, 1, 32, MODEL_GIVEN_PRESET},
+        {"{'model': {'preset': 'swin-b-192'}, 'train': {'batch_size': 8}}", "swin-b-192", 192, 4,
+         128, 6, 4, {2, 2, 18, 2}, {4, 8, 16, 32}, 0, 1, 32, MODEL_GIVEN_PRESET},
+        // Explicit fields win wherever they appear; the arch, given, agrees with the preset.
+        {"{'model': {'depths': [2, 2], 'num_heads': [2, 4], 'arch': 'swin', 'patch_size': 4,"
+         " 'window_size': 4, 'ape': true, 'patch_norm': false, 'embed_dim': 32}}", "", 32, 4, 32,
+         4, 2, {2, 2}, {2, 4}, 1, 0, 8,
+         MODEL_GIVEN_ARCH | MODEL_GIVEN_DEPTHS | MODEL_GIVEN_HEADS | MODEL_GIVEN_PATCH |
+             MODEL_GIVEN_WINDOW | MODEL_GIVEN_APE | MODEL_GIVEN_PATCH_NORM | MODEL_GIVEN_DIM},
+        {"{'model': {'arch': 'swin', 'preset': 'swin-t-192', 'depths': [2, 2, 2, 2]},"
+         " 'mask': {'mask_patch_size': 16}, 'train': {'batch_size': 16}}", "swin-t-192", 192, 4,
+         96, 6, 4, {2, 2, 2, 2}, {3, 6, 12, 24}, 0, 1, 16,
+         MODEL_GIVEN_ARCH | MODEL_GIVEN_PRESET | MODEL_GIVEN_DEPTHS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        JobSpec s;
+        SpecError err;
+        const ModelConfig *m = &s.model;
+        int rc = parse(q(cases[i].doc), &s, &err), n = cases[i].stages;
+        int ok = rc == 0 && m->arch == ARCH_SWIN && !strcmp(s.preset, cases[i].preset) &&
+                 m->img_size == cases[i].img && m->patch_size == cases[i].patch &&
+                 m->embed_dim == cases[i].dim && m->window_size == cases[i].window &&
+                 m->num_stages == n && m->num_stage_heads == n &&
+                 same_ints(m->depths, cases[i].depths, n) &&
+                 same_ints(m->stage_heads, cases[i].heads, n) && m->ape == cases[i].ape &&
+                 m->patch_norm == cases[i].patch_norm && m->depth == 0 && m->num_heads == 0 &&
+                 s.mask.mask_patch_size == cases[i].mask_patch && s.given == cases[i].given;
+        test_report(ok, "swin preset, arch and explicit fields", "%s → %s img %d patch %d dim %d "
+                    "window %d stages %d ape %d patch_norm %d mask %d given %#x %s",
+                    cases[i].doc, s.preset, m->img_size, m->patch_size, m->embed_dim,
+                    m->window_size, m->num_stages, m->ape, m->patch_norm,
+                    s.mask.mask_patch_size, s.given, rc ? err.message : "");
+    }
+    JobSpec s;
+    SpecError err;
+    int rc = parse(q("{'model': {'preset': 'swin-fmnist'}}"), &s, &err);
+    char *text = rc == 0 ? spec_to_json(&s) : NULL;
+    test_report(text && strstr(text, "\"model\": {\"arch\": \"swin\", \"preset\": \"swin-fmnist\","
+                               " \"img_size\": 32, \"patch_size\": 2, \"in_chans\": 1,"
+                               " \"embed_dim\": 48, \"depth\": null, \"num_heads\": [3, 6, 12],"
+                               " \"mlp_ratio\": 4.0, \"depths\": [2, 2, 2], \"window_size\": 4,"
+                               " \"ape\": false, \"patch_norm\": true}"),
+                "a swin's echo: its lists, window, ape and patch_norm; depth null", "%s",
+                text ? text : err.message);
+    free(text);
+}
+
+// A fine-tuning from a Swin checkpoint adopts its encoder; the arch is compared first, then
+// the lists as lists.
+static void check_adopt_swin(void)
+{
+    ModelConfig swin = model_config_default(), wide = model_config_default();
+    model_config_preset("swin-fmnist", &swin);
+    model_config_preset("swin-fmnist", &wide);
+    wide.window_size = 8;
+    static const struct {
+        const char *model;
+        int from_wide;
+        const char *message;
+    } conflicts[] = {
+        {"{'arch': 'vit'}", 0, "model.arch: the starting checkpoint has swin, the spec says vit"},
+        {"{'preset': 'fmnist-q'}", 0,
+         "model.preset: the starting checkpoint has arch swin, preset fmnist-q has vit"},
+        {"{'depth': 4}", 0,
+         "model.depth: the starting checkpoint is a swin, which has no model.depth (the spec says "
+         "4)"},
+        {"{'num_heads': 4}", 0, "model.num_heads: the starting checkpoint has [3, 6, 12], the "
+         "spec says 4"},
+        {"{'arch': 'swin', 'depths': [2, 2]}", 0,
+         "model.depths: the starting checkpoint has [2, 2, 2], the spec says [2, 2]"},
+        {"{'arch': 'swin', 'ape': true}", 0,
+         "model.ape: the starting checkpoint has false, the spec says true"},
+        {"{'preset': 'swin-fmnist'}", 1,
+         "model.preset: the starting checkpoint has window_size 8, preset swin-fmnist has 4"},
+    };
+    for (size_t i = 0; i < sizeof conflicts / sizeof *conflicts; i++)
+        expect_adopt_error(conflicts[i].model, conflicts[i].from_wide ? &wide : &swin,
+                           conflicts[i].message);
+    JobSpec s, again;
+    SpecError err;
+    int rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': 3}}"), &s, &err);
+    char *before = rc == 0 ? spec_to_json(&s) : NULL;
+    test_report(before && strstr(before, "\"arch\": null") && strstr(before, "\"depths\": null"),
+                "before adoption a spec without arch writes it as null", "%s", before);
+    s.model.num_classes = 10;
+    rc = rc ? rc : spec_adopt_model(&s, &wide, &err);
+    char *after = rc == 0 ? spec_to_json(&s) : NULL;
+    test_report(after && s.model.arch == ARCH_SWIN && s.model.window_size == 8 &&
+                    s.model.num_classes == 10 &&
+                    strstr(after, "\"arch\": \"swin\"") && strstr(after, "\"window_size\": 8") &&
+                    strstr(after, "\"num_heads\": [3, 6, 12]") && strstr(after, "\"depth\": null"),
+                "a swin checkpoint's encoder adopted and echoed", "%s", after ? after : err.message);
+    rc = after ? parse(after, &again, &err) : -1;
+    rc = rc ? rc : spec_adopt_model(&again, &wide, &err);
+    test_report(rc == 0 && again.model.arch == ARCH_SWIN && again.model.window_size == 8,
+                "an adopted swin spec re-reads and re-adopts", "%s", rc ? err.message : "");
+    rc = rc ? rc : spec_adopt_model(&again, &swin, &err);
+    test_report(rc == -1 && !strcmp(err.field, "model.window_size"),
+                "and refuses a swin of another window", "%s", err.message);
+    free(before);
+    free(after);
+}
+
 // ---- Hostile input -----------------------------------------------------------------------
 
 static char *repeat(const char *prefix, const char *unit, size_t count, const char *suffix)
@@ -1578,6 +1785,8 @@ int main(void)
     check_data_section();
     check_adopt();
     check_adopt_pretrain();
+    check_swin_spec();
+    check_adopt_swin();
     check_hostile_specs();
     TEST_EXIT();
 }
