@@ -41,10 +41,15 @@ int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *
     return checkpoint_state_write(path, opt->m, opt->v, opt->n, step, opt->step, err, errlen);
 }
 
+// The encoder's tensors: a ViT's patch_embed, cls_token, pos_embed and blocks; a Swin's
+// patch_embed, absolute_pos_embed, layers and its final norm, which its classifier reads (a
+// ViT fine-tuning has no "norm.", only its own fc_norm).
 static int is_encoder_param(const char *name)
 {
     return strncmp(name, "patch_embed.", 12) == 0 || strcmp(name, "cls_token") == 0 ||
-           strcmp(name, "pos_embed") == 0 || strncmp(name, "blocks.", 7) == 0;
+           strcmp(name, "pos_embed") == 0 || strncmp(name, "blocks.", 7) == 0 ||
+           strcmp(name, "absolute_pos_embed") == 0 || strncmp(name, "layers.", 7) == 0 ||
+           strncmp(name, "norm.", 5) == 0;
 }
 
 int checkpoint_load_params(Model *m, const SafeTensors *st, int encoder_only, char *err,

@@ -16,8 +16,9 @@ int checkpoint_write_weights(const char *path, const Model *m, const CheckpointM
                              char *err, size_t errlen);
 int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *err, size_t errlen);
 
-// Copies tensors from st into m by name. encoder_only: only patch_embed, cls_token, pos_embed
-// and blocks (a fine-tuning start); otherwise every tensor of m must be present. A missing
+// Copies tensors from st into m by name. encoder_only: only the encoder's (a fine-tuning
+// start: a ViT's patch_embed, cls_token, pos_embed and blocks; a Swin's patch_embed,
+// absolute_pos_embed, layers and norm); otherwise every tensor of m must be present. A missing
 // name or a shape mismatch is an error naming the tensor.
 int checkpoint_load_params(Model *m, const SafeTensors *st, int encoder_only, char *err,
                            size_t errlen);

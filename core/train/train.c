@@ -417,7 +417,7 @@ static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
     b->images = malloc(pixels * sizeof(float));
     b->labels = calloc(B, sizeof(int));
     b->token_mask = calloc((size_t)B * model_num_patches(cfg), sizeof(float));
-    b->drop_keep = calloc((size_t)B * 2 * cfg->depth, sizeof(float));
+    b->drop_keep = calloc((size_t)B * 2 * model_total_blocks(cfg), sizeof(float));
     b->indices = calloc(B, sizeof(int));
     b->errors = calloc(B, sizeof *b->errors);
     b->failures = calloc(B, sizeof(int));
@@ -735,7 +735,7 @@ static void prepare_train_batch(void *ctx, long t, int slot)
         simmim_mask(b->token_mask, B, &s->mask, cfg, &rng);
     } else {
         rng_seed(&rng, rng_stream_seed(s->train.seed, RNG_STREAM_DROP, (uint64_t)t));
-        for (int l = 0; l < cfg->depth; l++) {
+        for (int l = 0; l < model_total_blocks(cfg); l++) {
             double rate = model_drop_path_rate(cfg, l);
             for (int i = 0; i < 2 * B; i++)
                 b->drop_keep[(size_t)l * 2 * B + i] = rng_uniform(&rng) >= rate ? 1.0f : 0.0f;
