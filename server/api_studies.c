@@ -19,8 +19,8 @@ static pthread_mutex_t advance_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // ------------------------------------------------------------------ progress
 
-// Submits a run through the jobs' own path (a fine-tuning from its pretraining job's newest
-// checkpoint); a run refused keeps why.
+// Submits a run through the jobs' own path (a fine-tuning or a linear probe from its
+// pretraining job's newest checkpoint); a run refused keeps why.
 static void submit_run(App *app, const StudyPending *run)
 {
     JobSpec *spec = malloc(sizeof *spec);
@@ -31,7 +31,7 @@ static void submit_run(App *app, const StudyPending *run)
     if (rc) {
         api_error_set(&e, 500, NULL, "its spec does not parse: %s", spec ? se.message : "out of memory");
     } else {
-        if (run->role == STUDY_FINETUNE) {
+        if (run->role == STUDY_FINETUNE || run->role == STUDY_LINPROBE) {
             spec->init_from.form = REF_JOB_ID;
             spec->init_from.id = run->pretrain_job;
         }
@@ -80,17 +80,20 @@ static int check_run(void *app, JobSpec *spec, ApiError *e)
     return jobs_submit(app, spec, &(JobSubmit){.check_only = 1}, NULL, e);
 }
 
-// The plan's JSON as the store keeps it; 0, or -1 (texts freed).
+// The plan's JSON as the store keeps it; the study's id, or STORE_ERROR.
 static long store_plan(Db *db, const StudyPlan *plan)
 {
-    const json_t *parts[] = {plan->axes, plan->seeds, plan->cells, plan->pretrain, plan->finetune};
+    const json_t *parts[] = {plan->axes, plan->seeds, plan->cells, plan->pretrain, plan->finetune,
+                             plan->linprobe};
     enum { PARTS = sizeof parts / sizeof *parts };
-    char *text[PARTS];
+    char *text[PARTS] = {0}; // a part that is NULL (no probes) stays NULL
     size_t len;
     int ok = 1;
-    for (int i = 0; i < PARTS; i++) ok &= (text[i] = json_out(parts[i], &len)) != NULL;
-    StudyRecord rec = {plan->name, plan->preset, text[0], text[1], text[2], text[3], text[4],
-                       plan->baseline, plan->runs, plan->run_count};
+    for (int i = 0; i < PARTS; i++) ok &= !parts[i] || (text[i] = json_out(parts[i], &len)) != NULL;
+    StudyRecord rec = {.name = plan->name, .preset = plan->preset, .axes = text[0],
+                       .seeds = text[1], .cells = text[2], .pretrain = text[3],
+                       .finetune = text[4], .linprobe = text[5],
+                       .baseline = plan->baseline, .runs = plan->runs, .run_count = plan->run_count};
     long id = ok ? store_study_create(db, &rec) : STORE_ERROR;
     for (int i = 0; i < PARTS; i++) free(text[i]);
     return id;

@@ -180,19 +180,24 @@ int store_datasets_in_state(Db *db, DatasetState state, char ***names);
 
 // --- studies (store_studies.c) ---
 // A study's runs: the jobs it submits (docs/http-api.md#studies). A pretraining and a baseline
-// are submitted at once; a fine-tuning once its pretraining has succeeded. A run keeps its job
-// id once submitted (also after that job is deleted), or the reason it could not be.
-typedef enum { STUDY_PRETRAIN, STUDY_FINETUNE, STUDY_BASELINE } StudyRole;
+// are submitted at once; a fine-tuning and a linear probe once their pretraining has succeeded.
+// A run keeps its job id once submitted (also after that job is deleted), or the reason it
+// could not be.
+typedef enum { STUDY_PRETRAIN, STUDY_FINETUNE, STUDY_BASELINE, STUDY_LINPROBE } StudyRole;
 typedef struct {
     StudyRole role;
-    int cell;     // the cell it serves (a pretraining: the first of those); -1 for a baseline
+    int cell;     // the cell it serves (a pretraining and its probe: the first of those); -1
+                  // for a baseline
     int seed;     // index into the study's seeds
-    int pretrain; // a fine-tuning: its pretraining's index among the runs; else -1
-    char *spec;   // the API-form spec it is submitted with (a fine-tuning's without init_from)
+    int pretrain; // a fine-tuning or a linear probe: its pretraining's index among the runs;
+                  // else -1
+    char *spec;   // the API-form spec it is submitted with (without the init_from the study
+                  // fills)
 } StudyRun;
 typedef struct {
     const char *name, *preset; // preset NULL: none
     const char *axes, *seeds, *cells, *pretrain, *finetune; // JSON texts
+    const char *linprobe; // JSON text; NULL: the study probes nothing
     int baseline;
     const StudyRun *runs;
     int run_count;
@@ -202,19 +207,21 @@ typedef enum { STUDY_ACTIVE, STUDY_PAUSED, STUDY_CANCELLED } StudyControl;
 // Inserts a study and its runs (one transaction); the id or STORE_ERROR.
 long store_study_create(Db *db, const StudyRecord *rec);
 // The study's record: {id, name, preset, created_at, control, axes, seeds, baseline, cells,
-// pretrain, finetune, runs: [{id, role, cell, seed, pretrain_run, job_id, error, job_state (null
-// before its job, "deleted" after it), top1, duration_s, img_per_s (the mean of its progress
-// events), params}...]}, as study_shape (studies.h) reads it; NULL when there is none.
+// pretrain, finetune, linprobe (null: none), runs: [{id, role, cell, seed, pretrain_run, job_id,
+// error, job_state (null before its job, "deleted" after it), top1, knn_top1, duration_s,
+// img_per_s (the mean of its progress events), params}...]}, as study_shape (studies.h) reads
+// it; NULL when there is none.
 json_t *store_study_raw(Db *db, long id);
 // Ids of the studies, newest first (control_mask: those whose control is in it, by bit
 // 1 << StudyControl): the count, *ids malloc'd.
 int store_study_ids(Db *db, unsigned control_mask, long **ids);
 // The runs of an active study that can be submitted now, in order: not submitted nor refused,
-// and a fine-tuning's pretraining succeeded. The count, *runs malloc'd (free each spec).
+// and a fine-tuning's or a linear probe's pretraining succeeded. The count, *runs malloc'd
+// (free each spec).
 typedef struct {
     long run_id;
     StudyRole role;
-    long pretrain_job; // a fine-tuning: the job of its pretraining
+    long pretrain_job; // a fine-tuning or a linear probe: the job of its pretraining
     char *spec;
 } StudyPending;
 int store_study_pending(Db *db, long study_id, StudyPending **runs);

@@ -1,9 +1,9 @@
-// Studies in the store (store.h, migration 0007): a study and its runs inserted in one
-// transaction, its record with each run's job state and figures (what studies.c shapes into
-// the API's answer), the runs that can be submitted now, a run refused, the study of a job,
-// a study's jobs, its control (active, paused, cancelled) and its removal. A run gets its job
-// in store_job_create's transaction (store_jobs.c), so a run is never submitted twice, not even
-// across a crash.
+// Studies in the store (store.h, migrations 0007 and 0009): a study and its runs inserted in
+// one transaction, its record with each run's job state and figures (what studies.c shapes
+// into the API's answer), the runs that can be submitted now, a run refused, the study of a
+// job, a study's jobs, its control (active, paused, cancelled) and its removal. A run gets its
+// job in store_job_create's transaction (store_jobs.c), so a run is never submitted twice, not
+// even across a crash.
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +11,7 @@
 #include "store_sql.h"
 
 static const char *const ROLE_NAMES[] = {[STUDY_PRETRAIN] = "pretrain", [STUDY_FINETUNE] = "finetune",
-                                         [STUDY_BASELINE] = "baseline"};
+                                         [STUDY_BASELINE] = "baseline", [STUDY_LINPROBE] = "linprobe"};
 static const char *const CONTROL_NAMES[] = {[STUDY_ACTIVE] = "active", [STUDY_PAUSED] = "paused",
                                             [STUDY_CANCELLED] = "cancelled"};
 
@@ -21,9 +21,9 @@ static long study_insert(sqlite3 *c, const StudyRecord *rec)
 {
     if (sql_exec(c,
                  "INSERT INTO studies (name, preset, axes, seeds, baseline, cells, pretrain, finetune, "
-                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 "ssssisssd", rec->name, rec->preset, rec->axes, rec->seeds, rec->baseline,
-                 rec->cells, rec->pretrain, rec->finetune, store_now()) < 0)
+                 "linprobe, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "ssssissssd", rec->name, rec->preset, rec->axes, rec->seeds, rec->baseline,
+                 rec->cells, rec->pretrain, rec->finetune, rec->linprobe, store_now()) < 0)
         return STORE_ERROR;
     long id = (long)sqlite3_last_insert_rowid(c);
     // A fine-tuning names its pretraining by index among the runs; in the table, by row id.
@@ -55,14 +55,16 @@ long store_study_create(Db *db, const StudyRecord *rec)
 
 // --- the record ----------------------------------------------------------------------------
 
-// The columns that hold JSON text, decoded in the record.
-static const char *const JSON_COLUMNS[] = {"axes", "seeds", "cells", "pretrain", "finetune"};
+// The columns that hold JSON text, decoded in the record (a NULL column, such as a study's
+// linprobe without probes, reads null).
+static const char *const JSON_COLUMNS[] = {"axes",     "seeds",    "cells",
+                                           "pretrain", "finetune", "linprobe"};
 
 static json_t *decode_study(json_t *row)
 {
     for (size_t i = 0; row && i < sizeof JSON_COLUMNS / sizeof *JSON_COLUMNS; i++) {
-        const char *text = json_string_value(json_object_get(row, JSON_COLUMNS[i]));
-        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        const json_t *text = json_object_get(row, JSON_COLUMNS[i]);
+        json_t *v = text ? json_loads(json_string_value(text), 0, NULL) : json_null();
         if (!v || json_object_set_new(row, JSON_COLUMNS[i], v)) {
             json_decref(row);
             return NULL;
@@ -80,14 +82,16 @@ json_t *store_study_raw(Db *db, long id)
     db_lock(db);
     sqlite3 *c = db_sqlite(db);
     json_t *rows = sql_rows_json(c, "SELECT id, name, preset, axes, seeds, baseline, cells, pretrain, "
-                                    "finetune, control, created_at FROM studies WHERE id = ?", "l", id);
-    // A run's job: its state ("deleted" once the job is gone), top-1, running time, mean
-    // throughput and parameters.
+                                    "finetune, linprobe, control, created_at FROM studies WHERE id = ?",
+                                 "l", id);
+    // A run's job: its state ("deleted" once the job is gone), top-1, k-NN top-1, running
+    // time, mean throughput and parameters.
     json_t *runs = json_array_size(rows) == 1
                        ? sql_rows_json(c,
                                        "SELECT r.id, r.role, r.cell, r.seed, r.pretrain_run, r.job_id, "
                                        "r.error, CASE WHEN r.job_id IS NULL THEN NULL ELSE "
                                        "COALESCE(j.state, 'deleted') END AS job_state, j.top1, "
+                                       "j.knn_top1, "
                                        "j.run_s + COALESCE(MAX(0, ?2 - j.running_since), 0) AS duration_s, "
                                        "(SELECT AVG(m.img_per_s) FROM metrics m WHERE m.job_id = j.id "
                                        "AND m.kind = 'progress') AS img_per_s, j.params "
@@ -140,8 +144,8 @@ static int append_pending(sqlite3_stmt *st, void *ctx)
     StudyPending *p = &grown[list->count];
     const char *role = (const char *)sqlite3_column_text(st, 1), *spec = (const char *)sqlite3_column_text(st, 3);
     p->run_id = (long)sqlite3_column_int64(st, 0);
-    p->role = strcmp(role, "pretrain") == 0 ? STUDY_PRETRAIN
-              : strcmp(role, "finetune") == 0 ? STUDY_FINETUNE : STUDY_BASELINE;
+    p->role = STUDY_PRETRAIN; // the table's CHECK admits only the words of ROLE_NAMES
+    while (p->role < STUDY_LINPROBE && strcmp(role, ROLE_NAMES[p->role])) p->role++;
     p->pretrain_job = (long)sqlite3_column_int64(st, 2);
     if (!spec || !(p->spec = strdup(spec))) return STORE_ERROR;
     list->count++;
@@ -158,7 +162,8 @@ int store_study_pending(Db *db, long study_id, StudyPending **runs)
                       "LEFT JOIN study_runs p ON p.id = r.pretrain_run "
                       "LEFT JOIN jobs pj ON pj.id = p.job_id "
                       "WHERE r.study_id = ? AND r.job_id IS NULL AND r.error IS NULL "
-                      "AND (r.role <> 'finetune' OR pj.state = 'succeeded') ORDER BY r.id",
+                      "AND (r.role NOT IN ('finetune', 'linprobe') OR pj.state = 'succeeded') "
+                      "ORDER BY r.id",
                       "l", study_id);
     db_unlock(db);
     *runs = list.runs;

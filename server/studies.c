@@ -18,6 +18,7 @@
 
 typedef struct {
     json_t *body, *pretrain, *finetune, *axes, *seeds;
+    json_t *linprobe;    // the study's linear-probe spec; NULL: no probes
     int baseline;
     JobSpec *base;       // the study's pretraining spec for the first seed, checked
     JobSpec *scratch;    // a spec being expanded
@@ -33,8 +34,8 @@ static int axis_error(ApiError *e, size_t i, const char *what, const char *fmt, 
 // The presets' words, as STUDY_PRESETS lists them.
 static const char *const PRESETS[] = {"mask-ratio", "mask-type", "mask-patch", "decoder",
                                       "resolution", "loss", "scope"};
-static const char *const BODY_KEYS[] = {"name", "preset", "pretrain", "finetune", "axes",
-                                        "seeds", "baseline"};
+static const char *const BODY_KEYS[] = {"name", "preset", "pretrain", "finetune", "linprobe",
+                                        "axes", "seeds", "baseline"};
 
 // The kind an axis's field varies and, in *rest, the field within that kind's spec ("" for a
 // variant axis: the field is the whole spec, each value an object merged into it).
@@ -47,7 +48,7 @@ static int kind_of_path(const char *field, const char **rest)
     return -1;
 }
 
-static const char *kind_word(JobKind kind) { return kind == JOB_PRETRAIN ? "pretrain" : "finetune"; }
+static const char *kind_word(JobKind kind) { return spec_kind_name(kind); }
 
 static int has_control_chars(const char *s)
 {
@@ -121,25 +122,31 @@ static int read_name(const json_t *body, StudyPlan *plan, const char *preset, Ap
     return 0;
 }
 
-// The study's spec for one kind: an object (default {}), kind set, the study's to fill left out.
+// The study's spec for one kind: an object (default {}; a linear probe's may be true, for {}),
+// kind set, the study's to fill left out.
 static json_t *read_spec(const json_t *body, JobKind kind, ApiError *e)
 {
     const char *word = kind_word(kind);
+    char field[48];
     const json_t *given = json_object_get(body, word);
+    if (kind == JOB_LINPROBE && json_is_true(given)) given = NULL;
     if (given && !json_is_object(given)) {
-        api_error_set(e, 400, word, "%s: a job spec (an object)", word);
+        api_error_set(e, 400, word, "%s: a job spec (an object)%s", word,
+                      kind == JOB_LINPROBE ? ", true or false" : "");
         return NULL;
     }
     const json_t *k = json_object_get(given, "kind");
+    snprintf(field, sizeof field, "%s.kind", word);
     if (k && !(json_is_string(k) && strcmp(json_string_value(k), word) == 0)) {
-        api_error_set(e, 400, kind == JOB_PRETRAIN ? "pretrain.kind" : "finetune.kind",
-                      "%s.kind: must be \"%s\" (or left out)", word, word);
+        api_error_set(e, 400, field, "%s: must be \"%s\" (or left out)", field, word);
         return NULL;
     }
-    const json_t *init = json_object_get(json_object_get(given, "finetune"), "init_from");
-    if (kind == JOB_FINETUNE && init && !json_is_null(init)) {
-        api_error_set(e, 400, "finetune.finetune.init_from", "finetune.finetune.init_from: the "
-                      "study starts each fine-tuning from its cell's pretraining (leave it out)");
+    // A fine-tuning and a probe start from their pretraining (a pretraining may continue one).
+    const json_t *init = json_object_get(json_object_get(given, word), "init_from");
+    snprintf(field, sizeof field, "%s.%s.init_from", word, word);
+    if (kind != JOB_PRETRAIN && init && !json_is_null(init)) {
+        api_error_set(e, 400, field, "%s: the study starts each %s from its cell's pretraining "
+                      "(leave it out)", field, kind == JOB_FINETUNE ? "fine-tuning" : "linear probe");
         return NULL;
     }
     json_t *spec = given ? json_deep_copy(given) : json_object();
@@ -193,7 +200,7 @@ static int read_body(const char *text, size_t len, Planner *p, StudyPlan *plan, 
         if (i == sizeof BODY_KEYS / sizeof *BODY_KEYS) {
             json_t *shown = json_text(key);
             api_error_set(e, 400, json_string_value(shown), "%s: unknown field (a study takes "
-                          "name, preset, pretrain, finetune, axes, seeds and baseline)",
+                          "name, preset, pretrain, finetune, linprobe, axes, seeds and baseline)",
                           json_string_value(shown));
             json_decref(shown);
             return -1;
@@ -210,11 +217,21 @@ static int read_body(const char *text, size_t len, Planner *p, StudyPlan *plan, 
         return -1;
     }
     p->baseline = json_is_true(baseline);
+    const json_t *probe = json_object_get(p->body, "linprobe"); // null or false: no probes
     return read_name(p->body, plan, json_string_value(preset), e) ||
                    !(p->pretrain = read_spec(p->body, JOB_PRETRAIN, e)) ||
-                   !(p->finetune = read_spec(p->body, JOB_FINETUNE, e)) || read_seeds(p->body, p, e)
+                   !(p->finetune = read_spec(p->body, JOB_FINETUNE, e)) ||
+                   (probe && !json_is_null(probe) && !json_is_false(probe) &&
+                    !(p->linprobe = read_spec(p->body, JOB_LINPROBE, e))) ||
+                   read_seeds(p->body, p, e)
                ? -1
                : 0;
+}
+
+// The study's own spec of a kind (NULL: a study without probes).
+static const json_t *own_spec(const Planner *p, JobKind kind)
+{
+    return kind == JOB_PRETRAIN ? p->pretrain : kind == JOB_FINETUNE ? p->finetune : p->linprobe;
 }
 
 // ------------------------------------------------------------------ expanding one spec
@@ -225,7 +242,7 @@ static int read_body(const char *text, size_t len, Planner *p, StudyPlan *plan, 
 static json_t *expand(Planner *p, JobKind kind, const json_t *cell, int seed, int baseline,
                       int *bad_axis)
 {
-    json_t *obj = json_deep_copy(kind == JOB_PRETRAIN ? p->pretrain : p->finetune), *axis;
+    json_t *obj = json_deep_copy(own_spec(p, kind)), *axis;
     size_t i;
     *bad_axis = -1;
     json_array_foreach(cell ? p->axes : NULL, i, axis) {
@@ -505,25 +522,36 @@ static json_t *make_cells(const json_t *axes, size_t count)
 
 // ------------------------------------------------------------------ runs
 
-// A run's spec as parsed (before any check), named after the run: its text, and in *key
-// (unless NULL) its text without a name — a pretraining's effective spec. NULL when it does not
-// parse (build_spec says why).
-static char *run_text(Planner *p, StudyPlan *plan, StudyRun run, int baseline, char **key)
+// The kind of job a run is.
+static JobKind role_kind(StudyRole role)
 {
-    const json_t *cell = run.cell >= 0 ? json_array_get(plan->cells, (size_t)run.cell) : NULL;
-    int bad_axis;
-    SpecError se;
-    JobKind kind = run.role == STUDY_PRETRAIN ? JOB_PRETRAIN : JOB_FINETUNE;
-    if (parse_run(p, kind, cell, run.seed, baseline, &se, &bad_axis)) return NULL;
-    if (key && !(*key = spec_to_json(p->scratch))) return NULL;
+    return role == STUDY_PRETRAIN ? JOB_PRETRAIN : role == STUDY_LINPROBE ? JOB_LINPROBE : JOB_FINETUNE;
+}
+
+// The spec of the run just built and checked in p->scratch (a fine-tuning's or a probe's with
+// its pretraining's model, which its submission adopts again), named after the run: its text,
+// NULL when out of memory.
+static char *run_text(Planner *p, const StudyPlan *plan, StudyRun run)
+{
     long long seed = json_integer_value(json_array_get(p->seeds, (size_t)run.seed));
     if (run.role == STUDY_BASELINE)
         snprintf(p->scratch->name, sizeof p->scratch->name, "%s/baseline-seed%lld", plan->name, seed);
     else
         snprintf(p->scratch->name, sizeof p->scratch->name, "%s/%s-%d-seed%lld", plan->name,
-                 kind_word(kind), run.cell + 1, seed);
+                 kind_word(role_kind(run.role)), run.cell + 1, seed);
     p->scratch->given |= NAME_GIVEN;
     return spec_to_json(p->scratch);
+}
+
+// A pretraining's effective spec: its text as parsed, before any check and without a name;
+// NULL when it does not parse (build_spec says why).
+static char *effective_spec(Planner *p, const StudyPlan *plan, int c, int seed)
+{
+    int bad_axis;
+    SpecError se;
+    return parse_run(p, JOB_PRETRAIN, json_array_get(plan->cells, (size_t)c), seed, 0, &se, &bad_axis)
+               ? NULL
+               : spec_to_json(p->scratch);
 }
 
 // Appends a run (its spec text stolen; key: a pretraining's effective spec, stolen; model: its
@@ -548,40 +576,39 @@ static int add_run(Planner *p, StudyPlan *plan, StudyRun run, char *key, ApiErro
     return 0;
 }
 
-// The pretraining of a cell and seed: a run already planned with the same effective spec, or a
-// new one. Its index, or -1.
-static int pretraining(Planner *p, StudyPlan *plan, int c, int seed, ApiError *e)
-{
-    char *key = NULL;
-    StudyRun run = {STUDY_PRETRAIN, c, seed, -1, NULL};
-    run.spec = run_text(p, plan, run, 0, &key);
-    for (int r = 0; key && r < plan->run_count; r++)
-        if (p->keys[r] && plan->runs[r].seed == seed && strcmp(p->keys[r], key) == 0) {
-            free(key);
-            free(run.spec);
-            return r;
-        }
-    if (build_spec(p, JOB_PRETRAIN, json_array_get(plan->cells, (size_t)c), seed, 0, NULL, e)) {
-        free(key);
-        free(run.spec);
-        return -1;
-    }
-    return add_run(p, plan, run, key, e) ? -1 : plan->run_count - 1;
-}
-
-// A fine-tuning (from the pretraining whose model is `model`) or a baseline (model NULL): its
-// spec checked, the run appended.
-static int fine_tuning(Planner *p, StudyPlan *plan, StudyRun run, const ModelConfig *model,
+// A fine-tuning or a linear probe (from the pretraining whose model is `model`) or a baseline
+// (model NULL): its spec checked, the run appended.
+static int started_run(Planner *p, StudyPlan *plan, StudyRun run, const ModelConfig *model,
                        ApiError *e)
 {
     int baseline = run.role == STUDY_BASELINE;
     const json_t *cell = baseline ? NULL : json_array_get(plan->cells, (size_t)run.cell);
-    run.spec = run_text(p, plan, run, baseline, NULL);
-    if (build_spec(p, JOB_FINETUNE, cell, run.seed, baseline, model, e)) {
-        free(run.spec);
+    if (build_spec(p, role_kind(run.role), cell, run.seed, baseline, model, e)) return -1;
+    run.spec = run_text(p, plan, run);
+    return add_run(p, plan, run, NULL, e);
+}
+
+// The pretraining of a cell and seed: a run already planned with the same effective spec, or a
+// new one (and its linear probe when the study probes). Its index, or -1.
+static int pretraining(Planner *p, StudyPlan *plan, int c, int seed, ApiError *e)
+{
+    char *key = effective_spec(p, plan, c, seed);
+    StudyRun run = {STUDY_PRETRAIN, c, seed, -1, NULL};
+    for (int r = 0; key && r < plan->run_count; r++)
+        if (p->keys[r] && plan->runs[r].seed == seed && strcmp(p->keys[r], key) == 0) {
+            free(key);
+            return r;
+        }
+    if (build_spec(p, JOB_PRETRAIN, json_array_get(plan->cells, (size_t)c), seed, 0, NULL, e)) {
+        free(key);
         return -1;
     }
-    return add_run(p, plan, run, NULL, e);
+    run.spec = run_text(p, plan, run);
+    if (add_run(p, plan, run, key, e)) return -1;
+    int pre = plan->run_count - 1;
+    ModelConfig model = p->models[pre];
+    StudyRun probe = {STUDY_LINPROBE, c, seed, pre, NULL};
+    return p->linprobe && started_run(p, plan, probe, &model, e) ? -1 : pre;
 }
 
 static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
@@ -592,11 +619,11 @@ static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
             int pre = pretraining(p, plan, (int)c, s, e);
             if (pre < 0) return -1;
             ModelConfig model = p->models[pre];
-            if (fine_tuning(p, plan, (StudyRun){STUDY_FINETUNE, (int)c, s, pre, NULL}, &model, e))
+            if (started_run(p, plan, (StudyRun){STUDY_FINETUNE, (int)c, s, pre, NULL}, &model, e))
                 return -1;
         }
     for (int s = 0; p->baseline && s < seeds; s++)
-        if (fine_tuning(p, plan, (StudyRun){STUDY_BASELINE, -1, s, -1, NULL}, NULL, e)) return -1;
+        if (started_run(p, plan, (StudyRun){STUDY_BASELINE, -1, s, -1, NULL}, NULL, e)) return -1;
     return 0;
 }
 
@@ -609,16 +636,19 @@ void study_plan_free(StudyPlan *plan)
     json_decref(plan->cells);
     json_decref(plan->pretrain);
     json_decref(plan->finetune);
+    json_decref(plan->linprobe);
     memset(plan, 0, sizeof *plan);
 }
 
 // The study's own specs, each a valid job on its own for the first seed: the pretraining's
-// (kept in p->base), the fine-tuning's with its model, and the baseline's.
+// (kept in p->base), the fine-tuning's and the linear probe's with its model, and the
+// baseline's.
 static int check_own_specs(Planner *p, ApiError *e)
 {
     if (build_spec(p, JOB_PRETRAIN, NULL, 0, 0, NULL, e)) return -1;
     *p->base = *p->scratch;
     return build_spec(p, JOB_FINETUNE, NULL, 0, 0, &p->base->model, e) ||
+                   (p->linprobe && build_spec(p, JOB_LINPROBE, NULL, 0, 0, &p->base->model, e)) ||
                    (p->baseline && build_spec(p, JOB_FINETUNE, NULL, 0, 1, NULL, e))
                ? -1
                : 0;
@@ -643,8 +673,10 @@ int study_plan(const char *body, size_t len, int max_cells, StudyCheck check, vo
         plan->seeds = json_incref(p.seeds);
         plan->pretrain = pre ? json_incref((json_t *)pre) : json_object();
         plan->finetune = ft ? json_incref((json_t *)ft) : json_object();
+        const json_t *lp = json_object_get(p.body, "linprobe"); // true reads {}
+        plan->linprobe = !p.linprobe ? NULL : json_is_object(lp) ? json_incref((json_t *)lp) : json_object();
         plan->baseline = p.baseline;
-        if (!plan->cells || !plan->pretrain || !plan->finetune)
+        if (!plan->cells || !plan->pretrain || !plan->finetune || (p.linprobe && !plan->linprobe))
             api_error_set(e, 500, NULL, "out of memory");
         else
             rc = plan_runs(&p, plan, e);
@@ -657,6 +689,7 @@ int study_plan(const char *body, size_t len, int max_cells, StudyCheck check, vo
     json_decref(p.body);
     json_decref(p.pretrain);
     json_decref(p.finetune);
+    json_decref(p.linprobe);
     json_decref(p.axes);
     json_decref(p.seeds);
     if (rc) study_plan_free(plan);
@@ -745,7 +778,7 @@ typedef struct {
     json_t *job_id;      // borrowed; NULL: none
     const char *state;   // a job state, "deleted", "pending" or "blocked"
     char error[512];
-    double top1, wall_s, img_per_s; // NAN unless it succeeded
+    double top1, knn_top1, wall_s, img_per_s; // NAN unless it succeeded
     const json_t *params;
 } Seat;
 
@@ -765,10 +798,17 @@ static const json_t *run_by_id(const json_t *runs, json_int_t id)
     return NULL;
 }
 
+// A figure of a run's job, or of a row; NAN when it has none.
+static double number_at(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
 static void seat_of(const json_t *run, const json_t *runs, int cancelled, Seat *seat)
 {
     memset(seat, 0, sizeof *seat);
-    seat->top1 = seat->wall_s = seat->img_per_s = NAN;
+    seat->top1 = seat->knn_top1 = seat->wall_s = seat->img_per_s = NAN;
     seat->state = "pending";
     if (!run) return;
     const char *job_state = json_string_value(json_object_get(run, "job_state"));
@@ -778,11 +818,10 @@ static void seat_of(const json_t *run, const json_t *runs, int cancelled, Seat *
     if (job_state) {
         seat->state = job_state;
         if (strcmp(job_state, "succeeded") == 0) {
-            const json_t *t = json_object_get(run, "top1"), *w = json_object_get(run, "duration_s"),
-                         *ips = json_object_get(run, "img_per_s");
-            seat->top1 = t ? json_number_value(t) : NAN;
-            seat->wall_s = w ? json_number_value(w) : NAN;
-            seat->img_per_s = ips ? json_number_value(ips) : NAN;
+            seat->top1 = number_at(run, "top1");
+            seat->knn_top1 = number_at(run, "knn_top1");
+            seat->wall_s = number_at(run, "duration_s");
+            seat->img_per_s = number_at(run, "img_per_s");
         }
         return;
     }
@@ -818,38 +857,86 @@ static double mean_of(const double *v, int n)
     return st.mean;
 }
 
-// A row: the seats of its seeds (fine-tunings, and their pretrainings; pre NULL: none).
-static json_t *make_row(const json_t *values, const Seat *ft, const Seat *pre, int n,
-                        const double *baseline)
+// A figure by seed as a list (null where missing).
+static json_t *seed_list(const double *v, int n)
 {
-    double top1[STUDY_MAX_SEEDS], wall[STUDY_MAX_SEEDS], ips[STUDY_MAX_SEEDS];
-    json_t *t = json_array(), *pj = json_array(), *fj = json_array(), *states = json_array(),
-           *errors = json_array(), *params = json_null();
+    json_t *list = json_array();
+    for (int s = 0; list && s < n; s++) json_array_append_new(list, number_or_null(v[s]));
+    return list;
+}
+
+// key (a figure by seed), key_mean and key_sd into the row: 0, or -1 when out of memory.
+static int set_series(json_t *row, const char *key, const double *v, int n)
+{
+    StudyStats st;
+    char name[64];
+    study_stats(v, NULL, n, &st);
+    int rc = json_object_set_new(row, key, seed_list(v, n));
+    snprintf(name, sizeof name, "%s_mean", key);
+    rc |= json_object_set_new(row, name, number_or_null(st.mean));
+    snprintf(name, sizeof name, "%s_sd", key);
+    return rc | json_object_set_new(row, name, number_or_null(st.sd)) ? -1 : 0;
+}
+
+// The job ids of a row's seats, by seed (null where none).
+static json_t *job_ids(const Seat *seats, int n)
+{
+    json_t *list = json_array();
+    for (int s = 0; list && s < n; s++)
+        json_array_append_new(list, seats && seats[s].job_id ? json_incref(seats[s].job_id) : json_null());
+    return list;
+}
+
+// A row: the seats of its seeds — fine-tunings, their pretrainings and those pretrainings'
+// linear probes (pre, probe NULL: none).
+static json_t *make_row(const json_t *values, const Seat *ft, const Seat *pre, const Seat *probe,
+                        int n, const double *baseline)
+{
+    double top1[STUDY_MAX_SEEDS] = {0}, knn[STUDY_MAX_SEEDS] = {0}, lin[STUDY_MAX_SEEDS] = {0},
+           wall[STUDY_MAX_SEEDS] = {0}, ips[STUDY_MAX_SEEDS] = {0};
+    json_t *states = json_array(), *errors = json_array(), *params = json_null();
     for (int s = 0; s < n; s++) {
         top1[s] = ft[s].top1;
+        knn[s] = pre ? pre[s].knn_top1 : NAN;
+        lin[s] = probe ? probe[s].top1 : NAN;
         wall[s] = pre ? pre[s].wall_s : NAN;
         ips[s] = pre ? pre[s].img_per_s : NAN;
         if (pre && pre[s].params && json_is_null(params)) params = json_incref((json_t *)pre[s].params);
-        json_array_append_new(t, number_or_null(top1[s]));
-        json_array_append_new(pj, pre && pre[s].job_id ? json_incref(pre[s].job_id) : json_null());
-        json_array_append_new(fj, ft[s].job_id ? json_incref(ft[s].job_id) : json_null());
         json_array_append_new(states, json_string(ft[s].state));
         json_array_append_new(errors, ft[s].error[0] ? json_text(ft[s].error) : json_null());
     }
     StudyStats st;
     study_stats(top1, baseline, n, &st);
-    return json_pack("{s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o}, s:o, s:o}",
-                     "values", values, "top1", t, "top1_mean", number_or_null(st.mean), "top1_sd",
-                     number_or_null(st.sd), "gain_mean", number_or_null(st.gain_mean), "gain_se",
-                     number_or_null(st.gain_se), "pretrain_wall_s", number_or_null(mean_of(wall, n)),
-                     "img_per_s", number_or_null(mean_of(ips, n)), "params", params, "job_ids",
-                     "pretrain", pj, "finetune", fj, "states", states, "errors", errors);
+    json_t *row = json_pack("{s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o}",
+                            "values", values, "top1", seed_list(top1, n), "top1_mean",
+                            number_or_null(st.mean), "top1_sd", number_or_null(st.sd), "gain_mean",
+                            number_or_null(st.gain_mean), "gain_se", number_or_null(st.gain_se),
+                            "pretrain_wall_s", number_or_null(mean_of(wall, n)), "img_per_s",
+                            number_or_null(mean_of(ips, n)), "params", params, "job_ids",
+                            "pretrain", job_ids(pre, n), "finetune", job_ids(ft, n), "linprobe",
+                            job_ids(probe, n), "states", states, "errors", errors);
+    if (row && set_series(row, "knn_top1", knn, n) == 0 && set_series(row, "linprobe_top1", lin, n) == 0)
+        return row;
+    json_decref(row);
+    return NULL;
 }
 
-// The seats, by seed, of the runs of a role and cell (a missing run: pending), and with pre
-// (unless NULL) those of their pretrainings.
+// The linear probe of the pretraining run pretrain_run; NULL: none.
+static const json_t *probe_of(const json_t *runs, json_int_t pretrain_run)
+{
+    size_t i;
+    const json_t *run;
+    json_array_foreach(runs, i, run)
+        if (strcmp(json_string_value(json_object_get(run, "role")), "linprobe") == 0 &&
+            json_integer_value(json_object_get(run, "pretrain_run")) == pretrain_run)
+            return run;
+    return NULL;
+}
+
+// The seats, by seed, of the runs of a role and cell (a missing run: pending), and (unless
+// NULL) those of their pretrainings and of those pretrainings' linear probes.
 static void seats(const json_t *runs, const char *role, json_int_t cell, int cancelled, int n,
-                  Seat *ft, Seat *pre)
+                  Seat *ft, Seat *pre, Seat *probe)
 {
     const json_t *by_seed[STUDY_MAX_SEEDS] = {0}, *run;
     size_t i;
@@ -860,11 +947,11 @@ static void seats(const json_t *runs, const char *role, json_int_t cell, int can
             by_seed[seed] = run;
     }
     for (int s = 0; s < n; s++) {
+        // A missing run has no pretraining: id 0 is no run's.
+        json_int_t pre_run = json_integer_value(json_object_get(by_seed[s], "pretrain_run"));
         seat_of(by_seed[s], runs, cancelled, &ft[s]);
-        if (pre)
-            seat_of(by_seed[s] ? run_by_id(runs, json_integer_value(json_object_get(by_seed[s], "pretrain_run")))
-                               : NULL,
-                    runs, cancelled, &pre[s]);
+        if (pre) seat_of(run_by_id(runs, pre_run), runs, cancelled, &pre[s]);
+        if (probe) seat_of(probe_of(runs, pre_run), runs, cancelled, &probe[s]);
     }
 }
 
@@ -885,21 +972,22 @@ json_t *study_shape(json_t *raw, int with_rows)
         json_decref(raw);
         return NULL;
     }
-    Seat ft[STUDY_MAX_SEEDS], pre[STUDY_MAX_SEEDS], base[STUDY_MAX_SEEDS];
+    Seat ft[STUDY_MAX_SEEDS], pre[STUDY_MAX_SEEDS], probe[STUDY_MAX_SEEDS], base[STUDY_MAX_SEEDS];
     double base_top1[STUDY_MAX_SEEDS];
     int baseline = json_is_true(json_object_get(raw, "baseline"));
+    Seat *probes = json_is_object(json_object_get(raw, "linprobe")) ? probe : NULL;
     size_t done = 0, jobs_done = 0, i;
     int all_succeeded = 1;
-    seats(runs, "baseline", -1, cancelled, n, base, NULL);
+    seats(runs, "baseline", -1, cancelled, n, base, NULL, NULL);
     for (int s = 0; s < n; s++) base_top1[s] = base[s].top1;
     json_t *rows = json_array();
     for (size_t c = 0; c < json_array_size(cells); c++) {
-        seats(runs, "finetune", (json_int_t)c, cancelled, n, ft, pre);
+        seats(runs, "finetune", (json_int_t)c, cancelled, n, ft, pre, probes);
         int ended = 1;
-        for (int s = 0; s < n; s++) ended &= seat_ended(&ft[s]);
+        for (int s = 0; s < n; s++) ended &= seat_ended(&ft[s]) && (!probes || seat_ended(&probes[s]));
         done += (size_t)ended;
         if (with_rows)
-            json_array_append_new(rows, make_row(json_array_get(cells, c), ft, pre, n,
+            json_array_append_new(rows, make_row(json_array_get(cells, c), ft, pre, probes, n,
                                                  baseline ? base_top1 : NULL));
     }
     json_array_foreach(runs, i, run) {
@@ -913,19 +1001,20 @@ json_t *study_shape(json_t *raw, int with_rows)
                         : finished ? (all_succeeded ? "succeeded" : "failed")
                         : control && strcmp(control, "paused") == 0 ? "paused"
                                                                     : "running";
-    json_t *study = json_pack("{s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:I, s:I, s:I, s:I, s:O, s:O}",
+    json_t *study = json_pack("{s:O, s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:I, s:I, s:I, s:I, s:O, s:O, s:O}",
                               "id", field(raw, "id"), "name", field(raw, "name"), "state", state,
                               "preset", field(raw, "preset"), "axes", field(raw, "axes"), "seeds",
                               field(raw, "seeds"), "baseline", field(raw, "baseline"), "created_at",
                               field(raw, "created_at"), "cells_done", (json_int_t)done, "cells_total",
                               (json_int_t)json_array_size(cells), "jobs_done", (json_int_t)jobs_done,
                               "jobs_total", (json_int_t)json_array_size(runs), "pretrain",
-                              field(raw, "pretrain"), "finetune", field(raw, "finetune"));
+                              field(raw, "pretrain"), "finetune", field(raw, "finetune"), "linprobe",
+                              field(raw, "linprobe"));
     if (study && with_rows) {
         json_object_set_new(study, "rows", rows);
         json_t *no_values = json_object();
         json_object_set_new(study, "baseline_row",
-                            baseline ? make_row(no_values, base, NULL, n, NULL) : json_null());
+                            baseline ? make_row(no_values, base, NULL, NULL, n, NULL) : json_null());
         json_decref(no_values);
         rows = NULL;
     }
@@ -995,12 +1084,6 @@ static void put_value(Out *o, const json_t *v)
     }
 }
 
-static double row_number(const json_t *row, const char *key)
-{
-    const json_t *v = json_object_get(row, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 // A CSV field: quoted when it holds a comma, a quote or a line end (quotes doubled).
 static void put_csv_field(Out *o, const char *text)
 {
@@ -1023,29 +1106,51 @@ static void put_csv_number(Out *o, double v)
     }
 }
 
-static void csv_row(Out *o, const json_t *study, const json_t *row, const char *label)
+// The axes' cells of a table line, each as text given to emit: the axes' fields (row NULL), or
+// the row's values (a row without a value of the first axis, the baseline, shows label there).
+static void put_axes(Out *o, const json_t *study, const json_t *row, const char *label,
+                     void (*emit)(Out *o, const char *text))
 {
     const json_t *axis, *values = json_object_get(row, "values");
     size_t i;
-    static const char *const figures[] = {"top1_mean", "top1_sd", "gain_mean", "gain_se",
-                                          "pretrain_wall_s", "img_per_s", "params"};
-    put(o, "%s", label);
     json_array_foreach(json_object_get(study, "axes"), i, axis) {
-        const json_t *v = json_object_get(values, json_string_value(json_object_get(axis, "field")));
+        const char *name = json_string_value(json_object_get(axis, "field"));
+        const json_t *v = json_object_get(values, name);
         Out cell = {0};
-        if (v) put_value(&cell, v);
+        if (!row) put(&cell, "%s", name);
+        else if (v) put_value(&cell, v);
+        else if (i == 0) put(&cell, "%s", label);
         char *text = out_text(&cell);
-        put(o, ",");
-        put_csv_field(o, text ? text : "");
+        emit(o, text ? text : "");
         free(text);
     }
-    for (size_t f = 0; f < sizeof figures / sizeof *figures; f++) {
+}
+
+static void csv_cell(Out *o, const char *text)
+{
+    put(o, ",");
+    put_csv_field(o, text);
+}
+
+// A row's figures in the CSV, in this order after the axes (then its top-1 by seed).
+static const char *const CSV_FIGURES[] = {"top1_mean",          "top1_sd",         "gain_mean",
+                                          "gain_se",            "pretrain_wall_s", "img_per_s",
+                                          "params",             "knn_top1_mean",   "knn_top1_sd",
+                                          "linprobe_top1_mean", "linprobe_top1_sd"};
+
+static void csv_row(Out *o, const json_t *study, const json_t *row, const char *label)
+{
+    const json_t *top1;
+    size_t i;
+    put(o, "%s", label);
+    put_axes(o, study, row, "", csv_cell);
+    for (size_t f = 0; f < sizeof CSV_FIGURES / sizeof *CSV_FIGURES; f++) {
         put(o, ",");
-        put_csv_number(o, row_number(row, figures[f]));
+        put_csv_number(o, number_at(row, CSV_FIGURES[f]));
     }
-    json_array_foreach(json_object_get(row, "top1"), i, axis) {
+    json_array_foreach(json_object_get(row, "top1"), i, top1) {
         put(o, ",");
-        put_csv_number(o, json_is_number(axis) ? json_number_value(axis) : NAN);
+        put_csv_number(o, json_is_number(top1) ? json_number_value(top1) : NAN);
     }
     put(o, "\r\n");
 }
@@ -1053,16 +1158,13 @@ static void csv_row(Out *o, const json_t *study, const json_t *row, const char *
 char *study_table_csv(const json_t *study)
 {
     Out o = {0};
-    const json_t *axis, *row, *baseline = json_object_get(study, "baseline_row");
+    const json_t *seed, *row, *baseline = json_object_get(study, "baseline_row");
     size_t i;
     put(&o, "row");
-    json_array_foreach(json_object_get(study, "axes"), i, axis) {
-        put(&o, ",");
-        put_csv_field(&o, json_string_value(json_object_get(axis, "field")));
-    }
-    put(&o, ",top1_mean,top1_sd,gain_mean,gain_se,pretrain_wall_s,img_per_s,params");
-    json_array_foreach(json_object_get(study, "seeds"), i, axis)
-        put(&o, ",top1_seed%lld", (long long)json_integer_value(axis));
+    put_axes(&o, study, NULL, "", csv_cell);
+    for (size_t f = 0; f < sizeof CSV_FIGURES / sizeof *CSV_FIGURES; f++) put(&o, ",%s", CSV_FIGURES[f]);
+    json_array_foreach(json_object_get(study, "seeds"), i, seed)
+        put(&o, ",top1_seed%lld", (long long)json_integer_value(seed));
     put(&o, "\r\n");
     if (json_is_object(baseline)) csv_row(&o, study, baseline, "baseline");
     json_array_foreach(json_object_get(study, "rows"), i, row) {
@@ -1079,6 +1181,13 @@ static void put_md(Out *o, const char *text)
     for (const char *s = text; *s; s++) put(o, *s == '|' ? "\\|" : "%c", *s);
 }
 
+static void md_cell(Out *o, const char *text)
+{
+    put(o, " ");
+    put_md(o, text);
+    put(o, " |");
+}
+
 // "a ± b", "a" alone without b, "—" without a.
 static void put_pm(Out *o, double a, double b, const char *sign)
 {
@@ -1087,48 +1196,42 @@ static void put_pm(Out *o, double a, double b, const char *sign)
     else put(o, " %s%.2f ± %.2f |", a > 0 ? sign : "", a, b);
 }
 
+// A number with `decimals` decimals, or "—".
+static void put_figure(Out *o, double v, int decimals)
+{
+    if (isnan(v)) put(o, " — |");
+    else put(o, " %.*f |", decimals, v);
+}
+
+// Whether the study probes its pretrainings (the tables' linear-probe column).
+static int has_probes(const json_t *study) { return json_is_object(json_object_get(study, "linprobe")); }
+
 static void md_row(Out *o, const json_t *study, const json_t *row, const char *label)
 {
-    const json_t *axis, *values = json_object_get(row, "values");
-    size_t i;
     put(o, "|");
-    json_array_foreach(json_object_get(study, "axes"), i, axis) {
-        const json_t *v = json_object_get(values, json_string_value(json_object_get(axis, "field")));
-        Out cell = {0};
-        if (v) put_value(&cell, v);
-        else if (i == 0) put(&cell, "%s", label);
-        char *text = out_text(&cell);
-        put(o, " ");
-        put_md(o, text ? text : "");
-        put(o, " |");
-        free(text);
-    }
-    double wall = row_number(row, "pretrain_wall_s"), ips = row_number(row, "img_per_s"),
-           params = row_number(row, "params");
-    put_pm(o, row_number(row, "top1_mean"), row_number(row, "top1_sd"), "");
-    put_pm(o, row_number(row, "gain_mean"), row_number(row, "gain_se"), "+");
-    if (isnan(wall)) put(o, " — |");
-    else put(o, " %.1f |", wall);
-    if (isnan(ips)) put(o, " — |");
-    else put(o, " %.1f |", ips);
-    if (isnan(params)) put(o, " — |\n");
-    else put(o, " %.0f |\n", params);
+    put_axes(o, study, row, label, md_cell);
+    put_pm(o, number_at(row, "top1_mean"), number_at(row, "top1_sd"), "");
+    put_pm(o, number_at(row, "gain_mean"), number_at(row, "gain_se"), "+");
+    put_pm(o, number_at(row, "knn_top1_mean"), number_at(row, "knn_top1_sd"), "");
+    if (has_probes(study))
+        put_pm(o, number_at(row, "linprobe_top1_mean"), number_at(row, "linprobe_top1_sd"), "");
+    put_figure(o, number_at(row, "pretrain_wall_s"), 1);
+    put_figure(o, number_at(row, "img_per_s"), 1);
+    put_figure(o, number_at(row, "params"), 0);
+    put(o, "\n");
 }
 
 char *study_table_md(const json_t *study)
 {
     Out o = {0};
-    const json_t *axis, *row, *baseline = json_object_get(study, "baseline_row");
-    size_t i;
+    const json_t *seed, *row, *baseline = json_object_get(study, "baseline_row");
+    size_t i, axes = json_array_size(json_object_get(study, "axes"));
+    int probes = has_probes(study);
     put(&o, "|");
-    json_array_foreach(json_object_get(study, "axes"), i, axis) {
-        put(&o, " ");
-        put_md(&o, json_string_value(json_object_get(axis, "field")));
-        put(&o, " |");
-    }
-    put(&o, " top-1 (%%) | gain (pp) | pretraining (s) | img/s | params |\n|");
-    for (i = 0; i < json_array_size(json_object_get(study, "axes")) + 5; i++)
-        put(&o, "%s|", i < json_array_size(json_object_get(study, "axes")) ? "---" : "---:");
+    put_axes(&o, study, NULL, "", md_cell);
+    put(&o, " top-1 (%%) | gain (pp) | k-NN (%%) |%s pretraining (s) | img/s | params |\n|",
+        probes ? " linear probe (%) |" : "");
+    for (i = 0; i < axes + 6 + (size_t)probes; i++) put(&o, "%s|", i < axes ? "---" : "---:");
     put(&o, "\n");
     if (json_is_object(baseline)) md_row(&o, study, baseline, "baseline (from scratch)");
     json_array_foreach(json_object_get(study, "rows"), i, row) md_row(&o, study, row, "");
@@ -1138,10 +1241,11 @@ char *study_table_md(const json_t *study)
         json_string_value(json_object_get(study, "state")),
         (long long)json_integer_value(json_object_get(study, "cells_done")),
         (long long)json_integer_value(json_object_get(study, "cells_total")));
-    json_array_foreach(json_object_get(study, "seeds"), i, axis)
-        put(&o, "%s%lld", i ? ", " : " ", (long long)json_integer_value(axis));
+    json_array_foreach(json_object_get(study, "seeds"), i, seed)
+        put(&o, "%s%lld", i ? ", " : " ", (long long)json_integer_value(seed));
     put(&o, "; gain over the baseline (fine-tuned from random initialisation, layer_decay 1.0) "
-        "paired by seed, mean ± standard error; the pretraining's mean time, throughput and "
-        "parameters.\n");
+        "paired by seed, mean ± standard error; the pretraining's final k-NN top-1%s, mean ± "
+        "sd; the pretraining's mean time, throughput and parameters.\n",
+        probes ? " and the top-1 of a linear probe of its encoder" : "");
     return out_text(&o);
 }

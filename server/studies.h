@@ -2,11 +2,12 @@
 // fine-tuning experiments and answers with the paper's tables. What needs no database: the
 // request read into a plan — its axes (or the paper's grid as a preset, scaled to the model),
 // the cells as their Cartesian product, and one job spec per run (a pretraining per distinct
-// effective pretraining spec and seed, a fine-tuning per cell and seed, a baseline per seed),
-// each checked as the jobs API checks it and refused naming the axis at fault — and the study
-// as the API answers it, shaped from its runs (rows with top-1 mean and sd over the seeds, the
-// gain over the baseline paired by seed with its standard error, the pretraining's cost; state
-// and progress), and its tables in CSV and Markdown.
+// effective pretraining spec and seed, with its linear probe if the study asks for probes, a
+// fine-tuning per cell and seed, a baseline per seed), each checked as the jobs API checks it
+// and refused naming the axis at fault — and the study as the API answers it, shaped from its
+// runs (rows with top-1 mean and sd over the seeds, the gain over the baseline paired by seed
+// with its standard error, the pretraining's k-NN top-1 and the probe's, the pretraining's
+// cost; state and progress), and its tables in CSV and Markdown.
 #ifndef SIMMIMD_STUDIES_H
 #define SIMMIMD_STUDIES_H
 
@@ -28,17 +29,20 @@ typedef struct {
     json_t *seeds;        // [0, 1]
     json_t *cells;        // one {field: value} object per cell, first axis slowest
     json_t *pretrain, *finetune; // the study's specs as given
+    json_t *linprobe;     // the study's linear-probe spec as given (true: {}); NULL: no probes
     int baseline;
-    StudyRun *runs;       // pretrainings, each before the fine-tunings it serves; baselines last
+    StudyRun *runs;       // pretrainings, each before its linear probe and the fine-tunings
+                          // it serves; baselines last
     int run_count;
 } StudyPlan;
 
 // Reads a POST /api/v1/studies body into a plan: at most max_cells cells. Every run's spec is
-// parsed by spec_parse (a fine-tuning's with its pretraining's model adopted) and given to
-// check (NULL: none). 0, or -1 with *e: a 400 naming the field at fault — a key of the body,
-// "pretrain.<field>" or "finetune.<field>" for the study's own specs (each must be a valid job
-// on its own), "axes[i].field" or "axes[i].values[j]" for an axis — or check's own error for a
-// spec of the study's (its field prefixed). Nothing is kept on error.
+// parsed by spec_parse (a fine-tuning's and a probe's with its pretraining's model adopted) and
+// given to check (NULL: none). 0, or -1 with *e: a 400 naming the field at fault — a key of the
+// body, "pretrain.<field>", "finetune.<field>" or "linprobe.<field>" for the study's own specs
+// (each must be a valid job on its own), "axes[i].field" or "axes[i].values[j]" for an axis —
+// or check's own error for a spec of the study's (its field prefixed). Nothing is kept on
+// error.
 int study_plan(const char *body, size_t len, int max_cells, StudyCheck check, void *ctx,
                StudyPlan *plan, ApiError *e);
 void study_plan_free(StudyPlan *plan);

@@ -49,6 +49,20 @@ daemon_session_end() {
   jobs -p | xargs -r kill 2>/dev/null
   rm -rf "$tmp"
 }
+# fm_session TRAIN TEST [FLAGS]: daemon_session, a Fashion-MNIST subset of TRAIN training and
+# TEST test images in $tmp/data/fm, start_daemon --data-root $tmp/data FLAGS, and the subset
+# registered as dataset "fm" — one check saying whether all went well.
+fm_session() {
+  local train=$1 test=$2
+  shift 2
+  daemon_session
+  mkdir -p "$tmp/data"
+  python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" "$train" "$test"
+  start_daemon --data-root "$tmp/data" "$@" &&
+    api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
+  check "the daemon starts, dataset fm registered" $([ "$(status 2>/dev/null)" = 201 ] && echo 1 || echo 0) \
+    "$(status 2>/dev/null) $(cat "$tmp/body" 2>/dev/null) $(tail -n 1 "$tmp/daemon.log")"
+}
 start_daemon() { # SIMMIMD names another daemon binary (an A/B comparison)
   "${SIMMIMD:-build/simmimd}" --listen "127.0.0.1:$port" --state-dir "$state" "$@" >> "$tmp/daemon.log" 2>&1 &
   daemon_pid=$!

@@ -10,14 +10,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/daemon_client.sh
-daemon_session
-
-mkdir -p "$tmp/data"
-python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 400 100
-start_daemon --data-root "$tmp/data"
-check "the daemon starts" $([ $? = 0 ] && echo 1 || echo 0) "$(tail -n 1 "$tmp/daemon.log")"
-api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
-check "a dataset is registered" $([ "$(status)" = 201 ] && echo 1 || echo 0) "$(status) $(cat "$tmp/body")"
+fm_session 400 100
 
 jobs_list() { api GET "/api/v1/jobs?limit=1000"; }
 # refused STATUS FIELD BODY [WORD...]: POST /api/v1/jobs answers STATUS, its error names FIELD

@@ -3,20 +3,16 @@
 # and a few steps per job: a 2x2 grid (a pretraining axis and a fine-tuning-only axis) with 2
 # seeds and the baseline runs to the end — one pretraining per ratio and seed serves both
 # fine-tuning values, rows and tables agree with the children's own top-1, children are
-# ordinary jobs naming their study — through a kill -9 of the daemon mid-study; a daemon killed
-# between a pretraining's success and its fine-tunings' submission submits them when it starts
-# again; pause, resume and cancel act on the children; DELETE takes the children with it; bad
-# input is a 400 naming the axis, with nothing stored. Prints "ok - ..." / "not ok - ...".
+# ordinary jobs naming their study (GET /api/v1/jobs?study= lists them) — through a kill -9 of
+# the daemon mid-study; a study probing its pretraining (linprobe): the probe's top-1 and the
+# pretraining's k-NN top-1 in the rows and tables; a daemon killed between a pretraining's
+# success and the submission of its probe and fine-tunings submits them when it starts again;
+# pause, resume and cancel act on the children; DELETE takes the children with it; bad input
+# is a 400 naming the axis, with nothing stored. Prints "ok - ..." / "not ok - ...".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/daemon_client.sh
-daemon_session
-
-mkdir -p "$tmp/data"
-python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fm" 400 100
-start_daemon --data-root "$tmp/data" --max-jobs 2 --max-cells 8
-api POST /api/v1/datasets "{\"name\": \"fm\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}" > /dev/null
-check "dataset registered" $([ "$(status)" = 201 ] && echo 1 || echo 0) "$(status)"
+fm_session 400 100 --max-jobs 2 --max-cells 8
 
 # Tiny jobs: 3 steps of 32 images on one thread, a checkpoint at the end.
 job='"dataset": "fm", "model": {"embed_dim": 32, "depth": 1, "num_heads": 2},
@@ -30,10 +26,26 @@ long_job='"dataset": "fm", "model": {"embed_dim": 32, "depth": 1, "num_heads": 2
   "schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 1000, "preview_every_steps": 1000}'
 
 wait_study() { wait_for_state "/api/v1/studies/$1" "$2" "$3"; } # wait_study ID STATE SECONDS
-study_jobs() { # the ids of the jobs naming study $1, one a line
-  api GET '/api/v1/jobs?limit=1000' | python3 -c '
+# study_py ID < PROGRAM: python3 runs PROGRAM after a prelude that reads study ID (study), its
+# table.csv (lines: a dict a row) and table.md (md) as the API answers them, defines get(path)
+# (GET of the API, as JSON) and problems = []; also leaves them in $tmp/study-ID.{json,csv,md}.
+study_py() {
+  local f="$tmp/study-$1"
+  api GET "/api/v1/studies/$1" > "$f.json"
+  api GET "/api/v1/studies/$1/table.csv" > "$f.csv"
+  api GET "/api/v1/studies/$1/table.md" > "$f.md"
+  python3 -c "import csv, json, math, statistics, sys, urllib.request
+study = json.load(open(sys.argv[1]))
+lines = list(csv.DictReader(open(sys.argv[2], newline='')))
+md = open(sys.argv[3]).read()
+get = lambda path: json.load(urllib.request.urlopen(sys.argv[4] + path))
+problems = []
+$(cat)" "$f.json" "$f.csv" "$f.md" "$base"
+}
+study_jobs() { # the ids of the jobs of study $1 (GET /api/v1/jobs?study=), one a line, newest first
+  api GET "/api/v1/jobs?study=$1&limit=1000" | python3 -c '
 import json, sys
-print("\n".join(str(j["id"]) for j in json.load(sys.stdin)["jobs"] if j.get("study") == int(sys.argv[1])))' "$1"
+print("\n".join(str(j["id"]) for j in json.load(sys.stdin)["jobs"]))'
 }
 
 # --- bad input: a 400 naming the axis, nothing stored ------------------------------------------
@@ -105,14 +117,7 @@ check "after kill -9 and a restart the study runs to the end" \
 check "every run has exactly one job: 4 pretrainings, 8 fine-tunings, 2 baselines" \
   $([ "$(study_jobs "$sid" | wc -l)" = 14 ] && [ "$(sqlite3 "$state/simmimd.db" "SELECT COUNT(*) FROM study_runs WHERE study_id = $sid AND job_id IS NOT NULL")" = 14 ] && echo 1 || echo 0) \
   "$(study_jobs "$sid" | wc -l) jobs"
-echo "$study" > "$tmp/study.json"
-api GET "/api/v1/studies/$sid/table.csv" > "$tmp/table.csv"
-api GET "/api/v1/studies/$sid/table.md" > "$tmp/table.md"
-out=$(python3 - "$tmp/study.json" "$tmp/table.csv" "$tmp/table.md" "$base" <<'EOF'
-import csv, json, math, statistics, sys, urllib.request
-study = json.load(open(sys.argv[1]))
-get = lambda path: json.load(urllib.request.urlopen(sys.argv[4] + path))
-problems = []
+out=$(study_py "$sid" <<'EOF'
 def close(a, b):
     return (a is None and b is None) or (a is not None and b is not None and abs(a - b) < 1e-6)
 base = study["baseline_row"]
@@ -138,11 +143,9 @@ for row in study["rows"]:
         if f["spec"]["train"]["seed"] != p["spec"]["train"]["seed"]: problems.append("seed")
     pretrain_of.setdefault(row["values"]["pretrain.mask.ratio"], []).append(tuple(row["job_ids"]["pretrain"]))
 reused = all(len(set(v)) == 1 and len(v) == 2 for v in pretrain_of.values())
-rows = list(csv.reader(open(sys.argv[2], newline="")))
-if rows[0][:3] != ["row", "pretrain.mask.ratio", "finetune.finetune.layer_decay"] or len(rows) != 6: problems.append("csv shape")
-for line, row in zip(rows[2:], study["rows"]):
-    if not close(float(line[3]), row["top1_mean"]) or not close(float(line[5]), row["gain_mean"]): problems.append("csv figures")
-md = open(sys.argv[3]).read()
+if list(lines[0])[:3] != ["row", "pretrain.mask.ratio", "finetune.finetune.layer_decay"] or len(lines) != 5: problems.append("csv shape")
+for line, row in zip(lines[1:], study["rows"]):
+    if not close(float(line["top1_mean"]), row["top1_mean"]) or not close(float(line["gain_mean"]), row["gain_mean"]): problems.append("csv figures")
 for row in study["rows"]:
     cell = f"| {row['values']['pretrain.mask.ratio']} | {row['values']['finetune.finetune.layer_decay']} | {row['top1_mean']:.2f} ± {row['top1_sd']:.2f} |"
     if cell not in md: problems.append("md: " + cell)
@@ -153,28 +156,65 @@ check "rows and tables agree with the children's own top-1 (mean, sd, paired gai
   $(echo "$out" | grep -q 'all agree$' && echo 1 || echo 0) "$out"
 check "one pretraining per ratio and seed serves both fine-tuning values" \
   $(echo "$out" | grep -q '^reused' && echo 1 || echo 0) "$out"
-head -4 "$tmp/table.md"
+head -4 "$tmp/study-$sid.md"
 check "table.md and table.csv answer with their types" \
   $(curl -s -o /dev/null -w '%{content_type}' "$base/api/v1/studies/$sid/table.md" | grep -q markdown &&
     curl -s -o /dev/null -w '%{content_type}' "$base/api/v1/studies/$sid/table.csv" | grep -q text/csv && echo 1 || echo 0) ""
 list=$(api GET /api/v1/studies)
 check "GET /api/v1/studies lists it" $([ "$(echo "$list" | json total)" = 1 ] && [ "$(echo "$list" | json studies.0.state)" = succeeded ] && echo 1 || echo 0) \
   "$(echo "$list" | head -c 200)"
+naming=$(api GET '/api/v1/jobs?limit=1000' | python3 -c '
+import json, sys
+print("\n".join(str(j["id"]) for j in json.load(sys.stdin)["jobs"] if j.get("study") == int(sys.argv[1])))' "$sid")
+check "GET /api/v1/jobs?study= lists exactly the jobs naming the study" \
+  $([ "$(study_jobs "$sid")" = "$naming" ] && [ "$(api GET "/api/v1/jobs?study=$sid&kind=pretrain" | json total)" = 4 ] && echo 1 || echo 0) \
+  "$(study_jobs "$sid" | wc -l) listed, $(echo "$naming" | wc -l) naming it"
+api GET '/api/v1/jobs?study=grid' > /dev/null
+check "GET /api/v1/jobs?study= with a word is a 400 naming study" \
+  $([ "$(status)" = 400 ] && [ "$(json error.field < "$tmp/body")" = study ] && echo 1 || echo 0) "$(status) $(cat "$tmp/body")"
 
-# --- killed between a pretraining's success and its fine-tunings' submission -----------------
+# --- a linear probe of each pretraining -------------------------------------------------------
+# One pretraining serving two fine-tunings, probed once: the rows carry the probe's top-1 and
+# the pretraining's k-NN top-1, the tables their columns.
 one=$(api POST /api/v1/studies "{\"name\": \"one\", \"pretrain\": {$job}, \"finetune\": {$job},
+  \"linprobe\": {\"dataset\": \"fm\", \"train\": {\"batch_size\": 32, \"threads\": 1}, \"linprobe\": {\"max_iterations\": 20}},
   \"axes\": [{\"field\": \"finetune.train.lr\", \"values\": [0.001, 0.002]}]}")
 one_id=$(echo "$one" | json id)
+check "a study with linprobe is accepted: a pretraining, its probe, two fine-tunings" \
+  $([ "$(status)" = 201 ] && [ "$(echo "$one" | json jobs_total)" = 4 ] && echo 1 || echo 0) "$(status) $(echo "$one" | head -c 300)"
 wait_study "$one_id" succeeded 120
+out=$(study_py "$one_id" <<'EOF'
+probes = {tuple(r["job_ids"]["linprobe"]) for r in study["rows"]}
+probe_id = next(iter(probes))[0] if len(probes) == 1 else None
+probe = get(f"/api/v1/jobs/{probe_id}") if probe_id else {}
+pre = get(f"/api/v1/jobs/{study['rows'][0]['job_ids']['pretrain'][0]}")
+if not probe: problems.append(f"probes {probes}")
+elif probe["kind"] != "linprobe" or probe["state"] != "succeeded" or probe["init_checkpoint_id"] is None:
+    problems.append(f"probe job {probe['kind']} {probe['state']} from {probe['init_checkpoint_id']}")
+elif probe["spec"]["linprobe"]["max_iterations"] != 20 or probe["study"] != study["id"]: problems.append("probe spec")
+for row in study["rows"]:
+    if row["linprobe_top1"] != [probe.get("metrics", {}).get("top1")] or row["linprobe_top1_mean"] != row["linprobe_top1"][0]:
+        problems.append(f"linprobe_top1 {row['linprobe_top1']} {row['linprobe_top1_mean']}")
+    if row["knn_top1"] != [pre["metrics"].get("knn_top1")]: problems.append(f"knn_top1 {row['knn_top1']} vs {pre['metrics']}")
+if [float(l["linprobe_top1_mean"]) for l in lines] != [r["linprobe_top1_mean"] for r in study["rows"]]: problems.append("csv")
+if "| linear probe (%) |" not in md: problems.append("md")
+print(f"probe top-1 {probe.get('metrics', {}).get('top1')}, k-NN {pre['metrics'].get('knn_top1')}:", "; ".join(problems) or "all agree")
+EOF
+)
+check "one probe per pretraining; the rows and tables carry its top-1 and the pretraining's k-NN top-1" \
+  $(echo "$out" | grep -q 'all agree$' && echo 1 || echo 0) "$out"
+
+# --- killed between a pretraining's success and its fine-tunings' submission -----------------
 kill -9 "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
-# The state such a kill leaves: the pretraining succeeded, its fine-tunings never submitted.
+# The state such a kill leaves: the pretraining succeeded, its probe and fine-tunings never
+# submitted.
 sqlite3 "$state/simmimd.db" "PRAGMA foreign_keys = ON;
-  DELETE FROM jobs WHERE id IN (SELECT job_id FROM study_runs WHERE study_id = $one_id AND role = 'finetune');
-  UPDATE study_runs SET job_id = NULL WHERE study_id = $one_id AND role = 'finetune';"
+  DELETE FROM jobs WHERE id IN (SELECT job_id FROM study_runs WHERE study_id = $one_id AND role <> 'pretrain');
+  UPDATE study_runs SET job_id = NULL WHERE study_id = $one_id AND role <> 'pretrain';"
 start_daemon --data-root "$tmp/data" --max-jobs 2 --max-cells 8
-check "at start the daemon submits the fine-tunings of a pretraining that succeeded" \
-  $([ "$(study_jobs "$one_id" | wc -l)" = 3 ] && echo 1 || echo 0) "$(study_jobs "$one_id" | wc -l) jobs"
+check "at start the daemon submits the probe and fine-tunings of a pretraining that succeeded" \
+  $([ "$(study_jobs "$one_id" | wc -l)" = 4 ] && echo 1 || echo 0) "$(study_jobs "$one_id" | wc -l) jobs"
 wait_study "$one_id" succeeded 120
 check "and the study completes" $([ $? = 0 ] && echo 1 || echo 0) "$(api GET "/api/v1/studies/$one_id" | json state)"
 
@@ -210,5 +250,5 @@ check "DELETE of an ended study: 204, its jobs gone with it" \
     api GET "/api/v1/studies/$steer_id" > /dev/null && [ "$(status)" = 404 ] && echo 1 || echo 0) "$(status)"
 
 echo "--- GET /api/v1/studies/$sid"
-cat "$tmp/study.json"
+cat "$tmp/study-$sid.json"
 [ $failures = 0 ]

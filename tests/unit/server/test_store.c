@@ -4,7 +4,8 @@
 // scheduler's order; a realistic trainer event sequence ingested twice (nothing stored
 // twice, progress never backwards); the merged metrics series; checkpoint files, the
 // latest checkpoint skipping deleted ones; datasets; deletion cascading; counts; Prometheus
-// text; and hostile events that must neither crash nor corrupt anything.
+// text; studies (a probe run, what to submit, the jobs of a study); and hostile events that
+// must neither crash nor corrupt anything.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -933,6 +934,70 @@ static void test_probes(Db *db)
     test_report((rc & 0xff) == SQLITE_CONSTRAINT, "probes: the kind's CHECK still refuses another word", "%d", rc);
 }
 
+// --- studies -------------------------------------------------------------------------------
+
+// A study probing its pretraining (migration 0009: the linprobe role and column): its record,
+// the runs to submit before and after the pretraining succeeds, and the jobs list of the study.
+static void test_studies(Db *db)
+{
+    char pre_spec[] = "{\"kind\": \"pretrain\"}", probe_spec[] = "{\"kind\": \"linprobe\"}",
+         ft_spec[] = "{\"kind\": \"finetune\"}";
+    StudyRun runs_planned[] = {{STUDY_PRETRAIN, 0, 0, -1, pre_spec}, {STUDY_LINPROBE, 0, 0, 0, probe_spec},
+                               {STUDY_FINETUNE, 0, 0, 0, ft_spec}};
+    StudyRecord rec = {.name = "probed", .axes = "[{\"field\": \"pretrain.mask.ratio\", \"values\": [0.5]}]",
+                       .seeds = "[0]", .cells = "[{\"pretrain.mask.ratio\": 0.5}]", .pretrain = "{}",
+                       .finetune = "{}", .linprobe = "{\"linprobe\": {\"max_iterations\": 50}}",
+                       .runs = runs_planned, .run_count = 3};
+    long study = store_study_create(db, &rec), plain = store_study_create(db, &(StudyRecord){
+        .name = "plain", .axes = rec.axes, .seeds = "[0]", .cells = rec.cells, .pretrain = "{}",
+        .finetune = "{}", .runs = runs_planned, .run_count = 1});
+    StudyPending *pending;
+    int count = store_study_pending(db, study, &pending);
+    test_report(study > 0 && plain > study && count == 1 && pending[0].role == STUDY_PRETRAIN,
+                "studies: stored with a probe run; at first only the pretraining can be submitted",
+                "%ld %ld, %d pending", study, plain, count);
+    long run = count == 1 ? pending[0].run_id : 0, pre = 0;
+    for (int i = 0; i < count; i++) free(pending[i].spec);
+    free(pending);
+    JobSpec spec;
+    const char *api = "{\"kind\": \"pretrain\", \"dataset\": \"fmnist\"}";
+    if (spec_parse(api, strlen(api), &spec, NULL) == 0)
+        pre = store_job_create(db, &spec, api, "{\"kind\": \"pretrain\", \"dataset\": {\"format\": "
+                               "\"idx\", \"path\": \"/data/fmnist\"}}", 0, runs, run);
+    make_job(db, "pretrain", "not the study's", 0, "fmnist");
+    store_job_transition(db, pre, STATE_BIT(JOB_QUEUED), JOB_RUNNING, 0);
+    int bad = ingest_text(db, pre, "{\"event\":\"eval\",\"step\":5,\"epoch\":1,\"val_loss\":0.6,"
+                                   "\"knn_top1\":40.5,\"knn_s\":1}");
+    store_job_finish(db, pre, JOB_SUCCEEDED, 0, NULL);
+    count = store_study_pending(db, study, &pending);
+    test_report(bad == 0 && count == 2 && pending[0].role == STUDY_LINPROBE && pending[0].pretrain_job == pre &&
+                    pending[1].role == STUDY_FINETUNE && !strcmp(pending[0].spec, probe_spec),
+                "studies: once the pretraining succeeded, its probe and fine-tuning can be submitted",
+                "%d pending", count);
+    for (int i = 0; i < count; i++) free(pending[i].spec);
+    free(pending);
+    json_t *raw = store_study_raw(db, study), *list = store_jobs_json(db, NULL, NULL, study, 0, 0),
+           *none = store_jobs_json(db, NULL, "finetune", study, 0, 0), *other = store_study_raw(db, plain);
+    const json_t *probe_run = json_array_get(json_object_get(raw, "runs"), 1),
+                 *pre_run = json_array_get(json_object_get(raw, "runs"), 0);
+    test_report(json_integer_value(json_object_get(json_object_get(json_object_get(raw, "linprobe"), "linprobe"),
+                                                   "max_iterations")) == 50 &&
+                    !strcmp(json_string_value(json_object_get(probe_run, "role")), "linprobe") &&
+                    num(pre_run, "knn_top1", NULL) == 40.5 && json_is_null(json_object_get(other, "linprobe")),
+                "studies: the record holds the probe's spec (null without), its run and the k-NN top-1",
+                "");
+    test_report(num(list, "total", NULL) == 1 &&
+                    num(json_array_get(json_object_get(list, "jobs"), 0), "id", NULL) == pre &&
+                    num(json_array_get(json_object_get(list, "jobs"), 0), "study", NULL) == study &&
+                    num(none, "total", NULL) == 0,
+                "studies: the jobs list filtered by study (with a kind too)", "%g",
+                num(list, "total", NULL));
+    json_decref(raw);
+    json_decref(other);
+    json_decref(list);
+    json_decref(none);
+}
+
 static void test_counts_and_prometheus(Db *db)
 {
     long running = make_job(db, "pretrain", "r", 0, "fmnist");
@@ -1043,6 +1108,7 @@ int main(void)
     test_delete(db, id);
     test_counts_and_prometheus(db);
     test_probes(db);
+    test_studies(db);
     test_dataset_scans(db);
     db_close(db);
     cleanup();

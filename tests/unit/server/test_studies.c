@@ -2,7 +2,8 @@
 // product of the axes, the seeds set in both jobs, the baseline, one pretraining per distinct
 // effective pretraining spec and seed), the presets scaled to the model, bad input refused
 // naming the axis and value at fault, the row arithmetic (mean, sample sd, gain paired by seed
-// and its standard error, missing seeds), a study's answer shaped from its runs, and its tables.
+// and its standard error, missing seeds), a study's answer shaped from its runs, and its tables;
+// linear probes of the pretrainings planned, shaped into the rows and the tables.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,66 @@ static void test_expansion(void)
                     spec_number(&plan, 0, "train", "seed") == 0,
                 "expansion: a variant axis (field \"pretrain\") merges each object into the whole spec, "
                 "keeping the study's other fields", "%s", rc ? e.message : "");
+    if (rc == 0) study_plan_free(&plan);
+}
+
+// A study that probes its pretrainings: each new pretraining followed by its linear probe, the
+// probe's spec the study's with the seed set and init_from left to fill; true probes with the
+// defaults, false not at all.
+static void test_probe_runs(void)
+{
+    StudyPlan plan;
+    ApiError e;
+    int rc = plan_of("{\"name\": \"p\", \"linprobe\": {\"linprobe\": {\"max_iterations\": 50}}, \"axes\": "
+                     "[{\"field\": \"pretrain.mask.ratio\", \"values\": [0.3, 0.6]}, {\"field\": "
+                     "\"finetune.train.lr\", \"values\": [0.001, 0.002]}], \"seeds\": [0, 7], \"baseline\": true}",
+                     64, NULL, &plan, &e);
+    test_report(rc == 0 && plan.run_count == 18 && count_role(&plan, STUDY_LINPROBE) == 4 &&
+                    count_role(&plan, STUDY_PRETRAIN) == 4,
+                "probes: one linear probe per pretraining (4 of them serving 8 fine-tunings)", "%s",
+                rc ? e.message : "");
+    if (rc) return;
+    int placed = 1, specs = 1;
+    for (int i = 0; i < plan.run_count; i++) {
+        const StudyRun *r = &plan.runs[i];
+        if (r->role != STUDY_LINPROBE) continue;
+        const StudyRun *pre = &plan.runs[i - 1];
+        placed &= r->pretrain == i - 1 && pre->role == STUDY_PRETRAIN && pre->seed == r->seed &&
+                  pre->cell == r->cell;
+        json_t *spec = run_spec(&plan, i);
+        const json_t *lp = json_object_get(spec, "linprobe");
+        char name[64];
+        snprintf(name, sizeof name, "p/linprobe-%d-seed%d", r->cell + 1, r->seed ? 7 : 0);
+        specs &= strcmp(json_string_value(json_object_get(spec, "kind")), "linprobe") == 0 &&
+                 strcmp(json_string_value(json_object_get(spec, "name")), name) == 0 &&
+                 json_integer_value(json_object_get(lp, "max_iterations")) == 50 &&
+                 json_is_null(json_object_get(lp, "init_from")) &&
+                 spec_number(&plan, i, "train", "seed") == (r->seed ? 7 : 0);
+        json_decref(spec);
+    }
+    test_report(placed, "probes: each right after its pretraining, naming it", "");
+    test_report(specs && json_integer_value(json_object_get(json_object_get(plan.linprobe, "linprobe"),
+                                                            "max_iterations")) == 50,
+                "probes: the study's probe spec, the seed set, named after the cell, init_from left to fill", "");
+    study_plan_free(&plan);
+    // A fine-tuning and a probe carry their pretraining's model in their specs: submitted
+    // from its checkpoint, they adopt it again without a difference.
+    rc = plan_of("{\"pretrain\": {\"model\": {\"embed_dim\": 32, \"depth\": 1, \"num_heads\": 2}}, "
+                 "\"linprobe\": {}, \"axes\": [{\"field\": \"finetune.train.lr\", \"values\": [0.001]}]}",
+                 64, NULL, &plan, &e);
+    test_report(rc == 0 && plan.run_count == 3 && spec_number(&plan, 1, "model", "embed_dim") == 32 &&
+                    spec_number(&plan, 2, "model", "embed_dim") == 32 && spec_number(&plan, 2, "model", "depth") == 1,
+                "probes: a probe's and a fine-tuning's specs carry their pretraining's model", "%s",
+                rc ? e.message : "");
+    if (rc == 0) study_plan_free(&plan);
+    rc = plan_of("{\"preset\": \"scope\", \"linprobe\": true}", 64, NULL, &plan, &e);
+    test_report(rc == 0 && count_role(&plan, STUDY_LINPROBE) == 2 && json_is_object(plan.linprobe) &&
+                    json_object_size(plan.linprobe) == 0,
+                "probes: true probes with the defaults ({} kept)", "%s", rc ? e.message : "");
+    if (rc == 0) study_plan_free(&plan);
+    rc = plan_of("{\"preset\": \"scope\", \"linprobe\": false}", 64, NULL, &plan, &e);
+    test_report(rc == 0 && count_role(&plan, STUDY_LINPROBE) == 0 && plan.linprobe == NULL,
+                "probes: false probes nothing", "%s", rc ? e.message : "");
     if (rc == 0) study_plan_free(&plan);
 }
 
@@ -279,6 +340,16 @@ static void test_bad_input(void)
          64, 400, "axes[0].values[1]", "a test's check"},
         {"the check's error on the study's spec", "{\"preset\": \"scope\", \"pretrain\": {\"dataset\": \"nope\"}}",
          64, 404, "pretrain.dataset", "no dataset named"},
+        {"a probe that is not a spec", "{\"preset\": \"scope\", \"linprobe\": 3}", 64, 400, "linprobe",
+         "true or false"},
+        {"the probe's init_from", "{\"preset\": \"scope\", \"linprobe\": {\"linprobe\": {\"init_from\": 2}}}",
+         64, 400, "linprobe.linprobe.init_from", "each linear probe"},
+        {"a probe of another kind", "{\"preset\": \"scope\", \"linprobe\": {\"kind\": \"pretrain\"}}", 64, 400,
+         "linprobe.kind", "\"linprobe\""},
+        {"a bad field of the probe's spec", "{\"preset\": \"scope\", \"linprobe\": {\"linprobe\": "
+         "{\"max_iterations\": 0}}}", 64, 400, "linprobe.linprobe.max_iterations", "linprobe.max_iterations"},
+        {"the check's error on the probe's spec", "{\"preset\": \"scope\", \"linprobe\": {\"dataset\": \"nope\"}}",
+         64, 404, "linprobe.dataset", "no dataset named"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         StudyPlan plan;
@@ -317,15 +388,15 @@ static void test_stats(void)
 }
 
 // A study's record as the store gives it: 2 cells (ratio 0.3, 0.6) x seeds 0, 1 and a baseline;
-// cell 0 done, cell 1's seed 1 pretraining failed.
+// cell 0 done (its pretrainings' k-NN top-1 60 and 62), cell 1's seed 1 pretraining failed.
 static const char *const RAW =
     "{\"id\": 4, \"name\": \"ratio\", \"preset\": null, \"created_at\": 1.5, \"control\": \"active\","
     " \"axes\": [{\"field\": \"pretrain.mask.ratio\", \"values\": [0.3, 0.6]}], \"seeds\": [0, 1],"
     " \"baseline\": true, \"cells\": [{\"pretrain.mask.ratio\": 0.3}, {\"pretrain.mask.ratio\": 0.6}],"
     " \"pretrain\": {}, \"finetune\": {}, \"runs\": ["
-    "{\"id\": 1, \"role\": \"pretrain\", \"cell\": 0, \"seed\": 0, \"job_id\": 1, \"job_state\": \"succeeded\", \"duration_s\": 10, \"img_per_s\": 100, \"params\": 806160},"
+    "{\"id\": 1, \"role\": \"pretrain\", \"cell\": 0, \"seed\": 0, \"job_id\": 1, \"job_state\": \"succeeded\", \"duration_s\": 10, \"img_per_s\": 100, \"params\": 806160, \"knn_top1\": 60},"
     "{\"id\": 2, \"role\": \"finetune\", \"cell\": 0, \"seed\": 0, \"pretrain_run\": 1, \"job_id\": 5, \"job_state\": \"succeeded\", \"top1\": 70},"
-    "{\"id\": 3, \"role\": \"pretrain\", \"cell\": 0, \"seed\": 1, \"job_id\": 2, \"job_state\": \"succeeded\", \"duration_s\": 12, \"img_per_s\": 120, \"params\": 806160},"
+    "{\"id\": 3, \"role\": \"pretrain\", \"cell\": 0, \"seed\": 1, \"job_id\": 2, \"job_state\": \"succeeded\", \"duration_s\": 12, \"img_per_s\": 120, \"params\": 806160, \"knn_top1\": 62},"
     "{\"id\": 4, \"role\": \"finetune\", \"cell\": 0, \"seed\": 1, \"pretrain_run\": 3, \"job_id\": 6, \"job_state\": \"succeeded\", \"top1\": 72},"
     "{\"id\": 5, \"role\": \"pretrain\", \"cell\": 1, \"seed\": 0, \"job_id\": 3, \"job_state\": \"running\"},"
     "{\"id\": 6, \"role\": \"finetune\", \"cell\": 1, \"seed\": 0, \"pretrain_run\": 5},"
@@ -350,15 +421,18 @@ static void test_shape_and_tables(void)
     test_report(near(num(r0, "top1_mean"), 71) && near(num(r0, "top1_sd"), sqrt(2)) &&
                     near(num(r0, "gain_mean"), 2.5) && near(num(r0, "gain_se"), 0.5) &&
                     strcmp(top1, "[70.0,72.0]") == 0 && near(num(r0, "pretrain_wall_s"), 11) &&
-                    near(num(r0, "img_per_s"), 110) && num(r0, "params") == 806160,
-                "shape: a row's top-1s by seed, mean ± sd, gain ± se, the pretraining's cost", "%s", top1);
+                    near(num(r0, "img_per_s"), 110) && num(r0, "params") == 806160 &&
+                    near(num(r0, "knn_top1_mean"), 61) && near(num(r0, "knn_top1_sd"), sqrt(2)) &&
+                    json_is_null(json_object_get(r0, "linprobe_top1_mean")),
+                "shape: a row's top-1s by seed, mean ± sd, gain ± se, k-NN top-1, the pretraining's cost",
+                "%s", top1);
     free(top1);
     char *states = json_dumps(json_object_get(r1, "states"), JSON_COMPACT),
          *errors = json_dumps(json_object_get(r1, "errors"), JSON_COMPACT),
          *ids = json_dumps(json_object_get(r1, "job_ids"), JSON_COMPACT);
     test_report(strcmp(states, "[\"pending\",\"blocked\"]") == 0 &&
                     strcmp(errors, "[null,\"its pretraining (job 4) failed\"]") == 0 &&
-                    strcmp(ids, "{\"pretrain\":[3,4],\"finetune\":[null,null]}") == 0 &&
+                    strcmp(ids, "{\"pretrain\":[3,4],\"finetune\":[null,null],\"linprobe\":[null,null]}") == 0 &&
                     json_is_null(json_object_get(r1, "top1_mean")) && json_is_null(json_object_get(r1, "params")),
                 "shape: a cell waits for its pretraining, or says it failed", "%s %s %s", states, errors, ids);
     free(states);
@@ -369,16 +443,17 @@ static void test_shape_and_tables(void)
                 "shape: the baseline row", "");
     char *csv = study_table_csv(study), *md = study_table_md(study);
     test_report(csv && strstr(csv, "row,pretrain.mask.ratio,top1_mean,top1_sd,gain_mean,gain_se,pretrain_wall_s,"
-                                   "img_per_s,params,top1_seed0,top1_seed1\r\n") == csv &&
-                    strstr(csv, "\r\nbaseline,,68.5,0.7071067811865476,,,,,,68,69\r\n") &&
-                    strstr(csv, "\r\n1,0.3,71,1.4142135623730951,2.5,0.5,11,110,806160,70,72\r\n") &&
-                    strstr(csv, "\r\n2,0.6,,,,,,,,,\r\n"),
+                                   "img_per_s,params,knn_top1_mean,knn_top1_sd,linprobe_top1_mean,"
+                                   "linprobe_top1_sd,top1_seed0,top1_seed1\r\n") == csv &&
+                    strstr(csv, "\r\nbaseline,,68.5,0.7071067811865476,,,,,,,,,,68,69\r\n") &&
+                    strstr(csv, "\r\n1,0.3,71,1.4142135623730951,2.5,0.5,11,110,806160,61,1.4142135623730951,,,70,72\r\n") &&
+                    strstr(csv, "\r\n2,0.6,,,,,,,,,,,,,\r\n"),
                 "tables: CSV, one line per row, the baseline first", "%s", csv ? csv : "NULL");
-    test_report(md && strstr(md, "| pretrain.mask.ratio | top-1 (%) | gain (pp) | pretraining (s) | img/s | params |\n"
-                                 "|---|---:|---:|---:|---:|---:|\n"
-                                 "| baseline (from scratch) | 68.50 ± 0.71 | — | — | — | — |\n"
-                                 "| 0.3 | 71.00 ± 1.41 | +2.50 ± 0.50 | 11.0 | 110.0 | 806160 |\n"
-                                 "| 0.6 | — | — | — | — | — |\n") == md &&
+    test_report(md && strstr(md, "| pretrain.mask.ratio | top-1 (%) | gain (pp) | k-NN (%) | pretraining (s) | img/s | params |\n"
+                                 "|---|---:|---:|---:|---:|---:|---:|\n"
+                                 "| baseline (from scratch) | 68.50 ± 0.71 | — | — | — | — | — |\n"
+                                 "| 0.3 | 71.00 ± 1.41 | +2.50 ± 0.50 | 61.00 ± 1.41 | 11.0 | 110.0 | 806160 |\n"
+                                 "| 0.6 | — | — | — | — | — | — |\n") == md &&
                     strstr(md, "Study 4 \"ratio\" (running, 1 of 2 cells done)"),
                 "tables: Markdown in the paper's layout", "%s", md ? md : "NULL");
     free(csv);
@@ -418,12 +493,52 @@ static void test_shape_and_tables(void)
     json_decref(study);
 }
 
+// RAW with probes: the seed-0 pretraining of cell 0 probed (55), its seed-1 probe running, cell
+// 1's probes waiting for a pretraining that runs and blocked by one that failed.
+static void test_probe_rows(void)
+{
+    json_t *raw = json_loads(RAW, 0, NULL), *probes = json_loads(
+        "[{\"id\": 11, \"role\": \"linprobe\", \"cell\": 0, \"seed\": 0, \"pretrain_run\": 1, \"job_id\": 9, \"job_state\": \"succeeded\", \"top1\": 55},"
+        " {\"id\": 12, \"role\": \"linprobe\", \"cell\": 0, \"seed\": 1, \"pretrain_run\": 3, \"job_id\": 10, \"job_state\": \"running\"},"
+        " {\"id\": 13, \"role\": \"linprobe\", \"cell\": 1, \"seed\": 0, \"pretrain_run\": 5},"
+        " {\"id\": 14, \"role\": \"linprobe\", \"cell\": 1, \"seed\": 1, \"pretrain_run\": 7}]", 0, NULL);
+    json_object_set_new(raw, "linprobe", json_object());
+    json_array_extend(json_object_get(raw, "runs"), probes);
+    json_decref(probes);
+    json_t *study = study_shape(raw, 1);
+    const json_t *r0 = json_array_get(json_object_get(study, "rows"), 0);
+    char *lin = json_dumps(json_object_get(r0, "linprobe_top1"), JSON_COMPACT),
+         *ids = json_dumps(json_object_get(json_object_get(r0, "job_ids"), "linprobe"), JSON_COMPACT);
+    test_report(study && strcmp(lin, "[55.0,null]") == 0 && near(num(r0, "linprobe_top1_mean"), 55) &&
+                    json_is_null(json_object_get(r0, "linprobe_top1_sd")) && strcmp(ids, "[9,10]") == 0,
+                "probe rows: the probes' top-1 by seed, mean, job ids", "%s %s", lin, ids);
+    free(lin);
+    free(ids);
+    test_report(num(study, "cells_done") == 0 && num(study, "jobs_done") == 10 && num(study, "jobs_total") == 14 &&
+                    json_is_object(json_object_get(study, "linprobe")),
+                "probe rows: a cell is done once its probes ended too; blocked probes count as ended",
+                "%g cells, %g of %g jobs", num(study, "cells_done"), num(study, "jobs_done"),
+                num(study, "jobs_total"));
+    char *csv = study_table_csv(study), *md = study_table_md(study);
+    test_report(csv && strstr(csv, "\r\n1,0.3,71,1.4142135623730951,2.5,0.5,11,110,806160,61,1.4142135623730951,55,,70,72\r\n") &&
+                    md && strstr(md, "| pretrain.mask.ratio | top-1 (%) | gain (pp) | k-NN (%) | linear probe (%) | "
+                                     "pretraining (s) | img/s | params |\n|---|---:|---:|---:|---:|---:|---:|---:|\n") &&
+                    strstr(md, "| 0.3 | 71.00 ± 1.41 | +2.50 ± 0.50 | 61.00 ± 1.41 | 55.00 | 11.0 | 110.0 | 806160 |\n") &&
+                    strstr(md, "a linear probe of its encoder"),
+                "probe rows: the tables' linear-probe figures", "%s%s", csv ? csv : "NULL", md ? md : "NULL");
+    free(csv);
+    free(md);
+    json_decref(study);
+}
+
 int main(void)
 {
     test_expansion();
+    test_probe_runs();
     test_presets();
     test_bad_input();
     test_stats();
     test_shape_and_tables();
+    test_probe_rows();
     TEST_EXIT();
 }
