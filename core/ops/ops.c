@@ -651,20 +651,52 @@ static double pixel_log_sum_exp(const float *z, int K, long stride)
     return log(sum) + mx;
 }
 
+// The losses' per-pixel work runs a row of S pixels at a time, k outermost, so the S
+// contiguous logits of each class vectorize (one pixel at a time walked K cache lines S²
+// floats apart and spent most of a 256-bin step in scalar exp).
+// lse[x] = log Σ_k exp z[k·plane + x] for the S pixels of a row (z: the row's first logit).
+static void row_log_sum_exp(const float *z, int K, long plane, int S, float *mx, float *lse)
+{
+    for (int x = 0; x < S; x++) mx[x] = z[x], lse[x] = 0.0f;
+    for (int k = 1; k < K; k++)
+        for (int x = 0; x < S; x++) mx[x] = z[k * plane + x] > mx[x] ? z[k * plane + x] : mx[x];
+    for (int k = 0; k < K; k++)
+        for (int x = 0; x < S; x++) lse[x] += vec_expf(z[k * plane + x] - mx[x]);
+    for (int x = 0; x < S; x++) lse[x] = logf(lse[x]) + mx[x];
+}
+
+// The loss weights of row y of image b; 0 if every one is 0.
+static int row_weights(const float *token_mask, long b, int y, int S, int p, float scale, float *w)
+{
+    int any = 0;
+    for (int x = 0; x < S; x++) {
+        w[x] = pixel_weight(token_mask, b, y, x, S, p) * scale;
+        any |= w[x] != 0.0f;
+    }
+    return any;
+}
+
 float pixel_crossentropy_forward(const float *logits, const float *classes,
                                  const float *token_mask, int B, int G, int K, int S, int p)
 {
-    long plane = (long)S * S;
-    double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum)
-    for (long bg = 0; bg < (long)B * G; bg++)
-        for (long i = 0; i < plane; i++) {
-            float w = pixel_weight(token_mask, bg / G, (int)(i / S), (int)(i % S), S, p);
-            if (w == 0.0f) continue;
-            const float *z = logits + bg * K * plane + i;
-            int cls = (int)classes[bg * plane + i];
-            sum += w * (pixel_log_sum_exp(z, K, plane) - z[cls * plane]);
+    long plane = (long)S * S, groups = (long)B * G;
+    double partial[groups]; // summed in a fixed order: the same loss on any thread count
+#pragma omp parallel for
+    for (long bg = 0; bg < groups; bg++) {
+        float w[S], mx[S], lse[S];
+        double sum = 0.0;
+        for (int y = 0; y < S; y++) {
+            if (!row_weights(token_mask, bg / G, y, S, p, 1.0f, w)) continue;
+            const float *z = logits + bg * K * plane + (long)y * S;
+            const float *cls = classes + bg * plane + (long)y * S;
+            row_log_sum_exp(z, K, plane, S, mx, lse);
+            for (int x = 0; x < S; x++)
+                if (w[x] != 0.0f) sum += w[x] * ((double)lse[x] - z[(long)cls[x] * plane + x]);
         }
+        partial[bg] = sum;
+    }
+    double sum = 0.0;
+    for (long bg = 0; bg < groups; bg++) sum += partial[bg];
     return (float)(sum / masked_loss_denominator(token_mask, B, G, S, p));
 }
 
@@ -672,20 +704,25 @@ void pixel_crossentropy_backward(float *dlogits, const float *logits, const floa
                                  const float *token_mask, int B, int G, int K, int S, int p)
 {
     long plane = (long)S * S;
-    double inv = 1.0 / masked_loss_denominator(token_mask, B, G, S, p);
+    float inv = (float)(1.0 / masked_loss_denominator(token_mask, B, G, S, p));
 #pragma omp parallel for
-    for (long bg = 0; bg < (long)B * G; bg++)
-        for (long i = 0; i < plane; i++) {
-            const float *z = logits + bg * K * plane + i;
-            float *dz = dlogits + bg * K * plane + i;
-            double w = pixel_weight(token_mask, bg / G, (int)(i / S), (int)(i % S), S, p) * inv;
-            double log_sum = w == 0.0 ? 0.0 : pixel_log_sum_exp(z, K, plane);
-            int cls = (int)classes[bg * plane + i];
+    for (long bg = 0; bg < (long)B * G; bg++) {
+        float w[S], mx[S], lse[S];
+        for (int y = 0; y < S; y++) {
+            const float *z = logits + bg * K * plane + (long)y * S;
+            const float *cls = classes + bg * plane + (long)y * S;
+            float *dz = dlogits + bg * K * plane + (long)y * S;
+            if (!row_weights(token_mask, bg / G, y, S, p, inv, w)) {
+                for (int k = 0; k < K; k++) memset(dz + k * plane, 0, sizeof(float) * (size_t)S);
+                continue;
+            }
+            row_log_sum_exp(z, K, plane, S, mx, lse);
             for (int k = 0; k < K; k++)
-                dz[k * plane] = w == 0.0 ? 0.0f
-                                         : (float)(w * (exp((double)z[k * plane] - log_sum) -
-                                                        (k == cls)));
+                for (int x = 0; x < S; x++)
+                    dz[k * plane + x] =
+                        w[x] * (vec_expf(z[k * plane + x] - lse[x]) - (float)(cls[x] == k));
         }
+    }
 }
 
 void pixel_expectation_forward(float *out, const float *logits, const float *values, int B,
