@@ -1,17 +1,23 @@
 // The dashboard's entry point: hash routing (#/jobs, #/jobs/7, #/new, #/new?from=7,
-// #/datasets) to views that each mount into <main> and return a function that tears down
-// what they started (event streams, timers, charts); and the daemon's version in the footer.
+// #/new?study, #/studies, #/studies/3, #/datasets) to views that each mount into <main> and
+// return a function that tears down what they started (event streams, timers, charts); and the
+// daemon's version in the footer.
 import { api } from './api.js';
 import { fill, h } from './ui.js';
 import { mountJobs } from './jobs.js';
 import { mountJob } from './job.js';
 import { mountNewJob } from './newjob.js';
+import { mountNewStudy } from './newstudy.js';
+import { mountStudies } from './studies.js';
+import { mountStudy } from './study.js';
 import { mountDatasets } from './datasets.js';
 
 const ROUTES = [
   { pattern: /^\/jobs\/(\d+)$/, nav: 'jobs', mount: (root, m) => mountJob(root, Number(m[1])) },
   { pattern: /^\/jobs$/, nav: 'jobs', mount: (root, m, query) => mountJobs(root, query) },
-  { pattern: /^\/new$/, nav: 'new', mount: (root, m, query) => mountNewJob(root, query) },
+  { pattern: /^\/new$/, nav: 'new', mount: (root, m, query) => (query.has('study') ? mountNewStudy(root) : mountNewJob(root, query)) },
+  { pattern: /^\/studies\/(\d+)$/, nav: 'studies', mount: (root, m) => mountStudy(root, Number(m[1])) },
+  { pattern: /^\/studies$/, nav: 'studies', mount: (root) => mountStudies(root) },
   { pattern: /^\/datasets$/, nav: 'datasets', mount: (root) => mountDatasets(root) },
 ];
 

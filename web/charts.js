@@ -1,5 +1,6 @@
-// Line charts through uPlot (installed from npm by web/build.sh, served from web/vendor/):
-// a chart that follows its container's width and takes whole series at once.
+// Charts through uPlot (installed from npm by web/build.sh, served from web/vendor/), each
+// following its container's width and taking whole series at once: line charts of a job's
+// curves, and a study's figures with error bars over its axis.
 import uPlot from './vendor/uPlot.esm.js';
 
 const HEIGHT = 200;
@@ -49,8 +50,6 @@ export function lineChart(el, { title, x, xRange, series }) {
   };
   const opts = {
     title,
-    width: el.clientWidth || 600,
-    height: HEIGHT,
     scales,
     axes,
     series: [{ label: x }, ...series.map(line)],
@@ -61,7 +60,14 @@ export function lineChart(el, { title, x, xRange, series }) {
       }],
     },
   };
-  const plot = new uPlot(opts, [[], ...series.map(() => [])], el);
+  return mountPlot(el, opts, series.length);
+}
+
+// A uPlot of opts (its size the container's) with `count` empty series in el, following the
+// container's width: {setData(columns), destroy()}.
+function mountPlot(el, opts, count) {
+  const plot = new uPlot({ ...opts, width: el.clientWidth || 600, height: HEIGHT },
+    [[], ...Array.from({ length: count }, () => [])], el);
   el.dataset.points = 0;
   const resize = new ResizeObserver(() => {
     if (el.clientWidth) plot.setSize({ width: el.clientWidth, height: HEIGHT });
@@ -78,5 +84,83 @@ export function lineChart(el, { title, x, xRange, series }) {
       resize.disconnect();
       plot.destroy();
     },
+  };
+}
+
+// Figures with error bars over an axis: el, the container; opts {title, x: the axis's label,
+// labels: null for a numeric axis (x is its values), or the text of each position of a
+// categorical one (x is 0, 1, …: ticks at the positions, labelled), series: [{label, dash?,
+// line?}]} (line: join the points; a categorical axis's points stand alone). Every series is a
+// percentage on one axis fitted to the bars. setData({xs, series: [{mean: [...], err: [...]}]}):
+// each mean ± err drawn as a point with a whisker (err null: the point alone; mean null: nothing).
+export function errorBarChart(el, { title, x, labels, series }) {
+  let bars = []; // per series: the errors of its points, as the draw hook reads them
+  const whiskers = (u) => {
+    const { ctx } = u;
+    let drawn = 0;
+    ctx.save();
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    series.forEach((s, i) => {
+      const errs = bars[i] || [];
+      if (!u.series[i + 1].show) return;
+      ctx.strokeStyle = COLORS[i % COLORS.length];
+      u.data[0].forEach((xv, j) => {
+        const mean = u.data[i + 1][j], err = errs[j];
+        if (mean === null || mean === undefined || !Number.isFinite(err)) return;
+        const px = u.valToPos(xv, 'x', true), lo = u.valToPos(mean - err, '%', true), hi = u.valToPos(mean + err, '%', true);
+        const cap = 5 * devicePixelRatio;
+        ctx.beginPath();
+        ctx.moveTo(px, lo);
+        ctx.lineTo(px, hi);
+        ctx.moveTo(px - cap, lo);
+        ctx.lineTo(px + cap, lo);
+        ctx.moveTo(px - cap, hi);
+        ctx.lineTo(px + cap, hi);
+        ctx.stroke();
+        drawn++;
+      });
+    });
+    ctx.restore();
+    el.dataset.errorBars = drawn; // how many whiskers are drawn, for people and tests
+  };
+  // The percentage scale covers the whiskers, not only the means.
+  const percentRange = (u) => {
+    const ends = [];
+    series.forEach((s, i) => (u.data[i + 1] || []).forEach((m, j) => {
+      if (m === null || m === undefined) return;
+      const err = Number.isFinite(bars[i]?.[j]) ? bars[i][j] : 0;
+      ends.push(m - err, m + err);
+    }));
+    return fitRange({ share: 0.15, minPad: 1, floor: 0, ceil: 100 })(u, ends.length ? Math.min(...ends) : null,
+      ends.length ? Math.max(...ends) : null);
+  };
+  const xAxis = { label: x };
+  const scales = { x: { time: false }, '%': { auto: true, range: percentRange } };
+  if (labels) {
+    scales.x.range = () => [-0.5, labels.length - 0.5];
+    Object.assign(xAxis, { splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => labels[i] ?? '') });
+  }
+  const opts = {
+    title,
+    scales,
+    axes: [xAxis, { scale: '%', label: '%', size: 55 }],
+    series: [{ label: x, value: labels ? (u, v) => (v === null ? '—' : labels[v] ?? v) : undefined },
+      ...series.map((s, i) => {
+        const opt = { label: s.label, scale: '%', stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 7 } };
+        if (s.dash) opt.dash = s.dash;
+        if (labels && !s.line) opt.paths = () => null;
+        return opt;
+      })],
+    hooks: { draw: [whiskers] },
+  };
+  if (!opts.series[0].value) delete opts.series[0].value;
+  const chart = mountPlot(el, opts, series.length);
+  el.dataset.errorBars = 0;
+  return {
+    setData({ xs, series: data }) {
+      bars = data.map((d) => d.err);
+      chart.setData([xs, ...data.map((d) => d.mean)]);
+    },
+    destroy: chart.destroy,
   };
 }

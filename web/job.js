@@ -1,5 +1,5 @@
 // The job view: state (and what a queued job waits for: its dataset's scan) and actions
-// (pause, resume, cancel, delete, each confirmed; clone), a pretraining's design settings
+// (pause, resume, cancel, delete, each confirmed; clone), its study, a pretraining's design settings
 // (mask, decoder, target, loss: design.js), progress, live training-loss / learning-rate /
 // validation / throughput curves, the reconstruction previews with a slider over their steps,
 // checkpoints with download links, the log tail and the spec. Everything live from the job's
@@ -123,6 +123,7 @@ export function mountJob(root, id) {
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
       ['Finished', fmtTime(job.finished_at)], ['Duration', h('span', { id: 'duration' }, fmtDuration(liveDuration(job)))],
     ];
+    if (job.study) meta.push(['Study', h('a', { href: `#/studies/${job.study}`, 'data-study-link': job.study }, `study #${job.study}`)]);
     const from = job.spec?.[job.kind]?.init_from;
     if (job.init_checkpoint_id) {
       meta.push(['Starts from', h('a', { href: withToken(`/api/v1/checkpoints/${job.init_checkpoint_id}/download`), download: '' },

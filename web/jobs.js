@@ -1,7 +1,7 @@
 // The jobs view: every job with its state (and what a queued job waits for: its dataset's
-// scan), kind, dataset, progress, latest metric, creation time and duration, and its actions
-// (pause, resume, cancel, each confirmed; clone), filtered by state and kind, kept current by
-// the all-jobs event stream. Also the pieces of a job's display that the job view shares
+// scan), kind, dataset, progress, latest metric, creation time and duration, the study it
+// belongs to, and its actions (pause, resume, cancel, each confirmed; clone), filtered by state
+// and kind (and by study: #/jobs?study=3), kept current by the all-jobs event stream. Also the pieces of a job's display that the job view shares
 // (state badge, what it waits for, progress, metric, actions).
 import { api, subscribe } from './api.js';
 import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
@@ -133,7 +133,8 @@ function jobRow(job, onAction) {
     h('button', { type: 'button', class: `small ${a.name === 'cancel' ? 'danger' : 'secondary'}`, 'data-action': a.name,
       'aria-label': `${a.label} job #${job.id}`, onclick: () => onAction(job.id, a) }, a.label));
   return h('tr', { 'data-job-id': job.id },
-    cell('Job', h('a', { href: `#/jobs/${job.id}` }, `#${job.id} ${job.name || ''}`)),
+    cell('Job', h('a', { href: `#/jobs/${job.id}` }, `#${job.id} ${job.name || ''}`),
+      job.study ? h('a', { href: `#/studies/${job.study}`, class: 'study-link', 'data-study-link': job.study }, `study #${job.study}`) : null),
     cell('State', isWaiting(job)
       ? h('div', { class: 'state-cell' }, stateBadge(job.state), h('div', { class: 'waiting', 'data-waiting': job.waiting_for }, waitingText(job)))
       : stateBadge(job.state)),
@@ -155,13 +156,14 @@ function filterSelect(label, name, options, value, onchange) {
 }
 
 export function mountJobs(root, query) {
-  const filter = { state: query.get('state') || '', kind: query.get('kind') || '' };
+  const filter = { state: query.get('state') || '', kind: query.get('kind') || '', study: query.get('study') || '' };
   let jobs = new Map(); // id → job, the rows shown
   const fresh = freshness();
   let total = 0;
   const tbody = h('tbody');
   const summary = h('p', { class: 'muted', id: 'jobs-summary' });
-  const matches = (job) => (!filter.state || job.state === filter.state) && (!filter.kind || job.kind === filter.kind);
+  const matches = (job) => (!filter.state || job.state === filter.state) && (!filter.kind || job.kind === filter.kind)
+    && (!filter.study || String(job.study) === filter.study);
 
   const render = () => {
     const sorted = [...jobs.values()].sort((a, b) => b.id - a.id);
@@ -184,6 +186,7 @@ export function mountJobs(root, query) {
     const params = new URLSearchParams({ limit: LIST_LIMIT });
     if (filter.state) params.set('state', filter.state);
     if (filter.kind) params.set('kind', filter.kind);
+    if (filter.study) params.set('study', filter.study);
     try {
       const started = fresh.start();
       const list = await api(`/api/v1/jobs?${params}`);
@@ -232,7 +235,9 @@ export function mountJobs(root, query) {
     h('div', { class: 'title-row' }, h('h1', {}, 'Jobs'), h('a', { href: '#/new', class: 'button' }, 'New job')),
     h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() },
       filterSelect('State', 'state', STATES, filter.state, onFilter),
-      filterSelect('Kind', 'kind', KINDS, filter.kind, onFilter)),
+      filterSelect('Kind', 'kind', KINDS, filter.kind, onFilter),
+      filter.study ? h('p', { class: 'muted', id: 'study-filter' }, 'The jobs of ', h('a', { href: `#/studies/${filter.study}` }, `study #${filter.study}`),
+        ' (', h('a', { href: '#/jobs' }, 'all jobs'), ')') : null),
     summary,
     h('div', { class: 'table-wrap' }, h('table', { class: 'jobs cards' },
       h('thead', {}, h('tr', {}, ['Job', 'State', 'Kind', 'Dataset', 'Progress', 'Metric', 'Created', 'Duration', ''].map((t) => h('th', { scope: 'col' }, t)))),

@@ -13,7 +13,7 @@ import { api } from './api.js';
 import { datasetChoice, datasetState, scannedText } from './datasets.js';
 import { DESIGN_FIELDS, applies, designSpec, designValues, initialValue, modelSizes } from './design.js';
 import { KINDS } from './jobs.js';
-import { clearFieldErrors, field, fill, flash, flashError, fmtTime, h, showFieldError } from './ui.js';
+import { field, fill, flash, flashError, fmtTime, h, newTabs, postForm, showFieldError } from './ui.js';
 
 // The model presets of core/config.c; explicit sizes override them.
 const PRESETS = {
@@ -367,29 +367,15 @@ export function mountNewJob(root, query) {
     return merge(extraSpec, spec);
   };
 
-  const submit = async (e) => {
-    e.preventDefault();
-    clearFieldErrors(form);
-    summary.hidden = true;
-    const spec = buildSpec();
-    if (!spec) return;
-    const button = form.querySelector('button[type=submit]');
-    button.disabled = true;
-    try {
-      const job = await api('/api/v1/jobs', { method: 'POST', body: spec });
+  const submit = postForm(form, summary, {
+    path: '/api/v1/jobs',
+    build: buildSpec,
+    what: 'submit',
+    done: (job) => {
       flash(`Job #${job.id} submitted.`);
       location.hash = '#/jobs';
-    } catch (err) {
-      if (!err.status || err.status >= 500) {
-        fill(summary, `Could not submit: ${err.message}`);
-        summary.hidden = false;
-      } else {
-        showFieldError(form, err, summary);
-      }
-    } finally {
-      button.disabled = false;
-    }
-  };
+    },
+  });
 
   // Fills the form from a job's spec: what the form has fields for goes there, the rest (not
   // defaults) into the JSON box.
@@ -478,7 +464,7 @@ export function mountNewJob(root, query) {
   });
   form.addEventListener('submit', submit);
 
-  fill(root, h('h1', {}, 'New job'), form);
+  fill(root, h('div', { class: 'title-row' }, h('h1', {}, 'New job'), newTabs('job')), form);
   applyKindDefaults();
   nameInitPicker();
   for (const f of DESIGN_FIELDS) design[f.name].value = initialValue(f);

@@ -1,6 +1,7 @@
 // Small pieces every view uses: building DOM nodes (text only, never HTML from the API),
-// number/time formatting, the confirmation dialog, the flash message, and showing an API
-// validation error beside the form control it names.
+// number/time formatting, the confirmation dialog, the flash message, the tabs of #/new,
+// showing an API validation error beside the form control it names, and posting a form.
+import { api } from './api.js';
 
 // h('a', {href: '#/jobs', class: 'x', onclick: fn}, 'text', child...) → Element.
 // Attributes that are false/null/undefined are left out; on* values become listeners.
@@ -81,6 +82,13 @@ export function flashError(text, log = true) {
   if (log) console.error(text);
 }
 
+// The two forms of #/new as tabs: a job (#/new) or a study (#/new?study); current: 'job' or
+// 'study'.
+export function newTabs(current) {
+  const tab = (href, label, name) => h('a', { href, class: 'tab', 'aria-current': name === current ? 'page' : null }, label);
+  return h('nav', { class: 'tabs', 'aria-label': 'What to start' }, tab('#/new', 'A job', 'job'), tab('#/new?study', 'A study', 'study'));
+}
+
 // Asks before an action that cannot be undone; resolves true when confirmed.
 export function confirmAction(question, yesLabel) {
   const dialog = document.getElementById('confirm-dialog');
@@ -136,4 +144,32 @@ export function showFieldError(form, error, fallback) {
   control.setAttribute('aria-invalid', 'true');
   control.focus();
   return true;
+}
+
+// A form's submit handler: clears its errors, builds the body (null: build showed why), POSTs
+// it to path with the submit button disabled, and gives done the answer. A refusal (4xx) shows
+// beside the control controlFor(its field) names, or in summary; anything else in summary as
+// "Could not <what>: ...".
+export function postForm(form, summary, { path, build, done, what, controlFor = (f) => f }) {
+  return async (e) => {
+    e.preventDefault();
+    clearFieldErrors(form);
+    summary.hidden = true;
+    const body = build();
+    if (!body) return;
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      done(await api(path, { method: 'POST', body }));
+    } catch (err) {
+      if (!err.status || err.status >= 500) {
+        fill(summary, `Could not ${what}: ${err.message}`);
+        summary.hidden = false;
+      } else {
+        showFieldError(form, { field: controlFor(err.field), message: err.message }, summary);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  };
 }

@@ -5,7 +5,9 @@
 // through earlier ones), checkpoints whose download matches the listed sha256, and the log; a
 // clone of it, longer, paused (showing the job's step) and cancelled from its page; a
 // fine-tune's evaluations at their real epoch and its top-1 axis fitted to the values; the
-// tiny job's k-NN top-1 curve and a linear probe of it submitted through the form; a
+// tiny job's k-NN top-1 curve and a linear probe of it submitted through the form; a study
+// started from a preset through #/new, its page (live, its table, its chart with error bars,
+// links to its jobs and back, cancel and delete), the studies list and the jobs of a study; a
 // corrupt checkpoint marked and not offered for fine-tuning (a stubbed answer); a
 // pretraining's design fields (mask type, decoder, target, loss: the choices offered, the
 // fields each choice shows, the spec submitted with defaults left out, a job page's settings
@@ -519,6 +521,166 @@ async function scenarioCorruptCheckpoint(page) {
       await page.unroute(pattern);
     }
   });
+}
+
+// A study as GET /api/v1/studies/{id} answers, for the table and the chart: the decoder preset
+// (a categorical axis) with two seeds, the baseline and probes, its last cell still running; or
+// (numeric) one unsorted ratio axis. Job ids from 900.
+function stubStudy(id, numeric) {
+  const axes = numeric ? [{ field: 'pretrain.mask.ratio', values: [0.6, 0.3] }]
+    : [{ field: 'pretrain.decoder.type', values: ['linear', 'mlp', 'transformer'] }];
+  const figures = [[71, 1.41, 2.5, 0.5, 61], [72, 0.71, 3.5, 0.25, 63], [null, null, null, null, null]];
+  let job = 900;
+  const ids = (n) => Array.from({ length: n }, () => job++);
+  const row = (values, [mean, sd, gain, se, knn], i) => ({
+    values, top1: [mean, mean], top1_mean: mean, top1_sd: sd, gain_mean: gain, gain_se: se,
+    knn_top1: [knn, knn], knn_top1_mean: knn, knn_top1_sd: knn === null ? null : 1, linprobe_top1: [50, null],
+    linprobe_top1_mean: mean === null ? null : 50 + i, linprobe_top1_sd: null, pretrain_wall_s: 12.25, img_per_s: 40.5,
+    params: 806160, job_ids: { pretrain: ids(2), linprobe: ids(2), finetune: mean === null ? [null, null] : ids(2) },
+    states: mean === null ? ['pending', 'pending'] : ['succeeded', 'succeeded'], errors: [null, null],
+  });
+  const values = axes[0].values;
+  return {
+    id, name: numeric ? 'ratio' : 'decoders', state: 'succeeded', preset: numeric ? null : 'decoder', axes, seeds: [0, 1], baseline: true,
+    created_at: 1796641848, cells_done: values.length - 1, cells_total: values.length, jobs_done: 10, jobs_total: 12,
+    pretrain: {}, finetune: {}, linprobe: {},
+    rows: values.map((v, i) => row({ [axes[0].field]: v }, figures[i], i)),
+    baseline_row: { ...row({}, [68.5, 0.71, null, null, null], 0), job_ids: { pretrain: [null, null], linprobe: [null, null], finetune: ids(2) },
+      linprobe_top1: [null, null], linprobe_top1_mean: null },
+  };
+}
+
+// Studies (issue 27.4): a study started from a preset through #/new (an API error shown beside
+// the seeds first), its page live (jobs done counted up without a reload) linking its jobs, the
+// studies list, cancel from the page, its jobs linking it back and listed by ?study=; the table
+// and chart of a stubbed finished study (paper layout, ± figures, baseline first, links, error
+// bars over a categorical axis, and a numeric one in order); delete (stubbed).
+async function scenarioStudies(page) {
+  let study = null;
+  const tiny = { model: { embed_dim: 32, depth: 1, num_heads: 2 }, train: { epochs: 1, max_steps: 3, batch_size: 50, threads: 2 },
+    schedule: { progress_every_steps: 1, checkpoint_every_steps: 3, preview_every_steps: 3 } };
+  await check('#/new starts a study from a preset; an API error shows beside its control', async () => {
+    await page.goto(`${BASE}/#/new`);
+    await page.click('nav.tabs a[href="#/new?study"]');
+    await page.locator(`select[name="dataset"] option[value="${DATASET}"]`).waitFor({ state: 'attached', timeout: 10000 });
+    await page.selectOption('select[name="preset"]', 'scope');
+    const values = await page.textContent('#preset-values');
+    assert(values === 'pretrain.loss.scope: masked, full', `preset shows "${values}"`);
+    await page.selectOption('select[name="dataset"]', DATASET);
+    await page.check('input[name="linprobe-on"]');
+    await page.locator('#study-specs > summary').click();
+    await page.fill('textarea[name="pretrain"]', JSON.stringify(tiny));
+    await page.fill('textarea[name="finetune"]', JSON.stringify(tiny));
+    await page.fill('textarea[name="linprobe"]', JSON.stringify({ train: { batch_size: 50, threads: 2 }, linprobe: { max_iterations: 10 } }));
+    await page.fill('input[name="name"]', 'browser-study');
+    await page.fill('input[name="seeds"]', '0, 0');
+    await page.click('form.study-form button[type=submit]');
+    const error = page.locator('.field:has(input[name="seeds"]) .field-error');
+    await error.waitFor({ state: 'visible', timeout: 10000 });
+    const text = await error.textContent();
+    assert(/^seeds\[1\]: repeats seeds\[0\]/.test(text), `error "${text}"`);
+    await shot(page, 'new-study-invalid');
+    await page.fill('input[name="seeds"]', '0');
+    await page.click('form.study-form button[type=submit]');
+    await page.waitForURL(/#\/studies\/\d+$/, { timeout: 10000 });
+    study = Number(page.url().split('/').pop());
+    const sent = await (await page.request.get(`${BASE}/api/v1/studies/${study}`)).json();
+    assert(sent.preset === 'scope' && sent.baseline && sent.linprobe.linprobe.max_iterations === 10 && sent.pretrain.dataset === DATASET
+      && sent.jobs_total === 7, `study ${JSON.stringify(sent).slice(0, 300)}`);
+    return `${text}; then study #${study}: ${sent.jobs_total} jobs (2 pretrainings, their probes, 2 fine-tunings, a baseline)`;
+  });
+
+  await check('the study page follows its jobs live and links each child job', async () => {
+    await page.locator('#study-table tbody tr').nth(2).waitFor({ timeout: 10000 });
+    await page.evaluate(() => { window.notReloaded = true; });
+    const before = await page.textContent('#study-jobs-done');
+    await page.waitForFunction((b) => document.querySelector('#study-jobs-done')?.textContent !== b, before, { timeout: 120000 });
+    const after = await page.textContent('#study-jobs-done');
+    assert(await page.evaluate(() => window.notReloaded), 'the page reloaded');
+    const links = await page.$$eval('#study-table a[data-job-link]', (as) => as.map((a) => a.getAttribute('href')));
+    const jobs = await (await page.request.get(`${BASE}/api/v1/jobs?study=${study}`)).json();
+    const listed = jobs.jobs.map((j) => `#/jobs/${j.id}`).sort();
+    assert(links.length >= 3 && links.every((l) => listed.includes(l)), `links ${links} vs the study's jobs ${listed}`);
+    await shot(page, 'study-running');
+    return `jobs done ${before} → ${after}; ${links.length} links to its ${jobs.total} jobs`;
+  });
+
+  await check('#/studies lists the study; cancel from its page', async () => {
+    await page.goto(`${BASE}/#/studies`);
+    const row = page.locator(`tr[data-study-id="${study}"]`);
+    await row.waitFor({ timeout: 10000 });
+    const text = await row.textContent();
+    assert(text.includes('browser-study') && text.includes('preset scope') && /\d+ \/ 2/.test(text), `row "${text}"`);
+    await shot(page, 'studies');
+    await row.locator(`a[href="#/studies/${study}"]`).click();
+    await page.locator('button[data-action="cancel"]').click();
+    await page.click('#confirm-yes');
+    await page.locator('#study-state [data-state="cancelled"]').waitFor({ timeout: 10000 });
+    const answer = await (await page.request.get(`${BASE}/api/v1/studies/${study}`)).json();
+    assert(answer.state === 'cancelled', `the daemon says ${answer.state}`);
+    return `row "${text.replace(/\s+/g, ' ').trim()}"; cancelled`;
+  });
+
+  await check("a child job links to its study; the jobs list filters by study", async () => {
+    const jobs = await (await page.request.get(`${BASE}/api/v1/jobs?study=${study}`)).json();
+    await page.goto(`${BASE}/#/jobs?study=${study}`);
+    await page.locator('#study-filter').waitFor({ timeout: 10000 });
+    await page.waitForFunction((n) => document.querySelectorAll('tr[data-job-id]').length === n, jobs.total, { timeout: 10000 });
+    const studyLinks = await page.$$eval('tr[data-job-id] a.study-link', (as) => as.map((a) => a.getAttribute('href')));
+    assert(studyLinks.length === jobs.total && studyLinks.every((h) => h === `#/studies/${study}`), `links ${studyLinks}`);
+    await page.goto(`${BASE}/#/jobs/${jobs.jobs[0].id}`);
+    const back = page.locator(`dl.meta a[data-study-link="${study}"]`);
+    await back.waitFor({ timeout: 10000 });
+    return `${jobs.total} rows, each linking study #${study}; job #${jobs.jobs[0].id}'s page too`;
+  });
+
+  for (const numeric of [false, true]) {
+    const id = numeric ? 424243 : 424242;
+    const pattern = `${BASE}/api/v1/studies/${id}`;
+    await check(numeric ? 'a numeric axis is charted at its values, in order'
+      : "a finished study's table is the paper's layout, its chart draws error bars; delete", async () => {
+      let deleted = false;
+      await page.route(pattern, (route) => (route.request().method() === 'DELETE'
+        ? (deleted = true, route.fulfill({ status: 204, body: '' })) : route.fulfill({ json: stubStudy(id, numeric) })));
+      try {
+        await page.goto(`${BASE}/#/studies/${id}`);
+        await page.waitForFunction(() => Number(document.querySelector('#chart-study')?.dataset.points) > 0, null, { timeout: 10000 });
+        const chart = await page.evaluate(() => {
+          const el = document.querySelector('#chart-study');
+          const canvas = el.querySelector('canvas');
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          let painted = 0;
+          for (let i = 3; i < data.length; i += 4) painted += data[i] > 0;
+          return { xs: el.columns[0], top1: el.columns[1], bars: Number(el.dataset.errorBars), painted };
+        });
+        if (numeric) {
+          assert(JSON.stringify(chart.xs) === '[0.3,0.6]' && JSON.stringify(chart.top1) === '[72,71]', `xs ${chart.xs}, top-1 ${chart.top1}`);
+          return `x ${chart.xs}, top-1 ${chart.top1}, ${chart.bars} error bars`;
+        }
+        const head = await page.$$eval('#study-table thead th', (ths) => ths.map((t) => t.textContent));
+        const rows = await page.$$eval('#study-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+        const want = ['pretrain.decoder.type', 'top-1 (%)', 'gain (pp)', 'k-NN (%)', 'linear probe (%)', 'pretraining (s)', 'img/s', 'params', 'jobs'];
+        assert(JSON.stringify(head) === JSON.stringify(want), `header ${head}`);
+        assert(rows[0][0] === 'baseline (from scratch)' && rows[0][1] === '68.50 ± 0.71' && rows[0][2] === '—', `baseline row ${rows[0]}`);
+        assert(JSON.stringify(rows[1].slice(0, 8)) === JSON.stringify(['linear', '71.00 ± 1.41', '+2.50 ± 0.50', '61.00 ± 1.00', '50.00', '12.3', '40.5', '806160']),
+          `first row ${rows[1]}`);
+        assert(rows[3][1] === '—' && /pending/.test(rows[3][8]), `running row ${rows[3]}`);
+        const links = await page.$$eval('#study-table a[data-job-link]', (as) => as.map((a) => a.getAttribute('href')));
+        // the baseline's 2 fine-tunings; per cell 2 pretrainings, 2 probes, 2 fine-tunings but the last's
+        assert(links.length === 2 + 6 + 6 + 4 && links.includes('#/jobs/900'), `${links.length} links: ${links}`);
+        // mean ± sd of top-1 and of k-NN top-1 at the two cells done (the probes' sd is null)
+        assert(JSON.stringify(chart.xs) === '[0,1,2]' && chart.bars === 4 && chart.painted > 800, `chart ${JSON.stringify(chart)}`);
+        await shot(page, 'study');
+        await page.locator('button[data-action="delete"]').click();
+        await page.click('#confirm-yes');
+        await page.waitForURL(/#\/studies$/, { timeout: 10000 });
+        assert(deleted, 'no DELETE was sent');
+        return `${rows.length} rows, ${links.length} job links, ${chart.bars} error bars over ${chart.xs.length} cells; deleted`;
+      } finally {
+        await page.unroute(pattern);
+      }
+    });
+  }
 }
 
 // Pause, resume and cancel from the jobs list, each confirmed as on the job page.
@@ -1434,6 +1596,8 @@ async function main() {
     await scenarioFinetuneCharts(page);
     skipping = false;
     await scenarioProbes(page);
+    skipping = false;
+    await scenarioStudies(page);
     skipping = false;
     await scenarioCorruptCheckpoint(page);
     skipping = false;

@@ -248,6 +248,10 @@ else
   # A job page (finished, and running with its stream busy): the curves below the progress.
   check_shot job "$base/#/jobs/$tiny_id" 560 'blue_low >= 500' "the loss and learning-rate curves"
   check_shot job-running "$base/#/jobs/$live_id" 560 'blue_low >= 500' "the running job's curves"
+  # The studies and a study (the one the browser test started from a preset): rows and links.
+  study_id=$(api_get '/api/v1/studies' | python3 -c 'import json, sys; print(min((s["id"] for s in json.load(sys.stdin)["studies"] if s["name"] == "browser-study"), default=""))')
+  check_shot studies "$base/#/studies" 150 'blue_low >= 200' "the studies' rows"
+  [ -n "$study_id" ] && check_shot study "$base/#/studies/$study_id" 300 'blue_low >= 500' "the study's table and its job links"
   # The datasets: the sample grids (Fashion-MNIST's black backgrounds).
   check_shot datasets "$base/#/datasets" 0 'black >= 20000' "the sample grids"
   # The new-job form (its blue submit button), and filled from a job when cloning.
