@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""SimMIM's findings, re-checked: the paper's ablation tables from one study of variants.
+
+usage: findings.py [--url http://127.0.0.1:8080] [--token T] --study ID [--out PREFIX]
+
+The study (POST /api/v1/studies, docs/http-api.md) has one variant axis, field "pretrain": the
+default pretraining ({}) and one-factor-at-a-time changes of it ({"mask": {"ratio": 0.1}},
+{"decoder": {"type": "mlp"}}, ...), each fine-tuned in the few-label recipe, with 2 or more seeds
+and the baseline. The default cell runs once and stands in every table as its default value.
+
+Per table, per value: top-1 per seed, mean ± sd; the difference from the default cell paired by
+seed, mean ± standard error (a tie unless it exceeds twice its se); the gain over the baseline;
+the pretraining's cost relative to the default's; beside the paper's top-1 and its difference
+from the paper's default (ViT-B, ImageNet-1K; random masking, patch 32, ratio 0.6, linear head,
+ℓ1 on the masked area at full resolution: 82.8). Writes PREFIX.md and PREFIX.json (the study as
+the API returned it). Standard library only."""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import urllib.request
+
+PAPER_DEFAULT = 82.8
+# table → (title, the variant's path, the default cell's value, {value: paper top-1}, note)
+TABLES = [
+    ("mask-ratio", "Mask ratio (random masking, mask patch 8 px of 32)", ("mask", "ratio"), 0.6,
+     {0.1: 82.7, 0.3: 82.8, 0.5: 83.0, 0.6: 82.8, 0.7: 82.7, 0.9: 82.4},
+     "paper: random masking, patch 32 px of 192"),
+    ("mask-type", "Mask type (ratio 0.6; square: one 3×3 square of the 4×4 grid)", ("mask", "type"),
+     "random", {"random": 82.8, "block": 82.6, "square": 82.5},
+     "paper: block-wise 0.6 at patch 32; square 4×4 of 6×6 (0.44)"),
+    ("decoder", "Prediction head", ("decoder", "type"), "linear",
+     {"linear": 82.8, "mlp": 82.8, "transformer": 82.4},
+     "paper: 2-layer MLP; inverse Swin-T for the transformer head"),
+    ("loss", "Loss", ("loss", "type"), "l1", {"l1": 82.8, "l2": 82.7, "smooth_l1": 82.7, "bins": 82.7},
+     "paper: 8 bins at full resolution"),
+    ("scope", "Scope of the loss", ("loss", "scope"), "masked", {"masked": 82.8, "full": 81.7}, ""),
+    ("resolution", "Prediction resolution (of 32 px; T = the 8×8 token grid)", ("target", "resolution"),
+     32, {8: 82.7, 16: 82.8, 32: 82.8}, "paper: 48² (1/4), 96² (1/2), 192² (1/1)"),
+]
+
+
+def fetch(url, token, path):
+    req = urllib.request.Request(url.rstrip("/") + path)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.load(r)
+
+
+def variant_of(row):
+    """The (section, key, value) a row's variant changes; None for the default cell."""
+    v = row["values"].get("pretrain", {})
+    if not v:
+        return None
+    (section, inner), = v.items()
+    if section == "loss" and "type" in inner:
+        return ("loss", "type", inner["type"])
+    (key, value), = inner.items()
+    return (section, key, value)
+
+
+def paired(a, b):
+    """mean and standard error of a[s] − b[s] over the seeds that have both."""
+    d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+    if not d:
+        return None, None, 0
+    se = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else None
+    return statistics.mean(d), se, len(d)
+
+
+def verdict(diff, se):
+    if diff is None:
+        return "—"
+    if se is None or se == 0:
+        return "—" if se is None else ("better" if diff > 0 else "worse" if diff < 0 else "tie")
+    return "better" if diff > 2 * se else "worse" if diff < -2 * se else "tie"
+
+
+def agreement(ours, paper_diff):
+    """Whether our ordering against the default agrees with the paper's (the paper's figures
+    are single runs; a difference of 0.2 pp or less there is read as a tie)."""
+    if ours == "—" or paper_diff is None:
+        return "—"
+    paper = "tie" if abs(paper_diff) <= 0.2 else "better" if paper_diff > 0 else "worse"
+    if ours == paper:
+        return "agrees"
+    if ours == "tie":
+        return f"ours a tie (paper {paper})"
+    if paper == "tie":
+        return f"ours {ours} (paper a tie)"
+    return "**disagrees**"
+
+
+def fmt(x, digits=2, sign=False):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def render(study):
+    rows = study["rows"]
+    default = next((r for r in rows if variant_of(r) is None), None)
+    if default is None:
+        sys.exit("the study has no default cell (a variant {})")
+    seeds = study["seeds"]
+    out = [f"Study {study['id']} \"{study['name']}\" ({study['state']}, {study['cells_done']} of "
+           f"{study['cells_total']} cells done), seeds {', '.join(map(str, seeds))}. Top-1 % on the "
+           f"Fashion-MNIST test set after the few-label fine-tuning; Δ = the difference from the "
+           f"default cell paired by seed, mean ± se (a tie unless |Δ| > 2 se); gain = over the "
+           f"baseline from random initialisation (layer decay 1.0); cost = pretraining wall time "
+           f"over the default's (measured on a shared machine: indicative).", ""]
+    base_row = study.get("baseline_row") or {}
+    out.append(f"Baseline (from scratch): top-1 {fmt(base_row.get('top1_mean'))} ± "
+               f"{fmt(base_row.get('top1_sd'))} ({', '.join(fmt(t) for t in base_row.get('top1', []))}).")
+    out.append("")
+    summary = []
+    for key, title, (section, field), default_value, paper, note in TABLES:
+        members = [(default_value, default)]
+        for r in rows:
+            v = variant_of(r)
+            if v and v[0] == section and v[1] == field:
+                members.append((v[2], r))
+        members.sort(key=lambda m: (isinstance(m[0], str), m[0]))
+        out += [f"### {title}", ""]
+        if note:
+            out += [f"({note})", ""]
+        out += ["| value | top-1 per seed | mean ± sd | Δ vs default | verdict | gain vs scratch | "
+                "cost | paper top-1 | paper Δ | ordering |",
+                "|---|---|---:|---:|---|---:|---:|---:|---:|---|"]
+        for value, r in members:
+            is_default = r is default
+            diff, se, _ = paired(r["top1"], default["top1"])
+            v = "default" if is_default else verdict(diff, se)
+            p = paper.get(value)
+            pd = None if p is None else round(p - PAPER_DEFAULT, 2)
+            cost = (r["pretrain_wall_s"] / default["pretrain_wall_s"]
+                    if r.get("pretrain_wall_s") and default.get("pretrain_wall_s") else None)
+            agree = "—" if is_default else agreement(v, pd)
+            if not is_default:
+                summary.append((title, value, v, agree))
+            out.append(f"| {value}{' (default)' if is_default else ''} | "
+                       f"{' / '.join(fmt(t) for t in r['top1'])} | {fmt(r['top1_mean'])} ± "
+                       f"{fmt(r['top1_sd'])} | {'—' if is_default else fmt(diff, sign=True) + ' ± ' + fmt(se)} | "
+                       f"{v} | {fmt(r.get('gain_mean'), sign=True)} ± {fmt(r.get('gain_se'))} | "
+                       f"{fmt(cost)}× | {fmt(p, 1)} | {fmt(pd, 1, sign=True) if pd is not None else '—'} | {agree} |")
+        out.append("")
+    agree = sum(1 for s in summary if s[3] == "agrees")
+    out.append(f"Orderings against the default: {agree} of {len(summary)} agree with the paper's; "
+               f"the rest: " + "; ".join(f"{t.split(' (')[0].lower()} {v}: {a}" for t, v, _, a in summary
+                                         if a != "agrees") + ".")
+    return "\n".join(out) + "\n"
+
+
+def machine():
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor()
+    return f"{platform.machine()} {os.cpu_count()} cores, {model}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8080")
+    ap.add_argument("--token", default=os.environ.get("SIMMIMD_TOKEN"))
+    ap.add_argument("--study", type=int, required=True)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "findings-fmnist"))
+    args = ap.parse_args()
+    study = fetch(args.url, args.token, f"/api/v1/studies/{args.study}")
+    text = render(study)
+    text += f"\nMachine: {machine()}; rendered {datetime.date.today()} by tests/bench/findings.py.\n"
+    with open(args.out + ".md", "w") as f:
+        f.write(text)
+    with open(args.out + ".json", "w") as f:
+        json.dump(study, f, indent=1)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
