@@ -95,6 +95,13 @@ async function fillForm(page, values) {
   for (const [name, value] of Object.entries(values)) await page.locator(`[name="${name}"]`).fill(value);
 }
 
+// The API's error shown beside the form control `control` (a selector), once it is visible.
+async function errorBeside(page, control, timeout = 10000) {
+  const error = page.locator(`.field:has(${control}) .field-error`);
+  await error.waitFor({ state: 'visible', timeout });
+  return error.textContent();
+}
+
 async function submitTiny(page) {
   await page.goto(`${BASE}/#/new`);
   await page.locator(`select[name="dataset"] option[value="${DATASET}"]`).waitFor({ state: 'attached' });
@@ -111,9 +118,7 @@ async function scenarioFormAndJob(page) {
     await submitTiny(page);
     await page.fill('input[name="train.epochs"]', '0');
     await page.click('button[type=submit]');
-    const error = page.locator('.field:has(input[name="train.epochs"]) .field-error');
-    await error.waitFor({ state: 'visible', timeout: 10000 });
-    const text = await error.textContent();
+    const text = await errorBeside(page, 'input[name="train.epochs"]');
     assert(/epochs/.test(text), `message "${text}"`);
     assert(await page.getAttribute('input[name="train.epochs"]', 'aria-invalid') === 'true', 'input not marked invalid');
     assert(page.url().endsWith('#/new'), 'left the form');
@@ -575,9 +580,7 @@ async function scenarioStudies(page) {
     await page.fill('input[name="name"]', 'browser-study');
     await page.fill('input[name="seeds"]', '0, 0');
     await page.click('form.study-form button[type=submit]');
-    const error = page.locator('.field:has(input[name="seeds"]) .field-error');
-    await error.waitFor({ state: 'visible', timeout: 10000 });
-    const text = await error.textContent();
+    const text = await errorBeside(page, 'input[name="seeds"]');
     assert(/^seeds\[1\]: repeats seeds\[0\]/.test(text), `error "${text}"`);
     await shot(page, 'new-study-invalid');
     await page.fill('input[name="seeds"]', '0');
@@ -868,9 +871,7 @@ async function scenarioDatasets(page) {
     await page.fill('input[name="name"]', 'fm-copy');
     await page.fill('input[name="path"]', '/etc');
     await page.click('button:has-text("Register")');
-    const error = page.locator('.field:has(input[name="path"]) .field-error');
-    await error.waitFor({ state: 'visible', timeout: 10000 });
-    const message = await error.textContent();
+    const message = await errorBeside(page, 'input[name="path"]');
     await shot(page, 'datasets-invalid');
     // The same files under another name: fm-small's path, as its card shows it.
     await page.fill('input[name="path"]', await page.textContent(`[data-dataset="${DATASET}"] dd code`));
@@ -957,9 +958,8 @@ async function scenarioScans(page) {
     await fillRegistration(page, { name: 'shards', path: where, train: '../shards/train-*.tar', test: 'test-*.tar' });
     const refused = await registerCaptured(page);
     assert(refused.reply.status === 400 && refused.reply.json.error?.field === 'train', `the daemon answered ${refused.reply.status} ${JSON.stringify(refused.reply.json)}`);
-    const globError = page.locator('.field:has(input[name="train"]) .field-error');
-    await globError.waitFor({ state: 'visible', timeout: 5000 });
-    assert((await globError.textContent()) === refused.reply.json.error.message, `beside the glob: "${await globError.textContent()}"`);
+    const globError = await errorBeside(page, 'input[name="train"]', 5000);
+    assert(globError === refused.reply.json.error.message, `beside the glob: "${globError}"`);
     await fillRegistration(page, { train: 'train-*.tar' });
     const { body, reply } = await registerCaptured(page);
     assert(reply.status === 201, `the daemon answered ${reply.status} ${JSON.stringify(reply.json)}`);
@@ -1541,9 +1541,8 @@ async function scenarioDesign(page) {
     assert(body.pretrain?.init_from === tiny.id && body.finetune === undefined && body.model === undefined,
       `sent pretrain ${JSON.stringify(body.pretrain)}, finetune ${JSON.stringify(body.finetune)}, model ${JSON.stringify(body.model)}`);
     assert(canon(body.decoder) === canon({ type: 'mlp' }), `decoder ${JSON.stringify(body.decoder)}`);
-    const error = page.locator('.field:has(select[name="pretrain.init_from"]) .field-error');
-    await error.waitFor({ state: 'visible', timeout: 5000 });
-    assert((await error.textContent()) === message, `error "${await error.textContent()}"`);
+    const error = await errorBeside(page, 'select[name="pretrain.init_from"]', 5000);
+    assert(error === message, `error "${error}"`);
     // Fine-tuning from the same job: the same picker, named for the kind, and no design field.
     await page.selectOption('select[name="kind"]', 'finetune');
     const ft = (await submitCaptured(page)).body;
