@@ -24,7 +24,25 @@ LDLIBS  := -lmicrohttpd -lsqlite3 -lopenblas -ljansson -lpng -ljpeg -larchive -l
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TORCH_PY := /usr/bin/python3
 
-CORE_SRC := $(filter-out core/cmd/%,$(wildcard core/*/*.c))
+# Data-parallel training across processes (train.ranks, issue 29) runs on MPI: with mpicc found
+# (Open MPI, deploy/deps.sh) simmim-train is built on core/train/dist_mpi.c; MPI=0, or no
+# mpicc, builds it on dist_none.c — one process, train.ranks > 1 refused. Nothing else differs,
+# so build/nompi/simmim-train (make test) links the same objects with dist_none.o.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+LDLIBS_NOMPI := $(LDLIBS)
+ifeq ($(MPI),1)
+DIST_IMPL := mpi
+MPI_CFLAGS := $(shell mpicc --showme:compile)
+LDLIBS += -Wl,--as-needed $(shell mpicc --showme:link) -Wl,--no-as-needed
+else
+DIST_IMPL := none
+endif
+# Rewritten when the choice changes, so that the library and its programs are rebuilt then.
+DIST_STAMP := $(shell mkdir -p build && [ "$$(cat build/.dist 2>/dev/null)" = $(DIST_IMPL) ] || \
+                echo $(DIST_IMPL) > build/.dist; echo build/.dist)
+
+CORE_SRC := $(filter-out core/cmd/% core/train/dist_%.c,$(wildcard core/*/*.c)) \
+            core/train/dist_$(DIST_IMPL).c
 CORE_OBJ := $(CORE_SRC:%.c=build/obj/%.o)
 CORE_SAN_OBJ := $(CORE_SRC:%.c=build/san/%.o)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
@@ -61,6 +79,8 @@ build/san/gen/migrations.o: build/gen/migrations.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
+build/obj/core/train/dist_mpi.o build/san/core/train/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
+
 build/obj/%.o: %.c $(HEADERS) | build/.deps
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
@@ -71,11 +91,11 @@ build/san/%.o: %.c $(HEADERS) | build/.deps
 	@echo "CC $< (asan+ubsan)"
 	@$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
-build/libsimmimcore.a: $(CORE_OBJ)
-	@rm -f $@ && ar rcs $@ $^
+build/libsimmimcore.a: $(CORE_OBJ) $(DIST_STAMP)
+	@rm -f $@ && ar rcs $@ $(CORE_OBJ)
 
-build/san/libsimmimcore.a: $(CORE_SAN_OBJ)
-	@rm -f $@ && ar rcs $@ $^
+build/san/libsimmimcore.a: $(CORE_SAN_OBJ) $(DIST_STAMP)
+	@rm -f $@ && ar rcs $@ $(CORE_SAN_OBJ)
 
 build/libsimmimserver.a: $(SERVER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
@@ -102,6 +122,13 @@ build/san/tests/%: tests/%.c tests/test.h $(SAN_TEST_LIBS)
 build/simmim-%: build/obj/core/cmd/simmim-%.o build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# simmim-train as make MPI=0 builds it (make test runs it: that path must not rot).
+build/nompi/simmim-train: build/obj/core/cmd/simmim-train.o build/obj/core/train/dist_none.o \
+                          build/libsimmimcore.a
+	@mkdir -p $(dir $@)
+	@echo "LD $@ (MPI=0)"
+	@$(CC) $(CFLAGS) $^ $(LDLIBS_NOMPI) -o $@
 
 build/make_images: tests/bench/make_images.c
 	@echo "LD $@"
@@ -132,7 +159,7 @@ INTEGRATION_TESTS := $(wildcard tests/integration/test_*.sh tests/integration/te
 
 # The layering rule first (docs/architecture.md); unit and golden tests on both builds; the
 # slower integration tests once, on the normal one.
-test: all build/make_images $(TEST_BINS) $(FUZZ_REPLAYS)
+test: all build/make_images build/nompi/simmim-train $(TEST_BINS) $(FUZZ_REPLAYS)
 	@tests/run_tests.sh tests/structure/test_layers.sh $(TEST_BINS) $(FUZZ_REPLAYS) $(INTEGRATION_TESTS)
 
 bench: all build/make_images

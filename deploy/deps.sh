@@ -10,7 +10,8 @@ set -euo pipefail
 
 packages=(build-essential pkg-config libopenblas-dev libmicrohttpd-dev libjansson-dev
           libsqlite3-dev libpng-dev libjpeg62-turbo-dev libarchive-dev zlib1g-dev
-          dataset-fashion-mnist curl python3 chromium)
+          dataset-fashion-mnist curl python3 chromium
+          openmpi-bin libopenmpi-dev) # train.ranks > 1: simmim-train under mpirun (make MPI=0: without)
 # The dashboard's build and browser tests need Node.js and npm; any install of them will do
 # (Debian's packages, or NodeSource's nodejs which bundles npm).
 command -v npm > /dev/null || packages+=(nodejs npm)
