@@ -223,7 +223,7 @@ static int scan_idx(const Args *a, const DataRoots *roots, Result *r, Progress *
             json_array_append_new(r->sample_labels,
                                   json_text(label >= 0 ? ds.class_names[label] : ""));
     }
-    augment_batch(&ds, set, indices, n, NULL, 0, 0, images, NULL);
+    augment_batch(&ds, set, indices, n, NULL, 0, 0, 0, images, NULL);
     int rc = write_sample(a, images, n, C, S, ds.mean, ds.std);
     free(images);
     dataset_free(&ds);

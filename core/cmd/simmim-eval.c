@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     for (int first = 0; first < ds.test.count; first += batch) {
         int n = ds.test.count - first < batch ? ds.test.count - first : batch;
         for (int i = 0; i < n; i++) indices[i] = first + i;
-        augment_batch(&ds, &ds.test, indices, n, NULL, 0, 0, images, labels);
+        augment_batch(&ds, &ds.test, indices, n, NULL, 0, 0, 0, images, labels);
         Batch b = {.size = n, .images = images, .labels = labels};
         loss_sum += (double)model_forward(&m, &b) * n;
         for (int i = 0; i < n; i++) {

@@ -97,13 +97,14 @@ static void sample_image(const uint8_t *src, int channels, int stored, int pad,
 }
 
 void augment_batch(const Dataset *ds, const ImageSet *set, const int *indices, int B,
-                   const AugmentConfig *aug, uint64_t seed, long step, float *images, int *labels)
+                   const AugmentConfig *aug, uint64_t seed, long step, int first, float *images,
+                   int *labels)
 {
     int C = set->channels, stored = set->size, S = stored + 2 * ds->pad;
     size_t in_image = (size_t)C * stored * stored, out_image = (size_t)C * S * S;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        AugmentCrop crop = augment_crop(aug, seed, step, b);
+        AugmentCrop crop = augment_crop(aug, seed, step, first + b);
         sample_image(set->pixels + (size_t)indices[b] * in_image, C, stored, ds->pad, &crop,
                      ds->mean, ds->std, images + (size_t)b * out_image);
         if (labels) labels[b] = set->labels[indices[b]];

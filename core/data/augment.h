@@ -45,10 +45,12 @@ AugmentCrop augment_crop_wh(const AugmentConfig *aug, int width, int height, uin
 
 // Builds images [B, C, S, S] (S = stored_size + 2·pad) and labels [B] (may be NULL) from
 // set images indices[0..B), in parallel over the batch (results do not depend on the thread
-// count). Output pixel j samples the padded image (zeros outside the stored pixels) at
+// count). Image b is slot first + b of the step's batch (first > 0: one rank's rows of a batch
+// that data-parallel ranks share out), whose crop it draws. Output pixel j samples the padded image (zeros outside the stored pixels) at
 // (left + u·width)·S − ½ with u = (j + ½)/S (mirrored: (S − j − ½)/S), clamped to [0, S − 1],
 // bilinearly; likewise rows. aug NULL: evaluation (pad and normalize only, exactly).
 void augment_batch(const Dataset *ds, const ImageSet *set, const int *indices, int B,
-                   const AugmentConfig *aug, uint64_t seed, long step, float *images, int *labels);
+                   const AugmentConfig *aug, uint64_t seed, long step, int first, float *images,
+                   int *labels);
 
 #endif

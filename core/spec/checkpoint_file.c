@@ -241,7 +241,7 @@ int checkpoint_suits_pretraining(const ModelConfig *ckpt_cfg, const ModelConfig 
 }
 
 int checkpoint_state_write(const char *path, const float *m, const float *v, size_t n, long step,
-                           long adamw_step, char *err, size_t errlen)
+                           long adamw_step, int ranks, char *err, size_t errlen)
 {
     StTensor t[2] = {
         {.name = "adamw.m", .ndim = 1, .shape = {(int64_t)n}, .numel = n, .data = (float *)m},
@@ -252,6 +252,7 @@ int checkpoint_state_write(const char *path, const float *m, const float *v, siz
     meta_add(&md, "step", string_of_long(step));
     meta_add(&md, "adamw_step", string_of_long(adamw_step));
     meta_add(&md, "num_params", string_of_long((long)n));
+    meta_add(&md, "ranks", string_of_long(ranks));
     int rc = -1;
     if (!meta_complete(&md))
         snprintf(err, errlen, "%s: out of memory", path);
@@ -389,13 +390,13 @@ fail:
 }
 
 long checkpoint_state_read(const char *path, float *m, float *v, size_t n, long *adamw_step,
-                           char *err, size_t errlen)
+                           int *ranks, char *err, size_t errlen)
 {
     SafeTensors st;
     if (safetensors_read(path, &st, err, errlen)) return -1;
     const StTensor *mo = safetensors_find(&st, "adamw.m"), *vo = safetensors_find(&st, "adamw.v");
     const char *format = safetensors_meta(&st, "format"), *step = safetensors_meta(&st, "step");
-    const char *adamw = safetensors_meta(&st, "adamw_step");
+    const char *adamw = safetensors_meta(&st, "adamw_step"), *by = safetensors_meta(&st, "ranks");
     long result = -1;
     if (!format || strcmp(format, "simmimd-state-1") != 0 || !step || !adamw || !mo || !vo ||
         mo->numel != n || vo->numel != n) {
@@ -404,6 +405,7 @@ long checkpoint_state_read(const char *path, float *m, float *v, size_t n, long 
         memcpy(m, mo->data, n * sizeof(float));
         memcpy(v, vo->data, n * sizeof(float));
         *adamw_step = atol(adamw);
+        *ranks = by && atoi(by) > 0 ? atoi(by) : 1;
         result = atol(step);
     }
     safetensors_free(&st);

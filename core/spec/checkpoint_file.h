@@ -57,15 +57,15 @@ int checkpoint_suits_dataset(const ModelConfig *cfg, int checkpoint_pad, int dat
 int checkpoint_suits_pretraining(const ModelConfig *ckpt_cfg, const ModelConfig *spec_cfg,
                                  char *err, size_t errlen);
 
-// Writes a training state: the AdamW moments m and v of n parameters, the training step and
-// AdamW's own step count, atomically.
+// Writes a training state: the AdamW moments m and v of n parameters, the training step,
+// AdamW's own step count and the ranks that trained it (train.ranks), atomically.
 int checkpoint_state_write(const char *path, const float *m, const float *v, size_t n, long step,
-                           long adamw_step, char *err, size_t errlen);
-// Reads a training state of n parameters into m and v (untouched on error) and *adamw_step;
-// returns the training step it holds, or -1 with err filled if the file is not a training
-// state of n parameters.
+                           long adamw_step, int ranks, char *err, size_t errlen);
+// Reads a training state of n parameters into m and v (untouched on error), *adamw_step and
+// *ranks (1 for a state written before ranks were recorded); returns the training step it
+// holds, or -1 with err filled if the file is not a training state of n parameters.
 long checkpoint_state_read(const char *path, float *m, float *v, size_t n, long *adamw_step,
-                           char *err, size_t errlen);
+                           int *ranks, char *err, size_t errlen);
 
 // The steps N of every checkpoints/step-N.safetensors in run_dir, newest first, in *steps
 // (the caller frees it); returns the count (0 when there are none or the dir is unreadable).

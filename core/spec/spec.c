@@ -330,6 +330,7 @@ static const Field TRAIN_FIELDS[] = {
     DOUBLE_F("clip_grad", train.clip_grad, 0, 1e6, 0),
     U64_F("seed", train.seed, 0, 1LL << 53), // 2^53: exact in any JSON reader's double
     INT_F("threads", train.threads, 0, 1024),
+    INT_F("ranks", train.ranks, 1, 1024), // and dividing batch_size (check_spec)
     LONG_F("max_steps", train.max_steps, 0, LONG_MAX, 0),
     LONG_F("total_steps", train.total_steps, 0, 1000000000000, 0),
     ENUM_F("precision", train.precision, PRECISIONS, 0),
@@ -930,6 +931,7 @@ static void set_defaults(JobSpec *s)
     s->mask.min_block = 4;
     s->train.epochs = 10;
     s->train.batch_size = 256;
+    s->train.ranks = 1;
     s->train.lr = 1e-3;
     s->train.min_lr = 1e-5;
     s->train.warmup_epochs = 1;
@@ -993,9 +995,15 @@ int spec_check_memory(const JobSpec *spec, SpecError *err)
     // A fine-tuning's classifier is sized by the dataset's classes; until they are known, the
     // fewest a fine-tuning has.
     if (spec->kind == JOB_FINETUNE && m.num_classes < 2) m.num_classes = 2;
-    int threads = spec->train.threads ? spec->train.threads : cpu_count();
+    int ranks = spec->train.ranks, threads = spec->train.threads ? spec->train.threads
+                                                                   : cpu_count() / ranks;
+    if (threads < 1) threads = 1;
     MemoryEstimate estimate = model_memory_estimate(&m, spec->train.batch_size, threads);
     double need = memory_estimate_total(&estimate);
+    if (ranks > 1) { // all on this host: rank 0 holds a whole batch (it evaluates), the rest a share
+        MemoryEstimate share = model_memory_estimate(&m, spec->train.batch_size / ranks, threads);
+        need += (ranks - 1) * memory_estimate_total(&share);
+    }
     double limit = spec->train.max_memory_mb ? (double)spec->train.max_memory_mb * MB
                                              : machine_memory_bytes() / 2;
     if (need <= limit) return 0;
@@ -1064,6 +1072,13 @@ static int check_spec(JobSpec *s, SpecError *err)
         return spec_refuse(err, "train.warmup_epochs", "must not exceed train.epochs (%d) (got %s)",
                            s->train.epochs, b);
     }
+    if (s->train.batch_size % s->train.ranks)
+        return spec_refuse(err, "train.batch_size", "must divide by train.ranks (%d): each rank "
+                           "takes an equal share of every batch (got %d)", s->train.ranks,
+                           s->train.batch_size);
+    if (s->train.ranks > 1 && s->kind == JOB_LINPROBE)
+        return spec_refuse(err, "train.ranks", "a linear probe runs as one process (got %d)",
+                           s->train.ranks);
     if (s->knn.k > s->knn.bank)
         return spec_refuse(err, "eval.knn.k", "must not exceed eval.knn.bank (%d) (got %d)",
                            s->knn.bank, s->knn.k);

@@ -64,7 +64,9 @@ typedef struct {
         int epochs, batch_size;
         double lr, min_lr, warmup_epochs, weight_decay, betas[2], clip_grad;
         uint64_t seed;
-        int threads;
+        int threads;      // per rank; 0: the host's cores divided by its ranks
+        int ranks;        // processes training together (data parallel, under mpirun); each
+                          // takes batch_size / ranks images of every batch
         long max_steps;   // 0: none; otherwise the run stops there, the schedule unchanged
         long total_steps; // 0: epochs × steps per epoch; else the schedule's length (epochs 0)
         Precision precision;

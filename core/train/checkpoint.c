@@ -36,9 +36,11 @@ int checkpoint_write_weights(const char *path, const Model *m, const CheckpointM
     return rc;
 }
 
-int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *err, size_t errlen)
+int checkpoint_write_state(const char *path, const AdamW *opt, long step, int ranks, char *err,
+                           size_t errlen)
 {
-    return checkpoint_state_write(path, opt->m, opt->v, opt->n, step, opt->step, err, errlen);
+    return checkpoint_state_write(path, opt->m, opt->v, opt->n, step, opt->step, ranks, err,
+                                  errlen);
 }
 
 // The encoder's tensors: a ViT's patch_embed, cls_token, pos_embed and blocks; a Swin's
@@ -74,14 +76,15 @@ int checkpoint_load_params(Model *m, const SafeTensors *st, int encoder_only, ch
     return 0;
 }
 
-long checkpoint_read_state(const char *path, const Model *m, AdamW *opt, char *err, size_t errlen)
+long checkpoint_read_state(const char *path, const Model *m, AdamW *opt, int *ranks, char *err,
+                           size_t errlen)
 {
     if (opt->n != m->num_params) {
         snprintf(err, errlen, "%s: not a training state for this model", path);
         return -1;
     }
-    long adamw_step, step = checkpoint_state_read(path, opt->m, opt->v, opt->n, &adamw_step, err,
-                                                  errlen);
+    long adamw_step, step = checkpoint_state_read(path, opt->m, opt->v, opt->n, &adamw_step,
+                                                  ranks, err, errlen);
     if (step >= 0) opt->step = adamw_step;
     return step;
 }

@@ -14,7 +14,9 @@
 // Writes the model's weights under the contract's names with metadata, atomically.
 int checkpoint_write_weights(const char *path, const Model *m, const CheckpointMeta *meta,
                              char *err, size_t errlen);
-int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *err, size_t errlen);
+// The training state beside them: AdamW's moments and step, the run's step and its ranks.
+int checkpoint_write_state(const char *path, const AdamW *opt, long step, int ranks, char *err,
+                           size_t errlen);
 
 // Copies tensors from st into m by name. encoder_only: only the encoder's (a fine-tuning
 // start: a ViT's patch_embed, cls_token, pos_embed and blocks; a Swin's patch_embed,
@@ -22,7 +24,9 @@ int checkpoint_write_state(const char *path, const AdamW *opt, long step, char *
 // name or a shape mismatch is an error naming the tensor.
 int checkpoint_load_params(Model *m, const SafeTensors *st, int encoder_only, char *err,
                            size_t errlen);
-// Restores AdamW moments and step from a state file; returns the training step it holds.
-long checkpoint_read_state(const char *path, const Model *m, AdamW *opt, char *err, size_t errlen);
+// Restores AdamW moments and step from a state file; returns the training step it holds, and
+// the ranks that wrote it in *ranks.
+long checkpoint_read_state(const char *path, const Model *m, AdamW *opt, int *ranks, char *err,
+                           size_t errlen);
 
 #endif

@@ -2,6 +2,9 @@
 // flips, masks, drop path — is drawn from a stream keyed by (seed, purpose, epoch or step),
 // so a batch depends on its step alone: the loader thread can run ahead, and a resumed run
 // continues bit for bit from a checkpoint that holds only weights and AdamW moments.
+// With train.ranks > 1 (dist.h) every rank draws the same global batch and trains on its rows
+// of it; their gradients are summed, each weighted by its share of the batch's loss, so every
+// rank takes the same update; rank 0 alone talks to the outside world (run dir, events).
 #include "train/train.h"
 
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include "model/model.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/loader.h"
 #include "train/probe.h"
 #include "train/sharded.h"
@@ -52,6 +56,8 @@ typedef struct {
     int *indices;          // the step's samples (streamed: decoded by the loader's workers)
     StreamedError *errors; // streamed: per image, a sample that failed and its replacement
     int *failures;         // streamed: per image, how many samples failed (-1: all tried)
+    double loss_weight;    // this rank's share of the batch's loss (dist: its rows' masked
+                           // cells over the batch's, or rows / batch size); 1 alone
     ShardedSample *samples;// shards: the step's samples as read from the stream
     char (*read_errors)[SHARDED_MESSAGE_MAX]; // shards: what reading them met, in order
     int read_error_count;  // (beyond the batch size only counted)
@@ -87,6 +93,7 @@ typedef struct {
     char *head_json[HEAD_SECTIONS]; // pretraining: HEAD_SECTION_NAMES of the run, as JSON
     float *preview_image, *preview_scratch; // the prediction as an image (pretraining)
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
+    double exchange_time; // dist: seconds exchanging gradients since the last progress event
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
     double val_loss, top1;
@@ -100,6 +107,9 @@ typedef struct {
     int *predictions;
     double knn_top1, knn_seconds;
     const char *dump_dir; // --dump-features: the folder the probes' features are written to
+    Dist *dist;
+    int first, rows;      // this rank's images of every batch: [first, first + rows)
+    int resumed_ranks;    // the ranks that wrote the state resumed from (0: none)
 } Trainer;
 
 static double wall_time(void)
@@ -110,8 +120,13 @@ static double wall_time(void)
 }
 
 // Writes one event line (the object gets "event" and "t" first) to stdout and events.jsonl.
+// Other ranks only report their own errors (stdout: mpirun passes it to the daemon).
 static void emit(Trainer *tr, const char *name, json_t *fields)
 {
+    if (tr->dist->rank != 0 && strcmp(name, "error") != 0) {
+        json_decref(fields);
+        return;
+    }
     json_t *ev = json_pack("{s:s, s:f}", "event", name, "t", wall_time());
     if (fields) json_object_update(ev, fields);
     json_decref(fields);
@@ -137,6 +152,13 @@ static int train_fail(Trainer *tr, const char *fmt, ...)
     va_end(ap);
     for (char *c = message; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
+    if (tr->dist->rank != 0) { // a collective that failed is rank 0's to report, naming who
+        char named[1200];
+        snprintf(named, sizeof named, "rank %d (%s): %s", tr->dist->rank, tr->dist->host, message);
+        fprintf(stderr, "simmim-train: error: %s\n", named);
+        if (!tr->dist->failed) emit(tr, "error", json_pack("{s:s}", "message", named));
+        return 1;
+    }
     fprintf(stderr, "simmim-train: error: %s\n", message);
     emit(tr, "error", json_pack("{s:s}", "message", message));
     return 1;
@@ -374,6 +396,10 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                        .warn = warn_skipped, .warn_ctx = tr};
     if (choose_data_path(tr, cfg, &roots, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
+    if (tr->streaming && tr->dist->ranks > 1)
+        return train_fail(tr, "train.ranks: %d ranks need the training images cached in memory, "
+                          "and this dataset is streamed (%s); streamed images are not shared out "
+                          "among ranks yet", tr->dist->ranks, tr->data_path_reason);
     if (tr->sharding ? describe_sharded(tr, cfg, &roots, err, sizeof err)
         : tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
                       : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
@@ -411,11 +437,12 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
     return 0;
 }
 
-static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
+// B: the batch (its draws: indices, masks, samples); rows: the images this rank trains on.
+static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B, int rows)
 {
-    size_t pixels = (size_t)B * cfg->in_chans * cfg->img_size * cfg->img_size;
+    size_t pixels = (size_t)rows * cfg->in_chans * cfg->img_size * cfg->img_size;
     b->images = malloc(pixels * sizeof(float));
-    b->labels = calloc(B, sizeof(int));
+    b->labels = calloc(rows, sizeof(int));
     b->token_mask = calloc((size_t)B * model_num_patches(cfg), sizeof(float));
     b->drop_keep = calloc((size_t)B * 2 * model_total_blocks(cfg), sizeof(float));
     b->indices = calloc(B, sizeof(int));
@@ -429,10 +456,10 @@ static int alloc_batch(BatchBuffers *b, const ModelConfig *cfg, int B)
                : -1;
 }
 
-static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int B)
+static int alloc_batches(BatchBuffers *b, int count, const ModelConfig *cfg, int B, int rows)
 {
     for (int i = 0; i < count; i++)
-        if (alloc_batch(&b[i], cfg, B)) return -1;
+        if (alloc_batch(&b[i], cfg, B, rows)) return -1;
     return 0;
 }
 
@@ -536,14 +563,16 @@ static int setup(Trainer *tr)
     CheckpointMeta from = {0};
     SafeTensors init = {0};
     char err[1024];
-    ops_set_threads(s->train.threads);
+    ops_set_threads(s->train.threads ? s->train.threads : tr->dist->threads);
     // Before model_create, which sizes the bf16 packing buffers for the precision.
     if (ops_set_precision(s->train.precision, err, sizeof err))
         return train_fail(tr, "train.precision: %s", err);
     int rc = resolve_model(tr, &cfg, &from, &init);
     s = tr->spec; // adopted from a checkpoint
     if (!rc) rc = load_data(tr, &cfg, &from);
-    if (!rc && model_create(&tr->model, &cfg, s->train.batch_size, err, sizeof err))
+    // Rank 0 evaluates, on whole batches; the others hold their rows of one.
+    int capacity = tr->dist->rank == 0 ? s->train.batch_size : tr->rows;
+    if (!rc && model_create(&tr->model, &cfg, capacity, err, sizeof err))
         rc = train_fail(tr, "%s", err);
     if (rc) {
         if (from.kind) safetensors_free(&init);
@@ -564,7 +593,7 @@ static int setup(Trainer *tr)
         if (rc) return train_fail(tr, "%s: %s", spec_init_from_field(s), err);
     }
     if (s->kind == JOB_LINPROBE) // no optimizer, schedule or loader: features, then a solver
-        return alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
+        return alloc_batch(&tr->eval, &cfg, s->train.batch_size, s->train.batch_size) ||
                        !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size))
                    ? train_fail(tr, "out of memory")
                    : 0;
@@ -586,10 +615,13 @@ static int setup(Trainer *tr)
         .beta1 = s->train.betas[0], .beta2 = s->train.betas[1], .eps = 1e-8,
         .clip_grad = s->train.clip_grad, .layer_decay = finetune ? s->finetune.layer_decay : 1.0};
     if (adamw_create(&tr->opt, &tr->optim, m->num_params) ||
-        alloc_batches(tr->slots, tr->slot_count, &cfg, s->train.batch_size) ||
-        alloc_batch(&tr->eval, &cfg, s->train.batch_size) ||
+        alloc_batches(tr->slots, tr->slot_count, &cfg, s->train.batch_size, tr->rows) ||
         !(tr->orders[0] = malloc(sizeof(int) * tr->ds.train.count)) ||
-        !(tr->orders[1] = malloc(sizeof(int) * tr->ds.train.count)) ||
+        !(tr->orders[1] = malloc(sizeof(int) * tr->ds.train.count)))
+        return train_fail(tr, "out of memory");
+    tr->order_epoch[0] = tr->order_epoch[1] = -1;
+    if (tr->dist->rank != 0) return 0; // evaluation, previews, the k-NN bank: rank 0's
+    if (alloc_batch(&tr->eval, &cfg, s->train.batch_size, s->train.batch_size) ||
         !(tr->eval_indices = malloc(sizeof(int) * s->train.batch_size)))
         return train_fail(tr, "out of memory");
     if (!finetune &&
@@ -598,7 +630,6 @@ static int setup(Trainer *tr)
          !(tr->preview_scratch = malloc(sizeof(float) *
                                         simmim_prediction_scratch_floats(&cfg, PREVIEW_IMAGES)))))
         return train_fail(tr, "out of memory");
-    tr->order_epoch[0] = tr->order_epoch[1] = -1;
     if (!finetune && head_sections_json(tr)) return train_fail(tr, "out of memory");
     return finetune ? 0 : setup_knn(tr);
 }
@@ -672,10 +703,32 @@ static int resume_from_checkpoint(Trainer *tr, int requested)
         safetensors_free(&st);
         if (rc) return train_fail(tr, "resume: %s: %s", path, err);
         snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, latest);
-        if (checkpoint_read_state(path, m, &tr->opt, err, sizeof err) != latest)
+        if (checkpoint_read_state(path, m, &tr->opt, &tr->resumed_ranks, err, sizeof err) != latest)
             return train_fail(tr, "resume: %s", err);
+        if (tr->resumed_ranks != tr->dist->ranks)
+            fprintf(stderr, "simmim-train: resuming step %ld, trained on %d rank%s, on %d\n", latest,
+                    tr->resumed_ranks, tr->resumed_ranks == 1 ? "" : "s", tr->dist->ranks);
         tr->start_step = tr->last_checkpoint_step = latest;
     }
+    return 0;
+}
+
+// Every rank starts from rank 0's weights, AdamW moments and step (a run resumes from rank 0's
+// run dir; the others never read it).
+static int share_start(Trainer *tr)
+{
+    Model *m = &tr->model;
+    AdamW *o = &tr->opt;
+    long steps[2] = {tr->start_step, o->step};
+    size_t bytes = sizeof(float) * m->num_params;
+    char err[1024];
+    if (dist_broadcast(tr->dist, steps, sizeof steps, "sharing the starting step", err, sizeof err) ||
+        dist_broadcast(tr->dist, m->params_mem, bytes, "sharing the weights", err, sizeof err) ||
+        dist_broadcast(tr->dist, o->m, bytes, "sharing AdamW's moments", err, sizeof err) ||
+        dist_broadcast(tr->dist, o->v, bytes, "sharing AdamW's moments", err, sizeof err))
+        return train_fail(tr, "%s", err);
+    tr->start_step = steps[0];
+    o->step = steps[1];
     return 0;
 }
 
@@ -711,8 +764,32 @@ static void read_shard_batch(Trainer *tr, long t, BatchBuffers *b)
     tr->reading = NULL;
 }
 
+// This rank's part of a batch drawn whole (the draws of a step do not depend on the ranks): its
+// share of the batch's loss — a masked loss's denominator counts masked pixels, so its rows'
+// masked tokens over the batch's, else its rows over the batch — and its drop-path draws,
+// moved to the front of each block's [2, B] (the model reads [blocks, 2, rows]).
+static void take_rows(Trainer *tr, BatchBuffers *b)
+{
+    const ModelConfig *cfg = &tr->model.cfg;
+    int B = tr->spec->train.batch_size, R = tr->rows;
+    b->loss_weight = (double)R / B;
+    if (R == B) return;
+    if (tr->spec->kind == JOB_PRETRAIN && !cfg->loss.full_image) {
+        long N = model_num_patches(cfg);
+        double mine = 0.0, all = 0.0;
+        for (long i = 0; i < B * N; i++) {
+            all += b->token_mask[i];
+            if (i / N >= tr->first && i / N < tr->first + R) mine += b->token_mask[i];
+        }
+        b->loss_weight = mine / all;
+    }
+    if (tr->spec->kind == JOB_FINETUNE)
+        for (long lj = 0; lj < 2L * model_total_blocks(cfg); lj++)
+            memmove(b->drop_keep + lj * R, b->drop_keep + lj * B + tr->first, sizeof(float) * R);
+}
+
 // The loader's prepare callback: the samples, masks and drop-path draws of step t — and, for
-// cached data, its images — a function of (seed, t) alone.
+// cached data, this rank's images — a function of (seed, t) alone.
 static void prepare_train_batch(void *ctx, long t, int slot)
 {
     Trainer *tr = ctx;
@@ -727,8 +804,8 @@ static void prepare_train_batch(void *ctx, long t, int slot)
         memcpy(b->indices, order + (t % tr->steps_per_epoch) * B, sizeof(int) * B);
     }
     if (!tr->streaming)
-        augment_batch(&tr->ds, &tr->ds.train, b->indices, B, &s->augment, s->train.seed, t,
-                      b->images, b->labels);
+        augment_batch(&tr->ds, &tr->ds.train, b->indices + tr->first, tr->rows, &s->augment,
+                      s->train.seed, t, tr->first, b->images, b->labels);
     Rng rng;
     if (s->kind == JOB_PRETRAIN) {
         rng_seed(&rng, rng_stream_seed(s->train.seed, RNG_STREAM_MASK, (uint64_t)t));
@@ -741,6 +818,7 @@ static void prepare_train_batch(void *ctx, long t, int slot)
                 b->drop_keep[(size_t)l * 2 * B + i] = rng_uniform(&rng) >= rate ? 1.0f : 0.0f;
         }
     }
+    take_rows(tr, b);
 }
 
 // The candidates of image `index` of a batch read from shards: the samples after it in the
@@ -891,7 +969,7 @@ static void view_batch(Trainer *tr, int train_split, const int *order, int first
     }
     for (int i = 0; i < n; i++) tr->eval_indices[i] = order ? order[first + i] : first + i;
     augment_batch(&tr->ds, train_split ? &tr->ds.train : &tr->ds.test, tr->eval_indices, n, NULL,
-                  0, 0, tr->eval.images, tr->eval.labels);
+                  0, 0, 0, tr->eval.images, tr->eval.labels);
 }
 
 // Fills tr->eval with test images [first, first + n) and their fixed masks; returns the batch.
@@ -1115,7 +1193,7 @@ static int write_checkpoint(Trainer *tr, long step)
     const JobSpec *s = tr->spec;
     char rel[64], path[PATH_BUF], err[1024], sha[65];
     snprintf(path, sizeof path, "%s/checkpoints/step-%ld.state", tr->run_dir, step);
-    if (checkpoint_write_state(path, &tr->opt, step, err, sizeof err))
+    if (checkpoint_write_state(path, &tr->opt, step, tr->dist->ranks, err, sizeof err))
         return train_fail(tr, "checkpoint: %s", err);
     CheckpointMeta meta = {.kind = s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", .step = step,
                            .seed = s->train.seed, .channels = tr->model.cfg.in_chans,
@@ -1151,12 +1229,16 @@ static void report_progress(Trainer *tr, long step)
     double epoch = (double)step / tr->steps_per_epoch;
     fprintf(stderr, "step %ld/%ld epoch %.2f loss %.4f lr %.3g grad_norm %.3f %.1f img/s eta %.0fs\n",
             step, tr->end_step, epoch, loss, tr->last_lr, tr->last_grad_norm, img_per_s, eta);
-    emit(tr, "progress",
-         json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "step", (json_int_t)step,
-                   "total_steps", (json_int_t)tr->end_step, "epoch", epoch, "loss", loss, "lr",
-                   tr->last_lr, "grad_norm", tr->last_grad_norm, "img_per_s", img_per_s, "eta_s",
-                   eta, "data_wait_s", tr->data_wait, "data_errors",
-                   (json_int_t)tr->data_errors));
+    json_t *ev = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}", "step",
+                           (json_int_t)step, "total_steps", (json_int_t)tr->end_step, "epoch",
+                           epoch, "loss", loss, "lr", tr->last_lr, "grad_norm",
+                           tr->last_grad_norm, "img_per_s", img_per_s, "eta_s", eta,
+                           "data_wait_s", tr->data_wait, "data_errors",
+                           (json_int_t)tr->data_errors);
+    if (ev && tr->dist->ranks > 1)
+        json_object_set_new(ev, "exchange_s", json_real(tr->exchange_time));
+    emit(tr, "progress", ev);
+    tr->exchange_time = 0.0;
     tr->loss_sum = 0.0;
     tr->loss_steps = 0;
     tr->progress_time = now;
@@ -1164,18 +1246,40 @@ static void report_progress(Trainer *tr, long step)
     tr->data_wait = 0.0;
 }
 
+// The step's gradients and loss over the ranks: each rank's weighted by its share of the batch's
+// loss (take_rows), then summed — the gradient of the whole batch's loss, the same on every rank.
+static int exchange(Trainer *tr, long t, double weight, float *loss)
+{
+    if (tr->dist->ranks == 1) return 0;
+    double start = wall_time(), sum = *loss * weight;
+    Model *m = &tr->model;
+    float w = (float)weight;
+    char what[64], err[1024];
+#pragma omp parallel for
+    for (size_t i = 0; i < m->num_params; i++) m->grads_mem[i] *= w;
+    snprintf(what, sizeof what, "step %ld's gradients", t + 1);
+    if (dist_sum_floats(tr->dist, m->grads_mem, m->num_params, what, err, sizeof err) ||
+        dist_sum_doubles(tr->dist, &sum, 1, what, err, sizeof err))
+        return train_fail(tr, "%s", err);
+    *loss = (float)sum;
+    tr->exchange_time += wall_time() - start;
+    return 0;
+}
+
 static int train_step(Trainer *tr, long t, const BatchBuffers *b)
 {
     Model *m = &tr->model;
     int finetune = tr->spec->kind == JOB_FINETUNE;
-    Batch batch = {.size = m->batch, .images = b->images,
-                   .token_mask = finetune ? NULL : b->token_mask,
+    Batch batch = {.size = tr->rows, .images = b->images,
+                   .token_mask = finetune ? NULL : b->token_mask + (size_t)tr->first *
+                                                                   model_num_patches(&m->cfg),
                    .labels = finetune ? b->labels : NULL, .drop_keep = finetune ? b->drop_keep : NULL};
     tr->last_lr = lr_at(&tr->optim, t);
     model_zero_grad(m);
     float loss = model_forward(m, &batch);
-    if (!isfinite(loss)) return train_fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
     model_backward(m);
+    if (exchange(tr, t, b->loss_weight, &loss)) return 1;
+    if (!isfinite(loss)) return train_fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
     tr->last_grad_norm = clip_grad_norm(m->grads_mem, m->num_params, tr->optim.clip_grad);
     if (!isfinite(tr->last_grad_norm))
         return train_fail(tr, "gradient norm is not finite at step %ld", t + 1);
@@ -1241,6 +1345,18 @@ static json_t *memory_report(const Trainer *tr)
                      "memory_allocated_mb", allocated / 0x1p20);
 }
 
+// Whether to stop before step t: a signal rank 0 received, its decision for every rank (each
+// then stops after the same step; mpirun passes SIGUSR1 to all, but they follow rank 0).
+static int agree_stop(Trainer *tr, long t, int *stop)
+{
+    char what[64], err[1024];
+    *stop = stop_signal;
+    snprintf(what, sizeof what, "the start of step %ld", t + 1);
+    if (dist_broadcast(tr->dist, stop, sizeof *stop, what, err, sizeof err))
+        return train_fail(tr, "%s", err);
+    return 0;
+}
+
 static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
@@ -1256,6 +1372,9 @@ static int run_loop(Trainer *tr)
         json_object_set_new(start, "mask_ratio_effective",
                             json_real(mask_ratio_effective(&s->mask, &tr->model.cfg)));
     if (start) json_object_update_new(start, memory_report(tr));
+    if (start)
+        json_object_update_new(start, json_pack("{s:i, s:i}", "ranks", tr->dist->ranks,
+                                                "resumed_ranks", tr->resumed_ranks));
     if (start)
         json_object_update_new(start, json_pack("{s:s, s:s, s:i, s:i}", "data_path",
                                                 tr->streaming ? "stream" : "cache",
@@ -1273,17 +1392,17 @@ static int run_loop(Trainer *tr)
                        .slots = tr->slot_count};
     Loader *loader = loader_start(&lc, tr->start_step, tr->end_step);
     if (!loader) return train_fail(tr, "cannot start the data loader thread");
-    int rc = 0;
+    int rc = 0, stop = 0;
     long t = tr->start_step;
-    for (; t < tr->end_step && !stop_signal; t++) {
+    for (; t < tr->end_step && !(rc = agree_stop(tr, t, &stop)) && !stop; t++) {
         int slot = loader_next(loader, t, &tr->data_wait);
         if (tr->streaming && (rc = account_data_errors(tr, t + 1, &tr->slots[slot]))) break;
         if ((rc = train_step(tr, t, &tr->slots[slot]))) break;
         if (t == tr->start_step) leave_out_startup(tr, t + 1);
-        if ((rc = after_step(tr, t + 1))) break;
+        if (tr->dist->rank == 0 && (rc = after_step(tr, t + 1))) break;
     }
     loader_stop(loader);
-    if (rc) return rc;
+    if (rc || tr->dist->rank != 0) return rc; // what follows is the outside world's
     if (stop_signal) {
         if (tr->last_checkpoint_step != t && write_checkpoint(tr, t)) return 1;
         emit(tr, "stopped", json_pack("{s:I, s:i}", "step", (json_int_t)t, "signal", (int)stop_signal));
@@ -1444,17 +1563,27 @@ static void teardown(Trainer *tr)
 }
 
 int train_run(const JobSpec *spec, const char *run_dir, int resume,
-              const char *const *data_roots, int data_root_count, const char *dump_features)
+              const char *const *data_roots, int data_root_count, const char *dump_features,
+              Dist *dist)
 {
     Trainer tr = {.spec = spec, .run_dir = run_dir, .data_roots = data_roots,
-                  .data_root_count = data_root_count, .lock_fd = -1, .dump_dir = dump_features};
-    int rc = open_run_dir(&tr);
+                  .data_root_count = data_root_count, .lock_fd = -1, .dump_dir = dump_features,
+                  .dist = dist, .rows = spec->train.batch_size / dist->ranks};
+    tr.first = dist->rank * tr.rows;
+    int rc = dist->rank == 0 ? open_run_dir(&tr) : 0;
+    if (!rc && spec->train.ranks != dist->ranks)
+        rc = train_fail(&tr, "train.ranks is %d but %d process%s run%s: %s", spec->train.ranks,
+                        dist->ranks, dist->ranks == 1 ? "" : "es", dist->ranks == 1 ? "s" : "",
+                        dist_library() ? "start simmim-train with mpirun -np RANKS (the daemon "
+                                         "does)" : "this simmim-train was built without MPI "
+                                         "(make MPI=0, or no mpicc): it trains as one process");
     if (!rc && spec->dataset_form != REF_PATH)
         rc = train_fail(&tr, "dataset: simmim-train needs {\"format\": \"idx\"|\"imagefolder\", "
                              "\"path\": DIR}; names are resolved by simmimd");
     if (!rc) rc = setup(&tr);
     if (!rc && tr.spec->kind == JOB_LINPROBE) rc = run_linprobe(&tr);
-    else if (!rc) rc = resume_from_checkpoint(&tr, resume) ? 1 : run_loop(&tr);
+    else if (!rc && dist->rank == 0) rc = resume_from_checkpoint(&tr, resume);
+    if (!rc && tr.spec->kind != JOB_LINPROBE) rc = share_start(&tr) ? 1 : run_loop(&tr);
     teardown(&tr);
     return rc;
 }

@@ -505,11 +505,11 @@ static void write_safetensors(void)
 
     float m[16], v[16];
     for (int i = 0; i < 16; i++) m[i] = 0.01f * (float)i, v[i] = 0.001f * (float)(i * i);
-    if (checkpoint_state_write(seed_path("state", "step-500.state"), m, v, 16, 500, 500, err,
+    if (checkpoint_state_write(seed_path("state", "step-500.state"), m, v, 16, 500, 500, 1, err,
                                sizeof err) ||
-        checkpoint_state_write(seed_path("state", "step-0.state"), m, v, 16, 0, 0, err,
+        checkpoint_state_write(seed_path("state", "step-0.state"), m, v, 16, 0, 0, 2, err,
                                sizeof err) ||
-        checkpoint_state_write(seed_path("state", "eight-params.state"), m, v, 8, 20, 19, err,
+        checkpoint_state_write(seed_path("state", "eight-params.state"), m, v, 8, 20, 19, 1, err,
                                sizeof err))
         die(err);
     // A weights file is not a state.

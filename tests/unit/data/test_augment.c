@@ -77,7 +77,7 @@ static void test_layout(int channels, int stored, int pad)
     char name[64];
     snprintf(name, sizeof name, "C=%d stored %d pad %d", channels, stored, pad);
 
-    augment_batch(&ds, &ds.train, idx, B, NULL, 7, 3, eval, labels);
+    augment_batch(&ds, &ds.train, idx, B, NULL, 7, 3, 0, eval, labels);
     int exact = 1, labels_ok = 1;
     for (int b = 0; b < B; b++) {
         labels_ok &= labels[b] == ds.train.labels[idx[b]];
@@ -91,13 +91,13 @@ static void test_layout(int channels, int stored, int pad)
                 name);
 
     AugmentConfig identity = {{1.0, 1.0}, {1.0, 1.0}, 0};
-    augment_batch(&ds, &ds.train, idx, B, &identity, 7, 3, out, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &identity, 7, 3, 0, out, NULL);
     test_report(memcmp(out, eval, n * sizeof *out) == 0,
                 "scale [1,1], ratio [1,1], no flip is the identity",
                 "%s", name);
 
     identity.hflip = 1;
-    augment_batch(&ds, &ds.train, idx, B, &identity, 7, 3, out, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &identity, 7, 3, 0, out, NULL);
     int flipped = 0, kept = 0, consistent = 1;
     for (int b = 0; b < B; b++) {
         int same = memcmp(out + b * per, eval + b * per, per * sizeof *out) == 0, mirror = 1;
@@ -114,7 +114,7 @@ static void test_layout(int channels, int stored, int pad)
                 "%s: %d flipped, %d not", name, flipped, kept);
 
     AugmentConfig aug = {{0.3, 1.0}, {0.75, 4.0 / 3.0}, 1};
-    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, out, labels);
+    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, 0, out, labels);
     double worst = 0.0;
     int in_range = 1;
     for (int b = 0; b < B; b++) {
@@ -134,20 +134,27 @@ static void test_layout(int channels, int stored, int pad)
                 name, worst);
     test_report(in_range, "training crops stay within the normalized value range", "%s", name);
 
-    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, again, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, 0, again, NULL);
     int same_step = memcmp(out, again, n * sizeof *out) == 0;
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, again, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 3, 0, again, NULL);
     omp_set_num_threads(threads);
     int one_thread = memcmp(out, again, n * sizeof *out) == 0;
-    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 4, again, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &aug, 7, 4, 0, again, NULL);
     int other_step = memcmp(out, again, n * sizeof *out) != 0;
-    augment_batch(&ds, &ds.train, idx, B, &aug, 8, 3, again, NULL);
+    augment_batch(&ds, &ds.train, idx, B, &aug, 8, 3, 0, again, NULL);
     int other_seed = memcmp(out, again, n * sizeof *out) != 0;
     test_report(same_step && one_thread && other_step && other_seed,
                 "same (seed, step) gives the same batch (any thread count); other step or seed differs",
                 "%s: %d %d %d %d", name, same_step, one_thread, other_step, other_seed);
+    // Two data-parallel ranks' rows (slots 0 … B/2 − 1 and B/2 …): together the whole batch.
+    int half = B / 2;
+    augment_batch(&ds, &ds.train, idx, half, &aug, 7, 3, 0, again, NULL);
+    augment_batch(&ds, &ds.train, idx + half, B - half, &aug, 7, 3, half, again + half * per, NULL);
+    test_report(memcmp(out, again, n * sizeof *out) == 0,
+                "a batch built as two ranks' rows (first slot 0 and B/2) is the whole batch", "%s",
+                name);
     free(eval);
     free(out);
     free(again);

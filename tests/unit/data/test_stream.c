@@ -337,7 +337,7 @@ static void check_split(const char *what, const Dataset *ds, const ImageSet *set
     for (int i = 0; same_labels && i < split->count; i++) {
         same_labels &= split->labels[i] == set->labels[i];
         sizes_ok &= split->bytes[i] == file_size(split->paths[i]);
-        augment_batch(ds, set, &i, 1, NULL, 0, 0, cached, NULL);
+        augment_batch(ds, set, &i, 1, NULL, 0, 0, 0, cached, NULL);
         if (samplelist_read(list, split->paths[i], &bytes, err, sizeof err) ||
             stream_decode(bytes.data, bytes.len, split->paths[i], &view, scratch, streamed, NULL,
                           err, sizeof err)) {
@@ -639,7 +639,7 @@ static void test_small_original(void)
         // augment_batch draws for slot b of its batch: a batch of this image slot + 1 times.
         int indices[SLOTS] = {0};
         float batch[SLOTS * S * S];
-        augment_batch(&ds, &set, indices, slot + 1, &aug, train.seed, train.step, batch, NULL);
+        augment_batch(&ds, &set, indices, slot + 1, &aug, train.seed, train.step, 0, batch, NULL);
         memcpy(cached, batch + (size_t)slot * S * S, sizeof cached);
         double q = psnr(streamed, cached, S * S, 1.0);
         if (q < worst) worst = q;

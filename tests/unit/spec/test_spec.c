@@ -25,7 +25,8 @@ static const char CONTRACT[] =
     " \"palette\": null},"
     " \"train\": {\"epochs\": 10, \"batch_size\": 256, \"lr\": 1e-3, \"min_lr\": 1e-5,"
     " \"warmup_epochs\": 1, \"weight_decay\": 0.05, \"betas\": [0.9, 0.999], \"clip_grad\": 5.0,"
-    " \"seed\": 0, \"threads\": 0, \"max_steps\": 0, \"total_steps\": 0, \"precision\": \"fp32\","
+    " \"seed\": 0, \"threads\": 0, \"ranks\": 1, \"max_steps\": 0, \"total_steps\": 0,"
+    " \"precision\": \"fp32\","
     " \"max_memory_mb\": 0},"
     " \"augment\": {\"crop_scale\": [0.67, 1.0], \"crop_ratio\": [0.75, 1.3333], \"hflip\": true},"
     " \"data\": {\"workers\": 0, \"prefetch\": 2, \"cache_mb\": null, \"shuffle_buffer\": 1000,"
@@ -124,6 +125,7 @@ static void check_common_defaults(const JobSpec *s)
     expect_double("default train.clip_grad", s->train.clip_grad, 5.0);
     expect_int("default train.seed", (long long)s->train.seed, 0);
     expect_int("default train.threads", s->train.threads, 0);
+    expect_int("default train.ranks", s->train.ranks, 1);
     expect_int("default train.max_steps", s->train.max_steps, 0);
     expect_int("default train.precision fp32", s->train.precision, PRECISION_FP32);
     expect_int("default train.max_memory_mb: half the machine's", s->train.max_memory_mb, 0);
@@ -540,6 +542,11 @@ static const BadSpec bad_specs[] = {
     {"{'train': {'seed': 1.5}}", "train.seed"},
     {"{'train': {'threads': 1025}}", "train.threads"},
     {"{'train': {'threads': -1}}", "train.threads"},
+    {"{'train': {'ranks': 0}}", "train.ranks"},
+    {"{'train': {'ranks': 1025}}", "train.ranks"},
+    {"{'train': {'ranks': 3}}", "train.batch_size"},
+    {"{'train': {'batch_size': 100, 'ranks': 8}}", "train.batch_size"},
+    {"{'kind': 'linprobe', 'linprobe': {'init_from': 1}, 'train': {'ranks': 2}}", "train.ranks"},
     {"{'train': {'max_steps': -1}}", "train.max_steps"},
     {"{'train': {'max_steps': 1e19}}", "train.max_steps"},
     {"{'train': {'max_steps': -1e19}}", "train.max_steps"},

@@ -198,14 +198,15 @@ int main(void)
     for (size_t i = 0; i < m.num_params; i++) opt.m[i] = (float)i * 1e-3f, opt.v[i] = (float)i * 1e-6f;
     opt.step = 99;
     snprintf(path, sizeof path, "%s/checkpoints/step-100.state", dir);
-    int rc = checkpoint_write_state(path, &opt, 100, err, sizeof err);
-    long step = rc ? -1 : checkpoint_read_state(path, &m, &restored, err, sizeof err);
-    test_report(step == 100 && restored.step == 99 &&
+    int ranks = 0, rc = checkpoint_write_state(path, &opt, 100, 4, err, sizeof err);
+    long step = rc ? -1 : checkpoint_read_state(path, &m, &restored, &ranks, err, sizeof err);
+    test_report(step == 100 && restored.step == 99 && ranks == 4 &&
                     memcmp(opt.m, restored.m, m.num_params * sizeof(float)) == 0 &&
                     memcmp(opt.v, restored.v, m.num_params * sizeof(float)) == 0,
-                "training state round trip", "step %ld", step);
+                "training state round trip (the ranks that wrote it too)", "step %ld ranks %d",
+                step, ranks);
     Model other = make_model(10, 3);
-    test_report(checkpoint_read_state(path, &other, &restored, err, sizeof err) < 0,
+    test_report(checkpoint_read_state(path, &other, &restored, &ranks, err, sizeof err) < 0,
                 "a state of another model is refused", "%s", err);
 
     // The newest complete checkpoint: both files; a lone .safetensors or .state is skipped.
