@@ -208,6 +208,18 @@ static int resolve_init_from(App *app, ApiError *e, JobSpec *spec, Resolved *res
                : 0;
 }
 
+// What the trainer would only find out after starting: several ranks need mpirun and a
+// simmim-train built with MPI (launch.h).
+static int check_spec_ranks(App *app, ApiError *e, const JobSpec *spec)
+{
+    char err[1024];
+    if (spec->train.ranks == 1 ||
+        supervisor_check_ranks(app->supervisor, spec->train.ranks, err, sizeof err) == 0)
+        return 0;
+    api_error_set(e, 400, "train.ranks", "%s", err);
+    return -1;
+}
+
 // What the trainer would only find out after starting: this processor must run the precision.
 static int check_spec_precision(ApiError *e, const JobSpec *spec)
 {
@@ -345,7 +357,8 @@ int jobs_submit(App *app, JobSpec *spec, const JobSubmit *opt, long *id, ApiErro
         return -1;
     }
     pins_lock(); // from the starting checkpoint's pin until its job is stored
-    int ok = check_spec_precision(e, spec) == 0 && resolve_dataset(app, e, spec, res) == 0 &&
+    int ok = check_spec_precision(e, spec) == 0 && check_spec_ranks(app, e, spec) == 0 &&
+             resolve_dataset(app, e, spec, res) == 0 &&
              resolve_init_from(app, e, spec, res) == 0 && check_spec_dataset(e, spec, res) == 0;
     if (ok && !opt->check_only) ok = store_submitted(app, e, spec, res, opt->study_run, id) == 0;
     if ((!ok || opt->check_only) && res->checkpoint_sha256[0])

@@ -16,7 +16,8 @@ static const char *const USAGE =
     "usage: simmimd [--config FILE] [--listen HOST:PORT] [--state-dir DIR] [--data-root DIR]...\n"
     "               [--max-jobs N] [--token TOKEN] [--train-binary PATH] [--data-binary PATH]\n"
     "               [--web-dir DIR] [--connections-per-ip N] [--max-restarts N] [--max-scans N]\n"
-    "               [--max-cells N]\n"
+    "               [--max-cells N] [--mpirun PATH] [--mpi-hostfile FILE] [--mpi-args ARGS]\n"
+    "               [--rank-timeout S]\n"
     "The token may also come from SIMMIMD_TOKEN; /usr/share/datasets is always a data root.";
 
 typedef enum { OPT_STRING, OPT_INT, OPT_ROOT } OptionType;
@@ -44,6 +45,10 @@ static const Option OPTIONS[] = {
     INT_OPTION("max-restarts", max_restarts, 0, 100),
     INT_OPTION("max-scans", max_scans, 1, 16),
     INT_OPTION("max-cells", max_cells, 1, 100000),
+    STRING_OPTION("mpirun", mpirun),
+    STRING_OPTION("mpi-hostfile", mpi_hostfile),
+    STRING_OPTION("mpi-args", mpi_args),
+    INT_OPTION("rank-timeout", rank_timeout, 0, 604800),
 };
 #undef STRING_OPTION
 #undef INT_OPTION
@@ -172,6 +177,7 @@ int config_load(DaemonConfig *cfg, int argc, char **argv, char *err, size_t errl
     cfg->max_restarts = 3;
     cfg->max_scans = 2;
     cfg->max_cells = STUDY_DEFAULT_MAX_CELLS;
+    snprintf(cfg->mpirun, sizeof cfg->mpirun, "mpirun");
     for (int i = 1; i + 1 < argc; i++) // the file first, so flags override it
         if (strcmp(argv[i], "--config") == 0 && load_file(cfg, argv[i + 1], err, errlen)) return -1;
     const char *env_token = getenv("SIMMIMD_TOKEN");

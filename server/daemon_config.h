@@ -22,6 +22,13 @@ typedef struct {
     int max_restarts;                 // of a trainer killed by a signal nobody asked for (3)
     int max_scans;                    // dataset scans (simmim-data children) at once (2)
     int max_cells;                    // cells a study may have (64)
+    // Jobs of train.ranks > 1 (launch.h): mpirun (a path or a name on PATH; "mpirun"), its
+    // hostfile ("": every rank on this host), more of its arguments, and simmim-train's
+    // --rank-timeout (0: the trainer's default).
+    char mpirun[4096];
+    char mpi_hostfile[4096];
+    char mpi_args[1024];
+    int rank_timeout;
 } DaemonConfig;
 
 // Fills cfg from argv (and the file named by --config); -1 with a message on bad input,

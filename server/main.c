@@ -154,7 +154,9 @@ int main(int argc, char **argv)
 
     SupervisorConfig sc = {.train_binary = cfg.train_binary, .state_dir = state_dir,
                            .max_jobs = cfg.max_jobs, .max_restarts = cfg.max_restarts,
-                           .data_roots = app.data_roots, .data_root_count = app.data_root_count};
+                           .data_roots = app.data_roots, .data_root_count = app.data_root_count,
+                           .mpirun = cfg.mpirun, .mpi_hostfile = cfg.mpi_hostfile,
+                           .mpi_args = cfg.mpi_args, .rank_timeout = cfg.rank_timeout};
     app.supervisor = supervisor_start(&sc, db, hub, err, sizeof err);
     if (!app.supervisor) {
         scanner_stop(app.scanner);

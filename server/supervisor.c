@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "launch.h"
 #include "pins.h"
 #include "store.h"
 
@@ -28,7 +30,8 @@ typedef enum { ASK_NONE, ASK_PAUSE, ASK_CANCEL, ASK_SHUTDOWN } Request;
 
 typedef struct {
     long job_id;
-    pid_t pid;
+    pid_t pid;                // simmim-train, or mpirun (ranks > 1)
+    int ranks;
     int out_fd;               // the child's stdout; -1 once it closed
     char line[LINE_MAX_BYTES];
     size_t line_len;
@@ -40,6 +43,7 @@ typedef struct {
 
 struct Supervisor {
     SupervisorConfig cfg;
+    Launcher launcher;
     char **child_env;         // the daemon's environment, plus OMP_WAIT_POLICY for children
     Db *db;
     Hub *hub;
@@ -146,23 +150,15 @@ static int write_spec(const char *run_dir, const char *spec, char *path, size_t 
     return 0;
 }
 
-static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run_dir, int out_fd)
+static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run_dir, int out_fd,
+                           int ranks)
 {
     char log_path[4200];
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return -1;
-    // The trainer opens the dataset confined to the daemon's data roots, as registration did.
-    char *argv[8 + 2 * s->cfg.data_root_count];
-    int n = 0;
-    char *fixed[] = {"simmim-train", "--spec", (char *)spec_path, "--run-dir", (char *)run_dir,
-                     "--resume", "--die-with-parent"};
-    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) argv[n++] = fixed[i];
-    for (int i = 0; i < s->cfg.data_root_count; i++) {
-        argv[n++] = "--data-root";
-        argv[n++] = (char *)s->cfg.data_roots[i];
-    }
-    argv[n] = NULL;
+    char *argv[LAUNCH_MAX_ARGS + 1], words[1024];
+    const char *program = launcher_argv(&s->launcher, ranks, spec_path, run_dir, words, argv);
     pid_t pid = fork();
     if (pid == 0) { // only async-signal-safe calls until exec
         if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);
@@ -170,7 +166,10 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
         if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first; training waits
-        execve(s->cfg.train_binary, argv, s->child_env);
+        // simmim-train stops itself when the daemon dies (--die-with-parent); mpirun is told to
+        // stop its ranks the way a pause does.
+        if (ranks > 1) prctl(PR_SET_PDEATHSIG, launcher_stop_signal(ranks));
+        execve(program, argv, s->child_env);
         _exit(127);
     }
     close(log_fd);
@@ -211,12 +210,16 @@ static void start_job(Supervisor *s, long job_id)
         fail_to_start(s, job_id, "cannot prepare the run directory");
         return;
     }
+    json_t *spec = json_loads(rt.child_spec, 0, NULL);
+    json_t *ranks_value = json_object_get(json_object_get(spec, "train"), "ranks");
+    int ranks = json_is_integer(ranks_value) ? (int)json_integer_value(ranks_value) : 1;
+    json_decref(spec);
     free(rt.child_spec);
     if (store_job_transition(s->db, job_id, STATE_BIT(JOB_QUEUED), JOB_RUNNING, rt.resume) != STORE_OK) {
         close(pipe_fds[0]), close(pipe_fds[1]);
         return; // cancelled meanwhile
     }
-    pid_t pid = spawn_trainer(s, spec_path, rt.run_dir, pipe_fds[1]);
+    pid_t pid = spawn_trainer(s, spec_path, rt.run_dir, pipe_fds[1], ranks);
     close(pipe_fds[1]);
     if (pid < 0) {
         close(pipe_fds[0]);
@@ -227,9 +230,11 @@ static void start_job(Supervisor *s, long job_id)
     memset(c, 0, sizeof *c);
     c->job_id = job_id;
     c->pid = pid;
+    c->ranks = ranks;
     c->out_fd = pipe_fds[0];
     snprintf(c->run_dir, sizeof c->run_dir, "%s", rt.run_dir);
-    fprintf(stderr, "simmimd: job %ld started (pid %d)\n", job_id, (int)pid);
+    fprintf(stderr, "simmimd: job %ld started (pid %d%s)\n", job_id, (int)pid,
+            ranks > 1 ? ", mpirun" : "");
     supervisor_announce_state(s, job_id);
 }
 
@@ -270,15 +275,15 @@ static void log_tail(const char *run_dir, char *out, size_t cap)
 // reported an error of its own) is started again from its last checkpoint after a backoff,
 // up to max_restarts times before it checkpoints past where it was killed. 1 if it was
 // queued again (and a `restarted` event published), 0 if it has had its restarts.
-static int restart_killed(Supervisor *s, Child *c, int signal)
+static int restart_killed(Supervisor *s, Child *c, int signal, const char *who)
 {
     int attempt;
     double delay;
     if (store_job_requeue_killed(s->db, c->job_id, s->cfg.max_restarts, RESTART_BACKOFF_S,
                                  &attempt, &delay) != STORE_OK)
         return 0;
-    fprintf(stderr, "simmimd: job %ld: simmim-train killed by signal %d (%s); restart %d of %d "
-            "in %.0f s from its last checkpoint\n", c->job_id, signal, strsignal(signal), attempt,
+    fprintf(stderr, "simmimd: job %ld: %s killed by signal %d (%s); restart %d of %d in %.0f s "
+            "from its last checkpoint\n", c->job_id, who, signal, strsignal(signal), attempt,
             s->cfg.max_restarts, delay);
     hub_publish(s->hub, c->job_id, "restarted",
                 json_pack("{s:i, s:s, s:i, s:i, s:f}", "signal", signal, "signal_name",
@@ -292,9 +297,17 @@ static void finish_child(Supervisor *s, Child *c, int status)
 {
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     int clean = WIFEXITED(status) && code == 0;
-    int killed = WIFSIGNALED(status) && c->request == ASK_NONE && !c->error[0];
-    char reason[2048];
-    if (killed && restart_killed(s, c, WTERMSIG(status))) {
+    // A rank of an mpirun killed by a signal counts as the trainer killed by it.
+    int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    char reason[2048], tail[1536], who[300] = "simmim-train";
+    if (!signal && c->ranks > 1 && !c->error[0]) {
+        log_tail(c->run_dir, tail, sizeof tail);
+        char rank[280];
+        if ((signal = launcher_rank_signal(code, tail, rank, sizeof rank)))
+            snprintf(who, sizeof who, "simmim-train (%s)", rank);
+    }
+    int killed = signal && c->request == ASK_NONE && !c->error[0];
+    if (killed && restart_killed(s, c, signal, who)) {
         // queued again, held back for its backoff
     } else if (c->request == ASK_CANCEL) {
         store_job_finish(s->db, c->job_id, JOB_CANCELLED, code, NULL);
@@ -307,12 +320,10 @@ static void finish_child(Supervisor *s, Child *c, int status)
     } else {
         if (c->error[0]) snprintf(reason, sizeof reason, "%s", c->error);
         else if (killed)
-            snprintf(reason, sizeof reason, "simmim-train was killed by signal %d (%s) after %d "
-                     "restart%s without a checkpoint past where it was killed (max-restarts)",
-                     WTERMSIG(status), strsignal(WTERMSIG(status)), s->cfg.max_restarts,
-                     s->cfg.max_restarts == 1 ? "" : "s");
+            snprintf(reason, sizeof reason, "%s was killed by signal %d (%s) after %d restart%s "
+                     "without a checkpoint past where it was killed (max-restarts)", who, signal,
+                     strsignal(signal), s->cfg.max_restarts, s->cfg.max_restarts == 1 ? "" : "s");
         else {
-            char tail[1536];
             log_tail(c->run_dir, tail, sizeof tail);
             snprintf(reason, sizeof reason, "simmim-train exited with status %d: %s", code, tail);
         }
@@ -409,6 +420,11 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
     s->cfg = *cfg;
     s->db = db;
     s->hub = hub;
+    LaunchConfig lc = {.train_binary = cfg->train_binary, .mpirun = cfg->mpirun,
+                       .hostfile = cfg->mpi_hostfile, .mpi_args = cfg->mpi_args,
+                       .rank_timeout = cfg->rank_timeout, .data_roots = cfg->data_roots,
+                       .data_root_count = cfg->data_root_count};
+    launcher_init(&s->launcher, &lc);
     pthread_mutex_init(&s->lock, NULL);
     recover_running_jobs(s);
     pins_sweep(s->cfg.state_dir, s->db);
@@ -441,7 +457,7 @@ static Child *find_child(Supervisor *s, long job_id)
 static void ask_child(Child *c, Request why)
 {
     c->request = why;
-    kill(c->pid, SIGTERM);
+    kill(c->pid, launcher_stop_signal(c->ranks));
 }
 
 void supervisor_stop(Supervisor *s)
@@ -494,6 +510,11 @@ int supervisor_pause(Supervisor *s, long job_id)
     json_t *job = store_job_json(s->db, job_id);
     json_decref(job);
     return job ? STORE_CONFLICT : STORE_NOT_FOUND;
+}
+
+int supervisor_check_ranks(Supervisor *s, int ranks, char *err, size_t errlen)
+{
+    return launcher_check_ranks(&s->launcher, ranks, err, errlen);
 }
 
 int supervisor_resume(Supervisor *s, long job_id)

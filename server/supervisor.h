@@ -3,7 +3,8 @@
 // the store and the hub, and turns its exit into the job's final state — or, for a child
 // killed by a signal nobody asked for, into a restart from its last checkpoint after a
 // backoff. Cancel and pause are requests to a running child (SIGTERM: it checkpoints and
-// exits). Runs on its own thread.
+// exits). A job of train.ranks > 1 runs under mpirun (launch.h): the same, with mpirun's stop
+// signal and a rank killed read as the child killed. Runs on its own thread.
 #ifndef SIMMIMD_SUPERVISOR_H
 #define SIMMIMD_SUPERVISOR_H
 
@@ -19,6 +20,10 @@ typedef struct {
     int max_restarts;         // of a trainer killed by a signal nobody asked for
     const char *const *data_roots; // passed to each trainer as --data-root
     int data_root_count;
+    // Jobs of train.ranks > 1 (launch.h's LaunchConfig; NULL: mpirun on PATH, no hostfile,
+    // no more arguments; rank_timeout 0: simmim-train's own).
+    const char *mpirun, *mpi_hostfile, *mpi_args;
+    int rank_timeout;
 } SupervisorConfig;
 
 // Re-queues jobs a previous daemon left running (after ingesting their events.jsonl), then
@@ -34,6 +39,9 @@ int supervisor_cancel(Supervisor *s, long job_id);
 int supervisor_pause(Supervisor *s, long job_id);
 // Re-queues a paused job (it resumes from its last checkpoint).
 int supervisor_resume(Supervisor *s, long job_id);
+// Whether this daemon can start a job of `ranks` ranks (launch.h): 0, or -1 with err naming
+// train.ranks and why not.
+int supervisor_check_ranks(Supervisor *s, int ranks, char *err, size_t errlen);
 // Called on the supervisor's thread, outside its lock, once a job's trainer has ended and the
 // job's new state is stored (a study then submits the fine-tunings of a pretraining that
 // succeeded). Set once, before jobs end.

@@ -1,0 +1,47 @@
+// The launcher: how a job's trainer is started. A job of one rank is simmim-train itself; one of
+// train.ranks > 1 is `mpirun -np N [--hostfile F] [mpi-args] simmim-train ...`, mpirun starting
+// the ranks on this host and those of the hostfile (docs/architecture.md). At start the daemon
+// asks its simmim-train whether it was built with MPI and looks for mpirun, so that a job it
+// cannot run is refused at submission; and what mpirun says of a rank that was killed is read
+// back into what the supervisor knows of a single process killed by a signal.
+#ifndef SIMMIMD_LAUNCH_H
+#define SIMMIMD_LAUNCH_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *train_binary;
+    const char *mpirun;        // a path, or a name looked up on PATH (NULL: "mpirun")
+    const char *hostfile;      // NULL or "": none (every rank on this host)
+    const char *mpi_args;      // more mpirun arguments, separated by spaces (NULL or "": none)
+    int rank_timeout;          // simmim-train --rank-timeout; 0: its default
+    const char *const *data_roots; // passed to each trainer as --data-root
+    int data_root_count;
+} LaunchConfig;
+
+typedef struct {
+    LaunchConfig cfg;
+    char mpirun[4096];         // mpirun's path, "" when not found
+    char mpi[128];             // the MPI library of simmim-train, "" when built without
+    char unable[512];          // why train.ranks > 1 cannot run here; "" when it can
+} Launcher;
+
+// Probes simmim-train (--capabilities) and finds mpirun; never fails (a trainer without MPI
+// only runs one-rank jobs).
+void launcher_init(Launcher *l, const LaunchConfig *cfg);
+// Whether a job of `ranks` ranks can be started: 0, or -1 with err saying why not.
+int launcher_check_ranks(const Launcher *l, int ranks, char *err, size_t errlen);
+// The program to execute and its argv (NULL-terminated, at most LAUNCH_MAX_ARGS entries,
+// pointing into the config, `words` and the arguments) for a trainer of `ranks` ranks.
+enum { LAUNCH_MAX_ARGS = 96 };
+const char *launcher_argv(const Launcher *l, int ranks, const char *spec_path, const char *run_dir,
+                          char words[1024], char **argv);
+// The signal that asks a trainer to checkpoint and stop: SIGTERM for simmim-train, SIGUSR1 for
+// mpirun, which passes it on to every rank (SIGTERM it answers by killing them within seconds).
+int launcher_stop_signal(int ranks);
+// mpirun's exit status after a rank died of a signal is 128 + the signal, and it names the
+// rank and host in train.log: the signal (0 if the status says none), and in who "rank R on
+// host H" (or "a rank" when the log does not say).
+int launcher_rank_signal(int status, const char *log_tail, char *who, size_t cap);
+
+#endif
