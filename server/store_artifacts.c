@@ -10,10 +10,12 @@
 #include "store.h"
 #include "store_sql.h"
 
-// The columns after `download` are the file's stamp at its last check, for "corrupt" (see
-// finish_checkpoint); they are not part of the answer.
+// arch is the encoder's, as its job's spec states it (the model the checkpoint's metadata
+// records). The columns after `download` are the file's stamp at its last check, for "corrupt"
+// (see finish_checkpoint); they are not part of the answer.
 #define CHECKPOINT_SELECT                                                                      \
     "SELECT k.id, k.job_id, k.step, k.bytes, k.sha256, k.created_at, k.path, j.kind, "         \
+    "json_extract(j.api_spec, '$.model.arch') AS arch, "                                      \
     "'/api/v1/checkpoints/' || k.id || '/download' AS download, k.corrupt, "                  \
     "j.run_dir AS _run_dir, k.verified_bytes AS _bytes, k.verified_mtime_ns AS _mtime, "       \
     "k.verified_inode AS _inode "                                                          \

@@ -169,7 +169,11 @@ static json_t *job_shape(const json_t *row)
     }
     const char *spec_text = json_string_value(json_object_get(row, "api_spec"));
     json_t *spec = spec_text ? json_loads(spec_text, 0, NULL) : NULL;
-    bad = bad || json_object_set_new(job, "spec", spec ? spec : json_null()) ||
+    // The encoder's arch, for lists and summaries: the spec's (its model is the checkpoint's
+    // once a job from one is stored).
+    json_t *arch = json_object_get(json_object_get(spec, "model"), "arch");
+    bad = bad || json_object_set_new(job, "arch", arch ? json_incref(arch) : json_null()) ||
+          json_object_set_new(job, "spec", spec ? spec : json_null()) ||
           json_object_set_new(job, "duration_s", job_duration(row));
     if (bad) json_decref(job);
     return bad ? NULL : job;

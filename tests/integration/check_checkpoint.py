@@ -63,10 +63,10 @@ def section(meta, key):
     return {k: v for k, v in json.loads(meta.get(key, "{}")).items() if v is not None}
 
 
-def decoder_tensors(cfg, meta):
-    """The SimMIM decoder's tensors for the metadata's decoder, target and loss sections."""
-    D, C, p, heads = cfg["embed_dim"], cfg["in_chans"], cfg["patch_size"], cfg["num_heads"]
-    grid = cfg["img_size"] // p
+def decoder_tensors(cfg, meta, D, grid):
+    """The SimMIM decoder's tensors for the metadata's decoder, target and loss sections, on
+    the encoder's output: a grid x grid map of width D."""
+    C = cfg["in_chans"]
     dec, loss = section(meta, "decoder"), section(meta, "loss")
     s = section(meta, "target").get("resolution", cfg["img_size"]) // grid
     kind = loss.get("type", "l1")
@@ -93,7 +93,40 @@ def decoder_tensors(cfg, meta):
     return t
 
 
+def swin_tensors(cfg, kind, meta):
+    """A Swin's (docs/checkpoints.md, Swin tensors: timm's SwinTransformer names)."""
+    D0, C, p, W = cfg["embed_dim"], cfg["in_chans"], cfg["patch_size"], cfg["window_size"]
+    G = cfg["img_size"] // p
+    t = {"patch_embed.proj.weight": [D0, C, p, p], "patch_embed.proj.bias": [D0]}
+    if cfg["patch_norm"]:
+        t.update({"patch_embed.norm.weight": [D0], "patch_embed.norm.bias": [D0]})
+    if cfg["ape"]:
+        t["absolute_pos_embed"] = [1, G, G, D0]
+    for i, (depth, heads) in enumerate(zip(cfg["depths"], cfg["num_heads"])):
+        D, Gi = D0 << i, G >> i
+        if i > 0:
+            t.update({f"layers.{i}.downsample.norm.weight": [2 * D],
+                      f"layers.{i}.downsample.norm.bias": [2 * D],
+                      f"layers.{i}.downsample.reduction.weight": [D, 2 * D]})
+        Wi = min(W, Gi)
+        for j in range(depth):
+            prefix = f"layers.{i}.blocks.{j}."
+            t.update(block_tensors(prefix, D, int(D * cfg["mlp_ratio"])))
+            t[prefix + "attn.relative_position_bias_table"] = [(2 * Wi - 1) ** 2, heads]
+    Do = D0 << (len(cfg["depths"]) - 1)
+    t.update({"norm.weight": [Do], "norm.bias": [Do]})
+    if kind == "pretrain":
+        t["mask_token"] = [1, 1, D0]
+        t.update(decoder_tensors(cfg, meta, Do, G >> (len(cfg["depths"]) - 1)))
+    else:
+        K = cfg["num_classes"]
+        t.update({"head.fc.weight": [K, Do], "head.fc.bias": [K]})
+    return t
+
+
 def expected_tensors(cfg, kind, meta):
+    if cfg.get("arch", "vit") == "swin":
+        return swin_tensors(cfg, kind, meta)
     D, C, p = cfg["embed_dim"], cfg["in_chans"], cfg["patch_size"]
     H, N = int(D * cfg["mlp_ratio"]), (cfg["img_size"] // p) ** 2
     t = {"patch_embed.proj.weight": [D, C, p, p], "patch_embed.proj.bias": [D],
@@ -102,7 +135,7 @@ def expected_tensors(cfg, kind, meta):
         t.update(block_tensors(f"blocks.{i}.", D, H))
     if kind == "pretrain":
         t.update({"norm.weight": [D], "norm.bias": [D], "mask_token": [1, 1, D]})
-        t.update(decoder_tensors(cfg, meta))
+        t.update(decoder_tensors(cfg, meta, D, cfg["img_size"] // p))
     else:
         K = cfg["num_classes"]
         t.update({"fc_norm.weight": [D], "fc_norm.bias": [D], "head.weight": [K, D], "head.bias": [K]})

@@ -69,3 +69,19 @@ start_daemon() { # SIMMIMD names another daemon binary (an A/B comparison)
   for _ in $(seq 200); do curl -s -o /dev/null "$base/api/v1/health" && return 0; sleep 0.05; done
   return 1
 }
+jobs_list() { api GET "/api/v1/jobs?limit=1000"; }
+# refused STATUS FIELD BODY [WORD...]: POST /api/v1/jobs answers STATUS, its error names FIELD
+# and its message starts with it (and holds each WORD), and the job list is as it was.
+refused() {
+  local want=$1 field=$2 body=$3 before out got msg ok=1
+  shift 3
+  before=$(jobs_list)
+  out=$(api POST /api/v1/jobs "$body")
+  got=$(status)
+  msg=$(echo "$out" | json error.message 2>/dev/null)
+  [ "$got" = "$want" ] && [ "$(echo "$out" | json error.field 2>/dev/null)" = "$field" ] &&
+    [ "${msg#"$field: "}" != "$msg" ] || ok=0
+  for word in "$@"; do echo "$msg" | grep -qF -- "$word" || ok=0; done
+  [ "$before" = "$(jobs_list)" ] || ok=0
+  check "$field: $(echo $body) → $want, nothing stored" $ok "$got $msg"
+}

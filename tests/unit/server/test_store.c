@@ -691,6 +691,29 @@ static void test_hostile_events(Db *db, long id)
 
 // --- datasets ------------------------------------------------------------------------------
 
+// A job's arch is its spec's model.arch, in the job and in its checkpoints. A job of its own,
+// made last (the counts above are exact).
+static void test_arch(Db *db)
+{
+    const char *api = "{\"kind\": \"pretrain\", \"name\": \"s\", \"dataset\": \"fmnist\","
+                      " \"model\": {\"arch\": \"swin\"}}";
+    JobSpec spec;
+    SpecError err;
+    long id = spec_parse(api, strlen(api), &spec, &err) ? 0 : store_job_create(db, &spec, api, "{}", 0, runs, 0);
+    char event[256];
+    snprintf(event, sizeof event, "{\"event\":\"checkpoint\",\"t\":1,\"step\":5,\"path\":"
+             "\"checkpoints/step-5.safetensors\",\"bytes\":10,\"sha256\":\"%s\"}", SHA_A);
+    json_t *ck = id > 0 && ingest_text(db, id, event) == STORE_OK
+                     ? store_checkpoint_json(db, checkpoint_id_at(db, id, 5)) : NULL;
+    json_t *job = store_job_json(db, id);
+    const char *job_arch = json_string_value(json_object_get(job, "arch"));
+    const char *ck_arch = json_string_value(json_object_get(ck, "arch"));
+    test_report(job_arch && !strcmp(job_arch, "swin") && ck_arch && !strcmp(ck_arch, "swin"),
+                "arch: a swin job's, in the job and its checkpoint", "job %s, checkpoint %s",
+                job_arch ? job_arch : "-", ck_arch ? ck_arch : "-");
+    json_decref(job), json_decref(ck);
+}
+
 static void test_dataset_rows(Db *db)
 {
     DatasetRow row = {.format = DATA_FORMAT_IDX, .train_count = 60000, .test_count = 10000, .num_classes = 10,
@@ -1110,6 +1133,7 @@ int main(void)
     test_probes(db);
     test_studies(db);
     test_dataset_scans(db);
+    test_arch(db);
     db_close(db);
     cleanup();
     TEST_EXIT();

@@ -1395,11 +1395,17 @@ static void expect_adopt_error(const char *model, const ModelConfig *from, const
 
 static void check_adopt(void)
 {
-    ModelConfig fmnist_q = model_config_default(), vit_t = model_config_default();
-    model_config_preset("fmnist-vit-t", &vit_t);
+    // The checkpoints' models: fmnist-q, fmnist-vit-t, swin-fmnist, swin-fmnist with 8×8 windows.
+    ModelConfig from[4] = {model_config_default(), model_config_default(), model_config_default(),
+                           model_config_default()};
+    model_config_preset("fmnist-vit-t", &from[1]);
+    model_config_preset("swin-fmnist", &from[2]);
+    model_config_preset("swin-fmnist", &from[3]);
+    from[3].window_size = 8;
+    ModelConfig fmnist_q = from[0], vit_t = from[1];
     static const struct {
         const char *model;
-        int from_vit_t;
+        int from;
         const char *message;
     } conflicts[] = {
         {"{'embed_dim': 192}", 0,
@@ -1412,10 +1418,24 @@ static void check_adopt(void)
          "model.preset: the starting checkpoint has img_size 32, preset vit-t16-224 has 224"},
         {"{'preset': 'fmnist-vit-t', 'depth': 5}", 1,
          "model.depth: the starting checkpoint has 6, the spec says 5"},
+        // A Swin checkpoint: the arch first, then the lists as lists.
+        {"{'arch': 'vit'}", 2, "model.arch: the starting checkpoint has swin, the spec says vit"},
+        {"{'preset': 'fmnist-q'}", 2,
+         "model.preset: the starting checkpoint has arch swin, preset fmnist-q has vit"},
+        {"{'depth': 4}", 2,
+         "model.depth: the starting checkpoint is a swin, which has no model.depth (the spec says "
+         "4)"},
+        {"{'num_heads': 4}", 2, "model.num_heads: the starting checkpoint has [3, 6, 12], the "
+         "spec says 4"},
+        {"{'arch': 'swin', 'depths': [2, 2]}", 2,
+         "model.depths: the starting checkpoint has [2, 2, 2], the spec says [2, 2]"},
+        {"{'arch': 'swin', 'ape': true}", 2,
+         "model.ape: the starting checkpoint has false, the spec says true"},
+        {"{'preset': 'swin-fmnist'}", 3,
+         "model.preset: the starting checkpoint has window_size 8, preset swin-fmnist has 4"},
     };
     for (size_t i = 0; i < sizeof conflicts / sizeof *conflicts; i++)
-        expect_adopt_error(conflicts[i].model, conflicts[i].from_vit_t ? &vit_t : &fmnist_q,
-                           conflicts[i].message);
+        expect_adopt_error(conflicts[i].model, &from[conflicts[i].from], conflicts[i].message);
 
     // Success: the checkpoint's sizes, the spec's drop_path and num_classes.
     JobSpec s;
@@ -1583,37 +1603,13 @@ static void check_swin_spec(void)
     free(text);
 }
 
-// A fine-tuning from a Swin checkpoint adopts its encoder; the arch is compared first, then
-// the lists as lists.
+// A fine-tuning from a Swin checkpoint adopts its encoder (its conflicts: check_adopt).
 static void check_adopt_swin(void)
 {
     ModelConfig swin = model_config_default(), wide = model_config_default();
     model_config_preset("swin-fmnist", &swin);
     model_config_preset("swin-fmnist", &wide);
     wide.window_size = 8;
-    static const struct {
-        const char *model;
-        int from_wide;
-        const char *message;
-    } conflicts[] = {
-        {"{'arch': 'vit'}", 0, "model.arch: the starting checkpoint has swin, the spec says vit"},
-        {"{'preset': 'fmnist-q'}", 0,
-         "model.preset: the starting checkpoint has arch swin, preset fmnist-q has vit"},
-        {"{'depth': 4}", 0,
-         "model.depth: the starting checkpoint is a swin, which has no model.depth (the spec says "
-         "4)"},
-        {"{'num_heads': 4}", 0, "model.num_heads: the starting checkpoint has [3, 6, 12], the "
-         "spec says 4"},
-        {"{'arch': 'swin', 'depths': [2, 2]}", 0,
-         "model.depths: the starting checkpoint has [2, 2, 2], the spec says [2, 2]"},
-        {"{'arch': 'swin', 'ape': true}", 0,
-         "model.ape: the starting checkpoint has false, the spec says true"},
-        {"{'preset': 'swin-fmnist'}", 1,
-         "model.preset: the starting checkpoint has window_size 8, preset swin-fmnist has 4"},
-    };
-    for (size_t i = 0; i < sizeof conflicts / sizeof *conflicts; i++)
-        expect_adopt_error(conflicts[i].model, conflicts[i].from_wide ? &wide : &swin,
-                           conflicts[i].message);
     JobSpec s, again;
     SpecError err;
     int rc = parse(q("{'kind': 'finetune', 'finetune': {'init_from': 3}}"), &s, &err);
