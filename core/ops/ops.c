@@ -205,16 +205,26 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
                             dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
         }
+        if (parts == 1 && !bf16) {
+            // One part (a short product: a Swin's last stages, a decoder): its rows of dweight
+            // [N, K] split between the threads as a forward's output rows are, so the product
+            // is summed as one call would, whatever the thread count.
+            thread_share_aligned(N, MATMUL_SPLIT_ALIGN, &r0, &r1);
+            if (r1 > r0)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(r1 - r0), K, M, 1.0f,
+                            dout + r0, N, inp, K, 1.0f, dweight + r0 * K, K);
+        } else {
 #pragma omp for schedule(static)
-        for (int part = 0; part < parts; part++) {
-            long m0 = (long)M * part / parts, m1 = (long)M * (part + 1) / parts;
-            float *sums = part == 0 ? dweight : scratch + (part - 1) * weight_size;
-            if (bf16)
-                amx_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K, part == 0,
-                                        bf16_thread_work(K, N));
-            else
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
-                            dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
+            for (int part = 0; part < parts; part++) {
+                long m0 = (long)M * part / parts, m1 = (long)M * (part + 1) / parts;
+                float *sums = part == 0 ? dweight : scratch + (part - 1) * weight_size;
+                if (bf16)
+                    amx_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K,
+                                            part == 0, bf16_thread_work(K, N));
+                else
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
+                                dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
+            }
         }
         if (bf16) amx_tiles_release();
         if (parts > 1) {

@@ -21,6 +21,8 @@
 # tests/golden/simmim_torch.py's), and each round also runs our step and PyTorch's with the
 # linear/l1 head of the same config back to back, the yardstick of the head's cost (report.py's
 # "cost": the base step's img/s over the head's, per round).
+# A Swin config (issue 28) is also profiled once after its rounds (tests/bench/profile.sh, perf):
+# report.py gives window attention's share of our step.
 #   BENCH_THREADS (default 2), BENCH_REPS (rounds, default 5), BENCH_CONFIGS to choose configs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,7 +34,8 @@ scaling=${BENCH_SCALING:-vit-t16-224}
 configs=${BENCH_CONFIGS:-"fmnist-q:pretrain:256:3 fmnist-q:pretrain:256:3:bf16 fmnist-q:finetune:256:3 \
 fmnist-q:finetune:256:3:bf16 fmnist-vit-t:pretrain:128:3 vit-t16-224:pretrain:32:2 \
 fmnist-vit-t:pretrain:128:3::decoder=mlp fmnist-vit-t:pretrain:128:3::decoder=transformer \
-fmnist-vit-t:pretrain:128:3::loss=bins256 fmnist-vit-t:pretrain:128:3::loss=palette512"}
+fmnist-vit-t:pretrain:128:3::loss=bins256 fmnist-vit-t:pretrain:128:3::loss=palette512 \
+swin-fmnist:pretrain:128:3 swin-t-192:pretrain:32:2"}
 out=build/bench
 mkdir -p "$out"
 
@@ -71,8 +74,8 @@ results="$out/results.jsonl"
 
 build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"
 build/bench_step --sgemm-peak --threads 1 | tee -a "$results"
-# The 224-pixel configs train through the loader on an RGB folder of 256-pixel PNG and JPEG
-# images written here; the 32-pixel ones on Debian's Fashion-MNIST.
+# The 224- and 192-pixel configs train through the loader on an RGB folder of 256-pixel PNG and
+# JPEG images written here; the 32-pixel ones on Debian's Fashion-MNIST.
 images=build/bench/images
 [ -d "$images/train" ] || build/make_images "$images" 480 64 10
 has_torch=0
@@ -84,7 +87,7 @@ for c in $configs; do
   trainer_ok=1
   echo "# $preset $kind batch $batch $precision${head:+ $head}" >&2
   case "$preset" in
-    *-224) data=(--data-format imagefolder --data "$images") ;;
+    *-224 | *-192) data=(--data-format imagefolder --data "$images") ;;
     *) data=(--data-format idx --data /usr/share/datasets/fashion-mnist) ;;
   esac
   for round in $(seq "$reps"); do
@@ -139,6 +142,13 @@ for c in $configs; do
       build/bench_step "${ours[@]}" --threads 1 | sed "$tag" | tee -a "$results"
     fi
   done
+  if [[ $preset == swin-* ]]; then
+    tests/bench/profile.sh --preset "$preset" --kind "$kind" --batch "$batch" --threads "$threads" \
+      --precision "$precision" "${heads[@]}" > "$out/profile.txt"
+    cat "$out/profile.txt" >&2
+    /usr/bin/python3 -c 'import json, sys; print(json.dumps({"config": sys.argv[1], "window_attention": sys.argv[2]}))' \
+      "$c" "$(grep '^window attention' "$out/profile.txt")" | tee -a "$results"
+  fi
 done
 # The peak again at the end: the higher of the two is the machine's, less what load stole.
 build/bench_step --sgemm-peak --threads "$threads" | tee -a "$results"

@@ -2,7 +2,8 @@
 recorded with call graphs (tests/bench/profile.sh), charges each sample to the innermost core
 op on its stack (a matrix product's OpenBLAS time to the op that called it), and prints per
 op its share of the step and milliseconds per step, one column per run so that two builds
-(before/after) sit side by side.
+(before/after) sit side by side; for a Swin, a last line per run sums window attention's ops
+(WINDOW_ATTENTION), which make bench reads.
 Usage: profile.py LABEL=PERF_SCRIPT_FILE:IMG_PER_S:BATCH ..."""
 import collections
 import re
@@ -12,6 +13,11 @@ import sys
 # none of them but one of STEP's frames is the step's own glue.
 OPS = re.compile(r"^(\w+_(forward|backward)|adamw_step|clip_grad_norm|simmim_mask|model_zero_grad)$")
 STEP = {"model_forward", "model_backward", "vit_forward", "vit_backward"}
+# A Swin block's window attention: the attention kernels over every window of every image and
+# head, the relative position bias, and the windows cut from the grid and put back.
+WINDOW_ATTENTION = {"attention_forward", "attention_backward", "relative_bias_forward",
+                    "relative_bias_backward", "window_partition_forward", "window_partition_backward",
+                    "window_reverse_forward", "window_reverse_backward"}
 
 
 def samples(path):
@@ -67,6 +73,15 @@ def main():
             cells += f"{share * step_ms:>14.1f}{100 * share:>6.1f}%"
         print(f"{op:<28}{cells}")
     print(f"{'step (measured)':<28}" + "".join(f"{ms:>14.1f}{'':>7}" for _, _, ms in runs))
+    for label, counts, step_ms in runs:
+        if not counts.keys() & {"window_partition_forward", "window_reverse_forward"}:
+            continue
+        total = sum(counts.values())
+        windows = sum(counts[op] for op in WINDOW_ATTENTION) / total
+        kernels = (counts["attention_forward"] + counts["attention_backward"]) / total
+        print(f"window attention ({label}): {100 * windows:.1f}% of the step, {windows * step_ms:.0f} ms "
+              f"(the attention kernels {100 * kernels:.1f}%, the relative bias and the windows' "
+              f"partition and reverse the rest)")
 
 
 main()

@@ -135,6 +135,11 @@ if heads:
               f"{fmt_ratio(ratio(ours_base, ours)):>20}{fmt_ratio(ratio(torch_base, torch)):>20}"
               f"{fmt(flops, '.2f'):>7}{fmt(rss(ours), '.0f') + ' (' + fmt(rss(ours_base), '.0f') + ')':>13}"
               f"{fmt(rss(torch), '.0f') + ' (' + fmt(rss(torch_base), '.0f') + ')':>13}")
+windows = [r for r in rows if "window_attention" in r]
+if windows:
+    print("\nwindow attention's share of our step (perf profile, tests/bench/profile.sh, after the rounds):")
+    for r in windows:
+        print(f"  {r['config']}: {r['window_attention'].split(': ', 1)[-1]}")
 for label, batch, single, r in scaling:
     print(f"\nthread scaling, {label} batch {batch}: {single:.1f} img/s on 1 thread, "
           f"{threads} threads {fmt_ratio(r)} faster"
