@@ -11,9 +11,11 @@ failed=0
 for t in "$@"; do
   echo "== $t"
   out=$(mktemp)
+  start=$SECONDS
   "$t" > "$out" 2>&1
   rc=$?
   cat "$out"
+  echo "# $t took $((SECONDS - start)) s" # what to trim when make test nears its 10 minutes
   p=$(grep -c '^ok - ' "$out")
   f=$(grep -c '^not ok - ' "$out")
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
