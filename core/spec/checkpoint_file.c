@@ -448,7 +448,7 @@ int checkpoint_steps(const char *run_dir, long **steps)
         (*steps)[count++] = step;
     }
     closedir(dir);
-    qsort(*steps, count, sizeof(long), compare_descending);
+    if (count > 1) qsort(*steps, count, sizeof(long), compare_descending); // none: *steps is NULL
     return count;
 }
 
