@@ -144,6 +144,11 @@ static const char *const SPECS[] = {
     "{'dataset': {'format': 'shards', 'path': '/d', 'train': 'train-*.tar', 'test': 'test-*.tar',"
     " 'name': 'big'}, 'data': {'cache_mb': null}, 'job_id': 3}",
     "{'dataset': {'format': 'shards', 'path': '/d', 'train': '../x*.tar'}}",
+    // Swin (issue 28): an arch with integer lists, its presets, a refused window.
+    "{'model': {'arch': 'swin', 'patch_size': 4, 'window_size': 4, 'depths': [2, 2],"
+    " 'num_heads': [2, 4], 'ape': true, 'patch_norm': false}}",
+    "{'kind': 'finetune', 'model': {'preset': 'swin-t-192'}, 'train': {'batch_size': 16}}",
+    "{'model': {'arch': 'swin', 'window_size': 3, 'num_heads': [3, 6, 12, 24]}}",
 };
 
 static void write_specs(void)
