@@ -39,12 +39,14 @@ same() { python3 -c 'import sys; a=[float(x) for x in sys.argv[1].split()]; b=[f
 left() { pgrep -f "^$train .*--run-dir $1" > /dev/null && echo 0 || echo 1; } # no rank of run dir $1 left
 
 # --- 2 ranks = 1 rank ------------------------------------------------------------------------
-for mask in random block; do
+for mask in random block; do # each pair side by side
   spec "$tmp/$mask-1.json" 1 $mask 20
   spec "$tmp/$mask-2.json" 2 $mask 20
-  $train --spec "$tmp/$mask-1.json" --run-dir "$tmp/$mask-1" > /dev/null 2> "$tmp/$mask-1.err"
+  $train --spec "$tmp/$mask-1.json" --run-dir "$tmp/$mask-1" > /dev/null 2> "$tmp/$mask-1.err" &
+  one=$!
   "${mpi[@]}" $train --spec "$tmp/$mask-2.json" --run-dir "$tmp/$mask-2" > "$tmp/$mask-2.out" 2> "$tmp/$mask-2.err"
   rc=$?
+  wait $one
   read -r ok detail <<< "$(same "$(losses "$tmp/$mask-1/events.jsonl" loss progress)" "$(losses "$tmp/$mask-2/events.jsonl" loss progress)")"
   check "$mask masks: 2 ranks train the 1-rank losses step for step (batch 256)" "$ok" "exit $rc; $detail"
   read -r ok detail <<< "$(same "$(losses "$tmp/$mask-1/events.jsonl" val_loss eval)" "$(losses "$tmp/$mask-2/events.jsonl" val_loss eval)")"
@@ -83,28 +85,28 @@ check "1 rank resumes the 2 ranks' checkpoint to the uninterrupted losses" \
   $([ $rc = 0 ] && [ "$ok" = 1 ] && [ "$(echo "$resumed" | json resumed_ranks)" = 2 ] && echo 1 || echo 0) \
   "exit $rc; from step $at: $detail; resumed_ranks $(echo "$resumed" | json resumed_ranks)"
 
-# --- a rank that dies, a rank that hangs --------------------------------------------------------
+# --- a rank that dies, a rank that hangs (side by side) ----------------------------------------
 spec "$tmp/long.json" 2 random 100000
 rank1() { pgrep -f "^$train --spec $tmp/long.json --run-dir $1" | sort -n | tail -n 1; }
 started() { for _ in $(seq 500); do grep -q '"event":"progress"' "$1/events.jsonl" 2>/dev/null && return; sleep 0.02; done; }
 "${mpi[@]}" $train --spec "$tmp/long.json" --run-dir "$tmp/dead" > /dev/null 2> "$tmp/dead.err" &
-mpirun_pid=$!
+dead_pid=$!
+"${mpi[@]}" $train --spec "$tmp/long.json" --run-dir "$tmp/hung" --rank-timeout 2 > "$tmp/hung.out" 2> "$tmp/hung.err" &
+hung_mpirun=$!
+started "$tmp/hung"
+hung_pid=$(rank1 "$tmp/hung")
+kill -STOP "$hung_pid"
 started "$tmp/dead"
 kill -9 "$(rank1 "$tmp/dead")"
-wait $mpirun_pid
+wait $dead_pid
 rc=$?
+wait $hung_mpirun
+hung_rc=$?
 sleep 0.5
 check "a rank killed: mpirun ends the job, names the rank, leaves no trainer" \
   $([ $rc -gt 128 ] && grep -q "process rank 1 .*signal 9" "$tmp/dead.err" && [ "$(left "$tmp/dead")" = 1 ] && echo 1 || echo 0) \
   "exit $rc; $(grep -m1 'process rank' "$tmp/dead.err")"
-"${mpi[@]}" $train --spec "$tmp/long.json" --run-dir "$tmp/hung" --rank-timeout 2 > "$tmp/hung.out" 2> "$tmp/hung.err" &
-mpirun_pid=$!
-started "$tmp/hung"
-hung_pid=$(rank1 "$tmp/hung")
-kill -STOP "$hung_pid"
-wait $mpirun_pid
-rc=$?
-sleep 0.5
+rc=$hung_rc
 error=$(grep '"event":"error"' "$tmp/hung/events.jsonl" | json message)
 check "a rank hung: the others fail after --rank-timeout, naming it and its host; nothing left" \
   $([ $rc != 0 ] && echo "$error" | grep -q "rank 1 ($(hostname)) never arrived" && [ "$(left "$tmp/hung")" = 1 ] && echo 1 || echo 0) \
@@ -126,12 +128,12 @@ check "MPI=0 under mpirun: each process refuses to be one of 2" \
   "exit $rc; $(grep -m1 'error' "$tmp/nompi2.err")"
 
 # --- through the daemon ---------------------------------------------------------------------
-job_spec='{"dataset": "fm", '"$tiny"', "train": {"total_steps": 30, "batch_size": 256, "threads": 1, "ranks": 2},
+job_spec='{"dataset": "fm", '"$tiny"', "train": {"total_steps": 16, "batch_size": 256, "threads": 1, "ranks": 2},
  "eval": {"knn": {"enabled": false}}, "schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 10}}'
 id=$(api POST /api/v1/jobs "$job_spec" | json id)
 code=$(status)
 wait_state "$id" running 20
-for _ in $(seq 300); do [ "$(api GET "/api/v1/jobs/$id" | json progress.step)" -ge 3 ] 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 300); do [ "$(api GET "/api/v1/jobs/$id" | json progress.step)" -ge 2 ] 2>/dev/null && break; sleep 0.05; done
 api POST "/api/v1/jobs/$id/pause" > /dev/null
 wait_state "$id" paused 30
 paused=$?
