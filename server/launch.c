@@ -94,7 +94,7 @@ int launcher_check_ranks(const Launcher *l, int ranks, char *err, size_t errlen)
 }
 
 const char *launcher_argv(const Launcher *l, int ranks, const char *spec_path, const char *run_dir,
-                          char words[1024], char **argv)
+                          char words[LAUNCH_WORDS], char **argv)
 {
     // words: the rank count, the timeout, then the mpi-args split into words
     char *np = words, *timeout = words + 16, *rest = words + 32, *save = NULL;
@@ -108,9 +108,9 @@ const char *launcher_argv(const Launcher *l, int ranks, const char *spec_path, c
         if (geteuid() == 0) argv[n++] = "--allow-run-as-root";
         if (l->cfg.hostfile[0]) argv[n++] = "--hostfile", argv[n++] = (char *)l->cfg.hostfile;
         argv[n++] = "-x", argv[n++] = "OMP_WAIT_POLICY"; // ranks on other hosts too
-        snprintf(rest, 1024 - 32, "%s", l->cfg.mpi_args);
-        for (char *w = strtok_r(rest, " \t", &save); w && n < LAUNCH_MAX_ARGS / 2;
-             w = strtok_r(NULL, " \t", &save))
+        snprintf(rest, LAUNCH_WORDS - 32, "%s", l->cfg.mpi_args);
+        char *w = strtok_r(rest, " \t", &save);
+        for (int taken = 0; w && taken < LAUNCH_MPI_WORDS; taken++, w = strtok_r(NULL, " \t", &save))
             argv[n++] = w;
         argv[n++] = (char *)l->cfg.train_binary;
     } else {

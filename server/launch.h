@@ -32,10 +32,11 @@ void launcher_init(Launcher *l, const LaunchConfig *cfg);
 // Whether a job of `ranks` ranks can be started: 0, or -1 with err saying why not.
 int launcher_check_ranks(const Launcher *l, int ranks, char *err, size_t errlen);
 // The program to execute and its argv (NULL-terminated, at most LAUNCH_MAX_ARGS entries,
-// pointing into the config, `words` and the arguments) for a trainer of `ranks` ranks.
-enum { LAUNCH_MAX_ARGS = 96 };
+// pointing into the config, `words` and the arguments) for a trainer of `ranks` ranks. Room
+// for mpirun's own arguments, LAUNCH_MPI_WORDS of mpi-args, the trainer's and 16 data roots.
+enum { LAUNCH_MPI_WORDS = 48, LAUNCH_MAX_ARGS = 128, LAUNCH_WORDS = 32 + 1024 };
 const char *launcher_argv(const Launcher *l, int ranks, const char *spec_path, const char *run_dir,
-                          char words[1024], char **argv);
+                          char words[LAUNCH_WORDS], char **argv);
 // The signal that asks a trainer to checkpoint and stop: SIGTERM for simmim-train, SIGUSR1 for
 // mpirun, which passes it on to every rank (SIGTERM it answers by killing them within seconds).
 int launcher_stop_signal(int ranks);

@@ -157,7 +157,7 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return -1;
-    char *argv[LAUNCH_MAX_ARGS + 1], words[1024];
+    char *argv[LAUNCH_MAX_ARGS + 1], words[LAUNCH_WORDS];
     const char *program = launcher_argv(&s->launcher, ranks, spec_path, run_dir, words, argv);
     pid_t pid = fork();
     if (pid == 0) { // only async-signal-safe calls until exec
