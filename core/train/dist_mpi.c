@@ -20,7 +20,7 @@ static const double SPIN_S = 0.05; // testing without a pause, then
 enum {
     NAP_NS = 100000,         // between tests
     TAG_ARRIVED = 29,        // a timed-out rank tells rank 0 it is alive
-    CHUNK = 1 << 28,         // elements per call (counts are ints)
+    CHUNK = 1 << 28,         // elements (a broadcast: bytes) per call; counts are ints
 };
 
 const char *dist_library(void)
