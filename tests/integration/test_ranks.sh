@@ -91,7 +91,11 @@ check "1 rank resumes the 2 ranks' checkpoint to the uninterrupted losses" \
 
 # --- a rank that dies, a rank that hangs (side by side) ----------------------------------------
 spec "$tmp/long.json" 2 random 100000
-rank1() { pgrep -f "^$train --spec $tmp/long.json --run-dir $1" | sort -n | tail -n 1; }
+rank1() { # rank 1 of the run in dir $1
+  for p in $(pgrep -f "^$train --spec $tmp/long.json --run-dir $1"); do
+    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && echo $p
+  done
+}
 started() { for _ in $(seq 500); do grep -q '"event":"progress"' "$1/events.jsonl" 2>/dev/null && return; sleep 0.02; done; }
 "${mpi[@]}" $train --spec "$tmp/long.json" --run-dir "$tmp/dead" > /dev/null 2> "$tmp/dead.err" &
 dead_pid=$!
