@@ -69,7 +69,7 @@ print(f"\nsgemm peak measured here: {peak[threads]:.0f} GFLOP/s on {threads} thr
       + (f", {peak[1]:.0f} on 1" if 1 in peak and threads != 1 else "")
       + "; GFLOP/s below = 3 x forward matmul FLOPs (2*M*N*K each, attention included) x img/s")
 print("step = the training step on synthetic inputs; trainer = simmim-train through its loader on real "
-      "images (Fashion-MNIST, or 256-px PNG/JPEG for 224 configs); img/s = median over rounds; "
+      "images (Fashion-MNIST, or 256-px PNG/JPEG for 224- and 192-px configs); img/s = median over rounds; "
       "ratio = median (min-max) of per-round ratios against PyTorch's step in the same round")
 if any(precision_of(c) != "fp32" for c in configs):
     print("bf16 rows: our step and simmim-train with bf16 matrix products; PyTorch's step under "
