@@ -232,6 +232,21 @@ export function designRows(spec) {
   ];
 }
 
+// A spec's encoder in words (every job's page): "ViT, 32×32 images, 4-px patches, width 128,
+// 4 blocks of 4 heads" or "Swin, 32×32 images, 2-px patches, width 48 doubling per stage,
+// depths [2, 2, 2], heads [3, 6, 12], 4×4 windows", after its preset's name when it has one.
+export function modelText(model) {
+  const m = model || {};
+  const list = (v) => `[${(Array.isArray(v) ? v : []).join(', ')}]`;
+  const common = `${m.img_size}×${m.img_size} images, ${m.patch_size}-px patches, width ${m.embed_dim}`;
+  const text = m.arch === 'swin'
+    ? `Swin, ${common} doubling per stage, depths ${list(m.depths)}, heads ${list(m.num_heads)}, ` +
+      `${m.window_size}×${m.window_size} windows${m.ape ? ', absolute position embedding' : ''}` +
+      `${m.patch_norm === false ? ', no patch norm' : ''}`
+    : `ViT, ${common}, ${m.depth} blocks of ${m.num_heads} heads`;
+  return m.preset ? `${m.preset}: ${text}` : text;
+}
+
 // pretrain.init_from (or finetune.init_from) in words: "job #3's newest checkpoint",
 // "checkpoint 7"; null when there is none.
 export function initFromText(from) {

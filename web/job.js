@@ -1,12 +1,13 @@
 // The job view: state (and what a queued job waits for: its dataset's scan) and actions
-// (pause, resume, cancel, delete, each confirmed; clone), its study, a pretraining's design settings
-// (mask, decoder, target, loss: design.js), progress, live training-loss / learning-rate /
-// validation / throughput curves, the reconstruction previews with a slider over their steps,
-// checkpoints with download links, the log tail and the spec. Everything live from the job's
+// (pause, resume, cancel, delete, each confirmed; clone), its study, its model (the arch and
+// sizes: design.js), a pretraining's design settings (mask, decoder, target, loss: design.js),
+// progress, live training-loss / learning-rate / validation / throughput curves, the
+// reconstruction previews with a slider over their steps, checkpoints with their arch and
+// download links, the log tail and the spec. Everything live from the job's
 // event stream.
 import { api, subscribe, withToken } from './api.js';
 import { fitRange, lineChart } from './charts.js';
-import { designRows, initFromText, previewNote } from './design.js';
+import { designRows, initFromText, modelText, previewNote } from './design.js';
 import { ACTIONS, applyEvent, freshness, isWaiting, liveDuration, metricText, progressView, received, runAction, stateBadge, waitingText } from './jobs.js';
 import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
@@ -119,7 +120,9 @@ export function mountJob(root, id) {
     }
     actions.push(h('a', { href: `#/new?from=${id}`, class: 'button secondary' }, 'Clone'));
     const meta = [
-      ['Kind', job.kind], ['Dataset', job.dataset || '—'], ['Priority', job.priority],
+      ['Kind', job.kind], ['Dataset', job.dataset || '—'],
+      ['Model', h('span', { 'data-setting': 'model', 'data-arch': job.arch }, modelText(job.spec?.model))],
+      ['Priority', job.priority],
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
       ['Finished', fmtTime(job.finished_at)], ['Duration', h('span', { id: 'duration' }, fmtDuration(liveDuration(job)))],
     ];
@@ -251,6 +254,7 @@ export function mountJob(root, id) {
   const checkpointRow = (c) => h('tr', { class: c.corrupt ? 'corrupt' : null, 'data-corrupt': c.corrupt ? 'true' : null },
     h('td', { 'data-label': 'Step' }, c.step,
       c.corrupt ? [' ', h('span', { class: 'badge state-failed', title: CORRUPT_TITLE }, 'corrupt')] : null),
+    h('td', { 'data-label': 'Arch', 'data-arch': c.arch }, c.arch || '—'),
     h('td', { 'data-label': 'Size' }, fmtBytes(c.bytes)),
     h('td', { 'data-label': 'SHA-256' }, h('code', { class: 'sha' }, c.sha256)),
     h('td', { 'data-label': 'Written' }, fmtTime(c.created_at)),
@@ -261,7 +265,7 @@ export function mountJob(root, id) {
     const res = await api(`/api/v1/jobs/${id}/checkpoints`);
     const rows = res.checkpoints.sort((a, b) => b.step - a.step);
     fill(checkpointsBody, rows.length ? rows.map(checkpointRow)
-      : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No checkpoint yet.')));
+      : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No checkpoint yet.')));
   };
   const loadLog = async () => {
     const text = await api(`/api/v1/jobs/${id}/logs?tail=${LOG_LINES}`);
@@ -328,7 +332,7 @@ export function mountJob(root, id) {
         h('figure', { class: 'preview-grid' }, previewColumns, previewImg)),
       h('section', { class: 'panel', 'aria-label': 'Checkpoints' }, h('h2', {}, 'Checkpoints'),
         h('div', { class: 'table-wrap' }, h('table', { class: 'cards', id: 'checkpoints' },
-          h('thead', {}, h('tr', {}, ['Step', 'Size', 'SHA-256', 'Written', ''].map((t) => h('th', { scope: 'col' }, t)))),
+          h('thead', {}, h('tr', {}, ['Step', 'Arch', 'Size', 'SHA-256', 'Written', ''].map((t) => h('th', { scope: 'col' }, t)))),
           checkpointsBody))),
       h('section', { class: 'panel', 'aria-label': 'Log' },
         h('div', { class: 'title-row' }, h('h2', {}, `Log (last ${LOG_LINES} lines)`),

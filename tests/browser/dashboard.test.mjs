@@ -247,6 +247,16 @@ async function scenarioFormAndJob(page) {
     return `${rows} checkpoint(s); ${href}`;
   });
 
+  await check("the job's model and its checkpoints' arch, as the API gives them", async () => {
+    const job = await (await page.request.get(`${BASE}/api/v1/jobs/${jobId}`)).json();
+    const model = page.locator('[data-setting="model"]');
+    const arch = await model.getAttribute('data-arch'), text = await model.textContent();
+    assert(arch === job.arch && arch === 'vit' && text.includes('ViT, 32×32 images'), `data-arch ${arch} (API ${job.arch}): "${text}"`);
+    const cell = (await page.locator('#checkpoints tbody tr').first().locator('td[data-arch]').textContent()).trim();
+    assert(cell === 'vit', `the checkpoint's arch cell "${cell}"`);
+    return `${text}; checkpoint ${cell}`;
+  });
+
   await check('the log tail is shown', async () => {
     await page.waitForFunction(() => document.querySelector('#log')?.textContent.trim().length > 0, null, { timeout: 10000 });
     await shot(page, 'job');
@@ -1490,6 +1500,7 @@ async function scenarioDesign(page) {
       await page.locator('[data-setting="mask"]').waitFor({ timeout: 10000 });
       const settings = await settingsOf(page);
       const want = {
+        model: 'fmnist-q: ViT, 32×32 images, 4-px patches, width 64, 2 blocks of 2 heads',
         mask: 'block-wise, ratio 0.5, 8-px cells (4×4 grid), blocks of at least 6 cells', decoder: 'transformer, 3 blocks, width 64, 2 heads',
         target: '16×16 (the 32×32 image pooled 2×2)', loss: 'a 16-colour palette, cross-entropy over the whole image',
       };

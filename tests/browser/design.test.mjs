@@ -5,8 +5,8 @@
 // as its page shows them. Prints "ok - ..." / "not ok - ..." lines; run by
 // tests/integration/test_browser.sh, or alone: node tests/browser/design.test.mjs
 import {
-  DESIGN_FIELDS, designRows, designSpec, designValues, initFromText, initialValue, maskPatchChoices, previewNote,
-  squareSide, targetChoices,
+  DESIGN_FIELDS, designRows, designSpec, designValues, initFromText, initialValue, maskPatchChoices, modelText,
+  previewNote, squareSide, targetChoices,
 } from '../../web/design.js';
 
 let failed = 0;
@@ -144,6 +144,20 @@ check('the preview note and the starting point in words', () => {
   if (!/8×8/.test(note) || !/enlarged to 32×32/.test(note) || !/expected colour/.test(note)) throw new Error(note);
   same([initFromText(3), initFromText({ checkpoint: 7 }), initFromText(null)], ["job #3's newest checkpoint", 'checkpoint 7', null]);
   return note;
+});
+
+check('the model in words: a ViT, a Swin (its stage lists and windows), a preset named', () => {
+  const vit = { arch: 'vit', preset: null, img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 128, depth: 4,
+    num_heads: 4, mlp_ratio: 4, depths: null, window_size: null, ape: null, patch_norm: null };
+  const swin = { arch: 'swin', preset: 'swin-fmnist', img_size: 32, patch_size: 2, in_chans: 1, embed_dim: 48,
+    depth: null, num_heads: [3, 6, 12], mlp_ratio: 4, depths: [2, 2, 2], window_size: 4, ape: false, patch_norm: true };
+  same(modelText(vit), 'ViT, 32×32 images, 4-px patches, width 128, 4 blocks of 4 heads', 'vit');
+  same(modelText(swin), 'swin-fmnist: Swin, 32×32 images, 2-px patches, width 48 doubling per stage, depths [2, 2, 2], '
+    + 'heads [3, 6, 12], 4×4 windows', 'swin-fmnist');
+  same(modelText({ ...swin, preset: null, ape: true, patch_norm: false }), 'Swin, 32×32 images, 2-px patches, width 48 '
+    + 'doubling per stage, depths [2, 2, 2], heads [3, 6, 12], 4×4 windows, absolute position embedding, no patch norm',
+  'ape, no patch norm');
+  return modelText(swin);
 });
 
 process.exitCode = failed ? 1 : 0;
