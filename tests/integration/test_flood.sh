@@ -29,8 +29,9 @@ out=$(python3 tests/reliability/flood.py --url "$base" --token flood-test --conn
 open=$(field "$out" still_open)
 report "one address holds at most 64 connections" $([ "$open" -le 64 ] && [ "$open" -ge 60 ] && echo 1 || echo 0) \
   "$open of 100 still open"
-# What a start logs: listening, and Fashion-MNIST's registration (its scan started and ended).
-quiet='^simmimd: \(listening\|registered\|dataset fashion-mnist: scanning \|dataset fashion-mnist ready: \)'
+# What a start logs: listening, whether train.ranks > 1 can run (launch.c), and Fashion-MNIST's
+# registration (its scan started and ended).
+quiet='^simmimd: \(listening\|registered\|train\.ranks > 1 \(runs under\|refused\)\|dataset fashion-mnist: scanning \|dataset fashion-mnist ready: \)'
 report "the flood leaves no error lines in the log" \
   $(grep -qv "$quiet" "$tmp/daemon.log" && echo 0 || echo 1) "$(grep -cv "$quiet" "$tmp/daemon.log") other lines: $(grep -v "$quiet" "$tmp/daemon.log" | head -n 2 | tr '\n' ' ')"
 
