@@ -136,7 +136,9 @@ check "MPI=0 under mpirun: each process refuses to be one of 2" \
   "exit $rc; $(grep -m1 'error' "$tmp/nompi2.err")"
 
 # --- through the daemon ---------------------------------------------------------------------
-job_spec='{"dataset": "fm", '"$tiny"', "train": {"total_steps": 16, "batch_size": 256, "threads": 1, "ranks": 2},
+# Long enough (64 steps) that the pause, sent at step 2, lands before the end on a quiet machine
+# (16 steps finished first there).
+job_spec='{"dataset": "fm", '"$tiny"', "train": {"total_steps": 64, "batch_size": 256, "threads": 1, "ranks": 2},
  "eval": {"knn": {"enabled": false}}, "schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 10}}'
 id=$(api POST /api/v1/jobs "$job_spec" | json id)
 code=$(status)
@@ -147,7 +149,7 @@ wait_state "$id" paused 30
 paused=$?
 at=$(api GET "/api/v1/jobs/$id" | json progress.step)
 api POST "/api/v1/jobs/$id/resume" > /dev/null
-wait_state "$id" succeeded 60
+wait_state "$id" succeeded 180
 done_rc=$?
 log="$state/runs/$id/train.log"
 check "a 2-rank job through the daemon: runs under mpirun, pauses, resumes, succeeds" \
