@@ -651,16 +651,6 @@ void regression_loss_backward(RegressionLoss kind, float beta, float *dpred, con
             }
 }
 
-// log Σ_k exp z_k over the K logits of one pixel, strided by S² in the [.., K, S, S] layout.
-static double pixel_log_sum_exp(const float *z, int K, long stride)
-{
-    float mx = z[0];
-    for (int k = 1; k < K; k++) mx = z[k * stride] > mx ? z[k * stride] : mx;
-    double sum = 0.0;
-    for (int k = 0; k < K; k++) sum += exp((double)z[k * stride] - mx);
-    return log(sum) + mx;
-}
-
 // The losses' per-pixel work runs a row of S pixels at a time, k outermost, so the S
 // contiguous logits of each class vectorize (one pixel at a time walked K cache lines S²
 // floats apart and spent most of a 256-bin step in scalar exp).
@@ -740,16 +730,20 @@ void pixel_expectation_forward(float *out, const float *logits, const float *val
 {
     long plane = (long)S * S;
 #pragma omp parallel for
-    for (long bg = 0; bg < (long)B * G; bg++)
-        for (long i = 0; i < plane; i++) {
-            const float *z = logits + bg * K * plane + i;
-            double log_sum = pixel_log_sum_exp(z, K, plane);
+    for (long bg = 0; bg < (long)B * G; bg++) {
+        float mx[S], lse[S], acc[S];
+        for (int y = 0; y < S; y++) {
+            const float *z = logits + bg * K * plane + (long)y * S;
+            row_log_sum_exp(z, K, plane, S, mx, lse);
             for (int v = 0; v < V; v++) {
-                double e = 0.0;
-                for (int k = 0; k < K; k++) e += exp((double)z[k * plane] - log_sum) * values[k * V + v];
-                out[(bg * V + v) * plane + i] = (float)e;
+                for (int x = 0; x < S; x++) acc[x] = 0.0f;
+                for (int k = 0; k < K; k++)
+                    for (int x = 0; x < S; x++)
+                        acc[x] += vec_expf(z[k * plane + x] - lse[x]) * values[k * V + v];
+                memcpy(out + (bg * V + v) * plane + (long)y * S, acc, sizeof(float) * (size_t)S);
             }
         }
+    }
 }
 
 void bin_classes_forward(float *classes, const float *x, const float *mean, const float *std,
