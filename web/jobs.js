@@ -182,7 +182,11 @@ export function mountJobs(root, query) {
     });
   };
 
+  // Loads overlap (the first, the stream's opening, a filter change); only the newest one's
+  // answer is shown, or a slow unfiltered answer would overwrite a filtered one.
+  let loads = 0;
   const load = async () => {
+    const mine = ++loads;
     const params = new URLSearchParams({ limit: LIST_LIMIT });
     if (filter.state) params.set('state', filter.state);
     if (filter.kind) params.set('kind', filter.kind);
@@ -190,13 +194,14 @@ export function mountJobs(root, query) {
     try {
       const started = fresh.start();
       const list = await api(`/api/v1/jobs?${params}`);
+      if (mine !== loads) return;
       const shown = jobs;
       jobs = new Map(list.jobs.map((job) =>
         [job.id, fresh.stale(job.id, started) && shown.has(job.id) ? shown.get(job.id) : received(job)]));
       total = list.total;
       render();
     } catch (e) {
-      flashError(`Could not list the jobs: ${e.message}`);
+      if (mine === loads) flashError(`Could not list the jobs: ${e.message}`);
     }
   };
 
