@@ -391,18 +391,15 @@ static int check_variant(JobKind kind, const json_t *value, size_t i, size_t j, 
     if (!json_is_object(value))
         return axis_error(e, i, what, "a variant axis's values are objects of %s spec fields",
                           kind_word(kind));
-    static const char *const set_by_study[] = {"kind", "name", "train.seed", "finetune.init_from"};
+    static const struct { const char *path, *section, *key; } set_by_study[] = {
+        {"kind", NULL, "kind"}, {"name", NULL, "name"},
+        {"train.seed", "train", "seed"}, {"finetune.init_from", "finetune", "init_from"},
+    };
     for (size_t f = 0; f < sizeof set_by_study / sizeof *set_by_study; f++) {
-        const char *dot = strchr(set_by_study[f], '.');
-        const json_t *v = value;
-        if (dot) {
-            char section[16];
-            snprintf(section, sizeof section, "%.*s", (int)(dot - set_by_study[f]), set_by_study[f]);
-            v = json_object_get(value, section);
-        }
-        const char *why = forbidden_field(kind, set_by_study[f]);
-        if (why && json_object_get(v, dot ? dot + 1 : set_by_study[f]))
-            return axis_error(e, i, what, "%s", why);
+        const json_t *v = set_by_study[f].section
+            ? json_object_get(value, set_by_study[f].section) : value;
+        const char *why = forbidden_field(kind, set_by_study[f].path);
+        if (why && json_object_get(v, set_by_study[f].key)) return axis_error(e, i, what, "%s", why);
     }
     return 0;
 }
