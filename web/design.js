@@ -2,8 +2,9 @@
 // the decoder, the prediction target and the loss. Here are the fields with the paper's
 // values as choices, which fields apply to which choice, the spec a set of values makes
 // (defaults and fields of other choices left out, so that a spec without them runs as
-// before), and a job's settings in words. Plain functions of plain values, no DOM: the
-// new-job form (newjob.js) and the job page (job.js) use them, and
+// before), and a job's settings in words; and the model presets and the sizes the design
+// fields follow (a ViT's or a Swin's), a job's model and ranks in words. Plain functions of
+// plain values, no DOM: the new-job form (newjob.js) and the job page (job.js) use them, and
 // tests/browser/design.test.mjs runs them under node.
 
 // The paper's mask ratios (its Table 3 sweeps 0.1 … 0.9; 0.6 is SimMIM's default), and its
@@ -15,20 +16,51 @@ export const SQUARE_RATIOS = [0.11, 0.25, 0.44];
 export const PAPER_BINS = [8, 256];
 export const PAPER_PALETTES = [16, 512];
 
-// Sizes of the default model when the form leaves them empty (fmnist-q).
-export const DEFAULT_MODEL = { img_size: 32, patch_size: 4, embed_dim: 128, num_heads: 4 };
+// The model presets of core/config.c (docs/job-spec.md, Presets): the arch and every size;
+// explicit sizes override them.
+export const MODEL_PRESETS = {
+  'fmnist-q': { arch: 'vit', img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 128, depth: 4, num_heads: 4, mlp_ratio: 4 },
+  'fmnist-vit-t': { arch: 'vit', img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 192, depth: 6, num_heads: 3, mlp_ratio: 4 },
+  'vit-t16-224': { arch: 'vit', img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 192, depth: 12, num_heads: 3, mlp_ratio: 4 },
+  'vit-s16-224': { arch: 'vit', img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 384, depth: 12, num_heads: 6, mlp_ratio: 4 },
+  'swin-fmnist': { arch: 'swin', img_size: 32, patch_size: 2, in_chans: 1, embed_dim: 48, depths: [2, 2, 2], num_heads: [3, 6, 12],
+    window_size: 4, mlp_ratio: 4, ape: false, patch_norm: true },
+  'swin-t-192': { arch: 'swin', img_size: 192, patch_size: 4, in_chans: 3, embed_dim: 96, depths: [2, 2, 6, 2], num_heads: [3, 6, 12, 24],
+    window_size: 6, mlp_ratio: 4, ape: false, patch_norm: true },
+  'swin-b-192': { arch: 'swin', img_size: 192, patch_size: 4, in_chans: 3, embed_dim: 128, depths: [2, 2, 18, 2], num_heads: [4, 8, 16, 32],
+    window_size: 6, mlp_ratio: 4, ape: false, patch_norm: true },
+};
+// The preset whose sizes a model of each arch has without one ("arch": "swin" alone is
+// swin-fmnist's).
+export const ARCH_PRESET = { vit: 'fmnist-q', swin: 'swin-fmnist' };
 
 const isInt = (v) => Number.isInteger(v) && v > 0;
+const isIntList = (v) => Array.isArray(v) && v.length > 0 && v.every(isInt);
 
-// The model sizes the design fields depend on, each a positive integer or the default's.
+// The model sizes the design fields depend on, each a positive integer (or list) or its arch's
+// default preset's, and what follows from them (core/config.c): the encoder's stride (a Swin's
+// patch_size · 2^(stages − 1)), and the width and heads of the tokens the decoder reads (a
+// Swin's last stage: embed_dim · 2^(stages − 1) and its heads). Its own answer gives it back.
 export function modelSizes(m = {}) {
-  const out = {};
-  for (const [k, d] of Object.entries(DEFAULT_MODEL)) out[k] = isInt(m?.[k]) ? m[k] : d;
-  return out;
+  const swin = m?.arch === 'swin';
+  const d = MODEL_PRESETS[ARCH_PRESET[swin ? 'swin' : 'vit']];
+  const out = { arch: swin ? 'swin' : 'vit' };
+  for (const k of ['img_size', 'patch_size', 'embed_dim']) out[k] = isInt(m?.[k]) ? m[k] : d[k];
+  if (swin) {
+    const depths = isIntList(m.depths) ? m.depths : d.depths;
+    const heads = isIntList(m.num_heads) ? m.num_heads : d.num_heads;
+    const halvings = depths.length - 1; // each stage after the first halves the grid, doubles the width
+    return { ...out, depths, num_heads: heads, stride: out.patch_size * 2 ** halvings, out_dim: out.embed_dim * 2 ** halvings,
+      out_heads: heads.at(-1) };
+  }
+  const heads = isInt(m?.num_heads) ? m.num_heads : d.num_heads;
+  return { ...out, num_heads: heads, stride: out.patch_size, out_dim: out.embed_dim, out_heads: heads };
 }
 
-// The mask cell side the daemon picks when mask.mask_patch_size is not given.
-export const defaultMaskPatch = (patch) => (patch <= 8 ? 8 : 2 * patch);
+// The mask cell side the daemon picks when mask.mask_patch_size is not given, for modelSizes'
+// sizes: a Swin's stride (one masked cell per output token, as SimMIM's), a ViT's 8, or two
+// patches for patches larger than 8.
+export const defaultMaskPatch = (model) => (model.arch === 'swin' ? model.stride : model.patch_size <= 8 ? 8 : 2 * model.patch_size);
 
 // Mask cell sides that work: multiples of the model patch that divide the image (for a
 // 192-pixel image with 4-pixel patches: 4, 8, 12, 16, …, 64, 96, 192 — the paper's 4…64
@@ -59,7 +91,7 @@ const short = (x) => String(Number(x.toFixed(2)));
 
 // The grid side M of the mask for a spec's values (mask_patch_size given or the default).
 function maskGrid(values, model) {
-  const cell = Number(values['mask.mask_patch_size']) || defaultMaskPatch(model.patch_size);
+  const cell = Number(values['mask.mask_patch_size']) || defaultMaskPatch(model);
   return model.img_size % cell === 0 ? model.img_size / cell : null;
 }
 
@@ -86,7 +118,7 @@ export const DESIGN_FIELDS = [
       return 'The paper: 0.1 … 0.9.';
     } },
   { group: 'mask', name: 'mask.mask_patch_size', label: 'Mask patch size', type: 'int', def: null,
-    empty: (v, model) => `default (${defaultMaskPatch(model.patch_size)})`,
+    empty: (v, model) => `default (${defaultMaskPatch(model)})`,
     choices: (v, model) => maskPatchChoices(model.img_size, model.patch_size).map((s) => {
       const m = model.img_size / s;
       return [s, `${s} px (${m}×${m} grid)`];
@@ -97,19 +129,19 @@ export const DESIGN_FIELDS = [
 
   { group: 'decoder', name: 'decoder.type', label: 'Decoder', type: 'text', def: 'linear',
     choices: () => [['linear', 'linear (SimMIM)'], ['mlp', '2-layer MLP'], ['transformer', 'transformer']] },
-  { group: 'decoder', name: 'decoder.hidden', label: 'MLP hidden width', type: 'int', def: (m) => m.embed_dim,
-    when: (v) => v['decoder.type'] === 'mlp', hint: "Empty: the encoder's width." },
+  { group: 'decoder', name: 'decoder.hidden', label: 'MLP hidden width', type: 'int', def: (m) => m.out_dim,
+    when: (v) => v['decoder.type'] === 'mlp', hint: "Empty: the encoder's output width." },
   { group: 'decoder', name: 'decoder.depth', label: 'Decoder blocks', type: 'int', def: 2,
     when: (v) => v['decoder.type'] === 'transformer' },
-  { group: 'decoder', name: 'decoder.embed_dim', label: 'Decoder width', type: 'int', def: (m) => m.embed_dim,
-    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's width." },
-  { group: 'decoder', name: 'decoder.num_heads', label: 'Decoder heads', type: 'int', def: (m) => m.num_heads,
-    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's heads." },
+  { group: 'decoder', name: 'decoder.embed_dim', label: 'Decoder width', type: 'int', def: (m) => m.out_dim,
+    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's output width." },
+  { group: 'decoder', name: 'decoder.num_heads', label: 'Decoder heads', type: 'int', def: (m) => m.out_heads,
+    when: (v) => v['decoder.type'] === 'transformer', hint: "Empty: the encoder's heads (a Swin's last stage's)." },
 
   { group: 'target', name: 'target.resolution', label: 'Prediction resolution', type: 'int', def: (m) => m.img_size,
     empty: (v, model) => `${model.img_size}×${model.img_size} (default)`,
     choices: (v, model) => targetChoices(model.img_size, model.patch_size).filter((r) => r !== model.img_size)
-      .map((r) => [r, `${r}×${r}${r === model.img_size / model.patch_size ? ' (one pixel per token)' : ''}`]),
+      .map((r) => [r, `${r}×${r}${r === model.img_size / model.stride ? ' (one pixel per token)' : ''}`]),
     hint: 'The image pooled to r×r; default: the image.' },
   { group: 'target', name: 'loss.type', label: 'Loss', type: 'text', def: 'l1',
     choices: () => [['l1', 'ℓ1 (SimMIM)'], ['l2', 'ℓ2'], ['smooth_l1', 'smooth ℓ1'], ['bins', 'bins (per channel)'],
@@ -190,7 +222,7 @@ export function designRows(spec) {
 
   const type = mask.type || 'random';
   const ratio = num(mask.ratio, 0.6);
-  const cell = num(mask.mask_patch_size, defaultMaskPatch(model.patch_size));
+  const cell = num(mask.mask_patch_size, defaultMaskPatch(model));
   const m = model.img_size % cell === 0 ? model.img_size / cell : null;
   const grid = m ? `, ${cell}-px cells (${m}×${m} grid)` : `, ${cell}-px cells`;
   let maskText;
@@ -205,13 +237,13 @@ export function designRows(spec) {
 
   const dtype = dec.type || 'linear';
   let decText;
-  if (dtype === 'mlp') decText = `2-layer MLP, hidden width ${num(dec.hidden, model.embed_dim)}`;
+  if (dtype === 'mlp') decText = `2-layer MLP, hidden width ${num(dec.hidden, model.out_dim)}`;
   else if (dtype === 'transformer') {
-    decText = `transformer, ${num(dec.depth, 2)} blocks, width ${num(dec.embed_dim, model.embed_dim)}, ${num(dec.num_heads, model.num_heads)} heads`;
+    decText = `transformer, ${num(dec.depth, 2)} blocks, width ${num(dec.embed_dim, model.out_dim)}, ${num(dec.num_heads, model.out_heads)} heads`;
   } else decText = dtype === 'linear' ? 'linear' : dtype;
 
   const r = num(spec?.target?.resolution, model.img_size);
-  const tokens = model.img_size % model.patch_size === 0 ? model.img_size / model.patch_size : null;
+  const tokens = model.img_size % model.stride === 0 ? model.img_size / model.stride : null; // the decoder's grid
   let targetText = `${r}×${r}`;
   if (r === model.img_size) targetText += ' (the image)';
   else targetText += ` (the ${model.img_size}×${model.img_size} image pooled ${model.img_size / r}×${model.img_size / r}${r === tokens ? '; one pixel per token' : ''})`;
@@ -245,6 +277,14 @@ export function modelText(model) {
       `${m.patch_norm === false ? ', no patch norm' : ''}`
     : `ViT, ${common}, ${m.depth} blocks of ${m.num_heads} heads`;
   return m.preset ? `${m.preset}: ${text}` : text;
+}
+
+// A job of several processes (train.ranks > 1) in words: "2 MPI ranks, 25 of each batch's 50
+// images apiece"; null for one process.
+export function ranksText(train) {
+  const ranks = train?.ranks;
+  if (!(ranks > 1)) return null;
+  return `${ranks} MPI ranks, ${train.batch_size / ranks} of each batch's ${train.batch_size} images apiece`;
 }
 
 // pretrain.init_from (or finetune.init_from) in words: "job #3's newest checkpoint",

@@ -1,13 +1,13 @@
 // The job view: state (and what a queued job waits for: its dataset's scan) and actions
 // (pause, resume, cancel, delete, each confirmed; clone), its study, its model (the arch and
-// sizes: design.js), a pretraining's design settings (mask, decoder, target, loss: design.js),
-// progress, live training-loss / learning-rate / validation / throughput curves, the
-// reconstruction previews with a slider over their steps, checkpoints with their arch and
-// download links, the log tail and the spec. Everything live from the job's
-// event stream.
+// sizes: design.js) and its MPI ranks when it has several, a pretraining's design settings
+// (mask, decoder, target, loss: design.js), progress, live training-loss / learning-rate /
+// validation / throughput curves, the reconstruction previews with a slider over their steps,
+// checkpoints with their arch and download links, the log tail and the spec. Everything live
+// from the job's event stream.
 import { api, subscribe, withToken } from './api.js';
 import { fitRange, lineChart } from './charts.js';
-import { designRows, initFromText, modelText, previewNote } from './design.js';
+import { designRows, initFromText, modelText, previewNote, ranksText } from './design.js';
 import { ACTIONS, applyEvent, freshness, isWaiting, liveDuration, metricText, progressView, received, runAction, stateBadge, waitingText } from './jobs.js';
 import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
 
@@ -122,6 +122,7 @@ export function mountJob(root, id) {
     const meta = [
       ['Kind', job.kind], ['Dataset', job.dataset || '—'],
       ['Model', h('span', { 'data-setting': 'model', 'data-arch': job.arch }, modelText(job.spec?.model))],
+      ...(ranksText(job.spec?.train) ? [['Ranks', h('span', { 'data-setting': 'ranks' }, ranksText(job.spec.train))]] : []),
       ['Priority', job.priority],
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
       ['Finished', fmtTime(job.finished_at)], ['Duration', h('span', { id: 'duration' }, fmtDuration(liveDuration(job)))],

@@ -1,6 +1,7 @@
 // The new-job form: kind (pretrain, finetune, or a linear probe of a pretraining's encoder),
-// dataset, model preset and sizes, the main hyperparameters filled
-// with the kind's defaults (docs/job-spec.md), a pretraining's design choices (mask type,
+// dataset, the model (its arch, ViT or Swin, a preset of either, and the sizes that arch has:
+// a Swin's stage lists, window and flags), the main hyperparameters (the MPI ranks among them)
+// filled with the kind's defaults (docs/job-spec.md), a pretraining's design choices (mask type,
 // decoder, target resolution, loss: design.js, the paper's values as choices, each field
 // shown only when its choice is made, defaults left out of the spec), a picker of pretraining
 // jobs and their checkpoints to start from (fine-tuning, a linear probe, or continuing a pretraining), the
@@ -8,25 +9,33 @@
 // and a JSON box for the rest of the spec. The dataset picker says which datasets are still
 // scanning (a job on one waits) and offers none whose scan failed. Cloning (#/new?from=ID)
 // fills it from a job's spec. The daemon validates; its error appears beside the field it
-// names.
+// names (an element of a list, beside the list).
 import { api } from './api.js';
 import { datasetChoice, datasetState, scannedText } from './datasets.js';
-import { DESIGN_FIELDS, applies, designSpec, designValues, initialValue, modelSizes } from './design.js';
+import { ARCH_PRESET, DESIGN_FIELDS, MODEL_PRESETS, applies, designSpec, designValues, initialValue, modelSizes } from './design.js';
 import { KINDS } from './jobs.js';
-import { field, fill, flash, flashError, fmtTime, h, newTabs, postForm, showFieldError } from './ui.js';
+import { field, fill, flash, flashError, fmtTime, h, newTabs, parseIntList, postForm, showFieldError } from './ui.js';
 
-// The model presets of core/config.c; explicit sizes override them.
-const PRESETS = {
-  'fmnist-q': { img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 128, depth: 4, num_heads: 4, mlp_ratio: 4 },
-  'fmnist-vit-t': { img_size: 32, patch_size: 4, in_chans: 1, embed_dim: 192, depth: 6, num_heads: 3, mlp_ratio: 4 },
-  'vit-t16-224': { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 192, depth: 12, num_heads: 3, mlp_ratio: 4 },
-  'vit-s16-224': { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: 384, depth: 12, num_heads: 6, mlp_ratio: 4 },
-};
-const DEFAULT_PRESET = 'fmnist-q';
+const ARCHS = { vit: 'ViT', swin: 'Swin' };
+// The model's sizes (docs/job-spec.md, model): spec key, label, the archs that have it (both
+// when not said), and how it is typed when not as a number: 'list', integers separated by
+// commas ("2, 2, 6, 2"), or 'flag', yes or no. The heads are one count for a ViT and one per
+// stage for a Swin.
 const SIZES = [
-  ['img_size', 'Image size'], ['patch_size', 'Patch size'], ['in_chans', 'Channels'],
-  ['embed_dim', 'Embedding dim'], ['depth', 'Depth (blocks)'], ['num_heads', 'Heads'], ['mlp_ratio', 'MLP ratio'],
+  { key: 'img_size', label: 'Image size' },
+  { key: 'patch_size', label: 'Patch size' },
+  { key: 'in_chans', label: 'Channels' },
+  { key: 'embed_dim', label: 'Embedding dim' },
+  { key: 'depth', label: 'Depth (blocks)', archs: ['vit'] },
+  { key: 'depths', label: 'Blocks per stage', archs: ['swin'], type: 'list' },
+  { key: 'num_heads', label: 'Heads', type: { vit: 'number', swin: 'list' } },
+  { key: 'window_size', label: 'Window size', archs: ['swin'] },
+  { key: 'mlp_ratio', label: 'MLP ratio' },
+  { key: 'ape', label: 'Absolute position embedding', archs: ['swin'], type: 'flag' },
+  { key: 'patch_norm', label: 'Patch norm', archs: ['swin'], type: 'flag' },
 ];
+const sizesOf = (arch) => SIZES.filter((s) => !s.archs || s.archs.includes(arch));
+const typeOf = (s, arch) => (typeof s.type === 'object' ? s.type[arch] : s.type ?? 'number');
 
 // The kinds that train a network (a linear probe solves a classifier on frozen features: no
 // schedule, optimizer or checkpoints).
@@ -37,6 +46,9 @@ const TRAINING = ['pretrain', 'finetune'];
 const FORM_FIELDS = [
   { group: 'train', name: 'train.epochs', label: 'Epochs', kinds: TRAINING, def: 10 },
   { group: 'train', name: 'train.batch_size', label: 'Batch size', kinds: KINDS, def: 256 },
+  // Data parallel under mpirun (a linear probe runs as one process).
+  { group: 'train', name: 'train.ranks', label: 'Processes (MPI ranks)', kinds: TRAINING, def: 1,
+    hint: 'They share each batch: it must divide by them.' },
   { group: 'train', name: 'train.lr', label: 'Learning rate', kinds: TRAINING, def: 1e-3 },
   { group: 'train', name: 'train.min_lr', label: 'Minimum learning rate', kinds: TRAINING, def: { pretrain: 1e-5, finetune: 1e-6 } },
   { group: 'train', name: 'train.warmup_epochs', label: 'Warm-up epochs', kinds: TRAINING, def: 1 },
@@ -80,7 +92,6 @@ const FORM_FIELDS = [
 
 // Spec values the "other fields" box leaves out of a clone because they are the defaults.
 const QUIET_DEFAULTS = {
-  model: { arch: 'vit' },
   mask: { type: 'random' },
   loss: { type: 'l1', scope: 'masked' },
   train: { betas: [0.9, 0.999] },
@@ -95,6 +106,17 @@ const CROP_SCALE = { pretrain: [0.67, 1], finetune: [0.6, 1], linprobe: [0.67, 1
 
 const defaultFor = (f, kind) => (f.def !== null && typeof f.def === 'object' ? f.def[kind] : f.def);
 const str = (v) => (v === null || v === undefined ? '' : String(v));
+// A size as its control holds it: a list as "2, 2, 6", a flag as "true" or "false".
+const sizeText = (v) => (Array.isArray(v) ? v.join(', ') : str(v));
+
+// A size's text as the spec takes it. What is not a number, or a list of integers, goes as
+// typed: the daemon's error says what the field takes.
+function sizeValue(s, text, arch) {
+  const type = typeOf(s, arch);
+  if (type === 'flag') return text === 'true';
+  if (type === 'list') return parseIntList(text) ?? text;
+  return Number.isFinite(Number(text)) ? Number(text) : text;
+}
 
 function getPath(obj, path) {
   return path.split('.').reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
@@ -141,6 +163,14 @@ function prune(obj, defaults) {
 
 function numberInput(name, placeholder) {
   return h('input', { type: 'number', name, step: 'any', inputmode: 'decimal', placeholder });
+}
+
+// A size's control: a number box, a text box for a list (and for the heads, a list for a Swin),
+// or a select for a flag, whose empty choice is the preset's value (labelled by showModel).
+function sizeInput(s) {
+  const name = `model.${s.key}`;
+  if (s.type === 'flag') return h('select', { name }, h('option', { value: '' }), h('option', { value: 'true' }, 'yes'), h('option', { value: 'false' }, 'no'));
+  return s.type ? h('input', { type: 'text', name, autocomplete: 'off', spellcheck: 'false' }) : numberInput(name);
 }
 
 const formInput = (f) => (f.choices
@@ -211,10 +241,14 @@ export function mountNewJob(root, query) {
   const name = h('input', { name: 'name', type: 'text', placeholder: 'fmnist-simmim', autocomplete: 'off' });
   const dataset = h('select', { name: 'dataset' });
   const priority = h('input', { name: 'priority', type: 'number', step: 1, value: '0' });
+  const arch = h('select', { name: 'model.arch' }, Object.entries(ARCHS).map(([a, label]) => h('option', { value: a }, label)));
+  // The presets by arch, and none: the arch's default sizes (labelled by showModel).
+  const noPreset = h('option', { value: '' });
   const preset = h('select', { name: 'model.preset' },
-    Object.keys(PRESETS).map((p) => h('option', { value: p }, p)),
-    h('option', { value: '' }, 'none (fmnist-q sizes unless set below)'));
-  const sizeInputs = Object.fromEntries(SIZES.map(([key]) => [key, numberInput(`model.${key}`)]));
+    Object.entries(ARCHS).map(([a, label]) => h('optgroup', { label },
+      Object.keys(MODEL_PRESETS).filter((p) => MODEL_PRESETS[p].arch === a).map((p) => h('option', { value: p }, p)))),
+    noPreset);
+  const sizeInputs = Object.fromEntries(SIZES.map((s) => [s.key, sizeInput(s)]));
   const inputs = Object.fromEntries(FORM_FIELDS.map((f) => [f.name, formInput(f)]));
   const initJob = h('select', { name: 'finetune.init_from' });
   const initCheckpoint = h('select', { name: 'init_checkpoint' });
@@ -222,13 +256,16 @@ export function mountNewJob(root, query) {
   const pretrainJobs = new Map(); // id → job, those the starting-point picker offers
   let currentKind = 'pretrain';
 
+  // The preset whose sizes an empty size field means: the one chosen, or the arch's default.
+  const basePreset = () => MODEL_PRESETS[preset.value || ARCH_PRESET[arch.value]];
+  // The sizes typed in for the arch (the other arch's fields are not sent).
+  const typedSizes = () => Object.fromEntries(sizesOf(arch.value).filter((s) => sizeInputs[s.key].value !== '')
+    .map((s) => [s.key, sizeValue(s, sizeInputs[s.key].value, arch.value)]));
   // The model the design fields' choices and defaults are for: the starting job's when the
   // job starts from one (its model is the checkpoint's), else the preset and sizes typed in.
   const modelNow = () => {
     if (initJob.value) return modelSizes(pretrainJobs.get(Number(initJob.value))?.spec?.model);
-    const m = { ...PRESETS[preset.value || DEFAULT_PRESET] };
-    for (const [key] of SIZES) if (sizeInputs[key].value !== '') m[key] = Number(sizeInputs[key].value);
-    return modelSizes(m);
+    return modelSizes({ ...basePreset(), ...typedSizes() });
   };
   const designValuesNow = () => Object.fromEntries(DESIGN_FIELDS.map((f) => [f.name, design[f.name].value]));
   const design = {};
@@ -242,11 +279,24 @@ export function mountNewJob(root, query) {
   const designFieldsOf = (group) => DESIGN_FIELDS.filter((f) => f.group === group)
     .map((f) => h('div', { 'data-design': f.name }, design[f.name].field));
 
-  // Placeholders show what an empty size means: the preset's value.
-  const showPresetSizes = () => {
-    const base = PRESETS[preset.value || DEFAULT_PRESET];
-    for (const [key] of SIZES) sizeInputs[key].placeholder = String(base[key]);
+  // The arch's size fields, each showing what it means empty: the preset's value (a
+  // placeholder, or a flag's empty choice); and the design fields' choices for the model.
+  const showModel = () => {
+    const base = basePreset();
+    const shown = sizesOf(arch.value);
+    for (const s of SIZES) {
+      const input = sizeInputs[s.key];
+      input.closest('.field').hidden = !shown.includes(s);
+      if (s.type === 'flag') input.options[0].textContent = `${base[s.key] ? 'yes' : 'no'} (preset)`;
+      else input.placeholder = sizeText(base[s.key]);
+    }
+    noPreset.textContent = `none (${ARCH_PRESET[arch.value]} sizes unless set below)`;
     refreshDesign();
+  };
+  // The heads typed for one arch do not carry over to the other: one count for a ViT, one per
+  // stage for a Swin.
+  const forgetHeads = () => {
+    sizeInputs.num_heads.value = '';
   };
 
   // The starting-point picker is finetune.init_from or pretrain.init_from, by kind (the
@@ -348,10 +398,7 @@ export function mountNewJob(root, query) {
     const spec = { kind: kind.value, dataset: dataset.value, priority: Number(priority.value || 0) };
     if (name.value.trim()) spec.name = name.value.trim();
     const visible = (input) => input.closest('[hidden]') === null;
-    if (visible(preset)) {
-      spec.model = { preset: preset.value || null };
-      for (const [key] of SIZES) if (sizeInputs[key].value !== '') spec.model[key] = Number(sizeInputs[key].value);
-    }
+    if (visible(preset)) spec.model = { arch: arch.value, preset: preset.value || null, ...typedSizes() };
     for (const f of FORM_FIELDS) {
       const input = inputs[f.name];
       if (visible(input) && input.value !== '') setPath(spec, f.name, formValue(f, input));
@@ -389,17 +436,21 @@ export function mountNewJob(root, query) {
     showDatasetNote();
     priority.value = str(spec.priority ?? 0);
     const m = spec.model || {};
+    arch.value = m.arch || 'vit'; // a job from before the Swin has no arch: a ViT
     preset.value = m.preset || '';
-    const base = PRESETS[m.preset] || {};
-    for (const [key] of SIZES) sizeInputs[key].value = m[key] !== null && m[key] !== base[key] ? str(m[key]) : '';
+    const base = MODEL_PRESETS[m.preset] || {};
+    for (const s of SIZES) {
+      const text = sizeText(m[s.key]);
+      sizeInputs[s.key].value = text !== sizeText(base[s.key]) ? text : '';
+    }
     // A job from before a field existed has none: the form shows the default it ran with.
     for (const f of FORM_FIELDS) inputs[f.name].value = str(getPath(spec, f.name) ?? defaultFor(f, kind.value));
     const from = spec[spec.kind]?.init_from;
     if (from !== null && from !== undefined) await selectInit(from);
     const values = designValues(spec);
     for (const f of DESIGN_FIELDS) design[f.name].value = values[f.name];
-    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.preset', 'finetune.init_from', 'pretrain.init_from', 'linprobe.init_from',
-      ...SIZES.map(([key]) => `model.${key}`), ...FORM_FIELDS.map((f) => f.name), ...DESIGN_FIELDS.map((f) => f.name)]) deletePath(spec, path);
+    for (const path of ['kind', 'name', 'dataset', 'priority', 'model.arch', 'model.preset', 'finetune.init_from', 'pretrain.init_from', 'linprobe.init_from',
+      ...SIZES.map((s) => `model.${s.key}`), ...FORM_FIELDS.map((f) => f.name), ...DESIGN_FIELDS.map((f) => f.name)]) deletePath(spec, path);
     extra.value = JSON.stringify(prune(spec, merge(QUIET_DEFAULTS, { augment: { crop_scale: CROP_SCALE[kind.value] } })), null, 2);
     flash(`Form filled from job #${id}; change what you like and submit.`);
   };
@@ -422,13 +473,13 @@ export function mountNewJob(root, query) {
         field('Dataset', dataset, [h('a', { href: '#/datasets' }, 'Register a dataset'), datasetNote]),
         field('Priority', priority, 'Higher runs first.'))),
     // Where the model comes from: a pretraining's checkpoint (then its model; the sizes are
-    // hidden) or the preset and sizes.
+    // hidden) or the arch, preset and sizes.
     h('fieldset', {}, h('legend', {}, 'Model'),
       h('div', { class: 'grid' },
         field('Start from', initJob),
         h('div', { id: 'init-checkpoint' }, field('Checkpoint', initCheckpoint)),
-        h('div', { id: 'model-section', class: 'contents' }, field('Preset', preset),
-          SIZES.map(([key, label]) => field(label, sizeInputs[key]))))),
+        h('div', { id: 'model-section', class: 'contents' }, field('Architecture', arch), field('Preset', preset),
+          SIZES.map((s) => field(s.label, sizeInputs[s.key]))))),
     h('fieldset', {}, h('legend', {}, 'Training'), h('div', { class: 'grid' }, fieldsOf('train'))),
     // The paper's design space: mask, decoder, prediction target, loss.
     h('fieldset', { 'data-kinds': 'pretrain', id: 'design' }, h('legend', {}, 'Mask, decoder, target and loss'),
@@ -447,9 +498,23 @@ export function mountNewJob(root, query) {
     nameInitPicker();
     showSections();
   });
-  preset.addEventListener('change', showPresetSizes);
+  // Another arch keeps a preset of its own, or takes its default one; a preset of the other
+  // arch takes that arch.
+  arch.addEventListener('change', () => {
+    forgetHeads();
+    if (preset.value && MODEL_PRESETS[preset.value].arch !== arch.value) preset.value = ARCH_PRESET[arch.value];
+    showModel();
+  });
+  preset.addEventListener('change', () => {
+    const presetArch = MODEL_PRESETS[preset.value]?.arch;
+    if (presetArch && presetArch !== arch.value) {
+      arch.value = presetArch;
+      forgetHeads();
+    }
+    showModel();
+  });
   dataset.addEventListener('change', showDatasetNote);
-  for (const key of ['img_size', 'patch_size', 'embed_dim', 'num_heads']) sizeInputs[key].addEventListener('input', refreshDesign);
+  for (const key of ['img_size', 'patch_size', 'embed_dim', 'depths', 'num_heads']) sizeInputs[key].addEventListener('input', refreshDesign);
   // A choice shows the fields it takes; the mask type and cell size relabel the ratios.
   for (const f of DESIGN_FIELDS) {
     design[f.name].el.addEventListener('change', () => {
@@ -468,13 +533,13 @@ export function mountNewJob(root, query) {
   applyKindDefaults();
   nameInitPicker();
   for (const f of DESIGN_FIELDS) design[f.name].value = initialValue(f);
-  showPresetSizes();
+  showModel();
   showSections();
   const from = query.get('from');
   Promise.all([loadDatasets(), loadPretrainJobs(), loadCheckpoints()])
     .then(() => (from ? cloneFrom(Number(from)) : null))
     .then(nameInitPicker)
-    .then(showPresetSizes)
+    .then(showModel)
     .then(showSections)
     .catch((e) => {
       fill(summary, e.message);

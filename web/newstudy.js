@@ -7,7 +7,7 @@
 import { api } from './api.js';
 import { datasetChoice, datasetState } from './datasets.js';
 import { PAPER_RATIOS, maskPatchChoices, modelSizes, targetChoices } from './design.js';
-import { field, fill, flash, h, newTabs, postForm, showFieldError } from './ui.js';
+import { field, fill, flash, h, newTabs, parseIntList, postForm, showFieldError } from './ui.js';
 
 // The daemon's presets (docs/http-api.md#studies): the field each varies, and its values for a
 // model of these sizes (the daemon scales them the same way).
@@ -30,12 +30,6 @@ export function controlFor(field) {
   if (/^axes/.test(field)) return 'preset';
   const spec = /^(pretrain|finetune|linprobe)\./.exec(field);
   return spec ? spec[1] : field;
-}
-
-// "0, 1" → [0, 1]; null when it is not a list of integers (the daemon says what it takes).
-export function parseSeeds(text) {
-  const parts = text.split(/[\s,]+/).filter(Boolean);
-  return parts.length && parts.every((p) => /^\d+$/.test(p)) ? parts.map(Number) : null;
 }
 
 export function mountNewStudy(root) {
@@ -92,7 +86,7 @@ export function mountNewStudy(root) {
       if (dataset.value && own[which].dataset === undefined) own[which].dataset = dataset.value;
     }
     const body = { preset: preset.value, ...own, baseline: baseline.checked };
-    const list = parseSeeds(seeds.value);
+    const list = parseIntList(seeds.value);
     body.seeds = list ?? seeds.value; // not a list: the daemon's message says what it takes
     if (name.value.trim()) body.name = name.value.trim();
     return body;

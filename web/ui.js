@@ -1,6 +1,7 @@
 // Small pieces every view uses: building DOM nodes (text only, never HTML from the API),
 // number/time formatting, the confirmation dialog, the flash message, the tabs of #/new,
-// showing an API validation error beside the form control it names, and posting a form.
+// showing an API validation error beside the form control it names (a list's, for one of its
+// elements), reading a list of integers typed in a box, and posting a form.
 import { api } from './api.js';
 
 // h('a', {href: '#/jobs', class: 'x', onclick: fn}, 'text', child...) → Element.
@@ -146,11 +147,21 @@ export function showFieldError(form, error, fallback) {
   return true;
 }
 
+// "2, 2, 6" → [2, 2, 6]; null when it is not a list of integers (the daemon says what it takes).
+export function parseIntList(text) {
+  const parts = text.split(/[\s,]+/).filter(Boolean);
+  return parts.length && parts.every((p) => /^\d+$/.test(p)) ? parts.map(Number) : null;
+}
+
+// The control of an error's field: a list's for one of its elements ("model.num_heads[1]" is
+// typed in the box of model.num_heads).
+const listControl = (field) => field?.replace(/\[\d+\]$/, '');
+
 // A form's submit handler: clears its errors, builds the body (null: build showed why), POSTs
 // it to path with the submit button disabled, and gives done the answer. A refusal (4xx) shows
 // beside the control controlFor(its field) names, or in summary; anything else in summary as
 // "Could not <what>: ...".
-export function postForm(form, summary, { path, build, done, what, controlFor = (f) => f }) {
+export function postForm(form, summary, { path, build, done, what, controlFor = listControl }) {
   return async (e) => {
     e.preventDefault();
     clearFieldErrors(form);

@@ -1,12 +1,12 @@
 // The dashboard's design-space module (web/design.js) under node, no browser or daemon: the
 // choices the new-job form offers (the paper's mask patch sizes, prediction resolutions,
 // square masks), the spec fragment its values make (defaults and the fields of other
-// choices left out), a cloned job's values back into the form, and a job's settings in words
-// as its page shows them. Prints "ok - ..." / "not ok - ..." lines; run by
+// choices left out, the defaults that follow a ViT's or a Swin's sizes), a cloned job's values
+// back into the form, and a job's settings, model and ranks in words as its page shows them. Prints "ok - ..." / "not ok - ..." lines; run by
 // tests/integration/test_browser.sh, or alone: node tests/browser/design.test.mjs
 import {
-  DESIGN_FIELDS, designRows, designSpec, designValues, initFromText, initialValue, maskPatchChoices, modelText,
-  previewNote, squareSide, targetChoices,
+  DESIGN_FIELDS, MODEL_PRESETS, designField, designRows, designSpec, designValues, initFromText, initialValue, maskPatchChoices,
+  modelSizes, modelText, previewNote, ranksText, squareSide, targetChoices,
 } from '../../web/design.js';
 
 let failed = 0;
@@ -96,6 +96,28 @@ check("defaults that follow the model: the encoder's width and heads, the image 
     { mask: { ratio: 0.6, mask_patch_size: 16 }, target: { resolution: 8 }, loss: { scope: 'full' } }, 'r = T, scope full');
 });
 
+check("a Swin's defaults follow its stride and its last stage (docs/job-spec.md's presets)", () => {
+  const fmnist = modelSizes(MODEL_PRESETS['swin-fmnist']);
+  same([fmnist.stride, fmnist.out_dim, fmnist.out_heads], [8, 192, 12], 'swin-fmnist: stride, last width and heads');
+  const t = modelSizes(MODEL_PRESETS['swin-t-192']);
+  same([t.stride, t.img_size / t.stride, t.out_dim, t.out_heads], [32, 6, 768, 24], 'swin-t-192: stride, output grid, last width and heads');
+  same(modelSizes(fmnist), fmnist, 'sizes given back as they are');
+  // "arch": "swin" alone is swin-fmnist's sizes; given sizes change what follows.
+  same(modelSizes({ arch: 'swin' }), fmnist, 'no sizes');
+  const tiny = modelSizes({ arch: 'swin', patch_size: 4, embed_dim: 16, depths: [1, 1], num_heads: [1, 2] });
+  same([tiny.stride, tiny.out_dim, tiny.out_heads], [8, 32, 2], 'a tiny Swin');
+  same(designField('mask.mask_patch_size').empty({}, t), 'default (32)', 'the mask cell: the stride');
+  // The MLP's hidden width defaults to the last stage's 192, not embed_dim's 48: 48 is sent.
+  const mlp = (hidden) => designSpec(form({ 'decoder.type': 'mlp', 'decoder.hidden': hidden }), MODEL_PRESETS['swin-fmnist']).decoder;
+  same([mlp('192'), mlp('48')], [{ type: 'mlp' }, { type: 'mlp', hidden: 48 }], 'decoder.hidden 192, 48');
+  const targets = designField('target.resolution').choices({}, t).map(([, label]) => label);
+  same(targets.slice(0, 2), ['48×48', '96×96'], 'swin-t-192 targets: multiples of the 48×48 patch grid');
+  const rows = Object.fromEntries(designRows({ model: { ...MODEL_PRESETS['swin-fmnist'] }, mask: { ratio: 0.6, mask_patch_size: null },
+    decoder: { type: 'transformer', depth: 2, embed_dim: null, num_heads: null } }).map(([k, , text]) => [k, text]));
+  same([rows.mask, rows.decoder], ['random, ratio 0.6, 8-px cells (4×4 grid)', 'transformer, 2 blocks, width 192, 12 heads'], 'swin-fmnist in words');
+  return `swin-fmnist: stride 8, last stage 192 wide with 12 heads; swin-t-192: stride 32 (a 6×6 output grid)`;
+});
+
 check("a job's spec back into the form's values, and again into the same spec", () => {
   // An echo as the daemon may write it: every field present, the unused ones null.
   const echo = {
@@ -158,6 +180,12 @@ check('the model in words: a ViT, a Swin (its stage lists and windows), a preset
     + 'doubling per stage, depths [2, 2, 2], heads [3, 6, 12], 4×4 windows, absolute position embedding, no patch norm',
   'ape, no patch norm');
   return modelText(swin);
+});
+
+check('the ranks in words: several, or none for one process', () => {
+  same(ranksText({ ranks: 2, batch_size: 50 }), "2 MPI ranks, 25 of each batch's 50 images apiece");
+  same([ranksText({ ranks: 1, batch_size: 50 }), ranksText({ batch_size: 50 }), ranksText(undefined)], [null, null, null], 'one process');
+  return ranksText({ ranks: 2, batch_size: 50 });
 });
 
 process.exitCode = failed ? 1 : 0;
