@@ -2,12 +2,18 @@
 // train.ranks > 1 is `mpirun -np N [--hostfile F] [mpi-args] simmim-train ...`, mpirun starting
 // the ranks on this host and those of the hostfile (docs/architecture.md). At start the daemon
 // asks its simmim-train whether it was built with MPI and looks for mpirun, so that a job it
-// cannot run is refused at submission; and what mpirun says of a rank that was killed is read
-// back into what the supervisor knows of a single process killed by a signal.
+// cannot run is refused at submission — as is one mpirun would refuse, more ranks than its
+// slots — and reads the hostfile, so that the memory check counts the ranks each host will run
+// (spec.h's RankPlacement); and what mpirun says of a rank that was killed is read back into
+// what the supervisor knows of a single process killed by a signal.
 #ifndef SIMMIMD_LAUNCH_H
 #define SIMMIMD_LAUNCH_H
 
 #include <stddef.h>
+
+#include "spec/spec.h"
+
+enum { LAUNCH_MAX_HOSTS = 1024 };
 
 typedef struct {
     const char *train_binary;
@@ -24,13 +30,27 @@ typedef struct {
     char mpirun[4096];         // mpirun's path, "" when not found
     char mpi[128];             // the MPI library of simmim-train, "" when built without
     char unable[512];          // why train.ranks > 1 cannot run here; "" when it can
+    int cores;                 // this host's slots as mpirun counts them: its cores (hardware
+                               // threads with --use-hwthread-cpus in mpi-args)
+    int oversubscribe;         // mpi-args let mpirun start more ranks than there are slots
+    int hosts;                 // the hostfile's hosts, this one first (0: no hostfile)
+    int slots[LAUNCH_MAX_HOSTS]; // each one's slots: its slots=N, or its lines when listed
+                               // several times (0: once without slots=, so its cores: this
+                               // host's `cores`, another's unknown)
 } Launcher;
 
-// Probes simmim-train (--capabilities) and finds mpirun; never fails (a trainer without MPI
-// only runs one-rank jobs).
+// Probes simmim-train (--capabilities), finds mpirun, reads the hostfile and mpi-args; never
+// fails (a trainer without MPI, or a hostfile that cannot be read, only runs one-rank jobs).
 void launcher_init(Launcher *l, const LaunchConfig *cfg);
-// Whether a job of `ranks` ranks can be started: 0, or -1 with err saying why not.
+// Whether a job of `ranks` ranks can be started: 0, or -1 with err saying why not — no MPI or
+// mpirun, or more ranks than mpirun's slots (this host's cores without a hostfile, or the
+// hostfile's slots when it gives every host's) with no oversubscription in mpi-args.
 int launcher_check_ranks(const Launcher *l, int ranks, char *err, size_t errlen);
+// A RankPlacement (ctx: the Launcher): where mpirun's default mapping (by slot) starts the
+// ranks — every one on this host without a hostfile; else the hostfile's hosts filled slot by
+// slot in order, rank 0 on the first (this host), and ranks beyond every slot dealt out one per
+// host in turn from the first. A host whose slots are not given counts as many as this one.
+RankHosts launcher_rank_hosts(int ranks, const void *ctx);
 // The program to execute and its argv (NULL-terminated, at most LAUNCH_MAX_ARGS entries,
 // pointing into the config, `words` and the arguments) for a trainer of `ranks` ranks. Room
 // for mpirun's own arguments, LAUNCH_MPI_WORDS of mpi-args, the trainer's and 16 data roots.

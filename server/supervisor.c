@@ -44,6 +44,7 @@ typedef struct {
 struct Supervisor {
     SupervisorConfig cfg;
     Launcher launcher;
+    RankPlacement placement;  // the launcher's, for the memory check (spec.h)
     char **child_env;         // the daemon's environment, plus OMP_WAIT_POLICY for children
     Db *db;
     Hub *hub;
@@ -425,10 +426,13 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
                        .rank_timeout = cfg->rank_timeout, .data_roots = cfg->data_roots,
                        .data_root_count = cfg->data_root_count};
     launcher_init(&s->launcher, &lc);
+    s->placement = (RankPlacement){launcher_rank_hosts, &s->launcher};
     pthread_mutex_init(&s->lock, NULL);
     recover_running_jobs(s);
     pins_sweep(s->cfg.state_dir, s->db);
+    spec_set_rank_placement(&s->placement); // from now on, specs count the hostfile's hosts
     if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
+        spec_set_rank_placement(NULL);
         snprintf(err, errlen, "supervisor: cannot start its thread");
         close(s->wake_pipe[0]), close(s->wake_pipe[1]);
         free(s->child_env);
@@ -478,6 +482,7 @@ void supervisor_stop(Supervisor *s)
         usleep(100000);
     }
     pthread_join(s->thread, NULL);
+    spec_set_rank_placement(NULL);
     close(s->wake_pipe[0]);
     close(s->wake_pipe[1]);
     pthread_mutex_destroy(&s->lock);

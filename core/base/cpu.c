@@ -39,13 +39,45 @@ int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+// The number a file of /sys holds (-1 if it cannot be read or holds none).
+static double read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    double value = -1;
+    if (f && fscanf(f, "%lf", &value) != 1) value = -1;
+    if (f) fclose(f);
+    return value;
+}
+
+int cpu_core_count(void)
+{
+    double seen[CPU_SETSIZE][2]; // the (package, core) of each core counted
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return cpu_count();
+    int cores = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id",
+                 cpu);
+        double package = read_number(path);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+        double core = read_number(path);
+        if (package < 0 || core < 0) return cpu_count(); // no topology: every processor a core
+        int known = 0;
+        for (int i = 0; i < cores && !known; i++)
+            known = seen[i][0] == package && seen[i][1] == core;
+        if (known) continue;
+        seen[cores][0] = package, seen[cores][1] = core;
+        cores++;
+    }
+    return cores > 0 ? cores : cpu_count();
+}
+
 // A cgroup's memory limit from one of its files; 0 when absent or unlimited ("max" in v2).
 static double cgroup_limit(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    double limit = 0;
-    if (f && fscanf(f, "%lf", &limit) != 1) limit = 0;
-    if (f) fclose(f);
+    double limit = read_number(path);
     return limit > 0 ? limit : 0;
 }
 

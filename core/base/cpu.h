@@ -23,6 +23,10 @@ int cpu_precision_available(Precision precision, char *err, size_t errlen);
 // which sizes train.threads 0); at least 1.
 int cpu_count(void);
 
+// The physical cores among those processors (their hardware threads counted once): what
+// mpirun counts as this host's slots. cpu_count() where the topology cannot be read.
+int cpu_core_count(void);
+
 // Physical memory in bytes, or the cgroup's limit when a container sets a lower one.
 double machine_memory_bytes(void);
 

@@ -69,6 +69,15 @@ static char *read_spec_file(const char *path, size_t *len)
     return buf;
 }
 
+// The ranks of a job that share this host, as mpirun started them: each rank checks the memory
+// of its own host (spec_check_memory). A spec of another rank count is refused by train_run.
+static RankHosts ranks_of_this_host(int ranks, const void *ctx)
+{
+    const Dist *d = ctx;
+    if (ranks != d->ranks) return (RankHosts){.here = ranks, .rank0_here = 1};
+    return (RankHosts){.here = d->local_ranks, .rank0_here = d->rank0_here};
+}
+
 // The spec file's text on every rank: rank 0 reads it (the run dir is on its host) and shares it.
 static char *shared_spec(Dist *dist, const char *path, size_t *len)
 {
@@ -111,6 +120,8 @@ int main(int argc, char **argv)
         dist_finish(&dist, 1);
         return 1;
     }
+    const RankPlacement placement = {ranks_of_this_host, &dist};
+    spec_set_rank_placement(&placement);
     size_t len;
     char *text = shared_spec(&dist, spec_path, &len);
     JobSpec spec;

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -987,6 +988,37 @@ static int spec_check_model(const JobSpec *s, SpecError *err)
 
 enum { MB = 1 << 20 };
 
+static _Atomic(const RankPlacement *) rank_placement;
+
+void spec_set_rank_placement(const RankPlacement *placement)
+{
+    atomic_store(&rank_placement, placement);
+}
+
+RankHosts spec_rank_hosts(int ranks)
+{
+    const RankPlacement *p = atomic_load(&rank_placement);
+    if (ranks > 1 && p) return p->place(ranks, p->ctx);
+    return (RankHosts){.here = ranks, .rank0_here = 1};
+}
+
+// The memory of `ranks` ranks on one host (rank 0 among them or not), each on its share of the
+// host's cores unless train.threads says.
+static double host_memory(const ModelConfig *m, const JobSpec *spec, int ranks, int rank0)
+{
+    if (ranks < 1) return 0;
+    int threads = spec->train.threads ? spec->train.threads : cpu_count() / ranks;
+    if (threads < 1) threads = 1;
+    MemoryEstimate share =
+        model_memory_estimate(m, spec->train.batch_size / spec->train.ranks, threads);
+    double need = (ranks - rank0) * memory_estimate_total(&share);
+    if (rank0) {
+        MemoryEstimate whole = model_memory_estimate(m, spec->train.batch_size, threads);
+        need += memory_estimate_total(&whole);
+    }
+    return need;
+}
+
 int spec_check_memory(const JobSpec *spec, SpecError *err)
 {
     SpecError unused;
@@ -995,22 +1027,23 @@ int spec_check_memory(const JobSpec *spec, SpecError *err)
     // A fine-tuning's classifier is sized by the dataset's classes; until they are known, the
     // fewest a fine-tuning has.
     if (spec->kind == JOB_FINETUNE && m.num_classes < 2) m.num_classes = 2;
-    int ranks = spec->train.ranks, threads = spec->train.threads ? spec->train.threads
-                                                                   : cpu_count() / ranks;
-    if (threads < 1) threads = 1;
-    MemoryEstimate estimate = model_memory_estimate(&m, spec->train.batch_size, threads);
-    double need = memory_estimate_total(&estimate);
-    if (ranks > 1) { // all on this host: rank 0 holds a whole batch (it evaluates), the rest a share
-        MemoryEstimate share = model_memory_estimate(&m, spec->train.batch_size / ranks, threads);
-        need += (ranks - 1) * memory_estimate_total(&share);
-    }
+    int ranks = spec->train.ranks;
+    RankHosts hosts = spec_rank_hosts(ranks);
+    double here = host_memory(&m, spec, hosts.here, hosts.rank0_here != 0),
+           elsewhere = host_memory(&m, spec, hosts.elsewhere, 0);
+    double need = here > elsewhere ? here : elsewhere;
     double limit = spec->train.max_memory_mb ? (double)spec->train.max_memory_mb * MB
                                              : machine_memory_bytes() / 2;
     if (need <= limit) return 0;
-    char drivers[160];
+    char drivers[160], where[96] = "";
     memory_drivers(&m, drivers, sizeof drivers);
-    return spec_refuse(err, "train.max_memory_mb", "the job needs about %.0f MB, more than the "
-                       "limit of %.0f MB%s; it grows with %s", ceil(need / MB), floor(limit / MB),
+    if (ranks > 1)
+        snprintf(where, sizeof where, " on %s (%d of its %d ranks)",
+                 here >= elsewhere ? "this host" : "another host",
+                 here >= elsewhere ? hosts.here : hosts.elsewhere, ranks);
+    return spec_refuse(err, "train.max_memory_mb", "the job needs about %.0f MB%s, more than the "
+                       "limit of %.0f MB%s; it grows with %s", ceil(need / MB), where,
+                       floor(limit / MB),
                        spec->train.max_memory_mb ? "" : " (half of this machine's memory)",
                        drivers);
 }

@@ -150,12 +150,31 @@ int spec_parse(const char *json_text, size_t len, JobSpec *spec, SpecError *err)
 int spec_adopt_model(JobSpec *spec, const ModelConfig *from, SpecError *err);
 
 // Whether the job fits train.max_memory_mb (0: half of this machine's memory, or of its
-// cgroup's limit): config.h's model_memory_estimate of the spec's model at train.batch_size on
-// train.threads (0: every core), for a fine-tuning with spec->model.num_classes classes (0: the
-// dataset's are not known yet, counted as 2). 0, or -1 with *err naming train.max_memory_mb,
+// cgroup's limit) on each host it runs on: config.h's model_memory_estimate of the spec's
+// model, on train.threads (0: the host's cores over its ranks), for a fine-tuning with
+// spec->model.num_classes classes (0: the dataset's are not known yet, counted as 2) — rank 0
+// at train.batch_size (it evaluates whole batches), each other rank at its share — summed over
+// the ranks of this host and, where spec_rank_hosts puts ranks elsewhere, of the busiest other
+// host (taken to be a machine like this one). 0, or -1 with *err naming train.max_memory_mb,
 // the estimate, the limit and the fields that drive it. spec_parse and spec_adopt_model call
 // it; the daemon again once it knows a fine-tuning dataset's classes.
 int spec_check_memory(const JobSpec *spec, SpecError *err);
+
+// Where the ranks of a job run, seen from this host: how many run here, whether rank 0 is one
+// of them, and the most that run on any one other host.
+typedef struct {
+    int here, rank0_here, elsewhere;
+} RankHosts;
+typedef struct {
+    RankHosts (*place)(int ranks, const void *ctx); // for a job of `ranks` > 1 ranks
+    const void *ctx;
+} RankPlacement;
+// How this process places a job's ranks for spec_check_memory (NULL, the default: every rank
+// on this host); *placement must outlive its use (set NULL before it goes). The daemon sets it
+// from its mpi hostfile (launch.h), simmim-train from where mpirun started its ranks; any
+// thread may parse specs meanwhile. spec_rank_hosts answers as it says.
+void spec_set_rank_placement(const RankPlacement *placement);
+RankHosts spec_rank_hosts(int ranks);
 
 // The head sections of a checkpoint's metadata (docs/checkpoints.md: the spec's decoder,
 // target and loss as spec_to_json writes them; NULL: absent) into cfg's decoder,

@@ -3,10 +3,15 @@
 // completes or Dist.timeout_s passes — spinning for SPIN_S (a non-blocking collective moves
 // only while it is tested: napping from the start made a 4 MB all-reduce 19 times slower), then
 // napping, so that a rank that waits for a slower one leaves the cores to it — and a failure is
-// returned, never exit()ed: the caller reports it and dist_finish ends every rank.
+// returned, never exit()ed: the caller reports it and dist_finish ends every rank. While rank 0
+// works alone, a thread of its own sends the signs of life (MPI_THREAD_SERIALIZED: the main
+// thread makes no MPI call between dist_solo_begin and dist_solo_end).
 #include "train/dist.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,7 @@ static const double SPIN_S = 0.05; // testing without a pause, then
 enum {
     NAP_NS = 100000,         // between tests
     TAG_ARRIVED = 29,        // a timed-out rank tells rank 0 it is alive
+    TAG_ALIVE = 30,          // rank 0, working alone, tells a waiting rank it is alive
     CHUNK = 1 << 28,         // elements (a broadcast: bytes) per call; counts are ints
 };
 
@@ -79,8 +85,9 @@ static int name_missing(Dist *d, const char *what, char *err, size_t errlen)
         if (MPI_Isend(&d->rank, 1, MPI_INT, 0, TAG_ARRIVED, MPI_COMM_WORLD, &req) == MPI_SUCCESS)
             for (double start = MPI_Wtime(); !done && MPI_Wtime() - start < 1.0; nap())
                 if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
-        snprintf(err, errlen, "%s: not complete within %.0f s (rank 0 names the ranks that "
-                 "did not arrive)", what, d->timeout_s);
+        snprintf(err, errlen, "%s: not complete within %g s (rank 0 names the ranks that did not "
+                 "arrive; when it says nothing, it is the one: rank 0 (%s) stopped)", what,
+                 d->timeout_s, d->hosts[0]);
         return -1;
     }
     double grace = d->timeout_s / 4 < 1 ? 1 : d->timeout_s / 4 > 30 ? 30 : d->timeout_s / 4;
@@ -96,7 +103,7 @@ static int name_missing(Dist *d, const char *what, char *err, size_t errlen)
             if (from > 0 && from < d->ranks) heard[from] = 1;
         }
     }
-    size_t n = (size_t)snprintf(err, errlen, "%s: not complete within %.0f s: ", what, d->timeout_s);
+    size_t n = (size_t)snprintf(err, errlen, "%s: not complete within %g s: ", what, d->timeout_s);
     int missing = 0;
     for (int r = 1; r < d->ranks; r++)
         if (!heard[r] && n < errlen)
@@ -109,6 +116,21 @@ static int name_missing(Dist *d, const char *what, char *err, size_t errlen)
     return -1;
 }
 
+// Rank 0's signs of life that have arrived, taken: 1 if there were any, 0 if none, or an MPI
+// error code (negated).
+static int heard_from_rank0(void)
+{
+    int flag = 0, heard = 0, rc;
+    while ((rc = MPI_Iprobe(0, TAG_ALIVE, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE)) ==
+               MPI_SUCCESS && flag) {
+        rc = MPI_Recv(NULL, 0, MPI_BYTE, 0, TAG_ALIVE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) break;
+        heard = 1;
+    }
+    return rc == MPI_SUCCESS ? heard : -(rc ? rc : 1);
+}
+
+// Once past the spin, a rank other than 0 restarts its clock on each sign of life of rank 0.
 static int wait_for(Dist *d, MPI_Request *req, const char *what, char *err, size_t errlen)
 {
     double start = MPI_Wtime();
@@ -117,8 +139,12 @@ static int wait_for(Dist *d, MPI_Request *req, const char *what, char *err, size
         if (rc != MPI_SUCCESS) return fail_mpi(d, rc, what, err, errlen);
         if (done) return 0;
         double waited = MPI_Wtime() - start;
-        if (waited > d->timeout_s) return name_missing(d, what, err, errlen);
-        if (waited > SPIN_S) nap();
+        if (waited <= SPIN_S) continue;
+        int heard = d->rank != 0 ? heard_from_rank0() : 0;
+        if (heard < 0) return fail_mpi(d, -heard, what, err, errlen);
+        if (heard) start = MPI_Wtime();
+        else if (waited > d->timeout_s) return name_missing(d, what, err, errlen);
+        nap();
     }
 }
 
@@ -135,11 +161,12 @@ static int rank_threads(int local_ranks)
 
 int dist_init(Dist *d, int *argc, char ***argv, double timeout_s, char *err, size_t errlen)
 {
-    *d = (Dist){.rank = 0, .ranks = 1, .timeout_s = timeout_s};
+    *d = (Dist){.rank = 0, .ranks = 1, .local_ranks = 1, .rank0_here = 1,
+                .timeout_s = timeout_s};
     if (gethostname(d->host, sizeof d->host)) snprintf(d->host, sizeof d->host, "?");
     d->host[sizeof d->host - 1] = 0;
     if (!launched_by_mpi()) return 0;
-    int provided, rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    int provided, rc = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
     if (rc != MPI_SUCCESS) {
         snprintf(err, errlen, "MPI_Init failed (%d)", rc);
         return -1;
@@ -148,14 +175,25 @@ int dist_init(Dist *d, int *argc, char ***argv, double timeout_s, char *err, siz
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->ranks);
     if (d->ranks == 1) return 0;
+    if (provided < MPI_THREAD_SERIALIZED) {
+        snprintf(err, errlen, "rank %d: %s gives MPI_THREAD level %d, and simmim-train needs "
+                 "MPI_THREAD_SERIALIZED (rank 0's signs of life come from a thread)", d->rank,
+                 dist_library(), provided);
+        return -1;
+    }
+    // The ranks on this host, and whether rank 0 is one (the lowest of their ranks is 0).
     MPI_Comm local;
-    int local_ranks = 1;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) ==
-        MPI_SUCCESS) {
-        MPI_Comm_size(local, &local_ranks);
+    int lowest = 0;
+    rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+    if (rc == MPI_SUCCESS) {
+        rc = MPI_Comm_size(local, &d->local_ranks);
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Allreduce(&d->rank, &lowest, 1, MPI_INT, MPI_MIN, local);
         MPI_Comm_free(&local);
     }
-    d->threads = rank_threads(local_ranks);
+    if (rc != MPI_SUCCESS) return fail_mpi(d, rc, "finding the ranks of this host", err, errlen);
+    d->rank0_here = lowest == 0;
+    d->threads = rank_threads(d->local_ranks);
     char *names = calloc((size_t)d->ranks, DIST_HOST_MAX);
     d->hosts = calloc((size_t)d->ranks, sizeof *d->hosts);
     if (!names || !d->hosts) {
@@ -177,8 +215,84 @@ void dist_finish(Dist *d, int status)
     free(d->hosts);
     d->hosts = NULL;
     if (!initialized) return;
-    if (status != 0 && d->ranks > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    if (status != 0 && d->ranks > 1 && !d->together) MPI_Abort(MPI_COMM_WORLD, status);
     MPI_Finalize();
+}
+
+// ---- rank 0 working alone ------------------------------------------------------------------
+
+struct DistSolo {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int on;     // until dist_solo_end
+    int code;   // an MPI error sending a sign (MPI_SUCCESS: none)
+};
+
+// The thread: a sign to every other rank, then again each quarter of the timeout until ended.
+static void *send_signs(void *arg)
+{
+    Dist *d = arg;
+    struct DistSolo *s = d->solo;
+    double every = d->timeout_s / 4;
+    pthread_mutex_lock(&s->lock);
+    while (s->on && s->code == MPI_SUCCESS) {
+        for (int r = 1; r < d->ranks && s->code == MPI_SUCCESS; r++) {
+            MPI_Request req;
+            s->code = MPI_Isend(NULL, 0, MPI_BYTE, r, TAG_ALIVE, MPI_COMM_WORLD, &req);
+            if (s->code == MPI_SUCCESS) s->code = MPI_Request_free(&req); // completes on its own
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double at = until.tv_sec + until.tv_nsec * 1e-9 + every;
+        until.tv_sec = (time_t)at;
+        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+        while (s->on && pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT) {}
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int dist_solo_begin(Dist *d, char *err, size_t errlen)
+{
+    if (d->rank != 0 || d->ranks == 1) return 0;
+    struct DistSolo *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "rank 0: out of memory");
+        return -1;
+    }
+    s->on = 1;
+    s->code = MPI_SUCCESS;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->changed, NULL);
+    d->solo = s;
+    int rc = pthread_create(&s->thread, NULL, send_signs, d);
+    if (rc == 0) return 0;
+    pthread_cond_destroy(&s->changed);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    d->solo = NULL;
+    snprintf(err, errlen, "rank 0: cannot start the thread that tells the other ranks it is "
+             "alive: %s", strerror(rc));
+    return -1;
+}
+
+int dist_solo_end(Dist *d, char *err, size_t errlen)
+{
+    struct DistSolo *s = d->solo;
+    if (!s) return 0;
+    pthread_mutex_lock(&s->lock);
+    s->on = 0;
+    pthread_cond_signal(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    int code = s->code;
+    pthread_cond_destroy(&s->changed);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    d->solo = NULL;
+    return code == MPI_SUCCESS ? 0 : fail_mpi(d, code, "telling the other ranks rank 0 is alive",
+                                              err, errlen);
 }
 
 int dist_broadcast(Dist *d, void *buf, size_t bytes, const char *what, char *err, size_t errlen)
@@ -230,4 +344,22 @@ int dist_sum_floats(Dist *d, float *x, size_t n, const char *what, char *err, si
 int dist_sum_doubles(Dist *d, double *x, int n, const char *what, char *err, size_t errlen)
 {
     return sum(d, x, (size_t)n, MPI_DOUBLE, sizeof *x, what, err, errlen);
+}
+
+int dist_gather(Dist *d, void *buf, size_t bytes, int everyone, const char *what, char *err,
+                size_t errlen)
+{
+    if (d->ranks == 1) return 0;
+    if (bytes > INT_MAX) {
+        snprintf(err, errlen, "%s: %zu bytes per rank, more than one gather takes", what, bytes);
+        return -1;
+    }
+    MPI_Request req;
+    int count = (int)bytes, rc =
+        everyone ? MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, count, MPI_BYTE,
+                                  MPI_COMM_WORLD, &req)
+                 : MPI_Igather(d->rank == 0 ? MPI_IN_PLACE : (char *)buf + (size_t)d->rank * bytes,
+                               count, MPI_BYTE, buf, count, MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+    if (rc != MPI_SUCCESS) return fail_mpi(d, rc, what, err, errlen);
+    return wait_for(d, &req, what, err, errlen);
 }

@@ -3,8 +3,9 @@
 // so a batch depends on its step alone: the loader thread can run ahead, and a resumed run
 // continues bit for bit from a checkpoint that holds only weights and AdamW moments.
 // With train.ranks > 1 (dist.h) every rank draws the same global batch and trains on its rows
-// of it; their gradients are summed, each weighted by its share of the batch's loss, so every
-// rank takes the same update; rank 0 alone talks to the outside world (run dir, events).
+// of it (a streamed batch: decodes only those); their gradients are summed, each weighted by its
+// share of the batch's loss, so every rank takes the same update; rank 0 alone talks to the
+// outside world (run dir, events), working alone (dist_solo_begin) while the others wait.
 #include "train/train.h"
 
 #include <errno.h>
@@ -143,13 +144,10 @@ static void emit(Trainer *tr, const char *name, json_t *fields)
     free(line);
 }
 
-static int train_fail(Trainer *tr, const char *fmt, ...)
+static int report_failure(Trainer *tr, const char *fmt, va_list ap)
 {
     char message[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
     for (char *c = message; *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
     if (tr->dist->rank != 0) { // a collective that failed is rank 0's to report, naming who
@@ -162,6 +160,46 @@ static int train_fail(Trainer *tr, const char *fmt, ...)
     fprintf(stderr, "simmim-train: error: %s\n", message);
     emit(tr, "error", json_pack("{s:s}", "message", message));
     return 1;
+}
+
+static int train_fail(Trainer *tr, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = report_failure(tr, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+// A failure every rank meets at the same point of the same step, on figures they share (the
+// summed loss, the batch's data errors): rank 0 reports it, the others leave quietly, and they
+// all exit 1 without one ending the others (dist_finish).
+static int fail_together(Trainer *tr, const char *fmt, ...)
+{
+    tr->dist->together = 1;
+    if (tr->dist->rank != 0) return 1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = report_failure(tr, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+// Rank 0's work alone — its run dir, evaluation, previews, checkpoints — which the others wait
+// for at the next collective: begun with solo_begin (0, or 1 after reporting why not), ended
+// with solo_end(tr, the work's status), which returns the status (or 1 if the signs of life
+// failed).
+static int solo_begin(Trainer *tr)
+{
+    char err[512];
+    return dist_solo_begin(tr->dist, err, sizeof err) ? train_fail(tr, "%s", err) : 0;
+}
+
+static int solo_end(Trainer *tr, int rc)
+{
+    char err[512];
+    if (dist_solo_end(tr->dist, err, sizeof err) && !rc) rc = train_fail(tr, "%s", err);
+    return rc;
 }
 
 static int run_dir_mkdir(const char *path)
@@ -277,6 +315,10 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
     const JobSpec *s = tr->spec;
     double limit = spec_data_cache_bytes(s);
     int threads = spec_data_workers(s) + ops_threads(); // the loader's, then evaluation's
+    // Rank 0's budget on every rank (its default depends on the host's memory): a rank caching
+    // what another streams would crop its images differently.
+    if (dist_broadcast(tr->dist, &limit, sizeof limit, "sharing data.cache_mb", err, errlen))
+        return -1;
     if (s->dataset_format == DATA_FORMAT_SHARDS) {
         tr->streaming = tr->sharding = 1;
         snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
@@ -296,7 +338,6 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
     roots->warn = NULL;
     if (bytes <= limit) {
         streamed_close(&tr->streamed);
-    sharded_close(&tr->sharded);
         snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
                  "its decoded cache, %.0f MB, fits data.cache_mb (%.0f MB)", bytes / 0x1p20,
                  limit / 0x1p20);
@@ -396,10 +437,6 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                        .warn = warn_skipped, .warn_ctx = tr};
     if (choose_data_path(tr, cfg, &roots, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
-    if (tr->streaming && tr->dist->ranks > 1)
-        return train_fail(tr, "train.ranks: %d ranks need the training images cached in memory, "
-                          "and this dataset is streamed (%s); streamed images are not shared out "
-                          "among ranks yet", tr->dist->ranks, tr->data_path_reason);
     if (tr->sharding ? describe_sharded(tr, cfg, &roots, err, sizeof err)
         : tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
                       : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
@@ -839,37 +876,39 @@ static int batch_candidate(void *ctx, int k, SampleBytes *buffer, const uint8_t 
     return 0;
 }
 
-// Decodes image `index` of batch b — from shards or a folder's order — into b's images on
-// scratch slot `thread`, recording its failures.
-static void decode_batch_image(Trainer *tr, BatchBuffers *b, int count, int index,
+// Decodes image `index` of batch b — from shards or a folder's order — into b's images and
+// labels at `row` on scratch slot `thread`, recording its failures at `index`.
+static void decode_batch_image(Trainer *tr, BatchBuffers *b, int count, int index, int row,
                                const StreamView *view, const int *order, long position,
                                const SampleSplit *split, int thread)
 {
     Streamed *st = &tr->streamed;
-    float *out = b->images + (size_t)index * st->channels * st->size * st->size;
+    float *out = b->images + (size_t)row * st->channels * st->size * st->size;
     BatchCandidates shard = {.b = b, .count = count, .index = index};
     FolderCandidates folder = {.st = st, .split = split, .order = order, .position = position};
     b->failures[index] =
         tr->sharding
             ? streamed_decode(st, batch_candidate, &shard, count, view, thread, out,
-                              &b->labels[index], &b->errors[index])
+                              &b->labels[row], &b->errors[index])
             : streamed_decode(st, folder_candidate, &folder, folder_tries(split), view, thread,
-                              out, &b->labels[index], &b->errors[index]);
+                              out, &b->labels[row], &b->errors[index]);
 }
 
-// The loader's image callback for streamed data: image `index` of step t decoded on worker
-// `worker` — a sample that fails replaced by the next of the epoch's order (a folder) or of
-// the batch (shards).
-static void decode_train_image(void *ctx, long t, int slot, int index, int worker)
+// The loader's image callback for streamed data: this rank's image `row` of step t — image
+// first + row of the batch — decoded on worker `worker`, a sample that fails replaced by the
+// next of the epoch's order (a folder) or of the batch (shards): whichever rank decodes it,
+// the same image, crop and replacement.
+static void decode_train_image(void *ctx, long t, int slot, int row, int worker)
 {
     Trainer *tr = ctx;
     const JobSpec *s = tr->spec;
     const Streamed *st = &tr->streamed;
+    int index = tr->first + row;
     StreamView view = {.channels = st->channels, .size = st->size, .mean = st->mean,
                        .std = st->std, .aug = &s->augment, .seed = s->train.seed, .step = t,
                        .slot = index};
     long position = (t % tr->steps_per_epoch) * s->train.batch_size + index;
-    decode_batch_image(tr, &tr->slots[slot], s->train.batch_size, index, &view,
+    decode_batch_image(tr, &tr->slots[slot], s->train.batch_size, index, row, &view,
                        tr->orders[(t / tr->steps_per_epoch) % 2], position, &st->list.train,
                        worker);
 }
@@ -877,14 +916,17 @@ static void decode_train_image(void *ctx, long t, int slot, int index, int worke
 // A data_error event per sample of a streamed batch that failed to decode (step: the one
 // being trained, or the last one done for an evaluation); counted in tr->data_errors. Returns
 // the message of the last, or NULL if none failed; *hopeless = 1 if no replacement decoded.
+// Ranks other than 0 count alone (rank 0 holds their errors: share_data_errors).
 static const char *report_data_errors(Trainer *tr, long step, const char *split_name,
                                       const BatchBuffers *b, int n, int *hopeless)
 {
     const char *last = NULL;
+    int speak = tr->dist->rank == 0;
     for (int i = 0; i < b->read_error_count; i++) { // shards: what reading the batch met
         const char *message = i < n ? b->read_errors[i] : "(more read errors: not kept)";
         tr->data_errors++;
         last = message;
+        if (!speak) continue;
         fprintf(stderr, "simmim-train: data error: %s\n", message);
         emit(tr, "data_error", json_pack("{s:I, s:s, s:s, s:I}", "step", (json_int_t)step, "split",
                                          split_name, "message", message, "data_errors",
@@ -896,6 +938,7 @@ static const char *report_data_errors(Trainer *tr, long step, const char *split_
         tr->data_errors += b->failures[i] > 0 ? b->failures[i] : STREAMED_MAX_REPLACEMENTS;
         *hopeless |= b->failures[i] < 0;
         last = e->message;
+        if (!speak) continue;
         fprintf(stderr, "simmim-train: data error: %s\n", e->message);
         emit(tr, "data_error",
              json_pack("{s:I, s:s, s:s, s:s, s:s?, s:I}", "step", (json_int_t)step, "split",
@@ -906,23 +949,44 @@ static const char *report_data_errors(Trainer *tr, long step, const char *split_
     return last;
 }
 
-// After a streamed training batch: its data errors reported, then the job fails if no
-// replacement decoded or more than data.max_error_fraction of the images seen so far (with an
-// allowance of MIN_DATA_ERRORS) failed.
-static int account_data_errors(Trainer *tr, long step, const BatchBuffers *b)
+// A streamed batch's failures, each rank having decoded its rows (their counts and errors at
+// the rows' places of the slot's arrays): every rank gets every count — so all count the same
+// data errors and make the same decision — and rank 0, when other ranks' rows failed, their
+// errors, which it reports. The replacements themselves need no exchange: each is the next
+// sample of the order every rank knows, decoded by the rank whose row it fills.
+static int share_data_errors(Trainer *tr, long step, BatchBuffers *b)
+{
+    int B = tr->spec->train.batch_size, R = tr->rows, elsewhere = 0;
+    char what[64], err[1024];
+    if (R == B) return 0;
+    snprintf(what, sizeof what, "step %ld's data errors", step);
+    if (dist_gather(tr->dist, b->failures, sizeof *b->failures * R, 1, what, err, sizeof err))
+        return train_fail(tr, "%s", err);
+    for (int i = R; i < B; i++) elsewhere |= b->failures[i] != 0;
+    if (elsewhere &&
+        dist_gather(tr->dist, b->errors, sizeof *b->errors * R, 0, what, err, sizeof err))
+        return train_fail(tr, "%s", err);
+    return 0;
+}
+
+// After a streamed training batch: its data errors reported, then the job fails (on every rank
+// together) if no replacement decoded or more than data.max_error_fraction of the images seen so
+// far (with an allowance of MIN_DATA_ERRORS) failed.
+static int account_data_errors(Trainer *tr, long step, BatchBuffers *b)
 {
     int n = tr->spec->train.batch_size, hopeless = 0;
+    if (share_data_errors(tr, step, b)) return 1;
     const char *last = report_data_errors(tr, step, "train", b, n, &hopeless);
     tr->images_seen += n;
     double allowed = tr->spec->data.max_error_fraction * (double)tr->images_seen;
     if (hopeless)
-        return train_fail(tr, "dataset: %d samples in a row failed to decode at step %ld; the "
-                              "first: %s", STREAMED_MAX_REPLACEMENTS, step, last);
+        return fail_together(tr, "dataset: %d samples in a row failed to decode at step %ld; the "
+                                 "first: %s", STREAMED_MAX_REPLACEMENTS, step, last);
     if (tr->data_errors > MIN_DATA_ERRORS && tr->data_errors > allowed)
-        return train_fail(tr, "dataset: %ld of the %ld images read so far failed to decode, more "
-                              "than data.max_error_fraction (%g) allows; the last: %s",
-                          tr->data_errors, tr->images_seen, tr->spec->data.max_error_fraction,
-                          last ? last : "see the data_error events");
+        return fail_together(tr, "dataset: %ld of the %ld images read so far failed to decode, "
+                                 "more than data.max_error_fraction (%g) allows; the last: %s",
+                             tr->data_errors, tr->images_seen, tr->spec->data.max_error_fraction,
+                             last ? last : "see the data_error events");
     return 0;
 }
 
@@ -951,7 +1015,7 @@ static void decode_eval_images(Trainer *tr, int train_split, const int *order, i
     }
 #pragma omp parallel for
     for (int i = 0; i < n; i++)
-        decode_batch_image(tr, b, n, i, &view, order, first + i, split,
+        decode_batch_image(tr, b, n, i, i, &view, order, first + i, split,
                            workers + omp_get_thread_num());
     int hopeless = 0; // 64 images in a row that fail: counted; the batch is then unusable
     if (order != tr->knn_order || !tr->knn_bank_filled)
@@ -1279,10 +1343,11 @@ static int train_step(Trainer *tr, long t, const BatchBuffers *b)
     float loss = model_forward(m, &batch);
     model_backward(m);
     if (exchange(tr, t, b->loss_weight, &loss)) return 1;
-    if (!isfinite(loss)) return train_fail(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
+    if (!isfinite(loss))
+        return fail_together(tr, "loss is not finite (%g) at step %ld", loss, t + 1);
     tr->last_grad_norm = clip_grad_norm(m->grads_mem, m->num_params, tr->optim.clip_grad);
     if (!isfinite(tr->last_grad_norm))
-        return train_fail(tr, "gradient norm is not finite at step %ld", t + 1);
+        return fail_together(tr, "gradient norm is not finite at step %ld", t + 1);
     adamw_step(&tr->opt, m, tr->last_lr);
     tr->loss_sum += loss;
     tr->loss_steps++;
@@ -1387,7 +1452,7 @@ static int run_loop(Trainer *tr)
     tr->progress_step = tr->start_step;
     LoaderConfig lc = {.prepare = prepare_train_batch,
                        .image = tr->streaming ? decode_train_image : NULL, .ctx = tr,
-                       .images = s->train.batch_size,
+                       .images = tr->rows,
                        .workers = tr->streaming ? spec_data_workers(s) : 1,
                        .slots = tr->slot_count};
     Loader *loader = loader_start(&lc, tr->start_step, tr->end_step);
@@ -1399,7 +1464,8 @@ static int run_loop(Trainer *tr)
         if (tr->streaming && (rc = account_data_errors(tr, t + 1, &tr->slots[slot]))) break;
         if ((rc = train_step(tr, t, &tr->slots[slot]))) break;
         if (t == tr->start_step) leave_out_startup(tr, t + 1);
-        if (tr->dist->rank == 0 && (rc = after_step(tr, t + 1))) break;
+        if (tr->dist->rank == 0 && (rc = solo_begin(tr) ? 1 : solo_end(tr, after_step(tr, t + 1))))
+            break;
     }
     loader_stop(loader);
     if (rc || tr->dist->rank != 0) return rc; // what follows is the outside world's
@@ -1551,6 +1617,7 @@ static void teardown(Trainer *tr)
     free(tr->orders[0]);
     free(tr->orders[1]);
     streamed_close(&tr->streamed);
+    sharded_close(&tr->sharded);
     free(tr->eval_indices);
     for (int i = 0; i < HEAD_SECTIONS; i++) free(tr->head_json[i]);
     free(tr->preview_image);
@@ -1570,7 +1637,7 @@ int train_run(const JobSpec *spec, const char *run_dir, int resume,
                   .data_root_count = data_root_count, .lock_fd = -1, .dump_dir = dump_features,
                   .dist = dist, .rows = spec->train.batch_size / dist->ranks};
     tr.first = dist->rank * tr.rows;
-    int rc = dist->rank == 0 ? open_run_dir(&tr) : 0;
+    int rc = dist->rank == 0 ? (solo_begin(&tr) ? 1 : solo_end(&tr, open_run_dir(&tr))) : 0;
     if (!rc && spec->train.ranks != dist->ranks)
         rc = train_fail(&tr, "train.ranks is %d but %d process%s run%s: %s", spec->train.ranks,
                         dist->ranks, dist->ranks == 1 ? "" : "es", dist->ranks == 1 ? "s" : "",
@@ -1582,7 +1649,8 @@ int train_run(const JobSpec *spec, const char *run_dir, int resume,
                              "\"path\": DIR}; names are resolved by simmimd");
     if (!rc) rc = setup(&tr);
     if (!rc && tr.spec->kind == JOB_LINPROBE) rc = run_linprobe(&tr);
-    else if (!rc && dist->rank == 0) rc = resume_from_checkpoint(&tr, resume);
+    else if (!rc && dist->rank == 0)
+        rc = solo_begin(&tr) ? 1 : solo_end(&tr, resume_from_checkpoint(&tr, resume));
     if (!rc && tr.spec->kind != JOB_LINPROBE) rc = share_start(&tr) ? 1 : run_loop(&tr);
     teardown(&tr);
     return rc;
