@@ -23,8 +23,8 @@
 #include "train/train.h"
 
 enum { MAX_SPEC_BYTES = 1 << 20 };
-// A wait for the other ranks longer than this fails the job (--rank-timeout): long enough for
-// rank 0's evaluations and checkpoints, which the others wait for.
+// A wait for the other ranks longer than this fails the job (--rank-timeout); rank 0's
+// evaluations and checkpoints, which the others wait for, do not count (train/dist.h).
 static const double RANK_TIMEOUT_S = 1800;
 
 static void on_signal(int signal) { train_request_stop(signal); }
@@ -42,7 +42,8 @@ static int train_usage(void)
             "                   evaluation (knn-step-N.safetensors) or a linear probe's training\n"
             "                   and test features (linprobe.safetensors) into DIR\n"
             "  --rank-timeout S  under mpirun, fail when the other ranks do not all arrive at\n"
-            "                   a step's exchange within S seconds (default 1800)\n"
+            "                   a step's exchange within S seconds (default 1800; the time\n"
+            "                   rank 0 spends evaluating and checkpointing is not counted)\n"
             "  --capabilities   print {\"mpi\": LIBRARY or null} and exit\n");
     return 2;
 }

@@ -1371,6 +1371,14 @@ static int after_step(Trainer *tr, long done)
     return 0;
 }
 
+// after_step on rank 0, working alone while the others wait at the start of the next step
+// (after the last there is none: they are done, and are sent nothing).
+static int rank0_after_step(Trainer *tr, long done)
+{
+    if (done == tr->end_step) return after_step(tr, done);
+    return solo_begin(tr) ? 1 : solo_end(tr, after_step(tr, done));
+}
+
 // A process's first step pays for its start-up (threads, the first touch of the buffers, the
 // loader's first batch): the rate and ETA of the progress events are measured after it.
 static void leave_out_startup(Trainer *tr, long done)
@@ -1464,8 +1472,7 @@ static int run_loop(Trainer *tr)
         if (tr->streaming && (rc = account_data_errors(tr, t + 1, &tr->slots[slot]))) break;
         if ((rc = train_step(tr, t, &tr->slots[slot]))) break;
         if (t == tr->start_step) leave_out_startup(tr, t + 1);
-        if (tr->dist->rank == 0 && (rc = solo_begin(tr) ? 1 : solo_end(tr, after_step(tr, t + 1))))
-            break;
+        if (tr->dist->rank == 0 && (rc = rank0_after_step(tr, t + 1))) break;
     }
     loader_stop(loader);
     if (rc || tr->dist->rank != 0) return rc; // what follows is the outside world's
