@@ -172,12 +172,16 @@ static int train_fail(Trainer *tr, const char *fmt, ...)
 }
 
 // A failure every rank meets at the same point of the same step, on figures they share (the
-// summed loss, the batch's data errors): rank 0 reports it, the others leave quietly, and they
-// all exit 1 without one ending the others (dist_finish).
+// summed loss, the batch's data errors): rank 0 reports it, the others only say on stderr that
+// they stop with it, and they all exit 1 without one ending the others (dist_finish).
 static int fail_together(Trainer *tr, const char *fmt, ...)
 {
     tr->dist->together = 1;
-    if (tr->dist->rank != 0) return 1;
+    if (tr->dist->rank != 0) {
+        fprintf(stderr, "simmim-train: rank %d (%s): fails with rank 0, which says why\n",
+                tr->dist->rank, tr->dist->host);
+        return 1;
+    }
     va_list ap;
     va_start(ap, fmt);
     int rc = report_failure(tr, fmt, ap);
@@ -1419,14 +1423,18 @@ static json_t *memory_report(const Trainer *tr)
 }
 
 // Whether to stop before step t: a signal rank 0 received, its decision for every rank (each
-// then stops after the same step; mpirun passes SIGUSR1 to all, but they follow rank 0).
+// then stops after the same step; mpirun passes SIGUSR1 to all, but they follow rank 0). With
+// it, rank 0's count of data errors, which its evaluations add to: every rank counts on from it,
+// so all judge data.max_error_fraction alike (account_data_errors).
 static int agree_stop(Trainer *tr, long t, int *stop)
 {
     char what[64], err[1024];
-    *stop = stop_signal;
+    long shared[2] = {stop_signal, tr->data_errors};
     snprintf(what, sizeof what, "the start of step %ld", t + 1);
-    if (dist_broadcast(tr->dist, stop, sizeof *stop, what, err, sizeof err))
+    if (dist_broadcast(tr->dist, shared, sizeof shared, what, err, sizeof err))
         return train_fail(tr, "%s", err);
+    *stop = (int)shared[0];
+    tr->data_errors = shared[1];
     return 0;
 }
 
