@@ -44,8 +44,9 @@ int dist_init(Dist *d, int *argc, char ***argv, double timeout_s, char *err, siz
 void dist_finish(Dist *d, int status);
 
 // Rank 0 starts and ends work the others wait for (no collective in between; other ranks: no-
-// ops): a thread sends every other rank a sign of life each quarter of timeout_s. 0, or -1 with
-// err filled (the thread does not start; a sign could not be sent).
+// ops): meanwhile a thread of it sends every other rank a sign of life each quarter of
+// timeout_s that passes. 0, or -1 with err filled (the thread does not start; a sign could not
+// be sent).
 int dist_solo_begin(Dist *d, char *err, size_t errlen);
 int dist_solo_end(Dist *d, char *err, size_t errlen);
 

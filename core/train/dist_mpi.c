@@ -207,74 +207,90 @@ int dist_init(Dist *d, int *argc, char ***argv, double timeout_s, char *err, siz
     return rc == MPI_SUCCESS ? 0 : fail_mpi(d, rc, "gathering the ranks' hosts", err, errlen);
 }
 
-void dist_finish(Dist *d, int status)
-{
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (d->hosts) free(d->hosts[0]);
-    free(d->hosts);
-    d->hosts = NULL;
-    if (!initialized) return;
-    if (status != 0 && d->ranks > 1 && !d->together) MPI_Abort(MPI_COMM_WORLD, status);
-    MPI_Finalize();
-}
-
 // ---- rank 0 working alone ------------------------------------------------------------------
 
+// One thread of rank 0, started by its first dist_solo_begin and ended by dist_finish, sends the
+// signs. It waits while rank 0 is not alone; once alone, it sends every other rank a sign each
+// quarter of the timeout that passes (a phase shorter than that sends none, so signs do not
+// pile up unread at ranks that never wait long). It calls MPI only between dist_solo_begin and
+// dist_solo_end, holding the lock, when the main thread makes no MPI call.
 struct DistSolo {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int on;     // until dist_solo_end
-    int code;   // an MPI error sending a sign (MPI_SUCCESS: none)
+    pthread_cond_t changed;   // on CLOCK_MONOTONIC
+    int on, quit;
+    struct timespec last;     // the phase's start, then its last sign
+    int code;                 // an MPI error sending a sign (MPI_SUCCESS: none)
 };
 
-// The thread: a sign to every other rank, then again each quarter of the timeout until ended.
 static void *send_signs(void *arg)
 {
     Dist *d = arg;
     struct DistSolo *s = d->solo;
     double every = d->timeout_s / 4;
     pthread_mutex_lock(&s->lock);
-    while (s->on && s->code == MPI_SUCCESS) {
+    while (!s->quit) {
+        if (!s->on) {
+            pthread_cond_wait(&s->changed, &s->lock);
+            continue;
+        }
+        double at = s->last.tv_sec + s->last.tv_nsec * 1e-9 + every;
+        struct timespec until = {.tv_sec = (time_t)at};
+        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+        if (pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT || !s->on) continue;
         for (int r = 1; r < d->ranks && s->code == MPI_SUCCESS; r++) {
             MPI_Request req;
             s->code = MPI_Isend(NULL, 0, MPI_BYTE, r, TAG_ALIVE, MPI_COMM_WORLD, &req);
             if (s->code == MPI_SUCCESS) s->code = MPI_Request_free(&req); // completes on its own
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        double at = until.tv_sec + until.tv_nsec * 1e-9 + every;
-        until.tv_sec = (time_t)at;
-        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
-        while (s->on && pthread_cond_timedwait(&s->changed, &s->lock, &until) != ETIMEDOUT) {}
+        clock_gettime(CLOCK_MONOTONIC, &s->last);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
-int dist_solo_begin(Dist *d, char *err, size_t errlen)
+static void solo_free(struct DistSolo *s)
 {
-    if (d->rank != 0 || d->ranks == 1) return 0;
-    struct DistSolo *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "rank 0: out of memory");
-        return -1;
-    }
-    s->on = 1;
-    s->code = MPI_SUCCESS;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->changed, NULL);
-    d->solo = s;
-    int rc = pthread_create(&s->thread, NULL, send_signs, d);
-    if (rc == 0) return 0;
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);
     free(s);
-    d->solo = NULL;
+}
+
+// The first phase of rank 0 alone: its thread.
+static int solo_start(Dist *d, char *err, size_t errlen)
+{
+    struct DistSolo *s = calloc(1, sizeof *s);
+    pthread_condattr_t attr;
+    int rc = s ? pthread_condattr_init(&attr) : ENOMEM;
+    if (rc == 0) {
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        s->code = MPI_SUCCESS;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->changed, &attr);
+        pthread_condattr_destroy(&attr);
+        d->solo = s;
+        rc = pthread_create(&s->thread, NULL, send_signs, d);
+        if (rc) solo_free(s), d->solo = NULL;
+    } else {
+        free(s);
+    }
+    if (rc == 0) return 0;
     snprintf(err, errlen, "rank 0: cannot start the thread that tells the other ranks it is "
              "alive: %s", strerror(rc));
     return -1;
+}
+
+int dist_solo_begin(Dist *d, char *err, size_t errlen)
+{
+    if (d->rank != 0 || d->ranks == 1) return 0;
+    if (!d->solo && solo_start(d, err, errlen)) return -1;
+    struct DistSolo *s = d->solo;
+    pthread_mutex_lock(&s->lock);
+    s->on = 1;
+    clock_gettime(CLOCK_MONOTONIC, &s->last);
+    pthread_cond_signal(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 int dist_solo_end(Dist *d, char *err, size_t errlen)
@@ -283,16 +299,39 @@ int dist_solo_end(Dist *d, char *err, size_t errlen)
     if (!s) return 0;
     pthread_mutex_lock(&s->lock);
     s->on = 0;
+    int code = s->code;
+    pthread_cond_signal(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    return code == MPI_SUCCESS ? 0 : fail_mpi(d, code, "telling the other ranks rank 0 is alive",
+                                              err, errlen);
+}
+
+// Ends rank 0's thread, if it started.
+static void solo_stop(Dist *d)
+{
+    struct DistSolo *s = d->solo;
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->on = 0;
+    s->quit = 1;
     pthread_cond_signal(&s->changed);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    int code = s->code;
-    pthread_cond_destroy(&s->changed);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    solo_free(s);
     d->solo = NULL;
-    return code == MPI_SUCCESS ? 0 : fail_mpi(d, code, "telling the other ranks rank 0 is alive",
-                                              err, errlen);
+}
+
+void dist_finish(Dist *d, int status)
+{
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (d->hosts) free(d->hosts[0]);
+    free(d->hosts);
+    d->hosts = NULL;
+    solo_stop(d);
+    if (!initialized) return;
+    if (status != 0 && d->ranks > 1 && !d->together) MPI_Abort(MPI_COMM_WORLD, status);
+    MPI_Finalize();
 }
 
 int dist_broadcast(Dist *d, void *buf, size_t bytes, const char *what, char *err, size_t errlen)
