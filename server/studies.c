@@ -447,8 +447,7 @@ static int read_axes(Planner *p, StudyPlan *plan, int max_cells, size_t *cells, 
         return -1;
     }
     if (preset) {
-        p->axes = study_preset_axes(json_string_value(preset), p->base->model.img_size,
-                                    p->base->model.patch_size);
+        p->axes = study_preset_axes(json_string_value(preset), &p->base->model);
         if (!p->axes) {
             api_error_set(e, 400, "preset", "preset: one of " STUDY_PRESETS " (got \"%.40s\")",
                           json_string_value(preset));
@@ -480,9 +479,9 @@ static int read_axes(Planner *p, StudyPlan *plan, int max_cells, size_t *cells, 
             return -1;
         }
     }
-    if (*cells == 0) { // a preset with no value (a model of one patch)
-        api_error_set(e, 400, "preset", "preset: no value of it suits a model of %d pixels in "
-                      "patches of %d", p->base->model.img_size, p->base->model.patch_size);
+    if (*cells == 0) { // a preset with no value (a model of one output token)
+        api_error_set(e, 400, "preset", "preset: no value of it suits a model of %d pixels at an "
+                      "encoder stride of %d", p->base->model.img_size, model_stride(&p->base->model));
         return -1;
     }
     return 0;
@@ -574,7 +573,8 @@ static int add_run(Planner *p, StudyPlan *plan, StudyRun run, char *key, ApiErro
 }
 
 // A fine-tuning or a linear probe (from the pretraining whose model is `model`) or a baseline
-// (model NULL): its spec checked, the run appended.
+// (from random initialisation, with `model` the study's pretraining's): its spec checked, the
+// run appended.
 static int started_run(Planner *p, StudyPlan *plan, StudyRun run, const ModelConfig *model,
                        ApiError *e)
 {
@@ -620,7 +620,8 @@ static int plan_runs(Planner *p, StudyPlan *plan, ApiError *e)
                 return -1;
         }
     for (int s = 0; p->baseline && s < seeds; s++)
-        if (started_run(p, plan, (StudyRun){STUDY_BASELINE, -1, s, -1, NULL}, NULL, e)) return -1;
+        if (started_run(p, plan, (StudyRun){STUDY_BASELINE, -1, s, -1, NULL}, &p->base->model, e))
+            return -1;
     return 0;
 }
 
@@ -638,15 +639,15 @@ void study_plan_free(StudyPlan *plan)
 }
 
 // The study's own specs, each a valid job on its own for the first seed: the pretraining's
-// (kept in p->base), the fine-tuning's and the linear probe's with its model, and the
-// baseline's.
+// (kept in p->base), the fine-tuning's, the linear probe's and the baseline's with its model
+// (the baseline is the same encoder — a Swin's for a Swin — trained from scratch).
 static int check_own_specs(Planner *p, ApiError *e)
 {
     if (build_spec(p, JOB_PRETRAIN, NULL, 0, 0, NULL, e)) return -1;
     *p->base = *p->scratch;
     return build_spec(p, JOB_FINETUNE, NULL, 0, 0, &p->base->model, e) ||
                    (p->linprobe && build_spec(p, JOB_LINPROBE, NULL, 0, 0, &p->base->model, e)) ||
-                   (p->baseline && build_spec(p, JOB_FINETUNE, NULL, 0, 1, NULL, e))
+                   (p->baseline && build_spec(p, JOB_FINETUNE, NULL, 0, 1, &p->base->model, e))
                ? -1
                : 0;
 }
@@ -709,8 +710,9 @@ static json_t *divisors(int step, int whole, int most)
     return values;
 }
 
-json_t *study_preset_axes(const char *preset, int img_size, int patch_size)
+json_t *study_preset_axes(const char *preset, const ModelConfig *model)
 {
+    int img_size = model->img_size, stride = model_stride(model);
     json_t *values = NULL;
     const char *field = NULL;
     if (!preset) return NULL;
@@ -723,15 +725,15 @@ json_t *study_preset_axes(const char *preset, int img_size, int patch_size)
         values = json_pack("[s, s, s]", "random", "square", "block");
     } else if (strcmp(preset, "mask-patch") == 0) {
         // A grid of one cell would mask the whole image whatever the ratio: at least two a side.
+        // A cell of whole output tokens (a Swin's stride, not its patch).
         field = "pretrain.mask.mask_patch_size";
-        values = divisors(patch_size, img_size, img_size / 2);
+        values = divisors(stride, img_size, img_size / 2);
     } else if (strcmp(preset, "decoder") == 0) {
         field = "pretrain.decoder.type";
         values = json_pack("[s, s, s]", "linear", "mlp", "transformer");
     } else if (strcmp(preset, "resolution") == 0) {
         field = "pretrain.target.resolution";
-        int grid = patch_size > 0 ? img_size / patch_size : 0;
-        values = divisors(grid, img_size, img_size);
+        values = divisors(model_out_grid(model), img_size, img_size); // T … img
     } else if (strcmp(preset, "loss") == 0) {
         field = "pretrain.loss";
         values = json_pack("[{s:s}, {s:s}, {s:s}, {s:s, s:i}]", "type", "l1", "type", "l2", "type",

@@ -72,13 +72,13 @@ export function maskPatchChoices(img, patch) {
   return out;
 }
 
-// Prediction resolutions that work: multiples of the token grid's side T = img / patch that
-// divide the image (a 192-pixel image with a 6×6 token grid: 6, 12, 24, 48, 96, 192; 32-pixel
-// fmnist-q with patch 4: 8, 16, 32).
-export function targetChoices(img, patch) {
+// Prediction resolutions that work: multiples of the output grid's side T = img / stride (a
+// ViT's patch, a Swin's patch_size · 2^(stages − 1)) that divide the image (a 192-pixel image
+// with a 6×6 token grid: 6, 12, 24, 48, 96, 192; 32-pixel fmnist-q with patch 4: 8, 16, 32).
+export function targetChoices(img, stride) {
   const out = [];
-  if (!isInt(img) || !isInt(patch) || img % patch) return out;
-  const t = img / patch;
+  if (!isInt(img) || !isInt(stride) || img % stride) return out;
+  const t = img / stride;
   for (let r = t; r <= img; r += t) if (img % r === 0) out.push(r);
   return out;
 }
@@ -140,7 +140,7 @@ export const DESIGN_FIELDS = [
 
   { group: 'target', name: 'target.resolution', label: 'Prediction resolution', type: 'int', def: (m) => m.img_size,
     empty: (v, model) => `${model.img_size}×${model.img_size} (default)`,
-    choices: (v, model) => targetChoices(model.img_size, model.patch_size).filter((r) => r !== model.img_size)
+    choices: (v, model) => targetChoices(model.img_size, model.stride).filter((r) => r !== model.img_size)
       .map((r) => [r, `${r}×${r}${r === model.img_size / model.stride ? ' (one pixel per token)' : ''}`]),
     hint: 'The image pooled to r×r; default: the image.' },
   { group: 'target', name: 'loss.type', label: 'Loss', type: 'text', def: 'l1',

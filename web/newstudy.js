@@ -10,13 +10,14 @@ import { PAPER_RATIOS, maskPatchChoices, modelSizes, targetChoices } from './des
 import { field, fill, flash, h, newTabs, parseIntList, postForm, showFieldError } from './ui.js';
 
 // The daemon's presets (docs/http-api.md#studies): the field each varies, and its values for a
-// model of these sizes (the daemon scales them the same way).
+// model of these sizes (the daemon scales them the same way: by the encoder's stride, a Swin's
+// patch_size · 2^(stages − 1)).
 export const STUDY_PRESETS = {
   'mask-ratio': ['pretrain.mask.ratio', () => PAPER_RATIOS],
   'mask-type': ['pretrain.mask.type', () => ['random', 'square', 'block']],
-  'mask-patch': ['pretrain.mask.mask_patch_size', (m) => maskPatchChoices(m.img_size, m.patch_size).filter((v) => v <= m.img_size / 2)],
+  'mask-patch': ['pretrain.mask.mask_patch_size', (m) => maskPatchChoices(m.img_size, m.stride).filter((v) => v <= m.img_size / 2)],
   decoder: ['pretrain.decoder.type', () => ['linear', 'mlp', 'transformer']],
-  resolution: ['pretrain.target.resolution', (m) => targetChoices(m.img_size, m.patch_size)],
+  resolution: ['pretrain.target.resolution', (m) => targetChoices(m.img_size, m.stride)],
   loss: ['pretrain.loss', () => ['l1', 'l2', 'smooth_l1', 'bins (8)']],
   scope: ['pretrain.loss.scope', () => ['masked', 'full']],
 };

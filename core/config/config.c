@@ -129,6 +129,11 @@ int model_out_grid(const ModelConfig *cfg)
 
 int model_out_tokens(const ModelConfig *cfg) { return model_out_grid(cfg) * model_out_grid(cfg); }
 
+int model_stride(const ModelConfig *cfg)
+{
+    return cfg->arch == ARCH_SWIN ? cfg->patch_size << (cfg->num_stages - 1) : cfg->patch_size;
+}
+
 int model_out_dim(const ModelConfig *cfg)
 {
     return cfg->arch == ARCH_SWIN ? swin_stage_dim(cfg, cfg->num_stages - 1) : cfg->embed_dim;
@@ -151,9 +156,15 @@ int simmim_target_per_token(const ModelConfig *cfg)
     return simmim_target_resolution(cfg) / model_out_grid(cfg);
 }
 
-int simmim_target_per_patch(const ModelConfig *cfg)
+int simmim_loss_grid(const ModelConfig *cfg)
 {
-    return simmim_target_resolution(cfg) / model_grid(cfg);
+    int r = simmim_target_resolution(cfg), grid = model_grid(cfg);
+    return r < grid ? r : grid;
+}
+
+int simmim_target_per_loss_cell(const ModelConfig *cfg)
+{
+    return simmim_target_resolution(cfg) / simmim_loss_grid(cfg);
 }
 
 int simmim_pred_channels(const ModelConfig *cfg)
@@ -332,10 +343,13 @@ int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
         return config_refuse(err, errlen, "decoder.embed_dim",
                              "times model.mlp_ratio must give at least one hidden unit",
                              decoder_embed_dim(cfg), -1);
-    int r = simmim_target_resolution(cfg), grid = model_grid(cfg);
+    // Each output token predicts s × s target pixels: r is a multiple of the output grid (a
+    // Swin's is the image over its stride, coarser than its patch grid).
+    int r = simmim_target_resolution(cfg), grid = model_out_grid(cfg);
+    const char *side = cfg->arch == ARCH_SWIN ? "the encoder's stride" : "model.patch_size";
     if (r % grid) {
         snprintf(err, errlen, "target.resolution: must be a multiple of the token grid "
-                              "(model.img_size / model.patch_size = %d; got %d)", grid, r);
+                              "(model.img_size / %s = %d; got %d)", side, grid, r);
         return -1;
     }
     if (cfg->img_size % r) {
@@ -351,9 +365,9 @@ int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen)
     // once this check has passed).
     double s = simmim_target_per_token(cfg), out = s * s * simmim_pred_channels(cfg);
     if (out > (1 << 24)) {
-        snprintf(err, errlen, "loss.type: with target.resolution %d and model.patch_size %d each "
-                              "token would predict %.0f values, more than %d", r, cfg->patch_size,
-                 out, 1 << 24);
+        snprintf(err, errlen, "loss.type: with target.resolution %d and %s %d each token would "
+                              "predict %.0f values, more than %d", r, side, model_stride(cfg), out,
+                 1 << 24);
         return -1;
     }
     return 0;
@@ -373,6 +387,17 @@ int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *e
                              cfg->patch_size);
     if (!(mask->ratio > 0.0 && mask->ratio < 1.0)) {
         snprintf(err, errlen, "mask.ratio: must be in (0, 1) (got %g)", mask->ratio);
+        return -1;
+    }
+    // A loss over the masked area counts a target pixel when its whole footprint is masked: one
+    // coarser than the mask's cells (a Swin's target below its patch grid) would hardly ever be.
+    int r = simmim_target_resolution(cfg);
+    if (!cfg->loss.full_image && r >= 1 && cfg->img_size % r == 0 &&
+        mask->mask_patch_size % (cfg->img_size / r)) {
+        snprintf(err, errlen, "target.resolution: a target pixel (model.img_size / "
+                              "target.resolution = %d image pixels a side) must lie in one mask "
+                              "cell for a loss over the masked area: mask.mask_patch_size must be "
+                              "a multiple of it (got %d)", cfg->img_size / r, mask->mask_patch_size);
         return -1;
     }
     int side = mask_grid(mask, cfg);
@@ -469,6 +494,7 @@ static double head_act_floats(const ModelConfig *c, double B, double *rows_wide,
     // lnf, stats, dec, pred, their gradients, and a ViT's copy of its patch tokens and theirs
     double acts = (c->arch == ARCH_VIT ? 4 : 2) * BN * D + 2 * BN + 4 * BN * out;
     if (r < c->img_size) acts += B * C * r * r;
+    if (simmim_loss_grid(c) < model_grid(c)) acts += B * r * r; // the pooled loss mask
     if (c->loss.type == LOSS_BINS) acts += B * C * r * r;
     if (c->loss.type == LOSS_PALETTE) acts += B * r * r;
     *weight_grad = fmax(*weight_grad, out * D);

@@ -94,6 +94,9 @@ float model_drop_path_rate(const ModelConfig *cfg, int block);
 // embed_dim), swin the last stage's (its grid, its width).
 int model_out_grid(const ModelConfig *cfg);
 int model_out_tokens(const ModelConfig *cfg);
+// The encoder's stride, image pixels per output token side (img_size / model_out_grid): vit
+// patch_size, swin patch_size · 2^(stages − 1).
+int model_stride(const ModelConfig *cfg);
 int model_out_dim(const ModelConfig *cfg);
 int model_out_heads(const ModelConfig *cfg); // vit num_heads, swin the last stage's
 // LayerNorm's epsilon in the encoder and its final norm: vit 1e-6, swin 1e-5 (timm's).
@@ -109,13 +112,17 @@ int swin_stage_window(const ModelConfig *cfg, int stage);
 int swin_stage_shift(const ModelConfig *cfg, int stage);
 int swin_first_block(const ModelConfig *cfg, int stage); // Σ depths[:stage]
 
-// The SimMIM head's sizes, defaults resolved. r = target resolution, s = r / the output grid
-// the target pixels per output token side; a token predicts s²·C values (regression), s²·C·K
-// logits (bins) or s²·K logits (palette). The token mask, at the patch grid, covers
-// r / model_grid target pixels per patch side (s itself for a ViT).
+// The SimMIM head's sizes, defaults resolved. r = target resolution (a multiple of the output
+// grid), s = r / the output grid the target pixels per output token side; a token predicts
+// s²·C values (regression), s²·C·K logits (bins) or s²·K logits (palette). The loss's mask is
+// the token mask at the patch grid, each cell r / model_grid target pixels a side (s itself
+// for a ViT) — or, for a target coarser than the patch grid (a Swin's r below
+// img_size / patch_size), that mask pooled to r × r: a target pixel is masked when every patch
+// under it is.
 int simmim_target_resolution(const ModelConfig *cfg); // r
 int simmim_target_per_token(const ModelConfig *cfg);  // s
-int simmim_target_per_patch(const ModelConfig *cfg);  // r / model_grid
+int simmim_loss_grid(const ModelConfig *cfg);         // the loss mask's side: min(r, model_grid)
+int simmim_target_per_loss_cell(const ModelConfig *cfg); // r / simmim_loss_grid
 int simmim_pred_channels(const ModelConfig *cfg);     // C, C·K or K: channels of the r×r output
 int simmim_decoder_out(const ModelConfig *cfg);       // s²·pred channels, per token
 int decoder_hidden(const ModelConfig *cfg);           // mlp H
@@ -128,6 +135,9 @@ int model_config_validate(const ModelConfig *cfg, char *err, size_t errlen);
 // The head's fields (decoder, target, loss) of a pretraining cfg; each message starts with its
 // field, and a combination that cannot work names both fields.
 int head_config_validate(const ModelConfig *cfg, char *err, size_t errlen);
+// The mask of a pretraining cfg (the model validated with it): its cells, ratio and blocks, and
+// for a loss over the masked area each target pixel inside one cell (mask_patch_size a
+// multiple of img_size / r, which only a Swin's target below its patch grid can miss).
 int mask_config_validate(const MaskConfig *mask, const ModelConfig *cfg, char *err, size_t errlen);
 
 // The mask grid's side M (img_size / mask_patch_size) and the cells a mask of this config

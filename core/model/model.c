@@ -252,6 +252,7 @@ static void layout_head_acts(const ModelConfig *cfg, size_t B, Carver *c, Acts *
     a->dec = carve(c, BN * out);
     a->pred = carve(c, BN * out); // [B, C', r, r]: the same count
     if (r < (size_t)cfg->img_size) a->target = carve(c, B * C * r * r);
+    if (simmim_loss_grid(cfg) < model_grid(cfg)) a->loss_mask = carve(c, B * r * r);
     if (cfg->loss.type == LOSS_BINS) a->classes = carve(c, B * C * r * r);
     if (cfg->loss.type == LOSS_PALETTE) a->classes = carve(c, B * r * r);
     a->dlnf = carve(c, BN * D);

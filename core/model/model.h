@@ -79,8 +79,10 @@ typedef struct {
     // D the encoder output's (model_out_tokens, model_out_dim; swin reads its last stage's
     // output in place of tokens);
     // target [B, C, r, r] is the pooled image (NULL at full resolution: the images),
-    // classes [B, G, r, r] the class of each target pixel (bins, palette)
-    float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred, *target, *classes;
+    // classes [B, G, r, r] the class of each target pixel (bins, palette), loss_mask [B, r, r]
+    // the token mask pooled to a target coarser than the patch grid (NULL otherwise: the loss
+    // reads the token mask)
+    float *tokens, *lnf, *lnf_mean, *lnf_rstd, *dec, *pred, *target, *classes, *loss_mask;
     float *dec_hidden, *dec_gelu, *ddec_hidden;                    // mlp [B·N, Hd]
     float *dec_x0, *dec_normed, *dec_norm_mean, *dec_norm_rstd;    // transformer [B·N, E]
     BlockActs *dec_blocks;

@@ -114,6 +114,15 @@ static const float *target_image(Model *m)
     return m->acts.target;
 }
 
+// The loss's mask at simmim_loss_grid (NULL: the loss covers the whole image — loss.scope full,
+// or no token mask, as model_features runs it): the token mask, or its pooling to a target
+// coarser than the patch grid (simmim_head_forward's).
+static const float *loss_mask(const Model *m)
+{
+    if (m->cfg.loss.full_image || !m->in.token_mask) return NULL;
+    return m->acts.loss_mask ? m->acts.loss_mask : m->in.token_mask;
+}
+
 // The classification losses' groups of K logits per target pixel: one per channel (bins) or
 // one (palette).
 static int class_groups(const ModelConfig *c) { return c->loss.type == LOSS_BINS ? c->in_chans : 1; }
@@ -136,13 +145,15 @@ float simmim_head_forward(Model *m)
     Acts *a = &m->acts;
     int B = m->in.size, N = model_out_tokens(c), D = model_out_dim(c), C = c->in_chans;
     int r = simmim_target_resolution(c), s = simmim_target_per_token(c);
-    int sp = simmim_target_per_patch(c); // target pixels per token-mask cell
+    int sp = simmim_target_per_loss_cell(c); // target pixels per loss-mask cell
     if (c->arch == ARCH_VIT) patch_tokens_forward(a->tokens, vit_output(m), B, N, D);
+    if (a->loss_mask && loss_mask(m))
+        min_pool_forward(a->loss_mask, m->in.token_mask, B, model_grid(c), model_grid(c) / r);
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, output_tokens(m), p->norm_w, p->norm_b,
                       B * N, D, model_norm_eps(c));
     decoder_forward(m);
     pixel_shuffle_forward(a->pred, a->dec, B, simmim_pred_channels(c), r, s);
-    const float *target = target_image(m), *mask = c->loss.full_image ? NULL : m->in.token_mask;
+    const float *target = target_image(m), *mask = loss_mask(m);
     const LossConfig *l = &c->loss;
     switch (l->type) {
     case LOSS_BINS:
@@ -168,8 +179,8 @@ void simmim_head_backward(Model *m)
     Acts *a = &m->acts;
     int B = m->in.size, N = model_out_tokens(c), D = model_out_dim(c), C = c->in_chans;
     int r = simmim_target_resolution(c), s = simmim_target_per_token(c);
-    int sp = simmim_target_per_patch(c);
-    const float *mask = c->loss.full_image ? NULL : m->in.token_mask;
+    int sp = simmim_target_per_loss_cell(c);
+    const float *mask = loss_mask(m);
     const LossConfig *l = &c->loss;
     if (l->type == LOSS_BINS || l->type == LOSS_PALETTE)
         pixel_crossentropy_backward(a->dpred, a->pred, a->classes, mask, B, class_groups(c),

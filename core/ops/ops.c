@@ -600,6 +600,21 @@ void avg_pool_forward(float *out, const float *img, int B, int C, int S, int f)
             }
 }
 
+void min_pool_forward(float *out, const float *in, int B, int S, int f)
+{
+    int R = S / f;
+#pragma omp parallel for
+    for (long b = 0; b < B; b++)
+        for (int y = 0; y < R; y++)
+            for (int x = 0; x < R; x++) {
+                float least = in[(b * S + y * f) * S + x * f];
+                for (int i = 0; i < f; i++)
+                    for (int j = 0; j < f; j++)
+                        least = fminf(least, in[(b * S + y * f + i) * S + x * f + j]);
+                out[(b * R + y) * R + x] = least;
+            }
+}
+
 static float regression_loss_value(RegressionLoss kind, float beta, float d)
 {
     float a = fabsf(d);

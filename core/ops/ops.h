@@ -166,6 +166,9 @@ void upsample_nearest_forward(float *out, const float *in, int B, int C, int R, 
 // SimMIM's target at a lower resolution: the image average-pooled by f.
 // img [B, C, S, S] → out [B, C, S/f, S/f] (the target takes no gradient: no backward)
 void avg_pool_forward(float *out, const float *img, int B, int C, int S, int f);
+// A mask at a coarser grid: in [B, S, S] → out [B, S/f, S/f], each the least of its f×f
+// cells (of a {0,1} token mask: 1 where all of them are masked). No gradient.
+void min_pool_forward(float *out, const float *in, int B, int S, int f);
 
 // SimMIM's regression losses on the pixels: l1 |d|, l2 d², smooth_l1 d²/(2β) where |d| < β
 // and |d| − β/2 elsewhere (PyTorch's; β = 0 is l1), d = x̂ − x. pred, target [B, C, S, S];

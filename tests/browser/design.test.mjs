@@ -2,12 +2,14 @@
 // choices the new-job form offers (the paper's mask patch sizes, prediction resolutions,
 // square masks), the spec fragment its values make (defaults and the fields of other
 // choices left out, the defaults that follow a ViT's or a Swin's sizes), a cloned job's values
-// back into the form, and a job's settings, model and ranks in words as its page shows them. Prints "ok - ..." / "not ok - ..." lines; run by
+// back into the form, and a job's settings, model and ranks in words as its page shows them;
+// the new-study form's preset values (web/newstudy.js). Prints "ok - ..." / "not ok - ..." lines; run by
 // tests/integration/test_browser.sh, or alone: node tests/browser/design.test.mjs
 import {
   DESIGN_FIELDS, MODEL_PRESETS, designField, designRows, designSpec, designValues, initFromText, initialValue, maskPatchChoices,
   modelSizes, modelText, previewNote, ranksText, squareSide, targetChoices,
 } from '../../web/design.js';
+import { STUDY_PRESETS } from '../../web/newstudy.js';
 
 let failed = 0;
 
@@ -111,7 +113,7 @@ check("a Swin's defaults follow its stride and its last stage (docs/job-spec.md'
   const mlp = (hidden) => designSpec(form({ 'decoder.type': 'mlp', 'decoder.hidden': hidden }), MODEL_PRESETS['swin-fmnist']).decoder;
   same([mlp('192'), mlp('48')], [{ type: 'mlp' }, { type: 'mlp', hidden: 48 }], 'decoder.hidden 192, 48');
   const targets = designField('target.resolution').choices({}, t).map(([, label]) => label);
-  same(targets.slice(0, 2), ['48×48', '96×96'], 'swin-t-192 targets: multiples of the 48×48 patch grid');
+  same(targets, ['6×6 (one pixel per token)', '12×12', '24×24', '48×48', '96×96'], 'swin-t-192 targets: multiples of its 6×6 output grid');
   const rows = Object.fromEntries(designRows({ model: { ...MODEL_PRESETS['swin-fmnist'] }, mask: { ratio: 0.6, mask_patch_size: null },
     decoder: { type: 'transformer', depth: 2, embed_dim: null, num_heads: null } }).map(([k, , text]) => [k, text]));
   same([rows.mask, rows.decoder], ['random, ratio 0.6, 8-px cells (4×4 grid)', 'transformer, 2 blocks, width 192, 12 heads'], 'swin-fmnist in words');
@@ -186,6 +188,15 @@ check('the ranks in words: several, or none for one process', () => {
   same(ranksText({ ranks: 2, batch_size: 50 }), "2 MPI ranks, 25 of each batch's 50 images apiece");
   same([ranksText({ ranks: 1, batch_size: 50 }), ranksText({ batch_size: 50 }), ranksText(undefined)], [null, null, null], 'one process');
   return ranksText({ ranks: 2, batch_size: 50 });
+});
+
+check("the new-study form's preset values follow the encoder's stride, as the daemon's (docs/http-api.md)", () => {
+  const values = (preset, model) => STUDY_PRESETS[preset][1](modelSizes(model));
+  same([values('mask-patch', {}), values('resolution', {})], [[4, 8, 16], [8, 16, 32]], 'fmnist-q');
+  same([values('mask-patch', { arch: 'swin' }), values('resolution', { arch: 'swin' })], [[8, 16], [4, 8, 16, 32]], 'swin-fmnist');
+  const t = MODEL_PRESETS['swin-t-192'];
+  same([values('mask-patch', t), values('resolution', t)], [[32, 64, 96], [6, 12, 24, 48, 96, 192]], 'swin-t-192');
+  return 'swin-fmnist: cells 8, 16, resolutions 4 … 32; swin-t-192: 32, 64, 96 and 6 … 192';
 });
 
 process.exitCode = failed ? 1 : 0;

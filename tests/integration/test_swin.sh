@@ -106,4 +106,74 @@ if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
 else
   echo "ok - timm's Swin names load the fine-tuning checkpoint strictly: SKIP (no python3-torch; deploy/deps.sh --dev)"
 fi
+# --- studies of a Swin: every preset in the Swin's terms, a tiny one run to its table --------
+# A shrunk swin-fmnist: 32 pixels, 2-pixel patches, 3 stages (stride 8, output grid T = 4), 12
+# wide. Each preset's grid is accepted whole — every job checked as POST /api/v1/jobs checks it —
+# mask cells the multiples of the stride, resolutions T … img; then cancelled.
+tiny='"model": {"arch": "swin", "embed_dim": 12, "depths": [1, 1, 1], "num_heads": [1, 2, 4]}'
+steps='"schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 3, "preview_every_steps": 3}'
+study_pre="{\"dataset\": \"fm\", $tiny, $steps, \"train\": {\"epochs\": 1, \"max_steps\": 3, \"batch_size\": 16, \"threads\": 1}}"
+study_ft="{\"dataset\": \"fm\", $steps, \"train\": {\"epochs\": 1, \"max_steps\": 3, \"batch_size\": 16, \"threads\": 1}}"
+declare -A want=([mask-ratio]="0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9" [mask-type]="random square block"
+  [mask-patch]="8 16" [decoder]="linear mlp transformer" [resolution]="4 8 16 32"
+  [loss]="l1 l2 smooth_l1 bins" [scope]="masked full")
+for preset in mask-ratio mask-type mask-patch decoder resolution loss scope; do
+  out=$(api POST /api/v1/studies "{\"preset\": \"$preset\", \"pretrain\": $study_pre, \"finetune\": $study_ft, \"baseline\": true}")
+  got=$(echo "$out" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+v = s["axes"][0]["values"]
+print(" ".join(str(x["type"] if isinstance(x, dict) else x) for x in v), s["jobs_total"] == 2 * len(v) + 1)' 2>/dev/null)
+  check "a Swin study of preset $preset: every job accepted, in the Swin's terms" \
+    $([ "$(status)" = 201 ] && [ "$got" = "${want[$preset]} True" ] && echo 1 || echo 0) "$(status) $got $(echo "$out" | head -c 300)"
+  api POST "/api/v1/studies/$(echo "$out" | json id)/cancel" > /dev/null
+done
+
+# The resolution study run to its end: a pretraining per resolution (4 and 8 below the 16×16
+# patch grid: the loss's mask pooled), a fine-tuning from each, the baseline the same Swin from
+# scratch with layer_decay 1.0.
+out=$(api POST /api/v1/studies "{\"name\": \"swin-res\", \"preset\": \"resolution\", \"pretrain\": $study_pre, \"finetune\": $study_ft, \"baseline\": true}")
+sid=$(echo "$out" | json id)
+wait_for_state "/api/v1/studies/$sid" succeeded 240
+ok=$?
+api GET "/api/v1/studies/$sid" > "$tmp/study.json"
+api GET "/api/v1/studies/$sid/table.md" > "$tmp/study.md"
+check "a tiny Swin resolution study runs to its table" \
+  $([ $ok = 0 ] && [ "$(json cells_done < "$tmp/study.json")" = 4 ] && echo 1 || echo 0) \
+  "$(json state < "$tmp/study.json"), $(json cells_done < "$tmp/study.json") of 4 cells"
+out=$(python3 - "$tmp/study.json" "$tmp/study.md" "$base" "$tmp" <<'PY'
+import json, math, struct, sys, urllib.request
+study, md, base, tmp = json.load(open(sys.argv[1])), open(sys.argv[2]).read(), sys.argv[3], sys.argv[4]
+get = lambda path: json.load(urllib.request.urlopen(base + path))
+def tensor_count(job_id):  # the elements of the job's newest checkpoint's tensors
+    path = f"{tmp}/ckpt-{job_id}.safetensors"
+    urllib.request.urlretrieve(base + get(f"/api/v1/jobs/{job_id}/checkpoints")["checkpoints"][0]["download"], path)
+    data = open(path, "rb").read()
+    header = json.loads(data[8:8 + struct.unpack("<Q", data[:8])[0]])
+    return sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+problems, params = [], []
+swin = lambda j: j["arch"] == "swin" and j["spec"]["model"]["depths"] == [1, 1, 1] and j["spec"]["model"]["embed_dim"] == 12
+for row in study["rows"]:
+    r = row["values"]["pretrain.target.resolution"]
+    pre, ft = get(f"/api/v1/jobs/{row['job_ids']['pretrain'][0]}"), get(f"/api/v1/jobs/{row['job_ids']['finetune'][0]}")
+    if not (swin(pre) and swin(ft)): problems.append(f"r {r}: not the study's Swin")
+    if pre["spec"]["target"]["resolution"] != r or not pre["metrics"]["loss"] > 0: problems.append(f"r {r}: pretraining {pre['spec']['target']} loss {pre['metrics'].get('loss')}")
+    if ft["init_checkpoint_id"] is None or ft["spec"]["finetune"]["layer_decay"] != 0.75: problems.append(f"r {r}: fine-tuning")
+    if row["top1"] != [ft["metrics"]["top1"]]: problems.append(f"r {r}: top1 {row['top1']} vs {ft['metrics']}")
+    if row["params"] != tensor_count(pre["id"]): problems.append(f"r {r}: params {row['params']} vs the checkpoint's tensors")
+    if abs(row["pretrain_wall_s"] - pre["duration_s"]) > 1e-6 or not row["img_per_s"] > 0: problems.append(f"r {r}: cost")
+    if f"| {r} | {row['top1_mean']:.2f} |" not in md or f"| {row['params']} |" not in md: problems.append(f"r {r}: md")
+    params.append(row["params"])
+# the linear decoder maps the last stage's 48 channels to (r / T)² outputs a token: 49
+# parameters an output, 1 at r = 4 … 64 at r = 32
+if [p - params[0] for p in params] != [0, 3 * 49, 15 * 49, 63 * 49]: problems.append(f"params {params}")
+b = get(f"/api/v1/jobs/{study['baseline_row']['job_ids']['finetune'][0]}")
+if not swin(b) or b["init_checkpoint_id"] is not None or b["spec"]["finetune"]["layer_decay"] != 1.0 or study["baseline_row"]["top1"] != [b["metrics"]["top1"]]:
+    problems.append(f"baseline {b['arch']} {b['init_checkpoint_id']} {b['spec']['finetune']['layer_decay']}")
+print(f"params {params}:", "; ".join(problems) or "all agree")
+PY
+)
+check "its jobs are the study's Swin (the baseline from scratch, layer_decay 1.0); rows, params and cost are theirs" \
+  $(echo "$out" | grep -q 'all agree$' && echo 1 || echo 0) "$out"
+head -7 "$tmp/study.md"
 exit $((failures > 0))

@@ -355,16 +355,50 @@ static void check_swin(void)
     err[0] = 0;
     test_report(model_config_validate(&c, err, sizeof err) == 0,
                 "a Swin whose later stages are smaller than the window validates", "%s", err);
+    // Its target: a multiple of the output grid (img / stride = 32 / 8 = 4), even below the
+    // 16×16 patch grid, where the loss's mask is the token mask pooled to r × r.
+    model_config_preset("swin-fmnist", &c);
+    int targets_ok = model_stride(&c) == 8;
+    for (int r = 4; r <= 32; r *= 2) {
+        c.target_resolution = r;
+        targets_ok &= head_config_validate(&c, err, sizeof err) == 0 &&
+                      simmim_loss_grid(&c) == (r < 16 ? r : 16) &&
+                      simmim_target_per_loss_cell(&c) == (r < 16 ? 1 : r / 16) &&
+                      simmim_target_per_token(&c) == r / 4;
+    }
+    test_report(targets_ok, "a Swin's target resolution: 4, 8, 16, 32 (stride 8, output grid 4), "
+                "the loss's mask pooled below the 16×16 patch grid", "%s", err);
+    // Below the patch grid a target pixel spans several patches: its mask cells must hold it
+    // whole (the default cell, the stride, does), unless the loss covers the whole image.
+    MaskConfig cells = {.mask_patch_size = 8, .ratio = 0.6};
+    c.target_resolution = 4;
+    int whole = mask_config_validate(&cells, &c, err, sizeof err) == 0;
+    cells.mask_patch_size = 4;
+    int refused = mask_config_validate(&cells, &c, err, sizeof err) == -1 &&
+                  strcmp(err, "target.resolution: a target pixel (model.img_size / target.resolution "
+                              "= 8 image pixels a side) must lie in one mask cell for a loss over the "
+                              "masked area: mask.mask_patch_size must be a multiple of it (got 4)") == 0;
+    c.loss.full_image = 1;
+    test_report(whole && refused && mask_config_validate(&cells, &c, err, sizeof err) == 0,
+                "a Swin's target below its patch grid needs mask cells that hold a target pixel whole "
+                "(a loss over the masked area)", "%s", err);
+    c.loss.full_image = 0;
+    c.target_resolution = 2;
+    test_report(head_config_validate(&c, err, sizeof err) == -1 &&
+                    strcmp(err, "target.resolution: must be a multiple of the token grid "
+                                "(model.img_size / the encoder's stride = 4; got 2)") == 0,
+                "a Swin's target resolution below its output grid is refused, naming the stride",
+                "%s", err);
 }
 
 // model_memory_estimate against what model_create allocates, as check_memory_estimate, for
 // Swin: swin-fmnist pretraining with each decoder, a lower target, fine-tuning with drop path,
-// and a Swin with ape and no patch norm.
+// a Swin with ape and no patch norm, and a target below the patch grid.
 static void check_swin_memory_estimate(void)
 {
     int cases = 0, within = 0;
     char worst[512] = "";
-    for (int variant = 0; variant < 6; variant++)
+    for (int variant = 0; variant < 7; variant++)
         for (int batch = 1; batch <= 64; batch *= 8) {
             ModelConfig cfg = model_config_default();
             model_config_preset("swin-fmnist", &cfg);
@@ -375,12 +409,13 @@ static void check_swin_memory_estimate(void)
             if (variant == 3) cfg.target_resolution = 16, cfg.loss.type = LOSS_BINS, cfg.loss.bins = 8;
             if (variant == 4) cfg.num_classes = 10, cfg.drop_path = 0.1f;
             if (variant == 5) cfg.ape = 1, cfg.patch_norm = 0, cfg.window_size = 8;
+            if (variant == 6) cfg.target_resolution = 4; // below the patch grid: a pooled mask
             char what[64];
             snprintf(what, sizeof what, "variant %d batch %d", variant, batch);
             cases++;
             within += estimate_within(&cfg, batch, what, worst, sizeof worst);
         }
-    test_report(cases == 18 && within == cases,
+    test_report(cases == 21 && within == cases,
                 "model_memory_estimate is what model_create allocates for Swin (within 5% + 4 MB "
                 "above)", "%d of %d within; %s", within, cases, worst);
 }

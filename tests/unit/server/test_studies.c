@@ -208,31 +208,50 @@ static char *values_of(json_t *axes)
     return text;
 }
 
+// A model: a preset's (NULL: fmnist-q), its image and patch changed where img is not 0.
+static ModelConfig model_of(const char *preset, int img, int patch)
+{
+    ModelConfig m = model_config_default();
+    if (preset && model_config_preset(preset, &m)) abort();
+    if (img) m.img_size = img, m.patch_size = patch;
+    return m;
+}
+
 static void test_presets(void)
 {
     static const struct {
-        const char *preset;
+        const char *preset, *model;
         int img, patch;
         const char *values;
     } cases[] = {
-        {"mask-patch", 32, 4, "[4,8,16]"},
-        {"mask-patch", 224, 16, "[16,32,112]"},
-        {"mask-patch", 192, 4, "[4,8,12,16,24,32,48,64,96]"},
-        {"resolution", 32, 4, "[8,16,32]"},
-        {"resolution", 224, 16, "[14,28,56,112,224]"},
-        {"resolution", 192, 4, "[48,96,192]"},
-        {"mask-type", 32, 4, "[\"random\",\"square\",\"block\"]"},
-        {"decoder", 32, 4, "[\"linear\",\"mlp\",\"transformer\"]"},
-        {"scope", 32, 4, "[\"masked\",\"full\"]"},
+        {"mask-patch", NULL, 32, 4, "[4,8,16]"},
+        {"mask-patch", NULL, 224, 16, "[16,32,112]"},
+        {"mask-patch", NULL, 192, 4, "[4,8,12,16,24,32,48,64,96]"},
+        {"resolution", NULL, 32, 4, "[8,16,32]"},
+        {"resolution", NULL, 224, 16, "[14,28,56,112,224]"},
+        {"resolution", NULL, 192, 4, "[48,96,192]"},
+        {"mask-type", NULL, 32, 4, "[\"random\",\"square\",\"block\"]"},
+        {"decoder", NULL, 32, 4, "[\"linear\",\"mlp\",\"transformer\"]"},
+        {"scope", NULL, 32, 4, "[\"masked\",\"full\"]"},
+        // A Swin's in its terms: mask cells of whole output tokens (multiples of the stride,
+        // 8 for swin-fmnist's 2-pixel patches over 3 stages, 32 for swin-t-192), resolutions
+        // from its output grid T = img / stride (4, 6) to the image: the paper's 6² … 192².
+        {"mask-patch", "swin-fmnist", 0, 0, "[8,16]"},
+        {"resolution", "swin-fmnist", 0, 0, "[4,8,16,32]"},
+        {"mask-patch", "swin-t-192", 0, 0, "[32,64,96]"},
+        {"resolution", "swin-t-192", 0, 0, "[6,12,24,48,96,192]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *got = values_of(study_preset_axes(cases[i].preset, cases[i].img, cases[i].patch));
+        ModelConfig m = model_of(cases[i].model, cases[i].img, cases[i].patch);
+        char *got = values_of(study_preset_axes(cases[i].preset, &m));
         test_report(got && strcmp(got, cases[i].values) == 0, "presets: scaled to the model",
-                    "%s for img %d, patch %d: %s", cases[i].preset, cases[i].img, cases[i].patch,
+                    "%s for %s, img %d, patch %d: %s", cases[i].preset,
+                    cases[i].model ? cases[i].model : "fmnist-q", m.img_size, m.patch_size,
                     got ? got : "NULL");
         free(got);
     }
-    json_t *ratio = study_preset_axes("mask-ratio", 32, 4);
+    ModelConfig fmnist_q = model_config_default();
+    json_t *ratio = study_preset_axes("mask-ratio", &fmnist_q);
     const json_t *values = json_object_get(json_array_get(ratio, 0), "values");
     test_report(json_array_size(values) == 9 && json_real_value(json_array_get(values, 0)) == 0.1 &&
                     json_real_value(json_array_get(values, 8)) == 0.9 &&
@@ -240,7 +259,7 @@ static void test_presets(void)
                            "pretrain.mask.ratio") == 0,
                 "presets: mask-ratio is 0.1 ... 0.9 on pretrain.mask.ratio", "");
     json_decref(ratio);
-    test_report(study_preset_axes("nope", 32, 4) == NULL, "presets: an unknown name is NULL", "");
+    test_report(study_preset_axes("nope", &fmnist_q) == NULL, "presets: an unknown name is NULL", "");
     StudyPlan plan;
     ApiError e;
     int rc = plan_of("{\"preset\": \"mask-patch\", \"seeds\": [1, 2], \"baseline\": true}", 64, NULL, &plan, &e);
@@ -257,6 +276,72 @@ static void test_presets(void)
                 cells ? cells : e.message);
     free(cells);
     if (rc == 0) study_plan_free(&plan);
+}
+
+// A Swin study (swin-fmnist, or swin-t-192 at batch 16): every preset plans with no run
+// refused by the spec validator, in the Swin's terms; every job is a Swin — the baseline too,
+// from scratch with layer_decay 1.0, whatever the fine-tuning spec leaves out.
+static void test_swin_study(void)
+{
+    static const char *const presets[] = {"mask-ratio", "mask-type", "mask-patch", "decoder",
+                                          "resolution", "loss", "scope"};
+    static const char *const models[] = {
+        "{\"arch\": \"swin\"}, \"train\": {\"batch_size\": 64}",
+        "{\"preset\": \"swin-t-192\"}, \"train\": {\"batch_size\": 16}"};
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++)
+        for (size_t i = 0; i < sizeof presets / sizeof *presets; i++) {
+            char body[512];
+            snprintf(body, sizeof body, "{\"preset\": \"%s\", \"pretrain\": {\"model\": %s}, "
+                     "\"finetune\": {\"train\": {\"batch_size\": 16}}, \"baseline\": true}",
+                     presets[i], models[m]);
+            StudyPlan plan;
+            ApiError e;
+            int rc = plan_of(body, 64, NULL, &plan, &e), swin = rc == 0;
+            for (int r = 0; swin && r < plan.run_count; r++) {
+                json_t *spec = run_spec(&plan, r);
+                swin &= strcmp(json_string_value(json_object_get(json_object_get(spec, "model"), "arch")),
+                               "swin") == 0;
+                json_decref(spec);
+            }
+            size_t cells = rc ? 0 : json_array_size(plan.cells);
+            char what[160];
+            snprintf(what, sizeof what, "swin: preset %s on %s plans every cell, each job a Swin",
+                     presets[i], m ? "swin-t-192" : "swin-fmnist");
+            test_report(swin && plan.run_count == (int)(2 * cells + 1), what, "%s%zu cells, %d runs",
+                        rc ? e.message : "", cells, rc ? 0 : plan.run_count);
+            if (rc == 0) study_plan_free(&plan);
+        }
+    // swin-fmnist's resolution study, exactly: T = 32 / 8 = 4 … 32, each a valid pretraining
+    // (4 and 8 below the 16×16 patch grid), its fine-tuning the pretraining's Swin, the baseline
+    // the same Swin from scratch.
+    StudyPlan plan;
+    ApiError e;
+    int rc = plan_of("{\"preset\": \"resolution\", \"pretrain\": {\"model\": {\"arch\": \"swin\", "
+                     "\"embed_dim\": 24}}, \"baseline\": true}", 64, NULL, &plan, &e);
+    char *cells = rc == 0 ? json_dumps(plan.cells, JSON_COMPACT) : NULL;
+    test_report(cells && strcmp(cells, "[{\"pretrain.target.resolution\":4},{\"pretrain.target.resolution\":8},"
+                                       "{\"pretrain.target.resolution\":16},{\"pretrain.target.resolution\":32}]") == 0,
+                "swin: the resolution preset is T = img / stride = 4 ... 32", "%s", cells ? cells : e.message);
+    free(cells);
+    if (rc) return;
+    int b = plan.run_count - 1, ok = plan.runs[b].role == STUDY_BASELINE;
+    for (int r = 0; ok && r < plan.run_count; r++) {
+        json_t *spec = run_spec(&plan, r), *model = json_object_get(spec, "model");
+        char *depths = json_dumps(json_object_get(model, "depths"), JSON_COMPACT);
+        ok &= strcmp(depths, "[2,2,2]") == 0 && json_integer_value(json_object_get(model, "embed_dim")) == 24 &&
+              (plan.runs[r].role != STUDY_PRETRAIN ||
+               spec_number(&plan, r, "target", "resolution") == 4 << plan.runs[r].cell);
+        free(depths);
+        json_decref(spec);
+    }
+    json_t *base = run_spec(&plan, b);
+    test_report(ok && spec_number(&plan, b, "finetune", "layer_decay") == 1.0 &&
+                    spec_number(&plan, 1, "finetune", "layer_decay") == 0.75 &&
+                    json_is_null(json_object_get(json_object_get(base, "finetune"), "init_from")),
+                "swin: each pretraining has its resolution; fine-tunings and the baseline (layer_decay "
+                "1.0, from scratch) are the study's Swin", "");
+    json_decref(base);
+    study_plan_free(&plan);
 }
 
 // A check as the jobs API's would answer: no dataset "nope" (404), and a ratio it refuses.
@@ -536,6 +621,7 @@ int main(void)
     test_expansion();
     test_probe_runs();
     test_presets();
+    test_swin_study();
     test_bad_input();
     test_stats();
     test_shape_and_tables();

@@ -426,8 +426,10 @@ static const BadSpec bad_specs[] = {
     {"{'model': {'preset': 'swin-fmnist', 'depth': 4}}", "model.depth"},
     {"{'model': {'preset': 'swin-fmnist'}, 'mask': {'mask_patch_size': 3}}",
      "mask.mask_patch_size"}, // no multiple of the patch (2) that divides 32
-    {"{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 8}}",
-     "target.resolution"}, // the mask's 16×16 patch grid needs r a multiple of 16
+    {"{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 6}}",
+     "target.resolution"}, // its output grid (32 / stride 8 = 4) needs r a multiple of 4
+    {"{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 4}, 'mask': {'mask_patch_size': 4}}",
+     "target.resolution"}, // an 8-pixel target pixel is never inside one 4-pixel mask cell
     // mask and loss.
     {"{'mask': {'type': 'blocks'}}", "mask.type"},
     {"{'mask': {'type': 'block', 'min_block': 0}}", "mask.min_block"},
@@ -851,6 +853,11 @@ static void check_good_specs(void)
         "{'target': {'resolution': 32}}",
         "{'model': {'preset': 'vit-t16-224'}, 'target': {'resolution': 112},"
         " 'train': {'batch_size': 32}}",
+        // a Swin's from its output grid (32 / stride 8 = 4), below its 16×16 patch grid
+        "{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 4}}",
+        "{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 8}, 'mask': {'mask_patch_size': 16}}",
+        "{'model': {'preset': 'swin-fmnist'}, 'target': {'resolution': 4}, 'mask': {'mask_patch_size': 2},"
+        " 'loss': {'scope': 'full'}}",
         "{'loss': {'type': 'l2', 'scope': 'full'}}",
         "{'loss': {'type': 'smooth_l1'}}",
         "{'loss': {'type': 'smooth_l1', 'beta': 0}}",
