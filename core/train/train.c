@@ -920,7 +920,7 @@ static void decode_train_image(void *ctx, long t, int slot, int row, int worker)
 // A data_error event per sample of a streamed batch that failed to decode (step: the one
 // being trained, or the last one done for an evaluation); counted in tr->data_errors. Returns
 // the message of the last, or NULL if none failed; *hopeless = 1 if no replacement decoded.
-// Ranks other than 0 count alone (rank 0 holds their errors: share_data_errors).
+// Ranks other than 0 only count them (rank 0 reports every rank's: share_data_errors).
 static const char *report_data_errors(Trainer *tr, long step, const char *split_name,
                                       const BatchBuffers *b, int n, int *hopeless)
 {
