@@ -2,6 +2,7 @@
 // hostile or mistyped spec is refused with a message instead of exhausting memory later.
 #include "config/config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -129,9 +130,14 @@ int model_out_grid(const ModelConfig *cfg)
 
 int model_out_tokens(const ModelConfig *cfg) { return model_out_grid(cfg) * model_out_grid(cfg); }
 
+// Also read before validation (the spec's default mask patch): the stage count clamped, the
+// product saturated, a nonsensical patch size returned as it is for the validator to name.
 int model_stride(const ModelConfig *cfg)
 {
-    return cfg->arch == ARCH_SWIN ? cfg->patch_size << (cfg->num_stages - 1) : cfg->patch_size;
+    if (cfg->arch != ARCH_SWIN || cfg->patch_size < 1) return cfg->patch_size;
+    int stages = cfg->num_stages >= 1 && cfg->num_stages <= MAX_STAGES ? cfg->num_stages : 1;
+    long stride = (long)cfg->patch_size << (stages - 1);
+    return stride <= INT_MAX ? (int)stride : INT_MAX;
 }
 
 int model_out_dim(const ModelConfig *cfg)

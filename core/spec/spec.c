@@ -1154,10 +1154,8 @@ static json_t *load_document(const char *text, size_t len, SpecError *err)
 // Sizes not validated yet are computed wide: a value out of range is refused by the checks.
 static int default_mask_patch(const ModelConfig *m)
 {
-    int stages = m->num_stages >= 1 && m->num_stages <= MAX_STAGES ? m->num_stages : 1;
-    long side = m->arch == ARCH_SWIN ? (long)m->patch_size << (stages - 1)
-                : m->patch_size <= 8 ? 8 : 2L * m->patch_size;
-    return side <= INT_MAX ? (int)side : INT_MAX;
+    if (m->arch == ARCH_SWIN) return model_stride(m);
+    return m->patch_size <= 8 ? 8 : m->patch_size <= INT_MAX / 2 ? 2 * m->patch_size : INT_MAX;
 }
 
 // The schedule is epochs × steps per epoch, or train.total_steps steps; one of the two, never
