@@ -200,27 +200,27 @@ kill -9 "$hung_pid" 2>/dev/null
 
 # --- rank 0's evaluation, longer than the rank timeout ------------------------------------------
 # The k-NN bank (2,048 images) and 10,000 test images at the end of epoch 1 (step 8) take rank 0
-# (a model 4 times the tiny one's) seconds, longer than --rank-timeout 1, while rank 1 waits at
+# (embed 64, depth 4) about 5 s, longer than --rank-timeout 2, while rank 1 waits at
 # the start of step 9: rank 0's signs of life keep it waiting. Stopped (SIGSTOP) during that
 # evaluation, rank 0 sends none: rank 1 fails after the timeout.
 python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/data/fmbig" 2048 10000
 eval_spec() { # eval_spec FILE STEPS
   cat > "$1" <<JSON
 {"kind": "pretrain", "dataset": {"format": "idx", "path": "$tmp/data/fmbig"}, "loss": {"type": "l2"},
- "model": {"embed_dim": 64, "depth": 2, "num_heads": 2, "patch_size": 8},
+ "model": {"embed_dim": 64, "depth": 4, "num_heads": 2, "patch_size": 8},
  "train": {"total_steps": $2, "batch_size": 256, "seed": 5, "threads": 1, "ranks": 2},
  "schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 1000, "preview_every_steps": 1000}}
 JSON
 }
 eval_spec "$tmp/eval.json" 10
-"${mpi[@]}" $train --spec "$tmp/eval.json" --run-dir "$tmp/eval" --rank-timeout 1 > /dev/null 2> "$tmp/eval.err"
+"${mpi[@]}" $train --spec "$tmp/eval.json" --run-dir "$tmp/eval" --rank-timeout 2 > /dev/null 2> "$tmp/eval.err"
 rc=$?
 took=$(python3 -c 'import json,sys; ev=[json.loads(l) for l in open(sys.argv[1])]; t=lambda n: [e["t"] for e in ev if e["event"]==n and e.get("step")==8][0]; print("%.2f" % (t("eval") - t("progress")))' "$tmp/eval/events.jsonl" 2>/dev/null)
-check "rank 0 evaluates longer than --rank-timeout 1 while rank 1 waits: the job succeeds" \
-  $([ $rc = 0 ] && grep -q '"event":"done"' "$tmp/eval/events.jsonl" && python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 1)" "${took:-0}" && echo 1 || echo 0) \
+check "rank 0 evaluates longer than --rank-timeout 2 while rank 1 waits: the job succeeds" \
+  $([ $rc = 0 ] && grep -q '"event":"done"' "$tmp/eval/events.jsonl" && python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 2)" "${took:-0}" && echo 1 || echo 0) \
   "exit $rc; the evaluation at step 8 took ${took:-?} s; $(grep -m1 'error' "$tmp/eval.err")"
 eval_spec "$tmp/eval-long.json" 100000
-"${mpi[@]}" $train --spec "$tmp/eval-long.json" --run-dir "$tmp/eval-stop" --rank-timeout 1 > /dev/null 2> "$tmp/eval-stop.err" &
+"${mpi[@]}" $train --spec "$tmp/eval-long.json" --run-dir "$tmp/eval-stop" --rank-timeout 2 > /dev/null 2> "$tmp/eval-stop.err" &
 stop_mpirun=$!
 for _ in $(seq 500); do grep -q '"step":8,' "$tmp/eval-stop/events.jsonl" 2>/dev/null && break; sleep 0.02; done
 rank0=$(rank_of 0 "$tmp/eval-stop")
