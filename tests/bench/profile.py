@@ -5,6 +5,7 @@ op its share of the step and milliseconds per step, one column per run so that t
 (before/after) sit side by side; for a Swin, a last line per run sums window attention's ops
 (WINDOW_ATTENTION), which make bench reads.
 Usage: profile.py LABEL=PERF_SCRIPT_FILE:IMG_PER_S:BATCH ..."""
+import bisect
 import collections
 import re
 import sys
@@ -21,40 +22,52 @@ WINDOW_ATTENTION = {"attention_forward", "attention_backward", "relative_bias_fo
 
 
 def samples(path):
-    """Yields (tid, [symbols from leaf to root]) per sample."""
-    tid, stack = None, []
+    """Yields (tid, time, [symbols from leaf to root]) per sample."""
+    tid, time, stack = None, 0.0, []
     for line in open(path, errors="replace"):
         if not line.strip():
             if tid is not None:
-                yield tid, stack
+                yield tid, time, stack
             tid, stack = None, []
         elif not line.startswith("\t"):
-            tid = line.split()[0]
+            tid, time = line.split()[0], float(line.split()[1].rstrip(":"))
         else:
             parts = line.split(None, 1)
             stack.append(parts[1].strip() if len(parts) > 1 else "?")
     if tid is not None:
-        yield tid, stack
+        yield tid, time, stack
 
 
 def charge(path):
     """op → samples, counting only samples taken inside the steps' ops, plus the worker
-    threads' samples outside any op (OpenMP waiting at barriers: poor scaling shows here).
-    Page faults are left out: they are the first touch of the activations in the warm-up
-    steps, once per run, not part of a step."""
-    counts, main_tid = collections.Counter(), None
-    for tid, stack in samples(path):
+    threads' samples outside any parallel region (OpenMP waiting at barriers: poor scaling shows
+    here). A worker's stack holds only the parallel region's outlined function (matmul_rows.
+    _omp_fn.0, a helper's, not the op's), so a worker sample inside one is charged to the op the
+    main thread was in at the nearest moment. Page faults are left out: they are the first touch
+    of the activations in the warm-up steps, once per run, not part of a step."""
+    counts, main_tid, main_ops, workers = collections.Counter(), None, [], []
+    for tid, time, stack in samples(path):
         main_tid = main_tid or tid
+        in_region = any("._omp_fn." in s for s in stack)
         names = [re.sub(r"\._omp_fn\.\d+$", "", s.split("+")[0]) for s in stack]
-        op = next((n for n in names if OPS.match(n)), None)
         if "asm_exc_page_fault" in names:
             continue
-        if op:
-            counts[op] += 1
-        elif tid != main_tid and "start_thread" in names and "main" not in names:
-            counts["(worker thread waiting)"] += 1
-        elif STEP & set(names):
-            counts["(step glue)"] += 1
+        op = next((n for n in names if OPS.match(n)), None)
+        if tid == main_tid:
+            main_ops.append((time, op))
+            if op:
+                counts[op] += 1
+            elif STEP & set(names):
+                counts["(step glue)"] += 1
+        elif "start_thread" in names and "main" not in names:
+            workers.append((time, op, in_region))
+    times = [t for t, _ in main_ops]
+    for time, op, in_region in workers:
+        if not op and in_region and times:
+            i = bisect.bisect_left(times, time)
+            nearest = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - time))
+            op = main_ops[nearest][1] or "(step glue)"
+        counts[op or "(worker thread waiting)"] += 1
     return counts
 
 

@@ -20,7 +20,7 @@ profile() {
   local label=$1 bin=$2
   perf record -q --call-graph dwarf,16384 -F 250 -o "$out/$label.data" \
     "$bin" --steps 3 --reps 3 "${args[@]}" > "$out/$label.json" 2>/dev/null
-  perf script -i "$out/$label.data" -F tid,ip,sym --no-inline > "$out/$label.txt" 2>/dev/null
+  perf script -i "$out/$label.data" -F tid,time,ip,sym --no-inline > "$out/$label.txt" 2>/dev/null
   python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("%s=%s:%s:%s" % (sys.argv[2], sys.argv[3], r["img_per_s"], r["batch"]))' \
     "$out/$label.json" "$label" "$out/$label.txt"
 }
