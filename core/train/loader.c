@@ -6,6 +6,8 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -63,6 +65,12 @@ static void *worker_main(void *arg)
     int worker = l->started++;
     pthread_mutex_unlock(&l->lock);
     omp_set_num_threads(1); // the trainer's threads own the cores; a worker stays serial
+    // A worker runs at nice 10 (a tenth of a step thread's share when they contend): on a
+    // machine with no core to spare, a step thread preempted by a decode holds up its partner
+    // at the next barrier, costing more than the decode time it gave. Not SCHED_IDLE, which
+    // measured as well alone but would all but stop decoding beside another busy trainer.
+    // Best effort: where it is refused, the worker keeps the trainer's priority.
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     pthread_mutex_lock(&l->lock);
     while (!l->quit) {
         Slot *s = slot_with_image(l);

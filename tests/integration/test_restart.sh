@@ -24,6 +24,20 @@ wait_step() { # wait_step JOB STEP
   done
   return 1
 }
+wait_run_step() { # wait_run_step JOB RUN STEP: the RUN-th trainer of JOB has reported STEP
+  for _ in $(seq 600); do
+    python3 -c '
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+starts = [i for i, e in enumerate(events) if e["event"] == "start"]
+run = int(sys.argv[2])
+sys.exit(not (len(starts) >= run and any(e["event"] == "progress" and e["step"] >= int(sys.argv[3])
+                                         for e in events[starts[run - 1]:])))' \
+      "$state/runs/$1/events.jsonl" "$2" "$3" 2>/dev/null && [ -n "$(trainer_pid "$1")" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
 progress_steps() { # the steps of a job's stored progress metrics
   api GET "/api/v1/jobs/$1/metrics" | python3 -c '
 import json, sys
@@ -93,7 +107,7 @@ job=$(api POST /api/v1/jobs "{\"dataset\": \"fm\", $small, \"train\": {\"epochs\
 wait_step "$job" 10
 kill -9 "$(trainer_pid "$job")"
 wait_state "$job" running 40
-wait_step "$job" 3
+wait_run_step "$job" 2 3 # the job's progress still shows the first run's step 10
 kill -9 "$(trainer_pid "$job")"
 wait_state "$job" failed 20
 report "killed again before a checkpoint past the kill, beyond --max-restarts 1, the job fails saying why" \
