@@ -8,6 +8,9 @@
 # tests/bench/overlap.c: whether overlapping the all-reduce with the backward pass wins here.
 #   BENCH_PRESET (fmnist-q), BENCH_STEPS (40), BENCH_REPS (3 rounds); the output is the table
 #   of docs/performance.md's "Several processes" and tests/bench/results/issue29-ranks.txt.
+#   BENCH_STREAM=1 streams the images instead (issue 26's loader, data.cache_mb 0) from
+#   Fashion-MNIST written as a PNG folder (build/bench/fmnist-png, made by make bench-data):
+#   each rank decodes only its share of a step's images.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 preset=${BENCH_PRESET:-fmnist-q}
@@ -18,10 +21,18 @@ trap 'rm -rf "$tmp"' EXIT
 export OMP_WAIT_POLICY=passive OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi=(mpirun -np 2 --oversubscribe --bind-to none)
 [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
-python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/fm" 20480 256
+if [ "${BENCH_STREAM:-0}" = 1 ]; then
+  [ -d build/bench/fmnist-png/train ] || { echo "bench_ranks.sh: BENCH_STREAM=1 needs build/bench/fmnist-png (make bench-data writes it)" >&2; exit 1; }
+  data="\"dataset\": {\"format\": \"imagefolder\", \"path\": \"$PWD/build/bench/fmnist-png\"}, \"data\": {\"cache_mb\": 0}"
+  what="Fashion-MNIST streamed from a PNG folder (data.cache_mb 0)"
+else
+  python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/fm" 20480 256
+  data="\"dataset\": {\"format\": \"idx\", \"path\": \"$tmp/fm\"}"
+  what="a cached IDX subset of Fashion-MNIST"
+fi
 spec() { # spec FILE THREADS RANKS
   cat > "$1" <<JSON
-{"kind": "pretrain", "dataset": {"format": "idx", "path": "$tmp/fm"}, "model": {"preset": "$preset"},
+{"kind": "pretrain", $data, "model": {"preset": "$preset"},
  "train": {"total_steps": $steps, "batch_size": 256, "threads": $2, "ranks": $3},
  "eval": {"knn": {"enabled": false}},
  "schedule": {"progress_every_steps": 10, "checkpoint_every_steps": 100000, "preview_every_steps": 100000}}
@@ -43,7 +54,7 @@ print("%.1f %.4f" % (images / wall, exch / wall))
 PY
 }
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $preset pretraining, batch 256 (2 ranks: 128 each), $steps steps, img/s after step 10"
+echo "# $preset pretraining on $what, batch 256 (2 ranks: 128 each), $steps steps, img/s after step 10"
 printf "%-6s %14s %14s %14s %12s\n" round "1 proc 1 thr" "1 proc 2 thr" "2 ranks 1 thr" "exchange"
 for r in $(seq "$reps"); do
   build/simmim-train --spec "$tmp/1x1.json" --run-dir "$tmp/a$r" > /dev/null 2>&1
