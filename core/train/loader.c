@@ -6,10 +6,10 @@
 
 #include <omp.h>
 #include <pthread.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { MAX_WORKERS = 64 };
 
