@@ -19,9 +19,10 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "child_io.h"
 #include "store.h"
 
-enum { MAX_RUNNING = SCANNER_MAX_SCANS, LINE_MAX_BYTES = 1 << 16, CHILD_NICENESS = 10, WARNINGS_LOGGED = 20,
+enum { MAX_RUNNING = SCANNER_MAX_SCANS, CHILD_NICENESS = 10, WARNINGS_LOGGED = 20,
        LOG_TAIL_BYTES = 1024 };
 
 typedef struct {
@@ -30,8 +31,7 @@ typedef struct {
     int out_fd;                 // the child's stdout; -1 once it closed
     int cancelled;              // the dataset was unregistered: ignore what it says
     int warnings;
-    char line[LINE_MAX_BYTES];
-    size_t line_len;
+    ChildLine line;
     DatasetRow *result;         // from its done event (NULL until then)
     char error[DATASET_ERROR_MAX]; // its error event's message
     char dir[PATH_MAX];         // state_dir/datasets/<name>
@@ -118,24 +118,6 @@ static void scan_failed(Scanner *s, const char *name, const char *error)
     free(ids);
 }
 
-// The end of its log (stderr), for a child that died without an error event.
-static void log_tail(const char *dir, char *out, size_t cap)
-{
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/scan.log", dir);
-    out[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f), start = size > (long)cap - 1 ? size - (long)cap + 1 : 0;
-    fseek(f, start, SEEK_SET);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = 0;
-    fclose(f);
-    for (char *p = out; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-}
-
 static void finish(Scanner *s, Scan *scan, int status)
 {
     if (scan->cancelled) return;
@@ -143,11 +125,14 @@ static void finish(Scanner *s, Scan *scan, int status)
         scan_ready(s, scan);
         return;
     }
-    char error[DATASET_ERROR_MAX], tail[LOG_TAIL_BYTES];
+    char error[DATASET_ERROR_MAX], tail[LOG_TAIL_BYTES], log_path[PATH_MAX + 16];
     if (scan->error[0]) {
         snprintf(error, sizeof error, "%s", scan->error);
     } else {
-        log_tail(scan->dir, tail, sizeof tail);
+        snprintf(log_path, sizeof log_path, "%s/scan.log", scan->dir);
+        child_log_tail(log_path, tail, sizeof tail, 0);
+        for (char *p = tail; *p; p++)
+            if (*p == '\n' || *p == '\r') *p = ' ';
         if (WIFSIGNALED(status))
             snprintf(error, sizeof error, "simmim-data was killed by signal %d (%s): %s",
                      WTERMSIG(status), strsignal(WTERMSIG(status)), tail);
@@ -214,8 +199,10 @@ static DatasetRow *done_row(Scanner *s, Scan *scan, const json_t *ev)
     return row;
 }
 
-static void ingest_line(Scanner *s, Scan *scan, const char *line)
+static void ingest_line(void *owner, void *child, const char *line)
 {
+    Scanner *s = owner;
+    Scan *scan = child;
     json_t *ev = json_loads(line, 0, NULL);
     const char *name = json_string_value(json_object_get(ev, "event"));
     const char *message = json_string_value(json_object_get(ev, "message"));
@@ -235,24 +222,6 @@ static void ingest_line(Scanner *s, Scan *scan, const char *line)
         scan->result = done_row(s, scan, ev);
     }
     json_decref(ev);
-}
-
-// Reads what the child wrote; complete lines are ingested. Returns 0 at end of file.
-static int read_scan(Scanner *s, Scan *scan)
-{
-    char buf[16384];
-    ssize_t n = read(scan->out_fd, buf, sizeof buf);
-    if (n < 0) return errno == EINTR || errno == EAGAIN ? 1 : 0;
-    for (ssize_t i = 0; i < n; i++) {
-        if (buf[i] == '\n') {
-            scan->line[scan->line_len] = 0;
-            ingest_line(s, scan, scan->line);
-            scan->line_len = 0;
-        } else if (scan->line_len < sizeof scan->line - 1) {
-            scan->line[scan->line_len++] = buf[i];
-        }
-    }
-    return n > 0;
 }
 
 // ---- starting a scan ---------------------------------------------------------------------
@@ -393,23 +362,10 @@ static void *scanner_main(void *arg)
         pthread_mutex_lock(&s->lock);
         for (int i = n - 1; i >= 0; i--) // scans only leave in reap, from the end down
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                if (!read_scan(s, s->scans[i])) reap(s, i);
+                if (!child_read_lines(s->scans[i]->out_fd, &s->scans[i]->line, ingest_line, s, s->scans[i])) reap(s, i);
         pthread_mutex_unlock(&s->lock);
     }
     return NULL;
-}
-
-// Children share the cores with the trainers and the API: idle OpenMP threads sleep.
-static char **make_child_environment(void)
-{
-    extern char **environ;
-    size_t n = 0;
-    while (environ[n]) n++;
-    char **env = calloc(n + 2, sizeof *env);
-    if (!env) return NULL;
-    memcpy(env, environ, n * sizeof *env);
-    if (!getenv("OMP_WAIT_POLICY")) env[n] = "OMP_WAIT_POLICY=passive";
-    return env;
 }
 
 Scanner *scanner_start(const ScannerConfig *cfg, Db *db, Hub *hub, char *err, size_t errlen)
@@ -424,7 +380,7 @@ Scanner *scanner_start(const ScannerConfig *cfg, Db *db, Hub *hub, char *err, si
         snprintf(err, errlen, "scanner: %s", strerror(errno));
         return NULL;
     }
-    s->child_env = make_child_environment();
+    s->child_env = child_environment();
     s->cfg = *cfg;
     if (s->cfg.max_scans < 1) s->cfg.max_scans = SCANNER_DEFAULT_SCANS;
     if (s->cfg.max_scans > MAX_RUNNING) s->cfg.max_scans = MAX_RUNNING;

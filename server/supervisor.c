@@ -19,11 +19,12 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "child_io.h"
 #include "launch.h"
 #include "pins.h"
 #include "store.h"
 
-enum { MAX_CHILDREN = 64, LINE_MAX_BYTES = 1 << 16, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
+enum { MAX_CHILDREN = 64, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
        CHILD_NICENESS = 10, RESTART_BACKOFF_S = 10 };
 
 typedef enum { ASK_NONE, ASK_PAUSE, ASK_CANCEL, ASK_SHUTDOWN } Request;
@@ -33,8 +34,7 @@ typedef struct {
     pid_t pid;                // simmim-train, or mpirun (ranks > 1)
     int ranks;
     int out_fd;               // the child's stdout; -1 once it closed
-    char line[LINE_MAX_BYTES];
-    size_t line_len;
+    ChildLine line;
     Request request;
     int saw_done, saw_stopped;
     char error[1024];         // the message of its error event
@@ -75,8 +75,10 @@ void supervisor_announce_state(Supervisor *s, long job_id)
 
 static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir);
 
-static void ingest_line(Supervisor *s, Child *c, const char *line)
+static void ingest_line(void *owner, void *child, const char *line)
 {
+    Supervisor *s = owner;
+    Child *c = child;
     json_t *ev = json_loads(line, 0, NULL);
     const char *name = json_string_value(json_object_get(ev, "event"));
     if (!name) {
@@ -98,31 +100,13 @@ static void ingest_line(Supervisor *s, Child *c, const char *line)
     hub_publish(s->hub, c->job_id, name, ev);
 }
 
-// Reads what the child wrote; complete lines are ingested. Returns 0 at end of file.
-static int read_child(Supervisor *s, Child *c)
-{
-    char buf[16384];
-    ssize_t n = read(c->out_fd, buf, sizeof buf);
-    if (n < 0) return errno == EINTR || errno == EAGAIN ? 1 : 0;
-    for (ssize_t i = 0; i < n; i++) {
-        if (buf[i] == '\n') {
-            c->line[c->line_len] = 0;
-            ingest_line(s, c, c->line);
-            c->line_len = 0;
-        } else if (c->line_len < sizeof c->line - 1) {
-            c->line[c->line_len++] = buf[i];
-        }
-    }
-    return n > 0;
-}
-
 // Re-reads a run dir's events.jsonl; storing is idempotent, so only what the database
 // missed (a crash between the child's write and our read) is added. Start events are left
 // out: storing an old one would move the job's progress back to where that run began, and
 // the next trainer's own start sets what they carry.
 static void ingest_events_file(Supervisor *s, long job_id, const char *run_dir)
 {
-    char path[4200], line[LINE_MAX_BYTES];
+    char path[4200], line[CHILD_LINE_MAX];
     snprintf(path, sizeof path, "%s/events.jsonl", run_dir);
     FILE *f = fopen(path, "r");
     if (!f) return;
@@ -175,21 +159,6 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
     }
     close(log_fd);
     return pid;
-}
-
-// Children share the cores with each other and the API: idle OpenMP threads should sleep
-// rather than spin (spinning threads of an oversubscribed machine slow every job several
-// times). A policy set in the daemon's own environment is kept.
-static char **make_child_environment(void)
-{
-    extern char **environ;
-    size_t n = 0;
-    while (environ[n]) n++;
-    char **env = calloc(n + 2, sizeof *env);
-    if (!env) return NULL;
-    memcpy(env, environ, n * sizeof *env);
-    if (!getenv("OMP_WAIT_POLICY")) env[n] = "OMP_WAIT_POLICY=passive";
-    return env;
 }
 
 static void fail_to_start(Supervisor *s, long job_id, const char *why)
@@ -251,25 +220,13 @@ static void schedule(Supervisor *s)
 }
 
 // The last lines of a run's train.log, for a job that failed without an error event.
+// The end of a trainer's log (its stderr, and mpirun's), for one that died without an error
+// event.
 static void log_tail(const char *run_dir, char *out, size_t cap)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/train.log", run_dir);
-    out[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f), start = size > (long)cap - 1 ? size - (long)cap + 1 : 0;
-    fseek(f, start, SEEK_SET);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = 0;
-    fclose(f);
-    int lines = 0;
-    for (char *p = out + n; p > out; p--)
-        if (p[-1] == '\n' && ++lines > LOG_TAIL_LINES) {
-            memmove(out, p, strlen(p) + 1);
-            break;
-        }
+    child_log_tail(path, out, cap, LOG_TAIL_LINES);
 }
 
 // A trainer killed by a signal nobody asked for (kill -9, the OOM killer; not one that
@@ -370,7 +327,7 @@ static void *supervisor_main(void *arg)
         JobEndedFn job_ended = s->job_ended;
         void *ctx = s->job_ended_ctx;
         for (int i = n - 1; i >= 0; i--) // children only leave in reap, from the end down
-            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !read_child(s, &s->children[i])) {
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !child_read_lines(s->children[i].out_fd, &s->children[i].line, ingest_line, s, &s->children[i])) {
                 ended[ended_count++] = s->children[i].job_id;
                 reap(s, i);
             }
@@ -411,7 +368,7 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
         snprintf(err, errlen, "supervisor: %s", strerror(errno));
         return NULL;
     }
-    s->child_env = make_child_environment();
+    s->child_env = child_environment();
     if (!s->child_env) {
         snprintf(err, errlen, "supervisor: out of memory");
         close(s->wake_pipe[0]), close(s->wake_pipe[1]);

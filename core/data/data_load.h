@@ -38,6 +38,10 @@ int imageset_alloc(ImageSet *set, int count, int channels, int size, const char 
                    char *err, size_t errlen);
 void imageset_free(ImageSet *set);
 
+// The statistics of `count` image sizes packed as width << 16 | height (sorted in place);
+// all zero when count is 0.
+ImageSizes image_sizes_of(uint32_t *packed, int count);
+
 // A load's confinement: data.h's DataRoots, resolved (see there for the rules).
 typedef struct {
     int active;              // 0: nothing is confined

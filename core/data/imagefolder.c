@@ -335,8 +335,7 @@ static int compare_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-// The statistics of `count` sizes packed as width << 16 | height (sorted here).
-static ImageSizes image_sizes_of(uint32_t *packed, int count)
+ImageSizes image_sizes_of(uint32_t *packed, int count)
 {
     qsort(packed, (size_t)count, sizeof *packed, compare_u32);
     ImageSizes s = {INT_MAX, INT_MAX, 0, 0, 0, 0};
@@ -350,7 +349,7 @@ static ImageSizes image_sizes_of(uint32_t *packed, int count)
         run = i > 0 && packed[i] == packed[i - 1] ? run + 1 : 1;
         if (run > best) best = run, s.common_width = w, s.common_height = h;
     }
-    return s;
+    return count ? s : (ImageSizes){0};
 }
 
 // Decodes a split into *set; for the training split (sums given) also the statistics of the

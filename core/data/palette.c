@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/nearest.h"
 #include "base/rng.h"
 
 static void sample_pixels(const ImageSet *split, float *samples, Rng *rng)
@@ -17,21 +18,6 @@ static void sample_pixels(const ImageSet *split, float *samples, Rng *rng)
         const uint8_t *px = split->pixels + image * C * plane + at;
         for (int c = 0; c < C; c++) samples[i * C + c] = px[c * plane] / 255.0f;
     }
-}
-
-static int nearest_colour(const float *pixel, const float *palette, int K, int C)
-{
-    int best = 0;
-    float best_dist = INFINITY;
-    for (int k = 0; k < K; k++) {
-        float dist = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = pixel[c] - palette[k * C + c];
-            dist += d * d;
-        }
-        if (dist < best_dist) best_dist = dist, best = k;
-    }
-    return best;
 }
 
 int palette_kmeans(const ImageSet *split, int K, uint64_t seed, float *palette)
@@ -53,7 +39,7 @@ int palette_kmeans(const ImageSet *split, int K, uint64_t seed, float *palette)
     for (int round = 0; round < PALETTE_ITERATIONS; round++) {
         memset(sums, 0, sizeof(double) * K * (C + 1));
         for (int i = 0; i < PALETTE_SAMPLES; i++) {
-            double *s = sums + (size_t)nearest_colour(samples + i * C, palette, K, C) * (C + 1);
+            double *s = sums + (size_t)nearest_point(samples + i * C, palette, K, C) * (C + 1);
             for (int c = 0; c < C; c++) s[c] += samples[i * C + c];
             s[C] += 1.0;
         }

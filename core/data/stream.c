@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,30 +234,6 @@ static void sample_indices(int n, int k, int *out)
         if ((double)(n - i) * rng_uniform(&rng) < (double)(k - chosen)) out[chosen++] = i;
 }
 
-static int compare_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-// As imagefolder.c's: the statistics of sizes packed as width << 16 | height (sorted here).
-static ImageSizes sizes_of(uint32_t *packed, int count)
-{
-    qsort(packed, (size_t)count, sizeof *packed, compare_u32);
-    ImageSizes s = {INT_MAX, INT_MAX, 0, 0, 0, 0};
-    int best = 0;
-    for (int i = 0, run = 0; i < count; i++) {
-        int w = (int)(packed[i] >> 16), h = (int)(packed[i] & 0xFFFF);
-        if (w < s.min_width) s.min_width = w;
-        if (w > s.max_width) s.max_width = w;
-        if (h < s.min_height) s.min_height = h;
-        if (h > s.max_height) s.max_height = h;
-        run = i > 0 && packed[i] == packed[i - 1] ? run + 1 : 1;
-        if (run > best) best = run, s.common_width = w, s.common_height = h;
-    }
-    return count ? s : (ImageSizes){0};
-}
-
 static void whole_image(void *ctx, int width, int height, ImagePlan *plan)
 {
     (void)ctx, (void)width, (void)height;
@@ -372,7 +347,7 @@ int samplelist_stats(const SampleList *list, int channels, int max_images, Strea
     for (int k = 0; k < n; k++)
         if (ok[k]) packed[used++] = packed[k];
     stats->used = used, stats->bad = n - used;
-    stats->sizes = sizes_of(packed, used);
+    stats->sizes = image_sizes_of(packed, used);
     int rc = 0;
     if (used == 0) {
         snprintf(err, errlen, "none of the %d images sampled for statistics decodes: %s", n,

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/nearest.h"
+
 void ops_set_threads(int threads)
 {
     if (threads <= 0) threads = omp_get_num_procs();
@@ -784,17 +786,7 @@ void palette_classes_forward(float *classes, const float *x, const float *mean, 
         for (long i = 0; i < plane; i++) {
             float pixel[C];
             for (int c = 0; c < C; c++) pixel[c] = x[(b * C + c) * plane + i] * std[c] + mean[c];
-            int best = 0;
-            float best_dist = INFINITY;
-            for (int k = 0; k < K; k++) {
-                float dist = 0.0f;
-                for (int c = 0; c < C; c++) {
-                    float d = pixel[c] - palette[k * C + c];
-                    dist += d * d;
-                }
-                if (dist < best_dist) best_dist = dist, best = k;
-            }
-            classes[b * plane + i] = (float)best;
+            classes[b * plane + i] = (float)nearest_point(pixel, palette, K, C);
         }
 }
 
