@@ -173,14 +173,13 @@ class Block(nn.Module):
 
     def forward(self, x, scale_attn=None, scale_mlp=None):
         """scale_* are per-sample branch multipliers [B] (drop path), or None."""
-        a = self.attn(self.norm1(x))
-        if scale_attn is not None:
-            a = a * scale_attn.view(-1, 1, 1)
-        x = x + a
-        m = self.mlp(self.norm2(x))
-        if scale_mlp is not None:
-            m = m * scale_mlp.view(-1, 1, 1)
-        return x + m
+        x = add_branch(x, self.attn(self.norm1(x)), scale_attn)
+        return add_branch(x, self.mlp(self.norm2(x)), scale_mlp)
+
+
+def add_branch(x, branch, scale):
+    """x + branch, the branch scaled per sample by scale [B] (drop path) unless it is None."""
+    return x + (branch if scale is None else branch * scale.view(-1, 1, 1))
 
 
 # --------------------------------------------------------------------------- SimMIM decoders

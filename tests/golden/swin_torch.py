@@ -155,14 +155,8 @@ class SwinBlock(nn.Module):
         h = window_reverse(self.attn(window_partition(h, W), mask), W, G)
         if s:
             h = torch.roll(h, shifts=(s, s), dims=(1, 2))
-        h = h.reshape(B, L, C)
-        if scale_attn is not None:
-            h = h * scale_attn.view(-1, 1, 1)
-        x = x + h
-        m = self.mlp(self.norm2(x))
-        if scale_mlp is not None:
-            m = m * scale_mlp.view(-1, 1, 1)
-        return x + m
+        x = st.add_branch(x, h.reshape(B, L, C), scale_attn)
+        return st.add_branch(x, self.mlp(self.norm2(x)), scale_mlp)
 
 
 class PatchMerging(nn.Module):
