@@ -197,8 +197,10 @@ static int scan_idx(const Args *a, const DataRoots *roots, Result *r, Progress *
 {
     Dataset ds;
     char err[2048];
-    int side;
-    if (dataset_idx_image_side(a->path, roots, &side, err, sizeof err)) side = 28;
+    IdxShape shape;
+    int side = 28; // a dataset without a readable header fails in dataset_load, with the reason
+    if (dataset_idx_shape(a->path, roots, &shape, err, sizeof err) == 0)
+        side = shape.rows > shape.cols ? shape.rows : shape.cols;
     if (dataset_load(DATA_FORMAT_IDX, a->path, side, 1, roots, &ds, err, sizeof err))
         return fail("path", "path: %s", err);
     r->train_count = ds.train.count, r->test_count = ds.test.count;

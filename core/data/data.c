@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "data/data_load.h"
@@ -86,7 +87,8 @@ int imageset_alloc(ImageSet *set, int count, int channels, int size, const char 
 
 void imageset_free(ImageSet *set)
 {
-    free(set->pixels);
+    if (set->mapping) munmap(set->mapping, set->mapping_len);
+    else free(set->pixels);
     free(set->labels);
     memset(set, 0, sizeof *set);
 }
@@ -100,16 +102,16 @@ void dataset_free(Dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-static int load_confined(DataFormat format, const char *path, int img_size, Dataset *ds,
-                         const Confine *c, char *err, size_t errlen)
+static int load_confined(DataFormat format, const char *path, int img_size, int map,
+                         Dataset *ds, const Confine *c, char *err, size_t errlen)
 {
     if (confine_check_folder(c, path, err, errlen)) return -1;
-    return format == DATA_FORMAT_IDX ? idx_load(path, img_size, ds, c, err, errlen)
+    return format == DATA_FORMAT_IDX ? idx_load(path, img_size, map, ds, c, err, errlen)
                                      : imagefolder_load(path, img_size, ds, c, err, errlen);
 }
 
-int dataset_load(DataFormat format, const char *path, int img_size, int channels,
-                 const DataRoots *roots, Dataset *ds, char *err, size_t errlen)
+static int load(DataFormat format, const char *path, int img_size, int channels, int map,
+                const DataRoots *roots, Dataset *ds, char *err, size_t errlen)
 {
     memset(ds, 0, sizeof *ds);
     if (format != DATA_FORMAT_IDX && format != DATA_FORMAT_IMAGEFOLDER) {
@@ -130,10 +132,22 @@ int dataset_load(DataFormat format, const char *path, int img_size, int channels
     ds->channels = channels;
     Confine c;
     int rc = confine_begin(&c, roots, ds, err, errlen);
-    if (rc == 0) rc = load_confined(format, path, img_size, ds, &c, err, errlen);
+    if (rc == 0) rc = load_confined(format, path, img_size, map, ds, &c, err, errlen);
     confine_end(&c);
     if (rc) dataset_free(ds);
     return rc;
+}
+
+int dataset_load(DataFormat format, const char *path, int img_size, int channels,
+                 const DataRoots *roots, Dataset *ds, char *err, size_t errlen)
+{
+    return load(format, path, img_size, channels, 0, roots, ds, err, errlen);
+}
+
+int dataset_map_idx(const char *dir, int img_size, const DataRoots *roots, Dataset *ds,
+                    char *err, size_t errlen)
+{
+    return load(DATA_FORMAT_IDX, dir, img_size, 1, 1, roots, ds, err, errlen);
 }
 
 int labels_keep_per_class(const int *labels, int count, int num_classes,

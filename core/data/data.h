@@ -21,6 +21,8 @@ typedef struct {
     int count;
     int channels, size;
     uint8_t *pixels;
+    void *mapping;     // non-NULL: pixels lie in this mapping of a file (dataset_map_idx)
+    size_t mapping_len;
     int *labels;
 } ImageSet;
 
@@ -105,11 +107,37 @@ void dataset_free(Dataset *ds);
 int dataset_pad_for(DataFormat format, int stored_side, int img_size, int *pad, char *err,
                     size_t errlen);
 
-// The side of an IDX dataset's training images (the larger of rows and columns), from the
-// header of dir's train-images-idx3-ubyte (raw or .gz) alone. -1 with a message naming the
-// file if it is missing, not an IDX file of images, or outside the roots (NULL: any place).
-int dataset_idx_image_side(const char *dir, const DataRoots *roots, int *side, char *err,
-                           size_t errlen);
+// What the headers of an IDX dataset say, read from dir's train-images-idx3-ubyte and
+// t10k-images-idx3-ubyte (raw or .gz) alone: the image counts and sides (the test images'
+// sides must be the training images') and whether either file is gzip-compressed. -1 with
+// a message naming the file if it is missing, not an IDX file of images, or outside the
+// roots (NULL: any place).
+typedef struct {
+    int train_count, test_count;
+    int rows, cols;
+    int compressed;
+} IdxShape;
+int dataset_idx_shape(const char *dir, const DataRoots *roots, IdxShape *shape, char *err,
+                      size_t errlen);
+
+// The bytes dataset_load's cache of an IDX dataset of that shape takes for a model of
+// img_size and `channels` (both splits; labels included).
+uint64_t dataset_idx_cache_bytes(const IdxShape *shape, int img_size, int channels);
+
+// Whether dataset_map_idx can serve an IDX dataset of that shape to a model of img_size and
+// `channels`: uncompressed files of gray, square images no larger than img_size (what the
+// cache keeps as stored). 0 with the reason in err otherwise.
+int dataset_idx_mappable(const IdxShape *shape, int img_size, int channels, char *err,
+                         size_t errlen);
+
+// dataset_load(DATA_FORMAT_IDX, dir, img_size, 1, roots, ds, ...) with the images mapped
+// from the uncompressed files instead of read into memory (MAP_PRIVATE: the page cache
+// holds what fits, and dataset_limit_per_class's compaction copies only the pages it
+// writes): the same Dataset, bit for bit, labels and statistics (one pass over the pixels)
+// included. -1 with a message if the files are compressed or need converting
+// (dataset_idx_mappable), or as dataset_load.
+int dataset_map_idx(const char *dir, int img_size, const DataRoots *roots, Dataset *ds,
+                    char *err, size_t errlen);
 
 // Keeps only the first k images of each class of the training split, in dataset order
 // (the few-labels setting); mean and std stay those of the full split. -1 with a message if

@@ -84,7 +84,8 @@ struct SampleRoots {
 void sample_roots_free(struct SampleRoots *r);
 
 // The loaders; on error they may leave partial allocations in *ds for dataset_free.
-int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char *err,
+// map: the images of uncompressed files mapped rather than read (dataset_map_idx).
+int idx_load(const char *dir, int img_size, int map, Dataset *ds, const Confine *c, char *err,
              size_t errlen);
 int imagefolder_load(const char *path, int img_size, Dataset *ds, const Confine *c, char *err,
                      size_t errlen);

@@ -1,13 +1,15 @@
 // The IDX loader (MNIST, Fashion-MNIST): reads {train,t10k}-{images-idx3,labels-idx1}-ubyte,
 // raw or gzip-compressed (zlib's gzread reads both), checks every header field before
 // allocating, and caches the images as stored (to be padded per batch) or resized to the
-// model's size. IDX is big-endian: magic 0x00000803 + count, rows, cols for images;
+// model's size — or, for a set larger than the cache may take, maps the images of
+// uncompressed files as stored (dataset_map_idx). IDX is big-endian: magic 0x00000803 + count, rows, cols for images;
 // 0x00000801 + count for labels; then one unsigned byte per value.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -17,11 +19,13 @@
 
 enum { IDX_MAX_SIDE = 4096, IDX_CHUNK = 64 << 20, IDX_IMAGES = 0x803, IDX_LABELS = 0x801 };
 
-static const char IDX_TRAIN_IMAGES[] = "train-images-idx3-ubyte";
+static const char IDX_TRAIN_IMAGES[] = "train-images-idx3-ubyte",
+                  IDX_TEST_IMAGES[] = "t10k-images-idx3-ubyte";
 
 typedef struct {
     char path[4096];
     gzFile gz;
+    int fd;    // a second descriptor of the file, for mapping it
 } IdxFile;
 
 // Opens dir/name, or else dir/name.gz: a regular file inside the data roots.
@@ -46,15 +50,23 @@ static int idx_open(const char *dir, const char *name, const Confine *c, IdxFile
     }
     if (where == CONFINE_OUTSIDE) return confine_refuse(c, f->path, err, errlen);
     int outside = 0, fd = S_ISREG(mode) ? confine_open(c, f->path, O_RDONLY, &outside) : -1;
-    f->gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+    f->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    f->gz = f->fd >= 0 ? gzdopen(fd, "rb") : NULL;
     if (!f->gz) {
         if (fd >= 0) close(fd);
+        if (f->fd >= 0) close(f->fd);
         if (outside) return confine_refuse(c, f->path, err, errlen);
         snprintf(err, errlen, "%s: cannot open: %s", f->path,
                  S_ISREG(mode) ? strerror(errno) : "not a regular file");
         return -1;
     }
     return 0;
+}
+
+static void idx_close(IdxFile *f)
+{
+    gzclose(f->gz);
+    close(f->fd);
 }
 
 // Reads up to len bytes; fewer only at the end of the data or on an error.
@@ -142,14 +154,43 @@ static uint8_t *idx_read_payload(IdxFile *f, size_t len, const char *what, char 
 typedef struct {
     char path[4096]; // of the images file, for messages
     int count, rows, cols;
-    uint8_t *pixels; // [count][rows][cols]
+    uint8_t *pixels; // [count][rows][cols]: read into memory, or in `mapping`
+    void *mapping;
+    size_t mapping_len;
     int *labels;
 } IdxSplit;
 
 static void idx_split_free(IdxSplit *s)
 {
-    free(s->pixels);
+    if (s->mapping) munmap(s->mapping, s->mapping_len);
+    else free(s->pixels);
     free(s->labels);
+}
+
+// Maps the images of an uncompressed file whose header has been read: `bytes` of pixels
+// after it.
+static int idx_map_pixels(IdxFile *f, IdxSplit *s, size_t bytes, char *err, size_t errlen)
+{
+    enum { HEADER = 16 };
+    struct stat st;
+    if (!gzdirect(f->gz)) {
+        snprintf(err, errlen, "%s: gzip-compressed; only an uncompressed IDX file is read in "
+                 "place (gunzip it)", f->path);
+        return -1;
+    }
+    if (fstat(f->fd, &st) || (uint64_t)st.st_size < HEADER + (uint64_t)bytes) {
+        snprintf(err, errlen, "%s: truncated: %lld bytes, its header declares %zu", f->path,
+                 (long long)st.st_size, HEADER + bytes);
+        return -1;
+    }
+    void *map = mmap(NULL, HEADER + bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, f->fd, 0);
+    if (map == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map: %s", f->path, strerror(errno));
+        return -1;
+    }
+    s->mapping = map, s->mapping_len = HEADER + bytes;
+    s->pixels = (uint8_t *)map + HEADER;
+    return 0;
 }
 
 // Reads an images file's header into dims (count, rows, cols) and checks the sides.
@@ -164,15 +205,15 @@ static int idx_read_images_header(IdxFile *f, uint32_t *dims, char *err, size_t 
     return 0;
 }
 
-static int idx_read_images(const char *dir, const char *name, const Confine *c, IdxSplit *s,
-                           char *err, size_t errlen)
+static int idx_read_images(const char *dir, const char *name, const Confine *c, int map,
+                           IdxSplit *s, char *err, size_t errlen)
 {
     IdxFile f;
     uint32_t dims[3] = {0};
     if (idx_open(dir, name, c, &f, err, errlen)) return -1;
     int rc = idx_read_images_header(&f, dims, err, errlen);
     size_t bytes = (size_t)dims[0] * dims[1] * dims[2]; // < 2^24 · 2^24: no overflow
-    if (rc == 0 && bytes > DATA_MAX_CACHE_BYTES) {
+    if (rc == 0 && !map && bytes > DATA_MAX_CACHE_BYTES) {
         snprintf(err, errlen, "%s: %zu bytes of pixels, more than the limit of %zu GiB", f.path,
                  bytes, DATA_MAX_CACHE_BYTES >> 30);
         rc = -1;
@@ -184,10 +225,14 @@ static int idx_read_images(const char *dir, const char *name, const Confine *c, 
     if (rc == 0) {
         s->count = (int)dims[0], s->rows = (int)dims[1], s->cols = (int)dims[2];
         memcpy(s->path, f.path, sizeof s->path);
-        s->pixels = idx_read_payload(&f, bytes, "pixel bytes", err, errlen);
-        rc = s->pixels ? 0 : -1;
+        if (map) {
+            rc = idx_map_pixels(&f, s, bytes, err, errlen);
+        } else {
+            s->pixels = idx_read_payload(&f, bytes, "pixel bytes", err, errlen);
+            rc = s->pixels ? 0 : -1;
+        }
     }
-    gzclose(f.gz);
+    idx_close(&f);
     return rc;
 }
 
@@ -212,7 +257,7 @@ static int idx_read_labels(const char *dir, const char *name, const Confine *c, 
             *max_label = bytes[i] > *max_label ? bytes[i] : *max_label;
         }
     free(bytes);
-    gzclose(f.gz);
+    idx_close(&f);
     return s->labels ? 0 : -1;
 }
 
@@ -224,8 +269,9 @@ static int idx_cache_split(IdxSplit *s, const Dataset *ds, int size, ImageSet *s
     int as_stored = ds->channels == 1 && s->rows == size && s->cols == size;
     if (as_stored) {
         *set = (ImageSet){.count = s->count, .channels = 1, .size = size, .pixels = s->pixels,
+                          .mapping = s->mapping, .mapping_len = s->mapping_len,
                           .labels = s->labels};
-        s->pixels = NULL, s->labels = NULL;
+        s->pixels = NULL, s->mapping = NULL, s->labels = NULL;
         return 0;
     }
     if (imageset_alloc(set, s->count, ds->channels, size, s->path, err, errlen)) return -1;
@@ -265,30 +311,77 @@ static int idx_class_names(Dataset *ds, int max_label, char *err, size_t errlen)
     return -1;
 }
 
-int dataset_idx_image_side(const char *dir, const DataRoots *roots, int *side, char *err,
-                           size_t errlen)
+// Reads the header of dir/name's images into dims; *compressed set if it is gzip data.
+static int idx_images_header(const char *dir, const char *name, const Confine *c,
+                             uint32_t *dims, int *compressed, char *err, size_t errlen)
 {
     IdxFile f;
-    Confine c;
-    uint32_t dims[3] = {0};
-    int rc = confine_begin(&c, roots, NULL, err, errlen);
-    if (rc == 0) rc = idx_open(dir, IDX_TRAIN_IMAGES, &c, &f, err, errlen);
-    confine_end(&c);
-    if (rc) return -1;
-    rc = idx_read_images_header(&f, dims, err, errlen);
-    gzclose(f.gz);
-    if (rc == 0) *side = (int)(dims[1] > dims[2] ? dims[1] : dims[2]);
+    if (idx_open(dir, name, c, &f, err, errlen)) return -1;
+    int rc = idx_read_images_header(&f, dims, err, errlen);
+    if (rc == 0 && !gzdirect(f.gz)) *compressed = 1;
+    idx_close(&f);
     return rc;
 }
 
-int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char *err,
+int dataset_idx_shape(const char *dir, const DataRoots *roots, IdxShape *shape, char *err,
+                      size_t errlen)
+{
+    Confine c;
+    uint32_t train[3] = {0}, test[3] = {0};
+    *shape = (IdxShape){0};
+    int rc = confine_begin(&c, roots, NULL, err, errlen);
+    if (rc == 0)
+        rc = idx_images_header(dir, IDX_TRAIN_IMAGES, &c, train, &shape->compressed, err,
+                               errlen) ||
+             idx_images_header(dir, IDX_TEST_IMAGES, &c, test, &shape->compressed, err, errlen);
+    confine_end(&c);
+    if (rc) return -1;
+    if (test[1] != train[1] || test[2] != train[2]) {
+        snprintf(err, errlen, "%s: test images are %u×%u but training images %u×%u", dir,
+                 test[1], test[2], train[1], train[2]);
+        return -1;
+    }
+    shape->train_count = (int)train[0], shape->test_count = (int)test[0];
+    shape->rows = (int)train[1], shape->cols = (int)train[2];
+    return 0;
+}
+
+// Gray square images no larger than the model are kept as stored (padded per batch).
+static int idx_kept_as_stored(int rows, int cols, int img_size, int channels)
+{
+    return channels == 1 && rows == cols && rows <= img_size;
+}
+
+uint64_t dataset_idx_cache_bytes(const IdxShape *shape, int img_size, int channels)
+{
+    int kept = idx_kept_as_stored(shape->rows, shape->cols, img_size, channels);
+    uint64_t image = kept ? (uint64_t)shape->rows * (uint64_t)shape->cols
+                          : (uint64_t)channels * (uint64_t)img_size * (uint64_t)img_size;
+    return ((uint64_t)shape->train_count + (uint64_t)shape->test_count) * (image + sizeof(int));
+}
+
+int dataset_idx_mappable(const IdxShape *shape, int img_size, int channels, char *err,
+                         size_t errlen)
+{
+    if (shape->compressed)
+        return snprintf(err, errlen, "its files are gzip-compressed (only uncompressed IDX "
+                                     "files are read in place: gunzip them)"), 0;
+    if (!idx_kept_as_stored(shape->rows, shape->cols, img_size, channels))
+        return snprintf(err, errlen, "its %d×%d images are converted for a model of %d channel%s "
+                        "of %d×%d (only gray, square images no larger than model.img_size are "
+                        "read in place)", shape->rows, shape->cols, channels,
+                        channels == 1 ? "" : "s", img_size, img_size), 0;
+    return 1;
+}
+
+int idx_load(const char *dir, int img_size, int map, Dataset *ds, const Confine *c, char *err,
              size_t errlen)
 {
     IdxSplit train = {0}, test = {0};
     int max_label = 0, rc = -1;
-    if (idx_read_images(dir, IDX_TRAIN_IMAGES, c, &train, err, errlen) ||
+    if (idx_read_images(dir, IDX_TRAIN_IMAGES, c, map, &train, err, errlen) ||
         idx_read_labels(dir, "train-labels-idx1-ubyte", c, &train, &max_label, err, errlen) ||
-        idx_read_images(dir, "t10k-images-idx3-ubyte", c, &test, err, errlen) ||
+        idx_read_images(dir, IDX_TEST_IMAGES, c, map, &test, err, errlen) ||
         idx_read_labels(dir, "t10k-labels-idx1-ubyte", c, &test, &max_label, err, errlen))
         goto done;
     if (test.rows != train.rows || test.cols != train.cols) {
@@ -298,6 +391,11 @@ int idx_load(const char *dir, int img_size, Dataset *ds, const Confine *c, char 
     }
     // Square images no larger than the model stay as stored and are padded per batch.
     int keep = train.rows == train.cols && train.rows <= img_size;
+    if (map && !idx_kept_as_stored(train.rows, train.cols, img_size, ds->channels)) {
+        snprintf(err, errlen, "%s: its %d×%d images cannot be read in place for a model of %d×%d",
+                 dir, train.rows, train.cols, img_size, img_size);
+        goto done;
+    }
     char why[160];
     if (keep && dataset_pad_for(DATA_FORMAT_IDX, train.rows, img_size, &ds->pad, why, sizeof why)) {
         snprintf(err, errlen, "%s: %s", dir, why);

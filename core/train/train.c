@@ -86,6 +86,7 @@ typedef struct {
     int *eval_indices;
     int streaming;     // the training images are decoded from disk each step (data_path "stream")
     int sharding;      // ... from tar shards (else from an image folder)
+    int mapped;        // an IDX dataset's images read in place from its files (data_path "stream")
     Streamed streamed;
     Sharded sharded;
     BatchBuffers *reading; // the batch whose samples are being read (shards' read errors)
@@ -309,9 +310,49 @@ static void warn_skipped(void *ctx, const char *path, const char *message)
     if (tr->warnings++ < MAX_DATA_WARNINGS) train_warn(tr, line);
 }
 
+// The reason for a dataset's path when its cache would be larger than data.cache_mb (limit).
+static void over_the_limit(Trainer *tr, double bytes, double limit, const char *how)
+{
+    if (limit == 0)
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason, "data.cache_mb is 0%s", how);
+    else
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "its decoded cache would take %.0f MB, more than data.cache_mb (%.0f MB)%s",
+                 bytes / 0x1p20, limit / 0x1p20, how);
+}
+
+// An IDX dataset is cached when its cache fits data.cache_mb; otherwise its images are read
+// in place from its uncompressed files (tr->mapped: dataset_map_idx), which needs files
+// that are not compressed and images kept as stored — else the job is refused, naming why.
+static int choose_idx_path(Trainer *tr, const ModelConfig *cfg, const DataRoots *roots,
+                           double limit, char *err, size_t errlen)
+{
+    IdxShape shape;
+    char why[256];
+    if (dataset_idx_shape(tr->spec->dataset_path, roots, &shape, err, errlen)) return -1;
+    double bytes = (double)dataset_idx_cache_bytes(&shape, cfg->img_size, cfg->in_chans);
+    if (bytes <= limit) {
+        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
+                 "its cache, %.0f MB, fits data.cache_mb (%.0f MB)", bytes / 0x1p20,
+                 limit / 0x1p20);
+        return 0;
+    }
+    if (!dataset_idx_mappable(&shape, cfg->img_size, cfg->in_chans, why, sizeof why)) {
+        over_the_limit(tr, bytes, limit, "");
+        snprintf(err, errlen, "%s, and an IDX dataset is streamed only by reading its images "
+                 "in place, but %s; or raise data.cache_mb", tr->data_path_reason, why);
+        return -1;
+    }
+    tr->mapped = 1;
+    over_the_limit(tr, bytes, limit, ": its uncompressed files are read in place (mapped; "
+                                     "the page cache holds what fits)");
+    return 0;
+}
+
 // Whether the training images are cached or streamed (docs/job-spec.md, data.cache_mb): an
 // image folder whose decoded cache would be larger than data.cache_mb is streamed — its
-// listing kept in tr->streamed — and every other dataset cached. The listing warns of what it
+// listing kept in tr->streamed —, such an IDX dataset read in place (choose_idx_path), tar
+// shards always streamed, and every other dataset cached. The listing warns of what it
 // skips; a cached folder is then loaded without warning again.
 static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *roots, char *err,
                             size_t errlen)
@@ -330,11 +371,7 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
         return streamed_open(&tr->streamed, NULL, roots, cfg->in_chans, cfg->img_size, threads,
                              err, errlen);
     }
-    if (s->dataset_format != DATA_FORMAT_IMAGEFOLDER) {
-        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
-                 "an IDX dataset is cached whatever its size (its files hold every image)");
-        return 0;
-    }
+    if (s->dataset_format == DATA_FORMAT_IDX) return choose_idx_path(tr, cfg, roots, limit, err, errlen);
     if (streamed_open(&tr->streamed, s->dataset_path, roots, cfg->in_chans, cfg->img_size,
                       threads, err, errlen))
         return -1;
@@ -348,12 +385,7 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
         return 0;
     }
     tr->streaming = 1;
-    if (limit == 0)
-        snprintf(tr->data_path_reason, sizeof tr->data_path_reason, "data.cache_mb is 0");
-    else
-        snprintf(tr->data_path_reason, sizeof tr->data_path_reason,
-                 "its decoded cache would take %.0f MB, more than data.cache_mb (%.0f MB)",
-                 bytes / 0x1p20, limit / 0x1p20);
+    over_the_limit(tr, bytes, limit, "");
     return 0;
 }
 
@@ -443,8 +475,10 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
         return train_fail(tr, "dataset: %s", err);
     if (tr->sharding ? describe_sharded(tr, cfg, &roots, err, sizeof err)
         : tr->streaming ? describe_streamed(tr, cfg, err, sizeof err)
-                      : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
-                                     cfg->in_chans, &roots, &tr->ds, err, sizeof err))
+        : tr->mapped    ? dataset_map_idx(s->dataset_path, cfg->img_size, &roots, &tr->ds, err,
+                                          sizeof err)
+                        : dataset_load(s->dataset_format, s->dataset_path, cfg->img_size,
+                                       cfg->in_chans, &roots, &tr->ds, err, sizeof err))
         return train_fail(tr, "dataset: %s", err);
     if (tr->warnings > MAX_DATA_WARNINGS) {
         snprintf(err, sizeof err, "dataset: %d more files and folders skipped (%d in all): they "
@@ -1458,7 +1492,7 @@ static int run_loop(Trainer *tr)
                                                 "resumed_ranks", tr->resumed_ranks));
     if (start)
         json_object_update_new(start, json_pack("{s:s, s:s, s:i, s:i}", "data_path",
-                                                tr->streaming ? "stream" : "cache",
+                                                tr->streaming || tr->mapped ? "stream" : "cache",
                                                 "data_path_reason", tr->data_path_reason,
                                                 "data_workers",
                                                 tr->streaming ? spec_data_workers(s) : 1,
@@ -1560,7 +1594,7 @@ static int run_linprobe(Trainer *tr)
     if (start) json_object_update_new(start, memory_report(tr));
     if (start)
         json_object_update_new(start, json_pack("{s:s, s:s}", "data_path",
-                                                tr->streaming ? "stream" : "cache",
+                                                tr->streaming || tr->mapped ? "stream" : "cache",
                                                 "data_path_reason", tr->data_path_reason));
     emit(tr, "start", start);
     float *x_train = malloc(sizeof(float) * (size_t)n_train * D);

@@ -7,8 +7,10 @@
 //   byte 1     bit 0: channels 1 or 3; bits 1-3: the model's image size, one of IMG_SIZES
 //   bytes 2-7  the lengths of files 0, 1 and 2 (16-bit little-endian, cut to what is left)
 //   the rest   files 0, 1, 2, then file 3 (what remains)
-// in the order train-images, train-labels, t10k-images, t10k-labels. Then dataset_load, the
-// header-only dataset_idx_image_side, and on success a few-labels subset.
+// in the order train-images, train-labels, t10k-images, t10k-labels. Then the header-only
+// dataset_idx_shape, dataset_load, on success a few-labels subset, and where the shape says
+// the files can be read in place, dataset_map_idx: the same dataset, or a refusal.
+#include <string.h>
 #include <zlib.h>
 
 #include "data/data.h"
@@ -17,6 +19,31 @@
 static const char *const NAMES[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 static const int IMG_SIZES[8] = {4, 8, 10, 12, 16, 28, 32, 64};
+
+// dataset_map_idx on what dataset_load read (loaded) or refused: a refusal with a message
+// (the files may differ from their headers' word in ways the mapping alone cannot see, such
+// as labels), or the same images and labels.
+static void check_mapped(const Dataset *read, int loaded, int img_size)
+{
+    Dataset mapped;
+    char err[512] = "";
+    if (dataset_map_idx(fuzz_dir(), img_size, NULL, &mapped, err, sizeof err)) {
+        FUZZ_CHECK(err[0], "dataset_map_idx failed without a message");
+        return;
+    }
+    FUZZ_CHECK(loaded, "dataset_map_idx accepted what dataset_load refused");
+    const ImageSet *a[2] = {&read->train, &read->test}, *b[2] = {&mapped.train, &mapped.test};
+    for (int s = 0; s < 2; s++) {
+        size_t bytes = (size_t)a[s]->count * (size_t)a[s]->size * (size_t)a[s]->size;
+        FUZZ_CHECK(a[s]->count == b[s]->count && a[s]->size == b[s]->size &&
+                       b[s]->mapping && memcmp(a[s]->pixels, b[s]->pixels, bytes) == 0 &&
+                       memcmp(a[s]->labels, b[s]->labels, sizeof(int) * (size_t)a[s]->count) == 0,
+                   "split %d: mapped images differ from those read", s);
+    }
+    FUZZ_CHECK(memcmp(read->mean, mapped.mean, sizeof read->mean) == 0 && read->pad == mapped.pad,
+               "mapped statistics differ");
+    dataset_free(&mapped);
+}
 
 static void write_gzip(const char *name, const uint8_t *data, size_t size)
 {
@@ -55,19 +82,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int channels = options & 1 ? 3 : 1, img_size = IMG_SIZES[options >> 1 & 7];
 
     char err[512] = "";
-    int side = -1;
-    if (dataset_idx_image_side(fuzz_dir(), NULL, &side, err, sizeof err) == 0)
-        FUZZ_CHECK(side >= 1 && side <= 4096, "image side %d", side);
+    IdxShape shape;
+    int shaped = dataset_idx_shape(fuzz_dir(), NULL, &shape, err, sizeof err) == 0;
+    if (shaped)
+        FUZZ_CHECK(shape.rows >= 1 && shape.rows <= 4096 && shape.cols >= 1 &&
+                       shape.cols <= 4096 && shape.train_count >= 0 && shape.test_count >= 0,
+                   "shape %d×%d, %d + %d images", shape.rows, shape.cols, shape.train_count,
+                   shape.test_count);
     else
-        FUZZ_CHECK(err[0], "dataset_idx_image_side failed without a message");
+        FUZZ_CHECK(err[0], "dataset_idx_shape failed without a message");
 
     Dataset ds;
     memset(&ds, 0, sizeof ds);
     err[0] = 0;
-    if (dataset_load(DATA_FORMAT_IDX, fuzz_dir(), img_size, channels, NULL, &ds, err,
-                     sizeof err)) {
-        fuzz_note("refused: %s", err);
-        FUZZ_CHECK(err[0], "dataset_load failed without a message");
+    int loaded = dataset_load(DATA_FORMAT_IDX, fuzz_dir(), img_size, channels, NULL, &ds, err,
+                              sizeof err) == 0;
+    if (!loaded) fuzz_note("refused: %s", err);
+    FUZZ_CHECK(loaded || err[0], "dataset_load failed without a message");
+    if (shaped && dataset_idx_mappable(&shape, img_size, channels, err, sizeof err))
+        check_mapped(&ds, loaded, img_size);
+    if (!loaded) {
         dataset_free(&ds);
         return 0;
     }

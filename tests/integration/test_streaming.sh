@@ -5,7 +5,9 @@
 # kill -9 and --resume end bit-identical to an uninterrupted run; a file that fails to decode
 # is replaced with a data_error event naming it, and too many fail the job with a clear
 # error; a few-label fine-tuning runs from a streamed folder. Tar shards (a held-out 2% or a
-# test glob) stream with the same guarantees: workers, kill -9, bad samples.
+# test glob) stream with the same guarantees: workers, kill -9, bad samples. An IDX dataset
+# larger than data.cache_mb is read in place from its uncompressed files (the same training
+# as the cache's), or refused naming gunzip when a file is compressed.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
@@ -78,6 +80,31 @@ rc=$?
 report "a folder where one image in seven fails ends the job naming data.max_error_fraction" \
   $([ $rc != 0 ] && grep -q "data.max_error_fraction" "$tmp/worse.err" && echo 1 || echo 0) \
   "exit $rc: $(tail -n 1 "$tmp/worse.err")"
+
+# --- IDX larger than data.cache_mb: read in place --------------------------------------------
+python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp/idx-gz" 500 100
+mkdir -p "$tmp/idx" && cp "$tmp/idx-gz"/* "$tmp/idx/" && gunzip "$tmp/idx"/*.gz
+idx_spec() { # idx_spec FILE DIR CACHE_MB: a 10-step pretraining
+  cat > "$1" <<JSON
+{"kind": "pretrain", "dataset": {"format": "idx", "path": "$2"}, $small_model,
+ "data": {"cache_mb": $3}, "train": {"epochs": 1, "batch_size": 50, "seed": 5, "threads": 2},
+ "schedule": {"progress_every_steps": 5, "checkpoint_every_steps": 10, "preview_every_steps": 20}}
+JSON
+}
+idx_spec "$tmp/idx0.json" "$tmp/idx" 0
+idx_spec "$tmp/idxc.json" "$tmp/idx" null
+$train --spec "$tmp/idx0.json" --run-dir "$tmp/idx0" > /dev/null 2> "$tmp/idx0.err"
+rc=$?
+$train --spec "$tmp/idxc.json" --run-dir "$tmp/idxc" > /dev/null 2>&1
+a=$(sha "$tmp/idx0/checkpoints/step-10.safetensors") b=$(sha "$tmp/idxc/checkpoints/step-10.safetensors")
+report "IDX with data.cache_mb 0 is read in place, says so, and trains as the cached run does" \
+  $([ $rc = 0 ] && [ "$(start_field "$tmp/idx0" data_path)" = stream ] && [[ "$(start_field "$tmp/idx0" data_path_reason)" == *"read in place"* ]] && [ "$(start_field "$tmp/idxc" data_path)" = cache ] && [ -n "$a" ] && [ "$a" = "$b" ] && echo 1 || echo 0) \
+  "exit $rc, $(start_field "$tmp/idx0" data_path): $(start_field "$tmp/idx0" data_path_reason); step-10 weights ${a:0:16} vs ${b:0:16}; $(tail -n 1 "$tmp/idx0.err")"
+idx_spec "$tmp/idxgz.json" "$tmp/idx-gz" 0
+$train --spec "$tmp/idxgz.json" --run-dir "$tmp/idxgz" > /dev/null 2> "$tmp/idxgz.err"
+rc=$?
+report "IDX over data.cache_mb with a gzip-compressed file is refused, naming gunzip" \
+  $([ $rc = 1 ] && grep -q "gunzip" "$tmp/idxgz.err" && echo 1 || echo 0) "exit $rc: $(tail -n 1 "$tmp/idxgz.err")"
 
 # --- a few-label fine-tuning from a streamed folder -------------------------------------------
 cat > "$tmp/ft.json" <<JSON

@@ -392,6 +392,71 @@ static void expect_error(int rc, const char *err, const char *name, const char *
                 rc == -1 ? err : "loaded without error");
 }
 
+// An IDX dataset read in place (dataset_map_idx): the same dataset as dataset_load's, a
+// few-labels subset of it included; what cannot be read in place refused with the reason.
+static void test_idx_mapped(void)
+{
+    char err[1024];
+    Path dirp = keep_path(pathf("%s/idx_mapped", root));
+    const char *dir = dirp.s;
+    Dataset read, mapped;
+    write_idx_dataset(dir, 8, 8);
+    IdxShape shape;
+    int rc = dataset_idx_shape(dir, NULL, &shape, err, sizeof err);
+    test_report(rc == 0 && shape.train_count == 30 && shape.test_count == 10 && shape.rows == 8 &&
+                    shape.cols == 8 && !shape.compressed &&
+                    dataset_idx_cache_bytes(&shape, 12, 1) == 40 * (64 + sizeof(int)) &&
+                    dataset_idx_cache_bytes(&shape, 12, 3) == 40 * (3 * 144 + sizeof(int)),
+                "IDX shape from the headers alone, and the bytes its cache would take", "%s",
+                rc ? err : "ok");
+    rc = dataset_load(DATA_FORMAT_IDX, dir, 12, 1, NULL, &read, err, sizeof err) ||
+         dataset_map_idx(dir, 12, NULL, &mapped, err, sizeof err);
+    int same = rc == 0 && mapped.train.mapping && mapped.test.mapping &&
+               mapped.train.count == read.train.count && mapped.test.count == read.test.count &&
+               memcmp(mapped.train.pixels, read.train.pixels, 30 * 64) == 0 &&
+               memcmp(mapped.test.pixels, read.test.pixels, 10 * 64) == 0 &&
+               memcmp(mapped.train.labels, read.train.labels, 30 * sizeof(int)) == 0 &&
+               memcmp(mapped.mean, read.mean, sizeof read.mean) == 0 &&
+               memcmp(mapped.std, read.std, sizeof read.std) == 0 && mapped.pad == read.pad &&
+               mapped.stored_size == read.stored_size && mapped.num_classes == read.num_classes;
+    test_report(same, "IDX read in place: the same images, labels, statistics and padding",
+                "%s", rc ? err : "ok");
+    if (rc == 0) {
+        rc = dataset_limit_per_class(&read, 2, err, sizeof err) ||
+             dataset_limit_per_class(&mapped, 2, err, sizeof err);
+        same = rc == 0 && mapped.train.count == 6 && read.train.count == 6 &&
+               memcmp(mapped.train.pixels, read.train.pixels, 6 * 64) == 0 &&
+               memcmp(mapped.train.labels, read.train.labels, 6 * sizeof(int)) == 0;
+        test_report(same, "IDX read in place: a few-labels subset compacts it as the cache",
+                    "%s", rc ? err : "ok");
+        // The mapping is private: what the trainer writes into it (a compaction that moves
+        // images) never reaches the file.
+        mapped.train.pixels[64] = 99;
+        uint8_t first = 0;
+        FILE *f = fopen(pathf("%s/train-images-idx3-ubyte", dir), "rb");
+        int read_back = f && fseek(f, 16 + 64, SEEK_SET) == 0 && fread(&first, 1, 1, f) == 1;
+        test_report(read_back && first == 3, "IDX read in place: writing into it leaves the file as it was",
+                    "image 1 starts with %u on disk", first);
+        if (f) fclose(f);
+        dataset_free(&read);
+        dataset_free(&mapped);
+    }
+    rc = dataset_idx_mappable(&shape, 12, 3, err, sizeof err);
+    test_report(rc == 0 && strstr(err, "converted"), "IDX for a 3-channel model is not read in place",
+                "%s", err);
+    rc = dataset_map_idx(dir, 4, NULL, &mapped, err, sizeof err);
+    expect_error(rc, err, dir, "cannot be read in place",
+                 "IDX larger than the model: dataset_map_idx refuses, naming why");
+    gzip_file(dir, "t10k-images-idx3-ubyte");
+    rc = dataset_idx_shape(dir, NULL, &shape, err, sizeof err);
+    test_report(rc == 0 && shape.compressed && !dataset_idx_mappable(&shape, 12, 1, err, sizeof err) &&
+                    strstr(err, "gunzip"),
+                "IDX with a compressed file is not read in place (gunzip named)", "%s", err);
+    rc = dataset_map_idx(dir, 12, NULL, &mapped, err, sizeof err);
+    expect_error(rc, err, "t10k-images-idx3-ubyte", "gzip-compressed",
+                 "dataset_map_idx on a compressed file: an error naming it");
+}
+
 static void test_idx_written(void)
 {
     char err[1024];
@@ -1013,9 +1078,9 @@ static void test_data_roots(void)
     rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, NULL, &ds, err, sizeof err);
     test_report(rc == 0, "no data roots: the same IDX dataset loads", "%s", rc ? err : "ok");
     if (rc == 0) dataset_free(&ds);
-    int side = 0;
+    IdxShape shape;
     DataRoots only_out = {.roots = (const char *[]){out.s}, .root_count = 1};
-    rc = dataset_idx_image_side(idx.s, &only_out, &side, err, sizeof err);
+    rc = dataset_idx_shape(idx.s, &only_out, &shape, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "resolves outside the data roots",
                  "data roots: the IDX header read is confined too");
     unlink(pathf("%s/train-labels-idx1-ubyte", idx.s));
@@ -1033,6 +1098,7 @@ int main(void)
     if (!mkdtemp(root)) test_data_die("mkdtemp");
     test_fashion();
     test_idx_written();
+    test_idx_mapped();
     test_folder();
     test_flat();
     test_bad_folders();
