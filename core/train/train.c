@@ -323,7 +323,8 @@ static void over_the_limit(Trainer *tr, double bytes, double limit, const char *
 
 // An IDX dataset is cached when its cache fits data.cache_mb; otherwise its images are read
 // in place from its uncompressed files (tr->mapped: dataset_map_idx), which needs files
-// that are not compressed and images kept as stored — else the job is refused, naming why.
+// that are not compressed and images kept as stored — else it is cached all the same, as
+// before there was another way (a spec that ran keeps running), with a warning naming why.
 static int choose_idx_path(Trainer *tr, const ModelConfig *cfg, const DataRoots *roots,
                            double limit, char *err, size_t errlen)
 {
@@ -338,10 +339,10 @@ static int choose_idx_path(Trainer *tr, const ModelConfig *cfg, const DataRoots 
         return 0;
     }
     if (!dataset_idx_mappable(&shape, cfg->img_size, cfg->in_chans, why, sizeof why)) {
-        over_the_limit(tr, bytes, limit, "");
-        snprintf(err, errlen, "%s, and an IDX dataset is streamed only by reading its images "
-                 "in place, but %s; or raise data.cache_mb", tr->data_path_reason, why);
-        return -1;
+        over_the_limit(tr, bytes, limit, ", but it cannot be read in place: cached all the same");
+        snprintf(err, errlen, "dataset: %s; %s", tr->data_path_reason, why);
+        train_warn(tr, err);
+        return 0;
     }
     tr->mapped = 1;
     over_the_limit(tr, bytes, limit, ": its uncompressed files are read in place (mapped; "
