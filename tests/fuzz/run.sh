@@ -18,7 +18,7 @@ results=${FUZZ_RESULTS:-tests/bench/results/fuzz.md}
 # What each harness feeds its parser, for the table.
 declare -A what=(
   [spec]="job spec: spec_parse, spec_to_json round trip, spec_adopt_model"
-  [idx]="IDX dataset dir (4 files, raw / gzip / corrupt .gz / absent): dataset_load"
+  [idx]="IDX dataset dir (4 files, raw / gzip / corrupt .gz / absent): dataset_idx_shape, dataset_load, dataset_map_idx against it"
   [png]="PNG file: image_decode_file to 1 and 3 channels, image_fit"
   [jpeg]="JPEG file: image_decode_file to 1 and 3 channels, image_fit"
   [safetensors]="safetensors file: safetensors_read, find, meta"
