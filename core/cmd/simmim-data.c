@@ -198,10 +198,14 @@ static int scan_idx(const Args *a, const DataRoots *roots, Result *r, Progress *
     Dataset ds;
     char err[2048];
     IdxShape shape;
-    int side = 28; // a dataset without a readable header fails in dataset_load, with the reason
-    if (dataset_idx_shape(a->path, roots, &shape, err, sizeof err) == 0)
+    int side = 28, in_place = 0; // a dataset without a readable header fails in dataset_load
+    if (dataset_idx_shape(a->path, roots, &shape, err, sizeof err) == 0) {
         side = shape.rows > shape.cols ? shape.rows : shape.cols;
-    if (dataset_load(DATA_FORMAT_IDX, a->path, side, 1, roots, &ds, err, sizeof err))
+        // Uncompressed files are read in place: a set larger than memory scans too.
+        in_place = dataset_idx_mappable(&shape, side, 1, err, sizeof err);
+    }
+    if (in_place ? dataset_map_idx(a->path, side, roots, &ds, err, sizeof err)
+                 : dataset_load(DATA_FORMAT_IDX, a->path, side, 1, roots, &ds, err, sizeof err))
         return fail("path", "path: %s", err);
     r->train_count = ds.train.count, r->test_count = ds.test.count;
     r->num_classes = ds.num_classes, r->channels = ds.channels;

@@ -12,7 +12,9 @@
 #  - a job submitted on a dataset whose scan waits its turn is accepted, says what it waits
 #    for, then runs two steps and succeeds;
 #  - a scan that fails after the answer (a folder of one colour: it cannot be normalized)
-#    turns the dataset failed with the reason, and the job that waited for it fails with it.
+#    turns the dataset failed with the reason, and the job that waited for it fails with it;
+#  - an IDX dataset of uncompressed files, scanned reading them in place, gives the counts and
+#    the sample its gzip-compressed copy gives (simmim-data scan run directly).
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
 set -u
 cd "$(dirname "$0")/../.."
@@ -233,4 +235,15 @@ api POST /api/v1/jobs '{"dataset": "plain"}' > /dev/null
 check "a failed dataset takes no job (409)" $([ "$(status)" = 409 ] && echo 1 || echo 0) "$(status) $(cat "$tmp/body")"
 api DELETE /api/v1/datasets/plain > /dev/null
 check "a failed dataset can be deleted" $([ "$(status)" = 204 ] && echo 1 || echo 0) "$(status)"
+# --- an IDX dataset read in place --------------------------------------------------------------
+python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$data/idx-gz" 300 60
+mkdir -p "$data/idx-raw" "$tmp/scan-raw" "$tmp/scan-gz"
+cp "$data/idx-gz"/* "$data/idx-raw/" && gunzip "$data/idx-raw"/*.gz
+build/simmim-data scan --format idx --path "$data/idx-raw" --out "$tmp/scan-raw" | grep '"done"' |
+  sed 's/"bytes":[^,]*,//' > "$tmp/scan-raw.json"
+build/simmim-data scan --format idx --path "$data/idx-gz" --out "$tmp/scan-gz" | grep '"done"' |
+  sed 's/"bytes":[^,]*,//' > "$tmp/scan-gz.json"
+check "an uncompressed IDX dataset scans in place to its compressed copy's counts and sample" \
+  $([ -s "$tmp/scan-raw.json" ] && cmp -s "$tmp/scan-raw.json" "$tmp/scan-gz.json" && cmp -s "$tmp/scan-raw/sample.png" "$tmp/scan-gz/sample.png" && echo 1 || echo 0) \
+  "$(cat "$tmp/scan-raw.json")"
 [ $failures -eq 0 ]
