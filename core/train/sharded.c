@@ -179,30 +179,47 @@ void sharded_close(Sharded *sh)
     memset(sh, 0, sizeof *sh);
 }
 
-int sharded_stats(Sharded *sh, int channels, int count, double *mean, double *std, int *bad,
-                  char *err, size_t errlen)
+int sharded_each_first(Sharded *sh, int count, ShardedVisit visit, void *ctx)
 {
-    StreamScratch *scratch = stream_scratch_new();
-    StreamPixelSums sums = {.channels = channels};
     ShardedSample sample = {0};
     ShardReader *reader = NULL;
-    int next_shard = 0, used = 0;
-    char why[SHARDED_MESSAGE_MAX];
-    *bad = 0;
-    while (scratch && used + *bad < count &&
+    int next_shard = 0, taken = 0, rc = 0;
+    while (taken < count && rc == 0 &&
            read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh), &sample)) {
-        if (stream_pixel_sums_add(sample.sample.image, sample.sample.image_len, sample.name,
-                                  scratch, &sums, NULL, NULL, why, sizeof why))
-            (*bad)++;
-        else
-            used++;
+        rc = visit(ctx, &sample, &taken);
     }
     shard_close(reader);
     sharded_sample_free(&sample);
-    stream_scratch_free(scratch);
-    if (!scratch) {
+    return rc;
+}
+
+typedef struct {
+    StreamScratch *scratch;
+    StreamPixelSums sums;
+    int bad;
+} StatsVisit;
+
+static int add_to_stats(void *ctx, const ShardedSample *sample, int *taken)
+{
+    StatsVisit *v = ctx;
+    char why[SHARDED_MESSAGE_MAX];
+    if (stream_pixel_sums_add(sample->sample.image, sample->sample.image_len, sample->name,
+                              v->scratch, &v->sums, NULL, NULL, why, sizeof why))
+        v->bad++;
+    (*taken)++;
+    return 0;
+}
+
+int sharded_stats(Sharded *sh, int channels, int count, double *mean, double *std, int *bad,
+                  char *err, size_t errlen)
+{
+    StatsVisit v = {.scratch = stream_scratch_new(), .sums = {.channels = channels}};
+    if (!v.scratch) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return stream_pixel_sums_finish(&sums, mean, std, err, errlen);
+    sharded_each_first(sh, count, add_to_stats, &v);
+    stream_scratch_free(v.scratch);
+    *bad = v.bad;
+    return stream_pixel_sums_finish(&v.sums, mean, std, err, errlen);
 }

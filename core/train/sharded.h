@@ -65,6 +65,13 @@ int sharded_train_sample(Sharded *sh, long epoch, long position, ShardedSample *
 // The test split's sample `position` (in shard order) into *out, read on or replayed alike.
 int sharded_test_sample(Sharded *sh, long position, ShardedSample *out, char *err, size_t errlen);
 
+// Calls visit for the training samples in shard order from the first (the held-out 2% left
+// out), until it has counted `count` of them in *taken or returns non-zero; returns what it
+// returned last (0 when the samples ran out). Reads on a reader of its own: the training
+// stream is left where it was.
+typedef int (*ShardedVisit)(void *ctx, const ShardedSample *sample, int *taken);
+int sharded_each_first(Sharded *sh, int count, ShardedVisit visit, void *ctx);
+
 // Mean and std per channel of pixel / 255 over the first `count` training samples in shard
 // order — every pixel of each whole image, as the cached path counts them — for a set too
 // large to go through: a fixed sample, whatever the job's seed. Failed decodes are left out

@@ -107,32 +107,42 @@ int streamed_limit_per_class(Streamed *st, int k, char *err, size_t errlen)
     return kept < 0 ? -1 : 0;
 }
 
+int streamed_image_set(const Streamed *st, int n, ImageSet *set, char *err, size_t errlen)
+{
+    *set = (ImageSet){.channels = st->channels, .size = st->size};
+    set->pixels = malloc((size_t)(n > 0 ? n : 1) * st->channels * st->size * st->size);
+    if (!set->pixels) snprintf(err, errlen, "out of memory");
+    return set->pixels ? 0 : -1;
+}
+
+int streamed_add_image(Streamed *st, StreamedCandidate candidate, void *ctx, float *image,
+                       ImageSet *set)
+{
+    int C = st->channels, S = st->size;
+    size_t plane = (size_t)S * S;
+    StreamView view = {.channels = C, .size = S, .mean = st->mean, .std = st->std};
+    StreamedError error;
+    if (streamed_decode(st, candidate, ctx, 1, &view, 0, image, NULL, &error) < 0) return -1;
+    uint8_t *px = set->pixels + (size_t)set->count++ * C * plane;
+    for (size_t j = 0; j < C * plane; j++) { // back to the 8-bit pixels the view came from
+        long v = lround((image[j] * st->std[j / plane] + st->mean[j / plane]) * 255.0);
+        px[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+    return 0;
+}
+
 int streamed_sample_images(Streamed *st, int n, ImageSet *set, char *err, size_t errlen)
 {
     const SampleSplit *split = &st->list.train;
-    int C = st->channels, S = st->size;
-    size_t plane = (size_t)S * S;
     if (n > split->count) n = split->count;
-    *set = (ImageSet){.channels = C, .size = S};
-    set->pixels = malloc((size_t)n * C * plane);
-    float *image = malloc(sizeof(float) * C * plane);
-    if (!set->pixels || !image) {
-        free(set->pixels), free(image);
-        set->pixels = NULL;
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    float *image = malloc(sizeof(float) * st->channels * st->size * st->size);
+    if (!image || streamed_image_set(st, n, set, err, errlen)) {
+        free(image);
+        return snprintf(err, errlen, "out of memory"), -1;
     }
-    StreamView view = {.channels = C, .size = S, .mean = st->mean, .std = st->std};
-    StreamedError error;
     for (int i = 0; i < n; i++) {
         FolderCandidates c = {.st = st, .split = split, .position = (long)i * split->count / n};
-        if (streamed_decode(st, folder_candidate, &c, 1, &view, 0, image, NULL, &error) < 0)
-            continue; // left out: the sample is smaller
-        uint8_t *px = set->pixels + (size_t)set->count++ * C * plane;
-        for (size_t j = 0; j < C * plane; j++) { // back to the 8-bit pixels the view came from
-            long v = lround((image[j] * st->std[j / plane] + st->mean[j / plane]) * 255.0);
-            px[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+        streamed_add_image(st, folder_candidate, &c, image, set); // one that fails is left out
     }
     free(image);
     if (set->count == 0) {

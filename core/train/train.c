@@ -574,21 +574,66 @@ static long warmup_steps(const JobSpec *s, long steps_per_epoch, long total_step
     return s->train.total_steps && warmup > total_steps / 2 ? total_steps / 2 : warmup;
 }
 
+// One sample of the shards as the only candidate of a decode.
+static int shard_sample_candidate(void *ctx, int k, SampleBytes *buffer, const uint8_t **bytes,
+                                  size_t *len, const char **name, int *label, char *err,
+                                  size_t errlen)
+{
+    (void)k, (void)buffer, (void)err, (void)errlen;
+    const ShardedSample *sample = ctx;
+    *bytes = sample->sample.image, *len = sample->sample.image_len;
+    *name = sample->name, *label = sample->sample.label;
+    return 0;
+}
+
+typedef struct {
+    Streamed *st;
+    ImageSet *set;
+    float *image;
+} PaletteSample;
+
+static int add_to_palette_sample(void *ctx, const ShardedSample *sample, int *taken)
+{
+    PaletteSample *p = ctx;
+    streamed_add_image(p->st, shard_sample_candidate, (void *)sample, p->image, p->set);
+    (*taken)++; // one that fails is left out
+    return 0;
+}
+
+// The first PALETTE_IMAGES training samples of the shards (as their statistics are taken) in
+// the evaluation view, as 8-bit pixels.
+static int sample_shards(Trainer *tr, ImageSet *set, char *err, size_t errlen)
+{
+    Streamed *st = &tr->streamed;
+    float *image = malloc(sizeof(float) * st->channels * st->size * st->size);
+    if (!image || streamed_image_set(st, PALETTE_IMAGES, set, err, errlen)) {
+        free(image);
+        return snprintf(err, errlen, "out of memory"), -1;
+    }
+    PaletteSample p = {.st = st, .set = set, .image = image};
+    sharded_each_first(&tr->sharded, PALETTE_IMAGES, add_to_palette_sample, &p);
+    free(image);
+    if (set->count > 0) return 0;
+    free(set->pixels);
+    set->pixels = NULL;
+    return snprintf(err, errlen, "none of the first %d training samples decodes",
+                    PALETTE_IMAGES), -1;
+}
+
 // The palette's colours (data/palette.h) from the training images: the cache, or a fixed
-// sample of a streamed folder decoded for it.
+// sample of a streamed folder or of the shards decoded for it.
 static int fit_palette(Trainer *tr, Model *m, char *err, size_t errlen)
 {
     const JobSpec *s = tr->spec;
-    if (tr->sharding)
-        return snprintf(err, errlen, "a palette from tar shards is not available yet (its "
-                                     "k-means samples decoded images); use an image folder"), -1;
     if (!tr->streaming) {
         if (palette_kmeans(&tr->ds.train, m->cfg.loss.palette, s->train.seed, m->params.palette))
             return snprintf(err, errlen, "out of memory"), -1;
         return 0;
     }
     ImageSet sample;
-    if (streamed_sample_images(&tr->streamed, PALETTE_IMAGES, &sample, err, errlen)) return -1;
+    if (tr->sharding ? sample_shards(tr, &sample, err, errlen)
+                     : streamed_sample_images(&tr->streamed, PALETTE_IMAGES, &sample, err, errlen))
+        return -1;
     int rc = palette_kmeans(&sample, m->cfg.loss.palette, s->train.seed, m->params.palette);
     free(sample.pixels);
     if (rc) snprintf(err, errlen, "out of memory");

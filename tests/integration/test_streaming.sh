@@ -5,7 +5,8 @@
 # kill -9 and --resume end bit-identical to an uninterrupted run; a file that fails to decode
 # is replaced with a data_error event naming it, and too many fail the job with a clear
 # error; a few-label fine-tuning runs from a streamed folder. Tar shards (a held-out 2% or a
-# test glob) stream with the same guarantees: workers, kill -9, bad samples. An IDX dataset
+# test glob) stream with the same guarantees: workers, kill -9, bad samples; a palette loss
+# takes its colours from their first samples. An IDX dataset
 # larger than data.cache_mb is read in place from its uncompressed files (the same training
 # as the cache's), or cached as before with a warning naming gunzip when a file is compressed.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
@@ -122,10 +123,10 @@ report "a fine-tuning with 10 labels per class runs from a streamed folder" \
 
 # --- tar shards ---------------------------------------------------------------------------
 build/make_images export-idx --idx /usr/share/datasets/fashion-mnist --shards "$tmp/shards" --per-shard 125 --train 500 --test 100 > /dev/null
-shard_spec() { # shard_spec FILE WORKERS TEST_GLOB_JSON: 40 steps over 2 epochs of 500 images
+shard_spec() { # shard_spec FILE WORKERS TEST_GLOB_JSON [EXTRA]: 40 steps over 2 epochs of 500 images
   cat > "$1" <<JSON
 {"kind": "pretrain", "dataset": {"format": "shards", "path": "$tmp/shards", "train": "train-*.tar", "test": $3},
- $small_model, "data": {"workers": $2, "shuffle_buffer": 100},
+ $small_model, "data": {"workers": $2, "shuffle_buffer": 100}, ${4:+$4,}
  "train": {"epochs": 2, "batch_size": 25, "seed": 5, "threads": 2},
  "schedule": {"progress_every_steps": 10, "checkpoint_every_steps": 10, "preview_every_steps": 40}}
 JSON
@@ -138,6 +139,13 @@ a=$(sha "$tmp/sw1/checkpoints/step-40.safetensors") b=$(sha "$tmp/sw3/checkpoint
 report "tar shards stream, and their batches are the same on 1 and 3 decode workers" \
   $([ -n "$a" ] && [ "$a" = "$b" ] && [ "$(start_field "$tmp/sw1" data_path)" = stream ] && echo 1 || echo 0) \
   "step-40 weights ${a:0:16} vs ${b:0:16}; $(start_field "$tmp/sw1" data_path_reason); $(tail -n 1 "$tmp/sw1.err")"
+for w in 1 3; do
+  shard_spec "$tmp/sp$w.json" $w '"test-*.tar"' '"loss": {"type": "palette", "palette": 8}'
+  $train --spec "$tmp/sp$w.json" --run-dir "$tmp/sp$w" > /dev/null 2> "$tmp/sp$w.err"
+done
+a2=$(sha "$tmp/sp1/checkpoints/step-40.safetensors") b2=$(sha "$tmp/sp3/checkpoints/step-40.safetensors")
+report "a palette loss on tar shards: its colours from the first samples, the same on 1 and 3 decode workers" \
+  $([ -n "$a2" ] && [ "$a2" = "$b2" ] && echo 1 || echo 0) "step-40 weights ${a2:0:16} vs ${b2:0:16}; $(tail -n 1 "$tmp/sp1.err")"
 shard_spec "$tmp/skill.json" 2 '"test-*.tar"'
 $train --spec "$tmp/skill.json" --run-dir "$tmp/skill" > /dev/null 2>&1 &
 pid=$!
