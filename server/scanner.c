@@ -224,6 +224,12 @@ static void ingest_line(void *owner, void *child, const char *line)
     json_decref(ev);
 }
 
+// Reads what the child wrote; complete lines are ingested. Returns 0 at end of file.
+static int read_scan(Scanner *s, Scan *scan)
+{
+    return child_read_lines(scan->out_fd, &scan->line, ingest_line, s, scan);
+}
+
 // ---- starting a scan ---------------------------------------------------------------------
 
 static const char *format_word(DataFormat f)
@@ -362,7 +368,7 @@ static void *scanner_main(void *arg)
         pthread_mutex_lock(&s->lock);
         for (int i = n - 1; i >= 0; i--) // scans only leave in reap, from the end down
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-                if (!child_read_lines(s->scans[i]->out_fd, &s->scans[i]->line, ingest_line, s, s->scans[i])) reap(s, i);
+                if (!read_scan(s, s->scans[i])) reap(s, i);
         pthread_mutex_unlock(&s->lock);
     }
     return NULL;

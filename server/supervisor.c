@@ -100,6 +100,12 @@ static void ingest_line(void *owner, void *child, const char *line)
     hub_publish(s->hub, c->job_id, name, ev);
 }
 
+// Reads what the child wrote; complete lines are ingested. Returns 0 at end of file.
+static int read_child(Supervisor *s, Child *c)
+{
+    return child_read_lines(c->out_fd, &c->line, ingest_line, s, c);
+}
+
 // Re-reads a run dir's events.jsonl; storing is idempotent, so only what the database
 // missed (a crash between the child's write and our read) is added. Start events are left
 // out: storing an old one would move the job's progress back to where that run began, and
@@ -327,7 +333,8 @@ static void *supervisor_main(void *arg)
         JobEndedFn job_ended = s->job_ended;
         void *ctx = s->job_ended_ctx;
         for (int i = n - 1; i >= 0; i--) // children only leave in reap, from the end down
-            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !child_read_lines(s->children[i].out_fd, &s->children[i].line, ingest_line, s, &s->children[i])) {
+            if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                !read_child(s, &s->children[i])) {
                 ended[ended_count++] = s->children[i].job_id;
                 reap(s, i);
             }

@@ -2,8 +2,9 @@
 // raw or gzip-compressed (zlib's gzread reads both), checks every header field before
 // allocating, and caches the images as stored (to be padded per batch) or resized to the
 // model's size — or, for a set larger than the cache may take, maps the images of
-// uncompressed files as stored (dataset_map_idx). IDX is big-endian: magic 0x00000803 + count, rows, cols for images;
-// 0x00000801 + count for labels; then one unsigned byte per value.
+// uncompressed files as stored (dataset_map_idx). IDX is big-endian: magic 0x00000803 +
+// count, rows, cols for images; 0x00000801 + count for labels; then one unsigned byte per
+// value.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -107,49 +107,52 @@ int streamed_limit_per_class(Streamed *st, int k, char *err, size_t errlen)
     return kept < 0 ? -1 : 0;
 }
 
-int streamed_image_set(const Streamed *st, int n, ImageSet *set, char *err, size_t errlen)
+int streamed_sampler_open(StreamedSampler *s, Streamed *st, int n)
 {
-    *set = (ImageSet){.channels = st->channels, .size = st->size};
-    set->pixels = malloc((size_t)(n > 0 ? n : 1) * st->channels * st->size * st->size);
-    if (!set->pixels) snprintf(err, errlen, "out of memory");
-    return set->pixels ? 0 : -1;
+    size_t image = (size_t)st->channels * st->size * st->size;
+    *s = (StreamedSampler){.st = st, .set = {.channels = st->channels, .size = st->size}};
+    s->set.pixels = malloc((size_t)(n > 0 ? n : 1) * image);
+    s->image = malloc(sizeof(float) * image);
+    if (s->set.pixels && s->image) return 0;
+    free(s->set.pixels), free(s->image);
+    return -1;
 }
 
-int streamed_add_image(Streamed *st, StreamedCandidate candidate, void *ctx, float *image,
-                       ImageSet *set)
+void streamed_sampler_add(StreamedSampler *s, StreamedCandidate candidate, void *ctx)
 {
+    const Streamed *st = s->st;
     int C = st->channels, S = st->size;
     size_t plane = (size_t)S * S;
     StreamView view = {.channels = C, .size = S, .mean = st->mean, .std = st->std};
     StreamedError error;
-    if (streamed_decode(st, candidate, ctx, 1, &view, 0, image, NULL, &error) < 0) return -1;
-    uint8_t *px = set->pixels + (size_t)set->count++ * C * plane;
+    if (streamed_decode(s->st, candidate, ctx, 1, &view, 0, s->image, NULL, &error) < 0) return;
+    uint8_t *px = s->set.pixels + (size_t)s->set.count++ * C * plane;
     for (size_t j = 0; j < C * plane; j++) { // back to the 8-bit pixels the view came from
-        long v = lround((image[j] * st->std[j / plane] + st->mean[j / plane]) * 255.0);
+        long v = lround((s->image[j] * st->std[j / plane] + st->mean[j / plane]) * 255.0);
         px[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
     }
-    return 0;
+}
+
+int streamed_sampler_close(StreamedSampler *s, ImageSet *set, char *err, size_t errlen)
+{
+    free(s->image);
+    *set = s->set;
+    if (set->count > 0) return 0;
+    free(set->pixels);
+    set->pixels = NULL;
+    snprintf(err, errlen, "none of the training images sampled decodes");
+    return -1;
 }
 
 int streamed_sample_images(Streamed *st, int n, ImageSet *set, char *err, size_t errlen)
 {
     const SampleSplit *split = &st->list.train;
+    StreamedSampler sampler;
     if (n > split->count) n = split->count;
-    float *image = malloc(sizeof(float) * st->channels * st->size * st->size);
-    if (!image || streamed_image_set(st, n, set, err, errlen)) {
-        free(image);
-        return snprintf(err, errlen, "out of memory"), -1;
-    }
+    if (streamed_sampler_open(&sampler, st, n)) return snprintf(err, errlen, "out of memory"), -1;
     for (int i = 0; i < n; i++) {
         FolderCandidates c = {.st = st, .split = split, .position = (long)i * split->count / n};
-        streamed_add_image(st, folder_candidate, &c, image, set); // one that fails is left out
+        streamed_sampler_add(&sampler, folder_candidate, &c);
     }
-    free(image);
-    if (set->count == 0) {
-        free(set->pixels);
-        set->pixels = NULL;
-        snprintf(err, errlen, "none of the %d sampled training images decodes", n);
-        return -1;
-    }
-    return 0;
+    return streamed_sampler_close(&sampler, set, err, errlen);
 }

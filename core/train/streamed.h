@@ -72,13 +72,17 @@ int streamed_limit_per_class(Streamed *st, int k, char *err, size_t errlen);
 // The caller frees set->pixels. -1 with a message if none decodes or out of memory.
 int streamed_sample_images(Streamed *st, int n, ImageSet *set, char *err, size_t errlen);
 
-// The pieces of such a sample, for samples of another source (tar shards): a set with room
-// for n images of st's channels × size² (count 0; -1 with a message when out of memory), and
-// candidate 0 of ctx decoded in the evaluation view on scratch slot 0 (image: channels ×
-// size² floats of room) with its 8-bit pixels appended to the set (-1: it does not decode,
-// nothing appended).
-int streamed_image_set(const Streamed *st, int n, ImageSet *set, char *err, size_t errlen);
-int streamed_add_image(Streamed *st, StreamedCandidate candidate, void *ctx, float *image,
-                       ImageSet *set);
+// Such a sample from any source (tar shards): open with room for n images, add candidate 0
+// of each sample (decoded in the evaluation view on scratch slot 0; one that fails is left
+// out), close into the set. open: -1 when out of memory; close: -1 with a message if no
+// image decoded.
+typedef struct {
+    Streamed *st;
+    ImageSet set;
+    float *image;
+} StreamedSampler;
+int streamed_sampler_open(StreamedSampler *s, Streamed *st, int n);
+void streamed_sampler_add(StreamedSampler *s, StreamedCandidate candidate, void *ctx);
+int streamed_sampler_close(StreamedSampler *s, ImageSet *set, char *err, size_t errlen);
 
 #endif

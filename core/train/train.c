@@ -310,6 +310,13 @@ static void warn_skipped(void *ctx, const char *path, const char *message)
     if (tr->warnings++ < MAX_DATA_WARNINGS) train_warn(tr, line);
 }
 
+// The start event's data_path: "stream" when the images are read from disk as steps need
+// them (decoded, or an IDX dataset read in place), else "cache".
+static const char *data_path_name(const Trainer *tr)
+{
+    return tr->streaming || tr->mapped ? "stream" : "cache";
+}
+
 // The reason for a dataset's path when its cache would be larger than data.cache_mb (limit).
 static void over_the_limit(Trainer *tr, double bytes, double limit, const char *how)
 {
@@ -372,7 +379,8 @@ static int choose_data_path(Trainer *tr, const ModelConfig *cfg, DataRoots *root
         return streamed_open(&tr->streamed, NULL, roots, cfg->in_chans, cfg->img_size, threads,
                              err, errlen);
     }
-    if (s->dataset_format == DATA_FORMAT_IDX) return choose_idx_path(tr, cfg, roots, limit, err, errlen);
+    if (s->dataset_format == DATA_FORMAT_IDX)
+        return choose_idx_path(tr, cfg, roots, limit, err, errlen);
     if (streamed_open(&tr->streamed, s->dataset_path, roots, cfg->in_chans, cfg->img_size,
                       threads, err, errlen))
         return -1;
@@ -586,17 +594,10 @@ static int shard_sample_candidate(void *ctx, int k, SampleBytes *buffer, const u
     return 0;
 }
 
-typedef struct {
-    Streamed *st;
-    ImageSet *set;
-    float *image;
-} PaletteSample;
-
-static int add_to_palette_sample(void *ctx, const ShardedSample *sample, int *taken)
+static int add_to_sampler(void *ctx, const ShardedSample *sample, int *taken)
 {
-    PaletteSample *p = ctx;
-    streamed_add_image(p->st, shard_sample_candidate, (void *)sample, p->image, p->set);
-    (*taken)++; // one that fails is left out
+    streamed_sampler_add(ctx, shard_sample_candidate, (void *)sample);
+    (*taken)++;
     return 0;
 }
 
@@ -604,20 +605,11 @@ static int add_to_palette_sample(void *ctx, const ShardedSample *sample, int *ta
 // the evaluation view, as 8-bit pixels.
 static int sample_shards(Trainer *tr, ImageSet *set, char *err, size_t errlen)
 {
-    Streamed *st = &tr->streamed;
-    float *image = malloc(sizeof(float) * st->channels * st->size * st->size);
-    if (!image || streamed_image_set(st, PALETTE_IMAGES, set, err, errlen)) {
-        free(image);
+    StreamedSampler sampler;
+    if (streamed_sampler_open(&sampler, &tr->streamed, PALETTE_IMAGES))
         return snprintf(err, errlen, "out of memory"), -1;
-    }
-    PaletteSample p = {.st = st, .set = set, .image = image};
-    sharded_each_first(&tr->sharded, PALETTE_IMAGES, add_to_palette_sample, &p);
-    free(image);
-    if (set->count > 0) return 0;
-    free(set->pixels);
-    set->pixels = NULL;
-    return snprintf(err, errlen, "none of the first %d training samples decodes",
-                    PALETTE_IMAGES), -1;
+    sharded_each_first(&tr->sharded, PALETTE_IMAGES, add_to_sampler, &sampler);
+    return streamed_sampler_close(&sampler, set, err, errlen);
 }
 
 // The palette's colours (data/palette.h) from the training images: the cache, or a fixed
@@ -1538,7 +1530,7 @@ static int run_loop(Trainer *tr)
                                                 "resumed_ranks", tr->resumed_ranks));
     if (start)
         json_object_update_new(start, json_pack("{s:s, s:s, s:i, s:i}", "data_path",
-                                                tr->streaming || tr->mapped ? "stream" : "cache",
+                                                data_path_name(tr),
                                                 "data_path_reason", tr->data_path_reason,
                                                 "data_workers",
                                                 tr->streaming ? spec_data_workers(s) : 1,
@@ -1640,7 +1632,7 @@ static int run_linprobe(Trainer *tr)
     if (start) json_object_update_new(start, memory_report(tr));
     if (start)
         json_object_update_new(start, json_pack("{s:s, s:s}", "data_path",
-                                                tr->streaming || tr->mapped ? "stream" : "cache",
+                                                data_path_name(tr),
                                                 "data_path_reason", tr->data_path_reason));
     emit(tr, "start", start);
     float *x_train = malloc(sizeof(float) * (size_t)n_train * D);

@@ -435,22 +435,23 @@ static void test_idx_mapped(void)
         uint8_t first = 0;
         FILE *f = fopen(pathf("%s/train-images-idx3-ubyte", dir), "rb");
         int read_back = f && fseek(f, 16 + 64, SEEK_SET) == 0 && fread(&first, 1, 1, f) == 1;
-        test_report(read_back && first == 3, "IDX read in place: writing into it leaves the file as it was",
+        test_report(read_back && first == 3,
+                    "IDX read in place: writing into it leaves the file as it was",
                     "image 1 starts with %u on disk", first);
         if (f) fclose(f);
         dataset_free(&read);
         dataset_free(&mapped);
     }
     rc = dataset_idx_mappable(&shape, 12, 3, err, sizeof err);
-    test_report(rc == 0 && strstr(err, "converted"), "IDX for a 3-channel model is not read in place",
-                "%s", err);
+    test_report(rc == 0 && strstr(err, "converted"),
+                "IDX for a 3-channel model is not read in place", "%s", err);
     rc = dataset_map_idx(dir, 4, NULL, &mapped, err, sizeof err);
     expect_error(rc, err, dir, "cannot be read in place",
                  "IDX larger than the model: dataset_map_idx refuses, naming why");
     gzip_file(dir, "t10k-images-idx3-ubyte");
     rc = dataset_idx_shape(dir, NULL, &shape, err, sizeof err);
-    test_report(rc == 0 && shape.compressed && !dataset_idx_mappable(&shape, 12, 1, err, sizeof err) &&
-                    strstr(err, "gunzip"),
+    test_report(rc == 0 && shape.compressed &&
+                    !dataset_idx_mappable(&shape, 12, 1, err, sizeof err) && strstr(err, "gunzip"),
                 "IDX with a compressed file is not read in place (gunzip named)", "%s", err);
     rc = dataset_map_idx(dir, 12, NULL, &mapped, err, sizeof err);
     expect_error(rc, err, "t10k-images-idx3-ubyte", "gzip-compressed",
