@@ -173,6 +173,7 @@ bench-data: all build/make_images build/bench_data
 fixtures:
 	@deploy/deps.sh --check --dev 2>/dev/null || deploy/deps.sh --dev
 	$(TORCH_PY) tests/golden/make_fixtures.py
+	$(TORCH_PY) tests/golden/make_fixtures.py --bf16
 	$(TORCH_PY) tests/golden/probe_reference.py fixtures
 
 # Fuzzing (tests/fuzz/; README "Fuzzing"). The layers the daemon reads files with (base,

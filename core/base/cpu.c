@@ -9,23 +9,43 @@
 
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
-int cpu_has_amx_bf16(void)
+// Whether the kernel saves the AVX-512 registers (XCR0: SSE, AVX, opmask, both halves of the
+// upper ZMM state), without which their instructions fault whatever CPUID says.
+static int os_saves_avx512(void)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    int avx512bw = b >> 30 & 1, amx_bf16 = d >> 22 & 1, amx_tile = d >> 24 & 1;
-    if (!avx512bw || !amx_bf16 || !amx_tile || a < 1) return 0;
-    __get_cpuid_count(7, 1, &a, &b, &c, &d);
-    int avx512_bf16 = a >> 5 & 1;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return 0; // OSXSAVE
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xe6) == 0xe6;
+}
+
+Bf16Engine cpu_bf16_engine(void)
+{
+    unsigned a, b, c, d;
+    if (!os_saves_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return BF16_ENGINE_NONE;
+    int avx512f = b >> 16 & 1, avx512bw = b >> 30 & 1, amx_bf16 = d >> 22 & 1, amx_tile = d >> 24 & 1;
+    unsigned a1 = 0, b1, c1, d1;
+    __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
+    int avx512_bf16 = a1 >> 5 & 1;
+    if (!avx512f || !avx512bw || !avx512_bf16) return BF16_ENGINE_NONE;
     // Linux hands out the tiles' 8 KiB of register state only to processes that ask.
-    return avx512_bf16 && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    if (amx_bf16 && amx_tile && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
+        return BF16_ENGINE_AMX;
+    return BF16_ENGINE_AVX512;
+}
+
+const char *cpu_bf16_engine_name(Bf16Engine engine)
+{
+    return engine == BF16_ENGINE_AMX ? "amx" : engine == BF16_ENGINE_AVX512 ? "avx512-bf16" : "none";
 }
 
 int cpu_precision_available(Precision precision, char *err, size_t errlen)
 {
-    if (precision == PRECISION_BF16 && !cpu_has_amx_bf16()) {
-        snprintf(err, errlen, "bf16 needs a processor with AMX-BF16 (Intel Xeon 4th generation or "
-                              "later) and a kernel that grants it; this one has none");
+    if (precision == PRECISION_BF16 && cpu_bf16_engine() == BF16_ENGINE_NONE) {
+        snprintf(err, errlen, "bf16 needs a processor with AVX512-BF16 (AMD Zen 4 or later, Intel "
+                              "Cooper Lake) or AMX-BF16 (Intel Xeon 4th generation or later); "
+                              "this one has neither");
         return -1;
     }
     return 0;

@@ -1,5 +1,5 @@
 // What this machine can run: the arithmetic of the matrix products (Precision) and the
-// probe for the Intel AMX tiles that bf16 needs, its processors and its memory. The kernels
+// probe for the instructions bf16 needs, its processors and its memory. The kernels
 // (ops/) run a precision; the spec names one, and the daemon refuses at submission one this
 // machine cannot run or a job larger than its memory — so the probes live here, below both.
 #ifndef SIMMIM_CPU_H
@@ -12,11 +12,15 @@
 // the parameters, gradients and optimizer state) stays fp32.
 typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
 
-// 1 if this processor runs AMX-BF16 and the kernel lets this process use its tiles.
-int cpu_has_amx_bf16(void);
+// How this processor multiplies bf16 operands: not at all; with AVX512-BF16 dot products
+// (AMD Zen 4 and later, Intel Cooper Lake); or on AMX-BF16 tiles (Intel Xeon 4th generation
+// and later) when the kernel lets this process use them — about twice the former's rate.
+typedef enum { BF16_ENGINE_NONE, BF16_ENGINE_AVX512, BF16_ENGINE_AMX } Bf16Engine;
+Bf16Engine cpu_bf16_engine(void);
+const char *cpu_bf16_engine_name(Bf16Engine engine); // "none", "avx512-bf16", "amx"
 
-// Whether this processor can run the precision: 0, or -1 with err filled (bf16 needs
-// AMX-BF16).
+// Whether this processor can run the precision: 0, or -1 with err filled (bf16 needs an
+// engine).
 int cpu_precision_available(Precision precision, char *err, size_t errlen);
 
 // The processors this process may run on (its affinity mask, as OpenMP's omp_get_num_procs,

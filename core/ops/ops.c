@@ -3,7 +3,7 @@
 // order), so each output element is computed in a fixed order and results do not depend on
 // the thread count.
 #include "ops/ops.h"
-#include "ops/matmul_amx.h"
+#include "ops/matmul_bf16.h"
 #include "ops/vecmath.h"
 
 #include <cblas.h>
@@ -29,11 +29,17 @@ static Precision precision = PRECISION_FP32;
 int ops_set_precision(Precision p, char *err, size_t errlen)
 {
     if (cpu_precision_available(p, err, errlen)) return -1;
+    if (p == PRECISION_BF16) bf16_use_engine(cpu_bf16_engine());
     precision = p;
     return 0;
 }
 
 Precision ops_precision(void) { return precision; }
+
+const char *ops_precision_engine(void)
+{
+    return precision == PRECISION_BF16 ? cpu_bf16_engine_name(bf16_engine()) : "openblas";
+}
 
 // The bf16 products' packed operands: a product's packed weight, shared by the threads, then
 // each thread's own packing space. Grown by matmul_reserve (model_create reserves every shape
@@ -41,12 +47,12 @@ Precision ops_precision(void) { return precision; }
 static uint16_t *bf16_work;
 static size_t bf16_work_elems;
 
-static size_t bf16_shared_elems(long K, long N) { return (size_t)amx_padded(K) * amx_padded(N); }
+static size_t bf16_shared_elems(long K, long N) { return (size_t)bf16_padded(K) * bf16_padded(N); }
 
 static size_t bf16_thread_elems(long K, long N)
 {
-    size_t rows = (size_t)AMX_BLOCK * (amx_padded(K) > amx_padded(N) ? amx_padded(K) : amx_padded(N));
-    size_t transposed = amx_transposed_work_elems((int)N, (int)K);
+    size_t rows = (size_t)BF16_BLOCK * (bf16_padded(K) > bf16_padded(N) ? bf16_padded(K) : bf16_padded(N));
+    size_t transposed = bf16_transposed_work_elems((int)N, (int)K);
     return rows > transposed ? rows : transposed;
 }
 
@@ -77,31 +83,46 @@ static uint16_t *bf16_thread_work(long K, long N)
     return bf16_work + bf16_shared_elems(K, N) + (size_t)omp_get_thread_num() * bf16_thread_elems(K, N);
 }
 
-// The boundary between thread t − 1's and thread t's shares of n items: t/nthreads of the
+// The boundary between part t − 1 and part t of n items cut into `parts`: t/parts of the
 // way, rounded to the nearest multiple of `align` (0 and n at the ends).
-static long share_boundary(long n, long align, int t, int nthreads)
+static long share_boundary(long n, long align, int t, int parts)
 {
-    if (t >= nthreads) return n;
-    long at = (n * t / nthreads + align / 2) / align * align;
+    if (t >= parts) return n;
+    long at = (n * t / parts + align / 2) / align * align;
     return at < n ? at : n;
 }
 
-// The share [*begin, *end) of n items that the calling thread owns, its boundaries on
-// multiples of `align`.
-static void thread_share_aligned(long n, long align, long *begin, long *end)
+// The share [*begin, *end) of n items that the calling thread owns when the first `sharers`
+// threads share them (the others get none), its boundaries on multiples of `align`.
+static void share_among(long n, long align, int sharers, long *begin, long *end)
 {
-    int nthreads = omp_get_num_threads(), tid = omp_get_thread_num();
-    *begin = share_boundary(n, align, tid, nthreads);
-    *end = share_boundary(n, align, tid + 1, nthreads);
+    int tid = omp_get_thread_num();
+    *begin = tid < sharers ? share_boundary(n, align, tid, sharers) : n;
+    *end = tid < sharers ? share_boundary(n, align, tid + 1, sharers) : n;
 }
 
-static void thread_share(long n, long *begin, long *end) { thread_share_aligned(n, 1, begin, end); }
+static void thread_share(long n, long *begin, long *end)
+{
+    share_among(n, 1, omp_get_num_threads(), begin, end);
+}
 
 // OpenBLAS rounds a row of a product (a column, in its column-major view) differently
 // depending on its place in the blocks of 12 it packs (3 × the ZEN kernels' unroll of 4);
-// products split between threads at multiples of 12 round every element as one call does, so
-// results do not depend on the thread count (tests/unit/model/test_threads.c).
+// products split between threads at multiples of 12 round every element as one call does.
+// And its AVX-512 kernels (SkylakeX, Cooper Lake) multiply small products — M·N·K up to 10⁶ —
+// with other kernels that round differently, so a part must not be small where the whole is
+// not: a product of `rows` rows of M·N·K = rows · other shares between at most as many
+// threads as leave each part above twice that bound (the margin for the parts' rounding to 12).
+// So results do not depend on the thread count (tests/unit/model/test_threads.c).
 enum { MATMUL_SPLIT_ALIGN = 12 };
+#define OPENBLAS_SMALL_PRODUCT 2e6
+
+static void product_share(long rows, double other, long *begin, long *end)
+{
+    double fit = (double)rows * other / OPENBLAS_SMALL_PRODUCT;
+    int threads = omp_get_num_threads(), sharers = fit < 1 ? 1 : fit < threads ? (int)fit : threads;
+    share_among(rows, MATMUL_SPLIT_ALIGN, sharers, begin, end);
+}
 
 // Parameter gradients are sums over rows. The rows split into a fixed number of parts,
 // whatever the thread count (so results do not depend on it), each part summed by one
@@ -138,7 +159,7 @@ static void add_column_sums(float *sums, const float *x, long R, int N, long c0,
     }
 }
 
-// The product in bf16 on AMX tiles (bf16) or in fp32 with OpenBLAS.
+// The product in bf16 (matmul_bf16.c) or in fp32 with OpenBLAS.
 static void matmul_rows(float *out, const float *inp, const float *weight, const float *bias,
                         int M, int K, int N, int bf16)
 {
@@ -147,17 +168,18 @@ static void matmul_rows(float *out, const float *inp, const float *weight, const
     {
         long r0, r1;
         if (bf16) {
-            thread_share(amx_padded(K) / 2, &r0, &r1);
-            amx_pack_pairs_within_rows(packed_weight, weight, N, K, r0, r1);
+            thread_share(bf16_padded(K) / 2, &r0, &r1);
+            bf16_pack_pairs_within_rows(packed_weight, weight, N, K, r0, r1);
 #pragma omp barrier
         }
-        thread_share_aligned(M, bf16 ? AMX_BLOCK : MATMUL_SPLIT_ALIGN, &r0, &r1);
+        if (bf16) share_among(M, BF16_BLOCK, omp_get_num_threads(), &r0, &r1);
+        else product_share(M, (double)K * N, &r0, &r1);
         if (r1 > r0) {
             if (bf16) {
-                amx_tiles_configure();
-                amx_multiply_rows(out + r0 * N, N, inp + r0 * K, (int)(r1 - r0), K, packed_weight, N,
+                bf16_thread_begin();
+                bf16_multiply_rows(out + r0 * N, N, inp + r0 * K, (int)(r1 - r0), K, packed_weight, N,
                                   bias, bf16_thread_work(K, N));
-                amx_tiles_release();
+                bf16_thread_end();
             } else {
                 if (bias)
                     for (long r = r0; r < r1; r++) memcpy(out + r * N, bias, sizeof(float) * N);
@@ -192,17 +214,17 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
 #pragma omp parallel
     {
         long r0, r1, c0, c1;
-        if (bf16) amx_tiles_configure();
+        if (bf16) bf16_thread_begin();
         if (dinp && bf16) {
-            thread_share(amx_padded(N) / 2, &r0, &r1);
-            amx_pack_pairs_across_rows(packed_weight, weight, K, N, K, r0, r1);
+            thread_share(bf16_padded(N) / 2, &r0, &r1);
+            bf16_pack_pairs_across_rows(packed_weight, weight, K, N, K, r0, r1);
 #pragma omp barrier
-            thread_share_aligned(M, AMX_BLOCK, &r0, &r1);
+            share_among(M, BF16_BLOCK, omp_get_num_threads(), &r0, &r1);
             if (r1 > r0)
-                amx_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, NULL,
+                bf16_multiply_rows(dinp + r0 * K, K, dout + r0 * N, (int)(r1 - r0), N, packed_weight, K, NULL,
                                   bf16_thread_work(K, N));
         } else if (dinp) {
-            thread_share_aligned(M, MATMUL_SPLIT_ALIGN, &r0, &r1);
+            product_share(M, (double)K * N, &r0, &r1);
             if (r1 > r0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), K, N, 1.0f,
                             dout + r0 * N, N, weight, K, 0.0f, dinp + r0 * K, K);
@@ -211,7 +233,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
             // One part (a short product: a Swin's last stages, a decoder): its rows of dweight
             // [N, K] split between the threads as a forward's output rows are, so the product
             // is summed as one call would, whatever the thread count.
-            thread_share_aligned(N, MATMUL_SPLIT_ALIGN, &r0, &r1);
+            product_share(N, (double)K * M, &r0, &r1);
             if (r1 > r0)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(r1 - r0), K, M, 1.0f,
                             dout + r0, N, inp, K, 1.0f, dweight + r0 * K, K);
@@ -221,14 +243,14 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                 long m0 = (long)M * part / parts, m1 = (long)M * (part + 1) / parts;
                 float *sums = part == 0 ? dweight : scratch + (part - 1) * weight_size;
                 if (bf16)
-                    amx_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K,
+                    bf16_multiply_transposed(sums, dout + m0 * N, inp + m0 * K, m1 - m0, N, K,
                                             part == 0, bf16_thread_work(K, N));
                 else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, (int)(m1 - m0), 1.0f,
                                 dout + m0 * N, N, inp + m0 * K, K, part == 0 ? 1.0f : 0.0f, sums, K);
             }
         }
-        if (bf16) amx_tiles_release();
+        if (bf16) bf16_thread_end();
         if (parts > 1) {
             thread_share(weight_size, &c0, &c1);
             for (int part = 1; part < parts; part++) {

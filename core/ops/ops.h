@@ -2,9 +2,9 @@
 // _forward and a _backward; shapes are in the comments, row-major, B = batch, T = tokens
 // (1 + N, cls first), N = patches, D = embed dim. Backward functions accumulate (+=) into
 // parameter gradients and overwrite activation gradients unless a comment says otherwise.
-// Every matrix product but attention's is a cblas_sgemm (fp32) or, with precision bf16, an AMX
-// tile product (matmul_amx.c); work is split across OpenMP threads, each calling a
-// single-threaded OpenBLAS or its own tiles.
+// Every matrix product but attention's is a cblas_sgemm (fp32) or, with precision bf16, a bf16
+// product on AMX tiles or AVX512-BF16 (matmul_bf16.c); work is split across OpenMP threads,
+// each calling a single-threaded OpenBLAS or its own bf16 blocks.
 #ifndef SIMMIM_OPS_H
 #define SIMMIM_OPS_H
 
@@ -22,6 +22,8 @@ int ops_threads(void);
 // the precision (cpu_precision_available).
 int ops_set_precision(Precision precision, char *err, size_t errlen);
 Precision ops_precision(void);
+// What runs the matrix products at that precision: "openblas" (fp32), "amx" or "avx512-bf16".
+const char *ops_precision_engine(void);
 
 // out[M,N] = inp[M,K] · weight[N,K]ᵀ + bias[N] (bias may be NULL)
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,

@@ -1514,13 +1514,13 @@ static int run_loop(Trainer *tr)
 {
     const JobSpec *s = tr->spec;
     int epochs = (int)((tr->total_steps + tr->steps_per_epoch - 1) / tr->steps_per_epoch);
-    json_t *start = json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:I}", "kind",
+    json_t *start = json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s, s:s, s:I}", "kind",
                               s->kind == JOB_PRETRAIN ? "pretrain" : "finetune", "total_steps",
                               (json_int_t)tr->end_step, "steps_per_epoch",
                               (json_int_t)tr->steps_per_epoch, "epochs", epochs, "params",
                               (json_int_t)tr->model.num_params, "threads", ops_threads(),
-                              "precision", spec_precision_name(ops_precision()),
-                              "resumed_from_step", (json_int_t)tr->start_step);
+                              "precision", spec_precision_name(ops_precision()), "engine",
+                              ops_precision_engine(), "resumed_from_step", (json_int_t)tr->start_step);
     if (start && s->kind == JOB_PRETRAIN)
         json_object_set_new(start, "mask_ratio_effective",
                             json_real(mask_ratio_effective(&s->mask, &tr->model.cfg)));
@@ -1623,11 +1623,11 @@ static int run_linprobe(Trainer *tr)
     const JobSpec *s = tr->spec;
     int D = model_out_dim(&tr->model.cfg), C = tr->ds.num_classes, iterations = s->linprobe.max_iterations;
     long n_train = tr->ds.train.count, n_test = tr->ds.test.count;
-    json_t *start = json_pack("{s:s, s:i, s:i, s:i, s:I, s:i, s:s, s:i, s:I, s:I}", "kind",
+    json_t *start = json_pack("{s:s, s:i, s:i, s:i, s:I, s:i, s:s, s:s, s:i, s:I, s:I}", "kind",
                               "linprobe", "total_steps", iterations, "steps_per_epoch", iterations,
                               "epochs", 1, "params", (json_int_t)tr->model.num_params, "threads",
                               ops_threads(), "precision", spec_precision_name(ops_precision()),
-                              "resumed_from_step", 0, "train_images", (json_int_t)n_train,
+                              "engine", ops_precision_engine(), "resumed_from_step", 0, "train_images", (json_int_t)n_train,
                               "test_images", (json_int_t)n_test);
     if (start) json_object_update_new(start, memory_report(tr));
     if (start)

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Writes the golden fixtures in tests/golden/fixtures/ that the C unit tests compare against.
 
-Run with Debian's PyTorch: /usr/bin/python3 tests/golden/make_fixtures.py [OUT_DIR]
+Run with Debian's PyTorch: /usr/bin/python3 tests/golden/make_fixtures.py [--bf16] [OUT_DIR]
+
+--bf16 writes the model fixtures again into OUT_DIR/bf16/ with simmimd's bf16 arithmetic
+(bf16_emulation.py): the same parameters and inputs, the outputs and gradients of bf16
+products, which test_golden.c compares the precision bf16 against.
 
 Each fixture is a safetensors file (written by the small writer below; the
 `safetensors` package is not a dependency) holding the model parameters under
@@ -23,6 +27,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bf16_emulation  # noqa: E402
 import simmim_torch as st  # noqa: E402
 import swin_torch as sw  # noqa: E402
 
@@ -481,7 +486,7 @@ def make_swin_finetune(path):
                  f"loss {loss.item():.6f}, labels {labels.long().tolist()}")
 
 
-def make_swin_fixtures(out):
+def make_swin_fixtures(out, with_optimizer):
     make_pretrain(os.path.join(out, "swin_pretrain.safetensors"), swin_config(), 2, 80, True)
     # Absolute position embedding, no patch norm, one channel; an mlp decoder at r = 16 (4
     # target pixels per output token side, 2 per patch) and l2.
@@ -495,12 +500,24 @@ def make_swin_fixtures(out):
                   swin_config(in_chans=1, decoder_type="transformer", decoder_depth=1,
                               decoder_embed_dim=24, decoder_num_heads=3), 2, 84, True)
     make_swin_finetune(os.path.join(out, "swin_finetune.safetensors"))
-    make_adamw(os.path.join(out, "swin_adamw.safetensors"), swin_finetune_config(),
-               SWIN_FINETUNE_SEED)
+    if with_optimizer:
+        make_adamw(os.path.join(out, "swin_adamw.safetensors"), swin_finetune_config(),
+                   SWIN_FINETUNE_SEED)
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else OUT_DIR
+    args = sys.argv[1:]
+    bf16 = "--bf16" in args
+    args = [a for a in args if a != "--bf16"]
+    out = args[0] if args else OUT_DIR
+    if bf16:
+        with bf16_emulation.emulated_bf16():
+            make_model_fixtures(os.path.join(out, "bf16"), with_optimizer=False)
+    else:
+        make_model_fixtures(out, with_optimizer=True)
+
+
+def make_model_fixtures(out, with_optimizer):
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)  # keeps reductions in a fixed order
     c1 = st.Config(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2,
@@ -514,9 +531,10 @@ def main():
     make_pretrain(os.path.join(out, "pretrain_c3.safetensors"), c3, batch=2, seed=20)
     make_pretrain(os.path.join(out, "pretrain_full.safetensors"), full, batch=3, seed=10)
     make_finetune(os.path.join(out, "finetune_c1.safetensors"))
-    make_adamw(os.path.join(out, "adamw.safetensors"), finetune_c1_config(), FINETUNE_SEED)
+    if with_optimizer:
+        make_adamw(os.path.join(out, "adamw.safetensors"), finetune_c1_config(), FINETUNE_SEED)
     make_head_fixtures(out)
-    make_swin_fixtures(out)
+    make_swin_fixtures(out, with_optimizer)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,16 @@
 // decoders, fine-tuning with drop path, and AdamW with its layer ids. The loss must agree within 1e-4
 // relative; every other tensor t within ‖t − t_ref‖ ≤ 1e-3·‖t_ref‖ + 1e-7. Also checks that
 // the parameter table has exactly the checkpoint contract's names and shapes.
-// Where the processor runs bf16 (AMX-BF16), the model fixtures run again with precision bf16
-// against the same fp32 PyTorch results, within bf16's tolerance: operands rounded to 8
-// significant bits (relative 2^-9 ≈ 0.2%) through a dozen products in a row: measured, the
-// loss within 0.03% and every tensor within 0.8%; the limits are 0.2% and 2%, and a wrong
-// kernel is off by order 1.
+// Where the processor runs bf16 (AMX or AVX512-BF16), the model fixtures run again with
+// precision bf16 against PyTorch results of the same arithmetic (fixtures/bf16/, written by
+// make_fixtures.py --bf16 through bf16_emulation.py: every linear layer's operands rounded to
+// bf16, sums in float64). Against fp32 references bf16 could not be held tight: an l1 loss's
+// gradient is the sign of each error, and bf16's 0.4% steps flip some, moving whole gradients
+// by 5-13% in pretrain_r8, pretrain_block and swin_pretrain. Against the same arithmetic only
+// the order of fp32 sums differs, which now and then moves an operand to the next bf16 value:
+// measured, the loss within 1e-5 and tensors within 1.3e-7 (median) to 0.35% (the transformer
+// decoder, the longest chain of products); the limits are 1e-4 and 1%, and a wrong kernel is
+// off by order 1.
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -116,12 +121,14 @@ static const float *tensor(const SafeTensors *st, const char *name, size_t numel
     return t->data;
 }
 
+// A precision's references and how close to them its results must be.
 typedef struct {
     const char *name;        // "" for fp32
+    const char *folder;      // the fixtures' subfolder of its results: "" or "bf16/"
     double loss, tensors;    // relative tolerances of the loss and of every tensor's norm
 } Tolerance;
 
-static const Tolerance FP32 = {"", 1e-4, 1e-3}, BF16 = {" (bf16)", 2e-3, 2e-2};
+static const Tolerance FP32 = {"", "", 1e-4, 1e-3}, BF16 = {" (bf16)", "bf16/", 1e-4, 1e-2};
 
 // ‖a − ref‖ ≤ tolerance·‖ref‖ + 1e-7; reports the relative error.
 static void check_close(const char *what, const float *a, const float *ref, size_t n, double tolerance)
@@ -173,7 +180,7 @@ static void load_params(Model *m, const SafeTensors *st, const char *fixture, co
 static void run_model_fixture(const char *fixture_name, Tolerance tol)
 {
     char path[512], err[512], what[320];
-    snprintf(path, sizeof path, "%s/%s.safetensors", FIXTURE_DIR, fixture_name);
+    snprintf(path, sizeof path, "%s/%s%s.safetensors", FIXTURE_DIR, tol.folder, fixture_name);
     char fixture[128];
     snprintf(fixture, sizeof fixture, "%s%s", fixture_name, tol.name);
     SafeTensors st;

@@ -80,7 +80,7 @@ bad "unknown field" 400 invalid POST /api/v1/jobs '{"trian": {}}'
 bad "wrong type" 400 invalid POST /api/v1/jobs '{"train": {"epochs": "ten"}}'
 bad "out-of-range value" 400 invalid POST /api/v1/jobs '{"train": {"lr": -1}}'
 bad "unknown precision" 400 invalid POST /api/v1/jobs '{"dataset": "fm-small", "train": {"precision": "fp16"}}'
-if ! grep -qw amx_bf16 /proc/cpuinfo; then # a processor (or kernel) without AMX-BF16
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then # a processor (or kernel) without AVX512-BF16 (AMX implies it)
   bad "bf16 where the processor cannot run it" 400 invalid POST /api/v1/jobs \
     '{"dataset": "fm-small", "train": {"precision": "bf16"}}'
 fi

@@ -165,7 +165,7 @@ expect_error "wrong type" '{"train": {"epochs": "ten"}}' "train.epochs"
 expect_error "out-of-range value" '{"train": {"lr": -1}}' "train.lr"
 expect_error "invalid model" '{"model": {"embed_dim": 100, "num_heads": 3}}' "model.embed_dim"
 expect_error "unknown precision" '{"train": {"precision": "fp16"}}' "train.precision"
-if ! grep -qw amx_bf16 /proc/cpuinfo; then # a processor (or kernel) without AMX-BF16
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then # a processor (or kernel) without AVX512-BF16 (AMX implies it)
   expect_error "bf16 where the processor cannot run it" "{\"dataset\": $data, \"train\": {\"precision\": \"bf16\"}}" \
     "train.precision"
 else # where it can: a short bf16 pretraining runs, says so, and lowers the loss like fp32's

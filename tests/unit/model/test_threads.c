@@ -3,7 +3,7 @@
 // pretraining and a fine-tuning step are bit-identical on 1, 2 and 3 threads. This is what
 // lets a job resume bit-exactly on a machine with a different number of cores. Shapes are
 // chosen so that no split is even: rows, columns and ROW_PARTS all leave remainders. Where
-// the processor runs bf16 (AMX-BF16), the same holds of bf16 steps.
+// the processor runs bf16 (AMX or AVX512-BF16), the same holds of bf16 steps.
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,7 +122,7 @@ int main(void)
                     0);
     check_same_bits("fine-tuning step, swin-fmnist (drop path), is bit-identical across thread "
                     "counts", cfg, 5, 1);
-    // The bf16 products (AMX) split rows in blocks of 32 instead: the same must hold.
+    // The bf16 products split rows in blocks of 32 instead: the same must hold.
     char err[256];
     if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
         printf("# %s: the bf16 steps are not run here\n", err);

@@ -1,15 +1,17 @@
-// The bf16 matrix products (precision bf16, core/ops/matmul_amx.c) against products computed here
+// The bf16 matrix products (precision bf16, core/ops/matmul_bf16.c) against products computed here
 // in double from the same operands rounded to bf16: they must agree to fp32 accumulation's
 // rounding, so a wrong packing, padding or tile edge shows as an error of order 1, not 1e-3.
 // Shapes are ragged (no dimension a multiple of the 32-wide blocks, odd reductions, several
 // row parts in the weight gradient) and the results must not depend on the thread count.
-// On a processor without AMX-BF16 the one thing to check is that bf16 is refused clearly.
+// Each engine the processor has runs them (AVX512-BF16 on an AMX processor too); on a processor
+// with neither the one thing to check is that bf16 is refused clearly.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/rng.h"
+#include "ops/matmul_bf16.h"
 #include "ops/ops.h"
 #include "test.h"
 
@@ -105,7 +107,8 @@ static void check_product_shape(int M, int K, int N, int with_bias)
     // fp32 accumulation over a reduction of R terms: a relative error of a few R·2^-24 at most.
     double limit = 1e-5;
     char name[96];
-    snprintf(name, sizeof name, "bf16 products %dx%dx%d%s", M, K, N, with_bias ? " with bias" : "");
+    const char *engine = cpu_bf16_engine_name(bf16_engine());
+    snprintf(name, sizeof name, "bf16 products (%s) %dx%dx%d%s", engine, M, K, N, with_bias ? " with bias" : "");
     test_report(e_out < limit && e_dinp < limit && e_dw < limit && e_db < limit, name,
                 "worst relative error: out %.1e, dinp %.1e, dweight %.1e, dbias %.1e (limit %.0e)", e_out,
                 e_dinp, e_dw, e_db, limit);
@@ -116,7 +119,7 @@ static void check_product_shape(int M, int K, int N, int with_bias)
         alike &= same(&r, &t, M, K, N);
         free_results(&t);
     }
-    snprintf(name, sizeof name, "bf16 products %dx%dx%d: same on 1, 2, 3 threads", M, K, N);
+    snprintf(name, sizeof name, "bf16 products (%s) %dx%dx%d: same on 1, 2, 3 threads", engine, M, K, N);
     test_report(alike, name, "");
     free_results(&r);
     free(inp), free(weight), free(bias), free(dout), free(dweight0), free(bias_rows);
@@ -131,24 +134,38 @@ static void check_rounding(void)
     float inp[2] = {halfway_down, halfway_up}, weight[1] = {1.0f}, out[2];
     if (matmul_reserve(1, 1)) exit(2);
     matmul_forward(out, inp, weight, NULL, 2, 1, 1);
-    test_report(out[0] == 1.0f && out[1] == 1.0f + 0x1p-6f, "bf16 rounding to nearest even",
-                "%.9g %.9g", out[0], out[1]);
+    char name[64];
+    snprintf(name, sizeof name, "bf16 rounding to nearest even (%s)", cpu_bf16_engine_name(bf16_engine()));
+    test_report(out[0] == 1.0f && out[1] == 1.0f + 0x1p-6f, name, "%.9g %.9g", out[0], out[1]);
 }
 
-int main(void)
+static void check_engine(void)
 {
-    char err[256];
-    if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
-        test_report(strstr(err, "AMX-BF16") != NULL, "bf16 refused on a processor without AMX-BF16", "%s", err);
-        printf("# this processor has no AMX-BF16: the bf16 products are not run here\n");
-        TEST_EXIT();
-    }
     check_rounding();
     check_product_shape(37, 20, 45, 1); // smaller than a block in every dimension but N
     check_product_shape(70, 64, 32, 0); // whole blocks in K and N, ragged M
     // odd reduction; the weight gradient in 2 row parts of ragged chunks
     check_product_shape(2100, 17, 100, 1);
     check_product_shape(1030, 96, 10, 0); // a classifier-like head: N under a tile's 16 columns
+    check_product_shape(45, 300, 77, 1);  // a long reduction, ragged row groups of 8 and columns
+}
+
+int main(void)
+{
+    char err[256];
+    if (ops_set_precision(PRECISION_BF16, err, sizeof err)) {
+        test_report(strstr(err, "AVX512-BF16") != NULL && strstr(err, "AMX-BF16") != NULL,
+                    "bf16 refused on a processor without AVX512-BF16 or AMX-BF16", "%s", err);
+        printf("# this processor has neither AVX512-BF16 nor AMX-BF16: the bf16 products are not run here\n");
+        TEST_EXIT();
+    }
+    check_engine();
+    if (bf16_engine() == BF16_ENGINE_AMX) {
+        bf16_use_engine(BF16_ENGINE_AVX512);
+        check_engine();
+    } else {
+        printf("# this processor has no AMX-BF16: the AMX engine is not run here\n");
+    }
     ops_set_precision(PRECISION_FP32, err, sizeof err);
     TEST_EXIT();
 }
