@@ -77,7 +77,7 @@ const FORM_FIELDS = [
   { group: 'more', name: 'train.clip_grad', label: 'Gradient clipping (norm)', kinds: TRAINING, def: 5 },
   { group: 'more', name: 'train.threads', label: 'Threads', kinds: KINDS, def: 0, hint: '0: all cores.' },
   { group: 'more', name: 'train.precision', label: 'Precision', kinds: KINDS, def: 'fp32', choices: ['fp32', 'bf16'],
-    hint: 'bf16: matrix products in bf16 on Intel AMX; refused on processors without AMX-BF16.' },
+    hint: 'bf16: matrix products in bf16 on Intel AMX or AVX512-BF16 (AMD Zen 4); refused on processors with neither.' },
   { group: 'more', name: 'train.max_steps', label: 'Maximum steps', kinds: TRAINING, def: 0, hint: '0: no cap.' },
   // How the images reach the model (docs/job-spec.md's data section): decode threads and
   // the cache's budget, which decides whether a dataset is cached or streamed.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """SimMIM's findings, re-checked: the paper's ablation tables from one study of variants.
 
-usage: findings.py [--url http://127.0.0.1:8080] [--token T] --study ID [--out PREFIX]
+usage: findings.py [--url http://127.0.0.1:8080] [--token T] [--study ID] [--saved FILE]...
+                   [--out PREFIX]
 
 The study (POST /api/v1/studies, docs/http-api.md) has one variant axis, field "pretrain": the
 default pretraining ({}) and one-factor-at-a-time changes of it ({"mask": {"ratio": 0.1}},
@@ -13,7 +14,14 @@ seed, mean ± standard error (a tie unless it exceeds twice its se); the gain ov
 the pretraining's cost relative to the default's; beside the paper's top-1 and its difference
 from the paper's default (ViT-B, ImageNet-1K; random masking, patch 32, ratio 0.6, linear head,
 ℓ1 on the masked area at full resolution: 82.8). Writes PREFIX.md and PREFIX.json (the study as
-the API returned it). Standard library only."""
+the API returned it, or the merge). Standard library only.
+
+A study of some 33 runs takes longer than a machine may live: --saved adds the cells of a
+study saved earlier (a PREFIX.json this script wrote, committed), so the cells can be spread
+over several studies, on several machines. Rows of the same variant are merged seed by seed
+(a seed's top-1 from the first source that has it; the statistics recomputed); the seeds must
+be the same everywhere. Each seed's run is a sample of the same recipe whichever machine ran
+it, so the pairing by seed still holds."""
 import argparse
 import datetime
 import json
@@ -96,6 +104,52 @@ def agreement(ours, paper_diff):
     return "**disagrees**"
 
 
+def mean_sd(values):
+    v = [x for x in values if x is not None]
+    return (statistics.mean(v) if v else None), (statistics.stdev(v) if len(v) > 1 else None)
+
+
+def merge_rows(rows, seeds):
+    """One row from rows of the same variant: per seed the first top-1 there is; the
+    pretraining's wall time the mean over the seeds taken."""
+    taken = [next((r for r in rows if r["top1"][i] is not None), None) for i in range(len(seeds))]
+    top1 = [r["top1"][i] if r else None for i, r in enumerate(taken)]
+    walls = [r["pretrain_wall_s"] for r in taken if r and r.get("pretrain_wall_s")]
+    merged = dict(rows[0], top1=top1)
+    merged["top1_mean"], merged["top1_sd"] = mean_sd(top1)
+    merged["pretrain_wall_s"] = statistics.mean(walls) if walls else None
+    return merged
+
+
+def merge(studies):
+    """The studies' cells as one study: rows of the same variant (and the baselines) merged."""
+    seeds = studies[0]["seeds"]
+    for st in studies[1:]:
+        if st["seeds"] != seeds:
+            sys.exit(f"study {st['id']} has seeds {st['seeds']}, study {studies[0]['id']} {seeds}: "
+                     "a merge pairs by seed, so they must be the same")
+    by_variant = {}
+    for st in studies:
+        for r in st["rows"]:
+            by_variant.setdefault(json.dumps(r["values"], sort_keys=True), []).append(r)
+    rows = [merge_rows(group, seeds) for group in by_variant.values()]
+    bases = [st["baseline_row"] for st in studies if st.get("baseline_row")]
+    base = merge_rows(bases, seeds) if bases else None
+    for r in rows:  # the gain over the baseline, paired by seed
+        gain, se, _ = paired(r["top1"], base["top1"]) if base else (None, None, 0)
+        r["gain_mean"], r["gain_se"] = gain, se
+    done = sum(all(t is not None for t in r["top1"]) for r in rows)
+    sources = []
+    for st in studies:
+        sources += st.get("sources") or [{"study": st["id"], "name": st["name"], "state": st["state"],
+                                          "cells_done": st["cells_done"], "cells_total": st["cells_total"],
+                                          "created": datetime.date.fromtimestamp(st["created_at"]).isoformat()}]
+    return {"id": "+".join(str(st["id"]) for st in studies), "name": studies[0]["name"],
+            "state": "merged" if len(studies) > 1 else studies[0]["state"], "seeds": seeds,
+            "cells_done": done, "cells_total": len(rows), "rows": rows, "baseline_row": base,
+            "sources": sources}
+
+
 def fmt(x, digits=2, sign=False):
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
@@ -114,6 +168,10 @@ def render(study):
            f"default cell paired by seed, mean ± se (a tie unless |Δ| > 2 se); gain = over the "
            f"baseline from random initialisation (layer decay 1.0); cost = pretraining wall time "
            f"over the default's (measured on a shared machine: indicative).", ""]
+    if len(study.get("sources", [])) > 1:
+        out += ["Merged from: " + "; ".join(f"study {x['study']} \"{x['name']}\" of {x['created']} "
+                                           f"({x['cells_done']} of {x['cells_total']} cells)"
+                                           for x in study["sources"]) + ".", ""]
     base_row = study.get("baseline_row") or {}
     out.append(f"Baseline (from scratch): top-1 {fmt(base_row.get('top1_mean'))} ± "
                f"{fmt(base_row.get('top1_sd'))} ({', '.join(fmt(t) for t in base_row.get('top1', []))}).")
@@ -169,10 +227,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8080")
     ap.add_argument("--token", default=os.environ.get("SIMMIMD_TOKEN"))
-    ap.add_argument("--study", type=int, required=True)
+    ap.add_argument("--study", type=int, help="a study of the daemon at --url")
+    ap.add_argument("--saved", action="append", default=[],
+                    help="a study saved earlier (PREFIX.json); repeatable")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "findings-fmnist"))
     args = ap.parse_args()
-    study = fetch(args.url, args.token, f"/api/v1/studies/{args.study}")
+    studies = [fetch(args.url, args.token, f"/api/v1/studies/{args.study}")] if args.study else []
+    for path in args.saved:
+        with open(path) as f:
+            studies.append(json.load(f))
+    if not studies:
+        sys.exit("findings.py: give --study, --saved or both")
+    study = merge(studies)
     text = render(study)
     text += f"\nMachine: {machine()}; rendered {datetime.date.today()} by tests/bench/findings.py.\n"
     with open(args.out + ".md", "w") as f:

@@ -183,7 +183,7 @@ def merge(base, extra):
 
 def add_bf16_twins():
     """Every recipe again as RECIPE-bf16: pretraining and fine-tuning with train.precision bf16
-    (matrix products on AMX in bf16, fp32 accumulation), held to the same targets, and set
+    (matrix products in bf16 on AMX or AVX512-BF16, fp32 accumulation), held to the same targets, and set
     beside the fp32 run of the same seed."""
     bf16 = {"train": {"precision": "bf16"}}
     for key in list(PRETRAIN):
