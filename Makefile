@@ -6,7 +6,7 @@
 #   make bench      training-step throughput beside PyTorch (needs python3-torch)
 #   make bench-data the data benchmark (issue 26): image sets under build/bench/, streamed decode
 #                   beside PyTorch's DataLoader, memory and training cost (tests/bench/bench_data.sh;
-#                   needs python3-torchvision, and mate-backgrounds for the photographs)
+#                   deploy/deps.sh --dev installs torchvision, PIL and mate-backgrounds)
 #   make fixtures   regenerate the golden fixtures from PyTorch
 #   make fuzz       every libFuzzer harness of tests/fuzz/ for FUZZ_SECONDS (default 60) each
 #                   (installs clang first); figures in tests/bench/results/fuzz.md

@@ -2,8 +2,9 @@
 # Installs the Debian packages simmimd needs, only those missing.
 #   deploy/deps.sh          build + test packages
 #   deploy/deps.sh --check  exit 1 if any build/test package is missing, install nothing
-#   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick) and linux-perf
-#                           (tests/bench/profile.sh)
+#   deploy/deps.sh --dev    also PyTorch (golden fixtures, `make bench` yardstick), linux-perf
+#                           (tests/bench/profile.sh), and for `make bench-data` torchvision (the
+#                           DataLoader yardstick), PIL and mate-backgrounds (the photographs)
 #   deploy/deps.sh --fuzz   also clang and its libFuzzer and sanitizer runtimes (`make fuzz`)
 #   deploy/deps.sh --reliability  also wrk, the HTTP load generator (`make reliability`)
 set -euo pipefail
@@ -19,7 +20,7 @@ check_only=0
 for arg in "$@"; do
   case "$arg" in
     --check) check_only=1 ;;
-    --dev) packages+=(python3-torch linux-perf) ;;
+    --dev) packages+=(python3-torch linux-perf python3-torchvision python3-pil mate-backgrounds) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     --reliability) packages+=(wrk) ;;
     *) echo "deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
