@@ -21,11 +21,26 @@ static int kept(Keep keep, const char *key)
     return keep == KEEP_ALL || (keep == KEEP_HELD_OUT) == (shards_held_out(key) != 0);
 }
 
-// The next kept good sample of `list` (shards in `order`, NULL: as listed) into *into, bad
-// samples and unreadable shards reported and passed over. 1, or 0 at the end of the list.
-static int read_next(Sharded *sh, const ShardList *list, const int *order, int *next_shard,
-                     ShardReader **reader, Keep keep, ShardedSample *into)
+// Whether sample `index` of training shard `shard` is among those sharded_limit_per_class kept.
+static int within_limit(const Sharded *sh, int shard, long index)
 {
+    long lo = sh->limit_start[shard], hi = sh->limit_start[shard + 1];
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (sh->limit_index[mid] < index) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < sh->limit_start[shard + 1] && sh->limit_index[lo] == index;
+}
+
+// The next kept good sample of `list` (shards in `order`, NULL: as listed) into *into, bad
+// samples and unreadable shards reported and passed over; the training split's samples
+// limited as sharded_limit_per_class chose. flags: shard_next's. 1, or 0 at the end of the
+// list.
+static int read_next(Sharded *sh, const ShardList *list, const int *order, int *next_shard,
+                     ShardReader **reader, Keep keep, unsigned flags, ShardedSample *into)
+{
+    int limited = sh->limit_index && list == &sh->train && keep != KEEP_HELD_OUT;
     char err[SHARDED_MESSAGE_MAX];
     for (;;) {
         if (!*reader) {
@@ -37,9 +52,10 @@ static int read_next(Sharded *sh, const ShardList *list, const int *order, int *
                 continue;
             }
         }
-        int r = shard_next(*reader, &into->sample, 0, err, sizeof err);
-        if (r == SHARD_SAMPLE && kept(keep, into->sample.key)) {
-            int shard = order ? order[*next_shard - 1] : *next_shard - 1;
+        int r = shard_next(*reader, &into->sample, flags, err, sizeof err);
+        int shard = order ? order[*next_shard - 1] : *next_shard - 1;
+        if (r == SHARD_SAMPLE && kept(keep, into->sample.key) &&
+            (!limited || within_limit(sh, shard, into->sample.index))) {
             snprintf(into->name, sizeof into->name, "%s:%s", list->paths[shard], into->sample.key);
             return 1;
         }
@@ -56,7 +72,7 @@ static Keep training_keep(const Sharded *sh) { return sh->test.count ? KEEP_ALL 
 static int read_training(Sharded *sh, ShardedSample *into)
 {
     return read_next(sh, &sh->train, sh->shard_order, &sh->next_shard, &sh->reader,
-                     training_keep(sh), into);
+                     training_keep(sh), 0, into);
 }
 
 static void swap_samples(ShardedSample *a, ShardedSample *b)
@@ -112,7 +128,8 @@ static Keep test_keep(const Sharded *sh) { return sh->test.count ? KEEP_ALL : KE
 static int read_test(Sharded *sh, ShardedSample *into)
 {
     const ShardList *list = sh->test.count ? &sh->test : &sh->train;
-    if (!read_next(sh, list, NULL, &sh->eval_shard, &sh->eval_reader, test_keep(sh), into)) return 0;
+    if (!read_next(sh, list, NULL, &sh->eval_shard, &sh->eval_reader, test_keep(sh), 0, into))
+        return 0;
     sh->eval_emitted++;
     return 1;
 }
@@ -174,9 +191,100 @@ void sharded_close(Sharded *sh)
     free(sh->buffer);
     sharded_sample_free(&sh->incoming);
     free(sh->shard_order);
+    free(sh->limit_index);
+    free(sh->limit_start);
     shards_list_free(&sh->train);
     shards_list_free(&sh->test);
     memset(sh, 0, sizeof *sh);
+}
+
+// The labelled training samples in shard order: label, shard and index of each.
+typedef struct {
+    int *labels, *shards;
+    long *indexes;
+    long count, cap;
+} LabelledSamples;
+
+static int add_labelled(LabelledSamples *l, int label, int shard, long index)
+{
+    if (l->count == l->cap) {
+        long cap = l->cap ? 2 * l->cap : 4096;
+        int *labels = realloc(l->labels, sizeof(int) * (size_t)cap);
+        if (labels) l->labels = labels;
+        int *shards = realloc(l->shards, sizeof(int) * (size_t)cap);
+        if (shards) l->shards = shards;
+        long *indexes = realloc(l->indexes, sizeof(long) * (size_t)cap);
+        if (indexes) l->indexes = indexes;
+        if (!labels || !shards || !indexes) return -1;
+        l->cap = cap;
+    }
+    l->labels[l->count] = label, l->shards[l->count] = shard, l->indexes[l->count++] = index;
+    return 0;
+}
+
+// Which of the labelled samples labels_keep_per_class keeps (keep[i]), and how many (-1 with
+// its message). Shards have no class names: a class is named by its index.
+static int keep_first_per_class(const Sharded *sh, const LabelledSamples *l, int k, uint8_t *keep,
+                                char *err, size_t errlen)
+{
+    if (l->count > INT32_MAX) {
+        snprintf(err, errlen, "%ld labelled training samples: more than labels_per_class counts",
+                 l->count);
+        return -1;
+    }
+    char **names = calloc((size_t)sh->num_classes + 1, sizeof *names);
+    int rc = names ? 0 : -1;
+    for (int c = 0; rc == 0 && c < sh->num_classes; c++)
+        if (!(names[c] = malloc(12))) rc = -1;
+        else snprintf(names[c], 12, "%d", c);
+    if (rc) snprintf(err, errlen, "out of memory");
+    else rc = labels_keep_per_class(l->labels, (int)l->count, sh->num_classes, names, k, keep, err,
+                                    errlen);
+    for (int c = 0; names && c < sh->num_classes; c++) free(names[c]);
+    free(names);
+    return rc;
+}
+
+int sharded_limit_per_class(Sharded *sh, int k, char *err, size_t errlen)
+{
+    LabelledSamples l = {0};
+    ShardedSample sample = {0};
+    ShardReader *reader = NULL;
+    int next_shard = 0, rc = 0;
+    while (rc == 0 && read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh),
+                                SHARD_SKIP_IMAGE, &sample))
+        if (sample.sample.label >= 0) rc = add_labelled(&l, sample.sample.label, next_shard - 1,
+                                                        sample.sample.index);
+    shard_close(reader);
+    sharded_sample_free(&sample);
+    uint8_t *keep = rc == 0 ? malloc((size_t)l.count + 1) : NULL;
+    sh->limit_start = calloc((size_t)sh->train.count + 1, sizeof(long));
+    if (!keep || !sh->limit_start) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    int kept = rc == 0 ? keep_first_per_class(sh, &l, k, keep, err, errlen) : -1;
+    if (kept >= 0 && !(sh->limit_index = malloc(sizeof(long) * ((size_t)kept + 1)))) {
+        snprintf(err, errlen, "out of memory");
+        kept = -1;
+    }
+    if (kept >= 0) { // samples come in shard order, so each shard's indexes ascend
+        long at = 0;
+        for (long i = 0; i < l.count; i++) {
+            if (!keep[i]) continue;
+            sh->limit_index[at++] = l.indexes[i];
+            sh->limit_start[l.shards[i] + 1] = at;
+        }
+        for (int s = 1; s <= sh->train.count; s++)
+            if (sh->limit_start[s] < sh->limit_start[s - 1]) sh->limit_start[s] = sh->limit_start[s - 1];
+        sh->train_count = kept;
+    } else {
+        free(sh->limit_start);
+        sh->limit_start = NULL;
+    }
+    free(keep);
+    free(l.labels), free(l.shards), free(l.indexes);
+    return kept < 0 ? -1 : 0;
 }
 
 int sharded_each_first(Sharded *sh, int count, ShardedVisit visit, void *ctx)
@@ -185,7 +293,7 @@ int sharded_each_first(Sharded *sh, int count, ShardedVisit visit, void *ctx)
     ShardReader *reader = NULL;
     int next_shard = 0, taken = 0, rc = 0;
     while (taken < count && rc == 0 &&
-           read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh), &sample)) {
+           read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh), 0, &sample)) {
         rc = visit(ctx, &sample, &taken);
     }
     shard_close(reader);

@@ -31,6 +31,11 @@ typedef struct {
     DataRoots roots;
     long train_count, test_count; // good samples of each split (scanned at open)
     int num_classes;
+    // The few-labels setting (sharded_limit_per_class): the training samples kept, per
+    // training shard its sample indexes (ShardSample.index), ascending:
+    // limit_index[limit_start[i] .. limit_start[i + 1]). NULL: every sample.
+    long *limit_index;
+    long *limit_start;
     int shuffle_buffer;
     uint64_t seed;
     ShardedErrorFn on_error;
@@ -55,6 +60,12 @@ int sharded_open(Sharded *sh, const char *dir, const char *train_glob, const cha
                  const DataRoots *roots, uint64_t seed, int shuffle_buffer,
                  ShardedErrorFn on_error, void *error_ctx, char *err, size_t errlen);
 void sharded_close(Sharded *sh);
+
+// Keeps only the first k samples of each class of the training split, in shard order (as an
+// image folder's are, in file order): one pass over the training shards, images unread.
+// train_count becomes the number kept; the test split and the normalization stay whole.
+// -1 with a message if no sample is labelled or a class has fewer than k.
+int sharded_limit_per_class(Sharded *sh, int k, char *err, size_t errlen);
 
 // The sample at `position` of epoch `epoch`'s training stream into *out (its buffer reused):
 // read on from the last call, or replayed from the epoch's start when the position is not

@@ -466,11 +466,6 @@ static int describe_sharded(Trainer *tr, const ModelConfig *cfg, DataRoots *root
     ds->channels = cfg->in_chans;
     ds->stored_size = cfg->img_size;
     ds->skipped = sh->train.skipped + sh->test.skipped;
-    if (spec_labels_per_class(s) > 0) {
-        snprintf(err, errlen, "%s.labels_per_class is not available on tar shards (it needs every "
-                 "label before training); use an image folder", spec_kind_name(s->kind));
-        return -1;
-    }
     return 0;
 }
 
@@ -502,10 +497,12 @@ static int load_data(Trainer *tr, ModelConfig *cfg, const CheckpointMeta *from)
                               s->kind == JOB_FINETUNE ? "fine-tuning" : "a linear probe");
         if (s->kind == JOB_FINETUNE) cfg->num_classes = tr->ds.num_classes;
         int k = spec_labels_per_class(s);
-        if (k > 0 && !tr->sharding && (tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
-                                    : dataset_limit_per_class(&tr->ds, k, err, sizeof err)))
+        if (k > 0 && (tr->sharding    ? sharded_limit_per_class(&tr->sharded, k, err, sizeof err)
+                      : tr->streaming ? streamed_limit_per_class(&tr->streamed, k, err, sizeof err)
+                                      : dataset_limit_per_class(&tr->ds, k, err, sizeof err)))
             return train_fail(tr, "%s.labels_per_class: %s", spec_kind_name(s->kind), err);
-        if (tr->streaming && !tr->sharding) tr->ds.train.count = tr->streamed.list.train.count;
+        if (tr->sharding) tr->ds.train.count = (int)tr->sharded.train_count;
+        else if (tr->streaming) tr->ds.train.count = tr->streamed.list.train.count;
     }
     if (from->kind) { // normalization travels with the encoder
         if (checkpoint_suits_dataset(cfg, from->pad, tr->ds.pad, err, sizeof err))

@@ -6,7 +6,8 @@
 # is replaced with a data_error event naming it, and too many fail the job with a clear
 # error; a few-label fine-tuning runs from a streamed folder. Tar shards (a held-out 2% or a
 # test glob) stream with the same guarantees: workers, kill -9, bad samples; a palette loss
-# takes its colours from their first samples. An IDX dataset
+# takes its colours from their first samples; a few-label fine-tuning keeps the first K of each
+# class in shard order (and a class short of K is a clear error). An IDX dataset
 # larger than data.cache_mb is read in place from its uncompressed files (the same training
 # as the cache's), or cached as before with a warning naming gunzip when a file is compressed.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run_tests.sh.
@@ -170,3 +171,54 @@ messages=$(grep '"event":"data_error"' "$tmp/sbad/events.jsonl" | while read -r 
 report "a shard's undecodable image and bad .cls are data_error events; the held-out 2% stands in for a test split" \
   $([ $rc = 0 ] && [[ "$messages" == *bad1* ]] && [[ "$messages" == *bad2* ]] && echo 1 || echo 0) \
   "exit $rc; $messages $(tail -n 1 "$tmp/sbad.err")"
+
+# --- a few-label fine-tuning from tar shards --------------------------------------------------
+# Two classes in two shards, interleaved; in shard order the first 10 of each class are images
+# and every later one is not: kept are the first 10 per class in shard order, so labels_per_class
+# 10 trains without a data_error, and 11 meets the bad ones.
+mkdir -p "$tmp/few"
+python3 - "$tmp/shards/train-000000.tar" "$tmp/few" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    pngs = [t.extractfile(m).read() for m in t.getmembers() if m.name.endswith(".png")][:40]
+def write(path, samples):
+    with tarfile.open(path, "w") as t:
+        for key, data, label in samples:
+            for name, body in ((key + ".png", data), (key + ".cls", str(label).encode())):
+                info = tarfile.TarInfo(name); info.size = len(body); t.addfile(info, io.BytesIO(body))
+seen = [0, 0]
+def sample(i):
+    label = i % 2
+    seen[label] += 1
+    return f"s{i:03d}", pngs[i % 20] if seen[label] <= 10 else b"not an image", label
+write(sys.argv[2] + "/train-0.tar", [sample(i) for i in range(0, 16)])
+write(sys.argv[2] + "/train-1.tar", [sample(i) for i in range(16, 40)])
+write(sys.argv[2] + "/test-0.tar", [(f"t{i:03d}", pngs[20 + i], i % 2) for i in range(20)])
+PY
+few_spec() { # few_spec FILE LABELS_PER_CLASS
+  cat > "$1" <<JSON
+{"kind": "finetune", "dataset": {"format": "shards", "path": "$tmp/few", "train": "train-*.tar", "test": "test-*.tar"},
+ "finetune": {"init_from": {"path": "$tmp/w1/checkpoints/step-20.safetensors"}, "labels_per_class": $2},
+ "data": {"workers": 2, "shuffle_buffer": 8},
+ "train": {"epochs": 2, "batch_size": 10, "seed": 5, "threads": 2},
+ "schedule": {"progress_every_steps": 1, "checkpoint_every_steps": 100}}
+JSON
+}
+few_spec "$tmp/few10.json" 10
+$train --spec "$tmp/few10.json" --run-dir "$tmp/few10" > /dev/null 2> "$tmp/few10.err"
+rc=$?
+errors=$(grep -c '"event":"data_error"' "$tmp/few10/events.jsonl")
+report "a fine-tuning with 10 labels per class runs from tar shards on the first 10 of each class in shard order" \
+  $([ $rc = 0 ] && [ "$(start_field "$tmp/few10" steps_per_epoch)" = 2 ] && [ "$errors" = 0 ] && echo 1 || echo 0) \
+  "exit $rc, $(start_field "$tmp/few10" steps_per_epoch) steps per epoch (20 images / 10), $errors data errors; $(tail -n 1 "$tmp/few10.err")"
+few_spec "$tmp/few11.json" 11
+$train --spec "$tmp/few11.json" --run-dir "$tmp/few11" > /dev/null 2> "$tmp/few11.err"
+errors=$(grep -c '"event":"data_error"' "$tmp/few11/events.jsonl")
+report "with 11 per class the 11th of each class, not an image, is read" $([ "$errors" -gt 0 ] && echo 1 || echo 0) \
+  "$errors data errors; $(tail -n 1 "$tmp/few11.err")"
+few_spec "$tmp/few30.json" 30
+$train --spec "$tmp/few30.json" --run-dir "$tmp/few30" > /dev/null 2> "$tmp/few30.err"
+rc=$?
+report "more labels per class than the shards have: a clear error" \
+  $([ $rc != 0 ] && grep -q "finetune.labels_per_class: class '0' has 20 training images, fewer than the 30 asked for" "$tmp/few30.err" && echo 1 || echo 0) \
+  "exit $rc: $(tail -n 1 "$tmp/few30.err")"
