@@ -124,6 +124,13 @@ def main():
     if palette is not None:  # the trainer's k-means would set it: any colours in [0, 1] will do
         with torch.no_grad():
             palette.uniform_(0.0, 1.0)
+    if args.precision == "bf16":
+        # This PyTorch's CPU autocast leaves layer_norm out of its lists, and the kernel refuses
+        # a bf16 input beside fp32 weights: a Swin's patch merging feeds its next stage's first
+        # norm with a product's bf16. The norms run in fp32, as later PyTorch's autocast runs them.
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.register_forward_pre_hook(lambda module, inputs: (inputs[0].float(),))
     model.train()
     layer_decay = 0.75 if args.kind == "finetune" else 1.0
     opt = torch.optim.AdamW(st.param_groups(model, 1e-3, 0.05, layer_decay),
