@@ -2,7 +2,7 @@
 """SimMIM's findings, re-checked: the paper's ablation tables from one study of variants.
 
 usage: findings.py [--url http://127.0.0.1:8080] [--token T] [--study ID] [--saved FILE]...
-                   [--out PREFIX]
+                   [--out PREFIX] [--next FILE]
 
 The study (POST /api/v1/studies, docs/http-api.md) has one variant axis, field "pretrain": the
 default pretraining ({}) and one-factor-at-a-time changes of it ({"mask": {"ratio": 0.1}},
@@ -21,7 +21,9 @@ study saved earlier (a PREFIX.json this script wrote, committed), so the cells c
 over several studies, on several machines. Rows of the same variant are merged seed by seed
 (a seed's top-1 from the first source that has it; the statistics recomputed); the seeds must
 be the same everywhere. Each seed's run is a sample of the same recipe whichever machine ran
-it, so the pairing by seed still holds."""
+it, so the pairing by seed still holds. --next FILE writes the POST /api/v1/studies body of
+what is still missing (the cells short of a seed, and the baseline), to start on the next
+machine."""
 import argparse
 import datetime
 import json
@@ -147,7 +149,27 @@ def merge(studies):
     return {"id": "+".join(str(st["id"]) for st in studies), "name": studies[0]["name"],
             "state": "merged" if len(studies) > 1 else studies[0]["state"], "seeds": seeds,
             "cells_done": done, "cells_total": len(rows), "rows": rows, "baseline_row": base,
-            "sources": sources}
+            "sources": sources, "pretrain": studies[0].get("pretrain", {}),
+            "finetune": studies[0].get("finetune", {})}
+
+
+def complete(row):
+    return row is not None and all(t is not None for t in row["top1"])
+
+
+def next_study(study):
+    """The POST /api/v1/studies body that runs what the study still lacks: the cells without
+    every seed's top-1 (all their seeds again), and the baseline if it lacks one; None when
+    nothing is missing."""
+    todo = [r["values"].get("pretrain", {}) for r in study["rows"] if not complete(r)]
+    baseline = not complete(study.get("baseline_row"))
+    if not todo and not baseline:
+        return None
+    body = {"name": study["name"], "pretrain": study["pretrain"], "finetune": study["finetune"],
+            "seeds": study["seeds"], "baseline": baseline}
+    # A study needs a cell: with only the baseline missing, the default cell runs again too.
+    body["axes"] = [{"field": "pretrain", "values": todo or [{}]}]
+    return body
 
 
 def fmt(x, digits=2, sign=False):
@@ -231,6 +253,8 @@ def main():
     ap.add_argument("--saved", action="append", default=[],
                     help="a study saved earlier (PREFIX.json); repeatable")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "findings-fmnist"))
+    ap.add_argument("--next", metavar="FILE",
+                    help="also write the POST /api/v1/studies body of the cells still missing")
     args = ap.parse_args()
     studies = [fetch(args.url, args.token, f"/api/v1/studies/{args.study}")] if args.study else []
     for path in args.saved:
@@ -246,6 +270,13 @@ def main():
     with open(args.out + ".json", "w") as f:
         json.dump(study, f, indent=1)
     sys.stdout.write(text)
+    if args.next:
+        body = next_study(study)
+        with open(args.next, "w") as f:
+            json.dump(body, f, indent=1)
+        sys.stdout.write(f"\n{args.next}: " + (f"{len(body['axes'][0]['values'])} cells still to run"
+                                                f"{' and the baseline' if body['baseline'] else ''}"
+                                                if body else "nothing left to run (null)") + "\n")
 
 
 if __name__ == "__main__":

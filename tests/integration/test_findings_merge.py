@@ -74,3 +74,19 @@ with tempfile.TemporaryDirectory() as tmp:
         again = json.load(f)
     report("a saved study renders alone, and its output can be saved again",
            run.returncode == 0 and again["rows"][0]["top1"] == [80.0, 82.0], run.stderr.strip())
+
+# What is left to run: the cells short of a seed (all their seeds), the baseline if short.
+first["pretrain"], first["finetune"] = {"train": {"epochs": 5}}, {"finetune": {"labels_per_class": 600}}
+second["rows"].append(row({"decoder": {"type": "mlp"}}, [81.0, None]))
+body = findings.next_study(findings.merge([first, second]))
+report("the next study runs the cells short of a seed, with the study's specs and seeds",
+       body["axes"] == [{"field": "pretrain", "values": [{"decoder": {"type": "mlp"}}]}] and
+       body["seeds"] == [0, 1] and body["pretrain"] == {"train": {"epochs": 5}} and
+       body["finetune"] == {"finetune": {"labels_per_class": 600}} and body["baseline"] is False, json.dumps(body))
+short = findings.merge([study(1, [row({}, [80.0, 82.0])], [70.0, None])])
+short["pretrain"] = short["finetune"] = {}
+body = findings.next_study(short)
+report("a baseline short of a seed runs again (with the default cell, a study needing a cell)",
+       body["baseline"] is True and body["axes"][0]["values"] == [{}], json.dumps(body))
+report("nothing left: no next study",
+       findings.next_study(dict(short, baseline_row={"top1": [70.0, 71.0]})) is None)
