@@ -1,5 +1,5 @@
 // The daemon's own resources: GET /api/v1/health (version, uptime, the database, jobs by
-// state) and GET /metrics (Prometheus text: build info, uptime, HTTP requests by route and
+// state, the machine's cores, memory and bf16 engine) and GET /metrics (Prometheus text: build info, uptime, HTTP requests by route and
 // status, and the store's job gauges).
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "store.h"
+#include "base/cpu.h"
 #include "base/version.h"
 
 enum { PROM_INITIAL = 64 << 10, PROM_MAX = 16 << 20 };
@@ -19,12 +20,24 @@ static double uptime_s(const App *app)
     return up > 0.0 ? up : 0.0;
 }
 
+// What a job on this machine can ask for: its cores, memory, and how it runs train.precision
+// bf16 (null: it cannot, and such a job is refused).
+static json_t *machine_json(void)
+{
+    Bf16Engine engine = cpu_bf16_engine();
+    return json_pack("{s:i, s:f, s:o}", "cores", cpu_core_count(), "memory_mb",
+                     machine_memory_bytes() / (1024.0 * 1024.0), "bf16",
+                     engine == BF16_ENGINE_NONE ? json_null()
+                                                : json_string(cpu_bf16_engine_name(engine)));
+}
+
 void api_health(Request *r)
 {
     json_t *jobs = store_job_counts_json(r->app->db);
-    json_t *body = json_pack("{s:s, s:f, s:s, s:i, s:o}", "version", SIMMIMD_VERSION, "uptime_s",
-                             uptime_s(r->app), "db", jobs ? "ok" : "error", "schema",
-                             db_schema_version(r->app->db), "jobs", jobs ? jobs : json_null());
+    json_t *body = json_pack("{s:s, s:f, s:s, s:i, s:o, s:o}", "version", SIMMIMD_VERSION,
+                             "uptime_s", uptime_s(r->app), "db", jobs ? "ok" : "error", "schema",
+                             db_schema_version(r->app->db), "jobs", jobs ? jobs : json_null(),
+                             "machine", machine_json());
     reply_json(r, jobs ? 200 : 503, body);
 }
 

@@ -1,7 +1,7 @@
 // The dashboard's entry point: hash routing (#/jobs, #/jobs/7, #/new, #/new?from=7,
 // #/new?study, #/studies, #/studies/3, #/datasets) to views that each mount into <main> and
 // return a function that tears down what they started (event streams, timers, charts); and the
-// daemon's version in the footer.
+// daemon's version and its machine (cores, memory, bf16) in the footer.
 import { api } from './api.js';
 import { fill, h } from './ui.js';
 import { mountJobs } from './jobs.js';
@@ -46,7 +46,9 @@ function route() {
 async function showVersion() {
   try {
     const health = await api('/api/v1/health');
-    fill(document.getElementById('footer'), `simmimd ${health.version ?? ''}`);
+    const m = health.machine;
+    const machine = m ? ` · ${m.cores} cores · ${(m.memory_mb / 1024).toFixed(1)} GiB · bf16: ${m.bf16 ?? 'not on this processor'}` : '';
+    fill(document.getElementById('footer'), `simmimd ${health.version ?? ''}${machine}`);
   } catch {
     // The footer is informational; the views report API failures themselves.
   }

@@ -327,6 +327,16 @@ async function scenarioFormAndJob(page) {
     return `job #${cloneId} cancelled`;
   });
 
+  await check('the footer names the daemon\'s version and machine, as /health says', async () => {
+    const health = await (await page.request.get(`${BASE}/api/v1/health`)).json();
+    const want = `simmimd ${health.version} · ${health.machine.cores} cores`;
+    await page.waitForFunction((w) => document.getElementById('footer').textContent.startsWith(w), want,
+                               { timeout: 10000 });
+    const text = await page.locator('#footer').textContent();
+    assert(text.includes(`bf16: ${health.machine.bf16 ?? 'not on this processor'}`), text);
+    return text;
+  });
+
   await check('the jobs list filters by state and kind', async () => {
     await page.goto(`${BASE}/#/jobs`);
     await page.locator(`tr[data-job-id="${cloneId}"]`).waitFor({ timeout: 10000 });

@@ -16,6 +16,14 @@ python3 tests/integration/make_subset.py /usr/share/datasets/fashion-mnist "$tmp
 
 start_daemon --data-root "$tmp/data"
 report "daemon starts and answers /health" $([ "$(api GET /api/v1/health | json db)" = ok ] && echo 1 || echo 0) "$(cat "$tmp/body")"
+machine=$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))["machine"]; print(m["cores"], round(m["memory_mb"]), m["bf16"])' "$tmp/body")
+bf16_here=None
+grep -qw avx512_bf16 /proc/cpuinfo && bf16_here=avx512-bf16
+grep -qw amx_bf16 /proc/cpuinfo && bf16_here="avx512-bf16 or amx" # amx when the kernel grants the tiles
+read -r cores memory_mb bf16 <<< "$machine"
+report "/health says the machine's cores, memory and bf16 engine" \
+  $([ "$cores" -ge 1 ] && [ "$memory_mb" -gt 0 ] && [[ "$bf16_here" == *"$bf16"* ]] && echo 1 || echo 0) \
+  "cores $cores, memory ${memory_mb} MB, bf16 $bf16 (this processor: $bf16_here)"
 reg=$(api POST /api/v1/datasets "{\"name\": \"fm-small\", \"format\": \"idx\", \"path\": \"$tmp/data/fm\"}")
 report "dataset registration" $([ "$(status)" = 201 ] && [ "$(echo "$reg" | json train_count)" = 2000 ] && echo 1 || echo 0) "$(status) $reg"
 curl -s -o "$tmp/sample.png" "$base/api/v1/datasets/fm-small/sample.png"
