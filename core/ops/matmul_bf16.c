@@ -107,7 +107,7 @@ AVX512_BF16_TARGET static void interleave_rows(uint16_t *out, const float *row0,
 }
 
 void bf16_pack_pairs_across_rows(uint16_t *dst, const float *src, long ld, int R, int C, long j0,
-                                long j1)
+                                 long j1)
 {
     int Cp = (int)bf16_padded(C);
     for (long j = j0; j < j1; j++) {
@@ -219,7 +219,7 @@ static void block_product(float *C, long ldc, int rows, int cols, const float *s
 }
 
 void bf16_multiply_rows(float *out, long ldo, const float *inp, int M, int K, const uint16_t *B,
-                       int N, const float *bias, uint16_t *a_block)
+                        int N, const float *bias, uint16_t *a_block)
 {
     int Kp = (int)bf16_padded(K), Np = (int)bf16_padded(N);
     for (int r = 0; r < M; r += BF16_BLOCK) {
@@ -280,7 +280,7 @@ AVX512_BF16_TARGET static void transpose_pairs(uint16_t *at, const uint16_t *pai
 }
 
 void bf16_multiply_transposed(float *sums, const float *dout, const float *inp, long R, int N,
-                             int K, int accumulate, uint16_t *work)
+                              int K, int accumulate, uint16_t *work)
 {
     long Kp = bf16_padded(K), Np = bf16_padded(N);
     uint16_t *inp_pairs = work, *dout_pairs = work + BF16_CHUNK * Kp, *doutt = dout_pairs + BF16_CHUNK * Np;
