@@ -36,4 +36,19 @@ static inline int test_remove_tree(const char *dir)
     return nftw(dir, test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+// A path (or any short string) formatted into one of 8 rotating buffers: a few can be alive at
+// once, as in a call's arguments; a caller that keeps one longer copies it.
+static inline const char *test_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline const char *test_pathf(const char *fmt, ...)
+{
+    static char buf[8][1024];
+    static int next;
+    char *p = buf[next++ % 8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p, sizeof buf[0], fmt, ap);
+    va_end(ap);
+    return p;
+}
+
 #endif

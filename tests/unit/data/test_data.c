@@ -34,21 +34,8 @@ static void test_data_die(const char *what)
     exit(2);
 }
 
-// A formatted path in one of 8 rotating buffers: for immediate use only (a path kept across
-// calls is copied into the caller's own buffer with keep_path).
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int next;
-    char *p = buf[next++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return p;
-}
-
+// Paths come from test_pathf (test.h), for immediate use only: a path kept across calls is
+// copied into the caller's own buffer with keep_path.
 typedef struct {
     char s[1024];
 } Path;
@@ -355,14 +342,14 @@ static void write_idx(const char *dir, const char *prefix, int n, int rows, int 
         size_t j = i - 16, img = j / ((size_t)rows * cols);
         b[i] = (uint8_t)(img * 3 + j % ((size_t)rows * cols));
     }
-    write_file_bytes(pathf("%s/%s-images-idx3-ubyte", dir, prefix), b, len);
+    write_file_bytes(test_pathf("%s/%s-images-idx3-ubyte", dir, prefix), b, len);
     free(b);
     uint8_t *l = malloc(8 + (size_t)label_n);
     uint32_t lhead[2] = {0x801, (uint32_t)label_n};
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 4; k++) l[4 * i + k] = (uint8_t)(lhead[i] >> (24 - 8 * k));
     for (int i = 0; i < label_n; i++) l[8 + i] = (uint8_t)(i % classes);
-    write_file_bytes(pathf("%s/%s-labels-idx1-ubyte", dir, prefix), l, 8 + (size_t)label_n);
+    write_file_bytes(test_pathf("%s/%s-labels-idx1-ubyte", dir, prefix), l, 8 + (size_t)label_n);
     free(l);
 }
 
@@ -377,11 +364,11 @@ static void write_idx_dataset(const char *dir, int rows, int cols)
 static void gzip_file(const char *dir, const char *name)
 {
     size_t len;
-    unsigned char *data = read_bytes(pathf("%s/%s", dir, name), &len);
-    gzFile gz = gzopen(pathf("%s/%s.gz", dir, name), "wb");
+    unsigned char *data = read_bytes(test_pathf("%s/%s", dir, name), &len);
+    gzFile gz = gzopen(test_pathf("%s/%s.gz", dir, name), "wb");
     if (!gz || gzwrite(gz, data, (unsigned)len) != (int)len || gzclose(gz) != Z_OK)
         test_data_die("gzip");
-    unlink(pathf("%s/%s", dir, name));
+    unlink(test_pathf("%s/%s", dir, name));
     free(data);
 }
 
@@ -397,7 +384,7 @@ static void expect_error(int rc, const char *err, const char *name, const char *
 static void test_idx_mapped(void)
 {
     char err[1024];
-    Path dirp = keep_path(pathf("%s/idx_mapped", root));
+    Path dirp = keep_path(test_pathf("%s/idx_mapped", root));
     const char *dir = dirp.s;
     Dataset read, mapped;
     write_idx_dataset(dir, 8, 8);
@@ -433,7 +420,7 @@ static void test_idx_mapped(void)
         // images) never reaches the file.
         mapped.train.pixels[64] = 99;
         uint8_t first = 0;
-        FILE *f = fopen(pathf("%s/train-images-idx3-ubyte", dir), "rb");
+        FILE *f = fopen(test_pathf("%s/train-images-idx3-ubyte", dir), "rb");
         int read_back = f && fseek(f, 16 + 64, SEEK_SET) == 0 && fread(&first, 1, 1, f) == 1;
         test_report(read_back && first == 3,
                     "IDX read in place: writing into it leaves the file as it was",
@@ -461,7 +448,7 @@ static void test_idx_mapped(void)
 static void test_idx_written(void)
 {
     char err[1024];
-    Path dirp = keep_path(pathf("%s/idx", root));
+    Path dirp = keep_path(test_pathf("%s/idx", root));
     const char *dir = dirp.s;
     Dataset ds;
     write_idx_dataset(dir, 8, 8);
@@ -498,9 +485,9 @@ static void test_idx_written(void)
     expect_error(rc, err, dir, "evenly", "IDX: uneven padding is an error");
 
     // Hostile IDX files.
-    Path badp = keep_path(pathf("%s/idx_bad", root));
-    Path imagesp = keep_path(pathf("%s/train-images-idx3-ubyte", badp.s));
-    Path copyp = keep_path(pathf("%s.orig", imagesp.s)), gzp = keep_path(pathf("%s.gz", imagesp.s));
+    Path badp = keep_path(test_pathf("%s/idx_bad", root));
+    Path imagesp = keep_path(test_pathf("%s/train-images-idx3-ubyte", badp.s));
+    Path copyp = keep_path(test_pathf("%s.orig", imagesp.s)), gzp = keep_path(test_pathf("%s.gz", imagesp.s));
     const char *bad = badp.s, *images = imagesp.s, *copy = copyp.s;
     write_idx_dataset(bad, 8, 8);
     rename(images, copy);
@@ -568,7 +555,7 @@ static void test_idx_written(void)
     rc = dataset_load(DATA_FORMAT_IDX, bad, 32, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "found", "IDX: missing file");
 
-    rc = dataset_load(DATA_FORMAT_IDX, pathf("%s/nowhere", root), 32, 1, NULL, &ds, err,
+    rc = dataset_load(DATA_FORMAT_IDX, test_pathf("%s/nowhere", root), 32, 1, NULL, &ds, err,
                       sizeof err);
     expect_error(rc, err, "nowhere", NULL, "IDX: missing folder");
 }
@@ -591,10 +578,10 @@ static void write_folder(const char *dir, Truth *train)
         {"train/b/ga.png", 12, 18, 1, {-1}, PNG_GRAY_ALPHA},
         {"train/b/pal.png", 16, 16, 0, {-1}, PNG_PALETTE},
         {"train/b/rgb16.png", 19, 21, 0, {-1}, PNG_RGB16}};
-    make_dirs(pathf("%s/train/a", dir));
-    make_dirs(pathf("%s/train/b/nested", dir));
-    make_dirs(pathf("%s/test/a", dir));
-    make_dirs(pathf("%s/test/b", dir));
+    make_dirs(test_pathf("%s/train/a", dir));
+    make_dirs(test_pathf("%s/train/b/nested", dir));
+    make_dirs(test_pathf("%s/test/a", dir));
+    make_dirs(test_pathf("%s/test/b", dir));
     for (int i = 0; i < NTRAIN; i++) {
         const int *u = spec[i].uniform;
         train[i] = u[0] >= 0 ? truth_uniform(spec[i].w, spec[i].h, u[0], u[1], u[2])
@@ -604,27 +591,27 @@ static void write_folder(const char *dir, Truth *train)
                 train[i].rgb[j] = train[i].rgb[j] & 4 ? 255 : 0;
         if (spec[i].kind == PNG_PALETTE) // few colours
             for (int j = 0; j < 3 * spec[i].w * spec[i].h; j++) train[i].rgb[j] &= 0xc0;
-        write_png(pathf("%s/%s", dir, spec[i].name), &train[i], spec[i].kind);
+        write_png(test_pathf("%s/%s", dir, spec[i].name), &train[i], spec[i].kind);
         if (spec[i].kind == PNG_RGBA || spec[i].kind == PNG_GRAY_ALPHA)
             composite_truth_over_white(&train[i]);
     }
-    write_file_bytes(pathf("%s/train/b/.hidden.png", dir), "garbage", 7);
-    write_file_bytes(pathf("%s/train/b/notes.txt", dir), "notes", 5);
-    write_png(pathf("%s/train/b/nested/skip.png", dir), &train[0], PNG_GRAY8);
-    write_file_bytes(pathf("%s/train/.DS_Store", dir), "x", 1);
+    write_file_bytes(test_pathf("%s/train/b/.hidden.png", dir), "garbage", 7);
+    write_file_bytes(test_pathf("%s/train/b/notes.txt", dir), "notes", 5);
+    write_png(test_pathf("%s/train/b/nested/skip.png", dir), &train[0], PNG_GRAY8);
+    write_file_bytes(test_pathf("%s/train/.DS_Store", dir), "x", 1);
 
     Truth t;
     t = truth_uniform(24, 24, 180, 180, 180);
-    write_jpeg(pathf("%s/test/a/j_gray.jpg", dir), &t, 1, NULL, 0);
+    write_jpeg(test_pathf("%s/test/a/j_gray.jpg", dir), &t, 1, NULL, 0);
     free(t.rgb);
     t = truth_pattern(33, 17, 0, 5);
-    write_png(pathf("%s/test/a/t.png", dir), &t, PNG_RGB8);
+    write_png(test_pathf("%s/test/a/t.png", dir), &t, PNG_RGB8);
     free(t.rgb);
     t = truth_uniform(33, 17, 30, 140, 220);
-    write_jpeg(pathf("%s/test/b/j_rgb.jpeg", dir), &t, 3, NULL, 0);
+    write_jpeg(test_pathf("%s/test/b/j_rgb.jpeg", dir), &t, 3, NULL, 0);
     free(t.rgb);
     t = truth_uniform(40, 40, 250, 250, 0);
-    write_jpeg(pathf("%s/test/b/x.JPG", dir), &t, 3, progressive_rgb,
+    write_jpeg(test_pathf("%s/test/b/x.JPG", dir), &t, 3, progressive_rgb,
                (int)(sizeof progressive_rgb / sizeof *progressive_rgb));
     free(t.rgb);
 }
@@ -632,7 +619,7 @@ static void write_folder(const char *dir, Truth *train)
 static void test_folder(void)
 {
     char err[1024];
-    Path dirp = keep_path(pathf("%s/folder", root));
+    Path dirp = keep_path(test_pathf("%s/folder", root));
     const char *dir = dirp.s;
     Truth truth[NTRAIN];
     write_folder(dir, truth);
@@ -725,10 +712,10 @@ static void write_flat(const char *dir, int n)
         Truth t = truth_pattern(4, 4, 1, i);
         t.rgb[0] = t.rgb[1] = t.rgb[2] = (uint8_t)i;
         t.rgb[3] = t.rgb[4] = t.rgb[5] = (uint8_t)(i >> 8);
-        write_png(pathf("%s/img%04d.png", dir, i), &t, PNG_GRAY8);
+        write_png(test_pathf("%s/img%04d.png", dir, i), &t, PNG_GRAY8);
         free(t.rgb);
     }
-    write_file_bytes(pathf("%s/readme.txt", dir), "r", 1);
+    write_file_bytes(test_pathf("%s/readme.txt", dir), "r", 1);
 }
 
 static int flat_index(const ImageSet *s, int i)
@@ -758,7 +745,7 @@ static void test_flat(void)
     char err[1024];
     const int sizes[2] = {20, 460}, held[2] = {8, 9};
     for (int k = 0; k < 2; k++) {
-        Path dir = keep_path(pathf("%s/flat%d", root, sizes[k]));
+        Path dir = keep_path(test_pathf("%s/flat%d", root, sizes[k]));
         write_flat(dir.s, sizes[k]);
         Dataset a, b;
         int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, dir.s, 4, 1, NULL, &a, err, sizeof err);
@@ -771,12 +758,12 @@ static void test_flat(void)
         if (rc == 0) dataset_free(&a);
         if (rc2 == 0) dataset_free(&b);
     }
-    Path few = keep_path(pathf("%s/flat8", root));
+    Path few = keep_path(test_pathf("%s/flat8", root));
     write_flat(few.s, 8);
     Dataset ds;
     int rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, few.s, 4, 1, NULL, &ds, err, sizeof err);
     expect_error(rc, err, few.s, "at least 9", "flat folder of 8 images is an error");
-    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/flat20", root), 4, 1, NULL, &ds, err,
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, test_pathf("%s/flat20", root), 4, 1, NULL, &ds, err,
                       sizeof err);
     if (rc == 0) {
         rc = dataset_limit_per_class(&ds, 1, err, sizeof err);
@@ -790,12 +777,12 @@ static void test_flat(void)
 // A labelled folder root/bad/name with one good PNG in train/a and test/a.
 static Path make_case(const char *name)
 {
-    Path dir = keep_path(pathf("%s/bad/%s", root, name));
-    make_dirs(pathf("%s/train/a", dir.s));
-    make_dirs(pathf("%s/test/a", dir.s));
+    Path dir = keep_path(test_pathf("%s/bad/%s", root, name));
+    make_dirs(test_pathf("%s/train/a", dir.s));
+    make_dirs(test_pathf("%s/test/a", dir.s));
     Truth t = truth_pattern(8, 8, 1, 1);
-    write_png(pathf("%s/train/a/ok.png", dir.s), &t, PNG_GRAY8);
-    write_png(pathf("%s/test/a/ok.png", dir.s), &t, PNG_GRAY8);
+    write_png(test_pathf("%s/train/a/ok.png", dir.s), &t, PNG_GRAY8);
+    write_png(test_pathf("%s/test/a/ok.png", dir.s), &t, PNG_GRAY8);
     free(t.rgb);
     return dir;
 }
@@ -838,71 +825,71 @@ static void test_bad_folders(void)
 {
     Path dir;
     dir = make_case("garbage_png");
-    write_file_bytes(pathf("%s/train/a/bad.png", dir.s), "this is not a png at all", 24);
+    write_file_bytes(test_pathf("%s/train/a/bad.png", dir.s), "this is not a png at all", 24);
     expect_folder_error(dir.s, "bad.png", "PNG", "garbage .png is an error naming it");
 
     dir = make_case("two_bad");
-    write_file_bytes(pathf("%s/train/a/b2.png", dir.s), "garbage", 7);
-    write_file_bytes(pathf("%s/train/a/b1.png", dir.s), "garbage", 7);
+    write_file_bytes(test_pathf("%s/train/a/b2.png", dir.s), "garbage", 7);
+    write_file_bytes(test_pathf("%s/train/a/b1.png", dir.s), "garbage", 7);
     expect_folder_error(dir.s, "b1.png", NULL, "the first bad file in order is reported");
 
     Truth t = truth_pattern(64, 64, 0, 3);
     dir = make_case("truncated_png");
-    write_png(pathf("%s/full.png", root), &t, PNG_RGB8);
+    write_png(test_pathf("%s/full.png", root), &t, PNG_RGB8);
     size_t len;
-    free(read_bytes(pathf("%s/full.png", root), &len));
-    write_truncated(pathf("%s/full.png", root), pathf("%s/test/a/cut.png", dir.s), len / 2);
+    free(read_bytes(test_pathf("%s/full.png", root), &len));
+    write_truncated(test_pathf("%s/full.png", root), test_pathf("%s/test/a/cut.png", dir.s), len / 2);
     expect_folder_error(dir.s, "cut.png", "truncated", "truncated PNG is an error naming it");
 
     dir = make_case("png_no_iend");
-    write_truncated(pathf("%s/full.png", root), pathf("%s/train/a/cut.png", dir.s), len - 12);
+    write_truncated(test_pathf("%s/full.png", root), test_pathf("%s/train/a/cut.png", dir.s), len - 12);
     expect_folder_error(dir.s, "cut.png", "truncated", "PNG cut after its image data is an error");
 
     dir = make_case("huge_png");
-    write_huge_png(pathf("%s/train/a/huge.png", dir.s));
+    write_huge_png(test_pathf("%s/train/a/huge.png", dir.s));
     expect_folder_error(dir.s, "huge.png", "100000", "PNG declaring 100000×100000 is refused");
 
     dir = make_case("garbage_jpeg");
-    write_file_bytes(pathf("%s/train/a/bad.jpg", dir.s), "\xff\xd8\xff garbage garbage", 19);
+    write_file_bytes(test_pathf("%s/train/a/bad.jpg", dir.s), "\xff\xd8\xff garbage garbage", 19);
     expect_folder_error(dir.s, "bad.jpg", "JPEG", "garbage .jpg is an error naming it");
 
     dir = make_case("not_jpeg");
-    write_file_bytes(pathf("%s/train/a/bad.jpeg", dir.s), "GIF89a", 6);
+    write_file_bytes(test_pathf("%s/train/a/bad.jpeg", dir.s), "GIF89a", 6);
     expect_folder_error(dir.s, "bad.jpeg", "JPEG", "non-JPEG .jpeg is an error naming it");
 
     dir = make_case("truncated_jpeg");
-    write_jpeg(pathf("%s/full.jpg", root), &t, 3, NULL, 0);
-    free(read_bytes(pathf("%s/full.jpg", root), &len));
-    write_truncated(pathf("%s/full.jpg", root), pathf("%s/train/a/cut.jpg", dir.s), len / 2);
+    write_jpeg(test_pathf("%s/full.jpg", root), &t, 3, NULL, 0);
+    free(read_bytes(test_pathf("%s/full.jpg", root), &len));
+    write_truncated(test_pathf("%s/full.jpg", root), test_pathf("%s/train/a/cut.jpg", dir.s), len / 2);
     expect_folder_error(dir.s, "cut.jpg", "Premature end", "truncated JPEG is an error naming it");
 
     dir = make_case("cmyk_jpeg");
-    write_jpeg(pathf("%s/train/a/cmyk.jpg", dir.s), &t, 4, NULL, 0);
+    write_jpeg(test_pathf("%s/train/a/cmyk.jpg", dir.s), &t, 4, NULL, 0);
     expect_folder_error(dir.s, "cmyk.jpg", "CMYK", "CMYK JPEG is refused");
 
     dir = make_case("many_scans");
     jpeg_scan_info scans[1 + 63 * 11];
-    write_jpeg(pathf("%s/train/a/scans.jpg", dir.s), &t, 1, scans, many_scans(scans));
+    write_jpeg(test_pathf("%s/train/a/scans.jpg", dir.s), &t, 1, scans, many_scans(scans));
     expect_folder_error(dir.s, "scans.jpg", "scans", "JPEG with 694 progressive scans is refused");
     free(t.rgb);
 
     dir = make_case("empty_class");
-    make_dirs(pathf("%s/train/empty", dir.s));
+    make_dirs(test_pathf("%s/train/empty", dir.s));
     expect_folder_error(dir.s, "train/empty", "no images", "empty class folder is an error naming it");
 
     dir = make_case("unknown_test_class");
-    make_dirs(pathf("%s/test/zebra", dir.s));
+    make_dirs(test_pathf("%s/test/zebra", dir.s));
     expect_folder_error(dir.s, "zebra", NULL, "test class missing from train/ is an error");
 
     dir = make_case("no_test");
-    test_remove_tree(pathf("%s/test", dir.s));
+    test_remove_tree(test_pathf("%s/test", dir.s));
     expect_folder_error(dir.s, dir.s, "test/", "train/ without test/ is an error");
 
-    dir = keep_path(pathf("%s/bad/empty", root));
+    dir = keep_path(test_pathf("%s/bad/empty", root));
     make_dirs(dir.s);
     expect_folder_error(dir.s, dir.s, "no images", "empty folder is an error naming it");
 
-    expect_folder_error(pathf("%s/bad/missing", root), "missing", NULL,
+    expect_folder_error(test_pathf("%s/bad/missing", root), "missing", NULL,
                         "missing folder is an error naming it");
 }
 
@@ -963,32 +950,32 @@ static void test_data_roots(void)
                     !file_path_inside("/data", "/database") &&
                     !file_path_inside("/data/", "/database/x") && !file_path_inside("/data", "/"),
                 "path containment: trailing slashes, a shared prefix, the root /", "ok");
-    Path in = keep_path(pathf("%s/roots/in", root)), out = keep_path(pathf("%s/roots/out", root));
-    Path near = keep_path(pathf("%s/roots/inx", root)); // shares the root's prefix, not inside
-    Path ds_dir = keep_path(pathf("%s/parts", in.s));
+    Path in = keep_path(test_pathf("%s/roots/in", root)), out = keep_path(test_pathf("%s/roots/out", root));
+    Path near = keep_path(test_pathf("%s/roots/inx", root)); // shares the root's prefix, not inside
+    Path ds_dir = keep_path(test_pathf("%s/parts", in.s));
     const char *d = ds_dir.s;
-    make_dirs(pathf("%s/train/a", d)), make_dirs(pathf("%s/train/b", d));
-    make_dirs(pathf("%s/test/a", d)), make_dirs(pathf("%s/test/b", d));
-    make_dirs(pathf("%s/test/cats", d)), make_dirs(pathf("%s/shared/c", in.s));
-    make_dirs(pathf("%s/cats", out.s)), make_dirs(pathf("%s/cats-test", out.s)), make_dirs(near.s);
-    write_marked_png(pathf("%s/train/a/1.png", d), 1);
-    write_marked_png(pathf("%s/train/a/2.png", d), 2);
-    write_marked_png(pathf("%s/train/b/1.png", d), 3);
-    write_marked_png(pathf("%s/test/a/1.png", d), 4);
-    write_marked_png(pathf("%s/test/b/1.png", d), 5);
-    write_marked_png(pathf("%s/test/cats/1.png", d), 6);
-    write_marked_png(pathf("%s/shared/in.png", in.s), 7);
-    write_marked_png(pathf("%s/shared/c/1.png", in.s), 8);
-    write_marked_png(pathf("%s/cats/1.png", out.s), OUTSIDE_SEED);
-    write_marked_png(pathf("%s/cats/2.png", out.s), OUTSIDE_SEED + 1);
-    write_marked_png(pathf("%s/secret.png", out.s), OUTSIDE_SEED + 2);
-    write_marked_png(pathf("%s/near.png", near.s), OUTSIDE_SEED + 3);
-    link_to(pathf("%s/cats", out.s), pathf("%s/train/cats", d));            // class folder out
-    link_to(pathf("%s/secret.png", out.s), pathf("%s/train/a/leak.png", d)); // file out
-    link_to(pathf("%s/near.png", near.s), pathf("%s/train/b/near.png", d));  // "/in" vs "/inx"
-    link_to("../../../shared/in.png", pathf("%s/train/b/inside.png", d));    // stays inside
-    link_to(pathf("%s/shared/c", in.s), pathf("%s/train/c", d));             // stays inside
-    link_to(pathf("%s/nowhere.png", out.s), pathf("%s/train/a/dangling.png", d));
+    make_dirs(test_pathf("%s/train/a", d)), make_dirs(test_pathf("%s/train/b", d));
+    make_dirs(test_pathf("%s/test/a", d)), make_dirs(test_pathf("%s/test/b", d));
+    make_dirs(test_pathf("%s/test/cats", d)), make_dirs(test_pathf("%s/shared/c", in.s));
+    make_dirs(test_pathf("%s/cats", out.s)), make_dirs(test_pathf("%s/cats-test", out.s)), make_dirs(near.s);
+    write_marked_png(test_pathf("%s/train/a/1.png", d), 1);
+    write_marked_png(test_pathf("%s/train/a/2.png", d), 2);
+    write_marked_png(test_pathf("%s/train/b/1.png", d), 3);
+    write_marked_png(test_pathf("%s/test/a/1.png", d), 4);
+    write_marked_png(test_pathf("%s/test/b/1.png", d), 5);
+    write_marked_png(test_pathf("%s/test/cats/1.png", d), 6);
+    write_marked_png(test_pathf("%s/shared/in.png", in.s), 7);
+    write_marked_png(test_pathf("%s/shared/c/1.png", in.s), 8);
+    write_marked_png(test_pathf("%s/cats/1.png", out.s), OUTSIDE_SEED);
+    write_marked_png(test_pathf("%s/cats/2.png", out.s), OUTSIDE_SEED + 1);
+    write_marked_png(test_pathf("%s/secret.png", out.s), OUTSIDE_SEED + 2);
+    write_marked_png(test_pathf("%s/near.png", near.s), OUTSIDE_SEED + 3);
+    link_to(test_pathf("%s/cats", out.s), test_pathf("%s/train/cats", d));            // class folder out
+    link_to(test_pathf("%s/secret.png", out.s), test_pathf("%s/train/a/leak.png", d)); // file out
+    link_to(test_pathf("%s/near.png", near.s), test_pathf("%s/train/b/near.png", d));  // "/in" vs "/inx"
+    link_to("../../../shared/in.png", test_pathf("%s/train/b/inside.png", d));    // stays inside
+    link_to(test_pathf("%s/shared/c", in.s), test_pathf("%s/train/c", d));             // stays inside
+    link_to(test_pathf("%s/nowhere.png", out.s), test_pathf("%s/train/a/dangling.png", d));
 
     // Without roots nothing is confined: the links are followed wherever they lead.
     Dataset ds;
@@ -996,12 +983,12 @@ static void test_data_roots(void)
     test_report(rc == 0 && ds.num_classes == 4 && ds.train.count == 9 && ds.skipped == 0 &&
                     !none_from(&ds.train, OUTSIDE_SEED),
                 "no data roots: links are followed (the trainer run by hand)", "%s",
-                rc ? err : pathf("%d classes, %d train", ds.num_classes, ds.train.count));
+                rc ? err : test_pathf("%d classes, %d train", ds.num_classes, ds.train.count));
     if (rc == 0) dataset_free(&ds);
 
     // Confined (the root given with a trailing slash, beside one that does not exist).
     Warnings w = {0};
-    const char *roots[] = {pathf("%s/roots/missing", root), pathf("%s/", in.s)};
+    const char *roots[] = {test_pathf("%s/roots/missing", root), test_pathf("%s/", in.s)};
     Path missing_root = keep_path(roots[0]), slash_root = keep_path(roots[1]);
     roots[0] = missing_root.s, roots[1] = slash_root.s;
     DataRoots confine = {.roots = roots, .root_count = 2, .warn = collect_warning, .warn_ctx = &w};
@@ -1010,7 +997,7 @@ static void test_data_roots(void)
                      strcmp(ds.class_names[1], "b") == 0 && strcmp(ds.class_names[2], "c") == 0;
     test_report(classes_ok && ds.train.count == 5 && ds.test.count == 2,
                 "data roots: a class folder linked outside is left out, links inside are kept",
-                "%s", rc ? err : pathf("%d classes, %d train, %d test", ds.num_classes,
+                "%s", rc ? err : test_pathf("%d classes, %d train, %d test", ds.num_classes,
                                        ds.train.count, ds.test.count));
     test_report(rc == 0 && none_from(&ds.train, OUTSIDE_SEED) && none_from(&ds.test, OUTSIDE_SEED),
                 "data roots: no pixel from outside the roots is loaded", "%s", rc ? err : "ok");
@@ -1020,10 +1007,10 @@ static void test_data_roots(void)
     test_report(inside_kept == 2, "data roots: a file and a class folder linked inside the root load",
                 "%d of 2", inside_kept);
     test_report(rc == 0 && ds.skipped == 4 &&
-                    warned(&w, pathf("%s/train/cats", d), "class folder skipped") &&
-                    warned(&w, pathf("%s/train/a/leak.png", d), "outside the data roots") &&
-                    warned(&w, pathf("%s/train/b/near.png", d), "outside the data roots") &&
-                    warned(&w, pathf("%s/test/cats", d), "class folder skipped") &&
+                    warned(&w, test_pathf("%s/train/cats", d), "class folder skipped") &&
+                    warned(&w, test_pathf("%s/train/a/leak.png", d), "outside the data roots") &&
+                    warned(&w, test_pathf("%s/train/b/near.png", d), "outside the data roots") &&
+                    warned(&w, test_pathf("%s/test/cats", d), "class folder skipped") &&
                     warned(&w, missing_root.s, "does not resolve") && w.count == 5,
                 "data roots: each skip is a warning naming the path as found", "%d skipped, %d "
                 "warnings: %s | %s | %s | %s | %s", rc ? -1 : ds.skipped, w.count, w.messages[0],
@@ -1032,47 +1019,47 @@ static void test_data_roots(void)
 
     // Required folders and files that lead outside are errors naming them.
     DataRoots only_in = {.roots = (const char *[]){in.s}, .root_count = 1};
-    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/cats", out.s), 8, 1, &only_in, &ds, err,
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, test_pathf("%s/cats", out.s), 8, 1, &only_in, &ds, err,
                       sizeof err);
-    expect_error(rc, err, pathf("%s/cats", out.s), "resolves outside the data roots",
+    expect_error(rc, err, test_pathf("%s/cats", out.s), "resolves outside the data roots",
                  "data roots: a dataset folder outside is an error naming it");
-    link_to(pathf("%s/cats", out.s), pathf("%s/escape", in.s));
-    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, pathf("%s/escape", in.s), 8, 1, &only_in, &ds, err,
+    link_to(test_pathf("%s/cats", out.s), test_pathf("%s/escape", in.s));
+    rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, test_pathf("%s/escape", in.s), 8, 1, &only_in, &ds, err,
                       sizeof err);
     expect_error(rc, err, "escape", "resolves outside the data roots",
                  "data roots: a dataset folder linked outside is an error naming it");
-    Path linked_train = keep_path(pathf("%s/linked-train", in.s));
-    make_dirs(pathf("%s/test/a", linked_train.s));
-    write_marked_png(pathf("%s/test/a/1.png", linked_train.s), 9);
-    make_dirs(pathf("%s/train-out/a", out.s));
-    write_marked_png(pathf("%s/train-out/a/1.png", out.s), OUTSIDE_SEED);
-    link_to(pathf("%s/train-out", out.s), pathf("%s/train", linked_train.s));
+    Path linked_train = keep_path(test_pathf("%s/linked-train", in.s));
+    make_dirs(test_pathf("%s/test/a", linked_train.s));
+    write_marked_png(test_pathf("%s/test/a/1.png", linked_train.s), 9);
+    make_dirs(test_pathf("%s/train-out/a", out.s));
+    write_marked_png(test_pathf("%s/train-out/a/1.png", out.s), OUTSIDE_SEED);
+    link_to(test_pathf("%s/train-out", out.s), test_pathf("%s/train", linked_train.s));
     rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, linked_train.s, 8, 1, &only_in, &ds, err,
                       sizeof err);
-    expect_error(rc, err, pathf("%s/train", linked_train.s), "resolves outside the data roots",
+    expect_error(rc, err, test_pathf("%s/train", linked_train.s), "resolves outside the data roots",
                  "data roots: train/ linked outside is an error naming it");
 
     // A flat folder: an image linked outside is skipped.
-    Path flat = keep_path(pathf("%s/flat", in.s));
+    Path flat = keep_path(test_pathf("%s/flat", in.s));
     write_flat(flat.s, 10);
-    link_to(pathf("%s/secret.png", out.s), pathf("%s/img9999.png", flat.s));
+    link_to(test_pathf("%s/secret.png", out.s), test_pathf("%s/img9999.png", flat.s));
     w = (Warnings){0};
     only_in.warn = collect_warning, only_in.warn_ctx = &w;
     rc = dataset_load(DATA_FORMAT_IMAGEFOLDER, flat.s, 4, 1, &only_in, &ds, err, sizeof err);
     test_report(rc == 0 && ds.train.count + ds.test.count == 10 && ds.skipped == 1 &&
-                    warned(&w, pathf("%s/img9999.png", flat.s), "image skipped"),
+                    warned(&w, test_pathf("%s/img9999.png", flat.s), "image skipped"),
                 "data roots: a flat folder's image linked outside is skipped with a warning", "%s",
-                rc ? err : pathf("%d + %d images, %d skipped", ds.train.count, ds.test.count,
+                rc ? err : test_pathf("%d + %d images, %d skipped", ds.train.count, ds.test.count,
                                  ds.skipped));
     if (rc == 0) dataset_free(&ds);
 
     // IDX: every file is required; one linked outside is an error naming it. Linked inside: fine.
-    Path idx = keep_path(pathf("%s/idx", in.s)), idx_out = keep_path(pathf("%s/idx", out.s));
+    Path idx = keep_path(test_pathf("%s/idx", in.s)), idx_out = keep_path(test_pathf("%s/idx", out.s));
     write_idx_dataset(idx.s, 8, 8);
     write_idx_dataset(idx_out.s, 8, 8);
-    unlink(pathf("%s/train-labels-idx1-ubyte", idx.s));
-    link_to(pathf("%s/train-labels-idx1-ubyte", idx_out.s),
-            pathf("%s/train-labels-idx1-ubyte", idx.s));
+    unlink(test_pathf("%s/train-labels-idx1-ubyte", idx.s));
+    link_to(test_pathf("%s/train-labels-idx1-ubyte", idx_out.s),
+            test_pathf("%s/train-labels-idx1-ubyte", idx.s));
     rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, &only_in, &ds, err, sizeof err);
     expect_error(rc, err, "train-labels-idx1-ubyte", "resolves outside the data roots",
                  "data roots: an IDX file linked outside is an error naming it");
@@ -1084,9 +1071,9 @@ static void test_data_roots(void)
     rc = dataset_idx_shape(idx.s, &only_out, &shape, err, sizeof err);
     expect_error(rc, err, "train-images-idx3-ubyte", "resolves outside the data roots",
                  "data roots: the IDX header read is confined too");
-    unlink(pathf("%s/train-labels-idx1-ubyte", idx.s));
-    rename(pathf("%s/train-labels-idx1-ubyte", idx_out.s), pathf("%s/labels", in.s));
-    link_to("../labels", pathf("%s/train-labels-idx1-ubyte", idx.s));
+    unlink(test_pathf("%s/train-labels-idx1-ubyte", idx.s));
+    rename(test_pathf("%s/train-labels-idx1-ubyte", idx_out.s), test_pathf("%s/labels", in.s));
+    link_to("../labels", test_pathf("%s/train-labels-idx1-ubyte", idx.s));
     rc = dataset_load(DATA_FORMAT_IDX, idx.s, 8, 1, &only_in, &ds, err, sizeof err);
     test_report(rc == 0 && ds.train.count == 30, "data roots: an IDX file linked inside loads",
                 "%s", rc ? err : "ok");

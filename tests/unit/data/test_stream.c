@@ -35,18 +35,6 @@ static void die(const char *what)
     exit(2);
 }
 
-static const char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *pathf(const char *fmt, ...)
-{
-    static char buf[8][512];
-    static int next;
-    char *p = buf[next++ % 8];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(p, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return p;
-}
 
 static void make_dir(const char *path)
 {
@@ -293,16 +281,16 @@ static void write_labelled(const char *dir_)
     char dir[512];
     snprintf(dir, sizeof dir, "%s", dir_);
     make_dir(dir);
-    make_dir(pathf("%s/train", dir)), make_dir(pathf("%s/test", dir));
+    make_dir(test_pathf("%s/train", dir)), make_dir(test_pathf("%s/test", dir));
     const char *classes[] = {"train/a", "train/b", "test/a", "test/b"};
-    for (int i = 0; i < 4; i++) make_dir(pathf("%s/%s", dir, classes[i]));
+    for (int i = 0; i < 4; i++) make_dir(test_pathf("%s/%s", dir, classes[i]));
     for (size_t i = 0; i < sizeof folder_files / sizeof *folder_files; i++) {
         const FileSpec *f = &folder_files[i];
-        write_image(pathf("%s/%s.%s", dir, f->rel, kind_ext(f->kind)), f->kind, f->w, f->h,
+        write_image(test_pathf("%s/%s.%s", dir, f->rel, kind_ext(f->kind)), f->kind, f->w, f->h,
                     (int)i);
     }
-    write_file(pathf("%s/train/a/.hidden.png", dir), "x", 1);   // skipped: a dotfile
-    write_file(pathf("%s/train/a/notes.txt", dir), "x", 1);     // skipped: not an image
+    write_file(test_pathf("%s/train/a/.hidden.png", dir), "x", 1);   // skipped: a dotfile
+    write_file(test_pathf("%s/train/a/notes.txt", dir), "x", 1);     // skipped: not an image
 }
 
 static void write_flat(const char *dir_, int n)
@@ -311,7 +299,7 @@ static void write_flat(const char *dir_, int n)
     snprintf(dir, sizeof dir, "%s", dir_);
     make_dir(dir);
     for (int i = 0; i < n; i++)
-        write_image(pathf("%s/img%03d.%s", dir, i, kind_ext((Kind)(i % K_KINDS))),
+        write_image(test_pathf("%s/img%03d.%s", dir, i, kind_ext((Kind)(i % K_KINDS))),
                     (Kind)(i % K_KINDS), 20 + 7 * i, 60 - i, 100 + i);
 }
 
@@ -379,8 +367,8 @@ static void check_folder(const char *dir_, const char *what)
                 test_report(classes && list.skipped == ds.skipped,
                             "listing = dataset_load's classes", "%s: %d classes, %d skipped",
                             what, list.num_classes, list.skipped);
-            check_split(pathf("%s train", what), &ds, &ds.train, &list, &list.train, S);
-            check_split(pathf("%s test", what), &ds, &ds.test, &list, &list.test, S);
+            check_split(test_pathf("%s train", what), &ds, &ds.train, &list, &list.train, S);
+            check_split(test_pathf("%s test", what), &ds, &ds.test, &list, &list.test, S);
             if (S == 32) {
                 StreamStats st;
                 rc = samplelist_stats(&list, C, STREAM_STATS_IMAGES, &st, err, sizeof err);
@@ -425,18 +413,18 @@ static void check_folder(const char *dir_, const char *what)
 
 static void test_folders(void)
 {
-    write_labelled(pathf("%s/labelled", root));
-    check_folder(pathf("%s/labelled", root), "labelled folder");
-    write_flat(pathf("%s/flat", root), 30);
-    check_folder(pathf("%s/flat", root), "flat folder of 30");
+    write_labelled(test_pathf("%s/labelled", root));
+    check_folder(test_pathf("%s/labelled", root), "labelled folder");
+    write_flat(test_pathf("%s/flat", root), 30);
+    check_folder(test_pathf("%s/flat", root), "flat folder of 30");
     char err[1024];
     SampleList list;
-    make_dir(pathf("%s/few", root));
-    write_flat(pathf("%s/few", root), 8);
-    int rc = samplelist_imagefolder(pathf("%s/few", root), NULL, &list, err, sizeof err);
+    make_dir(test_pathf("%s/few", root));
+    write_flat(test_pathf("%s/few", root), 8);
+    int rc = samplelist_imagefolder(test_pathf("%s/few", root), NULL, &list, err, sizeof err);
     test_report(rc == -1 && strstr(err, "at least 9"), "a flat folder of 8 is refused as by "
                 "dataset_load", "%s", err);
-    rc = samplelist_imagefolder(pathf("%s/missing", root), NULL, &list, err, sizeof err);
+    rc = samplelist_imagefolder(test_pathf("%s/missing", root), NULL, &list, err, sizeof err);
     test_report(rc == -1 && strstr(err, "missing") && list.train.count == 0,
                 "a missing folder is refused", "%s", err);
 }
@@ -496,8 +484,8 @@ static void test_roots(void)
     snprintf(dir, sizeof dir, "%s/roots/ds", root);
     make_dir(in), make_dir(out);
     write_flat(dir, 12);
-    write_image(pathf("%s/secret.png", out), K_PNG_RGB, 10, 10, 1);
-    if (symlink(pathf("%s/secret.png", out), pathf("%s/zz-link.png", dir))) die("symlink");
+    write_image(test_pathf("%s/secret.png", out), K_PNG_RGB, 10, 10, 1);
+    if (symlink(test_pathf("%s/secret.png", out), test_pathf("%s/zz-link.png", dir))) die("symlink");
     const char *roots[] = {in};
     Warnings wl = {0}, wd = {0};
     DataRoots rl = {roots, 1, collect_warning, &wl}, rd = {roots, 1, collect_warning, &wd};
@@ -519,15 +507,15 @@ static void test_roots(void)
                 "%zu bytes", b.len);
     // Swapped for a link outside after the listing: refused, naming it and the roots.
     const char *victim = list.train.paths[1];
-    if (unlink(victim) || symlink(pathf("%s/secret.png", out), victim)) die("swap");
+    if (unlink(victim) || symlink(test_pathf("%s/secret.png", out), victim)) die("swap");
     rc = samplelist_read(&list, victim, &b, err, sizeof err);
     test_report(rc == -1 && b.len == 0 && strstr(err, victim) && strstr(err, "outside the data roots") &&
                     strstr(err, in),
                 "a file swapped for a link outside after the listing is refused", "%s", err);
-    rc = samplelist_read(&list, pathf("%s/secret.png", out), &b, err, sizeof err);
+    rc = samplelist_read(&list, test_pathf("%s/secret.png", out), &b, err, sizeof err);
     test_report(rc == -1 && strstr(err, "outside"), "a path outside the roots is refused", "%s",
                 err);
-    rc = samplelist_read(&list, pathf("%s/nothing.png", dir), &b, err, sizeof err);
+    rc = samplelist_read(&list, test_pathf("%s/nothing.png", dir), &b, err, sizeof err);
     test_report(rc == -1 && strstr(err, "nothing.png") && strstr(err, "cannot open"),
                 "a missing file", "%s", err);
     rc = samplelist_read(&list, dir, &b, err, sizeof err);
@@ -560,7 +548,7 @@ static int decode_view(const uint8_t *bytes, size_t len, const StreamView *v, St
 static void test_identity_and_flip(void)
 {
     enum { S = 48 };
-    const char *path = pathf("%s/square.png", root);
+    const char *path = test_pathf("%s/square.png", root);
     write_image(path, K_PNG_RGB, S, S, 5);
     size_t len;
     uint8_t *bytes = read_file(path, &len);
@@ -604,7 +592,7 @@ static void test_identity_and_flip(void)
 static void test_small_original(void)
 {
     enum { W = 28, S = 32, SLOTS = 16 };
-    const char *path = pathf("%s/small.png", root);
+    const char *path = test_pathf("%s/small.png", root);
     write_image(path, K_PNG_GRAY, W, W, 9);
     size_t len;
     uint8_t *bytes = read_file(path, &len);
@@ -655,11 +643,11 @@ static void test_small_original(void)
 // DCT scaling and cropping against a full decode of the same crop, on a 500×375 JPEG.
 static void test_dct_scaled(void)
 {
-    const char *path = pathf("%s/photo.jpg", root);
+    const char *path = test_pathf("%s/photo.jpg", root);
     write_image(path, K_JPEG_RGB, 500, 375, 3);
-    const char *path444 = pathf("%s/photo444.jpg", root);
+    const char *path444 = test_pathf("%s/photo444.jpg", root);
     write_image(path444, K_JPEG_444, 500, 375, 4);
-    const char *pathp = pathf("%s/photop.jpg", root);
+    const char *pathp = test_pathf("%s/photop.jpg", root);
     write_image(pathp, K_JPEG_PROGRESSIVE, 500, 375, 5);
     const char *paths[] = {path, path444, pathp};
     const char *names[] = {"4:2:0", "4:4:4", "progressive"};
@@ -743,7 +731,7 @@ static void expect_bad(const uint8_t *bytes, size_t len, const char *what, const
 static void test_bad_bytes(void)
 {
     size_t len, plen;
-    const char *jpg = pathf("%s/photo.jpg", root), *png = pathf("%s/bad.png", root);
+    const char *jpg = test_pathf("%s/photo.jpg", root), *png = test_pathf("%s/bad.png", root);
     write_image(png, K_PNG_RGB, 64, 48, 9);
     uint8_t *j = read_file(jpg, &len), *p = read_file(png, &plen);
     for (int training = 0; training <= 1; training++) {
@@ -810,10 +798,10 @@ static void test_bad_bytes(void)
     expect_bad(junk, sizeof junk, "random bytes after a PNG signature", "invalid PNG", 1);
     // CMYK.
     uint8_t *cmyk = pattern(40, 40, 4, 1);
-    write_jpeg(pathf("%s/cmyk.jpg", root), cmyk, 40, 40, 4, 90, BASELINE);
+    write_jpeg(test_pathf("%s/cmyk.jpg", root), cmyk, 40, 40, 4, 90, BASELINE);
     free(cmyk);
     size_t clen;
-    uint8_t *c = read_file(pathf("%s/cmyk.jpg", root), &clen);
+    uint8_t *c = read_file(test_pathf("%s/cmyk.jpg", root), &clen);
     expect_bad(c, clen, "a CMYK JPEG", "CMYK", 1);
     // A JPEG without its quantization tables fails, one without its Huffman tables decodes
     // with the standard ones (libjpeg's Motion-JPEG rule) — the same on a fresh scratch as on
@@ -859,8 +847,8 @@ static void test_bad_bytes(void)
 static void test_threads(void)
 {
     enum { S = 96, VIEWS = 24 };
-    const char *files[] = {pathf("%s/photo.jpg", root), pathf("%s/photop.jpg", root),
-                           pathf("%s/square.png", root), pathf("%s/labelled/train/b/02.png", root)};
+    const char *files[] = {test_pathf("%s/photo.jpg", root), test_pathf("%s/photop.jpg", root),
+                           test_pathf("%s/square.png", root), test_pathf("%s/labelled/train/b/02.png", root)};
     uint8_t *bytes[4];
     size_t len[4];
     for (int f = 0; f < 4; f++) bytes[f] = read_file(files[f], &len[f]);
