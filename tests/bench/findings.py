@@ -189,7 +189,8 @@ def render(study):
            f"Fashion-MNIST test set after the few-label fine-tuning; Δ = the difference from the "
            f"default cell paired by seed, mean ± se (a tie unless |Δ| > 2 se); gain = over the "
            f"baseline from random initialisation (layer decay 1.0); cost = pretraining wall time "
-           f"over the default's (measured on a shared machine: indicative).", ""]
+           f"over the default's (measured on a shared machine: indicative). Precision: "
+           f"{study.get('pretrain', {}).get('train', {}).get('precision', 'fp32')}.", ""]
     if len(study.get("sources", [])) > 1:
         out += ["Merged from: " + "; ".join(f"study {x['study']} \"{x['name']}\" of {x['created']} "
                                            f"({x['cells_done']} of {x['cells_total']} cells)"
@@ -229,19 +230,27 @@ def render(study):
                        f"{v} | {fmt(r.get('gain_mean'), sign=True)} ± {fmt(r.get('gain_se'))} | "
                        f"{fmt(cost)}× | {fmt(p, 1)} | {fmt(pd, 1, sign=True) if pd is not None else '—'} | {agree} |")
         out.append("")
-    agree = sum(1 for s in summary if s[3] == "agrees")
-    out.append(f"Orderings against the default: {agree} of {len(summary)} agree with the paper's; "
-               f"the rest: " + "; ".join(f"{t.split(' (')[0].lower()} {v}: {a}" for t, v, _, a in summary
-                                         if a != "agrees") + ".")
+    measured = [s for s in summary if s[3] != "—"]
+    agree = sum(1 for s in measured if s[3] == "agrees")
+    others = [f"{t.split(' (')[0].lower()} {v}: {a}" for t, v, _, a in measured if a != "agrees"]
+    out.append(f"Orderings against the default: {agree} of the {len(measured)} measured agree with "
+               f"the paper's" + (f"; the rest: {'; '.join(others)}" if others else "") +
+               (f"; {len(summary) - len(measured)} not measured yet." if len(measured) < len(summary) else "."))
     return "\n".join(out) + "\n"
 
 
 def machine():
+    info = {}
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor()
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    model = info.get("model name", platform.processor())
+    if "cpu family" in info:
+        model += f" (family {info['cpu family']} model {info.get('model', '?')})"
     return f"{platform.machine()} {os.cpu_count()} cores, {model}"
 
 
