@@ -20,7 +20,7 @@ static int os_saves_avx512(void)
     return (lo & 0xe6) == 0xe6;
 }
 
-Bf16Engine cpu_bf16_engine(void)
+static Bf16Engine probe_bf16_engine(void)
 {
     unsigned a, b, c, d;
     if (!os_saves_avx512() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return BF16_ENGINE_NONE;
@@ -33,6 +33,15 @@ Bf16Engine cpu_bf16_engine(void)
     if (amx_bf16 && amx_tile && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0)
         return BF16_ENGINE_AMX;
     return BF16_ENGINE_AVX512;
+}
+
+// Probed once per process: the answer cannot change, and the AMX request is a system call.
+Bf16Engine cpu_bf16_engine(void)
+{
+    static _Atomic int probed = -1;
+    int engine = probed;
+    if (engine < 0) probed = engine = (int)probe_bf16_engine();
+    return (Bf16Engine)engine;
 }
 
 const char *cpu_bf16_engine_name(Bf16Engine engine)

@@ -171,8 +171,10 @@ int labels_keep_per_class(const int *labels, int count, int num_classes,
     int rc = 0;
     for (int c = 0; c < num_classes && rc == 0; c++)
         if (counts[c] < k) {
+            char number[12];
+            snprintf(number, sizeof number, "%d", c);
             snprintf(err, errlen, "class '%s' has %d training images, fewer than the %d asked for",
-                     class_names[c], counts[c], k);
+                     class_names ? class_names[c] : number, counts[c], k);
             rc = -1;
         }
     memset(counts, 0, sizeof *counts * (size_t)num_classes); // from here: images kept so far

@@ -145,7 +145,7 @@ int dataset_map_idx(const char *dir, int img_size, const DataRoots *roots, Datas
 int dataset_limit_per_class(Dataset *ds, int k, char *err, size_t errlen);
 // The same choice on labels alone (a streamed split): keep[i] = 1 for the first k images of
 // each class in order. Returns how many are kept, or -1 with dataset_limit_per_class's
-// messages (class_names name a class short of k).
+// messages (class_names name a class short of k; NULL: its index names it).
 int labels_keep_per_class(const int *labels, int count, int num_classes,
                           char *const *class_names, int k, uint8_t *keep, char *err,
                           size_t errlen);

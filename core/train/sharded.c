@@ -198,51 +198,50 @@ void sharded_close(Sharded *sh)
     memset(sh, 0, sizeof *sh);
 }
 
-// The labelled training samples in shard order: label, shard and index of each.
+// The labelled training samples in shard order: the labels (as labels_keep_per_class takes
+// them) and where each sample is.
 typedef struct {
-    int *labels, *shards;
-    long *indexes;
+    int shard;
+    long index; // ShardSample.index within the shard
+} SamplePlace;
+
+typedef struct {
+    int *labels;
+    SamplePlace *places;
     long count, cap;
 } LabelledSamples;
 
-static int add_labelled(LabelledSamples *l, int label, int shard, long index)
+static int add_labelled(LabelledSamples *l, int label, SamplePlace place)
 {
     if (l->count == l->cap) {
         long cap = l->cap ? 2 * l->cap : 4096;
-        int *labels = realloc(l->labels, sizeof(int) * (size_t)cap);
+        int *labels = realloc(l->labels, sizeof *labels * (size_t)cap);
         if (labels) l->labels = labels;
-        int *shards = realloc(l->shards, sizeof(int) * (size_t)cap);
-        if (shards) l->shards = shards;
-        long *indexes = realloc(l->indexes, sizeof(long) * (size_t)cap);
-        if (indexes) l->indexes = indexes;
-        if (!labels || !shards || !indexes) return -1;
+        SamplePlace *places = realloc(l->places, sizeof *places * (size_t)cap);
+        if (places) l->places = places;
+        if (!labels || !places) return -1;
         l->cap = cap;
     }
-    l->labels[l->count] = label, l->shards[l->count] = shard, l->indexes[l->count++] = index;
+    l->labels[l->count] = label;
+    l->places[l->count++] = place;
     return 0;
 }
 
-// Which of the labelled samples labels_keep_per_class keeps (keep[i]), and how many (-1 with
-// its message). Shards have no class names: a class is named by its index.
-static int keep_first_per_class(const Sharded *sh, const LabelledSamples *l, int k, uint8_t *keep,
-                                char *err, size_t errlen)
+// The kept samples' indexes grouped by shard (limit_index, limit_start; see sharded.h).
+static int index_kept(Sharded *sh, const LabelledSamples *l, const uint8_t *keep, int kept)
 {
-    if (l->count > INT32_MAX) {
-        snprintf(err, errlen, "%ld labelled training samples: more than labels_per_class counts",
-                 l->count);
-        return -1;
+    sh->limit_start = calloc((size_t)sh->train.count + 1, sizeof *sh->limit_start);
+    sh->limit_index = malloc(sizeof *sh->limit_index * ((size_t)kept + 1));
+    if (!sh->limit_start || !sh->limit_index) return -1;
+    long at = 0;
+    for (long i = 0; i < l->count; i++) { // samples come in shard order: each shard's indexes ascend
+        if (!keep[i]) continue;
+        sh->limit_index[at++] = l->places[i].index;
+        sh->limit_start[l->places[i].shard + 1] = at;
     }
-    char **names = calloc((size_t)sh->num_classes + 1, sizeof *names);
-    int rc = names ? 0 : -1;
-    for (int c = 0; rc == 0 && c < sh->num_classes; c++)
-        if (!(names[c] = malloc(12))) rc = -1;
-        else snprintf(names[c], 12, "%d", c);
-    if (rc) snprintf(err, errlen, "out of memory");
-    else rc = labels_keep_per_class(l->labels, (int)l->count, sh->num_classes, names, k, keep, err,
-                                    errlen);
-    for (int c = 0; names && c < sh->num_classes; c++) free(names[c]);
-    free(names);
-    return rc;
+    for (int s = 1; s <= sh->train.count; s++)
+        if (sh->limit_start[s] < sh->limit_start[s - 1]) sh->limit_start[s] = sh->limit_start[s - 1];
+    return 0;
 }
 
 int sharded_limit_per_class(Sharded *sh, int k, char *err, size_t errlen)
@@ -253,37 +252,30 @@ int sharded_limit_per_class(Sharded *sh, int k, char *err, size_t errlen)
     int next_shard = 0, rc = 0;
     while (rc == 0 && read_next(sh, &sh->train, NULL, &next_shard, &reader, training_keep(sh),
                                 SHARD_SKIP_IMAGE, &sample))
-        if (sample.sample.label >= 0) rc = add_labelled(&l, sample.sample.label, next_shard - 1,
-                                                        sample.sample.index);
+        if (sample.sample.label >= 0)
+            rc = add_labelled(&l, sample.sample.label,
+                              (SamplePlace){.shard = next_shard - 1, .index = sample.sample.index});
     shard_close(reader);
     sharded_sample_free(&sample);
     uint8_t *keep = rc == 0 ? malloc((size_t)l.count + 1) : NULL;
-    sh->limit_start = calloc((size_t)sh->train.count + 1, sizeof(long));
-    if (!keep || !sh->limit_start) {
-        snprintf(err, errlen, "out of memory");
-        rc = -1;
-    }
-    int kept = rc == 0 ? keep_first_per_class(sh, &l, k, keep, err, errlen) : -1;
-    if (kept >= 0 && !(sh->limit_index = malloc(sizeof(long) * ((size_t)kept + 1)))) {
+    int kept = -1;
+    if (!keep) snprintf(err, errlen, "out of memory");
+    else if (l.count > INT32_MAX)
+        snprintf(err, errlen, "%ld labelled training samples: more than labels_per_class counts",
+                 l.count);
+    else if ((kept = labels_keep_per_class(l.labels, (int)l.count, sh->num_classes, NULL, k, keep,
+                                           err, errlen)) >= 0 &&
+             index_kept(sh, &l, keep, kept)) {
         snprintf(err, errlen, "out of memory");
         kept = -1;
     }
-    if (kept >= 0) { // samples come in shard order, so each shard's indexes ascend
-        long at = 0;
-        for (long i = 0; i < l.count; i++) {
-            if (!keep[i]) continue;
-            sh->limit_index[at++] = l.indexes[i];
-            sh->limit_start[l.shards[i] + 1] = at;
-        }
-        for (int s = 1; s <= sh->train.count; s++)
-            if (sh->limit_start[s] < sh->limit_start[s - 1]) sh->limit_start[s] = sh->limit_start[s - 1];
-        sh->train_count = kept;
-    } else {
-        free(sh->limit_start);
-        sh->limit_start = NULL;
+    if (kept >= 0) sh->train_count = kept;
+    else {
+        free(sh->limit_start), free(sh->limit_index);
+        sh->limit_start = NULL, sh->limit_index = NULL;
     }
     free(keep);
-    free(l.labels), free(l.shards), free(l.indexes);
+    free(l.labels), free(l.places);
     return kept < 0 ? -1 : 0;
 }
 
