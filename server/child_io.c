@@ -1,8 +1,9 @@
-// The children's plumbing shared by supervisor.c and scanner.c: environment, stdout lines,
-// the tail of the log (child_io.h).
+// The children's plumbing shared by supervisor.c and scanner.c: environment, wake pipe,
+// stdout lines, the tail of the log (child_io.h).
 #include "child_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 // Children share the cores with each other and the API: idle OpenMP threads should sleep
 // rather than spin (spinning threads of an oversubscribed machine slow every job several
 // times). A policy set in the daemon's own environment is kept.
-char **child_environment(void)
+static char **child_environment(void)
 {
     extern char **environ;
     size_t n = 0;
@@ -21,6 +22,45 @@ char **child_environment(void)
     memcpy(env, environ, n * sizeof *env);
     if (!getenv("OMP_WAIT_POLICY")) env[n] = "OMP_WAIT_POLICY=passive";
     return env;
+}
+
+int child_owner_open(ChildOwner *o, const char *owner, const char *what, const char *binary,
+                     char *err, size_t errlen)
+{
+    if (access(binary, X_OK) != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, binary, strerror(errno));
+        return -1;
+    }
+    if (pipe2(o->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
+        snprintf(err, errlen, "%s: %s", owner, strerror(errno));
+        return -1;
+    }
+    if (!(o->env = child_environment())) {
+        snprintf(err, errlen, "%s: out of memory", owner);
+        close(o->wake_pipe[0]), close(o->wake_pipe[1]);
+        return -1;
+    }
+    return 0;
+}
+
+void child_owner_close(ChildOwner *o)
+{
+    close(o->wake_pipe[0]);
+    close(o->wake_pipe[1]);
+    free(o->env);
+}
+
+void child_owner_wake(ChildOwner *o, const char *owner)
+{
+    char c = 1;
+    if (write(o->wake_pipe[1], &c, 1) < 0 && errno != EAGAIN)
+        fprintf(stderr, "simmimd: %s wake: %s\n", owner, strerror(errno));
+}
+
+void child_owner_drain(ChildOwner *o)
+{
+    char drain[64];
+    while (read(o->wake_pipe[0], drain, sizeof drain) > 0) {}
 }
 
 int child_read_lines(int fd, ChildLine *line, ChildLineFn on_line, void *owner, void *child)

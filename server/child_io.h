@@ -18,9 +18,22 @@ typedef struct {
 // owner: the supervisor or scanner; child: its record of the child.
 typedef void (*ChildLineFn)(void *owner, void *child, const char *line);
 
-// The daemon's environment plus OMP_WAIT_POLICY=passive unless the daemon sets a policy of
-// its own; NULL when out of memory. Free the array (not its strings) with free().
-char **child_environment(void);
+// What an owner of children keeps: the environment they start with (the daemon's plus
+// OMP_WAIT_POLICY=passive unless the daemon sets a policy of its own) and a pipe that wakes
+// the owner's thread from its poll on the children's pipes.
+typedef struct {
+    char **env;
+    int wake_pipe[2]; // non-blocking, closed on exec
+} ChildOwner;
+
+// Checks that binary (what: "train binary", "data binary") can be run, then opens the pipe
+// and builds the environment. 0, or -1 with err naming the problem and `owner` ("scanner").
+int child_owner_open(ChildOwner *o, const char *owner, const char *what, const char *binary,
+                     char *err, size_t errlen);
+void child_owner_close(ChildOwner *o);
+// Wakes the owner's poll; drain empties the pipe once the poll has seen it readable.
+void child_owner_wake(ChildOwner *o, const char *owner);
+void child_owner_drain(ChildOwner *o);
 
 // Reads what is there on fd and calls on_line for each complete line. 0 at end of file (or
 // on a read error), 1 otherwise.

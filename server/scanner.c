@@ -39,14 +39,13 @@ typedef struct {
 
 struct Scanner {
     ScannerConfig cfg;
-    char **child_env;
     Db *db;
     Hub *hub;
     Supervisor *supervisor;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t ended;       // broadcast whenever a scan ends
-    int wake_pipe[2];
+    ChildOwner plumbing;        // the children's environment, the thread's wake pipe
     int stopping;
     Scan *scans[MAX_RUNNING];
     int count;
@@ -56,9 +55,7 @@ struct Scanner {
 
 static void wake(Scanner *s)
 {
-    char c = 1;
-    if (write(s->wake_pipe[1], &c, 1) < 0 && errno != EAGAIN)
-        fprintf(stderr, "simmimd: scanner wake: %s\n", strerror(errno));
+    child_owner_wake(&s->plumbing, "scanner");
 }
 
 static void announce_job(Scanner *s, long job_id)
@@ -269,7 +266,7 @@ static pid_t spawn(Scanner *s, const DatasetRow *row, const char *dir, int out_f
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
         if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first
-        execve(s->cfg.data_binary, argv, s->child_env);
+        execve(s->cfg.data_binary, argv, s->plumbing.env);
         _exit(127);
     }
     int saved = errno;
@@ -359,12 +356,9 @@ static void *scanner_main(void *arg)
         for (int i = 0; i < n; i++) fds[i] = (struct pollfd){.fd = s->scans[i]->out_fd, .events = POLLIN};
         pthread_mutex_unlock(&s->lock);
         if (stopping && n == 0) break;
-        fds[n] = (struct pollfd){.fd = s->wake_pipe[0], .events = POLLIN};
+        fds[n] = (struct pollfd){.fd = s->plumbing.wake_pipe[0], .events = POLLIN};
         if (poll(fds, (nfds_t)n + 1, 1000) < 0 && errno != EINTR) break;
-        if (fds[n].revents & POLLIN) {
-            char drain[64];
-            while (read(s->wake_pipe[0], drain, sizeof drain) > 0) {}
-        }
+        if (fds[n].revents & POLLIN) child_owner_drain(&s->plumbing);
         pthread_mutex_lock(&s->lock);
         for (int i = n - 1; i >= 0; i--) // scans only leave in reap, from the end down
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
@@ -376,17 +370,15 @@ static void *scanner_main(void *arg)
 
 Scanner *scanner_start(const ScannerConfig *cfg, Db *db, Hub *hub, char *err, size_t errlen)
 {
-    if (access(cfg->data_binary, X_OK) != 0) {
-        snprintf(err, errlen, "data binary %s: %s", cfg->data_binary, strerror(errno));
-        return NULL;
-    }
     Scanner *s = calloc(1, sizeof *s);
-    if (!s || pipe2(s->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
-        free(s);
-        snprintf(err, errlen, "scanner: %s", strerror(errno));
+    if (!s) {
+        snprintf(err, errlen, "scanner: out of memory");
         return NULL;
     }
-    s->child_env = child_environment();
+    if (child_owner_open(&s->plumbing, "scanner", "data binary", cfg->data_binary, err, errlen)) {
+        free(s);
+        return NULL;
+    }
     s->cfg = *cfg;
     if (s->cfg.max_scans < 1) s->cfg.max_scans = SCANNER_DEFAULT_SCANS;
     if (s->cfg.max_scans > MAX_RUNNING) s->cfg.max_scans = MAX_RUNNING;
@@ -394,10 +386,9 @@ Scanner *scanner_start(const ScannerConfig *cfg, Db *db, Hub *hub, char *err, si
     s->hub = hub;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->ended, NULL);
-    if (!s->child_env || pthread_create(&s->thread, NULL, scanner_main, s)) {
+    if (pthread_create(&s->thread, NULL, scanner_main, s)) {
         snprintf(err, errlen, "scanner: cannot start its thread");
-        close(s->wake_pipe[0]), close(s->wake_pipe[1]);
-        free(s->child_env);
+        child_owner_close(&s->plumbing);
         free(s);
         return NULL;
     }
@@ -506,10 +497,8 @@ void scanner_stop(Scanner *s)
     pthread_join(s->thread, NULL);
     for (int i = 0; i < s->pending_count; i++) free(s->pending[i]);
     free(s->pending);
-    close(s->wake_pipe[0]);
-    close(s->wake_pipe[1]);
     pthread_cond_destroy(&s->ended);
     pthread_mutex_destroy(&s->lock);
-    free(s->child_env);
+    child_owner_close(&s->plumbing);
     free(s);
 }

@@ -45,12 +45,11 @@ struct Supervisor {
     SupervisorConfig cfg;
     Launcher launcher;
     RankPlacement placement;  // the launcher's, for the memory check (spec.h)
-    char **child_env;         // the daemon's environment, plus OMP_WAIT_POLICY for children
     Db *db;
     Hub *hub;
     pthread_t thread;
     pthread_mutex_t lock;
-    int wake_pipe[2];
+    ChildOwner plumbing;      // the children's environment, the thread's wake pipe
     int stopping;
     Child children[MAX_CHILDREN];
     int child_count;
@@ -60,9 +59,7 @@ struct Supervisor {
 
 void supervisor_wake(Supervisor *s)
 {
-    char c = 1;
-    if (write(s->wake_pipe[1], &c, 1) < 0 && errno != EAGAIN)
-        fprintf(stderr, "simmimd: supervisor wake: %s\n", strerror(errno));
+    child_owner_wake(&s->plumbing, "supervisor");
 }
 
 void supervisor_announce_state(Supervisor *s, long job_id)
@@ -160,7 +157,7 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
         // simmim-train stops itself when the daemon dies (--die-with-parent); mpirun is told to
         // stop its ranks the way a pause does.
         if (ranks > 1) prctl(PR_SET_PDEATHSIG, launcher_stop_signal(ranks));
-        execve(program, argv, s->child_env);
+        execve(program, argv, s->plumbing.env);
         _exit(127);
     }
     close(log_fd);
@@ -321,12 +318,9 @@ static void *supervisor_main(void *arg)
         for (int i = 0; i < n; i++) fds[i] = (struct pollfd){.fd = s->children[i].out_fd, .events = POLLIN};
         pthread_mutex_unlock(&s->lock);
         if (stopping && n == 0) break;
-        fds[n] = (struct pollfd){.fd = s->wake_pipe[0], .events = POLLIN};
+        fds[n] = (struct pollfd){.fd = s->plumbing.wake_pipe[0], .events = POLLIN};
         if (poll(fds, n + 1, 1000) < 0 && errno != EINTR) break;
-        if (fds[n].revents & POLLIN) {
-            char drain[64];
-            while (read(s->wake_pipe[0], drain, sizeof drain) > 0) {}
-        }
+        if (fds[n].revents & POLLIN) child_owner_drain(&s->plumbing);
         long ended[MAX_CHILDREN];
         int ended_count = 0;
         pthread_mutex_lock(&s->lock);
@@ -365,20 +359,13 @@ static void recover_running_jobs(Supervisor *s)
 
 Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char *err, size_t errlen)
 {
-    if (access(cfg->train_binary, X_OK) != 0) {
-        snprintf(err, errlen, "train binary %s: %s", cfg->train_binary, strerror(errno));
-        return NULL;
-    }
     Supervisor *s = calloc(1, sizeof *s);
-    if (!s || pipe2(s->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
-        free(s);
-        snprintf(err, errlen, "supervisor: %s", strerror(errno));
+    if (!s) {
+        snprintf(err, errlen, "supervisor: out of memory");
         return NULL;
     }
-    s->child_env = child_environment();
-    if (!s->child_env) {
-        snprintf(err, errlen, "supervisor: out of memory");
-        close(s->wake_pipe[0]), close(s->wake_pipe[1]);
+    if (child_owner_open(&s->plumbing, "supervisor", "train binary", cfg->train_binary, err,
+                         errlen)) {
         free(s);
         return NULL;
     }
@@ -398,8 +385,7 @@ Supervisor *supervisor_start(const SupervisorConfig *cfg, Db *db, Hub *hub, char
     if (pthread_create(&s->thread, NULL, supervisor_main, s)) {
         spec_set_rank_placement(NULL);
         snprintf(err, errlen, "supervisor: cannot start its thread");
-        close(s->wake_pipe[0]), close(s->wake_pipe[1]);
-        free(s->child_env);
+        child_owner_close(&s->plumbing);
         free(s);
         return NULL;
     }
@@ -447,10 +433,8 @@ void supervisor_stop(Supervisor *s)
     }
     pthread_join(s->thread, NULL);
     spec_set_rank_placement(NULL);
-    close(s->wake_pipe[0]);
-    close(s->wake_pipe[1]);
     pthread_mutex_destroy(&s->lock);
-    free(s->child_env);
+    child_owner_close(&s->plumbing);
     free(s);
 }
 
