@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 // Children share the cores with each other and the API: idle OpenMP threads should sleep
@@ -48,6 +51,25 @@ void child_owner_close(ChildOwner *o)
     close(o->wake_pipe[0]);
     close(o->wake_pipe[1]);
     free(o->env);
+}
+
+enum { CHILD_NICENESS = 10 };
+
+pid_t child_spawn(const ChildOwner *o, const char *program, char *const argv[], int out_fd,
+                  int log_fd, int death_signal)
+{
+    pid_t pid = fork();
+    if (pid == 0) { // only async-signal-safe calls until exec
+        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+        if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // a niceness it keeps is no failure
+        if (death_signal) prctl(PR_SET_PDEATHSIG, death_signal);
+        execve(program, argv, o->env);
+        _exit(127);
+    }
+    return pid;
 }
 
 void child_owner_wake(ChildOwner *o, const char *owner)

@@ -6,6 +6,7 @@
 #define SIMMIMD_CHILD_IO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum { CHILD_LINE_MAX = 1 << 16 };
 
@@ -31,6 +32,12 @@ typedef struct {
 int child_owner_open(ChildOwner *o, const char *owner, const char *what, const char *binary,
                      char *err, size_t errlen);
 void child_owner_close(ChildOwner *o);
+// Starts program with argv and the owner's environment at a lower priority than the daemon
+// (the API answers first), its stdout on out_fd and stderr on log_fd, with the signals the
+// daemon blocks unblocked; death_signal (0: none) is sent to it if the daemon dies. Its pid,
+// or -1 with errno.
+pid_t child_spawn(const ChildOwner *o, const char *program, char *const argv[], int out_fd,
+                  int log_fd, int death_signal);
 // Wakes the owner's poll; drain empties the pipe once the poll has seen it readable.
 void child_owner_wake(ChildOwner *o, const char *owner);
 void child_owner_drain(ChildOwner *o);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,7 +21,7 @@
 #include "child_io.h"
 #include "store.h"
 
-enum { MAX_RUNNING = SCANNER_MAX_SCANS, CHILD_NICENESS = 10, WARNINGS_LOGGED = 20,
+enum { MAX_RUNNING = SCANNER_MAX_SCANS, WARNINGS_LOGGED = 20,
        LOG_TAIL_BYTES = 1024 };
 
 typedef struct {
@@ -259,16 +258,7 @@ static pid_t spawn(Scanner *s, const DatasetRow *row, const char *dir, int out_f
     }
     argv[n++] = "--die-with-parent";
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) { // only async-signal-safe calls until exec
-        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
-        if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first
-        execve(s->cfg.data_binary, argv, s->plumbing.env);
-        _exit(127);
-    }
+    pid_t pid = child_spawn(&s->plumbing, s->cfg.data_binary, argv, out_fd, log_fd, 0);
     int saved = errno;
     close(log_fd);
     errno = saved;

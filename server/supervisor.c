@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,7 +23,7 @@
 #include "store.h"
 
 enum { MAX_CHILDREN = 64, LOG_TAIL_LINES = 20, SHUTDOWN_GRACE_S = 300,
-       CHILD_NICENESS = 10, RESTART_BACKOFF_S = 10 };
+       RESTART_BACKOFF_S = 10 };
 
 typedef enum { ASK_NONE, ASK_PAUSE, ASK_CANCEL, ASK_SHUTDOWN } Request;
 
@@ -147,19 +145,10 @@ static pid_t spawn_trainer(Supervisor *s, const char *spec_path, const char *run
     if (log_fd < 0) return -1;
     char *argv[LAUNCH_MAX_ARGS + 1], words[LAUNCH_WORDS];
     const char *program = launcher_argv(&s->launcher, ranks, spec_path, run_dir, words, argv);
-    pid_t pid = fork();
-    if (pid == 0) { // only async-signal-safe calls until exec
-        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0) _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        pthread_sigmask(SIG_SETMASK, &none, NULL); // the daemon blocks signals; the child must not
-        if (setpriority(PRIO_PROCESS, 0, CHILD_NICENESS)) {} // the API answers first; training waits
-        // simmim-train stops itself when the daemon dies (--die-with-parent); mpirun is told to
-        // stop its ranks the way a pause does.
-        if (ranks > 1) prctl(PR_SET_PDEATHSIG, launcher_stop_signal(ranks));
-        execve(program, argv, s->plumbing.env);
-        _exit(127);
-    }
+    // simmim-train stops itself when the daemon dies (--die-with-parent); mpirun is told to
+    // stop its ranks the way a pause does.
+    int death_signal = ranks > 1 ? launcher_stop_signal(ranks) : 0;
+    pid_t pid = child_spawn(&s->plumbing, program, argv, out_fd, log_fd, death_signal);
     close(log_fd);
     return pid;
 }
