@@ -53,7 +53,9 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 # The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
-FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar stream
+FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar stream study
+# The harnesses that run server code: they link the server objects too.
+FUZZ_SERVER_HARNESSES := http study
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)
 
 .PHONY: all deps run test bench bench-data fixtures fuzz fuzz-build fuzz-seeds reliability clean
@@ -217,18 +219,19 @@ build/fuzz/obj/gen/migrations.o: build/gen/migrations.c | build/.fuzzdeps
 build/fuzz/libserver.a: $(FUZZ_SERVER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HEADERS) build/fuzz/libserver.a \
-                      build/fuzz/libparsers.a | build/simmim-data
+$(FUZZ_SERVER_HARNESSES:%=build/fuzz/fuzz_%): build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c \
+                      $(FUZZ_HEADERS) build/fuzz/libserver.a build/fuzz/libparsers.a
 	@echo "LD $@ (clang, libFuzzer)"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build/fuzz/libserver.a build/fuzz/libparsers.a \
 	    -lmicrohttpd -lsqlite3 $(FUZZ_LIBS) -lpthread -o $@
+build/fuzz/fuzz_http: | build/simmim-data
 
-build/san/fuzz/replay_http: tests/fuzz/replay.c tests/fuzz/fuzz_http.c $(FUZZ_HEADERS) \
-                            $(SAN_TEST_LIBS)
+$(FUZZ_SERVER_HARNESSES:%=build/san/fuzz/replay_%): build/san/fuzz/replay_%: tests/fuzz/replay.c \
+                      tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) $(SAN_TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@ (asan+ubsan)"
-	@$(CC) $(CFLAGS) $(SANFLAGS) -Iserver -Itests/fuzz -DFUZZ_NAME='"http"' tests/fuzz/replay.c \
-	    tests/fuzz/fuzz_http.c $(SAN_TEST_LIBS) $(LDLIBS) -o $@
+	@$(CC) $(CFLAGS) $(SANFLAGS) -Iserver -Itests/fuzz -DFUZZ_NAME='"$*"' tests/fuzz/replay.c \
+	    tests/fuzz/fuzz_$*.c $(SAN_TEST_LIBS) $(LDLIBS) -o $@
 
 build/san/fuzz/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) \
                          build/san/libsimmimcore.a

@@ -112,6 +112,8 @@ void api_error_set(ApiError *e, unsigned status, const char *field, const char *
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    text_one_line(e->field);
+    text_one_line(e->message);
 }
 
 void reply_api_error(Request *r, const ApiError *e)

@@ -303,16 +303,43 @@ char *json_out_spaced(const json_t *value, size_t *len)
     return write_text(value, len, ", ", ": ");
 }
 
+// Length of the valid UTF-8 sequence at p (n bytes left; Jansson's rules: no overlong forms,
+// surrogates or code points past U+10FFFF), 0 if it is not one.
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+    static const unsigned min_code[5] = {0, 0, 0x80, 0x800, 0x10000};
+    unsigned c = p[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+               : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned code = len == 1 ? c : c & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        code = code << 6 | (p[i] & 0x3Fu);
+    }
+    if (code < min_code[len] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+    return len;
+}
+
+void text_one_line(char *text)
+{
+    unsigned char *p = (unsigned char *)text;
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7F))) p[i] = '?', len = 1;
+        i += len;
+    }
+}
+
 json_t *json_text(const char *s)
 {
     if (!s) return NULL;
     json_t *j = json_string(s);
     if (j) return j;
-    // Not UTF-8: keep the ASCII bytes, mark the others.
-    size_t n = strlen(s);
-    char *copy = malloc(n + 1);
+    char *copy = strdup(s);
     if (!copy) return NULL;
-    for (size_t i = 0; i <= n; i++) copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    text_one_line(copy);
     j = json_string(copy);
     free(copy);
     return j;

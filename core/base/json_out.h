@@ -22,8 +22,14 @@ char *json_out_spaced(const json_t *value, size_t *len);
 enum { JSON_REAL_TEXT_MAX = 40 };
 size_t json_out_real(double v, char out[JSON_REAL_TEXT_MAX]);
 
-// A JSON string for text that may not be valid UTF-8, such as a file or folder name (each
-// byte of a non-UTF-8 text that is not ASCII becomes '?'); NULL for NULL or out of memory.
+// A JSON string for text that may not be valid UTF-8, such as a file or folder name (a
+// non-UTF-8 text as text_one_line makes it); NULL for NULL or out of memory.
 json_t *json_text(const char *s);
+
+// Makes text, in place, one line of valid UTF-8: each byte that does not belong to a valid
+// UTF-8 character (Jansson's rules) and each control character becomes '?'. For error text
+// that echoes its input (keys, Jansson's tokens, a request's path) and may have been cut in
+// the middle of a character, on its way into a JSON answer and a log line.
+void text_one_line(char *text);
 
 #endif

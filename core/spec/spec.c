@@ -33,38 +33,6 @@ _Static_assert((int)SPEC_GLOB_MAX == (int)SHARDS_GLOB_MAX, "a spec holds any glo
 
 // ---- Errors ------------------------------------------------------------------------------
 
-// Length of the valid UTF-8 sequence at p (n bytes left; Jansson's rules: no overlong forms,
-// surrogates or code points past U+10FFFF), 0 if it is not one.
-static size_t utf8_sequence(const unsigned char *p, size_t n)
-{
-    static const unsigned min_code[5] = {0, 0, 0x80, 0x800, 0x10000};
-    unsigned c = p[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-               : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    unsigned code = len == 1 ? c : c & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        code = code << 6 | (p[i] & 0x3Fu);
-    }
-    if (code < min_code[len] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
-    return len;
-}
-
-// Error text echoes keys and Jansson's tokens, which may hold control characters, and
-// truncation may cut a character in half. The daemon puts the text into a JSON response and a
-// log line, so it must be one line of valid UTF-8: every bad byte becomes '?'.
-static void sanitize(char *text)
-{
-    unsigned char *p = (unsigned char *)text;
-    size_t n = strlen(text);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_sequence(p + i, n - i);
-        if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7F))) p[i] = '?', len = 1;
-        i += len;
-    }
-}
-
 // Fills *err: the field ("" for the document itself) and "field: <text>". Returns -1.
 __attribute__((format(printf, 3, 4))) static int spec_refuse(SpecError *err, const char *field,
                                                              const char *fmt, ...)
@@ -76,8 +44,8 @@ __attribute__((format(printf, 3, 4))) static int spec_refuse(SpecError *err, con
     va_start(ap, fmt);
     vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
     va_end(ap);
-    sanitize(err->field);
-    sanitize(err->message);
+    text_one_line(err->field);
+    text_one_line(err->message);
     return -1;
 }
 
@@ -90,8 +58,8 @@ static int fail_config(SpecError *err, const char *message)
     memcpy(err->field, message, n);
     err->field[n] = 0;
     snprintf(err->message, sizeof err->message, "%s", message);
-    sanitize(err->field);
-    sanitize(err->message);
+    text_one_line(err->field);
+    text_one_line(err->message);
     return -1;
 }
 

@@ -106,6 +106,25 @@ static inline void fuzz_note(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+// 1 if s (NUL-terminated within cap) is valid UTF-8 without control characters below 0x20.
+static inline int fuzz_one_line_utf8(const char *s, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strnlen(s, cap);
+    if (n == cap) return 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t more = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                                  : (c & 0xF8) == 0xF0 ? 3 : 9;
+        if (c < 0x20 || more == 9 || (more == 1 && c < 0xC2) || i + more >= n + (more == 0))
+            return 0;
+        for (size_t k = 1; k <= more; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+        i += more + 1;
+    }
+    return 1;
+}
+
 // A harness's check of a property the code promises (not a crash of its own): reported like
 // a sanitizer finding, so that libFuzzer saves the input.
 #define FUZZ_CHECK(cond, ...)                                                                  \

@@ -7,25 +7,6 @@
 #include "fuzz.h"
 #include "spec/spec.h"
 
-// 1 if s (NUL-terminated within cap) is valid UTF-8 without control characters below 0x20.
-static int one_line_utf8(const char *s, size_t cap)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strnlen(s, cap);
-    if (n == cap) return 0;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t more = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-                                  : (c & 0xF8) == 0xF0 ? 3 : 9;
-        if (c < 0x20 || more == 9 || (more == 1 && c < 0xC2) || i + more >= n + (more == 0))
-            return 0;
-        for (size_t k = 1; k <= more; k++)
-            if ((p[i + k] & 0xC0) != 0x80) return 0;
-        i += more + 1;
-    }
-    return 1;
-}
-
 // spec serialized, parsed again and serialized again: the same text.
 static void round_trip(const JobSpec *spec, const char *what)
 {
@@ -50,9 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&spec, 0xA5, sizeof spec);
     if (spec_parse((const char *)data, size, &spec, &err)) {
         fuzz_note("refused: %s", err.message);
-        FUZZ_CHECK(one_line_utf8(err.message, sizeof err.message) && err.message[0],
+        FUZZ_CHECK(fuzz_one_line_utf8(err.message, sizeof err.message) && err.message[0],
                    "the error message is empty or not one line of UTF-8");
-        FUZZ_CHECK(one_line_utf8(err.field, sizeof err.field), "the error field is not UTF-8");
+        FUZZ_CHECK(fuzz_one_line_utf8(err.field, sizeof err.field), "the error field is not UTF-8");
         return 0;
     }
     fuzz_note("accepted: %s job", spec.kind == JOB_FINETUNE ? "finetune" : "pretrain");
@@ -61,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ModelConfig from = model_config_default();
         if (spec_adopt_model(&spec, &from, &err) == 0) round_trip(&spec, "adopted");
         else
-            FUZZ_CHECK(one_line_utf8(err.message, sizeof err.message),
+            FUZZ_CHECK(fuzz_one_line_utf8(err.message, sizeof err.message),
                        "spec_adopt_model's error is not one line of UTF-8");
     }
     return 0;

@@ -170,6 +170,55 @@ static void write_specs(void)
     }
 }
 
+// ---- studies ------------------------------------------------------------------------------
+
+// POST /api/v1/studies bodies (docs/http-api.md#studies), ' for " as the specs above.
+static const char *const STUDIES[] = {
+    "{'name': 'grid', 'pretrain': {'train': {'epochs': 1}}, 'finetune': {'train': {'epochs': 2}},"
+    " 'axes': [{'field': 'pretrain.mask.ratio', 'values': [0.3, 0.6]},"
+    " {'field': 'finetune.finetune.layer_decay', 'values': [0.75, 1.0]}], 'seeds': [0, 7],"
+    " 'baseline': true}",
+    "{'preset': 'mask-ratio', 'seeds': [0]}",
+    "{'preset': 'mask-patch', 'pretrain': {'model': {'preset': 'swin-fmnist'}}, 'baseline': false}",
+    "{'preset': 'resolution', 'pretrain': {'model': {'img_size': 64, 'patch_size': 8}}}",
+    "{'name': 'findings', 'pretrain': {'train': {'epochs': 5, 'precision': 'fp32'}},"
+    " 'finetune': {'train': {'epochs': 20}, 'finetune': {'labels_per_class': 600}},"
+    " 'axes': [{'field': 'pretrain', 'values': [{}, {'mask': {'ratio': 0.1}},"
+    " {'loss': {'type': 'bins', 'bins': 8}}, {'decoder': {'type': 'mlp'}},"
+    " {'target': {'resolution': 16}}, {'mask': {'type': 'block'}}]}], 'seeds': [0, 1],"
+    " 'baseline': true}",
+    "{'name': 'p', 'linprobe': {'linprobe': {'max_iterations': 50}}, 'axes':"
+    " [{'field': 'pretrain.mask.type', 'values': ['random', 'square', 'block']}], 'seeds': [0, 7]}",
+    "{'linprobe': true, 'axes': [{'field': 'finetune.finetune.labels_per_class',"
+    " 'values': [10, 100]}], 'seeds': [3]}",
+    "{'axes': [{'field': 'pretrain.loss.scope', 'values': ['masked', 'full']},"
+    " {'field': 'finetune.train.lr', 'values': [0.001, 0.0005]}]}",
+    // Refused, each at a different check.
+    "{'axes': [{'field': 'pretrain.mask.ratio', 'values': [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,"
+    " 0.8, 0.9, 0.95, 0.15, 0.25, 0.35]}]}",
+    "{'axes': [{'field': 'pretrain.mask.ratoi', 'values': [0.1]}]}",
+    "{'axes': [{'field': 'pretrain.mask.ratio', 'values': [2]}]}",
+    "{'axes': []}",
+    "{'axes': [{'field': 'train.epochs', 'values': [1]}]}",
+    "{'preset': 'nope'}",
+    "{'preset': 'loss', 'axes': [{'field': 'pretrain.loss.type', 'values': ['l1']}]}",
+    "{'seeds': [0, 0], 'preset': 'scope'}",
+    "{'pretrain': {'kind': 'finetune'}, 'preset': 'decoder'}",
+    "{'name': 'a\\nb', 'preset': 'mask-type', 'extra': 1}",
+    "[1, 2]",
+};
+
+static void write_studies(void)
+{
+    for (size_t i = 0; i < sizeof STUDIES / sizeof *STUDIES; i++) {
+        char *doc = strdup(STUDIES[i]);
+        for (char *p = doc; *p; p++)
+            if (*p == '\'') *p = '"';
+        write_bytes(seed_path("study", "study-%02zu.json", i), doc, strlen(doc));
+        free(doc);
+    }
+}
+
 // ---- IDX ---------------------------------------------------------------------------------
 
 // gzip-compressed bytes of data, as gzip(1) would write them.
@@ -686,6 +735,7 @@ int main(int argc, char **argv)
     if (argc > 1) out_dir = argv[1];
     for (int i = 0; i < 64; i++) VALUES[i] = 0.25f * (float)i - 3.0f;
     write_specs();
+    write_studies();
     write_idx();
     write_png();
     write_jpeg();

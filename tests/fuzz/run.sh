@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-60}
 results=${FUZZ_RESULTS:-tests/bench/results/fuzz.md}
-[ $# -gt 0 ] || set -- spec idx png jpeg safetensors checkpoint state http tar stream
+[ $# -gt 0 ] || set -- spec idx png jpeg safetensors checkpoint state http tar stream study
 
 # What each harness feeds its parser, for the table.
 declare -A what=(
@@ -26,6 +26,7 @@ declare -A what=(
   [state]="training state file: checkpoint_state_read"
   [http]="raw bytes on a loopback connection to an in-process simmimd: parsing, routing, token, query, bodies, Range"
   [tar]="tar shard (plain or gzip): shards_list, shard_next with and without the image bytes, shards_scan"
+  [study]="POST /api/v1/studies body: study_plan (axes, presets, seeds, cells, each run's spec checked)"
   [stream]="JPEG or PNG bytes: stream_decode, evaluation and training views (crops, DCT scales, flips), 1 and 3 channels"
 )
 

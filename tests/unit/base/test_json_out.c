@@ -51,8 +51,46 @@ static uint64_t next(void) // xorshift64*
     return state * 0x2545f4914f6cdd1dull;
 }
 
+// text_one_line on the inputs error messages echo: control characters, invalid and cut
+// UTF-8, overlong forms and surrogates become '?', valid characters stay; json_text keeps a
+// valid character of a text that is not UTF-8 as a whole.
+static void test_text_one_line(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain ascii", "plain ascii"},
+        {"a\nb\tc\x16" "d\x7f", "a?b?c?d?"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"cut \xe2\x82", "cut ??"},
+        {"lone \x9f\xff", "lone ??"},
+        {"overlong \xc0\xaf", "overlong ??"},
+        {"surrogate \xed\xa0\x80", "surrogate ???"},
+        {"past U+10FFFF \xf4\x90\x80\x80", "past U+10FFFF ????"},
+    };
+    int ok = 1;
+    char first[200] = "";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "%s", cases[i].in);
+        text_one_line(text);
+        if (strcmp(text, cases[i].out) && ok) {
+            ok = 0;
+            snprintf(first, sizeof first, "case %zu gave '%s'", i, text);
+        }
+    }
+    test_report(ok, "text_one_line: control characters and bad UTF-8 become '?', characters stay",
+                "%s", first);
+    json_t *j = json_text("caf\xc3\xa9 \x9f\n");
+    test_report(j && strcmp(json_string_value(j), "caf\xc3\xa9 ??") == 0,
+                "json_text: a text that is not UTF-8 keeps its valid characters", "%s",
+                j ? json_string_value(j) : "NULL");
+    json_decref(j);
+}
+
 int main(void)
 {
+    test_text_one_line();
     // JSON_OUT_SCALE=N runs N times as many random cases (by hand: 60, 5.1 million, took 40 s).
     int scale = getenv("JSON_OUT_SCALE") ? atoi(getenv("JSON_OUT_SCALE")) : 1;
     for (int i = 0; i < 50000 * scale; i++) { // any finite bit pattern
