@@ -140,6 +140,11 @@ build/bench_step: tests/bench/bench_step.c build/libsimmimcore.a
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
 
+# Swin-T's linear products one shape at a time (docs/performance.md, "Swin"); run by hand.
+build/matmul_shapes: tests/bench/matmul_shapes.c build/libsimmimcore.a
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $< build/libsimmimcore.a $(LDLIBS) -o $@
+
 # The streamed decode on W threads (core/data/stream.h), for make bench-data.
 build/bench_data: tests/bench/bench_data.c build/libsimmimcore.a
 	@echo "LD $@"
