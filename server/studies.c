@@ -1060,12 +1060,14 @@ static char *out_text(Out *o)
     return NULL;
 }
 
-// An axis value for people: a string as it is, an object as "key: value, ...", anything else
-// as its JSON text.
+// An axis value for people: a string as it is, an object as "key: value, ...", the empty
+// object (a variant axis's default cell) as STUDY_UNCHANGED, anything else as its JSON text.
 static void put_value(Out *o, const json_t *v)
 {
     if (json_is_string(v)) {
         put(o, "%s", json_string_value(v));
+    } else if (json_is_object(v) && json_object_size(v) == 0) {
+        put(o, "%s", STUDY_UNCHANGED);
     } else if (json_is_object(v)) {
         const char *key;
         json_t *item;

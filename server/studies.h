@@ -73,6 +73,9 @@ json_t *study_shape(json_t *raw, int with_rows);
 // Its tables, from the answer study_shape gave: malloc'd NUL-terminated text, NULL when out of
 // memory. CSV: one line per row (baseline first) with every figure; Markdown: the paper's
 // layout, axis values as rows, top-1 mean ± sd, gain ± se, the pretraining's cost.
+// A variant axis's empty value (the study's spec as given, the default cell) in the tables,
+// the dashboard's too.
+#define STUDY_UNCHANGED "(unchanged)"
 char *study_table_csv(const json_t *study);
 char *study_table_md(const json_t *study);
 

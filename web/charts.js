@@ -65,12 +65,12 @@ export function lineChart(el, { title, x, xRange, series }) {
 
 // A uPlot of opts (its size the container's) with `count` empty series in el, following the
 // container's width: {setData(columns), destroy()}.
-function mountPlot(el, opts, count) {
-  const plot = new uPlot({ ...opts, width: el.clientWidth || 600, height: HEIGHT },
+function mountPlot(el, opts, count, height = HEIGHT) {
+  const plot = new uPlot({ ...opts, width: el.clientWidth || 600, height },
     [[], ...Array.from({ length: count }, () => [])], el);
   el.dataset.points = 0;
   const resize = new ResizeObserver(() => {
-    if (el.clientWidth) plot.setSize({ width: el.clientWidth, height: HEIGHT });
+    if (el.clientWidth) plot.setSize({ width: el.clientWidth, height });
   });
   resize.observe(el);
   return {
@@ -93,6 +93,9 @@ function mountPlot(el, opts, count) {
 // line?}]} (line: join the points; a categorical axis's points stand alone). Every series is a
 // percentage on one axis fitted to the bars. setData({xs, series: [{mean: [...], err: [...]}]}):
 // each mean ± err drawn as a point with a whisker (err null: the point alone; mean null: nothing).
+const LABEL_CHAR_PX = 7; // about the width of a character of an axis label
+const DEFAULT_AXIS_SIZE = 50; // uPlot's height of an x axis
+
 export function errorBarChart(el, { title, x, labels, series }) {
   let bars = []; // per series: the errors of its points, as the draw hook reads them
   const whiskers = (u) => {
@@ -139,6 +142,12 @@ export function errorBarChart(el, { title, x, labels, series }) {
   if (labels) {
     scales.x.range = () => [-0.5, labels.length - 0.5];
     Object.assign(xAxis, { splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => labels[i] ?? '') });
+    // Labels wider than their share of the axis would print over each other: slanted, each
+    // ending at its tick, the axis (and the chart) grown to hold the longest.
+    const longest = Math.max(...labels.map((l) => l.length));
+    if (labels.length * (longest * LABEL_CHAR_PX + 12) > (el.clientWidth || 600) - 80) {
+      Object.assign(xAxis, { rotate: 35, size: Math.min(180, 20 + longest * LABEL_CHAR_PX * 0.6) });
+    }
   }
   const opts = {
     title,
@@ -154,7 +163,7 @@ export function errorBarChart(el, { title, x, labels, series }) {
     hooks: { draw: [whiskers] },
   };
   if (!opts.series[0].value) delete opts.series[0].value;
-  const chart = mountPlot(el, opts, series.length);
+  const chart = mountPlot(el, opts, series.length, HEIGHT + (xAxis.size ? xAxis.size - DEFAULT_AXIS_SIZE : 0));
   el.dataset.errorBars = 0;
   return {
     setData({ xs, series: data }) {

@@ -9,10 +9,12 @@ import { confirmAction, fill, flashError, fmtTime, h } from './ui.js';
 
 const REFETCH_MS = 300; // state events come in bursts (a study's jobs end together): fetch once
 
-// An axis value as the tables write it: a string as it is, an object as "key: value, …".
+// An axis value as the tables write it (server/studies.c): a string as it is, an object as
+// "key: value, …", the empty object (a variant axis's default cell) as "(unchanged)".
 export function valueText(v) {
   if (typeof v === 'string') return v;
   if (v && typeof v === 'object' && !Array.isArray(v)) {
+    if (Object.keys(v).length === 0) return '(unchanged)';
     return Object.entries(v).map(([k, x]) => `${k}: ${valueText(x)}`).join(', ');
   }
   return JSON.stringify(v);

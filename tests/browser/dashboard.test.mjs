@@ -553,9 +553,18 @@ async function scenarioCorruptCheckpoint(page) {
 // A study as GET /api/v1/studies/{id} answers, for the table and the chart: the decoder preset
 // (a categorical axis) with two seeds, the baseline and probes, its last cell still running; or
 // (numeric) one unsorted ratio axis. Job ids from 900.
-function stubStudy(id, numeric) {
+// A variant axis as the findings study's: the default cell and 15 one-factor changes of it.
+const VARIANTS = [{}, ...[0.1, 0.3, 0.5, 0.7, 0.9].map((ratio) => ({ mask: { ratio } })),
+  { mask: { type: 'block' } }, { mask: { type: 'square' } }, { loss: { scope: 'full' } }, { loss: { type: 'bins', bins: 8 } },
+  { loss: { type: 'l2' } }, { loss: { type: 'smooth_l1' } }, { decoder: { type: 'mlp' } }, { decoder: { type: 'transformer' } },
+  { target: { resolution: 8 } }, { target: { resolution: 16 } }];
+
+// kind: 'categorical' (a decoder axis), 'numeric' (mask ratios, given out of order) or 'variant'.
+function stubStudy(id, kind) {
+  const numeric = kind === 'numeric';
   const axes = numeric ? [{ field: 'pretrain.mask.ratio', values: [0.6, 0.3] }]
-    : [{ field: 'pretrain.decoder.type', values: ['linear', 'mlp', 'transformer'] }];
+    : kind === 'variant' ? [{ field: 'pretrain', values: VARIANTS }]
+      : [{ field: 'pretrain.decoder.type', values: ['linear', 'mlp', 'transformer'] }];
   const figures = [[71, 1.41, 2.5, 0.5, 61], [72, 0.71, 3.5, 0.25, 63], [null, null, null, null, null]];
   let job = 900;
   const ids = (n) => Array.from({ length: n }, () => job++);
@@ -571,7 +580,7 @@ function stubStudy(id, numeric) {
     id, name: numeric ? 'ratio' : 'decoders', state: 'succeeded', preset: numeric ? null : 'decoder', axes, seeds: [0, 1], baseline: true,
     created_at: 1796641848, cells_done: values.length - 1, cells_total: values.length, jobs_done: 10, jobs_total: 12,
     pretrain: {}, finetune: {}, linprobe: {},
-    rows: values.map((v, i) => row({ [axes[0].field]: v }, figures[i], i)),
+    rows: values.map((v, i) => row({ [axes[0].field]: v }, figures[i] ?? figures[2], i)),
     baseline_row: { ...row({}, [68.5, 0.71, null, null, null], 0), job_ids: { pretrain: [null, null], linprobe: [null, null], finetune: ids(2) },
       linprobe_top1: [null, null], linprobe_top1_mean: null },
   };
@@ -666,7 +675,8 @@ async function scenarioStudies(page) {
       : "a finished study's table is the paper's layout, its chart draws error bars; delete", async () => {
       let deleted = false;
       await page.route(pattern, (route) => (route.request().method() === 'DELETE'
-        ? (deleted = true, route.fulfill({ status: 204, body: '' })) : route.fulfill({ json: stubStudy(id, numeric) })));
+        ? (deleted = true, route.fulfill({ status: 204, body: '' }))
+        : route.fulfill({ json: stubStudy(id, numeric ? 'numeric' : 'categorical') })));
       try {
         await page.goto(`${BASE}/#/studies/${id}`);
         await page.waitForFunction(() => Number(document.querySelector('#chart-study')?.dataset.points) > 0, null, { timeout: 10000 });
@@ -706,6 +716,25 @@ async function scenarioStudies(page) {
       }
     });
   }
+
+  await check("a variant axis's default cell is named; 16 long labels slant below a taller chart", async () => {
+    const id = 424244, pattern = `${BASE}/api/v1/studies/${id}`;
+    await page.route(pattern, (route) => route.fulfill({ json: stubStudy(id, 'variant') }));
+    try {
+      await page.goto(`${BASE}/#/studies/${id}`);
+      await page.waitForFunction(() => Number(document.querySelector('#chart-study')?.dataset.points) > 0, null, { timeout: 10000 });
+      const firstCells = await page.$$eval('#study-table tbody tr', (trs) => trs.map((tr) => tr.children[0].textContent));
+      assert(firstCells[1] === '(unchanged)' && firstCells[2] === 'mask: ratio: 0.1' && firstCells.length === 17,
+        `rows ${firstCells.slice(0, 3)} (${firstCells.length})`);
+      const height = await page.evaluate(() => document.querySelector('#chart-study canvas').height / devicePixelRatio);
+      // the chart's 200 px, plus what the slanted labels need beyond uPlot's 50-px axis
+      assert(height > 250, `the chart is ${height} px high`);
+      await shot(page, 'study-variant');
+      return `first rows ${firstCells.slice(1, 3).join(', ')}; chart ${height} px high`;
+    } finally {
+      await page.unroute(pattern);
+    }
+  });
 }
 
 // Pause, resume and cancel from the jobs list, each confirmed as on the job page.

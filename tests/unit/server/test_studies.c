@@ -576,6 +576,25 @@ static void test_shape_and_tables(void)
     free(csv);
     free(md);
     json_decref(study);
+    // A variant axis: its default cell, {}, is named, not left blank.
+    json_t *variant = json_loads(
+        "{\"id\": 2, \"name\": \"v\", \"control\": \"active\", \"axes\": [{\"field\": "
+        "\"pretrain\", \"values\": [{}, {\"mask\": {\"ratio\": 0.1}}]}], \"seeds\": [0], "
+        "\"baseline\": false, \"cells\": [{\"pretrain\": {}}, {\"pretrain\": {\"mask\": {\"ratio\": 0.1}}}], "
+        "\"runs\": [{\"id\": 1, \"role\": \"finetune\", \"cell\": 0, \"seed\": 0, \"job_id\": 3, "
+        "\"job_state\": \"queued\"}, {\"id\": 2, \"role\": \"finetune\", \"cell\": 1, \"seed\": 0, "
+        "\"job_id\": 4, \"job_state\": \"queued\"}], \"pretrain\": {}, \"finetune\": {}, \"created_at\": 2.0}",
+        0, NULL);
+    study = study_shape(variant, 1);
+    csv = study ? study_table_csv(study) : NULL;
+    md = study ? study_table_md(study) : NULL;
+    test_report(csv && strstr(csv, "\r\n1," STUDY_UNCHANGED ",") && strstr(csv, "\r\n2,mask: ratio: 0.1,") &&
+                    md && strstr(md, "| " STUDY_UNCHANGED " | — |") && strstr(md, "| mask: ratio: 0.1 | — |"),
+                "tables: a variant axis's default cell reads " STUDY_UNCHANGED, "%s %s",
+                csv ? csv : "NULL", md ? md : "NULL");
+    free(csv);
+    free(md);
+    json_decref(study);
 }
 
 // RAW with probes: the seed-0 pretraining of cell 0 probed (55), its seed-1 probe running, cell
