@@ -9,7 +9,7 @@ import { api, subscribe, withToken } from './api.js';
 import { fitRange, lineChart } from './charts.js';
 import { designRows, initFromText, modelText, previewNote, ranksText } from './design.js';
 import { ACTIONS, applyEvent, freshness, isWaiting, liveDuration, metricText, progressView, received, runAction, stateBadge, waitingText } from './jobs.js';
-import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
+import { confirmAction, fill, flash, flashError, fmtBytes, fmtDuration, fmtNum, fmtPercent, fmtTime, h } from './ui.js';
 
 const LOG_LINES = 200;
 const LOG_POLL_MS = 5000;
@@ -165,13 +165,18 @@ export function mountJob(root, id) {
         h('dt', {}, 'Learning rate'), h('dd', {}, fmtNum(m.lr)),
         h('dt', {}, 'Throughput'), h('dd', { id: 'throughput' }, m.img_per_s ? `${Math.round(m.img_per_s)} img/s` : '—'),
         h('dt', {}, 'Validation'), h('dd', {}, m.val_loss !== undefined ? `loss ${fmtNum(m.val_loss)}` : '—'),
-        ...(m.knn_top1 !== undefined ? [h('dt', {}, 'k-NN top-1'), h('dd', { id: 'knn-top1' }, `${fmtNum(m.knn_top1, 3)}%`)] : [])));
+        ...(m.knn_top1 !== undefined ? [h('dt', {}, 'k-NN top-1'), h('dd', { id: 'knn-top1' }, fmtPercent(m.knn_top1))] : [])));
   };
 
   // --- charts ---
   // The accuracy the validation chart draws beside the loss: a classifier's top1, or a
-  // pretraining's k-NN probe (eval.knn; a job without it draws an empty series).
-  const accuracyKey = () => (job.kind === 'pretrain' ? 'knn_top1' : 'top1');
+  // pretraining's k-NN probe (eval.knn: auto draws an empty series until the first evaluation
+  // brings one; switched off, none is drawn).
+  const accuracyKey = () => {
+    if (job.kind !== 'pretrain') return 'top1';
+    return job.spec?.eval?.knn?.enabled === false ? null : 'knn_top1';
+  };
+  const valTitle = { top1: 'Validation loss and top-1 by epoch', knn_top1: 'Validation loss and k-NN top-1 by epoch' };
   const makeCharts = () => {
     const val = [{ label: 'validation loss', points: true }];
     // Top-1 (a fine-tuning's or linear probe's; a pretraining's k-NN probe's) on an axis
@@ -179,7 +184,7 @@ export function mountJob(root, id) {
     // flat line.
     const percent = { scale: '%', points: true, range: fitRange({ share: 0.15, minPad: 1, floor: 0, ceil: 100 }) };
     if (accuracyKey() === 'top1') val.push({ label: 'top-1 %', ...percent });
-    else val.push({ label: 'k-NN top-1 %', ...percent });
+    else if (accuracyKey()) val.push({ label: 'k-NN top-1 %', ...percent });
     // Epochs from 0 to just past the latest evaluation (from the data: for a lone point
     // uPlot passes a widened range).
     const epochs = (u) => {
@@ -189,7 +194,7 @@ export function mountJob(root, id) {
     charts = [
       ['loss', lineChart(chartBoxes.loss, { title: 'Training loss', x: 'step', series: [{ label: 'loss' }] })],
       ['lr', lineChart(chartBoxes.lr, { title: 'Learning rate', x: 'step', series: [{ label: 'lr', exp: true }] })],
-      ['val', lineChart(chartBoxes.val, { title: accuracyKey() === 'top1' ? 'Validation loss and top-1 by epoch' : 'Validation loss and k-NN top-1 by epoch', x: 'epoch', xRange: epochs, series: val })],
+      ['val', lineChart(chartBoxes.val, { title: valTitle[accuracyKey()] ?? 'Validation loss by epoch', x: 'epoch', xRange: epochs, series: val })],
       ['speed', lineChart(chartBoxes.speed, { title: 'Throughput (img/s)', x: 'step', series: [{ label: 'img/s' }] })],
     ];
   };
@@ -198,7 +203,7 @@ export function mountJob(root, id) {
     const trainSteps = sortedKeys(metrics.train);
     metrics.learnFrom(job.progress);
     const evalSteps = sortedKeys(metrics.evals).filter((s) => metrics.evalEpoch(s) !== null);
-    const val = columns(metrics.evals, evalSteps, null, 'val_loss', accuracyKey());
+    const val = columns(metrics.evals, evalSteps, null, 'val_loss', ...(accuracyKey() ? [accuracyKey()] : []));
     val[0] = evalSteps.map((s) => metrics.evalEpoch(s));
     const data = {
       loss: columns(metrics.train, trainSteps, null, 'loss'),

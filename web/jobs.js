@@ -4,7 +4,7 @@
 // and kind (and by study: #/jobs?study=3), kept current by the all-jobs event stream. Also the pieces of a job's display that the job view shares
 // (state badge, what it waits for, progress, metric, actions).
 import { api, subscribe } from './api.js';
-import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtTime, h } from './ui.js';
+import { confirmAction, fill, flashError, fmtDuration, fmtNum, fmtPercent, fmtTime, h } from './ui.js';
 
 const STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 export const KINDS = ['pretrain', 'finetune', 'linprobe'];
@@ -119,8 +119,8 @@ export function progressView(job) {
 // k-NN top-1 beside its loss once it has one.
 export function metricText(job) {
   const m = job.metrics;
-  if (m.top1 !== undefined && m.top1 !== null) return `top-1 ${fmtNum(m.top1, 3)}%`;
-  const knn = m.knn_top1 !== undefined && m.knn_top1 !== null ? `, k-NN ${fmtNum(m.knn_top1, 3)}%` : '';
+  if (m.top1 !== undefined && m.top1 !== null) return `top-1 ${fmtPercent(m.top1)}`;
+  const knn = m.knn_top1 !== undefined && m.knn_top1 !== null ? `, k-NN ${fmtPercent(m.knn_top1)}` : '';
   if (m.loss !== undefined && m.loss !== null) return `loss ${fmtNum(m.loss)}${knn}`;
   return '—';
 }

@@ -64,6 +64,11 @@ export function fmtNum(x, digits = 4) {
   return Number(x.toPrecision(digits)).toString();
 }
 
+// A top-1 as the study tables write it: two decimals (67.97%, not 68%).
+export function fmtPercent(x) {
+  return x === null || x === undefined || !Number.isFinite(x) ? '—' : `${x.toFixed(2)}%`;
+}
+
 // Shows a message at the top of the page until the next one (or ms milliseconds).
 let flashTimer = null;
 export function flash(text, ms = 6000) {

@@ -458,11 +458,31 @@ async function scenarioProbes(page) {
     const painted = await redPixels(page, '#chart-val');
     assert(painted > 20, `only ${painted} k-NN pixels drawn`);
     const latest = (await page.locator('#knn-top1').textContent()).trim();
-    assert(Number.parseFloat(latest) === Number(series[1].toPrecision(3)), `latest "${latest}", the API ${series[1]}`);
+    assert(latest === `${series[1].toFixed(2)}%`, `latest "${latest}", the API ${series[1]}`);
     const title = await page.locator('#chart-val').textContent();
     assert(/k-NN top-1/.test(title), `chart says "${title.slice(0, 80)}"`);
     await shot(page, 'job-knn');
     return `k-NN top-1 ${series.join(', ')}; latest ${latest}`;
+  });
+
+  await check('a pretraining with eval.knn switched off draws no k-NN series (a stubbed spec)', async () => {
+    const pattern = `${BASE}/api/v1/jobs/${tiny.id}`;
+    await page.route(pattern, async (route) => {
+      const res = await route.fetch();
+      const job = await res.json();
+      await route.fulfill({ response: res, json: { ...job, spec: { ...job.spec, eval: { knn: { ...job.spec.eval.knn, enabled: false } } } } });
+    });
+    try {
+      await page.goto(`${BASE}/#/jobs/${tiny.id}`);
+      await page.reload(); // the same address as the check before: load the page again, stubbed
+      await page.waitForFunction(() => Number(document.querySelector('#chart-val')?.dataset.points) === 2, null, { timeout: 10000 });
+      const columns = await page.evaluate(() => document.querySelector('#chart-val').columns.length);
+      const title = await page.locator('#chart-val').textContent();
+      assert(columns === 2 && /Validation loss by epoch/.test(title) && !/k-NN/.test(title), `${columns} columns; chart says "${title.slice(0, 80)}"`);
+      return `${columns} columns (epoch, validation loss); "${title.slice(0, 24)}"`;
+    } finally {
+      await page.unroute(pattern);
+    }
   });
 
   await check('a linear probe through the form: its own fields, run to its top-1', async () => {
