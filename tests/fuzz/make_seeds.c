@@ -151,12 +151,20 @@ static const char *const SPECS[] = {
     "{'model': {'arch': 'swin', 'window_size': 3, 'num_heads': [3, 6, 12, 24]}}",
 };
 
+// A copy of JSON written with ' for ", with " (malloc'd).
+static char *double_quoted(const char *text)
+{
+    char *doc = strdup(text);
+    if (!doc) die("out of memory");
+    for (char *p = doc; *p; p++)
+        if (*p == '\'') *p = '"';
+    return doc;
+}
+
 static void write_specs(void)
 {
     for (size_t i = 0; i < sizeof SPECS / sizeof *SPECS; i++) {
-        char *doc = strdup(SPECS[i]);
-        for (char *p = doc; *p; p++)
-            if (*p == '\'') *p = '"';
+        char *doc = double_quoted(SPECS[i]);
         write_bytes(seed_path("spec", "spec-%02zu.json", i), doc, strlen(doc));
         // The full form spec_to_json writes, as the daemon hands it to simmim-train.
         JobSpec spec;
@@ -211,9 +219,7 @@ static const char *const STUDIES[] = {
 static void write_studies(void)
 {
     for (size_t i = 0; i < sizeof STUDIES / sizeof *STUDIES; i++) {
-        char *doc = strdup(STUDIES[i]);
-        for (char *p = doc; *p; p++)
-            if (*p == '\'') *p = '"';
+        char *doc = double_quoted(STUDIES[i]);
         write_bytes(seed_path("study", "study-%02zu.json", i), doc, strlen(doc));
         free(doc);
     }
