@@ -661,7 +661,10 @@ static void tar_build(Buf *out, const TarMember *m, int n, int format, int gzip)
     if (format == 'u') archive_write_set_format_ustar(a);
     else if (format == 'g') archive_write_set_format_gnutar(a);
     else archive_write_set_format_pax_restricted(a);
-    if (gzip) archive_write_add_filter_gzip(a);
+    // gzip's header would hold the time of writing: left out.
+    if (gzip && (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+                 archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK))
+        die("gzip filter");
     archive_write_set_bytes_in_last_block(a, 1);
     if (archive_write_open(a, out, NULL, tar_write_mem, NULL) != ARCHIVE_OK) die("tar writer");
     for (int i = 0; i < n; i++) {
