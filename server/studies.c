@@ -961,6 +961,44 @@ static json_t *field(const json_t *raw, const char *key)
     return v ? v : json_null();
 }
 
+// Which mean a run's time is estimated by: a pretraining's, a fine-tuning's (a baseline is a
+// fine-tuning of the same spec) or a linear probe's.
+static int time_kind(const json_t *run)
+{
+    const char *role = json_string_value(json_object_get(run, "role"));
+    return !role ? -1 : strcmp(role, "pretrain") == 0 ? 0
+           : strcmp(role, "finetune") == 0 || strcmp(role, "baseline") == 0 ? 1
+           : strcmp(role, "linprobe") == 0 ? 2 : -1;
+}
+
+// The run time the unfinished jobs still need: each the mean run time of the succeeded jobs
+// of its kind, less what it has run already (a running or paused job); 0 once every job
+// ended; NAN while a kind still to run has no succeeded job to go by.
+static double work_left_s(const json_t *runs, int cancelled)
+{
+    double sum[3] = {0}, left = 0;
+    int count[3] = {0};
+    size_t i;
+    const json_t *run;
+    json_array_foreach(runs, i, run) {
+        int kind = time_kind(run);
+        double wall = number_at(run, "duration_s");
+        const char *state = json_string_value(json_object_get(run, "job_state"));
+        if (kind >= 0 && state && strcmp(state, "succeeded") == 0 && !isnan(wall))
+            sum[kind] += wall, count[kind]++;
+    }
+    json_array_foreach(runs, i, run) {
+        Seat seat;
+        seat_of(run, runs, cancelled, &seat);
+        if (seat_ended(&seat)) continue;
+        int kind = time_kind(run);
+        if (kind < 0 || count[kind] == 0) return NAN;
+        double ran = number_at(run, "duration_s"), mean = sum[kind] / count[kind];
+        left += isnan(ran) ? mean : fmax(0.0, mean - ran);
+    }
+    return left;
+}
+
 json_t *study_shape(json_t *raw, int with_rows)
 {
     const json_t *runs = json_object_get(raw, "runs"), *cells = json_object_get(raw, "cells"), *run;
@@ -1009,6 +1047,7 @@ json_t *study_shape(json_t *raw, int with_rows)
                               "jobs_total", (json_int_t)json_array_size(runs), "pretrain",
                               field(raw, "pretrain"), "finetune", field(raw, "finetune"), "linprobe",
                               field(raw, "linprobe"));
+    if (study) json_object_set_new(study, "work_left_s", number_or_null(work_left_s(runs, cancelled)));
     if (study && with_rows) {
         json_object_set_new(study, "rows", rows);
         json_t *no_values = json_object();

@@ -9,7 +9,7 @@ import { api, subscribe, withToken } from './api.js';
 import { errorBarChart } from './charts.js';
 import { stateBadge } from './jobs.js';
 import { STUDY_ACTIONS, doneBar, gridText, refetcher, runStudyAction, valueText } from './studies.js';
-import { fill, flash, fmtTime, h } from './ui.js';
+import { fill, flash, fmtDuration, fmtTime, h } from './ui.js';
 
 // "71.00 ± 1.41", "+2.50 ± 0.50", "71.00" without a spread, "—" without a figure.
 export function plusMinus(mean, spread, sign = '') {
@@ -97,6 +97,13 @@ export function chartData(study) {
   };
 }
 
+// The run time the unfinished jobs still need (the API's estimate from the jobs done).
+export function workLeftText(seconds) {
+  if (seconds === null || seconds === undefined) return 'not known until a job of each kind still to run has finished';
+  if (seconds === 0) return 'none';
+  return `about ${fmtDuration(seconds)} of training (one job at a time)`;
+}
+
 export function mountStudy(root, id) {
   let study = null;
   let chart = null;
@@ -135,6 +142,7 @@ export function mountStudy(root, id) {
         h('dt', {}, 'Linear probes'), h('dd', {}, study.linprobe ? 'of every pretraining' : 'none'),
         h('dt', {}, 'Cells done'), h('dd', {}, doneBar(study.cells_done, study.cells_total, 'Cells done')),
         h('dt', {}, 'Jobs done'), h('dd', { id: 'study-jobs-done' }, `${study.jobs_done} / ${study.jobs_total}`),
+        h('dt', {}, 'Work left'), h('dd', { id: 'study-work-left' }, workLeftText(study.work_left_s)),
         h('dt', {}, 'Created'), h('dd', {}, fmtTime(study.created_at))));
   };
 

@@ -598,7 +598,7 @@ function stubStudy(id, kind) {
   const values = axes[0].values;
   return {
     id, name: numeric ? 'ratio' : 'decoders', state: 'succeeded', preset: numeric ? null : 'decoder', axes, seeds: [0, 1], baseline: true,
-    created_at: 1796641848, cells_done: values.length - 1, cells_total: values.length, jobs_done: 10, jobs_total: 12,
+    created_at: 1796641848, cells_done: values.length - 1, cells_total: values.length, jobs_done: 10, jobs_total: 12, work_left_s: 4000,
     pretrain: {}, finetune: {}, linprobe: {},
     rows: values.map((v, i) => row({ [axes[0].field]: v }, figures[i] ?? figures[2], i)),
     baseline_row: { ...row({}, [68.5, 0.71, null, null, null], 0), job_ids: { pretrain: [null, null], linprobe: [null, null], finetune: ids(2) },
@@ -720,6 +720,8 @@ async function scenarioStudies(page) {
         assert(JSON.stringify(rows[1].slice(0, 8)) === JSON.stringify(['linear', '71.00 ± 1.41', '+2.50 ± 0.50', '61.00 ± 1.00', '50.00', '12.3', '40.5', '806160']),
           `first row ${rows[1]}`);
         assert(rows[3][1] === '—' && /pending/.test(rows[3][8]), `running row ${rows[3]}`);
+        const left = await page.textContent('#study-work-left');
+        assert(left === 'about 1h 6m of training (one job at a time)', `work left "${left}"`);
         const links = await page.$$eval('#study-table a[data-job-link]', (as) => as.map((a) => a.getAttribute('href')));
         // the baseline's 2 fine-tunings; per cell 2 pretrainings, 2 probes, 2 fine-tunings but the last's
         assert(links.length === 2 + 6 + 6 + 4 && links.includes('#/jobs/900'), `${links.length} links: ${links}`);

@@ -111,9 +111,9 @@ start_daemon --data-root "$tmp/data" --max-jobs 2 --max-cells 8
 wait_study "$sid" succeeded 240
 ok=$?
 study=$(api GET "/api/v1/studies/$sid")
-check "after kill -9 and a restart the study runs to the end" \
-  $([ $ok = 0 ] && [ "$(echo "$study" | json cells_done)" = 4 ] && echo 1 || echo 0) \
-  "$(echo "$study" | json state), $(echo "$study" | json cells_done) of 4 cells"
+check "after kill -9 and a restart the study runs to the end, no work left" \
+  $([ $ok = 0 ] && [ "$(echo "$study" | json cells_done)" = 4 ] && [ "$(echo "$study" | json work_left_s)" = 0.0 ] && echo 1 || echo 0) \
+  "$(echo "$study" | json state), $(echo "$study" | json cells_done) of 4 cells, work left $(echo "$study" | json work_left_s)"
 check "every run has exactly one job: 4 pretrainings, 8 fine-tunings, 2 baselines" \
   $([ "$(study_jobs "$sid" | wc -l)" = 14 ] && [ "$(sqlite3 "$state/simmimd.db" "SELECT COUNT(*) FROM study_runs WHERE study_id = $sid AND job_id IS NOT NULL")" = 14 ] && echo 1 || echo 0) \
   "$(study_jobs "$sid" | wc -l) jobs"

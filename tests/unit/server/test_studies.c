@@ -543,6 +543,23 @@ static void test_shape_and_tables(void)
                 "tables: Markdown in the paper's layout", "%s", md ? md : "NULL");
     free(csv);
     free(md);
+    test_report(json_is_null(json_object_get(study, "work_left_s")),
+                "work left: unknown while no fine-tuning has a run time to go by", "");
+    json_decref(study);
+
+    // Work left: the running pretraining's mean (11 s) less its 4 s, the waiting fine-tuning's
+    // mean (36 s: its kind's and the baselines'); the fine-tuning behind the failed
+    // pretraining will not run.
+    json_t *timed = json_loads(RAW, 0, NULL);
+    json_t *timed_runs = json_object_get(timed, "runs");
+    const double durations[][2] = {{1, 30}, {3, 34}, {4, 4}, {8, 40}, {9, 40}}; // run index, s
+    for (size_t i = 0; i < sizeof durations / sizeof *durations; i++)
+        json_object_set_new(json_array_get(timed_runs, (size_t)durations[i][0]), "duration_s",
+                            json_real(durations[i][1]));
+    study = study_shape(timed, 0);
+    test_report(study && near(num(study, "work_left_s"), 7 + 36),
+                "work left: each unfinished job at its kind's mean run time, less what it ran",
+                "%g", num(study, "work_left_s"));
     json_decref(study);
 
     // Everything ended: the pending seat's pretraining failed too; and a cancelled study.
@@ -556,8 +573,9 @@ static void test_shape_and_tables(void)
     json_decref(study);
     json_object_set_new(raw, "control", json_string("cancelled"));
     study = study_shape(raw, 0);
-    test_report(study && strcmp(json_string_value(json_object_get(study, "state")), "cancelled") == 0,
-                "shape: a cancelled study", "");
+    test_report(study && strcmp(json_string_value(json_object_get(study, "state")), "cancelled") == 0 &&
+                    num(study, "work_left_s") == 0,
+                "shape: a cancelled study, no work left", "");
     json_decref(study);
     // A value with a comma and an object value, in both tables.
     json_t *one = json_loads(
