@@ -21,7 +21,8 @@ study saved earlier (a PREFIX.json this script wrote, committed), so the cells c
 over several studies, on several machines. Rows of the same variant are merged seed by seed
 (a seed's top-1 from the first source that has it; the statistics recomputed); the seeds must
 be the same everywhere. Each seed's run is a sample of the same recipe whichever machine ran
-it, so the pairing by seed still holds. --next FILE writes the POST /api/v1/studies body of
+it, so the pairing by seed still holds. A saved rendering of the --study itself (the same id and
+creation time) is left out: the live study has all it had. --next FILE writes the POST /api/v1/studies body of
 what is still missing (the cells short of a seed, and the baseline), to start on the next
 machine."""
 import argparse
@@ -145,12 +146,21 @@ def merge(studies):
     for st in studies:
         sources += st.get("sources") or [{"study": st["id"], "name": st["name"], "state": st["state"],
                                           "cells_done": st["cells_done"], "cells_total": st["cells_total"],
-                                          "created": datetime.date.fromtimestamp(st["created_at"]).isoformat()}]
+                                          "created": datetime.date.fromtimestamp(st["created_at"]).isoformat(),
+                                          "created_at": st["created_at"]}]
     return {"id": "+".join(str(st["id"]) for st in studies), "name": studies[0]["name"],
             "state": "merged" if len(studies) > 1 else studies[0]["state"], "seeds": seeds,
             "cells_done": done, "cells_total": len(rows), "rows": rows, "baseline_row": base,
             "sources": sources, "pretrain": studies[0].get("pretrain", {}),
             "finetune": studies[0].get("finetune", {})}
+
+
+def snapshot_of(saved, live):
+    """Whether a saved study is an earlier rendering of the live study alone (its every source
+    the live study: the same id and creation time), which the live study supersedes."""
+    sources = saved.get("sources") or []
+    return bool(sources) and all(x.get("study") == live["id"] and x.get("created_at") == live["created_at"]
+                                 for x in sources)
 
 
 def complete(row):
@@ -268,7 +278,11 @@ def main():
     studies = [fetch(args.url, args.token, f"/api/v1/studies/{args.study}")] if args.study else []
     for path in args.saved:
         with open(path) as f:
-            studies.append(json.load(f))
+            saved = json.load(f)
+        if studies and snapshot_of(saved, studies[0]):
+            print(f"findings.py: {path} is an earlier rendering of study {args.study}: left out", file=sys.stderr)
+            continue
+        studies.append(saved)
     if not studies:
         sys.exit("findings.py: give --study, --saved or both")
     study = merge(studies)

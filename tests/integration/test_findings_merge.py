@@ -75,6 +75,16 @@ with tempfile.TemporaryDirectory() as tmp:
     report("a saved study renders alone, and its output can be saved again",
            run.returncode == 0 and again["rows"][0]["top1"] == [80.0, 82.0], run.stderr.strip())
 
+# The live study supersedes an earlier rendering of itself (the same id and creation time),
+# not a rendering of another study nor one that does not say when its study was created.
+live = study(2, second["rows"], [None, None])
+earlier = findings.merge([study(2, second["rows"][:1], [None, None])])
+report("an earlier rendering of the live study is its snapshot", findings.snapshot_of(earlier, live))
+report("a rendering of another study, or without creation times, is not",
+       not findings.snapshot_of(findings.merge([first]), live) and
+       not findings.snapshot_of(dict(earlier, sources=[dict(earlier["sources"][0], created_at=None)]), live) and
+       not findings.snapshot_of(findings.merge([first, live]), live))
+
 # What is left to run: the cells short of a seed (all their seeds), the baseline if short.
 first["pretrain"], first["finetune"] = {"train": {"epochs": 5}}, {"finetune": {"labels_per_class": 600}}
 second["rows"].append(row({"decoder": {"type": "mlp"}}, [81.0, None]))
