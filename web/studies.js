@@ -5,7 +5,7 @@
 // as text, its state actions.
 import { api, subscribe } from './api.js';
 import { stateBadge } from './jobs.js';
-import { confirmAction, fill, flashError, fmtTime, h } from './ui.js';
+import { confirmAction, fill, flashError, fmtDuration, fmtTime, h } from './ui.js';
 
 const REFETCH_MS = 300; // state events come in bursts (a study's jobs end together): fetch once
 
@@ -79,6 +79,7 @@ function studyRow(study) {
     cell('State', stateBadge(study.state)),
     cell('Cells done', doneBar(study.cells_done, study.cells_total, `Study ${study.id} cells done`)),
     cell('Jobs done', `${study.jobs_done} / ${study.jobs_total}`),
+    cell('Work left', study.work_left_s ? `≈ ${fmtDuration(study.work_left_s)}` : '—'),
     cell('Created', fmtTime(study.created_at)));
 }
 
@@ -90,7 +91,7 @@ export function mountStudies(root) {
       const list = await api('/api/v1/studies');
       fill(tbody, list.studies.map(studyRow));
       if (!list.studies.length) {
-        fill(tbody, h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No studies. ', h('a', { href: '#/new?study' }, 'Start one.'))));
+        fill(tbody, h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No studies. ', h('a', { href: '#/new?study' }, 'Start one.'))));
       }
       summary.textContent = `${list.total} stud${list.total === 1 ? 'y' : 'ies'}`;
     } catch (e) {
@@ -104,7 +105,7 @@ export function mountStudies(root) {
     h('p', { class: 'muted' }, 'Grids of pretraining → fine-tuning jobs, and their tables as in the SimMIM paper.'),
     summary,
     h('div', { class: 'table-wrap' }, h('table', { class: 'studies cards' },
-      h('thead', {}, h('tr', {}, ['Study', 'Grid', 'Seeds', 'State', 'Cells done', 'Jobs done', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Study', 'Grid', 'Seeds', 'State', 'Cells done', 'Jobs done', 'Work left', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
       tbody)));
   load(); // also before the stream opens: a 401 here asks for the token
   const close = subscribe('/api/v1/events', { state: (job) => { if (job.study) refetch.queue(); } }, load);

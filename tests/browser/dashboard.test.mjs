@@ -665,6 +665,9 @@ async function scenarioStudies(page) {
     await row.waitFor({ timeout: 10000 });
     const text = await row.textContent();
     assert(text.includes('browser-study') && text.includes('preset scope') && /\d+ \/ 2/.test(text), `row "${text}"`);
+    // The running study's estimate moves as its jobs end: its form, not its figure.
+    const left = await row.locator('td[data-label="Work left"]').textContent();
+    assert(/^(—|≈ \d+[smhd]( \d+[smh])?)$/.test(left), `work left "${left}"`);
     await shot(page, 'studies');
     await row.locator(`a[href="#/studies/${study}"]`).click();
     await page.locator('button[data-action="cancel"]').click();
