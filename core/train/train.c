@@ -96,6 +96,7 @@ typedef struct {
     float *preview_image, *preview_scratch; // the prediction as an image (pretraining)
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
     double exchange_time; // dist: seconds exchanging gradients since the last progress event
+    double aside_time;    // seconds evaluating, previewing and checkpointing since then
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
     double val_loss, top1;
@@ -1360,7 +1361,10 @@ static void report_progress(Trainer *tr, long step)
     long steps = step - tr->progress_step;
     if (steps == 0) // only the start-up step so far: the rate it gives is all there is
         elapsed = now - tr->startup_time, steps = 1;
-    double img_per_s = elapsed > 0 ? steps * (double)tr->spec->train.batch_size / elapsed : 0.0;
+    // The rate is the training's: an evaluation in the interval would halve it every epoch.
+    // The ETA keeps the wall time, evaluations and all.
+    double training = elapsed - tr->aside_time;
+    double img_per_s = training > 0 ? steps * (double)tr->spec->train.batch_size / training : 0.0;
     double eta = steps > 0 ? elapsed / steps * (tr->end_step - step) : 0.0;
     double loss = tr->loss_sum / (tr->loss_steps ? tr->loss_steps : 1);
     double epoch = (double)step / tr->steps_per_epoch;
@@ -1376,6 +1380,7 @@ static void report_progress(Trainer *tr, long step)
         json_object_set_new(ev, "exchange_s", json_real(tr->exchange_time));
     emit(tr, "progress", ev);
     tr->exchange_time = 0.0;
+    tr->aside_time = 0.0;
     tr->loss_sum = 0.0;
     tr->loss_steps = 0;
     tr->progress_time = now;
@@ -1434,14 +1439,14 @@ static int after_step(Trainer *tr, long done)
     const JobSpec *s = tr->spec;
     int last = done == tr->end_step;
     if (done % s->schedule.progress_every_steps == 0 || last) report_progress(tr, done);
-    if ((done % tr->steps_per_epoch == 0 || last) && evaluate(tr, done)) return 1;
-    if (s->kind == JOB_PRETRAIN && (done % s->schedule.preview_every_steps == 0 || last) &&
-        write_preview(tr, done))
-        return 1;
-    if ((done % s->schedule.checkpoint_every_steps == 0 || last || stop_signal) &&
-        write_checkpoint(tr, done))
-        return 1;
-    return 0;
+    double start = wall_time();
+    int failed = ((done % tr->steps_per_epoch == 0 || last) && evaluate(tr, done)) ||
+                 (s->kind == JOB_PRETRAIN && (done % s->schedule.preview_every_steps == 0 || last) &&
+                  write_preview(tr, done)) ||
+                 ((done % s->schedule.checkpoint_every_steps == 0 || last || stop_signal) &&
+                  write_checkpoint(tr, done));
+    tr->aside_time += wall_time() - start;
+    return failed;
 }
 
 // after_step on rank 0, working alone while the others wait at the start of the next step

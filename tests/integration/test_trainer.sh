@@ -49,6 +49,29 @@ report "stdout and events.jsonl carry the same events" $(cmp -s "$tmp/pre.out" "
 report "every event kind of a pretraining run appears" \
   $(for e in start progress eval checkpoint checkpoint_deleted preview done; do grep -q "\"event\":\"$e\"" "$ev" || echo missing; done | grep -q missing && echo 0 || echo 1) \
   "start progress eval checkpoint checkpoint_deleted preview done"
+# The rate of an interval with an evaluation, preview or checkpoint in it is the training's:
+# the events' own times give the interval and the work done aside after its first progress
+# event (until the last evaluation, preview or checkpoint of that step), which the rate leaves
+# out.
+rates=$(python3 - "$ev" <<'PY'
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+progress = [e for e in events if e["event"] == "progress"]
+out, bad = [], 0
+for a, b in zip(progress, progress[1:]):
+    aside_end = max((e["t"] for e in events if e["event"] in ("eval", "preview", "checkpoint")
+                     and e["step"] == a["step"] and a["t"] <= e["t"] <= b["t"]), default=None)
+    if aside_end is None:
+        continue
+    aside = aside_end - a["t"]
+    wall = b["t"] - a["t"]
+    want = (b["step"] - a["step"]) * 50 / (wall - aside)
+    bad += abs(b["img_per_s"] - want) > 0.05 * want
+    out.append(f"step {b['step']}: {b['img_per_s']:.0f} img/s, {aside:.2f} s aside ({(b['step'] - a['step']) * 50 / wall:.0f} with it)")
+print(int(bad == 0 and len(out) == 3), "; ".join(out))
+PY
+)
+report "the rate of an interval with an evaluation leaves the evaluation out" "${rates%% *}" "${rates#* }"
 kept=$(ls "$tmp/pre/checkpoints/"*.safetensors | wc -l)
 report "keep_checkpoints 2 keeps two" $([ "$kept" = 2 ] && echo 1 || echo 0) "$kept kept"
 ckpt="$tmp/pre/checkpoints/step-160.safetensors"
