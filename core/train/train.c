@@ -97,6 +97,8 @@ typedef struct {
     double loss_sum, last_grad_norm, last_lr, data_wait, progress_time, startup_time;
     double exchange_time; // dist: seconds exchanging gradients since the last progress event
     double aside_time;    // seconds evaluating, previewing and checkpointing since then
+    double measured_time; // when the steps the ETA goes by began: after the start-up step
+    long measured_step;
     long loss_steps, progress_step, last_checkpoint_step;
     int has_eval, eval_epoch;
     double val_loss, top1;
@@ -1362,10 +1364,13 @@ static void report_progress(Trainer *tr, long step)
     if (steps == 0) // only the start-up step so far: the rate it gives is all there is
         elapsed = now - tr->startup_time, steps = 1;
     // The rate is the training's: an evaluation in the interval would halve it every epoch.
-    // The ETA keeps the wall time, evaluations and all.
+    // The ETA goes by the wall time of every step since the start-up, evaluations and all, so
+    // that it does not jump at each.
     double training = elapsed - tr->aside_time;
     double img_per_s = training > 0 ? steps * (double)tr->spec->train.batch_size / training : 0.0;
-    double eta = steps > 0 ? elapsed / steps * (tr->end_step - step) : 0.0;
+    long measured = step - tr->measured_step;
+    double per_step = measured > 0 ? (now - tr->measured_time) / measured : elapsed / steps;
+    double eta = per_step * (tr->end_step - step);
     double loss = tr->loss_sum / (tr->loss_steps ? tr->loss_steps : 1);
     double epoch = (double)step / tr->steps_per_epoch;
     fprintf(stderr, "step %ld/%ld epoch %.2f loss %.4f lr %.3g grad_norm %.3f %.1f img/s eta %.0fs\n",
@@ -1462,8 +1467,8 @@ static int rank0_after_step(Trainer *tr, long done)
 static void leave_out_startup(Trainer *tr, long done)
 {
     tr->startup_time = tr->progress_time;
-    tr->progress_time = wall_time();
-    tr->progress_step = done;
+    tr->progress_time = tr->measured_time = wall_time();
+    tr->progress_step = tr->measured_step = done;
 }
 
 // The share of the mask grid a pretraining's masks hide: exact for random and square masks;
@@ -1538,8 +1543,8 @@ static int run_loop(Trainer *tr)
                                                 tr->streaming ? spec_data_workers(s) : 1,
                                                 "data_prefetch", tr->slot_count - 1));
     emit(tr, "start", start);
-    tr->progress_time = wall_time();
-    tr->progress_step = tr->start_step;
+    tr->progress_time = tr->measured_time = wall_time();
+    tr->progress_step = tr->measured_step = tr->start_step;
     LoaderConfig lc = {.prepare = prepare_train_batch,
                        .image = tr->streaming ? decode_train_image : NULL, .ctx = tr,
                        .images = tr->rows,
