@@ -97,11 +97,13 @@ export function chartData(study) {
   };
 }
 
-// The run time the unfinished jobs still need (the API's estimate from the jobs done).
-export function workLeftText(seconds) {
+// The run time the unfinished jobs still need (the API's estimate from the jobs done), and
+// while the study runs, when that would end.
+export function workLeftText(seconds, state) {
   if (seconds === null || seconds === undefined) return 'not known until a job of each kind still to run has finished';
   if (seconds === 0) return 'none';
-  return `about ${fmtDuration(seconds)} of training (one job at a time)`;
+  const end = state === 'running' ? `, ending about ${new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '';
+  return `about ${fmtDuration(seconds)} of training (one job at a time)${end}`;
 }
 
 export function mountStudy(root, id) {
@@ -142,7 +144,7 @@ export function mountStudy(root, id) {
         h('dt', {}, 'Linear probes'), h('dd', {}, study.linprobe ? 'of every pretraining' : 'none'),
         h('dt', {}, 'Cells done'), h('dd', {}, doneBar(study.cells_done, study.cells_total, 'Cells done')),
         h('dt', {}, 'Jobs done'), h('dd', { id: 'study-jobs-done' }, `${study.jobs_done} / ${study.jobs_total}`),
-        h('dt', {}, 'Work left'), h('dd', { id: 'study-work-left' }, workLeftText(study.work_left_s)),
+        h('dt', {}, 'Work left'), h('dd', { id: 'study-work-left' }, workLeftText(study.work_left_s, study.state)),
         h('dt', {}, 'Created'), h('dd', {}, fmtTime(study.created_at))));
   };
 
