@@ -1246,13 +1246,25 @@ static void put_figure(Out *o, double v, int decimals)
 // Whether the study probes its pretrainings (the tables' linear-probe column).
 static int has_probes(const json_t *study) { return json_is_object(json_object_get(study, "linprobe")); }
 
+// Whether its pretrainings report a k-NN top-1 (the Markdown table's k-NN column): not when the
+// study's pretraining switches eval.knn off, unless a cell switched it on and has one.
+static int has_knn(const json_t *study)
+{
+    const json_t *eval = json_object_get(json_object_get(study, "pretrain"), "eval"), *row;
+    if (!json_is_false(json_object_get(json_object_get(eval, "knn"), "enabled"))) return 1;
+    size_t i;
+    json_array_foreach(json_object_get(study, "rows"), i, row)
+        if (!isnan(number_at(row, "knn_top1_mean"))) return 1;
+    return 0;
+}
+
 static void md_row(Out *o, const json_t *study, const json_t *row, const char *label)
 {
     put(o, "|");
     put_axes(o, study, row, label, md_cell);
     put_pm(o, number_at(row, "top1_mean"), number_at(row, "top1_sd"), "");
     put_pm(o, number_at(row, "gain_mean"), number_at(row, "gain_se"), "+");
-    put_pm(o, number_at(row, "knn_top1_mean"), number_at(row, "knn_top1_sd"), "");
+    if (has_knn(study)) put_pm(o, number_at(row, "knn_top1_mean"), number_at(row, "knn_top1_sd"), "");
     if (has_probes(study))
         put_pm(o, number_at(row, "linprobe_top1_mean"), number_at(row, "linprobe_top1_sd"), "");
     put_figure(o, number_at(row, "pretrain_wall_s"), 1);
@@ -1266,12 +1278,12 @@ char *study_table_md(const json_t *study)
     Out o = {0};
     const json_t *seed, *row, *baseline = json_object_get(study, "baseline_row");
     size_t i, axes = json_array_size(json_object_get(study, "axes"));
-    int probes = has_probes(study);
+    int probes = has_probes(study), knn = has_knn(study);
     put(&o, "|");
     put_axes(&o, study, NULL, "", md_cell);
-    put(&o, " top-1 (%%) | gain (pp) | k-NN (%%) |%s pretraining (s) | img/s | params |\n|",
-        probes ? " linear probe (%) |" : "");
-    for (i = 0; i < axes + 6 + (size_t)probes; i++) put(&o, "%s|", i < axes ? "---" : "---:");
+    put(&o, " top-1 (%%) | gain (pp) |%s%s pretraining (s) | img/s | params |\n|",
+        knn ? " k-NN (%) |" : "", probes ? " linear probe (%) |" : "");
+    for (i = 0; i < axes + 5 + (size_t)knn + (size_t)probes; i++) put(&o, "%s|", i < axes ? "---" : "---:");
     put(&o, "\n");
     if (json_is_object(baseline)) md_row(&o, study, baseline, "baseline (from scratch)");
     json_array_foreach(json_object_get(study, "rows"), i, row) md_row(&o, study, row, "");
@@ -1283,9 +1295,12 @@ char *study_table_md(const json_t *study)
         (long long)json_integer_value(json_object_get(study, "cells_total")));
     json_array_foreach(json_object_get(study, "seeds"), i, seed)
         put(&o, "%s%lld", i ? ", " : " ", (long long)json_integer_value(seed));
+    const char *probe_text = probes ? "the top-1 of a linear probe of its encoder" : NULL;
     put(&o, "; gain over the baseline (fine-tuned from random initialisation, layer_decay 1.0) "
-        "paired by seed, mean ± standard error; the pretraining's final k-NN top-1%s, mean ± "
-        "sd; the pretraining's mean time, throughput and parameters.\n",
-        probes ? " and the top-1 of a linear probe of its encoder" : "");
+        "paired by seed, mean ± standard error; ");
+    if (knn || probes)
+        put(&o, "%s%s%s, mean ± sd; ", knn ? "the pretraining's final k-NN top-1" : "",
+            knn && probes ? " and " : "", probes ? probe_text : "");
+    put(&o, "the pretraining's mean time, throughput and parameters.\n");
     return out_text(&o);
 }

@@ -21,12 +21,18 @@ export function plusMinus(mean, spread, sign = '') {
 const fixed = (v, digits) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 
 // The table's figure columns: header, and the row's text.
+// Whether the pretrainings report a k-NN top-1 (as table.md decides, server/studies.c): not
+// when the study's pretraining switches eval.knn off, unless a cell has one.
+function hasKnn(study) {
+  return study.pretrain?.eval?.knn?.enabled !== false || study.rows.some((r) => r.knn_top1_mean !== null);
+}
+
 function columns(study) {
   const cols = [
     ['top-1 (%)', (r) => plusMinus(r.top1_mean, r.top1_sd)],
     ['gain (pp)', (r) => plusMinus(r.gain_mean, r.gain_se, '+')],
-    ['k-NN (%)', (r) => plusMinus(r.knn_top1_mean, r.knn_top1_sd)],
   ];
+  if (hasKnn(study)) cols.push(['k-NN (%)', (r) => plusMinus(r.knn_top1_mean, r.knn_top1_sd)]);
   if (study.linprobe) cols.push(['linear probe (%)', (r) => plusMinus(r.linprobe_top1_mean, r.linprobe_top1_sd)]);
   cols.push(['pretraining (s)', (r) => fixed(r.pretrain_wall_s, 1)], ['img/s', (r) => fixed(r.img_per_s, 1)],
     ['params', (r) => fixed(r.params, 0)]);
@@ -65,10 +71,12 @@ function studyTable(study) {
 }
 
 function caption(study) {
+  const probes = [hasKnn(study) ? 'the pretraining\'s final k-NN top-1' : null,
+    study.linprobe ? 'the top-1 of a linear probe of its encoder' : null].filter(Boolean);
   return `Top-1 mean ± sd over seeds ${study.seeds.join(', ')}; gain over the baseline (fine-tuned from random `
-    + 'initialisation, layer_decay 1.0) paired by seed, mean ± standard error; the pretraining\'s final k-NN top-1'
-    + `${study.linprobe ? ' and the top-1 of a linear probe of its encoder' : ''}, mean ± sd; the pretraining's mean time, `
-    + 'throughput and parameters. — : no figure yet.';
+    + 'initialisation, layer_decay 1.0) paired by seed, mean ± standard error; '
+    + (probes.length ? `${probes.join(' and ')}, mean ± sd; ` : '')
+    + 'the pretraining\'s mean time, throughput and parameters. — : no figure yet.';
 }
 
 // What the chart draws: on a single numeric axis its values (ascending); otherwise the cells'

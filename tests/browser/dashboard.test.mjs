@@ -599,8 +599,10 @@ function stubStudy(id, kind) {
   return {
     id, name: numeric ? 'ratio' : 'decoders', state: 'succeeded', preset: numeric ? null : 'decoder', axes, seeds: [0, 1], baseline: true,
     created_at: 1796641848, cells_done: values.length - 1, cells_total: values.length, jobs_done: 10, jobs_total: 12, work_left_s: 4000,
-    pretrain: {}, finetune: {}, linprobe: {},
-    rows: values.map((v, i) => row({ [axes[0].field]: v }, figures[i] ?? figures[2], i)),
+    pretrain: kind === 'variant' ? { eval: { knn: { enabled: false } } } : {}, finetune: {}, linprobe: {},
+    // a variant study's pretrainings run without the k-NN probe: no k-NN figures
+    rows: values.map((v, i) => row({ [axes[0].field]: v },
+      kind === 'variant' ? [...(figures[i] ?? figures[2]).slice(0, 4), null] : figures[i] ?? figures[2], i)),
     baseline_row: { ...row({}, [68.5, 0.71, null, null, null], 0), job_ids: { pretrain: [null, null], linprobe: [null, null], finetune: ids(2) },
       linprobe_top1: [null, null], linprobe_top1_mean: null },
   };
@@ -742,7 +744,7 @@ async function scenarioStudies(page) {
     });
   }
 
-  await check("a variant axis's default cell is named; 16 long labels slant below a taller chart", async () => {
+  await check("a variant axis's default cell is named; 16 long labels slant below a taller chart; k-NN off, no k-NN column", async () => {
     const id = 424244, pattern = `${BASE}/api/v1/studies/${id}`;
     await page.route(pattern, (route) => route.fulfill({ json: stubStudy(id, 'variant') }));
     try {
@@ -751,6 +753,11 @@ async function scenarioStudies(page) {
       const firstCells = await page.$$eval('#study-table tbody tr', (trs) => trs.map((tr) => tr.children[0].textContent));
       assert(firstCells[1] === '(unchanged)' && firstCells[2] === 'mask: ratio: 0.1' && firstCells.length === 17,
         `rows ${firstCells.slice(0, 3)} (${firstCells.length})`);
+      // its k-NN probe is off: no k-NN column, nor a word of it in the caption
+      const head = await page.$$eval('#study-table thead th', (ths) => ths.map((t) => t.textContent));
+      const captionText = await page.textContent('#study-caption');
+      assert(!head.includes('k-NN (%)') && head.includes('linear probe (%)') && !/k-NN/.test(captionText),
+        `header ${head}; caption "${captionText}"`);
       const height = await page.evaluate(() => document.querySelector('#chart-study canvas').height / devicePixelRatio);
       // the chart's 200 px, plus what the slanted labels need beyond uPlot's 50-px axis
       assert(height > 250, `the chart is ${height} px high`);

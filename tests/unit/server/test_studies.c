@@ -601,7 +601,8 @@ static void test_shape_and_tables(void)
         "\"baseline\": false, \"cells\": [{\"pretrain\": {}}, {\"pretrain\": {\"mask\": {\"ratio\": 0.1}}}], "
         "\"runs\": [{\"id\": 1, \"role\": \"finetune\", \"cell\": 0, \"seed\": 0, \"job_id\": 3, "
         "\"job_state\": \"queued\"}, {\"id\": 2, \"role\": \"finetune\", \"cell\": 1, \"seed\": 0, "
-        "\"job_id\": 4, \"job_state\": \"queued\"}], \"pretrain\": {}, \"finetune\": {}, \"created_at\": 2.0}",
+        "\"job_id\": 4, \"job_state\": \"queued\"}], \"pretrain\": {\"eval\": {\"knn\": {\"enabled\": false}}}, "
+        "\"finetune\": {}, \"created_at\": 2.0}",
         0, NULL);
     study = study_shape(variant, 1);
     csv = study ? study_table_csv(study) : NULL;
@@ -610,6 +611,11 @@ static void test_shape_and_tables(void)
                     md && strstr(md, "| " STUDY_UNCHANGED " | — |") && strstr(md, "| mask: ratio: 0.1 | — |"),
                 "tables: a variant axis's default cell reads " STUDY_UNCHANGED, "%s %s",
                 csv ? csv : "NULL", md ? md : "NULL");
+    test_report(md && strstr(md, "| pretrain | top-1 (%) | gain (pp) | pretraining (s) | img/s | params |\n"
+                                 "|---|---:|---:|---:|---:|---:|\n") == md &&
+                    !strstr(md, "k-NN") && csv && strstr(csv, "knn_top1_mean"),
+                "tables: with eval.knn off, Markdown has no k-NN column (CSV keeps its columns)", "%s",
+                md ? md : "NULL");
     free(csv);
     free(md);
     json_decref(study);
