@@ -53,7 +53,7 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 C_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/unit/*/test_*.c tests/golden/test_*.c))
 TEST_BINS := $(C_TESTS:%=build/tests/%) $(C_TESTS:%=build/san/tests/%)
 # The fuzzing harnesses (tests/fuzz/fuzz_<name>.c); make test replays their inputs.
-FUZZ_ALL := spec idx png jpeg safetensors checkpoint state http tar stream study
+FUZZ_ALL := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # The harnesses that run server code: they link the server objects too.
 FUZZ_SERVER_HARNESSES := http study
 FUZZ_REPLAYS := $(FUZZ_ALL:%=build/san/fuzz/replay_%)

@@ -1,6 +1,6 @@
 // The daemon's own resources: GET /api/v1/health (version, uptime, the database, jobs by
-// state, the machine's cores, memory and bf16 engine) and GET /metrics (Prometheus text: build info, uptime, HTTP requests by route and
-// status, and the store's job gauges).
+// state, the machine's cores, memory and bf16 engine) and GET /metrics (Prometheus text: build
+// info, uptime, HTTP requests by route and status, and the store's job gauges).
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

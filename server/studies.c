@@ -1258,14 +1258,19 @@ static int has_knn(const json_t *study)
     return 0;
 }
 
-static void md_row(Out *o, const json_t *study, const json_t *row, const char *label)
+// The Markdown table's optional columns, decided once per table.
+typedef struct {
+    int knn, probes;
+} MdColumns;
+
+static void md_row(Out *o, const json_t *study, MdColumns cols, const json_t *row, const char *label)
 {
     put(o, "|");
     put_axes(o, study, row, label, md_cell);
     put_pm(o, number_at(row, "top1_mean"), number_at(row, "top1_sd"), "");
     put_pm(o, number_at(row, "gain_mean"), number_at(row, "gain_se"), "+");
-    if (has_knn(study)) put_pm(o, number_at(row, "knn_top1_mean"), number_at(row, "knn_top1_sd"), "");
-    if (has_probes(study))
+    if (cols.knn) put_pm(o, number_at(row, "knn_top1_mean"), number_at(row, "knn_top1_sd"), "");
+    if (cols.probes)
         put_pm(o, number_at(row, "linprobe_top1_mean"), number_at(row, "linprobe_top1_sd"), "");
     put_figure(o, number_at(row, "pretrain_wall_s"), 1);
     put_figure(o, number_at(row, "img_per_s"), 1);
@@ -1279,14 +1284,15 @@ char *study_table_md(const json_t *study)
     const json_t *seed, *row, *baseline = json_object_get(study, "baseline_row");
     size_t i, axes = json_array_size(json_object_get(study, "axes"));
     int probes = has_probes(study), knn = has_knn(study);
+    MdColumns cols = {.knn = knn, .probes = probes};
     put(&o, "|");
     put_axes(&o, study, NULL, "", md_cell);
     put(&o, " top-1 (%%) | gain (pp) |%s%s pretraining (s) | img/s | params |\n|",
         knn ? " k-NN (%) |" : "", probes ? " linear probe (%) |" : "");
     for (i = 0; i < axes + 5 + (size_t)knn + (size_t)probes; i++) put(&o, "%s|", i < axes ? "---" : "---:");
     put(&o, "\n");
-    if (json_is_object(baseline)) md_row(&o, study, baseline, "baseline (from scratch)");
-    json_array_foreach(json_object_get(study, "rows"), i, row) md_row(&o, study, row, "");
+    if (json_is_object(baseline)) md_row(&o, study, cols, baseline, "baseline (from scratch)");
+    json_array_foreach(json_object_get(study, "rows"), i, row) md_row(&o, study, cols, row, "");
     put(&o, "\nStudy %lld \"", (long long)json_integer_value(json_object_get(study, "id")));
     put_md(&o, json_string_value(json_object_get(study, "name")));
     put(&o, "\" (%s, %lld of %lld cells done): top-1 mean ± sd over seeds",

@@ -87,15 +87,15 @@ function mountPlot(el, opts, count, height = HEIGHT) {
   };
 }
 
+const LABEL_CHAR_PX = 7; // about the width of a character of an axis label
+const DEFAULT_AXIS_SIZE = 50; // uPlot's height of an x axis
+
 // Figures with error bars over an axis: el, the container; opts {title, x: the axis's label,
 // labels: null for a numeric axis (x is its values), or the text of each position of a
 // categorical one (x is 0, 1, …: ticks at the positions, labelled), series: [{label, dash?,
 // line?}]} (line: join the points; a categorical axis's points stand alone). Every series is a
 // percentage on one axis fitted to the bars. setData({xs, series: [{mean: [...], err: [...]}]}):
 // each mean ± err drawn as a point with a whisker (err null: the point alone; mean null: nothing).
-const LABEL_CHAR_PX = 7; // about the width of a character of an axis label
-const DEFAULT_AXIS_SIZE = 50; // uPlot's height of an x axis
-
 export function errorBarChart(el, { title, x, labels, series }) {
   let bars = []; // per series: the errors of its points, as the draw hook reads them
   const whiskers = (u) => {

@@ -20,13 +20,13 @@ export function plusMinus(mean, spread, sign = '') {
 
 const fixed = (v, digits) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 
-// The table's figure columns: header, and the row's text.
 // Whether the pretrainings report a k-NN top-1 (as table.md decides, server/studies.c): not
 // when the study's pretraining switches eval.knn off, unless a cell has one.
 function hasKnn(study) {
   return study.pretrain?.eval?.knn?.enabled !== false || study.rows.some((r) => r.knn_top1_mean !== null);
 }
 
+// The table's figure columns: header, and the row's text.
 function columns(study) {
   const cols = [
     ['top-1 (%)', (r) => plusMinus(r.top1_mean, r.top1_sd)],
@@ -107,7 +107,7 @@ export function chartData(study) {
 
 // The run time the unfinished jobs still need (the API's estimate from the jobs done), and
 // while the study runs, when that would end.
-export function workLeftText(seconds, state) {
+function workLeftText(seconds, state) {
   if (seconds === null || seconds === undefined) return 'not known until a job of each kind still to run has finished';
   if (seconds === 0) return 'none';
   const end = state === 'running' ? `, ending about ${new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '';

@@ -21,10 +21,10 @@ study saved earlier (a PREFIX.json this script wrote, committed), so the cells c
 over several studies, on several machines. Rows of the same variant are merged seed by seed
 (a seed's top-1 from the first source that has it; the statistics recomputed); the seeds must
 be the same everywhere. Each seed's run is a sample of the same recipe whichever machine ran
-it, so the pairing by seed still holds. A saved rendering of the --study itself (the same id and
-creation time) is left out: the live study has all it had. --next FILE writes the POST /api/v1/studies body of
-what is still missing (the cells short of a seed, and the baseline), to start on the next
-machine."""
+it, so the pairing by seed still holds. A saved rendering of the --study itself (the same id
+and creation time) is left out: the live study has all it had. --next FILE writes the POST
+/api/v1/studies body of what is still missing (the cells short of a seed, and the baseline),
+to start on the next machine."""
 import argparse
 import datetime
 import json

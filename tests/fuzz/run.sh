@@ -13,7 +13,8 @@ set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-60}
 results=${FUZZ_RESULTS:-tests/bench/results/fuzz.md}
-[ $# -gt 0 ] || set -- spec idx png jpeg safetensors checkpoint state http tar stream study
+# default: every harness there is a file of
+[ $# -gt 0 ] || set -- $(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//')
 
 # What each harness feeds its parser, for the table.
 declare -A what=(
